@@ -1,0 +1,328 @@
+package commit
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base32"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/goatdb/goatdb/item"
+	"github.com/zeebo/blake3"
+)
+
+// Version is the encoding version this package writes and reads.
+const Version = 1
+
+// MaxParents bounds the number of parents of one commit.
+const MaxParents = 1024
+
+const (
+	flagDelta   = 1 << 0
+	flagSession = 1 << 1
+)
+
+// ID is a commit id: blake3-256 of the commit's body.
+type ID [32]byte
+
+// String returns the id in lowercase hex.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// Short returns the first 12 hex digits, for logs.
+func (id ID) Short() string { return id.String()[:12] }
+
+// IsZero reports whether id is the zero id.
+func (id ID) IsZero() bool { return id == ID{} }
+
+// ParseID parses a 64-digit hex id.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 64 {
+		return id, fmt.Errorf("%w: commit id %q must be 64 hex digits", ErrInvalid, s)
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, fmt.Errorf("%w: commit id %q: %v", ErrInvalid, s, err)
+	}
+	return id, nil
+}
+
+// CompareIDs orders ids bytewise.
+func CompareIDs(a, b ID) int { return bytes.Compare(a[:], b[:]) }
+
+// SessionID is a session's Ed25519 public key.
+type SessionID [32]byte
+
+// IsZero reports whether s names no session.
+func (s SessionID) IsZero() bool { return s == SessionID{} }
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// String returns the session id in base32 (52 characters).
+func (s SessionID) String() string { return b32.EncodeToString(s[:]) }
+
+// ParseSessionID parses the form String returns.
+func ParseSessionID(str string) (SessionID, error) {
+	var s SessionID
+	b, err := b32.DecodeString(str)
+	if err != nil || len(b) != len(s) {
+		return s, fmt.Errorf("%w: session id %q is not 52 base32 characters", ErrInvalid, str)
+	}
+	copy(s[:], b)
+	return s, nil
+}
+
+// Schema names the schema of an item: a namespace and a version. The zero
+// Schema is the dynamic schema, whose field types come from the values.
+type Schema struct {
+	NS      string
+	Version uint32
+}
+
+// String returns "ns/version", or "dynamic".
+func (s Schema) String() string {
+	if s.NS == "" {
+		return "dynamic"
+	}
+	return fmt.Sprintf("%s/%d", s.NS, s.Version)
+}
+
+// Commit is an immutable commit. Build one with [New] or [NewMerge], or
+// decode one with [Decode].
+type Commit struct {
+	key     string
+	parents []ID
+	time    int64
+	session SessionID
+	schema  Schema // full commits only
+	full    bool
+	value   item.Item  // full commits
+	base    ID         // delta commits
+	delta   item.Delta // delta commits
+
+	body []byte // canonical encoding of everything but the signature
+	sig  []byte
+	id   ID
+}
+
+// Fields are what a new commit is built from. Exactly one of Value (with
+// Schema) for a full snapshot, or Base and Delta for a delta, is used,
+// according to Full.
+type Fields struct {
+	Key     string
+	Parents []ID // any order; sorted by New
+	Time    int64
+	Session SessionID
+	Full    bool
+	Schema  Schema
+	Value   item.Item
+	Base    ID
+	Delta   item.Delta
+}
+
+// New builds a commit, computing its encoding and id. It signs it with key
+// when key is not nil; key must belong to f.Session.
+func New(f Fields, key ed25519.PrivateKey) (*Commit, error) {
+	c := &Commit{
+		key: f.Key, parents: slices.Clone(f.Parents), time: f.Time, session: f.Session,
+		full: f.Full, schema: f.Schema, value: f.Value, base: f.Base, delta: f.Delta,
+	}
+	slices.SortFunc(c.parents, CompareIDs)
+	if !c.full {
+		c.schema = Schema{}
+	}
+	if err := c.encode(); err != nil {
+		return nil, err
+	}
+	if key != nil {
+		if err := c.sign(key); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// NewMerge builds the merge commit of the given leaves: no session, no
+// signature, timestamp = the latest leaf's. Its contents (a full snapshot
+// or a delta) are chosen by the caller, deterministically.
+func NewMerge(key string, leaves []*Commit, f Fields) (*Commit, error) {
+	f.Key, f.Session, f.Parents, f.Time = key, SessionID{}, nil, 0
+	for _, l := range leaves {
+		f.Parents = append(f.Parents, l.ID())
+		f.Time = max(f.Time, l.Time())
+	}
+	if len(f.Parents) < 2 {
+		return nil, fmt.Errorf("%w: a merge needs two or more leaves", ErrInvalid)
+	}
+	return New(f, nil)
+}
+
+func (c *Commit) encode() error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	flags := byte(0)
+	if !c.full {
+		flags |= flagDelta
+	}
+	if !c.session.IsZero() {
+		flags |= flagSession
+	}
+	b := make([]byte, 0, 128)
+	b = append(b, Version, flags)
+	b = binary.AppendUvarint(b, uint64(len(c.key)))
+	b = append(b, c.key...)
+	b = binary.AppendUvarint(b, uint64(len(c.parents)))
+	for _, p := range c.parents {
+		b = append(b, p[:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(c.time))
+	if !c.session.IsZero() {
+		b = append(b, c.session[:]...)
+	}
+	var err error
+	if c.full {
+		b = binary.AppendUvarint(b, uint64(len(c.schema.NS)))
+		b = append(b, c.schema.NS...)
+		b = binary.AppendUvarint(b, uint64(c.schema.Version))
+		b, err = item.AppendItem(b, c.value)
+	} else {
+		b = append(b, c.base[:]...)
+		b, err = item.AppendDelta(b, c.delta)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: item %s: %w", ErrInvalid, c.key, err)
+	}
+	c.body = b
+	c.id = blake3.Sum256(b)
+	return nil
+}
+
+func (c *Commit) validate() error {
+	if err := ValidKey(c.key); err != nil {
+		return err
+	}
+	if len(c.parents) > MaxParents {
+		return fmt.Errorf("%w: %d parents, at most %d", ErrInvalid, len(c.parents), MaxParents)
+	}
+	for i := 1; i < len(c.parents); i++ {
+		if c.parents[i-1] == c.parents[i] {
+			return fmt.Errorf("%w: parent %s twice", ErrInvalid, c.parents[i].Short())
+		}
+	}
+	if c.time < 0 {
+		return fmt.Errorf("%w: negative timestamp %d", ErrInvalid, c.time)
+	}
+	if len(c.parents) >= 2 && !c.session.IsZero() {
+		return fmt.Errorf("%w: a merge commit has no session", ErrInvalid)
+	}
+	if len(c.parents) < 2 && c.session.IsZero() {
+		return fmt.Errorf("%w: a commit that is not a merge names its session", ErrInvalid)
+	}
+	if !c.full && len(c.parents) == 0 {
+		return fmt.Errorf("%w: a delta needs a parent", ErrInvalid)
+	}
+	if c.full && c.schema.NS == "" && c.schema.Version != 0 {
+		return fmt.Errorf("%w: the dynamic schema has no version", ErrInvalid)
+	}
+	return nil
+}
+
+func (c *Commit) sign(key ed25519.PrivateKey) error {
+	if len(key) != ed25519.PrivateKeySize || !bytes.Equal(key.Public().(ed25519.PublicKey), c.session[:]) {
+		return fmt.Errorf("%w: the key does not belong to session %s", ErrBadSignature, c.session)
+	}
+	c.sig = ed25519.Sign(key, c.id[:])
+	return nil
+}
+
+// ValidKey checks an item key: 1–128 characters of A-Z a-z 0-9 . _ -, not
+// "." or "..".
+func ValidKey(key string) error {
+	if len(key) == 0 || len(key) > 128 || key == "." || key == ".." {
+		return fmt.Errorf("%w: key %q must be 1–128 characters and not . or ..", ErrInvalid, key)
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: key %q has %q; use A-Z a-z 0-9 . _ -", ErrInvalid, key, c)
+		}
+	}
+	return nil
+}
+
+// ID returns the commit's id.
+func (c *Commit) ID() ID { return c.id }
+
+// Key returns the item key.
+func (c *Commit) Key() string { return c.key }
+
+// Parents returns the sorted parent ids. The slice is shared: do not modify it.
+func (c *Commit) Parents() []ID { return c.parents }
+
+// Time returns the timestamp in Unix milliseconds.
+func (c *Commit) Time() int64 { return c.time }
+
+// Timestamp returns the timestamp as a UTC time.
+func (c *Commit) Timestamp() time.Time { return time.UnixMilli(c.time).UTC() }
+
+// Session returns the author's session id; zero for merges.
+func (c *Commit) Session() SessionID { return c.session }
+
+// IsMerge reports whether the commit has two or more parents.
+func (c *Commit) IsMerge() bool { return len(c.parents) >= 2 }
+
+// IsFull reports whether the contents are a full snapshot.
+func (c *Commit) IsFull() bool { return c.full }
+
+// Schema returns the schema of a full commit; a delta has its base's.
+func (c *Commit) Schema() Schema { return c.schema }
+
+// Value returns the item of a full commit.
+func (c *Commit) Value() item.Item { return c.value }
+
+// Base returns the base id of a delta.
+func (c *Commit) Base() ID { return c.base }
+
+// Delta returns the edits of a delta.
+func (c *Commit) Delta() item.Delta { return c.delta }
+
+// Signed reports whether the commit carries a signature.
+func (c *Commit) Signed() bool { return len(c.sig) > 0 }
+
+// Signature returns the signature, or nil.
+func (c *Commit) Signature() []byte { return c.sig }
+
+// Body returns the canonical encoding without the signature (what the id
+// hashes). The slice is shared: do not modify it.
+func (c *Commit) Body() []byte { return c.body }
+
+// Size returns the length of the encoding.
+func (c *Commit) Size() int { return len(c.body) + len(c.sig) }
+
+// AppendEncoding appends the commit's encoding (body and signature) to b.
+func (c *Commit) AppendEncoding(b []byte) []byte {
+	return append(append(b, c.body...), c.sig...)
+}
+
+// Encode returns the commit's encoding.
+func (c *Commit) Encode() []byte { return c.AppendEncoding(make([]byte, 0, c.Size())) }
+
+// VerifySignature checks the signature against the commit's session. A merge
+// must be unsigned; any other commit must be signed when required is true.
+func (c *Commit) VerifySignature(required bool) error {
+	switch {
+	case c.IsMerge() && c.Signed():
+		return fmt.Errorf("%w: merge commit %s is signed", ErrBadSignature, c.id.Short())
+	case !c.Signed():
+		if required && !c.IsMerge() {
+			return fmt.Errorf("%w: commit %s is not signed", ErrBadSignature, c.id.Short())
+		}
+		return nil
+	case !ed25519.Verify(c.session[:], c.id[:], c.sig):
+		return fmt.Errorf("%w: commit %s does not verify against session %s", ErrBadSignature, c.id.Short(), c.session)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package commit
+
+import (
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/goatdb/goatdb/item"
+	"github.com/zeebo/blake3"
+)
+
+// Decode decodes a commit and computes its id. It checks the encoding is
+// canonical and the commit well formed; it does not check the signature
+// (see [Commit.VerifySignature]). The commit keeps references into b: do not
+// modify b afterwards.
+func Decode(b []byte) (*Commit, error) {
+	c, d, err := decodeHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	if c.full {
+		c.value = d.Item()
+	} else {
+		c.delta = d.Delta()
+	}
+	if err := d.Err(); err != nil {
+		return nil, fmt.Errorf("%w: contents: %w", ErrCorrupt, err)
+	}
+	if err := c.finish(b, d.Offset()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func decodeHeader(b []byte) (*Commit, *item.Decoder, error) {
+	d := item.NewDecoder(b)
+	c := &Commit{}
+	if v := d.Byte(); d.Err() == nil && v != Version {
+		return nil, nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCorrupt, v, Version)
+	}
+	flags := d.Byte()
+	if d.Err() == nil && flags&^(flagDelta|flagSession) != 0 {
+		d.Fail("unknown flags %#x", flags)
+	}
+	c.full = flags&flagDelta == 0
+	c.key = string(d.Bytes(d.Count(1)))
+	n := d.Count(32)
+	if n > 0 {
+		c.parents = make([]ID, n)
+		for i := range c.parents {
+			copy(c.parents[i][:], d.Bytes(32))
+			if i > 0 && d.Err() == nil && CompareIDs(c.parents[i-1], c.parents[i]) >= 0 {
+				d.Fail("parents not strictly increasing")
+			}
+		}
+	}
+	t := d.Uvarint()
+	if t > 1<<62 {
+		d.Fail("timestamp %d out of range", t)
+	}
+	c.time = int64(t)
+	if flags&flagSession != 0 {
+		copy(c.session[:], d.Bytes(32))
+		if d.Err() == nil && c.session.IsZero() {
+			d.Fail("zero session id")
+		}
+	}
+	if c.full {
+		c.schema.NS = string(d.Bytes(d.Count(1)))
+		v := d.Uvarint()
+		if v > 1<<32-1 {
+			d.Fail("schema version %d out of range", v)
+		}
+		c.schema.Version = uint32(v)
+	} else {
+		copy(c.base[:], d.Bytes(32))
+	}
+	if err := d.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return c, d, nil
+}
+
+// finish checks the commit, splits body from signature and computes the id.
+func (c *Commit) finish(b []byte, bodyLen int) error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	switch len(b) - bodyLen {
+	case 0:
+	case ed25519.SignatureSize:
+		c.sig = b[bodyLen:len(b):len(b)]
+	default:
+		return fmt.Errorf("%w: %d bytes after the body; a signature is %d", ErrCorrupt, len(b)-bodyLen, ed25519.SignatureSize)
+	}
+	c.body = b[:bodyLen:bodyLen]
+	c.id = blake3.Sum256(c.body)
+	return nil
+}

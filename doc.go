@@ -1,0 +1,34 @@
+// Package goatdb is an embeddable, version-controlled document database.
+//
+// A database is a data directory. Items are typed documents at paths
+// /type/repo/item; every item keeps its own graph of signed,
+// content-addressed commits, and every repository /type/repo lives in one
+// append-only log file, DIR/type/repo.log. Concurrent edits (from other
+// goroutines, or from peers by sync) merge deterministically, so peers that
+// hold the same commits see the same items.
+//
+//	db, err := goatdb.Open("./data", nil)
+//	...
+//	defer db.Close()
+//	path, err := db.Create("/data/tasks", goatdb.Fields{"title": "Write docs", "done": false})
+//	task, err := db.Get(path)
+//	fmt.Println(task.Get("title"))
+//
+// # Guarantees
+//
+//   - Under Sync durability (the default) a write returns only when it is on
+//     stable storage; concurrent writers share one fsync. Async returns at
+//     once and flushes in the background; both recover automatically after a
+//     crash.
+//   - A write either happens whole or not at all: bad input (an invalid
+//     path, a value of the wrong type for the item's schema, a missing
+//     required field) returns an error and writes nothing.
+//   - One process owns a data directory at a time.
+//   - Items read are immutable snapshots; a DB is safe for concurrent use.
+//
+// # Sessions
+//
+// Each data directory has a session key (DIR/session.key, mode 0600),
+// created on first open. Its public key is the session id that every commit
+// names; commits are signed with it unless Options.Trusted is set.
+package goatdb

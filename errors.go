@@ -1,0 +1,39 @@
+package goatdb
+
+import (
+	"errors"
+
+	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/vfs"
+)
+
+var (
+	// ErrNotFound is returned when an item, commit or repository does not
+	// exist, and (wrapped by ErrDeleted) when an item is deleted.
+	ErrNotFound = errors.New("goatdb: not found")
+
+	// ErrDeleted is returned by Get for a deleted item; it wraps
+	// ErrNotFound. Put restores a deleted item.
+	ErrDeleted = &deletedError{}
+
+	// ErrInvalidPath is returned when a path is not /type/repo/item (or
+	// /type/repo where a repository is expected) with parts of 1–128
+	// characters of A-Z a-z 0-9 . _ - other than . and ..
+	ErrInvalidPath = errors.New("goatdb: invalid path")
+
+	// ErrLocked is returned by Open when another process has the data
+	// directory open.
+	ErrLocked = vfs.ErrLocked
+
+	// ErrClosed is returned when the database is used after Close.
+	ErrClosed = errors.New("goatdb: closed")
+
+	// ErrCorrupt is returned when a log or key file is damaged beyond what
+	// recovery repairs by itself.
+	ErrCorrupt = repo.ErrCorrupt
+)
+
+type deletedError struct{}
+
+func (*deletedError) Error() string { return "goatdb: item deleted" }
+func (*deletedError) Unwrap() error { return ErrNotFound }

@@ -1,0 +1,277 @@
+package goatdb
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/schema"
+	"github.com/goatdb/goatdb/vfs"
+)
+
+// Durability says when a write returns; see repo.Sync and repo.Async.
+type Durability = repo.Durability
+
+// The durability modes.
+const (
+	// Sync: writes return once on stable storage (the default).
+	Sync = repo.Sync
+	// Async: writes return at once and are flushed in the background.
+	Async = repo.Async
+)
+
+// Options configure a database. The zero value (or nil) means: Sync
+// durability, signed commits, no schemas registered, logs discarded.
+type Options struct {
+	// Durability of writes.
+	Durability Durability
+	// FlushInterval is how often Async durability flushes; 0 means 50ms.
+	FlushInterval time.Duration
+	// Trusted writes unsigned commits and accepts unsigned ones: for a
+	// database that never syncs with peers it does not trust.
+	Trusted bool
+	// Schemas is the schema registry; nil means a new empty one.
+	Schemas *schema.Registry
+	// Logger receives warnings such as recovered logs; nil discards.
+	Logger *slog.Logger
+	// FS is the filesystem; nil means the operating system's.
+	FS vfs.FS
+	// ReadOnly opens without taking the write lock's writes: no log is
+	// repaired or written, and writes fail.
+	ReadOnly bool
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if o.Durability != Sync && o.Durability != Async {
+		return fmt.Errorf("goatdb: unknown durability %d", o.Durability)
+	}
+	if o.FlushInterval < 0 {
+		return errors.New("goatdb: negative flush interval")
+	}
+	return nil
+}
+
+// DB is a goatdb database: a data directory holding one log file per
+// repository. It is safe for concurrent use by many goroutines.
+type DB struct {
+	dir     string
+	opts    Options
+	fs      vfs.FS
+	lock    io.Closer
+	key     ed25519.PrivateKey
+	session commit.SessionID
+
+	mu     sync.RWMutex          // guards repos and closed
+	repos  map[string]*repo.Repo // open repositories by path /type/repo
+	closed bool
+}
+
+// Open opens the database in dir, creating the directory and this peer's
+// session key on first use. Only one process may have a directory open; a
+// second gets an error wrapping ErrLocked.
+func Open(dir string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.FS == nil {
+		o.FS = vfs.OS
+	}
+	if o.Schemas == nil {
+		o.Schemas = schema.NewRegistry()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	db := &DB{dir: dir, opts: o, fs: o.FS, repos: map[string]*repo.Repo{}}
+	if err := db.open(); err != nil {
+		return nil, fmt.Errorf("goatdb: open %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+func (db *DB) open() error {
+	if err := db.fs.MkdirAll(db.dir, 0o755); err != nil {
+		return err
+	}
+	lock, err := db.fs.Lock(filepath.Join(db.dir, "LOCK"))
+	if err != nil {
+		if errors.Is(err, vfs.ErrLocked) {
+			return fmt.Errorf("%w: the data directory is in use by another goatdb process; stop it or use another --dir", ErrLocked)
+		}
+		return err
+	}
+	db.lock = lock
+	if db.key, err = loadOrCreateKey(db.fs, filepath.Join(db.dir, keyFile)); err != nil {
+		return errors.Join(err, lock.Close())
+	}
+	copy(db.session[:], db.key.Public().(ed25519.PublicKey))
+	return nil
+}
+
+// Dir returns the data directory.
+func (db *DB) Dir() string { return db.dir }
+
+// Session returns this peer's session id (its Ed25519 public key).
+func (db *DB) Session() commit.SessionID { return db.session }
+
+// Schemas returns the schema registry.
+func (db *DB) Schemas() *schema.Registry { return db.opts.Schemas }
+
+// Close flushes and closes every repository and releases the directory.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return ErrClosed
+	}
+	db.closed = true
+	var errs []error
+	for _, r := range db.repos {
+		errs = append(errs, r.Close())
+	}
+	errs = append(errs, db.lock.Close())
+	return errors.Join(errs...)
+}
+
+// Flush makes every write so far durable (useful under Async durability).
+func (db *DB) Flush() error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	var errs []error
+	for _, r := range db.repos {
+		errs = append(errs, r.Flush())
+	}
+	return errors.Join(errs...)
+}
+
+// Repo returns the open repository at path /type/repo, opening (or
+// creating) it on first use.
+func (db *DB) Repo(path string) (*repo.Repo, error) {
+	db.mu.RLock()
+	r, closed := db.repos[path], db.closed
+	db.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if r != nil {
+		return r, nil
+	}
+	if err := CheckRepoPath(path); err != nil {
+		return nil, err
+	}
+	return db.openRepo(path)
+}
+
+func (db *DB) openRepo(path string) (*repo.Repo, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return nil, ErrClosed
+	}
+	if r := db.repos[path]; r != nil {
+		return r, nil
+	}
+	r, err := repo.Open(db.logPath(path), &repo.Options{
+		FS: db.fs, Durability: db.opts.Durability, FlushInterval: db.opts.FlushInterval,
+		Key: db.key, Trusted: db.opts.Trusted, Schemas: db.opts.Schemas, ReadOnly: db.opts.ReadOnly,
+		Logger: db.opts.Logger.With("repo", path),
+	})
+	if err != nil {
+		return nil, err
+	}
+	db.repos[path] = r
+	return r, nil
+}
+
+// lookup returns an open repository or opens an existing one; it returns
+// nil (and no error) if the repository has no log.
+func (db *DB) lookup(path string) (*repo.Repo, error) {
+	db.mu.RLock()
+	r, closed := db.repos[path], db.closed
+	db.mu.RUnlock()
+	switch {
+	case closed:
+		return nil, ErrClosed
+	case r != nil:
+		return r, nil
+	}
+	if err := CheckRepoPath(path); err != nil {
+		return nil, err
+	}
+	if _, err := db.fs.Stat(db.logPath(path)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return db.openRepo(path)
+}
+
+// logPath maps /type/repo to DIR/type/repo.log.
+func (db *DB) logPath(path string) string {
+	return filepath.Join(db.dir, filepath.FromSlash(path[1:])+".log")
+}
+
+// Repos lists the repositories in the data directory, sorted.
+func (db *DB) Repos() ([]string, error) {
+	types, err := db.fs.ReadDir(db.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range types {
+		if !t.IsDir() {
+			continue
+		}
+		logs, err := db.fs.ReadDir(filepath.Join(db.dir, t.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range logs {
+			name, ok := strings.CutSuffix(l.Name(), ".log")
+			p := "/" + t.Name() + "/" + name
+			if ok && !l.IsDir() && checkRepoPath(p) == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+const keyFile = "session.key"
+
+// loadOrCreateKey reads the peer's Ed25519 seed, creating it (mode 0600)
+// on first use.
+func loadOrCreateKey(fsys vfs.FS, path string) (ed25519.PrivateKey, error) {
+	seed, err := fsys.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		_, key, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := vfs.WriteFileAtomic(fsys, path, key.Seed(), 0o600); err != nil {
+			return nil, fmt.Errorf("write session key: %w", err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read session key: %w", err)
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%w: session key %s is %d bytes, want %d; restore it from a backup or remove it to start a new session", ErrCorrupt, path, len(seed), ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}

@@ -1,0 +1,140 @@
+package item
+
+import (
+	"slices"
+	"strings"
+)
+
+// Merge merges concurrent changes to base. Each delta is one leaf's change
+// relative to base (their lowest common ancestor), and deltas must be given
+// in the order that decides "last writer": ascending (timestamp, commit id).
+// The rules:
+//
+//   - string, number, int, bool, date: the last writer wins; a write beats a
+//     concurrent removal of the field, whatever their order.
+//   - set: elements removed by any leaf go, then elements added by any leaf
+//     come back: a concurrent add wins over a remove.
+//   - map: per key, the last put wins; a put beats a concurrent delete.
+//   - a field replaced whole by one leaf and edited by another: the last
+//     replacement wins, and the element edits ordered after it apply on top.
+//   - deleted flag: the last leaf that changed it wins.
+//
+// The result depends only on base and the deltas, so merges are
+// deterministic across peers.
+func Merge(base Item, deltas []Delta) (Item, error) {
+	var merged Delta
+	byField := map[string][]Edit{}
+	var names []string
+	for _, d := range deltas {
+		if d.Deleted != FlagKeep {
+			merged.Deleted = d.Deleted
+		}
+		for _, e := range d.Edits {
+			if _, ok := byField[e.Field]; !ok {
+				names = append(names, e.Field)
+			}
+			byField[e.Field] = append(byField[e.Field], e)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		cur, _ := base.Get(name)
+		v, err := mergeField(cur, byField[name])
+		if err != nil {
+			return Item{}, err
+		}
+		if v.t == TypeInvalid {
+			merged.Edits = append(merged.Edits, Edit{Field: name, Op: OpRemove})
+		} else {
+			merged.Edits = append(merged.Edits, Edit{Field: name, Op: OpSet, Value: v})
+		}
+	}
+	return Patch(base, merged)
+}
+
+// mergeField returns the merged value of one field, or the zero Value if the
+// field is removed.
+func mergeField(cur Value, edits []Edit) (Value, error) {
+	// A write beats a removal: drop removals unless nothing else happened.
+	writes := slices.DeleteFunc(slices.Clone(edits), func(e Edit) bool { return e.Op == OpRemove })
+	if len(writes) == 0 {
+		return Value{}, nil
+	}
+	// The last whole replacement wins; element edits before it are overwritten.
+	for i := len(writes) - 1; i >= 0; i-- {
+		if writes[i].Op == OpSet {
+			cur = writes[i].Value
+			writes = writes[i+1:]
+			break
+		}
+	}
+	if len(writes) == 0 {
+		return cur, nil
+	}
+	switch writes[0].Op {
+	case OpSetOps:
+		return mergeSetOps(cur, writes)
+	default:
+		return mergeMapOps(cur, writes)
+	}
+}
+
+func mergeSetOps(cur Value, edits []Edit) (Value, error) {
+	var add, del []Value
+	for _, e := range edits {
+		if e.Op != OpSetOps {
+			return applyAll(cur, edits)
+		}
+		add = append(add, e.Add...)
+		del = append(del, e.Del...)
+	}
+	if cur.t != TypeSet && cur.t != TypeInvalid {
+		return applyAll(cur, edits)
+	}
+	slices.SortFunc(del, Compare)
+	return applySetOps(cur.Elems(), slices.CompactFunc(del, Equal), add), nil
+}
+
+func mergeMapOps(cur Value, edits []Edit) (Value, error) {
+	puts := map[string]Value{}
+	dels := map[string]bool{}
+	for _, e := range edits {
+		if e.Op != OpMapOps {
+			return applyAll(cur, edits)
+		}
+		for _, f := range e.Put {
+			puts[f.Name] = f.Value // later edits overwrite: last writer wins
+		}
+		for _, k := range e.DelKeys {
+			dels[k] = true
+		}
+	}
+	if cur.t != TypeMap && cur.t != TypeInvalid {
+		return applyAll(cur, edits)
+	}
+	var put []Field
+	var del []string
+	for k := range dels {
+		if _, ok := puts[k]; !ok { // a put beats a delete
+			del = append(del, k)
+		}
+	}
+	for k, v := range puts {
+		put = append(put, Field{k, v})
+	}
+	slices.Sort(del)
+	slices.SortFunc(put, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
+	return applyMapOps(cur, put, del), nil
+}
+
+// applyAll applies mixed or mistyped edits one after another in order; an
+// edit that does not fit the value it meets replaces nothing and is skipped,
+// so a merge never fails on histories whose field types changed.
+func applyAll(cur Value, edits []Edit) (Value, error) {
+	for _, e := range edits {
+		if v, err := applyEdit(cur, e); err == nil {
+			cur = v
+		}
+	}
+	return cur, nil
+}

@@ -1,0 +1,238 @@
+package goatdb
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+	"time"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/repo"
+)
+
+// Get returns the item at path. A missing item fails with ErrNotFound, a
+// deleted one with ErrDeleted (which wraps ErrNotFound).
+func (db *DB) Get(path string) (Item, error) {
+	it, err := db.getAny(path)
+	if err == nil && it.data.Deleted() {
+		return Item{}, fmt.Errorf("get %s: %w", path, ErrDeleted)
+	}
+	return it, err
+}
+
+// getAny returns the item even if deleted.
+func (db *DB) getAny(path string) (Item, error) {
+	rp, key, err := SplitPath(path)
+	if err != nil {
+		return Item{}, err
+	}
+	r, err := db.lookup(rp)
+	if err != nil {
+		return Item{}, err
+	}
+	if r == nil {
+		return Item{}, fmt.Errorf("get %s: %w", path, ErrNotFound)
+	}
+	v, s, ok := r.Get(key)
+	if !ok {
+		return Item{}, fmt.Errorf("get %s: %w", path, ErrNotFound)
+	}
+	head, _ := r.Head(key)
+	return db.view(path, v, s, head)
+}
+
+// view upgrades a stored value to the newest registered version of its
+// schema, so readers always see the current shape.
+func (db *DB) view(path string, v item.Item, s commit.Schema, head commit.ID) (Item, error) {
+	if s.NS != "" {
+		if latest, ok := db.opts.Schemas.Latest(s.NS); ok && latest.Version > s.Version {
+			up, err := db.opts.Schemas.Upgrade(v, s, latest.Version)
+			if err != nil {
+				return Item{}, fmt.Errorf("get %s: %w", path, err)
+			}
+			v, s = up, latest.Ref()
+		}
+	}
+	return Item{path: path, data: v, schema: s, head: head}, nil
+}
+
+// GetAt returns the item as it was at commit id (deleted or not).
+func (db *DB) GetAt(path string, id commit.ID) (Item, error) {
+	rp, key, err := SplitPath(path)
+	if err != nil {
+		return Item{}, err
+	}
+	r, err := db.lookup(rp)
+	if err != nil {
+		return Item{}, err
+	}
+	if r == nil {
+		return Item{}, fmt.Errorf("get %s at %s: %w", path, id.Short(), ErrNotFound)
+	}
+	c, ok := r.Commit(id)
+	if !ok || c.Key() != key {
+		return Item{}, fmt.Errorf("get %s at %s: %w: no such commit of this item", path, id.Short(), ErrNotFound)
+	}
+	v, s, err := r.ValueAt(id)
+	if err != nil {
+		return Item{}, fmt.Errorf("get %s at %s: %w", path, id.Short(), err)
+	}
+	return db.view(path, v, s, id)
+}
+
+// GetAsOf returns the item as it was at time t: the value of its newest
+// commit at or before t.
+func (db *DB) GetAsOf(path string, t time.Time) (Item, error) {
+	rp, key, err := SplitPath(path)
+	if err != nil {
+		return Item{}, err
+	}
+	r, err := db.lookup(rp)
+	if err != nil {
+		return Item{}, err
+	}
+	if r == nil {
+		return Item{}, fmt.Errorf("get %s as of %s: %w", path, t.Format(time.RFC3339), ErrNotFound)
+	}
+	id, ok := r.AsOf(key, t.UnixMilli())
+	if !ok {
+		return Item{}, fmt.Errorf("get %s as of %s: %w: the item did not exist yet", path, t.Format(time.RFC3339), ErrNotFound)
+	}
+	return db.GetAt(path, id)
+}
+
+// Kind is what a commit holds.
+type Kind string
+
+// The commit kinds.
+const (
+	KindFull  Kind = "full"
+	KindDelta Kind = "delta"
+	KindMerge Kind = "merge"
+)
+
+// CommitInfo describes one commit of an item's history.
+type CommitInfo struct {
+	ID      commit.ID
+	Parents []commit.ID
+	Time    time.Time
+	Session commit.SessionID // zero for merges
+	Kind    Kind
+	Pending bool // waiting for parents from a peer
+}
+
+// History returns an item's commits, newest first; every commit comes
+// before its parents.
+func (db *DB) History(path string) ([]CommitInfo, error) {
+	rp, key, err := SplitPath(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := db.lookup(rp)
+	if err != nil {
+		return nil, err
+	}
+	var hist []repo.Info
+	if r != nil {
+		hist = r.History(key)
+	}
+	if len(hist) == 0 {
+		return nil, fmt.Errorf("history %s: %w", path, ErrNotFound)
+	}
+	out := make([]CommitInfo, len(hist))
+	for i, h := range hist {
+		c := h.Commit
+		kind := KindDelta
+		switch {
+		case c.IsMerge():
+			kind = KindMerge
+		case c.IsFull():
+			kind = KindFull
+		}
+		out[i] = CommitInfo{ID: c.ID(), Parents: c.Parents(), Time: c.Timestamp(), Session: c.Session(), Kind: kind, Pending: h.Pending}
+	}
+	return out, nil
+}
+
+// Keys returns the keys of the repository's items, sorted; deleted items
+// are left out unless withDeleted.
+func (db *DB) Keys(repoPath string, withDeleted bool) ([]string, error) {
+	r, err := db.lookup(repoPath)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	keys := r.Keys(withDeleted)
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// Count returns the number of items in the repository that are not deleted.
+func (db *DB) Count(repoPath string) (int, error) {
+	r, err := db.lookup(repoPath)
+	if err != nil || r == nil {
+		return 0, err
+	}
+	return r.Count(), nil
+}
+
+// All iterates over the repository's items that are not deleted, in no
+// particular order.
+func (db *DB) All(repoPath string) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
+		r, err := db.lookup(repoPath)
+		if err != nil {
+			yield(Item{}, err)
+			return
+		}
+		if r == nil {
+			return
+		}
+		for e := range r.All() {
+			if e.Value.Deleted() {
+				continue
+			}
+			it, err := db.view(repoPath+"/"+e.Key, e.Value, e.Schema, e.Head)
+			if !yield(it, err) {
+				return
+			}
+		}
+	}
+}
+
+// Watch yields the item each time its head changes, starting with its
+// current value if it exists, until ctx ends (the sequence then yields
+// ctx's error and stops) or the loop breaks. Deleted states are yielded
+// too: check Item.Deleted.
+func (db *DB) Watch(ctx context.Context, path string) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
+		rp, key, err := SplitPath(path)
+		if err != nil {
+			yield(Item{}, err)
+			return
+		}
+		r, err := db.Repo(rp)
+		if err != nil {
+			yield(Item{}, err)
+			return
+		}
+		var last commit.ID
+		for {
+			changed := r.Changed()
+			if head, ok := r.Head(key); ok && head != last {
+				last = head
+				if !yield(db.getAny(path)) {
+					return
+				}
+				continue
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				yield(Item{}, ctx.Err())
+				return
+			}
+		}
+	}
+}

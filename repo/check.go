@@ -1,0 +1,144 @@
+package repo
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+)
+
+// Problem is one inconsistency found by Check.
+type Problem struct {
+	Offset int64     // log offset of the record, or -1
+	Item   string    // item key, if known
+	Commit commit.ID // commit id, if known
+	What   string
+}
+
+func (p Problem) String() string {
+	s := fmt.Sprintf("offset %d", p.Offset)
+	if p.Item != "" {
+		s += " item " + p.Item
+	}
+	if !p.Commit.IsZero() {
+		s += " commit " + p.Commit.Short()
+	}
+	return s + ": " + p.What
+}
+
+// Check verifies the repository from its log: framing, every commit's id
+// (re-hashed) and signature, every delta and merge (recomputed), and every
+// item's leaves, head and cached value. Pending commits are not problems;
+// see Stats. It returns nil when all is well.
+func (r *Repo) Check() []Problem {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var ps []Problem
+	ps = append(ps, r.checkLog()...)
+	for _, n := range r.entries {
+		ps = append(ps, r.checkNode(n)...)
+	}
+	for _, st := range r.items {
+		ps = append(ps, r.checkItem(st)...)
+	}
+	slices.SortFunc(ps, func(a, b Problem) int { return cmp.Or(cmp.Compare(a.Offset, b.Offset), cmp.Compare(a.What, b.What)) })
+	return ps
+}
+
+// checkLog re-reads the durable log and compares it with memory.
+func (r *Repo) checkLog() []Problem {
+	if err := r.Flush(); err != nil {
+		return []Problem{{Offset: -1, What: "flush: " + err.Error()}}
+	}
+	data, err := r.opts.FS.ReadFile(r.path)
+	if err != nil {
+		return []Problem{{Offset: -1, What: "read log: " + err.Error()}}
+	}
+	if err := checkHeader(data); err != nil {
+		return []Problem{{Offset: 0, What: err.Error()}}
+	}
+	var ps []Problem
+	recs, damage, end := scanLog(data)
+	for _, d := range damage {
+		ps = append(ps, Problem{Offset: d.Offset, What: d.String()})
+	}
+	if end < int64(len(data)) {
+		ps = append(ps, Problem{Offset: end, What: fmt.Sprintf("torn tail of %d bytes", int64(len(data))-end)})
+	}
+	for _, rec := range recs {
+		c, err := decodeRecord(rec.payload)
+		switch {
+		case err != nil:
+			ps = append(ps, Problem{Offset: rec.off, What: err.Error()})
+		case r.commits[c.ID()] == nil:
+			ps = append(ps, Problem{Offset: rec.off, Item: c.Key(), Commit: c.ID(), What: "commit in the log but not in memory"})
+		}
+	}
+	return ps
+}
+
+func (r *Repo) checkNode(n *node) []Problem {
+	p := Problem{Offset: int64(n.seq), Item: n.c.Key(), Commit: n.c.ID()}
+	var ps []Problem
+	add := func(format string, args ...any) {
+		q := p
+		q.What = fmt.Sprintf(format, args...)
+		ps = append(ps, q)
+	}
+	if err := n.c.VerifySignature(!r.opts.Trusted); err != nil {
+		add("%v", err)
+	}
+	if n.bad != "" {
+		add("invalid: %s", n.bad)
+	}
+	if !n.complete() {
+		return ps
+	}
+	if _, err := r.valueOf(n); err != nil {
+		add("delta does not apply: %v", err)
+	}
+	if n.c.IsMerge() {
+		if why := r.checkMerge(n.c); why != "" {
+			add("%s", why)
+		}
+	}
+	return ps
+}
+
+// checkItem recomputes an item's leaves, head and value.
+func (r *Repo) checkItem(st *itemState) []Problem {
+	p := Problem{Offset: -1, Item: st.key}
+	hasChild := map[commit.ID]bool{}
+	for _, n := range st.nodes {
+		if n.complete() {
+			for _, id := range n.c.Parents() {
+				hasChild[id] = true
+			}
+		}
+	}
+	var leaves []*node
+	for _, n := range st.nodes {
+		if n.complete() && !hasChild[n.c.ID()] {
+			leaves = append(leaves, n)
+		}
+	}
+	slices.SortFunc(leaves, byID)
+	if !slices.Equal(leaves, st.leaves) {
+		p.What = fmt.Sprintf("leaves are %d commits, recomputed %d", len(st.leaves), len(leaves))
+		return []Problem{p}
+	}
+	if st.head == nil {
+		if len(leaves) > 0 {
+			p.What = "item has leaves but no head"
+			return []Problem{p}
+		}
+		return nil
+	}
+	if v, err := r.valueOf(st.head); err != nil || !item.ItemsEqual(v, st.value) {
+		p.What = "cached head value differs from the head commit's"
+		return []Problem{p}
+	}
+	return nil
+}

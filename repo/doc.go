@@ -1,0 +1,44 @@
+// Package repo stores one repository: an append-only log file of commits and,
+// in memory, the commit graph of every item in it.
+//
+// # Log
+//
+// The log (format drawn in log.go) starts with a magic number and a version
+// and holds CRC-32C framed records, one commit each. Opening a log replays
+// it: a torn tail is cut at the exact end of the last good record; a damaged
+// record in the middle is skipped, reported by Damage and Check, and the
+// records after it are kept (the lost commit can come back from a peer).
+// Replay does not re-verify signatures; Check does.
+//
+// # Graph
+//
+// Per item: every commit, its complete commits (all parents and the delta
+// base present and complete), the leaves (complete commits without a
+// complete child) and the head. A commit whose parents or base are missing
+// is pending: stored, never a leaf, and its missing ids are listed by
+// Missing. As soon as an item has several leaves the repository writes the
+// deterministic merge commit (package item's Merge over the leaves' changes
+// since their lowest common ancestor, applied in (timestamp, id) order), so
+// peers holding the same commits hold the same value for every item.
+//
+// # Sequence numbers
+//
+// Every commit's sequence number is the log position just after its record;
+// Seq returns the latest. Since lists the items with commits after a given
+// sequence number, which is how queries and sync resume without rescanning.
+//
+// # Durability
+//
+// Under Sync a write returns after fdatasync; concurrent writers share one
+// (group commit). Under Async a background flusher syncs every
+// FlushInterval; a crash loses at most that window, and the log stays a
+// valid prefix. A failed write or fsync makes the log refuse further writes
+// (ErrLogFailed): reopening recovers it to its durable state.
+//
+// # Concurrency
+//
+// A Repo is safe for concurrent use. One mutex guards the in-memory graph;
+// the log writer has its own, so writers wait for fsync without holding the
+// graph lock. Update functions run with the graph lock held and must not
+// call back into the Repo. Commits and values returned are immutable.
+package repo

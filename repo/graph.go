@@ -1,0 +1,280 @@
+package repo
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"slices"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+)
+
+// maxChain is how many deltas may share one full snapshot as their base.
+const maxChain = 20
+
+// maxMergeLeaves is how many leaves one merge commit joins; more are joined
+// by successive merges.
+const maxMergeLeaves = 64
+
+// node is a commit in memory with what the graph knows about it.
+type node struct {
+	c       *commit.Commit
+	seq     uint64 // log position after the commit's record
+	missing int    // parents and base that are not complete yet
+	bad     string // why a complete-looking commit is invalid; never a leaf
+	gen     uint32 // 1 + the largest parent generation; set on completion
+	depth   uint16 // 0 for a full snapshot, else deltas since its base
+	base    *node  // the full snapshot a delta is relative to
+	schema  commit.Schema
+}
+
+func (n *node) complete() bool { return n.missing == 0 && n.gen > 0 }
+
+// itemState is one item's graph.
+type itemState struct {
+	key    string
+	nodes  []*node // every commit of the item, in log order
+	leaves []*node // complete commits with no complete child, sorted by id
+	head   *node   // the leaf whose value is the item's value
+	value  item.Item
+}
+
+func (r *Repo) itemLocked(key string) *itemState {
+	st := r.items[key]
+	if st == nil {
+		st = &itemState{key: key}
+		r.items[key] = st
+	}
+	return st
+}
+
+// insert adds a decoded commit; duplicates are ignored. It returns the node
+// and whether it was new. r.mu must be held (or the repo not yet shared).
+func (r *Repo) insert(c *commit.Commit, seq uint64) (*node, bool) {
+	if n, ok := r.commits[c.ID()]; ok {
+		return n, false
+	}
+	n := &node{c: c, seq: seq}
+	r.commits[c.ID()] = n
+	r.entries = append(r.entries, n)
+	st := r.itemLocked(c.Key())
+	st.nodes = append(st.nodes, n)
+	for _, p := range c.Parents() {
+		r.await(n, p)
+	}
+	if !c.IsFull() {
+		r.await(n, c.Base())
+	}
+	if n.missing == 0 {
+		r.completeChain(n)
+	}
+	return n, true
+}
+
+// await registers that n needs commit id to be complete.
+func (r *Repo) await(n *node, id commit.ID) {
+	if p := r.commits[id]; p != nil && p.complete() {
+		return
+	}
+	n.missing++
+	r.waiting[id] = append(r.waiting[id], n)
+}
+
+// completeChain completes n and every waiting commit that becomes complete
+// with it.
+func (r *Repo) completeChain(n *node) {
+	stack := []*node{n}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if !r.completeOne(n) {
+			continue
+		}
+		for _, w := range r.waiting[n.c.ID()] {
+			if w.missing--; w.missing == 0 {
+				stack = append(stack, w)
+			}
+		}
+		delete(r.waiting, n.c.ID())
+	}
+}
+
+// completeOne validates n against its (complete) parents and base and makes
+// it a leaf. An invalid commit is marked bad and stays out of the graph, so
+// commits waiting on it stay pending.
+func (r *Repo) completeOne(n *node) bool {
+	if err := r.link(n); err != nil {
+		n.bad = err.Error()
+		r.opts.Logger.Warn("invalid commit", "path", r.path, "commit", n.c.ID().Short(), "item", n.c.Key(), "err", err)
+		return false
+	}
+	st := r.items[n.c.Key()]
+	st.leaves = slices.DeleteFunc(st.leaves, func(l *node) bool {
+		_, isParent := slices.BinarySearchFunc(n.c.Parents(), l.c.ID(), commit.CompareIDs)
+		return isParent
+	})
+	if !slices.ContainsFunc(r.children(n), (*node).complete) {
+		i, _ := slices.BinarySearchFunc(st.leaves, n, byID)
+		st.leaves = slices.Insert(st.leaves, i, n)
+	}
+	return true
+}
+
+// children returns the commits that name n as a parent. It is only needed
+// when a commit completes after its children arrived, which is rare.
+func (r *Repo) children(n *node) []*node {
+	var out []*node
+	for _, o := range r.items[n.c.Key()].nodes {
+		if slices.Contains(o.c.Parents(), n.c.ID()) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func byID(a, b *node) int { return commit.CompareIDs(a.c.ID(), b.c.ID()) }
+
+// link sets n's generation, delta base, depth and schema, checking the
+// commit against its parents.
+func (r *Repo) link(n *node) error {
+	c := n.c
+	var gen uint32
+	for _, p := range c.Parents() {
+		pn := r.commits[p]
+		if pn.c.Key() != c.Key() {
+			return fmt.Errorf("parent %s belongs to item %s", p.Short(), pn.c.Key())
+		}
+		if pn.c.Time() > c.Time() {
+			return fmt.Errorf("timestamp %d is before parent %s's %d", c.Time(), p.Short(), pn.c.Time())
+		}
+		gen = max(gen, pn.gen)
+	}
+	n.gen = gen + 1
+	if c.IsFull() {
+		n.schema = c.Schema()
+		return nil
+	}
+	b := r.commits[c.Base()]
+	switch {
+	case !b.c.IsFull():
+		return fmt.Errorf("delta base %s is not a full snapshot", c.Base().Short())
+	case !r.isAncestor(b, n):
+		return fmt.Errorf("delta base %s is not an ancestor", c.Base().Short())
+	}
+	n.base, n.schema = b, b.schema
+	n.depth = uint16(min(maxChain, 1+r.minParentDepth(c)))
+	return nil
+}
+
+func (r *Repo) minParentDepth(c *commit.Commit) uint16 {
+	d := uint16(maxChain)
+	for _, p := range c.Parents() {
+		d = min(d, r.commits[p].depth)
+	}
+	return d
+}
+
+// isAncestor reports whether a is a proper ancestor of n, visiting only
+// commits whose generation is above a's.
+func (r *Repo) isAncestor(a, n *node) bool {
+	seen := map[*node]bool{}
+	stack := []*node{n}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, p := range x.c.Parents() {
+			pn := r.commits[p]
+			if pn == a {
+				return true
+			}
+			if pn != nil && pn.gen > a.gen && !seen[pn] {
+				seen[pn] = true
+				stack = append(stack, pn)
+			}
+		}
+	}
+	return false
+}
+
+// valueOf returns the item value a complete commit holds.
+func (r *Repo) valueOf(n *node) (item.Item, error) {
+	if n.c.IsFull() {
+		return n.c.Value(), nil
+	}
+	return item.Patch(n.base.c.Value(), n.c.Delta())
+}
+
+// lca returns the best common ancestor of the leaves: among the common
+// ancestors that are not ancestors of other common ancestors, the one with
+// the highest (generation, timestamp, id). It returns nil when the leaves
+// share no history. The walk is git's paint-down-to-common.
+func (r *Repo) lca(leaves []*node) *node {
+	all := uint64(1)<<len(leaves) - 1
+	const stale = uint64(1) << 63
+	paint := map[*node]uint64{}
+	q := &genHeap{}
+	for i, l := range leaves {
+		paint[l] |= 1 << i
+		heap.Push(q, l)
+	}
+	var common []*node
+	for q.Len() > 0 && q.anyActive(paint, stale) {
+		n := heap.Pop(q).(*node)
+		f := paint[n]
+		if f&all == all && f&stale == 0 {
+			common = append(common, n)
+			f |= stale
+		}
+		for _, p := range n.c.Parents() {
+			pn := r.commits[p]
+			if paint[pn]|f != paint[pn] {
+				if paint[pn] == 0 {
+					heap.Push(q, pn)
+				}
+				paint[pn] |= f
+			}
+		}
+	}
+	var best *node
+	for _, c := range common {
+		if best == nil || cmpNode(c, best) > 0 {
+			best = c
+		}
+	}
+	return best
+}
+
+// cmpNode orders commits by (generation, timestamp, id).
+func cmpNode(a, b *node) int {
+	if c := cmp.Compare(a.gen, b.gen); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.c.Time(), b.c.Time()); c != 0 {
+		return c
+	}
+	return byID(a, b)
+}
+
+// genHeap pops the highest generation first.
+type genHeap []*node
+
+func (h genHeap) Len() int           { return len(h) }
+func (h genHeap) Less(i, j int) bool { return cmpNode(h[i], h[j]) > 0 }
+func (h genHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *genHeap) Push(x any)        { *h = append(*h, x.(*node)) }
+func (h *genHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (h genHeap) anyActive(paint map[*node]uint64, stale uint64) bool {
+	for _, n := range h {
+		if paint[n]&stale == 0 {
+			return true
+		}
+	}
+	return false
+}

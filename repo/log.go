@@ -1,0 +1,277 @@
+package repo
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"sync"
+
+	"github.com/goatdb/goatdb/vfs"
+	"github.com/klauspost/compress/zstd"
+)
+
+// The log file format.
+//
+//	file    := header record*
+//	header  := magic (8 bytes "goatdbLG") | version (u32 LE, 1) | crc32c of the first 12 bytes (u32 LE)
+//	record  := length (uvarint, of payload) | crc32c (u32 LE, over length bytes and payload) | payload
+//	payload := type (1 byte) | data
+//	  type 1: data is one encoded commit
+//	  type 2: data is one encoded commit, zstd-compressed (used when that saves ≥ 1/8)
+//
+// Records are appended and never rewritten in place. A record whose length
+// runs past the end of the file, or whose checksum fails with no valid record
+// after it, is a torn tail: it was never acknowledged, and recovery cuts the
+// file at the record's first byte. A bad record followed by a valid one is
+// damage: it is reported with its offset and skipped, and the records after
+// it are kept. The checksum covers the length so that a damaged length is
+// caught rather than followed.
+const (
+	headerSize    = 16
+	logVersion    = 1
+	maxRecordSize = 64 << 20
+
+	recCommit     = 1
+	recCommitZstd = 2
+
+	// compressMin is the smallest commit worth trying to compress.
+	compressMin = 512
+)
+
+var (
+	logMagic   = [8]byte{'g', 'o', 'a', 't', 'd', 'b', 'L', 'G'}
+	castagnoli = crc32.MakeTable(crc32.Castagnoli)
+)
+
+func appendHeader(b []byte) []byte {
+	b = append(b, logMagic[:]...)
+	b = binary.LittleEndian.AppendUint32(b, logVersion)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[len(b)-12:], castagnoli))
+}
+
+// checkHeader validates a log file's first bytes.
+func checkHeader(data []byte) error {
+	switch {
+	case len(data) < headerSize && string(data) == string(logMagic[:min(len(data), 8)]):
+		return fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), headerSize)
+	case len(data) < 8 || string(data[:8]) != string(logMagic[:]):
+		return fmt.Errorf("%w: not a goatdb log (bad magic number)", ErrNotLog)
+	case len(data) < headerSize:
+		return fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), headerSize)
+	case crc32.Checksum(data[:12], castagnoli) != binary.LittleEndian.Uint32(data[12:16]):
+		return fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
+	}
+	if v := binary.LittleEndian.Uint32(data[8:12]); v != logVersion {
+		return fmt.Errorf("%w: log format version %d, this build reads %d", ErrVersion, v, logVersion)
+	}
+	return nil
+}
+
+// zstd coders are safe for concurrent use.
+var (
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxRecordSize))
+)
+
+// appendRecord frames one commit encoding as a record.
+func appendRecord(b, enc []byte) []byte {
+	typ := byte(recCommit)
+	if len(enc) >= compressMin {
+		if z := zenc.EncodeAll(enc, nil); len(z) <= len(enc)-len(enc)/8 {
+			typ, enc = recCommitZstd, z
+		}
+	}
+	start := len(b)
+	b = binary.AppendUvarint(b, uint64(1+len(enc)))
+	lenEnd := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b = append(b, typ)
+	b = append(b, enc...)
+	crc := crc32.Update(crc32.Checksum(b[start:lenEnd], castagnoli), castagnoli, b[lenEnd+4:])
+	binary.LittleEndian.PutUint32(b[lenEnd:], crc)
+	return b
+}
+
+// parseRecord reads the record at data[off:]. It returns the payload, the
+// offset after the record, and ok=false if no valid record starts there.
+func parseRecord(data []byte, off int) (payload []byte, next int, ok bool) {
+	n, k := binary.Uvarint(data[off:])
+	if k <= 0 || n == 0 || n > maxRecordSize {
+		return nil, 0, false
+	}
+	if avail := len(data) - off - k - 4; avail < 0 || uint64(avail) < n {
+		return nil, 0, false
+	}
+	lenEnd := off + k
+	payload = data[lenEnd+4 : lenEnd+4+int(n)]
+	crc := crc32.Update(crc32.Checksum(data[off:lenEnd], castagnoli), castagnoli, payload)
+	if crc != binary.LittleEndian.Uint32(data[lenEnd:]) {
+		return nil, 0, false
+	}
+	return payload, lenEnd + 4 + int(n), true
+}
+
+// recordCommit returns the commit encoding inside a record payload.
+func recordCommit(payload []byte) ([]byte, error) {
+	switch payload[0] {
+	case recCommit:
+		return payload[1:], nil
+	case recCommitZstd:
+		enc, err := zdec.DecodeAll(payload[1:], nil)
+		if err != nil {
+			return nil, fmt.Errorf("decompress: %w", err)
+		}
+		return enc, nil
+	}
+	return nil, fmt.Errorf("unknown record type %d", payload[0])
+}
+
+// Damage describes bytes of a log that hold no valid record.
+type Damage struct {
+	Offset int64  // first damaged byte
+	Length int64  // damaged bytes skipped
+	Reason string // what is wrong
+}
+
+func (d Damage) String() string {
+	return fmt.Sprintf("offset %d: %d bytes skipped: %s", d.Offset, d.Length, d.Reason)
+}
+
+// scanned is one valid record found by scanLog.
+type scanned struct {
+	off, end int64 // record bounds in the file
+	payload  []byte
+}
+
+// scanLog walks the records after the header. It returns the valid records,
+// the damaged ranges between them, and the offset where the valid log ends
+// (everything after it is a torn tail).
+func scanLog(data []byte) (recs []scanned, damage []Damage, end int64) {
+	off := headerSize
+	for off < len(data) {
+		payload, next, ok := parseRecord(data, off)
+		if ok {
+			recs = append(recs, scanned{int64(off), int64(next), payload})
+			off = next
+			continue
+		}
+		resume := resync(data, off+1)
+		if resume < 0 {
+			return recs, damage, int64(off) // torn tail
+		}
+		damage = append(damage, Damage{Offset: int64(off), Length: int64(resume - off), Reason: "bad record checksum or length"})
+		off = resume
+	}
+	return recs, damage, int64(off)
+}
+
+// resync finds the next offset at or after from where a valid record starts,
+// or -1.
+func resync(data []byte, from int) int {
+	for p := from; p < len(data); p++ {
+		if _, _, ok := parseRecord(data, p); ok {
+			return p
+		}
+	}
+	return -1
+}
+
+// logWriter appends records to a log file and makes them durable, sharing
+// one fsync among all writers waiting at the same time (group commit).
+type logWriter struct {
+	f vfs.File
+
+	mu      sync.Mutex // guards the fields below
+	cond    sync.Cond  // signalled when durable, written or err change
+	buf     []byte     // records appended but not yet written to f
+	spare   []byte     // a drained buffer kept for reuse
+	size    int64      // logical size of the log: file plus buf
+	durable int64      // bytes known to be on stable storage
+	busy    bool       // a writer is writing and syncing outside mu
+	err     error      // first write or sync failure; the log takes no more writes
+}
+
+func newLogWriter(f vfs.File, size int64) *logWriter {
+	w := &logWriter{f: f, size: size, durable: size}
+	w.cond.L = &w.mu
+	return w
+}
+
+// append adds records to the buffer and returns the log's new end offset.
+func (w *logWriter) append(recs []byte) (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.buf = append(w.buf, recs...)
+	w.size += int64(len(recs))
+	return w.size, nil
+}
+
+// pending returns how many bytes are buffered.
+func (w *logWriter) pending() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.buf)
+}
+
+// sync makes every byte up to end durable. Writers that call it while
+// another writer is syncing wait and then sync everything buffered in the
+// meantime with a single fsync.
+func (w *logWriter) sync(end int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.durable < end && w.err == nil {
+		if w.busy {
+			w.cond.Wait()
+			continue
+		}
+		w.flushLocked()
+	}
+	if w.durable >= end {
+		return nil
+	}
+	return w.err
+}
+
+// flushLocked writes and syncs the buffer with mu released during the I/O.
+func (w *logWriter) flushLocked() {
+	w.busy = true
+	buf, target := w.buf, w.size
+	w.buf = w.spare[:0]
+	w.mu.Unlock()
+	_, err := w.f.Write(buf)
+	if err == nil {
+		err = w.f.Sync()
+	}
+	w.mu.Lock()
+	w.busy = false
+	if err != nil {
+		w.err = fmt.Errorf("%w: %w", ErrLogFailed, err)
+	} else {
+		w.durable = target
+	}
+	w.spare = buf[:0]
+	w.cond.Broadcast()
+}
+
+// syncAll makes everything appended so far durable.
+func (w *logWriter) syncAll() error {
+	w.mu.Lock()
+	end := w.size
+	w.mu.Unlock()
+	return w.sync(end)
+}
+
+// close syncs and closes the file.
+func (w *logWriter) close() error {
+	err := w.syncAll()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = ErrClosed
+	}
+	return errors.Join(err, w.f.Close())
+}

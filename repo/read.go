@@ -1,0 +1,241 @@
+package repo
+
+import (
+	"cmp"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+)
+
+// Get returns an item's current value and schema.
+func (r *Repo) Get(key string) (item.Item, commit.Schema, bool) {
+	r.mu.RLock()
+	st := r.items[key]
+	if st == nil || st.head == nil {
+		r.mu.RUnlock()
+		return item.Item{}, commit.Schema{}, false
+	}
+	v, s := st.value, st.head.schema
+	r.mu.RUnlock()
+	return v, s, true
+}
+
+// Head returns the id of an item's head commit.
+func (r *Repo) Head(key string) (commit.ID, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	st := r.items[key]
+	if st == nil || st.head == nil {
+		return commit.ID{}, false
+	}
+	return st.head.c.ID(), true
+}
+
+// Leaves returns the ids of an item's complete leaves (more than one only
+// while a merge is impossible).
+func (r *Repo) Leaves(key string) []commit.ID {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []commit.ID
+	if st := r.items[key]; st != nil {
+		for _, l := range st.leaves {
+			out = append(out, l.c.ID())
+		}
+	}
+	return out
+}
+
+// Count returns the number of items whose head is not deleted.
+func (r *Repo) Count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.live
+}
+
+// Keys iterates over the keys of items with a head, in no particular order;
+// deleted items are included only if withDeleted.
+func (r *Repo) Keys(withDeleted bool) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.items))
+	for k, st := range r.items {
+		if st.head != nil && (withDeleted || !st.value.Deleted()) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Entry is an item's key, value and schema.
+type Entry struct {
+	Key    string
+	Value  item.Item
+	Schema commit.Schema
+	Head   commit.ID
+}
+
+// All iterates over the items with a head, deleted ones included, holding
+// a read lock between steps: do not write to the repository from the loop.
+func (r *Repo) All() iter.Seq[Entry] {
+	return func(yield func(Entry) bool) {
+		r.mu.RLock()
+		defer r.mu.RUnlock()
+		for k, st := range r.items {
+			if st.head != nil && !yield(Entry{k, st.value, st.head.schema, st.head.c.ID()}) {
+				return
+			}
+		}
+	}
+}
+
+// Commit returns a commit by id.
+func (r *Repo) Commit(id commit.ID) (*commit.Commit, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := r.commits[id]
+	if n == nil {
+		return nil, false
+	}
+	return n.c, true
+}
+
+// Has reports whether the repository holds a commit.
+func (r *Repo) Has(id commit.ID) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.commits[id] != nil
+}
+
+// ValueAt returns the item value and schema a complete commit holds.
+func (r *Repo) ValueAt(id commit.ID) (item.Item, commit.Schema, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := r.commits[id]
+	if n == nil {
+		return item.Item{}, commit.Schema{}, fmt.Errorf("%w: commit %s", ErrNotFound, id.Short())
+	}
+	if !n.complete() {
+		return item.Item{}, commit.Schema{}, fmt.Errorf("%w: commit %s is pending (its history is incomplete)", ErrNotFound, id.Short())
+	}
+	v, err := r.valueOf(n)
+	return v, n.schema, err
+}
+
+// Info describes one commit of an item's history.
+type Info struct {
+	Commit  *commit.Commit
+	Seq     uint64
+	Pending bool   // parents or base missing
+	Bad     string // why the commit is invalid, if it is
+}
+
+// History returns every commit of an item, newest first: by generation,
+// then timestamp, then id, so a commit always comes before its parents.
+func (r *Repo) History(key string) []Info {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	st := r.items[key]
+	if st == nil {
+		return nil
+	}
+	nodes := slices.Clone(st.nodes)
+	slices.SortFunc(nodes, func(a, b *node) int { return -cmpNode(a, b) })
+	out := make([]Info, len(nodes))
+	for i, n := range nodes {
+		out[i] = Info{Commit: n.c, Seq: n.seq, Pending: !n.complete() && n.bad == "", Bad: n.bad}
+	}
+	return out
+}
+
+// AsOf returns the id of the newest commit of an item (by timestamp, then
+// id) at or before t (Unix ms) on the path from its head: the item as it
+// was then on this peer's history.
+func (r *Repo) AsOf(key string, t int64) (commit.ID, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	st := r.items[key]
+	if st == nil {
+		return commit.ID{}, false
+	}
+	var best *node
+	for _, n := range st.nodes {
+		if n.complete() && n.c.Time() <= t && (best == nil || cmp.Or(cmp.Compare(n.c.Time(), best.c.Time()), cmp.Compare(n.gen, best.gen), byID(n, best)) > 0) {
+			best = n
+		}
+	}
+	if best == nil {
+		return commit.ID{}, false
+	}
+	return best.c.ID(), true
+}
+
+// Seq returns the repository's sequence number: the log position after the
+// last commit. It only grows while the repository is open.
+func (r *Repo) Seq() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.seq
+}
+
+// Since returns the keys of items with commits after sequence number seq,
+// sorted, and the current sequence number.
+func (r *Repo) Since(seq uint64) ([]string, uint64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	i, _ := slices.BinarySearchFunc(r.entries, seq+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
+	seen := map[string]bool{}
+	var keys []string
+	for _, n := range r.entries[i:] {
+		if k := n.c.Key(); !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, strings.Compare)
+	return keys, r.seq
+}
+
+// Missing returns the ids that pending commits wait for and that this
+// repository does not hold: what the next sync should ask for.
+func (r *Repo) Missing() []commit.ID {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []commit.ID
+	for id := range r.waiting {
+		if r.commits[id] == nil {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, commit.CompareIDs)
+	return out
+}
+
+// Damage returns the damaged ranges of the log skipped at open.
+func (r *Repo) Damage() []Damage {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Clone(r.damage)
+}
+
+// Stats summarises the repository.
+type Stats struct {
+	Items, Live, Commits, Pending int
+	Seq                           uint64
+}
+
+// Stats returns counts of items and commits.
+func (r *Repo) Stats() Stats {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := Stats{Items: len(r.items), Live: r.live, Commits: len(r.commits), Seq: r.seq}
+	for _, n := range r.commits {
+		if !n.complete() {
+			s.Pending++
+		}
+	}
+	return s
+}

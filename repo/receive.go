@@ -1,0 +1,110 @@
+package repo
+
+import (
+	"fmt"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/zeebo/blake3"
+)
+
+// Rejection says why a received commit was not stored.
+type Rejection struct {
+	ID     commit.ID // blake3 of the bytes' body, or of all the bytes if they do not decode
+	Reason string
+}
+
+func (r Rejection) Error() string { return fmt.Sprintf("commit %s: %s", r.ID.Short(), r.Reason) }
+
+// Receive validates commits from another peer and stores the valid ones.
+// A commit is rejected, with a reason, if it does not decode, its signature
+// does not verify against its session (or it is unsigned where signatures
+// are required), or, when its parents are here, it does not fit them: wrong
+// item, timestamp before a parent, a delta base that is not a full-snapshot
+// ancestor, or a merge that differs from the merge this peer computes from
+// the same leaves. Commits whose parents are missing are stored as pending
+// and checked when they complete. Duplicates are ignored. Under Sync
+// durability Receive returns after the stored commits are durable.
+func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection, err error) {
+	if r.log == nil {
+		return nil, nil, fmt.Errorf("repo: %s is read-only", r.path)
+	}
+	decoded := make([]*commit.Commit, 0, len(encs))
+	for _, b := range encs {
+		c, err := commit.Decode(b)
+		if err == nil {
+			err = c.VerifySignature(!r.opts.Trusted)
+		}
+		if err != nil {
+			rejected = append(rejected, Rejection{ID: blake3.Sum256(b), Reason: err.Error()})
+			continue
+		}
+		decoded = append(decoded, c)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, rejected, ErrClosed
+	}
+	var fresh []*commit.Commit
+	seen := map[commit.ID]bool{}
+	for _, c := range decoded {
+		if r.commits[c.ID()] != nil || seen[c.ID()] {
+			continue
+		}
+		if reason := r.precheckLocked(c); reason != "" {
+			rejected = append(rejected, Rejection{ID: c.ID(), Reason: reason})
+			continue
+		}
+		seen[c.ID()] = true
+		fresh = append(fresh, c)
+	}
+	var end int64
+	if len(fresh) > 0 {
+		end, err = r.appendLocked(fresh)
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return nil, rejected, err
+	}
+	for _, c := range fresh {
+		stored = append(stored, c.ID())
+	}
+	return stored, rejected, r.waitDurable(end)
+}
+
+// precheckLocked checks a received commit against its parents when they are
+// all here and complete; it returns why the commit is invalid, or "".
+func (r *Repo) precheckLocked(c *commit.Commit) string {
+	deps := c.Parents()
+	if !c.IsFull() {
+		deps = append(deps[:len(deps):len(deps)], c.Base())
+	}
+	for _, id := range deps {
+		if p := r.commits[id]; p == nil || !p.complete() {
+			return "" // pending: checked on completion
+		}
+	}
+	if err := r.link(&node{c: c}); err != nil {
+		return err.Error()
+	}
+	if c.IsMerge() {
+		return r.checkMerge(c)
+	}
+	return ""
+}
+
+// checkMerge recomputes a merge commit from its parents.
+func (r *Repo) checkMerge(c *commit.Commit) string {
+	leaves := make([]*node, len(c.Parents()))
+	for i, p := range c.Parents() {
+		leaves[i] = r.commits[p]
+	}
+	want, err := r.computeMerge(c.Key(), leaves)
+	if err != nil {
+		return "cannot recompute merge: " + err.Error()
+	}
+	if want.ID() != c.ID() {
+		return fmt.Sprintf("merge differs from its recomputation %s", want.ID().Short())
+	}
+	return ""
+}

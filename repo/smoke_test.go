@@ -1,0 +1,76 @@
+package repo_test
+
+import (
+	"crypto/ed25519"
+	"path/filepath"
+	"testing"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/repo"
+)
+
+func set(key, field string, v item.Value) repo.Update {
+	return repo.Update{Key: key, Fn: func(c repo.Current) (item.Item, commit.Schema, error) {
+		return c.Value.With(field, v), c.Schema, nil
+	}}
+}
+
+func TestSmoke(t *testing.T) {
+	_, k1, _ := ed25519.GenerateKey(nil)
+	_, k2, _ := ed25519.GenerateKey(nil)
+	dir := t.TempDir()
+	a, err := repo.Open(filepath.Join(dir, "a.log"), &repo.Options{Key: k1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := repo.Open(filepath.Join(dir, "b.log"), &repo.Options{Key: k2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Write(set("x", "title", item.String("hello")), set("x", "count", item.Number(1))); err != nil {
+		t.Fatal(err)
+	}
+	sync := func(from, to *repo.Repo) {
+		var encs [][]byte
+		for _, k := range from.Keys(true) {
+			for _, h := range from.History(k) {
+				encs = append(encs, h.Commit.Encode())
+			}
+		}
+		if _, rej, err := to.Receive(encs); err != nil || len(rej) > 0 {
+			t.Fatal(err, rej)
+		}
+	}
+	sync(a, b)
+	a.Write(set("x", "title", item.String("from a")))
+	b.Write(set("x", "count", item.Number(7)))
+	sync(a, b)
+	sync(b, a)
+	va, _, _ := a.Get("x")
+	vb, _, _ := b.Get("x")
+	t.Log(va, vb)
+	ha, _ := a.Head("x")
+	hb, _ := b.Head("x")
+	if ha != hb || !item.ItemsEqual(va, vb) {
+		t.Fatalf("diverged: %v %v", va, vb)
+	}
+	for _, h := range a.History("x") {
+		t.Log(h.Commit.ID().Short(), h.Commit.IsFull(), h.Commit.IsMerge(), h.Commit.Size())
+	}
+	if ps := a.Check(); ps != nil {
+		t.Fatal(ps)
+	}
+	a.Close()
+	a2, err := repo.Open(filepath.Join(dir, "a.log"), &repo.Options{Key: k1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, _, _ := a2.Get("x")
+	if !item.ItemsEqual(v2, va) {
+		t.Fatal(v2, va)
+	}
+	if ps := a2.Check(); ps != nil {
+		t.Fatal(ps)
+	}
+}

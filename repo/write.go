@@ -1,0 +1,325 @@
+package repo
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+)
+
+// Current is what an update sees of an item.
+type Current struct {
+	Key    string
+	Value  item.Item
+	Schema commit.Schema
+	Exists bool // the item has at least one commit
+}
+
+// Update computes an item's next value and schema from its current one.
+// Returning the current value and schema unchanged writes nothing.
+type Update struct {
+	Key string
+	Fn  func(cur Current) (item.Item, commit.Schema, error)
+}
+
+// Write applies updates atomically: if any Fn fails, nothing is written and
+// the error is returned. Several updates of one key see each other's
+// results and make one commit. It returns the new commits, and waits for
+// them to be durable under Sync durability.
+func (r *Repo) Write(updates ...Update) ([]*commit.Commit, error) {
+	if r.log == nil || r.opts.Key == nil {
+		return nil, fmt.Errorf("repo: %s is read-only", r.path)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	commits, err := r.buildLocked(updates)
+	var end int64
+	if err == nil && len(commits) > 0 {
+		end, err = r.appendLocked(commits)
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return commits, r.waitDurable(end)
+}
+
+func (r *Repo) waitDurable(end int64) error {
+	if r.opts.Durability != Sync || end == 0 {
+		return nil
+	}
+	return r.log.sync(end)
+}
+
+type staged struct {
+	Current
+	head *node
+}
+
+// buildLocked runs the updates and builds one commit per changed key.
+func (r *Repo) buildLocked(updates []Update) ([]*commit.Commit, error) {
+	stages := map[string]*staged{}
+	var order []*staged
+	for _, u := range updates {
+		s := stages[u.Key]
+		if s == nil {
+			if err := commit.ValidKey(u.Key); err != nil {
+				return nil, err
+			}
+			s = r.stageLocked(u.Key)
+			stages[u.Key] = s
+			order = append(order, s)
+		}
+		v, sch, err := safeCall(u.Fn, s.Current)
+		if err != nil {
+			return nil, err
+		}
+		s.Value, s.Schema = v, sch
+	}
+	var out []*commit.Commit
+	for _, s := range order {
+		c, err := r.commitFor(s)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// safeCall runs an update function, turning a panic into an error.
+func safeCall(fn func(Current) (item.Item, commit.Schema, error), cur Current) (v item.Item, s commit.Schema, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("repo: update of %s panicked: %v", cur.Key, p)
+		}
+	}()
+	return fn(cur)
+}
+
+func (r *Repo) stageLocked(key string) *staged {
+	s := &staged{Current: Current{Key: key}}
+	if st := r.items[key]; st != nil && st.head != nil {
+		s.head = st.head
+		s.Exists = true
+		s.Value, s.Schema = st.value, st.head.schema
+	}
+	return s
+}
+
+// commitFor builds the commit that moves a staged item from its head to its
+// staged value, or returns nil if nothing changed.
+func (r *Repo) commitFor(s *staged) (*commit.Commit, error) {
+	var parents []*node
+	t := r.opts.Now().UnixMilli()
+	if s.head != nil {
+		if s.head.schema == s.Schema && item.ItemsEqual(s.Value, r.items[s.Key].value) {
+			return nil, nil
+		}
+		parents = []*node{s.head}
+		t = max(t, s.head.c.Time())
+	}
+	f, err := r.contents(parents, s.Value, s.Schema)
+	if err != nil {
+		return nil, err
+	}
+	f.Key, f.Time, f.Session = s.Key, t, r.session
+	for _, p := range parents {
+		f.Parents = append(f.Parents, p.c.ID())
+	}
+	key := r.opts.Key
+	if r.opts.Trusted {
+		key = nil
+	}
+	return commit.New(f, key)
+}
+
+// contents chooses a full snapshot or a delta for a new commit with the
+// given parents (the delta rule): a delta against the nearest full-snapshot
+// ancestor, reached through the parent with the shortest chain (ties: the
+// smallest id), when the schema is unchanged, the chain stays under
+// maxChain, and the delta's encoding is at most 85% of the snapshot's.
+func (r *Repo) contents(parents []*node, v item.Item, s commit.Schema) (commit.Fields, error) {
+	full := commit.Fields{Full: true, Schema: s, Value: v}
+	snap, err := item.AppendItem(nil, v)
+	if err != nil {
+		return full, err
+	}
+	var via *node
+	for _, p := range parents {
+		if via == nil || p.depth < via.depth {
+			via = p
+		}
+	}
+	if via == nil || via.depth+1 >= maxChain || via.schema != s {
+		return full, nil
+	}
+	base := via.base
+	if via.c.IsFull() {
+		base = via
+	}
+	d := item.Diff(base.c.Value(), v)
+	enc, err := item.AppendDelta(nil, d)
+	if err != nil {
+		return full, err
+	}
+	if (len(enc)+32)*100 > (len(snap)+len(s.NS)+3)*85 {
+		return full, nil
+	}
+	return commit.Fields{Base: base.c.ID(), Delta: d}, nil
+}
+
+// appendLocked logs commits, merges the items that now have several
+// leaves, wakes waiters, and returns the log's end offset.
+func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
+	if _, err := r.logLocked(commits); err != nil {
+		return 0, err
+	}
+	keys := map[string]bool{}
+	for _, c := range commits {
+		keys[c.Key()] = true
+	}
+	r.settleKeys(keys)
+	close(r.changed)
+	r.changed = make(chan struct{})
+	return int64(r.seq), nil
+}
+
+// logLocked appends commits to the log buffer and inserts them, each with
+// the log position after its record as its sequence number.
+func (r *Repo) logLocked(commits []*commit.Commit) (int64, error) {
+	var recs []byte
+	ends := make([]int, len(commits))
+	for i, c := range commits {
+		recs = appendRecord(recs, c.Encode())
+		ends[i] = len(recs)
+	}
+	end, err := r.log.append(recs)
+	if err != nil {
+		return 0, err
+	}
+	start := end - int64(len(recs))
+	for i, c := range commits {
+		r.insert(c, uint64(start+int64(ends[i])))
+	}
+	r.seq = uint64(end)
+	return end, nil
+}
+
+// settle merges every item with several leaves and sets every head; open
+// calls it once after replay.
+func (r *Repo) settle() error {
+	keys := make(map[string]bool, len(r.items))
+	for k := range r.items {
+		keys[k] = true
+	}
+	r.settleKeys(keys)
+	return nil
+}
+
+// settleKeys merges the given items where needed and updates their heads.
+// Merge commits go to the log but nobody waits for them to be durable: any
+// peer can recompute them. A merge that fails is logged and leaves the item
+// with several leaves; its head is then the newest leaf.
+func (r *Repo) settleKeys(keys map[string]bool) {
+	for k := range keys {
+		st := r.items[k]
+		for len(st.leaves) > 1 && r.log != nil {
+			mc, err := r.computeMerge(k, st.leaves[:min(len(st.leaves), maxMergeLeaves)])
+			if err == nil {
+				_, err = r.logLocked([]*commit.Commit{mc})
+			}
+			if err != nil {
+				r.opts.Logger.Error("merge", "path", r.path, "item", k, "err", err)
+				break
+			}
+		}
+		r.setHead(st)
+	}
+}
+
+// setHead points the item at its newest leaf by (timestamp, id) and caches
+// its value.
+func (r *Repo) setHead(st *itemState) {
+	var head *node
+	for _, l := range st.leaves {
+		if head == nil || cmp.Or(cmp.Compare(l.c.Time(), head.c.Time()), byID(l, head)) > 0 {
+			head = l
+		}
+	}
+	if head == st.head || head == nil {
+		return
+	}
+	v, err := r.valueOf(head)
+	if err != nil {
+		r.opts.Logger.Error("read head", "path", r.path, "item", st.key, "err", err)
+		return
+	}
+	if st.head != nil && !st.value.Deleted() {
+		r.live--
+	}
+	st.head, st.value = head, v
+	if !v.Deleted() {
+		r.live++
+	}
+}
+
+// computeMerge builds the deterministic merge commit of leaves (sorted by id).
+func (r *Repo) computeMerge(key string, leaves []*node) (*commit.Commit, error) {
+	target := leaves[0].schema
+	for _, l := range leaves[1:] {
+		if l.schema.NS == target.NS && l.schema.Version > target.Version || l.schema.NS > target.NS {
+			target = l.schema
+		}
+	}
+	var base item.Item
+	if lca := r.lca(leaves); lca != nil {
+		v, err := r.valueOf(lca)
+		if err != nil {
+			return nil, err
+		}
+		if base, err = r.upgrade(v, lca.schema, target); err != nil {
+			return nil, err
+		}
+	}
+	ordered := slices.Clone(leaves)
+	slices.SortFunc(ordered, func(a, b *node) int { return cmp.Or(cmp.Compare(a.c.Time(), b.c.Time()), byID(a, b)) })
+	deltas := make([]item.Delta, len(ordered))
+	for i, l := range ordered {
+		v, err := r.valueOf(l)
+		if err == nil {
+			v, err = r.upgrade(v, l.schema, target)
+		}
+		if err != nil {
+			return nil, err
+		}
+		deltas[i] = item.Diff(base, v)
+	}
+	merged, err := item.Merge(base, deltas)
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.contents(leaves, merged, target)
+	if err != nil {
+		return nil, err
+	}
+	commits := make([]*commit.Commit, len(leaves))
+	for i, l := range leaves {
+		commits[i] = l.c
+	}
+	return commit.NewMerge(key, commits, f)
+}
+
+func (r *Repo) upgrade(v item.Item, from, to commit.Schema) (item.Item, error) {
+	if from == to || from.NS != to.NS || r.opts.Schemas == nil {
+		return v, nil
+	}
+	return r.opts.Schemas.Upgrade(v, from, to.Version)
+}

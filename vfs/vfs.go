@@ -1,0 +1,127 @@
+package vfs
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// ErrLocked is returned by Lock when another process (or another Lock call)
+// holds the lock.
+var ErrLocked = errors.New("vfs: locked by another process")
+
+// ErrInjected is the error returned by operations a test made fail.
+var ErrInjected = errors.New("vfs: injected fault")
+
+// File is an open file.
+type File interface {
+	io.Reader
+	io.ReaderAt
+	io.Writer
+	io.Closer
+	// Sync makes the file's written bytes durable (fdatasync).
+	Sync() error
+	Truncate(size int64) error
+	Stat() (fs.FileInfo, error)
+}
+
+// FS is the filesystem goatdb uses.
+type FS interface {
+	// OpenFile opens a file with os.OpenFile's flags.
+	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
+	ReadFile(name string) ([]byte, error)
+	Remove(name string) error
+	Rename(oldname, newname string) error
+	MkdirAll(dir string, perm fs.FileMode) error
+	ReadDir(dir string) ([]fs.DirEntry, error)
+	Stat(name string) (fs.FileInfo, error)
+	// SyncDir makes the directory's entries (created, renamed, removed
+	// files) durable.
+	SyncDir(dir string) error
+	// Lock takes an exclusive lock on the named file, creating it, or fails
+	// with an error wrapping ErrLocked. Closing the result releases it.
+	Lock(name string) (io.Closer, error)
+}
+
+// OS is the operating system's filesystem.
+var OS FS = osFS{}
+
+type osFS struct{}
+
+type osFile struct{ *os.File }
+
+func (f osFile) Sync() error {
+	// fdatasync flushes the data and the size, which is all a log needs.
+	for {
+		err := syscall.Fdatasync(int(f.Fd()))
+		if err != syscall.EINTR {
+			if err != nil {
+				return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
+			}
+			return nil
+		}
+	}
+}
+
+func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+func (osFS) ReadFile(name string) ([]byte, error)        { return os.ReadFile(name) }
+func (osFS) Remove(name string) error                    { return os.Remove(name) }
+func (osFS) Rename(o, n string) error                    { return os.Rename(o, n) }
+func (osFS) MkdirAll(dir string, perm fs.FileMode) error { return os.MkdirAll(dir, perm) }
+func (osFS) ReadDir(dir string) ([]fs.DirEntry, error)   { return os.ReadDir(dir) }
+func (osFS) Stat(name string) (fs.FileInfo, error)       { return os.Stat(name) }
+
+func (osFS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+func (osFS) Lock(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, &fs.PathError{Op: "lock", Path: name, Err: ErrLocked}
+		}
+		return nil, &fs.PathError{Op: "lock", Path: name, Err: err}
+	}
+	return f, nil
+}
+
+// WriteFileAtomic writes data to name through a temporary file that is
+// synced and renamed into place, then syncs the directory: after a crash
+// name holds either its old contents or data, never a mix.
+func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error {
+	tmp := name + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err = errors.Join(err, f.Close()); err != nil {
+		return errors.Join(err, fsys.Remove(tmp))
+	}
+	if err := fsys.Rename(tmp, name); err != nil {
+		return errors.Join(err, fsys.Remove(tmp))
+	}
+	return fsys.SyncDir(filepath.Dir(name))
+}

@@ -1,0 +1,243 @@
+package goatdb
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/schema"
+)
+
+// PutOption changes what Put and Create do.
+type PutOption func(*putConfig)
+
+type putConfig struct {
+	ns      string // schema namespace; "" keeps the item's own
+	replace bool   // fields not named are removed
+}
+
+// WithSchema validates the item against the newest version of the
+// registered schema namespace ns (upgrading it if it had an older one).
+func WithSchema(ns string) PutOption { return func(c *putConfig) { c.ns = ns } }
+
+// Replace makes Put set the item to exactly the given fields, removing the
+// others.
+func Replace() PutOption { return func(c *putConfig) { c.replace = true } }
+
+// Put sets the named fields of the item at path, creating the item if
+// needed and restoring it if deleted; a nil field value removes the field,
+// and other fields keep their values. An item with a registered schema is
+// validated against it (and upgraded to its newest version); with none,
+// field types come from the values. On any error nothing is written. It
+// returns the item's new head commit id.
+func (db *DB) Put(path string, fields Fields, opts ...PutOption) (commit.ID, error) {
+	b := db.Batch()
+	b.Put(path, fields, opts...)
+	ids, err := b.Commit()
+	if err != nil {
+		return commit.ID{}, err
+	}
+	return ids[0], nil
+}
+
+// Create creates an item with a new random key in the repository
+// /type/repo and returns its path.
+func (db *DB) Create(repoPath string, fields Fields, opts ...PutOption) (string, error) {
+	path := repoPath + "/" + NewKey()
+	if _, err := db.Put(path, fields, opts...); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// Delete marks the item deleted (a soft delete: its history stays, and Put
+// restores it). Deleting a missing item fails with ErrNotFound.
+func (db *DB) Delete(path string) error {
+	b := db.Batch()
+	b.Delete(path)
+	_, err := b.Commit()
+	return err
+}
+
+var keyEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// NewKey returns a random item key of 16 characters (80 bits).
+func NewKey() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return keyEncoding.EncodeToString(b[:])
+}
+
+// Batch collects writes and commits them together: the writes to each
+// repository are atomic (all or none) and share one fsync. Writes to
+// different repositories are committed one repository after another.
+type Batch struct {
+	db    *DB
+	ops   []batchOp
+	paths []string
+}
+
+type batchOp struct {
+	repo, path string
+	update     repo.Update
+	err        error
+}
+
+// Batch starts a batch.
+func (db *DB) Batch() *Batch { return &Batch{db: db} }
+
+// Put adds a Put to the batch.
+func (b *Batch) Put(path string, fields Fields, opts ...PutOption) {
+	var cfg putConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	b.add(path, func(cur repo.Current) (item.Item, commit.Schema, error) {
+		return b.db.applyPut(cur, path, fields, cfg)
+	})
+}
+
+// Create adds the creation of an item with a new key and returns its path.
+func (b *Batch) Create(repoPath string, fields Fields, opts ...PutOption) string {
+	path := repoPath + "/" + NewKey()
+	b.Put(path, fields, opts...)
+	return path
+}
+
+// Delete adds a Delete to the batch.
+func (b *Batch) Delete(path string) {
+	b.add(path, func(cur repo.Current) (item.Item, commit.Schema, error) {
+		if !cur.Exists {
+			return item.Item{}, commit.Schema{}, fmt.Errorf("delete %s: %w", path, ErrNotFound)
+		}
+		return cur.Value.WithDeleted(true), cur.Schema, nil
+	})
+}
+
+func (b *Batch) add(path string, fn func(repo.Current) (item.Item, commit.Schema, error)) {
+	rp, key, err := SplitPath(path)
+	b.ops = append(b.ops, batchOp{repo: rp, path: path, update: repo.Update{Key: key, Fn: fn}, err: err})
+}
+
+// Commit writes the batch and returns each item's head commit id after it,
+// in the order of the operations (an operation that changed nothing gets
+// the item's existing head). On error, the repositories written before the failing
+// one keep their writes; the failing one and the rest get none.
+func (b *Batch) Commit() ([]commit.ID, error) {
+	byRepo := map[string][]int{}
+	var order []string
+	for i, op := range b.ops {
+		if op.err != nil {
+			return nil, op.err
+		}
+		if _, ok := byRepo[op.repo]; !ok {
+			order = append(order, op.repo)
+		}
+		byRepo[op.repo] = append(byRepo[op.repo], i)
+	}
+	ids := make([]commit.ID, len(b.ops))
+	for _, rp := range order {
+		if err := b.commitRepo(rp, byRepo[rp], ids); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+func (b *Batch) commitRepo(rp string, idx []int, ids []commit.ID) error {
+	r, err := b.db.Repo(rp)
+	if err != nil {
+		return err
+	}
+	updates := make([]repo.Update, len(idx))
+	for i, j := range idx {
+		updates[i] = b.ops[j].update
+	}
+	if _, err := r.Write(updates...); err != nil {
+		return err
+	}
+	for _, j := range idx {
+		ids[j], _ = r.Head(b.ops[j].update.Key)
+	}
+	return nil
+}
+
+// applyPut computes the item after a Put.
+func (db *DB) applyPut(cur repo.Current, path string, fields Fields, cfg putConfig) (item.Item, commit.Schema, error) {
+	wrap := func(err error) error { return fmt.Errorf("put %s: %w", path, err) }
+	base, sch, err := db.target(cur, cfg.ns)
+	if err != nil {
+		return item.Item{}, commit.Schema{}, wrap(err)
+	}
+	if cfg.replace || !cur.Exists {
+		base = item.Item{}
+	}
+	next := base.WithDeleted(false)
+	for name, x := range fields {
+		if x == nil {
+			next = next.Without(name)
+			continue
+		}
+		v, err := db.fieldValue(sch, name, x)
+		if err != nil {
+			return item.Item{}, commit.Schema{}, wrap(err)
+		}
+		next = next.With(name, v)
+	}
+	if sch != nil {
+		next = sch.WithDefaults(next)
+		err = sch.Check(next)
+	} else {
+		err = schema.CheckDynamic(next)
+	}
+	if err != nil {
+		return item.Item{}, commit.Schema{}, wrap(err)
+	}
+	var ref commit.Schema
+	if sch != nil {
+		ref = sch.Ref()
+	}
+	return next, ref, nil
+}
+
+// target returns the item's current value upgraded to the schema it is to
+// be written with, and that schema (nil for the dynamic schema).
+func (db *DB) target(cur repo.Current, ns string) (item.Item, *schema.Schema, error) {
+	if ns == "" {
+		ns = cur.Schema.NS
+	}
+	if ns == "" {
+		return cur.Value, nil, nil
+	}
+	sch, ok := db.opts.Schemas.Latest(ns)
+	if !ok {
+		return item.Item{}, nil, fmt.Errorf("%w: schema %q is not registered", schema.ErrUnknownSchema, ns)
+	}
+	if !cur.Exists || cur.Schema == sch.Ref() {
+		return cur.Value, sch, nil
+	}
+	if cur.Schema.NS != ns {
+		return item.Item{}, nil, fmt.Errorf("item has schema %s, not %s", cur.Schema, ns)
+	}
+	v, err := db.opts.Schemas.Upgrade(cur.Value, cur.Schema, sch.Version)
+	return v, sch, err
+}
+
+func (db *DB) fieldValue(sch *schema.Schema, name string, x any) (item.Value, error) {
+	if strings.TrimSpace(name) == "" {
+		return item.Value{}, errors.New("empty field name")
+	}
+	v, err := item.FromAny(x)
+	if err != nil {
+		return item.Value{}, fmt.Errorf("field %q: %w", name, err)
+	}
+	if sch == nil {
+		return v, nil
+	}
+	return sch.Coerce(name, v)
+}

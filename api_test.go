@@ -272,6 +272,32 @@ func TestWatch(t *testing.T) {
 	}
 }
 
+func TestWatchEndsOnClose(t *testing.T) {
+	db, err := goatdb.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Put("/data/w/x", goatdb.Fields{"n": 0})
+	done := make(chan error)
+	go func() {
+		var last error
+		for _, err := range db.Watch(context.Background(), "/data/w/x") {
+			last = err
+		}
+		done <- last
+	}()
+	time.Sleep(20 * time.Millisecond)
+	db.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, goatdb.ErrClosed) {
+			t.Fatalf("watch ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("watch still blocked after Close")
+	}
+}
+
 func TestConcurrentWriters(t *testing.T) {
 	db := openDB(t, &goatdb.Options{Durability: goatdb.Async})
 	var wg sync.WaitGroup

@@ -220,6 +220,10 @@ func (db *DB) Watch(ctx context.Context, path string) iter.Seq2[Item, error] {
 		var last commit.ID
 		for {
 			changed := r.Changed()
+			if r.Closed() {
+				yield(Item{}, ErrClosed)
+				return
+			}
 			if head, ok := r.Head(key); ok && head != last {
 				last = head
 				if !yield(db.getAny(path)) {

@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goatdb/goatdb/item"
 	"github.com/zeebo/blake3"
@@ -19,6 +21,9 @@ const Version = 1
 
 // MaxParents bounds the number of parents of one commit.
 const MaxParents = 1024
+
+// maxTime bounds timestamps (Unix milliseconds) in New and Decode alike.
+const maxTime = 1 << 62
 
 const (
 	flagDelta   = 1 << 0
@@ -67,8 +72,10 @@ func (s SessionID) String() string { return b32.EncodeToString(s[:]) }
 func ParseSessionID(str string) (SessionID, error) {
 	var s SessionID
 	b, err := b32.DecodeString(str)
-	if err != nil || len(b) != len(s) {
-		return s, fmt.Errorf("%w: session id %q is not 52 base32 characters", ErrInvalid, str)
+	// The decoder skips newlines and ignores the last character's low bits:
+	// accept only the one spelling String returns.
+	if err != nil || len(b) != len(s) || b32.EncodeToString(b) != str {
+		return s, fmt.Errorf("%w: session id %q is not the 52-character base32 form", ErrInvalid, str)
 	}
 	copy(s[:], b)
 	return s, nil
@@ -130,8 +137,10 @@ func New(f Fields, key ed25519.PrivateKey) (*Commit, error) {
 		full: f.Full, schema: f.Schema, value: f.Value, base: f.Base, delta: f.Delta,
 	}
 	slices.SortFunc(c.parents, CompareIDs)
-	if !c.full {
-		c.schema = Schema{}
+	if c.full {
+		c.base, c.delta = ID{}, item.Delta{}
+	} else {
+		c.schema, c.value = Schema{}, item.Item{}
 	}
 	if err := c.encode(); err != nil {
 		return nil, err
@@ -212,8 +221,8 @@ func (c *Commit) validate() error {
 			return fmt.Errorf("%w: parent %s twice", ErrInvalid, c.parents[i].Short())
 		}
 	}
-	if c.time < 0 {
-		return fmt.Errorf("%w: negative timestamp %d", ErrInvalid, c.time)
+	if c.time < 0 || c.time > maxTime {
+		return fmt.Errorf("%w: timestamp %d out of range [0, 2^62]", ErrInvalid, c.time)
 	}
 	if len(c.parents) >= 2 && !c.session.IsZero() {
 		return fmt.Errorf("%w: a merge commit has no session", ErrInvalid)
@@ -224,8 +233,26 @@ func (c *Commit) validate() error {
 	if !c.full && len(c.parents) == 0 {
 		return fmt.Errorf("%w: a delta needs a parent", ErrInvalid)
 	}
-	if c.full && c.schema.NS == "" && c.schema.Version != 0 {
+	if c.full {
+		return ValidSchema(c.schema)
+	}
+	return nil
+}
+
+// ValidSchema checks a schema reference: the zero (dynamic) schema, or a
+// namespace that follows the key rule (see ValidKey) with a version of 1 or
+// more.
+func ValidSchema(s Schema) error {
+	switch {
+	case s.NS == "" && s.Version != 0:
 		return fmt.Errorf("%w: the dynamic schema has no version", ErrInvalid)
+	case s.NS == "":
+		return nil
+	case s.Version == 0:
+		return fmt.Errorf("%w: schema %q has version 0; versions start at 1", ErrInvalid, s.NS)
+	}
+	if err := ValidKey(s.NS); err != nil {
+		return fmt.Errorf("%w: schema namespace: %w", ErrInvalid, err)
 	}
 	return nil
 }
@@ -247,7 +274,12 @@ func ValidKey(key string) error {
 	for i := 0; i < len(key); i++ {
 		c := key[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: key %q has %q; use A-Z a-z 0-9 . _ -", ErrInvalid, key, c)
+			// Name the whole character, not its first UTF-8 byte.
+			bad := fmt.Sprintf("'\\x%02x'", c)
+			if r, n := utf8.DecodeRuneInString(key[i:]); r != utf8.RuneError || n > 1 {
+				bad = strconv.QuoteRune(r)
+			}
+			return fmt.Errorf("%w: key %q has %s; use A-Z a-z 0-9 . _ -", ErrInvalid, key, bad)
 		}
 	}
 	return nil

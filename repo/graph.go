@@ -3,6 +3,7 @@ package repo
 import (
 	"cmp"
 	"container/heap"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -84,11 +85,12 @@ func (r *Repo) await(n *node, id commit.ID) {
 // completeChain completes n and every waiting commit that becomes complete
 // with it.
 func (r *Repo) completeChain(n *node) {
+	first := n
 	stack := []*node{n}
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if !r.completeOne(n) {
+		if !r.completeOne(n, n != first) {
 			continue
 		}
 		for _, w := range r.waiting[n.c.ID()] {
@@ -102,9 +104,16 @@ func (r *Repo) completeChain(n *node) {
 
 // completeOne validates n against its (complete) parents and base and makes
 // it a leaf. An invalid commit is marked bad and stays out of the graph, so
-// commits waiting on it stay pending.
-func (r *Repo) completeOne(n *node) bool {
-	if err := r.link(n); err != nil {
+// commits waiting on it stay pending. A merge that was pending (it arrived
+// before its parents, so Receive could not check it) is recomputed here.
+func (r *Repo) completeOne(n *node, wasPending bool) bool {
+	err := r.link(n)
+	if err == nil && wasPending && n.c.IsMerge() {
+		if why := r.checkMerge(n.c); why != "" {
+			err = errors.New(why)
+		}
+	}
+	if err != nil {
 		n.bad = err.Error()
 		r.opts.Logger.Warn("invalid commit", "path", r.path, "commit", n.c.ID().Short(), "item", n.c.Key(), "err", err)
 		return false
@@ -114,23 +123,11 @@ func (r *Repo) completeOne(n *node) bool {
 		_, isParent := slices.BinarySearchFunc(n.c.Parents(), l.c.ID(), commit.CompareIDs)
 		return isParent
 	})
-	if !slices.ContainsFunc(r.children(n), (*node).complete) {
-		i, _ := slices.BinarySearchFunc(st.leaves, n, byID)
-		st.leaves = slices.Insert(st.leaves, i, n)
-	}
+	// A child waits for its parents to complete, so n has no complete child
+	// yet: it is a leaf.
+	i, _ := slices.BinarySearchFunc(st.leaves, n, byID)
+	st.leaves = slices.Insert(st.leaves, i, n)
 	return true
-}
-
-// children returns the commits that name n as a parent. It is only needed
-// when a commit completes after its children arrived, which is rare.
-func (r *Repo) children(n *node) []*node {
-	var out []*node
-	for _, o := range r.items[n.c.Key()].nodes {
-		if slices.Contains(o.c.Parents(), n.c.ID()) {
-			out = append(out, o)
-		}
-	}
-	return out
 }
 
 func byID(a, b *node) int { return commit.CompareIDs(a.c.ID(), b.c.ID()) }

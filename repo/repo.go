@@ -281,6 +281,7 @@ func (r *Repo) Close() error {
 		return ErrClosed
 	}
 	r.closed = true
+	close(r.changed) // wake waiters; they see closed
 	r.mu.Unlock()
 	close(r.stop)
 	r.wg.Wait()
@@ -291,21 +292,32 @@ func (r *Repo) Close() error {
 }
 
 // Changed returns a channel that is closed when the repository's sequence
-// number next advances.
+// number next advances, or when the repository is closed.
 func (r *Repo) Changed() <-chan struct{} {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.changed
 }
 
-// Wait blocks until the sequence number exceeds seq or ctx ends.
+// Closed reports whether Close was called.
+func (r *Repo) Closed() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.closed
+}
+
+// Wait blocks until the sequence number exceeds seq, ctx ends, or the
+// repository is closed (ErrClosed).
 func (r *Repo) Wait(ctx context.Context, seq uint64) error {
 	for {
 		r.mu.RLock()
-		cur, ch := r.seq, r.changed
+		cur, ch, closed := r.seq, r.changed, r.closed
 		r.mu.RUnlock()
-		if cur > seq {
+		switch {
+		case cur > seq:
 			return nil
+		case closed:
+			return ErrClosed
 		}
 		select {
 		case <-ch:

@@ -80,7 +80,7 @@ func lengthCheck(t item.Type, n int) (func(item.Value) error, error) {
 	}
 	return func(v item.Value) error {
 		if l := utf8.RuneCountInString(v.Str()); l > n {
-			return fmt.Errorf("%d characters, more than the maximum %d", l, n)
+			return fmt.Errorf("length %d is more than the maximum %d", l, n)
 		}
 		return nil
 	}, nil

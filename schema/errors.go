@@ -39,10 +39,10 @@ var (
 	// fails or panics, or one that returns an invalid item.
 	ErrUpgrade = errors.New("schema: upgrade failed")
 
-	// ErrSyntax is returned when a schema file is not JSON of the documented
-	// shape: a syntax error (with its byte offset), an unknown or repeated
-	// key, a value of the wrong JSON type, or data after the top-level
-	// object.
+	// ErrSyntax is returned when a schema file is not UTF-8 JSON of the
+	// documented shape: a syntax error or bad UTF-8 (with its line, column
+	// and byte offset), an unknown or repeated key, a value of the wrong
+	// JSON type, or data after the top-level object.
 	ErrSyntax = errors.New("schema: bad schema file")
 )
 

@@ -123,21 +123,29 @@ func parseTop(data []byte) ([]json.RawMessage, error) {
 	if err := checkSyntax(data); err != nil {
 		return nil, err
 	}
-	if _, err := readObject(data, "", fileKeys); err != nil {
+	ms, err := readObject(data, "", fileKeys)
+	if err != nil {
 		return nil, err
 	}
 	var f fileJSON
 	if err := strictDecode(data, "", &f); err != nil {
 		return nil, err
 	}
-	if f.Schemas == nil {
-		return nil, fmt.Errorf("%w: missing key %q", ErrSyntax, "schemas")
+	switch {
+	case f.Schemas != nil:
+		return *f.Schemas, nil
+	case len(ms) > 0: // "schemas": null
+		return nil, fmt.Errorf("%w: %swant an array, have null", ErrSyntax, at("schemas"))
 	}
-	return *f.Schemas, nil
+	return nil, fmt.Errorf("%w: missing key %q", ErrSyntax, "schemas")
 }
 
-// checkSyntax checks that data is one JSON value, reporting where it is not.
+// checkSyntax checks that data is one JSON value in UTF-8, reporting where
+// it is not. (encoding/json would replace bad UTF-8 with U+FFFD.)
 func checkSyntax(data []byte) error {
+	if !utf8.Valid(data) {
+		return fmt.Errorf("%w: %s: invalid UTF-8", ErrSyntax, position(data, firstInvalidUTF8(data)))
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
@@ -159,21 +167,32 @@ func parseSchema(raw json.RawMessage, i int) (Schema, error) {
 		return fail("", err)
 	}
 	s := Schema{NS: sj.Namespace, Version: sj.Version, Removes: sj.Removes}
-	fields, err := readObject(sj.Fields, "fields", nil)
-	if err != nil {
-		return fail("", err)
-	}
-	for _, m := range fields {
-		f, err := parseField(m)
-		if err != nil {
-			return fail(m.key, err)
-		}
-		s.Fields = append(s.Fields, f)
+	if field, err := s.parseFields(sj.Fields); err != nil {
+		return fail(field, err)
 	}
 	if field, err := s.parseRenames(sj.Renames); err != nil {
 		return fail(field, err)
 	}
-	return s, s.validate(label)
+	if err := s.validate(label); err != nil {
+		return Schema{}, err
+	}
+	return s, nil
+}
+
+// parseFields sets s.Fields from the raw "fields" object, in file order.
+func (s *Schema) parseFields(raw json.RawMessage) (string, error) {
+	fields, err := readObject(raw, "fields", nil)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range fields {
+		f, err := parseField(m)
+		if err != nil {
+			return m.key, err
+		}
+		s.Fields = append(s.Fields, f)
+	}
+	return "", nil
 }
 
 // schemaLabel names schemas[i] for errors: "ns/version" if the raw schema
@@ -265,6 +284,17 @@ func strictDecode(data []byte, path string, v any) error {
 		return jsonErr(data, path, err)
 	}
 	return nil
+}
+
+func firstInvalidUTF8(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
 }
 
 // readObject reads the JSON object at key path, refusing repeated keys and,
@@ -388,6 +418,12 @@ func describe(t reflect.Type) string {
 	case reflect.Struct, reflect.Map:
 		return "an object"
 	case reflect.Slice:
+		if t == reflect.TypeFor[json.RawMessage]() {
+			return "a value"
+		}
+		if t.Elem() == reflect.TypeFor[json.RawMessage]() {
+			return "an array"
+		}
 		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(describe(t.Elem()), "a "), "an ") + "s"
 	case reflect.String:
 		return "a string"

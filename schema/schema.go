@@ -103,7 +103,8 @@ func (s *Schema) Coerce(name string, v item.Value) (item.Value, error) {
 // field Validate func that fails, a required field that is absent and has
 // no default, and last the schema's Validate func. Fields are checked in
 // name order, then required fields in schema order, so the error is always
-// the same for the same item. Errors are *[FieldError]s.
+// the same for the same item. A deleted item is checked like any other.
+// Errors are *[FieldError]s.
 func (s *Schema) Check(it item.Item) error {
 	fields := it.Fields()
 	for i, f := range fields {
@@ -221,16 +222,10 @@ func quote(s string) string { return strconv.Quote(s) }
 
 // checkNamespace checks a namespace: 1–128 characters of A-Z a-z 0-9 . _ -.
 func checkNamespace(ns string) error {
-	if len(ns) == 0 || len(ns) > 128 || strings.IndexFunc(ns, badNSRune) >= 0 {
-		return fmt.Errorf("namespace %s must be 1–128 characters of A-Z a-z 0-9 . _ -", quote(ns))
+	if ns == "" || commit.ValidKey(ns) != nil {
+		return fmt.Errorf("namespace %s must be 1–128 characters of A-Z a-z 0-9 . _ -, not . or ..", quote(ns))
 	}
 	return nil
-}
-
-func badNSRune(r rune) bool {
-	ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-		r == '.' || r == '_' || r == '-'
-	return !ok
 }
 
 // checkName checks a field name as package item does: 1–1024 bytes of
@@ -288,7 +283,7 @@ func (f *Field) validate() error {
 		return fmt.Errorf("default: want %s, have %s %s", f.Type, f.Default.Type(), brief(f.Default))
 	}
 	if err := f.check(f.Default); err != nil {
-		return fmt.Errorf("default %s: %w", brief(f.Default), err)
+		return fmt.Errorf("default: %w", err)
 	}
 	return nil
 }

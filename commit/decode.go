@@ -54,7 +54,7 @@ func decodeHeader(b []byte) (*Commit, *item.Decoder, error) {
 		}
 	}
 	t := d.Uvarint()
-	if t > 1<<62 {
+	if t > maxTime {
 		d.Fail("timestamp %d out of range", t)
 	}
 	c.time = int64(t)

@@ -31,7 +31,7 @@
 //	  flags     1 byte: bit 0 delta contents, bit 1 session present; other bits 0
 //	  key       uvarint len, bytes (1–128 bytes of A-Z a-z 0-9 . _ -)
 //	  parents   uvarint n (0–1024), n × 32-byte ids, strictly increasing
-//	  time      uvarint, Unix milliseconds
+//	  time      uvarint, Unix milliseconds, at most 2^62
 //	  session   32 bytes, Ed25519 public key (iff flag bit 1)
 //	  contents  full : uvarint len, schema namespace, uvarint schema version, item
 //	            delta: 32-byte base id, delta

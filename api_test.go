@@ -406,3 +406,29 @@ func TestGetAsOf(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFailedFirstWriteCreatesNoLog(t *testing.T) {
+	db := openDB(t, &goatdb.Options{Schemas: taskSchemas(t)})
+	if _, err := db.Put("/data/fresh/x", goatdb.Fields{"count": 1}, goatdb.WithSchema("task")); !errors.Is(err, schema.ErrMissingField) {
+		t.Fatal(err)
+	}
+	if repos, _ := db.Repos(); len(repos) != 0 {
+		t.Fatalf("a failed write created %v", repos)
+	}
+}
+
+func TestDynamicItemAdoptsSchema(t *testing.T) {
+	db := openDB(t, &goatdb.Options{Schemas: taskSchemas(t)})
+	db.Put("/data/t/x", goatdb.Fields{"title": "a"})
+	if _, err := db.Put("/data/t/x", goatdb.Fields{"count": 2}, goatdb.WithSchema("task")); err != nil {
+		t.Fatal(err)
+	}
+	it, _ := db.Get("/data/t/x")
+	if it.Schema().String() != "task/1" || it.Get("title") != "a" {
+		t.Fatal(it.Schema(), it.Fields())
+	}
+	db.Put("/data/t/y", goatdb.Fields{"colour": "red"})
+	if _, err := db.Put("/data/t/y", goatdb.Fields{"title": "b"}, goatdb.WithSchema("task")); !errors.Is(err, schema.ErrUnknownField) {
+		t.Fatalf("adopting a schema must check the whole item: %v", err)
+	}
+}

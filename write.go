@@ -150,19 +150,48 @@ func (b *Batch) Commit() ([]commit.ID, error) {
 }
 
 func (b *Batch) commitRepo(rp string, idx []int, ids []commit.ID) error {
-	r, err := b.db.Repo(rp)
-	if err != nil {
-		return err
-	}
 	updates := make([]repo.Update, len(idx))
 	for i, j := range idx {
 		updates[i] = b.ops[j].update
+	}
+	r, err := b.db.lookup(rp)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		// A new repository: check the writes before its log is created, so
+		// that bad input leaves nothing behind.
+		if err := dryRun(updates); err != nil {
+			return err
+		}
+		if r, err = b.db.Repo(rp); err != nil {
+			return err
+		}
 	}
 	if _, err := r.Write(updates...); err != nil {
 		return err
 	}
 	for _, j := range idx {
 		ids[j], _ = r.Head(b.ops[j].update.Key)
+	}
+	return nil
+}
+
+// dryRun runs updates against empty items, as they would run in a new
+// repository.
+func dryRun(updates []repo.Update) error {
+	cur := map[string]repo.Current{}
+	for _, u := range updates {
+		c, ok := cur[u.Key]
+		if !ok {
+			c = repo.Current{Key: u.Key}
+		}
+		v, s, err := u.Fn(c)
+		if err != nil {
+			return err
+		}
+		c.Value, c.Schema = v, s
+		cur[u.Key] = c
 	}
 	return nil
 }
@@ -218,7 +247,9 @@ func (db *DB) target(cur repo.Current, ns string) (item.Item, *schema.Schema, er
 	if !ok {
 		return item.Item{}, nil, fmt.Errorf("%w: schema %q is not registered", schema.ErrUnknownSchema, ns)
 	}
-	if !cur.Exists || cur.Schema == sch.Ref() {
+	if !cur.Exists || cur.Schema == sch.Ref() || cur.Schema.NS == "" {
+		// New, current, or dynamic items take the schema as they are and
+		// are checked against it in full.
 		return cur.Value, sch, nil
 	}
 	if cur.Schema.NS != ns {

@@ -62,7 +62,7 @@ func (r *Repo) checkLog() []Problem {
 	var ps []Problem
 	recs, damage, end := scanLog(data)
 	for _, d := range damage {
-		ps = append(ps, Problem{Offset: d.Offset, What: d.String()})
+		ps = append(ps, Problem{Offset: d.Offset, What: fmt.Sprintf("%d bytes skipped: %s", d.Length, d.Reason)})
 	}
 	if end < int64(len(data)) {
 		ps = append(ps, Problem{Offset: end, What: fmt.Sprintf("torn tail of %d bytes", int64(len(data))-end)})

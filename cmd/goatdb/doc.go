@@ -1,0 +1,78 @@
+// Command goatdb reads and writes a goatdb data directory from the shell.
+//
+//	goatdb [--dir DIR] [--schemas FILE] COMMAND [flags] [ARGS]
+//
+//	init                          create DIR and this peer's session key; print both
+//	put PATH [JSON]               set fields (JSON object, argument or stdin); print the head commit id
+//	    --schema NS --replace
+//	get PATH [--at COMMIT|TIME]   print the fields as one JSON object
+//	rm PATH                       delete the item (soft; put restores it)
+//	ls [REPO] [--deleted]         item paths, sorted (without REPO: the repositories)
+//	log PATH                      history, newest first, one JSON object per line
+//	import REPO [FILE]            load JSON lines {"key", "fields", "schema"?}
+//	    --schema NS --batch N --progress N
+//	export REPO                   print the live items as those JSON lines, sorted by key
+//	verify                        check every repository log
+//	schema                        list the registered schemas and their fields
+//	version, help [COMMAND]
+//	serve                         not in this build: says so and exits 2
+//
+// --json is accepted by init, ls, verify and schema, whose default output
+// is for people. --dir defaults to $GOATDB_DIR, else ./goatdb-data, and is
+// created on first use. Schemas come from --schemas FILE or, when it exists,
+// DIR/schemas.json (format: schema/FORMAT.md).
+//
+// # Exit status
+//
+//   - 0: success.
+//   - 1: not found (a missing or deleted item, repository or commit), or a
+//     failed check (verify found problems).
+//   - 2: anything else: bad usage, bad input (an invalid path, malformed
+//     JSON, a value of the wrong type for the schema), a data directory
+//     held by another process, a damaged file, an I/O error.
+//
+// A failure prints exactly one line on standard error, starting with
+// "goatdb:", that says what to do. The exceptions are deliberate: goatdb
+// with no command prints the usage (exit 2), library warnings about
+// damage it worked around ("goatdb: warning: ...") come before the result,
+// and import reports its progress on standard error.
+//
+// # Invariants
+//
+//   - A command that fails writes nothing: arguments, JSON and schemas are
+//     checked before the data directory is opened, and writes go through
+//     goatdb's atomic Put and Batch. The new repository's log that opening
+//     a repository would create is not created for a write that is going
+//     to fail (put and import check the first items of a new repository
+//     before writing). The one exception is import, below.
+//   - get, ls, log, export and verify open the directory read-only: they
+//     repair nothing and write nothing (beyond creating DIR and its session
+//     key on first use, as every command does).
+//   - Flags may come before or after the positional arguments, global flags
+//     after the command too; after -- everything is positional.
+//   - run, the whole program, takes its arguments and streams as
+//     parameters and returns the exit status, so tests run every command
+//     in-process; main only wires it to the process.
+//
+// # Import atomicity
+//
+// import reads and checks the whole input before it writes anything: the
+// JSON of every line, its key (each key once), every field against its
+// schema and against the item it replaces. A bad line is reported with its
+// line number and nothing is written. It then writes in batches (--batch,
+// 1000 by default), each atomic. Only a failure during the writes (a full
+// disk, an interrupt) leaves the earlier batches written; the message says
+// how many, and running the same import again finishes it, because items
+// already equal to their line are not written again. The whole input is
+// held in memory while it is checked.
+//
+// # JSON
+//
+// JSON input is typed by its JSON type (see json.go): strings, numbers
+// (float64), bools, arrays as sets, objects as maps; null removes a field.
+// Numbers are decoded with json.Decoder.UseNumber and stay exact up to
+// float64. Dates and ints come only from schema coercion: an RFC 3339
+// string for a date field, an integral number for an int field. Output
+// sorts keys, prints sets as sorted arrays, dates as RFC 3339 UTC with
+// milliseconds, and integral numbers without a fraction (3, not 3.0).
+package main

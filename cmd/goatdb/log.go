@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"flag"
+
+	"github.com/goatdb/goatdb"
+)
+
+var logCommand = &command{
+	name:    "log",
+	args:    "PATH",
+	summary: "print an item's history, newest first",
+	about: `Log prints the item's commits, newest first (a commit always before its
+parents), one JSON object per line:
+
+  {"id": "<64 hex>", "parents": ["<64 hex>", ...], "time": "<RFC 3339, UTC, ms>",
+   "session": "<session id>", "kind": "full" | "delta" | "merge"}
+
+A merge has "session": null (every peer computes the same merge), and a
+commit still waiting for parents from a peer has "pending": true. Any id can
+be given to 'goatdb get --at'. A deleted item still has its history; a
+missing item exits 1.`,
+	setup: func(*flag.FlagSet) runFunc { return history },
+}
+
+type logLine struct {
+	ID      string   `json:"id"`
+	Parents []string `json:"parents"`
+	Time    string   `json:"time"`
+	Session *string  `json:"session"`
+	Kind    string   `json:"kind"`
+	Pending bool     `json:"pending,omitempty"`
+}
+
+func history(e *env, args []string) error {
+	if len(args) != 1 {
+		return usagef("log", "log takes one PATH")
+	}
+	path := args[0]
+	if _, _, err := goatdb.SplitPath(path); err != nil {
+		return invalidPath(path, "/type/repo/item")
+	}
+	return e.withDB(true, func(db *goatdb.DB) error {
+		hist, err := db.History(path)
+		if errors.Is(err, goatdb.ErrNotFound) {
+			return failf("%s not found", path)
+		} else if err != nil {
+			return err
+		}
+		for _, c := range hist {
+			l := logLine{ID: c.ID.String(), Parents: []string{}, Time: formatTime(c.Time), Kind: string(c.Kind), Pending: c.Pending}
+			for _, p := range c.Parents {
+				l.Parents = append(l.Parents, p.String())
+			}
+			if !c.Session.IsZero() {
+				s := c.Session.String()
+				l.Session = &s
+			}
+			if err := writeJSON(e.stdout, l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -8,14 +8,20 @@ import (
 // Item is an item's value as read: its fields, schema and head commit. It is
 // a snapshot: later writes do not change it.
 type Item struct {
-	path   string
+	repo   string // /type/repo
+	key    string
 	data   item.Item
 	schema commit.Schema
 	head   commit.ID
 }
 
 // Path returns the item's path /type/repo/item.
-func (it Item) Path() string { return it.path }
+func (it Item) Path() string {
+	if it.repo == "" {
+		return ""
+	}
+	return it.repo + "/" + it.key
+}
 
 // Schema returns the item's schema (the zero Schema is dynamic).
 func (it Item) Schema() commit.Schema { return it.schema }

@@ -40,22 +40,22 @@ func (db *DB) getAny(path string) (Item, error) {
 		return Item{}, fmt.Errorf("get %s: %w", path, ErrNotFound)
 	}
 	head, _ := r.Head(key)
-	return db.view(path, v, s, head)
+	return db.view(rp, key, v, s, head)
 }
 
 // view upgrades a stored value to the newest registered version of its
 // schema, so readers always see the current shape.
-func (db *DB) view(path string, v item.Item, s commit.Schema, head commit.ID) (Item, error) {
+func (db *DB) view(rp, key string, v item.Item, s commit.Schema, head commit.ID) (Item, error) {
 	if s.NS != "" {
 		if latest, ok := db.opts.Schemas.Latest(s.NS); ok && latest.Version > s.Version {
 			up, err := db.opts.Schemas.Upgrade(v, s, latest.Version)
 			if err != nil {
-				return Item{}, fmt.Errorf("get %s: %w", path, err)
+				return Item{}, fmt.Errorf("get %s/%s: %w", rp, key, err)
 			}
 			v, s = up, latest.Ref()
 		}
 	}
-	return Item{path: path, data: v, schema: s, head: head}, nil
+	return Item{repo: rp, key: key, data: v, schema: s, head: head}, nil
 }
 
 // GetAt returns the item as it was at commit id (deleted or not).
@@ -79,7 +79,7 @@ func (db *DB) GetAt(path string, id commit.ID) (Item, error) {
 	if err != nil {
 		return Item{}, fmt.Errorf("get %s at %s: %w", path, id.Short(), err)
 	}
-	return db.view(path, v, s, id)
+	return db.view(rp, key, v, s, id)
 }
 
 // GetAsOf returns the item as it was at time t: the value of its newest
@@ -193,7 +193,7 @@ func (db *DB) All(repoPath string) iter.Seq2[Item, error] {
 			if e.Value.Deleted() {
 				continue
 			}
-			it, err := db.view(repoPath+"/"+e.Key, e.Value, e.Schema, e.Head)
+			it, err := db.view(repoPath, e.Key, e.Value, e.Schema, e.Head)
 			if !yield(it, err) {
 				return
 			}

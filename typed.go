@@ -19,7 +19,7 @@ import (
 func (it Item) Decode(dst any) error {
 	rv := reflect.ValueOf(dst)
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("goatdb: decode %s: need a pointer to a struct, got %T", it.path, dst)
+		return fmt.Errorf("goatdb: decode %s: need a pointer to a struct, got %T", it.Path(), dst)
 	}
 	rv = rv.Elem()
 	for i := range rv.NumField() {
@@ -32,7 +32,7 @@ func (it Item) Decode(dst any) error {
 			continue
 		}
 		if err := assign(rv.Field(i), v); err != nil {
-			return fmt.Errorf("goatdb: decode %s: field %q: %w", it.path, name, err)
+			return fmt.Errorf("goatdb: decode %s: field %q: %w", it.Path(), name, err)
 		}
 	}
 	return nil

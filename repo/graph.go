@@ -15,8 +15,9 @@ import (
 const maxChain = 20
 
 // maxMergeLeaves is how many leaves one merge commit joins; more are joined
-// by successive merges.
-const maxMergeLeaves = 64
+// by successive merges. lcas paints with one bit per leaf in a uint64 whose
+// top bit means "stale", so it is 63, not 64.
+const maxMergeLeaves = 63
 
 // node is a commit in memory with what the graph knows about it.
 type node struct {
@@ -46,6 +47,7 @@ func (r *Repo) itemLocked(key string) *itemState {
 	if st == nil {
 		st = &itemState{key: key}
 		r.items[key] = st
+		r.list = append(r.list, st)
 	}
 	return st
 }
@@ -202,11 +204,12 @@ func (r *Repo) valueOf(n *node) (item.Item, error) {
 	return item.Patch(n.base.c.Value(), n.c.Delta())
 }
 
-// lca returns the best common ancestor of the leaves: among the common
-// ancestors that are not ancestors of other common ancestors, the one with
-// the highest (generation, timestamp, id). It returns nil when the leaves
-// share no history. The walk is git's paint-down-to-common.
-func (r *Repo) lca(leaves []*node) *node {
+// lcas returns the lowest common ancestors of the leaves: the common
+// ancestors that are not ancestors of other common ancestors, ordered by
+// (generation, timestamp, id). There are none when the leaves share no
+// history, and several in a criss-cross history. The walk is git's
+// paint-down-to-common.
+func (r *Repo) lcas(leaves []*node) []*node {
 	all := uint64(1)<<len(leaves) - 1
 	const stale = uint64(1) << 63
 	paint := map[*node]uint64{}
@@ -233,13 +236,8 @@ func (r *Repo) lca(leaves []*node) *node {
 			}
 		}
 	}
-	var best *node
-	for _, c := range common {
-		if best == nil || cmpNode(c, best) > 0 {
-			best = c
-		}
-	}
-	return best
+	slices.SortFunc(common, cmpNode)
+	return common
 }
 
 // cmpNode orders commits by (generation, timestamp, id).

@@ -78,14 +78,15 @@ type Entry struct {
 	Head   commit.ID
 }
 
-// All iterates over the items with a head, deleted ones included, holding
-// a read lock between steps: do not write to the repository from the loop.
+// All iterates over the items with a head, deleted ones included, in order
+// of their first commit, holding a read lock throughout: do not write to
+// the repository from the loop.
 func (r *Repo) All() iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {
 		r.mu.RLock()
 		defer r.mu.RUnlock()
-		for k, st := range r.items {
-			if st.head != nil && !yield(Entry{k, st.value, st.head.schema, st.head.c.ID()}) {
+		for _, st := range r.list {
+			if st.head != nil && !yield(Entry{st.key, st.value, st.head.schema, st.head.c.ID()}) {
 				return
 			}
 		}

@@ -175,6 +175,9 @@ func (r *Repo) load() error {
 		}
 	}
 	r.damage = damage
+	r.commits = make(map[commit.ID]*node, len(recs))
+	r.items = make(map[string]*itemState, len(recs))
+	r.entries = make([]*node, 0, len(recs))
 	r.replay(recs)
 	r.seq = uint64(end)
 	return r.settle()

@@ -216,11 +216,9 @@ func (r *Repo) logLocked(commits []*commit.Commit) (int64, error) {
 // settle merges every item with several leaves and sets every head; open
 // calls it once after replay.
 func (r *Repo) settle() error {
-	keys := make(map[string]bool, len(r.items))
-	for k := range r.items {
-		keys[k] = true
+	for _, st := range slices.Clone(r.list) {
+		r.settleItem(st)
 	}
-	r.settleKeys(keys)
 	return nil
 }
 
@@ -230,19 +228,22 @@ func (r *Repo) settle() error {
 // with several leaves; its head is then the newest leaf.
 func (r *Repo) settleKeys(keys map[string]bool) {
 	for k := range keys {
-		st := r.items[k]
-		for len(st.leaves) > 1 && r.log != nil {
-			mc, err := r.computeMerge(k, st.leaves[:min(len(st.leaves), maxMergeLeaves)])
-			if err == nil {
-				_, err = r.logLocked([]*commit.Commit{mc})
-			}
-			if err != nil {
-				r.opts.Logger.Error("merge", "path", r.path, "item", k, "err", err)
-				break
-			}
-		}
-		r.setHead(st)
+		r.settleItem(r.items[k])
 	}
+}
+
+func (r *Repo) settleItem(st *itemState) {
+	for len(st.leaves) > 1 && r.log != nil {
+		mc, err := r.computeMerge(st.key, st.leaves[:min(len(st.leaves), maxMergeLeaves)])
+		if err == nil {
+			_, err = r.logLocked([]*commit.Commit{mc})
+		}
+		if err != nil {
+			r.opts.Logger.Error("merge", "path", r.path, "item", st.key, "err", err)
+			break
+		}
+	}
+	r.setHead(st)
 }
 
 // setHead points the item at its newest leaf by (timestamp, id) and caches
@@ -279,30 +280,11 @@ func (r *Repo) computeMerge(key string, leaves []*node) (*commit.Commit, error) 
 			target = l.schema
 		}
 	}
-	var base item.Item
-	if lca := r.lca(leaves); lca != nil {
-		v, err := r.valueOf(lca)
-		if err != nil {
-			return nil, err
-		}
-		if base, err = r.upgrade(v, lca.schema, target); err != nil {
-			return nil, err
-		}
+	base, err := r.mergeBase(leaves, target)
+	if err != nil {
+		return nil, err
 	}
-	ordered := slices.Clone(leaves)
-	slices.SortFunc(ordered, func(a, b *node) int { return cmp.Or(cmp.Compare(a.c.Time(), b.c.Time()), byID(a, b)) })
-	deltas := make([]item.Delta, len(ordered))
-	for i, l := range ordered {
-		v, err := r.valueOf(l)
-		if err == nil {
-			v, err = r.upgrade(v, l.schema, target)
-		}
-		if err != nil {
-			return nil, err
-		}
-		deltas[i] = item.Diff(base, v)
-	}
-	merged, err := item.Merge(base, deltas)
+	merged, err := r.mergeOnto(base, leaves, target)
 	if err != nil {
 		return nil, err
 	}
@@ -315,6 +297,49 @@ func (r *Repo) computeMerge(key string, leaves []*node) (*commit.Commit, error) 
 		commits[i] = l.c
 	}
 	return commit.NewMerge(key, commits, f)
+}
+
+// mergeBase returns the value the leaves' changes are measured against:
+// their lowest common ancestor's, or, in a criss-cross history with several,
+// the merge of those, computed the same way (git's recursive strategy), so
+// that changes both sides already hold do not count as new ones. It is the
+// empty item when the leaves share no history.
+func (r *Repo) mergeBase(leaves []*node, target commit.Schema) (item.Item, error) {
+	cas := r.lcas(leaves)
+	switch {
+	case len(cas) == 0:
+		return item.Item{}, nil
+	case len(cas) == 1 || len(cas) > maxMergeLeaves:
+		best := cas[len(cas)-1]
+		v, err := r.valueOf(best)
+		if err != nil {
+			return item.Item{}, err
+		}
+		return r.upgrade(v, best.schema, target)
+	}
+	base, err := r.mergeBase(cas, target)
+	if err != nil {
+		return item.Item{}, err
+	}
+	return r.mergeOnto(base, cas, target)
+}
+
+// mergeOnto merges the changes of nodes since base, in (timestamp, id) order.
+func (r *Repo) mergeOnto(base item.Item, nodes []*node, target commit.Schema) (item.Item, error) {
+	ordered := slices.Clone(nodes)
+	slices.SortFunc(ordered, func(a, b *node) int { return cmp.Or(cmp.Compare(a.c.Time(), b.c.Time()), byID(a, b)) })
+	deltas := make([]item.Delta, len(ordered))
+	for i, l := range ordered {
+		v, err := r.valueOf(l)
+		if err == nil {
+			v, err = r.upgrade(v, l.schema, target)
+		}
+		if err != nil {
+			return item.Item{}, err
+		}
+		deltas[i] = item.Diff(base, v)
+	}
+	return item.Merge(base, deltas)
 }
 
 func (r *Repo) upgrade(v item.Item, from, to commit.Schema) (item.Item, error) {

@@ -15,6 +15,9 @@ import (
 //   - set: elements removed by any leaf go, then elements added by any leaf
 //     come back: a concurrent add wins over a remove.
 //   - map: per key, the last put wins; a put beats a concurrent delete.
+//   - a field the base lacks that every leaf writing it makes a set (or
+//     every one a map): the elements (keys) they create are adds (puts), so
+//     leaves that each start the set all keep their elements.
 //   - a field replaced whole by one leaf and edited by another: the last
 //     replacement wins, and the element edits ordered after it apply on top.
 //   - deleted flag: the last leaf that changed it wins.
@@ -60,6 +63,9 @@ func mergeField(cur Value, edits []Edit) (Value, error) {
 	if len(writes) == 0 {
 		return Value{}, nil
 	}
+	if cur.t == TypeInvalid {
+		writes = creationsAsAdds(writes)
+	}
 	// The last whole replacement wins; element edits before it are overwritten.
 	for i := len(writes) - 1; i >= 0; i-- {
 		if writes[i].Op == OpSet {
@@ -77,6 +83,41 @@ func mergeField(cur Value, edits []Edit) (Value, error) {
 	default:
 		return mergeMapOps(cur, writes)
 	}
+}
+
+// creationsAsAdds rewrites the writes to a field the base lacks as element
+// edits when every one makes it a set (or every one a map): leaves that
+// each start the set add their elements, rather than the last one replacing
+// the others'.
+func creationsAsAdds(writes []Edit) []Edit {
+	kind := TypeInvalid
+	for _, e := range writes {
+		t := e.Value.t // OpSet
+		switch e.Op {
+		case OpSetOps:
+			t = TypeSet
+		case OpMapOps:
+			t = TypeMap
+		}
+		if t != TypeSet && t != TypeMap || kind != TypeInvalid && t != kind {
+			return writes
+		}
+		kind = t
+	}
+	out := slices.Clone(writes)
+	for i, e := range out {
+		switch {
+		case e.Op != OpSet:
+		case kind == TypeSet:
+			out[i] = Edit{Field: e.Field, Op: OpSetOps, Add: e.Value.Elems()}
+		default:
+			out[i] = Edit{Field: e.Field, Op: OpMapOps}
+			for j, k := range e.Value.Keys() {
+				out[i].Put = append(out[i].Put, Field{k, e.Value.c.elems[j]})
+			}
+		}
+	}
+	return out
 }
 
 func mergeSetOps(cur Value, edits []Edit) (Value, error) {

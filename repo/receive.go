@@ -35,7 +35,11 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 			err = c.VerifySignature(!r.opts.Trusted)
 		}
 		if err != nil {
-			rejected = append(rejected, Rejection{ID: blake3.Sum256(b), Reason: err.Error()})
+			id := commit.ID(blake3.Sum256(b))
+			if c != nil { // it decodes: name it by its id, as documented
+				id = c.ID()
+			}
+			rejected = append(rejected, Rejection{ID: id, Reason: err.Error()})
 			continue
 		}
 		decoded = append(decoded, c)

@@ -110,7 +110,7 @@ type Repo struct {
 	mu      sync.RWMutex // guards everything below
 	commits map[commit.ID]*node
 	items   map[string]*itemState
-	list    []*itemState // every item in order of first commit, for iteration
+	list    []*itemState          // every item in order of first commit, for iteration
 	waiting map[commit.ID][]*node // id awaited → commits waiting for it to complete
 	entries []*node               // every commit in log order
 	seq     uint64                // log position after the last commit

@@ -68,12 +68,14 @@ func (r *Repo) checkLog() []Problem {
 		ps = append(ps, Problem{Offset: end, What: fmt.Sprintf("torn tail of %d bytes", int64(len(data))-end)})
 	}
 	for _, rec := range recs {
-		c, err := decodeRecord(rec.payload)
-		switch {
-		case err != nil:
+		cs, err := decodeRecord(rec.payload)
+		if err != nil {
 			ps = append(ps, Problem{Offset: rec.off, What: err.Error()})
-		case r.commits[c.ID()] == nil:
-			ps = append(ps, Problem{Offset: rec.off, Item: c.Key(), Commit: c.ID(), What: "commit in the log but not in memory"})
+		}
+		for _, c := range cs {
+			if r.commits[c.ID()] == nil {
+				ps = append(ps, Problem{Offset: rec.off, Item: c.Key(), Commit: c.ID(), What: "commit in the log but not in memory"})
+			}
 		}
 	}
 	return ps

@@ -19,7 +19,11 @@ import (
 //	payload := type (1 byte) | data
 //	  type 1: data is one encoded commit
 //	  type 2: data is one encoded commit, zstd-compressed (used when that saves ≥ 1/8)
+//	  type 3: data is a group: uvarint n, n × (uvarint len, encoded commit)
+//	  type 4: a group, zstd-compressed
 //
+// A Write of several commits is one group record, so the checksum makes it
+// all-or-nothing across a crash.
 // Records are appended and never rewritten in place. A record whose length
 // runs past the end of the file, or whose checksum fails with no valid record
 // after it, is a torn tail: it was never acknowledged, and recovery cuts the
@@ -34,6 +38,8 @@ const (
 
 	recCommit     = 1
 	recCommitZstd = 2
+	recGroup      = 3
+	recGroupZstd  = 4
 
 	// compressMin is the smallest commit worth trying to compress.
 	compressMin = 512
@@ -75,11 +81,24 @@ var (
 )
 
 // appendRecord frames one commit encoding as a record.
-func appendRecord(b, enc []byte) []byte {
-	typ := byte(recCommit)
+func appendRecord(b, enc []byte) []byte { return appendFramed(b, recCommit, enc) }
+
+// appendGroupRecord frames several commit encodings as one record.
+func appendGroupRecord(b []byte, encs [][]byte) []byte {
+	data := binary.AppendUvarint(nil, uint64(len(encs)))
+	for _, e := range encs {
+		data = binary.AppendUvarint(data, uint64(len(e)))
+		data = append(data, e...)
+	}
+	return appendFramed(b, recGroup, data)
+}
+
+// appendFramed frames data of type typ (recCommit or recGroup), compressing
+// it when that pays.
+func appendFramed(b []byte, typ byte, enc []byte) []byte {
 	if len(enc) >= compressMin {
 		if z := zenc.EncodeAll(enc, nil); len(z) <= len(enc)-len(enc)/8 {
-			typ, enc = recCommitZstd, z
+			typ, enc = typ+1, z
 		}
 	}
 	start := len(b)
@@ -112,19 +131,45 @@ func parseRecord(data []byte, off int) (payload []byte, next int, ok bool) {
 	return payload, lenEnd + 4 + int(n), true
 }
 
-// recordCommit returns the commit encoding inside a record payload.
-func recordCommit(payload []byte) ([]byte, error) {
+// recordCommits returns the commit encodings inside a record payload.
+func recordCommits(payload []byte) ([][]byte, error) {
+	data := payload[1:]
 	switch payload[0] {
-	case recCommit:
-		return payload[1:], nil
-	case recCommitZstd:
-		enc, err := zdec.DecodeAll(payload[1:], nil)
-		if err != nil {
+	case recCommit, recGroup:
+	case recCommitZstd, recGroupZstd:
+		var err error
+		if data, err = zdec.DecodeAll(data, nil); err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)
 		}
-		return enc, nil
+	default:
+		return nil, fmt.Errorf("unknown record type %d", payload[0])
 	}
-	return nil, fmt.Errorf("unknown record type %d", payload[0])
+	if payload[0] <= recCommitZstd {
+		return [][]byte{data}, nil
+	}
+	return splitGroup(data)
+}
+
+// splitGroup splits a group's data into commit encodings.
+func splitGroup(data []byte) ([][]byte, error) {
+	n, k := binary.Uvarint(data)
+	if k <= 0 || n == 0 || n > uint64(len(data)) {
+		return nil, fmt.Errorf("bad group count")
+	}
+	data = data[k:]
+	out := make([][]byte, 0, n)
+	for range n {
+		l, k := binary.Uvarint(data)
+		if k <= 0 || l > uint64(len(data)-k) {
+			return nil, fmt.Errorf("bad group member length")
+		}
+		out = append(out, data[k:k+int(l)])
+		data = data[k+int(l):]
+	}
+	if len(data) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes in group", len(data))
+	}
+	return out, nil
 }
 
 // Damage describes bytes of a log that hold no valid record.

@@ -212,7 +212,7 @@ func (r *Repo) openForAppend(end, size int64) error {
 
 // replay decodes the records in parallel and inserts them in log order.
 func (r *Repo) replay(recs []scanned) {
-	decoded := make([]*commit.Commit, len(recs))
+	decoded := make([][]*commit.Commit, len(recs))
 	errs := make([]error, len(recs))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(recs)/256))
 	var wg sync.WaitGroup
@@ -224,24 +224,34 @@ func (r *Repo) replay(recs []scanned) {
 		})
 	}
 	wg.Wait()
-	for i, c := range decoded {
+	for i, cs := range decoded {
 		if errs[i] != nil {
 			r.damage = append(r.damage, Damage{Offset: recs[i].off, Length: recs[i].end - recs[i].off, Reason: errs[i].Error()})
 			continue
 		}
-		r.insert(c, uint64(recs[i].end))
+		for _, c := range cs {
+			r.insert(c, uint64(recs[i].end))
+		}
 	}
 	for _, d := range r.damage {
 		r.opts.Logger.Warn("skipped damaged log record", "path", r.path, "offset", d.Offset, "bytes", d.Length, "reason", d.Reason)
 	}
 }
 
-func decodeRecord(payload []byte) (*commit.Commit, error) {
-	enc, err := recordCommit(payload)
+// decodeRecord decodes the commits of one record; any bad one makes the
+// whole record damaged.
+func decodeRecord(payload []byte) ([]*commit.Commit, error) {
+	encs, err := recordCommits(payload)
 	if err != nil {
 		return nil, err
 	}
-	return commit.Decode(enc)
+	out := make([]*commit.Commit, len(encs))
+	for i, enc := range encs {
+		if out[i], err = commit.Decode(enc); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // flusher syncs the log in the background under Async durability.

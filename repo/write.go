@@ -192,22 +192,26 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 	return int64(r.seq), nil
 }
 
-// logLocked appends commits to the log buffer and inserts them, each with
-// the log position after its record as its sequence number.
+// logLocked appends commits to the log buffer and inserts them, with the
+// log position after their record as their sequence number.
+// Several commits go in one group record, so a crash keeps all or none.
 func (r *Repo) logLocked(commits []*commit.Commit) (int64, error) {
-	var recs []byte
-	ends := make([]int, len(commits))
-	for i, c := range commits {
-		recs = appendRecord(recs, c.Encode())
-		ends[i] = len(recs)
+	var rec []byte
+	if len(commits) == 1 {
+		rec = appendRecord(nil, commits[0].Encode())
+	} else {
+		encs := make([][]byte, len(commits))
+		for i, c := range commits {
+			encs[i] = c.Encode()
+		}
+		rec = appendGroupRecord(nil, encs)
 	}
-	end, err := r.log.append(recs)
+	end, err := r.log.append(rec)
 	if err != nil {
 		return 0, err
 	}
-	start := end - int64(len(recs))
-	for i, c := range commits {
-		r.insert(c, uint64(start+int64(ends[i])))
+	for _, c := range commits {
+		r.insert(c, uint64(end))
 	}
 	r.seq = uint64(end)
 	return end, nil

@@ -1,0 +1,624 @@
+package repo_test
+
+// Damaged logs and failing disks: torn tails cut at every byte, a flipped
+// byte at every position of a record in the middle, damaged headers and
+// files that are not logs, and failing writes and fsyncs.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/vfs"
+)
+
+// faultLog is a real log file written by a workload, with the bounds of
+// every record.
+type faultLog struct {
+	data   []byte
+	model  *crashModel
+	bounds [][2]int64  // bounds[i]: record i's start and end offsets
+	ids    []commit.ID // ids[i]: record i's commit
+	encs   [][]byte    // encs[i]: record i's commit encoding
+	seqs   map[commit.ID]uint64
+}
+
+// writeFaultLog runs steps of one key each on the real filesystem and
+// returns the resulting log.
+func writeFaultLog(t *testing.T, steps []crashStep) *faultLog {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "src.log")
+	r, err := repo.Open(path, &repo.Options{Key: crashKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &faultLog{model: newCrashModel(steps), seqs: map[commit.ID]uint64{}}
+	for _, s := range steps {
+		start := r.Seq()
+		cs, err := r.Write(crashUpdates(s)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != 1 {
+			t.Fatalf("step %v wrote %d commits, want 1", s, len(cs))
+		}
+		l.bounds = append(l.bounds, [2]int64{int64(start), int64(r.Seq())})
+		l.ids = append(l.ids, cs[0].ID())
+		l.encs = append(l.encs, cs[0].Encode())
+		l.seqs[cs[0].ID()] = r.Seq()
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l.data, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if end := l.bounds[len(l.bounds)-1][1]; int64(len(l.data)) != end {
+		t.Fatalf("log is %d bytes, last record ends at %d", len(l.data), end)
+	}
+	return l
+}
+
+func faultFileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// faultRequireState fails the test unless r holds exactly want.
+func faultRequireState(t *testing.T, r *repo.Repo, m *crashModel, want map[string]item.Item) {
+	t.Helper()
+	var extra []string
+	for k := range want {
+		extra = append(extra, k)
+	}
+	if got := crashState(t, r, m, extra...); !crashEqual(got, want) {
+		t.Fatalf("recovered\n%swant\n%s", crashFormat(got), crashFormat(want))
+	}
+}
+
+// TestTornTail cuts a real log at every byte inside its last record, and
+// appends garbage after it: open cuts the file at exactly the end of the
+// last good record, keeps everything before it, and takes new writes that
+// survive another reopen.
+func TestTornTail(t *testing.T) {
+	big := strings.Repeat("a torn tail is cut at the last good byte; ", 30)
+	for _, tc := range []struct {
+		name string
+		last crashStep
+	}{
+		{"plain", crashStep{crashStr("t", "the last write")}},
+		{"zstd", crashStep{crashStr("a", big)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			steps := []crashStep{
+				{crashStr("a", "a1")}, {crashStr("b", "b1")}, {crashStr("a", "a2")},
+				{crashSet("c", "n", item.Int(3))}, {crashStr("b", "b2")},
+				tc.last,
+			}
+			l := writeFaultLog(t, steps)
+			n := len(steps)
+			start, end := l.bounds[n-1][0], l.bounds[n-1][1]
+			if tc.name == "zstd" && end-start >= int64(len(big)) {
+				t.Fatalf("last record is %d bytes for a %d-byte value: not compressed", end-start, len(big))
+			}
+			before, after := l.model.states[n-1], l.model.states[n]
+			key := crashKey(t)
+			path := filepath.Join(t.TempDir(), "torn.log")
+
+			// reopen writes content, opens it and checks the repair, then
+			// checks that the repository takes a write that survives.
+			reopen := func(t *testing.T, content []byte, wantSize int64, want map[string]item.Item) {
+				t.Helper()
+				if err := os.WriteFile(path, content, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				r, err := repo.Open(path, &repo.Options{Key: key})
+				if err != nil {
+					t.Fatalf("open: %v", err)
+				}
+				if got := faultFileSize(t, path); got != wantSize {
+					t.Errorf("file is %d bytes after open, want %d (the end of the last good record)", got, wantSize)
+				}
+				if d := r.Damage(); len(d) > 0 {
+					t.Errorf("a torn tail reported as damage: %v", d)
+				}
+				if got := r.Seq(); got != uint64(wantSize) {
+					t.Errorf("Seq = %d, want %d", got, wantSize)
+				}
+				faultRequireState(t, r, l.model, want)
+				crashRequireClean(t, r)
+				if _, err := r.Write(crashUpdates(crashStep{crashStr("z", "after")})...); err != nil {
+					t.Fatalf("write after repair: %v", err)
+				}
+				if err := r.Close(); err != nil {
+					t.Fatal(err)
+				}
+				r, err = repo.Open(path, &repo.Options{Key: key})
+				if err != nil {
+					t.Fatalf("second open: %v", err)
+				}
+				defer r.Close()
+				want = crashClone(want)
+				want["z"] = item.Item{}.With("v", item.String("after"))
+				faultRequireState(t, r, l.model, want)
+				crashRequireClean(t, r)
+			}
+
+			for cut := start; cut < end; cut++ {
+				t.Run(fmt.Sprintf("cut=%d", cut), func(t *testing.T) {
+					reopen(t, l.data[:cut], start, before)
+				})
+			}
+
+			rng := rand.New(rand.NewPCG(uint64(len(l.data)), 7))
+			random := make([]byte, 1+rng.IntN(64))
+			for i := range random {
+				random[i] = byte(rng.Uint32())
+			}
+			lastRec := l.data[start:end]
+			flipped := slices.Clone(lastRec)
+			flipped[len(flipped)-1] ^= 0xff
+			for _, g := range []struct {
+				name string
+				tail []byte
+			}{
+				{"zero byte", []byte{0}},
+				{"zeros", make([]byte, 4096)},
+				{"ones", bytes.Repeat([]byte{0xff}, 37)},
+				{"random", random},
+				{"length only", []byte{0x7f}},
+				{"half a record", lastRec[:len(lastRec)/2]},
+				{"record with a bad checksum", flipped},
+				{"header", l.data[:16]},
+			} {
+				t.Run("garbage="+g.name, func(t *testing.T) {
+					reopen(t, append(slices.Clone(l.data), g.tail...), end, after)
+				})
+				t.Run("cut+garbage="+g.name, func(t *testing.T) {
+					reopen(t, append(slices.Clone(l.data[:start+(end-start)/2]), g.tail...), start, before)
+				})
+			}
+		})
+	}
+}
+
+// TestFlippedByte flips one byte at every position of a record in the
+// middle of a log: the record is reported as damage at its offset and
+// skipped, every other commit is kept, and the lost commit can come back by
+// sync.
+func TestFlippedByte(t *testing.T) {
+	// Steps of one key each: "p" has a history running across the middle,
+	// the "m" items are written once, "m05" is updated late.
+	var steps []crashStep
+	for i := range 12 {
+		steps = append(steps, crashStep{crashStr(fmt.Sprintf("m%02d", i), fmt.Sprintf("m%02d-1", i))})
+		switch i {
+		case 2:
+			steps = append(steps, crashStep{crashStr("p", "p1")})
+		case 5:
+			steps = append(steps, crashStep{crashStr("p", "p2")})
+		case 8:
+			steps = append(steps, crashStep{crashStr("p", "p3")})
+		case 10:
+			steps = append(steps, crashStep{crashSet("p", "n", item.Int(4))})
+		}
+	}
+	steps = append(steps, crashStep{crashStr("m05", "m05-2")})
+	l := writeFaultLog(t, steps)
+	final := l.model.states[len(l.model.states)-1]
+	stepOf := func(key, v string) int {
+		for i, s := range steps {
+			if s[0].key == key && item.ItemsEqual(s[0].fn(item.Item{}), item.Item{}.With("v", item.String(v))) {
+				return i
+			}
+		}
+		t.Fatalf("no step writes %s=%s", key, v)
+		return 0
+	}
+	key := crashKey(t)
+	path := filepath.Join(t.TempDir(), "flipped.log")
+	masks := []byte{0xff, 0x01, 0x80, 0x5a}
+
+	for _, tc := range []struct {
+		name   string
+		victim int                  // index of the damaged record
+		want   map[string]item.Item // items while the commit is lost
+		check  func(*testing.T, *repo.Repo, commit.ID)
+	}{
+		{
+			// A lone create: the item is gone, nothing else is touched.
+			name:   "create",
+			victim: stepOf("m07", "m07-1"),
+			want:   func() map[string]item.Item { w := crashClone(final); delete(w, "m07"); return w }(),
+		},
+		{
+			// An update with later updates of the same item: those stay
+			// stored but pending, and the item shows its last complete value.
+			name:   "update",
+			victim: stepOf("p", "p2"),
+			want: func() map[string]item.Item {
+				w := crashClone(final)
+				w["p"] = item.Item{}.With("v", item.String("p1"))
+				return w
+			}(),
+			check: func(t *testing.T, r *repo.Repo, lost commit.ID) {
+				if got := r.Missing(); !slices.Equal(got, []commit.ID{lost}) {
+					t.Errorf("Missing = %v, want the damaged commit %s", got, lost.Short())
+				}
+				pending := 0
+				for _, h := range r.History("p") {
+					if h.Pending {
+						pending++
+					}
+				}
+				if pending != 2 {
+					t.Errorf("%d pending commits of p, want the 2 written after the damaged one", pending)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start, end := l.bounds[tc.victim][0], l.bounds[tc.victim][1]
+			lost := l.ids[tc.victim]
+			positions := end - start
+			for pos := start; pos < end; pos++ {
+				mask := masks[pos%int64(len(masks))]
+				t.Run(fmt.Sprintf("pos=%d", pos), func(t *testing.T) {
+					data := slices.Clone(l.data)
+					data[pos] ^= mask
+					if err := os.WriteFile(path, data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					r, err := repo.Open(path, &repo.Options{Key: key})
+					if err != nil {
+						t.Fatalf("open: %v", err)
+					}
+					defer r.Close()
+					d := r.Damage()
+					if len(d) != 1 || d[0].Offset != start || d[0].Length != end-start {
+						t.Fatalf("Damage = %v, want %d bytes at offset %d", d, end-start, start)
+					}
+					if faultFileSize(t, path) != int64(len(data)) {
+						t.Errorf("open changed the size of a log with damage in the middle")
+					}
+					for i, id := range l.ids {
+						switch {
+						case i == tc.victim && r.Has(id):
+							t.Errorf("the damaged commit %s was recovered", id.Short())
+						case i != tc.victim && !r.Has(id):
+							t.Errorf("commit %d (%s) lost with the damaged record", i, id.Short())
+						}
+					}
+					for _, k := range l.model.keys {
+						for _, h := range r.History(k) {
+							if want := l.seqs[h.Commit.ID()]; h.Seq != want {
+								t.Errorf("commit %s has sequence number %d, was %d", h.Commit.ID().Short(), h.Seq, want)
+							}
+						}
+					}
+					faultRequireState(t, r, l.model, tc.want)
+					if tc.check != nil {
+						tc.check(t, r, lost)
+					}
+					faultRequireOnlyDamage(t, r, start)
+					if !*long && pos-start >= 8 && pos%8 != 0 {
+						return // the framing bytes and every 8th byte are enough
+					}
+
+					// The lost commit comes back from a peer.
+					stored, rej, err := r.Receive([][]byte{l.encs[tc.victim]})
+					if err != nil || len(rej) > 0 || !slices.Equal(stored, []commit.ID{lost}) {
+						t.Fatalf("receive the lost commit: stored %v, rejected %v, %v", stored, rej, err)
+					}
+					faultRequireState(t, r, l.model, final)
+					if m := r.Missing(); len(m) > 0 {
+						t.Errorf("still missing %v", m)
+					}
+					faultRequireOnlyDamage(t, r, start)
+				})
+			}
+			t.Logf("flipped each of %d bytes at offset %d", positions, start)
+		})
+	}
+}
+
+// faultRequireOnlyDamage fails the test unless Check reports problems, all at
+// offset off and naming it.
+func faultRequireOnlyDamage(t *testing.T, r *repo.Repo, off int64) {
+	t.Helper()
+	ps := r.Check()
+	if len(ps) == 0 {
+		t.Fatalf("Check reports no problem for the damaged record at offset %d", off)
+	}
+	for _, p := range ps {
+		if p.Offset != off || !strings.Contains(p.String(), fmt.Sprint(off)) {
+			t.Errorf("Check: %s; want only the damage at offset %d", p, off)
+		}
+	}
+}
+
+// TestBadHeader opens files whose header is damaged or that are not logs:
+// Open fails with an error that says what is wrong, and leaves the file
+// byte for byte as it was, read-only or not.
+func TestBadHeader(t *testing.T) {
+	l := writeFaultLog(t, []crashStep{{crashStr("a", "a1")}, {crashStr("b", "b1")}})
+	header := l.data[:16]
+	castagnoli := crc32.MakeTable(crc32.Castagnoli)
+	withVersion := func(v uint32, fixSum bool) []byte {
+		h := slices.Clone(header)
+		binary.LittleEndian.PutUint32(h[8:], v)
+		if fixSum {
+			binary.LittleEndian.PutUint32(h[12:], crc32.Checksum(h[:12], castagnoli))
+		}
+		return h
+	}
+	withLog := func(h []byte) []byte { return append(slices.Clone(h), l.data[16:]...) }
+	badSum := slices.Clone(l.data)
+	badSum[13] ^= 0x10
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := make([]byte, 4096)
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	random[0] = 0 // not 'g', so never a prefix of the magic number
+
+	type tcase struct {
+		name string
+		data []byte
+		want error
+		says string
+	}
+	cases := []tcase{
+		// A log is created atomically with its header, so an empty file
+		// comes from outside goatdb; it is treated as a header truncated
+		// at 0 bytes, not as a new log, so that nothing is overwritten.
+		{"empty", []byte{}, repo.ErrCorrupt, "header truncated at 0 of 16 bytes"},
+		{"random", random, repo.ErrNotLog, "not a goatdb log"},
+		{"random short", random[:5], repo.ErrNotLog, "not a goatdb log"},
+		{"text", []byte("# shopping\n- milk\n- goats\n"), repo.ErrNotLog, "not a goatdb log"},
+		{"text short", []byte("hi"), repo.ErrNotLog, "not a goatdb log"},
+		{"sqlite", append([]byte("SQLite format 3\x00"), make([]byte, 100)...), repo.ErrNotLog, "bad magic"},
+		{"magic typo", withLog(append([]byte("goatdbLH"), header[8:]...)), repo.ErrNotLog, "bad magic"},
+		{"version 2", withLog(withVersion(2, true)), repo.ErrVersion, "version 2"},
+		{"version 0", withVersion(0, true), repo.ErrVersion, "version 0"},
+		{"version 2 stale checksum", withLog(withVersion(2, false)), repo.ErrCorrupt, "checksum"},
+		{"bad checksum", badSum, repo.ErrCorrupt, "header checksum mismatch"},
+		{"bad checksum header only", badSum[:16], repo.ErrCorrupt, "header checksum mismatch"},
+	}
+	for n := 1; n < 16; n++ {
+		cases = append(cases, tcase{fmt.Sprintf("header[:%d]", n), header[:n], repo.ErrCorrupt,
+			fmt.Sprintf("header truncated at %d of 16 bytes", n)})
+	}
+	sentinels := []error{repo.ErrCorrupt, repo.ErrNotLog, repo.ErrVersion}
+	for _, tc := range cases {
+		for _, ro := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/readonly=%v", tc.name, ro), func(t *testing.T) {
+				dir := t.TempDir()
+				path := filepath.Join(dir, "bad.log")
+				if err := os.WriteFile(path, tc.data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				r, err := repo.Open(path, &repo.Options{Key: crashKey(t), ReadOnly: ro})
+				if err == nil {
+					r.Close()
+					t.Fatalf("Open succeeded, want %v", tc.want)
+				}
+				for _, s := range sentinels {
+					if errors.Is(err, s) != (s == tc.want) {
+						t.Errorf("errors.Is(%q, %v) = %v", err, s, !(s == tc.want))
+					}
+				}
+				if msg := err.Error(); !strings.Contains(msg, tc.says) || !strings.Contains(msg, path) {
+					t.Errorf("error %q does not name the file and say %q", msg, tc.says)
+				}
+				got, rerr := os.ReadFile(path)
+				if rerr != nil || !bytes.Equal(got, tc.data) {
+					t.Errorf("Open changed the file: %d bytes, were %d (%v)", len(got), len(tc.data), rerr)
+				}
+				if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+					t.Errorf("Open left files behind: %v", ents)
+				}
+			})
+		}
+	}
+}
+
+// faultHook fails op on name with err while armed.
+func faultHook(op, name string, err error) func(string, string) error {
+	return func(o, n string) error {
+		if o == op && n == name {
+			return err
+		}
+		return nil
+	}
+}
+
+// TestFailedWrite makes the log's write (disk full) or fsync fail: the write
+// fails with ErrLogFailed, later writes fail too, a crash image does not
+// hold the failed write, and reopening recovers.
+func TestFailedWrite(t *testing.T) {
+	steps := crashWorkload()
+	m := newCrashModel(steps)
+	key := crashKey(t)
+	const good = 4 // steps written before the fault
+	for _, tc := range []struct {
+		op         string
+		err        error
+		durability repo.Durability
+	}{
+		{"sync", syscall.EIO, repo.Sync},
+		{"write", syscall.ENOSPC, repo.Sync},
+		{"sync", syscall.EIO, repo.Async},
+		{"write", syscall.ENOSPC, repo.Async},
+	} {
+		t.Run(fmt.Sprintf("%s/%v/%v", tc.durability, tc.op, tc.err), func(t *testing.T) {
+			fs := vfs.NewMem()
+			// A flusher that never ticks: the test flushes.
+			opts := repo.Options{FS: fs, Key: key, Durability: tc.durability, FlushInterval: time.Hour}
+			r, err := repo.Open(crashPath, &opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range steps[:good] {
+				if _, err := r.Write(crashUpdates(s)...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.Flush(); err != nil {
+				t.Fatal(err)
+			}
+
+			fs.SetHook(faultHook(tc.op, crashPath, tc.err))
+			err = faultWithin(t, 10*time.Second, func() error {
+				_, err := r.Write(crashUpdates(steps[good])...)
+				if tc.durability == repo.Async {
+					if err != nil {
+						return fmt.Errorf("async Write waited for the disk: %w", err)
+					}
+					err = r.Flush()
+				}
+				return err
+			})
+			if !errors.Is(err, repo.ErrLogFailed) || !errors.Is(err, tc.err) {
+				t.Fatalf("failed %s: got %v, want an error wrapping ErrLogFailed and %v", tc.op, err, tc.err)
+			}
+			fs.SetHook(nil) // the disk is fine again; the log must still refuse
+			if _, err := r.Write(crashUpdates(steps[good+1])...); !errors.Is(err, repo.ErrLogFailed) {
+				t.Errorf("write after the failure: %v, want ErrLogFailed", err)
+			}
+			if err := r.Flush(); !errors.Is(err, repo.ErrLogFailed) {
+				t.Errorf("Flush after the failure: %v, want ErrLogFailed", err)
+			}
+			if ps := r.Check(); len(ps) == 0 {
+				t.Errorf("Check of a failed log reports nothing")
+			}
+			crashed := fs.Crash(nil)
+			if err := r.Close(); !errors.Is(err, repo.ErrLogFailed) {
+				t.Errorf("Close after the failure: %v, want ErrLogFailed", err)
+			}
+
+			// After a power loss, the failed write is gone.
+			r2, err := repo.Open(crashPath, &repo.Options{FS: crashed, Key: key})
+			if err != nil {
+				t.Fatalf("reopen crash image: %v", err)
+			}
+			crashRequireClean(t, r2)
+			faultRequireState(t, r2, m, m.states[m.commitsAfter(good)])
+			if _, err := r2.Write(crashUpdates(crashStep{crashStr("z", "after")})...); err != nil {
+				t.Fatalf("write after recovery: %v", err)
+			}
+			if err := r2.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r3, err := repo.Open(crashPath, &repo.Options{FS: crashed.Crash(nil), Key: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			crashRequireClean(t, r3)
+			want := crashClone(m.states[m.commitsAfter(good)])
+			want["z"] = item.Item{}.With("v", item.String("after"))
+			faultRequireState(t, r3, m, want)
+			r3.Close()
+
+			// Without a power loss the failed write may or may not be
+			// there (its bytes reached the file if only the fsync
+			// failed), but the log is whole.
+			r4, err := repo.Open(crashPath, &repo.Options{FS: fs, Key: key})
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			defer r4.Close()
+			crashRequireClean(t, r4)
+			crashPrefix(t, r4, m, m.commitsAfter(good), m.commitsAfter(good+1))
+			if _, err := r4.Write(crashUpdates(crashStep{crashStr("z", "again")})...); err != nil {
+				t.Fatalf("write after reopen: %v", err)
+			}
+		})
+	}
+}
+
+// faultWithin runs fn and returns its error, failing the test if fn does not
+// return within d (a writer retrying a failed fsync forever, say).
+func faultWithin(t *testing.T, d time.Duration, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("still running after %v", d)
+		return nil
+	}
+}
+
+// TestFailedRepair makes cutting a torn tail fail at open: Open returns the
+// error, and a later Open repairs the log.
+func TestFailedRepair(t *testing.T) {
+	key := crashKey(t)
+	steps := crashWorkload()[:3]
+	m := newCrashModel(steps)
+	for _, op := range []string{"truncate", "sync"} {
+		t.Run(op, func(t *testing.T) {
+			fs := vfs.NewMem()
+			r, run := runCrashWorkload(t, fs, repo.Options{Key: key}, steps, nil)
+			if run.err != nil {
+				t.Fatal(run.err)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			good, err := fs.ReadFile(crashPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := fs.OpenFile(crashPath, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte{0x40, 1, 2, 3}) // a record that never finished
+			f.Sync()
+			f.Close()
+
+			fs.SetHook(faultHook(op, crashPath, syscall.EIO))
+			if r, err := repo.Open(crashPath, &repo.Options{FS: fs, Key: key}); !errors.Is(err, syscall.EIO) {
+				if err == nil {
+					r.Close()
+				}
+				t.Fatalf("Open with a failing %s: %v, want EIO", op, err)
+			}
+			fs.SetHook(nil)
+			// After a crash the repair was never durable; either way the
+			// next Open repairs.
+			for name, fsys := range map[string]*vfs.MemFS{"crashed": fs.Crash(nil), "live": fs} {
+				r, err := repo.Open(crashPath, &repo.Options{FS: fsys, Key: key})
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				crashRequireClean(t, r)
+				faultRequireState(t, r, m, m.states[len(m.states)-1])
+				r.Close()
+				if got, _ := fsys.ReadFile(crashPath); !bytes.Equal(got, good) {
+					t.Errorf("%s: log is %d bytes after repair, want %d", name, len(got), len(good))
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package commit
 import (
 	"crypto/ed25519"
 	"fmt"
+	"unsafe"
 
 	"github.com/goatdb/goatdb/item"
 	"github.com/zeebo/blake3"
@@ -12,8 +13,21 @@ import (
 // canonical and the commit well formed; it does not check the signature
 // (see [Commit.VerifySignature]). The commit keeps references into b: do not
 // modify b afterwards.
-func Decode(b []byte) (*Commit, error) {
-	c, d, err := decodeHeader(b)
+func Decode(b []byte) (*Commit, error) { return decode(b, nil) }
+
+// DecodeShared is Decode for bulk loading: field names and schema
+// namespaces come from in (see item.Interner), and the key and string
+// values share b's memory instead of being copied, so b must never be
+// modified afterwards (Decode only requires that of the body).
+func DecodeShared(b []byte, in *item.Interner) (*Commit, error) {
+	if in == nil {
+		in = new(item.Interner)
+	}
+	return decode(b, in)
+}
+
+func decode(b []byte, in *item.Interner) (*Commit, error) {
+	c, d, err := decodeHeader(b, in)
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +45,11 @@ func Decode(b []byte) (*Commit, error) {
 	return c, nil
 }
 
-func decodeHeader(b []byte) (*Commit, *item.Decoder, error) {
+func decodeHeader(b []byte, in *item.Interner) (*Commit, *item.Decoder, error) {
 	d := item.NewDecoder(b)
+	if in != nil {
+		d = item.NewSharingDecoder(b, in)
+	}
 	c := &Commit{}
 	if v := d.Byte(); d.Err() == nil && v != Version {
 		return nil, nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCorrupt, v, Version)
@@ -42,7 +59,11 @@ func decodeHeader(b []byte) (*Commit, *item.Decoder, error) {
 		d.Fail("unknown flags %#x", flags)
 	}
 	c.full = flags&flagDelta == 0
-	c.key = string(d.Bytes(d.Count(1)))
+	if k := d.Bytes(d.Count(1)); in != nil && len(k) > 0 {
+		c.key = unsafe.String(&k[0], len(k))
+	} else {
+		c.key = string(k)
+	}
 	n := d.Count(32)
 	if n > 0 {
 		c.parents = make([]ID, n)
@@ -65,7 +86,11 @@ func decodeHeader(b []byte) (*Commit, *item.Decoder, error) {
 		}
 	}
 	if c.full {
-		c.schema.NS = string(d.Bytes(d.Count(1)))
+		if ns := d.Bytes(d.Count(1)); in != nil {
+			c.schema.NS = in.Intern(ns)
+		} else {
+			c.schema.NS = string(ns)
+		}
 		v := d.Uvarint()
 		if v > 1<<32-1 {
 			d.Fail("schema version %d out of range", v)

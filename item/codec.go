@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"unicode/utf8"
+	"unsafe"
 )
 
 const tagCompactNumber = 9
@@ -163,10 +164,44 @@ type Decoder struct {
 	buf []byte
 	off int
 	err error
+	in  *Interner // shares field names; nil allocates each
+	// alias makes decoded strings share the input's memory instead of
+	// copying it; the input must then never change.
+	alias bool
 }
 
 // NewDecoder returns a decoder over b.
 func NewDecoder(b []byte) *Decoder { return &Decoder{buf: b} }
+
+// NewSharingDecoder returns a decoder over b that takes field names from in
+// (so decoding many items keeps one copy of each name) and whose other
+// decoded strings share b's memory rather than copying it. b must never be
+// modified afterwards.
+func NewSharingDecoder(b []byte, in *Interner) *Decoder {
+	return &Decoder{buf: b, in: in, alias: true}
+}
+
+// Interner keeps one copy of each short string it is given. It is not safe
+// for concurrent use; give each goroutine its own.
+type Interner struct{ m map[string]string }
+
+// maxInterned bounds an Interner's size: names beyond it are not shared.
+const maxInterned = 1 << 12
+
+// Intern returns a string equal to b, shared with earlier calls.
+func (in *Interner) Intern(b []byte) string {
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if in.m == nil {
+		in.m = map[string]string{}
+	}
+	if len(in.m) < maxInterned && len(s) <= 64 {
+		in.m[s] = s
+	}
+	return s
+}
 
 // Err returns the first error met, wrapping [ErrCorrupt].
 func (d *Decoder) Err() error { return d.err }
@@ -256,6 +291,9 @@ func (d *Decoder) String() string {
 	p := d.Bytes(d.Count(1))
 	if d.err == nil && !utf8.Valid(p) {
 		d.Fail("string is not valid UTF-8")
+	}
+	if d.alias && len(p) > 0 {
+		return unsafe.String(&p[0], len(p))
 	}
 	return string(p)
 }
@@ -358,7 +396,16 @@ func (d *Decoder) mapValue(depth int) Value {
 }
 
 func (d *Decoder) name(prev string, i int) string {
-	name := d.String()
+	var name string
+	if d.in != nil {
+		p := d.Bytes(d.Count(1))
+		if d.err == nil && !utf8.Valid(p) {
+			d.Fail("string is not valid UTF-8")
+		}
+		name = d.in.Intern(p)
+	} else {
+		name = d.String()
+	}
 	if d.err == nil {
 		if err := validName(name); err != nil {
 			d.Fail("%v", err)

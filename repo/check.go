@@ -40,8 +40,12 @@ func (r *Repo) Check() []Problem {
 	for _, n := range r.entries {
 		ps = append(ps, r.checkNode(n)...)
 	}
+	byKey := map[string][]*node{}
+	for _, n := range r.entries {
+		byKey[n.c.Key()] = append(byKey[n.c.Key()], n)
+	}
 	for _, st := range r.items {
-		ps = append(ps, r.checkItem(st)...)
+		ps = append(ps, r.checkItem(st, byKey[st.key])...)
 	}
 	slices.SortFunc(ps, func(a, b Problem) int { return cmp.Or(cmp.Compare(a.Offset, b.Offset), cmp.Compare(a.What, b.What)) })
 	return ps
@@ -68,7 +72,7 @@ func (r *Repo) checkLog() []Problem {
 		ps = append(ps, Problem{Offset: end, What: fmt.Sprintf("torn tail of %d bytes", int64(len(data))-end)})
 	}
 	for _, rec := range recs {
-		cs, err := decodeRecord(rec.payload)
+		cs, err := decodeRecord(rec.payload, nil)
 		if err != nil {
 			ps = append(ps, Problem{Offset: rec.off, What: err.Error()})
 		}
@@ -109,11 +113,11 @@ func (r *Repo) checkNode(n *node) []Problem {
 	return ps
 }
 
-// checkItem recomputes an item's leaves, head and value.
-func (r *Repo) checkItem(st *itemState) []Problem {
+// checkItem recomputes an item's leaves, head and value from its commits.
+func (r *Repo) checkItem(st *itemState, nodes []*node) []Problem {
 	p := Problem{Offset: -1, Item: st.key}
 	hasChild := map[commit.ID]bool{}
-	for _, n := range st.nodes {
+	for _, n := range nodes {
 		if n.complete() {
 			for _, id := range n.c.Parents() {
 				hasChild[id] = true
@@ -121,7 +125,7 @@ func (r *Repo) checkItem(st *itemState) []Problem {
 		}
 	}
 	var leaves []*node
-	for _, n := range st.nodes {
+	for _, n := range nodes {
 		if n.complete() && !hasChild[n.c.ID()] {
 			leaves = append(leaves, n)
 		}

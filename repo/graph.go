@@ -35,17 +35,19 @@ func (n *node) complete() bool { return n.missing == 0 && n.gen > 0 }
 
 // itemState is one item's graph.
 type itemState struct {
-	key    string
-	nodes  []*node // every commit of the item, in log order
-	leaves []*node // complete commits with no complete child, sorted by id
-	head   *node   // the leaf whose value is the item's value
-	value  item.Item
+	key     string
+	leaves  []*node   // complete commits with no complete child, sorted by id
+	leaf1   [1]*node  // backing array for the usual single leaf
+	pending []*node   // commits that were incomplete when inserted (pruned on read)
+	head    *node     // the leaf whose value is the item's value
+	value   item.Item // the head's value
 }
 
 func (r *Repo) itemLocked(key string) *itemState {
 	st := r.items[key]
 	if st == nil {
 		st = &itemState{key: key}
+		st.leaves = st.leaf1[:0]
 		r.items[key] = st
 		r.list = append(r.list, st)
 	}
@@ -62,7 +64,6 @@ func (r *Repo) insert(c *commit.Commit, seq uint64) (*node, bool) {
 	r.commits[c.ID()] = n
 	r.entries = append(r.entries, n)
 	st := r.itemLocked(c.Key())
-	st.nodes = append(st.nodes, n)
 	for _, p := range c.Parents() {
 		r.await(n, p)
 	}
@@ -71,6 +72,8 @@ func (r *Repo) insert(c *commit.Commit, seq uint64) (*node, bool) {
 	}
 	if n.missing == 0 {
 		r.completeChain(n)
+	} else {
+		st.pending = append(st.pending, n)
 	}
 	return n, true
 }
@@ -87,6 +90,10 @@ func (r *Repo) await(n *node, id commit.ID) {
 // completeChain completes n and every waiting commit that becomes complete
 // with it.
 func (r *Repo) completeChain(n *node) {
+	if len(r.waiting) == 0 { // the usual case: nothing waits for anything
+		r.completeOne(n, false)
+		return
+	}
 	first := n
 	stack := []*node{n}
 	for len(stack) > 0 {
@@ -130,6 +137,28 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 	i, _ := slices.BinarySearchFunc(st.leaves, n, byID)
 	st.leaves = slices.Insert(st.leaves, i, n)
 	return true
+}
+
+// itemNodes returns every commit of an item: the complete ones, reached
+// from the leaves through their parents, and those still pending or bad.
+func (r *Repo) itemNodes(st *itemState) []*node {
+	seen := map[*node]bool{}
+	stack := slices.Clone(st.leaves)
+	var out []*node
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		out = append(out, n)
+		for _, p := range n.c.Parents() {
+			stack = append(stack, r.commits[p])
+		}
+	}
+	st.pending = slices.DeleteFunc(st.pending, (*node).complete)
+	return append(out, st.pending...)
 }
 
 func byID(a, b *node) int { return commit.CompareIDs(a.c.ID(), b.c.ID()) }

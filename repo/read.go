@@ -143,7 +143,7 @@ func (r *Repo) History(key string) []Info {
 	if st == nil {
 		return nil
 	}
-	nodes := slices.Clone(st.nodes)
+	nodes := r.itemNodes(st)
 	slices.SortFunc(nodes, func(a, b *node) int { return -cmpNode(a, b) })
 	out := make([]Info, len(nodes))
 	for i, n := range nodes {
@@ -163,7 +163,7 @@ func (r *Repo) AsOf(key string, t int64) (commit.ID, bool) {
 		return commit.ID{}, false
 	}
 	var best *node
-	for _, n := range st.nodes {
+	for _, n := range r.itemNodes(st) {
 		if n.complete() && n.c.Time() <= t && (best == nil || cmp.Or(cmp.Compare(n.c.Time(), best.c.Time()), cmp.Compare(n.gen, best.gen), byID(n, best)) > 0) {
 			best = n
 		}

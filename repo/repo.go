@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -210,44 +212,79 @@ func (r *Repo) openForAppend(end, size int64) error {
 	return nil
 }
 
-// replay decodes the records in parallel and inserts them in log order.
+// replay decodes the records in parallel, commit by commit, and inserts
+// them in log order. A record with any bad commit is damaged as a whole.
 func (r *Repo) replay(recs []scanned) {
-	decoded := make([][]*commit.Commit, len(recs))
+	encs := make([][][]byte, len(recs))
 	errs := make([]error, len(recs))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(recs)/256))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(recs); i += workers {
-				decoded[i], errs[i] = decodeRecord(recs[i].payload)
-			}
-		})
-	}
-	wg.Wait()
-	for i, cs := range decoded {
-		if errs[i] != nil {
-			r.damage = append(r.damage, Damage{Offset: recs[i].off, Length: recs[i].end - recs[i].off, Reason: errs[i].Error()})
-			continue
+	parallel(len(recs), func(i int, _ *item.Interner) { encs[i], errs[i] = recordCommits(recs[i].payload) })
+	type job struct{ rec, idx int }
+	var jobs []job
+	for i, es := range encs {
+		for j := range es {
+			jobs = append(jobs, job{i, j})
 		}
-		for _, c := range cs {
+	}
+	decoded := make([]*commit.Commit, len(jobs))
+	jobErrs := make([]error, len(jobs))
+	parallel(len(jobs), func(k int, in *item.Interner) {
+		decoded[k], jobErrs[k] = commit.DecodeShared(encs[jobs[k].rec][jobs[k].idx], in)
+	})
+	for k, err := range jobErrs {
+		if err != nil && errs[jobs[k].rec] == nil {
+			errs[jobs[k].rec] = err
+		}
+	}
+	for k, c := range decoded {
+		i := jobs[k].rec
+		if errs[i] == nil {
 			r.insert(c, uint64(recs[i].end))
 		}
 	}
+	for i, err := range errs {
+		if err != nil {
+			d := Damage{Offset: recs[i].off, Length: recs[i].end - recs[i].off, Reason: err.Error()}
+			r.damage = append(r.damage, d)
+		}
+	}
+	slices.SortFunc(r.damage, func(a, b Damage) int { return cmp.Compare(a.Offset, b.Offset) })
 	for _, d := range r.damage {
 		r.opts.Logger.Warn("skipped damaged log record", "path", r.path, "offset", d.Offset, "bytes", d.Length, "reason", d.Reason)
 	}
 }
 
+// parallel runs fn(i) for i in [0, n) on up to GOMAXPROCS goroutines, each
+// with its own interner.
+func parallel(n int, fn func(i int, in *item.Interner)) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/256))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			in := new(item.Interner)
+			for i := w; i < n; i += workers {
+				fn(i, in)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // decodeRecord decodes the commits of one record; any bad one makes the
-// whole record damaged.
-func decodeRecord(payload []byte) ([]*commit.Commit, error) {
+// whole record damaged. With an interner, the commits share the payload's
+// memory (log buffers are never modified).
+func decodeRecord(payload []byte, in *item.Interner) ([]*commit.Commit, error) {
 	encs, err := recordCommits(payload)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*commit.Commit, len(encs))
 	for i, enc := range encs {
-		if out[i], err = commit.Decode(enc); err != nil {
+		if in != nil {
+			out[i], err = commit.DecodeShared(enc, in)
+		} else {
+			out[i], err = commit.Decode(enc)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -206,18 +206,20 @@ func (db *DB) applyPut(cur repo.Current, path string, fields Fields, cfg putConf
 	if cfg.replace || !cur.Exists {
 		base = item.Item{}
 	}
-	next := base.WithDeleted(false)
+	set := make([]item.Field, 0, len(fields))
+	var remove []string
 	for name, x := range fields {
 		if x == nil {
-			next = next.Without(name)
+			remove = append(remove, name)
 			continue
 		}
 		v, err := db.fieldValue(sch, name, x)
 		if err != nil {
 			return item.Item{}, commit.Schema{}, wrap(err)
 		}
-		next = next.With(name, v)
+		set = append(set, item.Field{Name: name, Value: v})
 	}
+	next := base.WithDeleted(false).Update(set, remove)
 	if sch != nil {
 		next = sch.WithDefaults(next)
 		err = sch.Check(next)

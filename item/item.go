@@ -97,6 +97,29 @@ func (it Item) Without(name string) Item {
 	return Item{fields: fs, deleted: it.deleted}
 }
 
+// Update returns a copy of the item with the fields in set set (a later
+// entry for the same name wins) and the fields in remove removed, in one
+// allocation.
+func (it Item) Update(set []Field, remove []string) Item {
+	fs := make([]Field, len(it.fields), len(it.fields)+len(set))
+	copy(fs, it.fields)
+	out := Item{fields: fs, deleted: it.deleted}
+	for _, f := range set {
+		i, ok := out.find(f.Name)
+		if ok {
+			out.fields[i] = f
+		} else {
+			out.fields = slices.Insert(out.fields, i, f)
+		}
+	}
+	for _, name := range remove {
+		if i, ok := out.find(name); ok {
+			out.fields = slices.Delete(out.fields, i, i+1)
+		}
+	}
+	return out
+}
+
 // Map returns the fields as a map.
 func (it Item) Map() map[string]Value {
 	m := make(map[string]Value, len(it.fields))

@@ -428,3 +428,18 @@ func TestItemValid(t *testing.T) {
 		t.Errorf("1024-byte and non-ASCII names: %v", err)
 	}
 }
+
+func TestItemUpdate(t *testing.T) {
+	base := item.New(map[string]item.Value{"a": item.Int(1), "c": item.Int(3), "e": item.Int(5)})
+	got := base.Update([]item.Field{{Name: "d", Value: item.Int(4)}, {Name: "a", Value: item.Int(9)}, {Name: "b", Value: item.Int(2)}, {Name: "b", Value: item.Int(7)}}, []string{"e", "zz"})
+	want := item.New(map[string]item.Value{"a": item.Int(9), "b": item.Int(7), "c": item.Int(3), "d": item.Int(4)})
+	if !item.ItemsEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if !item.ItemsEqual(base, item.New(map[string]item.Value{"a": item.Int(1), "c": item.Int(3), "e": item.Int(5)})) {
+		t.Fatalf("Update changed its receiver: %v", base)
+	}
+	if err := got.Valid(); err != nil {
+		t.Fatal(err)
+	}
+}

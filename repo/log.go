@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"sync"
 
+	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/vfs"
 	"github.com/klauspost/compress/zstd"
 )
@@ -82,6 +83,22 @@ var (
 
 // appendRecord frames one commit encoding as a record.
 func appendRecord(b, enc []byte) []byte { return appendFramed(b, recCommit, enc) }
+
+// appendCommitRecord frames one commit as a record without copying its
+// encoding first (unless it is large enough to be worth compressing).
+func appendCommitRecord(b []byte, c *commit.Commit) []byte {
+	if c.Size() >= compressMin {
+		return appendRecord(b, c.Encode())
+	}
+	start := len(b)
+	b = binary.AppendUvarint(b, uint64(1+c.Size()))
+	lenEnd := len(b)
+	b = append(b, 0, 0, 0, 0, recCommit)
+	b = c.AppendEncoding(b)
+	crc := crc32.Update(crc32.Checksum(b[start:lenEnd], castagnoli), castagnoli, b[lenEnd+4:])
+	binary.LittleEndian.PutUint32(b[lenEnd:], crc)
+	return b
+}
 
 // appendGroupRecord frames several commit encodings as one record.
 func appendGroupRecord(b []byte, encs [][]byte) []byte {

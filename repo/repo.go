@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goatdb/goatdb/commit"
@@ -117,7 +118,8 @@ type Repo struct {
 	entries []*node               // every commit in log order
 	seq     uint64                // log position after the last commit
 	live    int                   // items whose head is not deleted
-	changed chan struct{}         // closed and replaced when seq advances
+	changed chan struct{}         // closed and replaced when seq advances, if watched
+	watched atomic.Bool           // someone took changed since it was last replaced
 	damage  []Damage
 	closed  bool
 
@@ -347,6 +349,7 @@ func (r *Repo) Close() error {
 func (r *Repo) Changed() <-chan struct{} {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	r.watched.Store(true)
 	return r.changed
 }
 
@@ -363,6 +366,7 @@ func (r *Repo) Wait(ctx context.Context, seq uint64) error {
 	for {
 		r.mu.RLock()
 		cur, ch, closed := r.seq, r.changed, r.closed
+		r.watched.Store(true)
 		r.mu.RUnlock()
 		switch {
 		case cur > seq:

@@ -148,10 +148,6 @@ func (r *Repo) commitFor(s *staged) (*commit.Commit, error) {
 // maxChain, and the delta's encoding is at most 85% of the snapshot's.
 func (r *Repo) contents(parents []*node, v item.Item, s commit.Schema) (commit.Fields, error) {
 	full := commit.Fields{Full: true, Schema: s, Value: v}
-	snap, err := item.AppendItem(nil, v)
-	if err != nil {
-		return full, err
-	}
 	var via *node
 	for _, p := range parents {
 		if via == nil || p.depth < via.depth {
@@ -164,6 +160,10 @@ func (r *Repo) contents(parents []*node, v item.Item, s commit.Schema) (commit.F
 	base := via.base
 	if via.c.IsFull() {
 		base = via
+	}
+	snap, err := item.AppendItem(nil, v)
+	if err != nil {
+		return full, err
 	}
 	d := item.Diff(base.c.Value(), v)
 	enc, err := item.AppendDelta(nil, d)
@@ -182,13 +182,19 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 	if _, err := r.logLocked(commits); err != nil {
 		return 0, err
 	}
-	keys := map[string]bool{}
-	for _, c := range commits {
-		keys[c.Key()] = true
+	if len(commits) == 1 {
+		r.settleItem(r.items[commits[0].Key()])
+	} else {
+		keys := map[string]bool{}
+		for _, c := range commits {
+			keys[c.Key()] = true
+		}
+		r.settleKeys(keys)
 	}
-	r.settleKeys(keys)
-	close(r.changed)
-	r.changed = make(chan struct{})
+	if r.watched.Swap(false) {
+		close(r.changed)
+		r.changed = make(chan struct{})
+	}
 	return int64(r.seq), nil
 }
 
@@ -198,7 +204,7 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 func (r *Repo) logLocked(commits []*commit.Commit) (int64, error) {
 	var rec []byte
 	if len(commits) == 1 {
-		rec = appendRecord(nil, commits[0].Encode())
+		rec = appendCommitRecord(nil, commits[0])
 	} else {
 		encs := make([][]byte, len(commits))
 		for i, c := range commits {

@@ -39,6 +39,9 @@
 //
 // A Repo is safe for concurrent use. One mutex guards the in-memory graph;
 // the log writer has its own, so writers wait for fsync without holding the
-// graph lock. Update functions run with the graph lock held and must not
-// call back into the Repo. Commits and values returned are immutable.
+// graph lock. Writers build, hash and sign their commits outside the graph
+// lock from a snapshot of the items' heads, then take the lock to check the
+// heads did not move (else they build again) and to append. Update
+// functions may therefore run more than once and must have no side effects.
+// Commits and values returned are immutable.
 package repo

@@ -18,35 +18,90 @@ type Current struct {
 }
 
 // Update computes an item's next value and schema from its current one.
-// Returning the current value and schema unchanged writes nothing.
+// Returning the current value and schema unchanged writes nothing. Fn runs
+// without the repository's lock and may run more than once (when another
+// writer changes the item meanwhile), so it must have no side effects.
 type Update struct {
 	Key string
 	Fn  func(cur Current) (item.Item, commit.Schema, error)
 }
 
+// maxOptimistic is how many times Write builds its commits outside the lock
+// before it builds them holding it.
+const maxOptimistic = 3
+
 // Write applies updates atomically: if any Fn fails, nothing is written and
 // the error is returned. Several updates of one key see each other's
 // results and make one commit. It returns the new commits, and waits for
 // them to be durable under Sync durability.
+//
+// Commits are built, hashed and signed outside the lock, so writers work in
+// parallel; if an item's head moved meanwhile, the write is built again.
 func (r *Repo) Write(updates ...Update) ([]*commit.Commit, error) {
 	if r.log == nil || r.opts.Key == nil {
 		return nil, fmt.Errorf("repo: %s is read-only", r.path)
 	}
-	r.mu.Lock()
-	if r.closed {
+	for attempt := 0; ; attempt++ {
+		locked := attempt >= maxOptimistic
+		commits, stages, err := r.prepare(updates, locked)
+		if err != nil || len(commits) == 0 {
+			return nil, err
+		}
+		if !locked {
+			r.mu.Lock()
+			if r.closed {
+				r.mu.Unlock()
+				return nil, ErrClosed
+			}
+			if r.movedLocked(stages) {
+				r.mu.Unlock()
+				continue
+			}
+		}
+		end, err := r.appendLocked(commits)
 		r.mu.Unlock()
-		return nil, ErrClosed
+		if err != nil {
+			return nil, err
+		}
+		return commits, r.waitDurable(end)
 	}
-	commits, err := r.buildLocked(updates)
-	var end int64
-	if err == nil && len(commits) > 0 {
-		end, err = r.appendLocked(commits)
+}
+
+// prepare snapshots the items, runs the updates and builds the commits. With
+// locked, it takes the write lock and returns holding it (unless it fails);
+// otherwise it holds the read lock only while taking the snapshot.
+func (r *Repo) prepare(updates []Update, locked bool) ([]*commit.Commit, []*staged, error) {
+	if locked {
+		r.mu.Lock()
+	} else {
+		r.mu.RLock()
 	}
-	r.mu.Unlock()
+	unlock := func() {
+		if locked {
+			r.mu.Unlock()
+		}
+	}
+	if r.closed {
+		if locked {
+			r.mu.Unlock()
+		} else {
+			r.mu.RUnlock()
+		}
+		return nil, nil, ErrClosed
+	}
+	stages, byKey, err := r.stageLocked(updates)
+	if !locked {
+		r.mu.RUnlock()
+	}
 	if err != nil {
-		return nil, err
+		unlock()
+		return nil, nil, err
 	}
-	return commits, r.waitDurable(end)
+	commits, err := r.build(updates, stages, byKey)
+	if err != nil || len(commits) == 0 {
+		unlock()
+	}
+	return commits, stages, err
 }
 
 func (r *Repo) waitDurable(end int64) error {
@@ -56,25 +111,57 @@ func (r *Repo) waitDurable(end int64) error {
 	return r.log.sync(end)
 }
 
+// staged is an item as a write found it, and its value as the write's
+// updates leave it.
 type staged struct {
 	Current
-	head *node
+	head *node     // the head the write builds on; nil for a new item
+	orig item.Item // the head's value
 }
 
-// buildLocked runs the updates and builds one commit per changed key.
-func (r *Repo) buildLocked(updates []Update) ([]*commit.Commit, error) {
-	stages := map[string]*staged{}
+// stageLocked snapshots every item the updates touch, in order of first
+// appearance.
+func (r *Repo) stageLocked(updates []Update) ([]*staged, map[string]*staged, error) {
+	byKey := make(map[string]*staged, len(updates))
 	var order []*staged
 	for _, u := range updates {
-		s := stages[u.Key]
-		if s == nil {
-			if err := commit.ValidKey(u.Key); err != nil {
-				return nil, err
-			}
-			s = r.stageLocked(u.Key)
-			stages[u.Key] = s
-			order = append(order, s)
+		if byKey[u.Key] != nil {
+			continue
 		}
+		if err := commit.ValidKey(u.Key); err != nil {
+			return nil, nil, err
+		}
+		s := &staged{Current: Current{Key: u.Key}}
+		if st := r.items[u.Key]; st != nil && st.head != nil {
+			s.head, s.Exists = st.head, true
+			s.Value, s.Schema, s.orig = st.value, st.head.schema, st.value
+		}
+		byKey[u.Key] = s
+		order = append(order, s)
+	}
+	return order, byKey, nil
+}
+
+// movedLocked reports whether any staged item's head changed since the
+// snapshot.
+func (r *Repo) movedLocked(stages []*staged) bool {
+	for _, s := range stages {
+		var head *node
+		if st := r.items[s.Key]; st != nil {
+			head = st.head
+		}
+		if head != s.head {
+			return true
+		}
+	}
+	return false
+}
+
+// build runs the updates in order on the staged items and builds one commit
+// per changed item.
+func (r *Repo) build(updates []Update, stages []*staged, byKey map[string]*staged) ([]*commit.Commit, error) {
+	for _, u := range updates {
+		s := byKey[u.Key]
 		v, sch, err := safeCall(u.Fn, s.Current)
 		if err != nil {
 			return nil, err
@@ -82,7 +169,7 @@ func (r *Repo) buildLocked(updates []Update) ([]*commit.Commit, error) {
 		s.Value, s.Schema = v, sch
 	}
 	var out []*commit.Commit
-	for _, s := range order {
+	for _, s := range stages {
 		c, err := r.commitFor(s)
 		if err != nil {
 			return nil, err
@@ -104,23 +191,13 @@ func safeCall(fn func(Current) (item.Item, commit.Schema, error), cur Current) (
 	return fn(cur)
 }
 
-func (r *Repo) stageLocked(key string) *staged {
-	s := &staged{Current: Current{Key: key}}
-	if st := r.items[key]; st != nil && st.head != nil {
-		s.head = st.head
-		s.Exists = true
-		s.Value, s.Schema = st.value, st.head.schema
-	}
-	return s
-}
-
 // commitFor builds the commit that moves a staged item from its head to its
 // staged value, or returns nil if nothing changed.
 func (r *Repo) commitFor(s *staged) (*commit.Commit, error) {
 	var parents []*node
 	t := r.opts.Now().UnixMilli()
 	if s.head != nil {
-		if s.head.schema == s.Schema && item.ItemsEqual(s.Value, r.items[s.Key].value) {
+		if s.head.schema == s.Schema && item.ItemsEqual(s.Value, s.orig) {
 			return nil, nil
 		}
 		parents = []*node{s.head}

@@ -25,24 +25,67 @@ import (
 // The result depends only on base and the deltas, so merges are
 // deterministic across peers.
 func Merge(base Item, deltas []Delta) (Item, error) {
+	return MergeStamped(base, deltas, func(i int, _ string) Stamp { return Stamp{Time: int64(i)} })
+}
+
+// Stamp orders writes for "last writer wins": by Time, then by Tie
+// (bytewise). Ties must differ between leaves for merges to be
+// deterministic; a commit id does.
+type Stamp struct {
+	Time int64
+	Tie  [32]byte
+}
+
+// Compare orders stamps.
+func (s Stamp) Compare(o Stamp) int {
+	if s.Time != o.Time {
+		if s.Time < o.Time {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(string(s.Tie[:]), string(o.Tie[:]))
+}
+
+// DeletedField is the name stamp is asked about for the deleted flag.
+const DeletedField = ""
+
+// MergeStamped is Merge with the last writer decided per field: the edits
+// of each field are ordered by stamp(i, field), the stamp of delta i's write
+// to that field (DeletedField for the deleted flag), instead of by the
+// order of the deltas. Peers that pass the same stamps merge alike.
+func MergeStamped(base Item, deltas []Delta, stamp func(i int, field string) Stamp) (Item, error) {
+	type edit struct {
+		e     Edit
+		stamp Stamp
+	}
 	var merged Delta
-	byField := map[string][]Edit{}
+	var deletedAt Stamp
+	byField := map[string][]edit{}
 	var names []string
-	for _, d := range deltas {
+	for i, d := range deltas {
 		if d.Deleted != FlagKeep {
-			merged.Deleted = d.Deleted
+			if st := stamp(i, DeletedField); merged.Deleted == FlagKeep || st.Compare(deletedAt) >= 0 {
+				merged.Deleted, deletedAt = d.Deleted, st
+			}
 		}
 		for _, e := range d.Edits {
 			if _, ok := byField[e.Field]; !ok {
 				names = append(names, e.Field)
 			}
-			byField[e.Field] = append(byField[e.Field], e)
+			byField[e.Field] = append(byField[e.Field], edit{e, stamp(i, e.Field)})
 		}
 	}
 	slices.Sort(names)
 	for _, name := range names {
+		list := byField[name]
+		slices.SortStableFunc(list, func(a, b edit) int { return a.stamp.Compare(b.stamp) })
+		edits := make([]Edit, len(list))
+		for i, x := range list {
+			edits[i] = x.e
+		}
 		cur, _ := base.Get(name)
-		v, err := mergeField(cur, byField[name])
+		v, err := mergeField(cur, edits)
 		if err != nil {
 			return Item{}, err
 		}

@@ -496,9 +496,12 @@ func TestConvergeOrderIndependent(t *testing.T) {
 // replicas. One that receives it in a single batch, in any order, must end
 // with exactly the original replicas' commits and heads: the history is
 // closed, nothing is left to merge. Ones that receive it in random batches
-// may merge leaves the others never merged together (and, a known problem
-// shown in testdata/merge/late_joiner.txt, may then hold other values); all
-// must still converge once they exchange their commits with everyone.
+// may merge leaves the others never merged together. Scalar fields come out
+// the same (last writer is judged per field; see late_joiner.txt), but set
+// and map element merges (add beats remove, put beats delete) are not
+// associative across different merge groupings, so such a replica may hold
+// other set or map elements until it syncs: that is logged, not failed.
+// All must converge once they exchange their commits with everyone.
 func TestConvergeBatchedOrders(t *testing.T) {
 	for _, seed := range convSeeds(10, 300) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -525,11 +528,12 @@ func TestConvergeBatchedOrders(t *testing.T) {
 					want, _, _ := whole.r.Get(k)
 					if got, _, _ := rep.r.Get(k); !item.ItemsEqual(got, want) {
 						drifted++
+						t.Logf("%s: item %s is %v on %s, %v on whole", "drift", k, got, rep.name, want)
 					}
 				}
 				s.reps = append(s.reps, rep)
 			}
-			t.Logf("%d item values differ on batched replicas before they sync (known problem)", drifted)
+			t.Logf("%d item values differ on batched replicas before they sync", drifted)
 			s.reps = append(s.reps, whole)
 			s.settle()
 			s.requireConverged()

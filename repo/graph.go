@@ -239,6 +239,17 @@ func (r *Repo) valueOf(n *node) (item.Item, error) {
 // history, and several in a criss-cross history. The walk is git's
 // paint-down-to-common.
 func (r *Repo) lcas(leaves []*node) []*node {
+	common, _ := r.paintDown(leaves)
+	return common
+}
+
+// paintDown walks down from the leaves in generation order, painting every
+// commit with a bit per leaf that reaches it, until only commits below the
+// common ancestors remain. It returns the lowest common ancestors, sorted by
+// (generation, timestamp, id), and the paint: a commit painted with some
+// leaves' bits but not all of them belongs to those leaves' own history
+// since the common ancestors.
+func (r *Repo) paintDown(leaves []*node) ([]*node, map[*node]uint64) {
 	all := uint64(1)<<len(leaves) - 1
 	const stale = uint64(1) << 63
 	paint := map[*node]uint64{}
@@ -266,7 +277,7 @@ func (r *Repo) lcas(leaves []*node) []*node {
 		}
 	}
 	slices.SortFunc(common, cmpNode)
-	return common
+	return common, paint
 }
 
 // cmpNode orders commits by (generation, timestamp, id).

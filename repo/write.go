@@ -367,11 +367,7 @@ func (r *Repo) computeMerge(key string, leaves []*node) (*commit.Commit, error) 
 			target = l.schema
 		}
 	}
-	base, err := r.mergeBase(leaves, target)
-	if err != nil {
-		return nil, err
-	}
-	merged, err := r.mergeOnto(base, leaves, target)
+	merged, err := r.mergeValues(leaves, target)
 	if err != nil {
 		return nil, err
 	}
@@ -386,47 +382,109 @@ func (r *Repo) computeMerge(key string, leaves []*node) (*commit.Commit, error) 
 	return commit.NewMerge(key, commits, f)
 }
 
-// mergeBase returns the value the leaves' changes are measured against:
-// their lowest common ancestor's, or, in a criss-cross history with several,
-// the merge of those, computed the same way (git's recursive strategy), so
-// that changes both sides already hold do not count as new ones. It is the
-// empty item when the leaves share no history.
-func (r *Repo) mergeBase(leaves []*node, target commit.Schema) (item.Item, error) {
-	cas := r.lcas(leaves)
+// mergeValues merges the values of nodes: each node's changes since their
+// common history are merged onto the value of that history, which is their
+// lowest common ancestor's, or, in a criss-cross history with several, the
+// merge of those computed the same way (git's recursive strategy), so that
+// changes both sides already hold do not count as new ones. Without common
+// history the base is the empty item.
+func (r *Repo) mergeValues(nodes []*node, target commit.Schema) (item.Item, error) {
+	cas, paint := r.paintDown(nodes)
+	var base item.Item
 	switch {
 	case len(cas) == 0:
-		return item.Item{}, nil
 	case len(cas) == 1 || len(cas) > maxMergeLeaves:
 		best := cas[len(cas)-1]
 		v, err := r.valueOf(best)
+		if err == nil {
+			base, err = r.upgrade(v, best.schema, target)
+		}
 		if err != nil {
 			return item.Item{}, err
 		}
-		return r.upgrade(v, best.schema, target)
+	default:
+		var err error
+		if base, err = r.mergeValues(cas, target); err != nil {
+			return item.Item{}, err
+		}
 	}
-	base, err := r.mergeBase(cas, target)
-	if err != nil {
-		return item.Item{}, err
-	}
-	return r.mergeOnto(base, cas, target)
+	return r.mergeOnto(base, nodes, target, paint)
 }
 
-// mergeOnto merges the changes of nodes since base, in (timestamp, id) order.
-func (r *Repo) mergeOnto(base item.Item, nodes []*node, target commit.Schema) (item.Item, error) {
-	ordered := slices.Clone(nodes)
-	slices.SortFunc(ordered, func(a, b *node) int { return cmp.Or(cmp.Compare(a.c.Time(), b.c.Time()), byID(a, b)) })
-	deltas := make([]item.Delta, len(ordered))
-	for i, l := range ordered {
-		v, err := r.valueOf(l)
-		if err == nil {
-			v, err = r.upgrade(v, l.schema, target)
-		}
+// mergeOnto merges each node's changes since base. The last writer of a
+// field is decided by when the field was written: the newest (timestamp,
+// id) of the commits in that node's own history since the common ancestors
+// (as painted by paintDown) that changed the field, not by the node's own
+// timestamp, which for a merge is just its newest parent's. So the result
+// does not depend on which merges a peer happened to make on the way.
+func (r *Repo) mergeOnto(base item.Item, nodes []*node, target commit.Schema, paint map[*node]uint64) (item.Item, error) {
+	deltas := make([]item.Delta, len(nodes))
+	stamps := make([]map[string]item.Stamp, len(nodes))
+	for i, n := range nodes {
+		v, err := r.targetValue(n, target)
 		if err != nil {
 			return item.Item{}, err
 		}
 		deltas[i] = item.Diff(base, v)
+		if stamps[i], err = r.writeStamps(n, i, len(nodes), target, paint); err != nil {
+			return item.Item{}, err
+		}
 	}
-	return item.Merge(base, deltas)
+	return item.MergeStamped(base, deltas, func(i int, field string) item.Stamp {
+		if st, ok := stamps[i][field]; ok {
+			return st
+		}
+		return stampOf(nodes[i])
+	})
+}
+
+func stampOf(n *node) item.Stamp { return item.Stamp{Time: n.c.Time(), Tie: n.c.ID()} }
+
+// targetValue returns a commit's value upgraded to the target schema.
+func (r *Repo) targetValue(n *node, target commit.Schema) (item.Item, error) {
+	v, err := r.valueOf(n)
+	if err != nil {
+		return item.Item{}, err
+	}
+	return r.upgrade(v, n.schema, target)
+}
+
+// writeStamps returns, for each field that a commit in node i's own history
+// (painted with bit i but not by every node) changed relative to its
+// parent, the stamp of the newest such commit. Merge commits write nothing
+// of their own and are skipped.
+func (r *Repo) writeStamps(n *node, i, count int, target commit.Schema, paint map[*node]uint64) (map[string]item.Stamp, error) {
+	all := uint64(1)<<count - 1
+	out := map[string]item.Stamp{}
+	for c, p := range paint {
+		if p&(1<<i) == 0 || p&all == all || c.c.IsMerge() {
+			continue
+		}
+		v, err := r.targetValue(c, target)
+		if err != nil {
+			return nil, err
+		}
+		var prev item.Item
+		if ps := c.c.Parents(); len(ps) == 1 {
+			if prev, err = r.targetValue(r.commits[ps[0]], target); err != nil {
+				return nil, err
+			}
+		}
+		d := item.Diff(prev, v)
+		st := stampOf(c)
+		mark := func(field string) {
+			if old, ok := out[field]; !ok || st.Compare(old) > 0 {
+				out[field] = st
+			}
+		}
+		for _, e := range d.Edits {
+			mark(e.Field)
+		}
+		if d.Deleted != item.FlagKeep {
+			mark(item.DeletedField)
+		}
+	}
+	return out, nil
 }
 
 func (r *Repo) upgrade(v item.Item, from, to commit.Schema) (item.Item, error) {

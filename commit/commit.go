@@ -114,6 +114,36 @@ type Commit struct {
 	id   ID
 }
 
+// SessionOffset returns where the 32 session bytes start in the body, or -1
+// if the commit names no session. Storage may leave them out of a commit
+// whose session it knows, and put them back before decoding.
+func (c *Commit) SessionOffset() int {
+	if c.session.IsZero() {
+		return -1
+	}
+	off, _ := PrefixLen(c.body)
+	return off
+}
+
+// PrefixLen returns the length of the fields before the session in an
+// encoding (version, flags, key, parents, time): where the session is, or
+// would be. It fails with ErrCorrupt if b is too short or malformed there.
+func PrefixLen(b []byte) (int, error) {
+	d := item.NewDecoder(b)
+	d.Byte()
+	d.Byte()
+	d.Bytes(d.Count(1))
+	d.Bytes(32 * d.Count(32))
+	d.Uvarint()
+	if err := d.Err(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return d.Offset(), nil
+}
+
+// HasSession reports whether an encoding's flags say it names a session.
+func HasSession(b []byte) bool { return len(b) > 1 && b[1]&flagSession != 0 }
+
 // Fields are what a new commit is built from. Exactly one of Value (with
 // Schema) for a full snapshot, or Base and Delta for a delta, is used,
 // according to Full.

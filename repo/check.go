@@ -60,7 +60,7 @@ func (r *Repo) checkLog() []Problem {
 	if err != nil {
 		return []Problem{{Offset: -1, What: "read log: " + err.Error()}}
 	}
-	if err := checkHeader(data); err != nil {
+	if _, err := checkHeader(data); err != nil {
 		return []Problem{{Offset: 0, What: err.Error()}}
 	}
 	var ps []Problem
@@ -72,7 +72,7 @@ func (r *Repo) checkLog() []Problem {
 		ps = append(ps, Problem{Offset: end, What: fmt.Sprintf("torn tail of %d bytes", int64(len(data))-end)})
 	}
 	for _, rec := range recs {
-		cs, err := decodeRecord(rec.payload, nil)
+		cs, err := decodeRecord(rec.payload, r.owner)
 		if err != nil {
 			ps = append(ps, Problem{Offset: rec.off, What: err.Error()})
 		}

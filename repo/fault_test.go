@@ -186,7 +186,7 @@ func TestTornTail(t *testing.T) {
 				{"length only", []byte{0x7f}},
 				{"half a record", lastRec[:len(lastRec)/2]},
 				{"record with a bad checksum", flipped},
-				{"header", l.data[:16]},
+				{"header", l.data[:repo.HeaderSize]},
 			} {
 				t.Run("garbage="+g.name, func(t *testing.T) {
 					reopen(t, append(slices.Clone(l.data), g.tail...), end, after)
@@ -359,19 +359,20 @@ func faultRequireOnlyDamage(t *testing.T, r *repo.Repo, off int64) {
 // byte for byte as it was, read-only or not.
 func TestBadHeader(t *testing.T) {
 	l := writeFaultLog(t, []crashStep{{crashStr("a", "a1")}, {crashStr("b", "b1")}})
-	header := l.data[:16]
+	header := l.data[:repo.HeaderSize]
+	const hs = repo.HeaderSize
 	castagnoli := crc32.MakeTable(crc32.Castagnoli)
 	withVersion := func(v uint32, fixSum bool) []byte {
 		h := slices.Clone(header)
 		binary.LittleEndian.PutUint32(h[8:], v)
 		if fixSum {
-			binary.LittleEndian.PutUint32(h[12:], crc32.Checksum(h[:12], castagnoli))
+			binary.LittleEndian.PutUint32(h[hs-4:], crc32.Checksum(h[:hs-4], castagnoli))
 		}
 		return h
 	}
-	withLog := func(h []byte) []byte { return append(slices.Clone(h), l.data[16:]...) }
+	withLog := func(h []byte) []byte { return append(slices.Clone(h), l.data[hs:]...) }
 	badSum := slices.Clone(l.data)
-	badSum[13] ^= 0x10
+	badSum[hs-3] ^= 0x10
 	rng := rand.New(rand.NewPCG(1, 2))
 	random := make([]byte, 4096)
 	for i := range random {
@@ -389,7 +390,7 @@ func TestBadHeader(t *testing.T) {
 		// A log is created atomically with its header, so an empty file
 		// comes from outside goatdb; it is treated as a header truncated
 		// at 0 bytes, not as a new log, so that nothing is overwritten.
-		{"empty", []byte{}, repo.ErrCorrupt, "header truncated at 0 of 16 bytes"},
+		{"empty", []byte{}, repo.ErrCorrupt, fmt.Sprintf("header truncated at 0 of %d bytes", hs)},
 		{"random", random, repo.ErrNotLog, "not a goatdb log"},
 		{"random short", random[:5], repo.ErrNotLog, "not a goatdb log"},
 		{"text", []byte("# shopping\n- milk\n- goats\n"), repo.ErrNotLog, "not a goatdb log"},
@@ -400,11 +401,11 @@ func TestBadHeader(t *testing.T) {
 		{"version 0", withVersion(0, true), repo.ErrVersion, "version 0"},
 		{"version 2 stale checksum", withLog(withVersion(2, false)), repo.ErrCorrupt, "checksum"},
 		{"bad checksum", badSum, repo.ErrCorrupt, "header checksum mismatch"},
-		{"bad checksum header only", badSum[:16], repo.ErrCorrupt, "header checksum mismatch"},
+		{"bad checksum header only", badSum[:hs], repo.ErrCorrupt, "header checksum mismatch"},
 	}
-	for n := 1; n < 16; n++ {
+	for n := 1; n < hs; n++ {
 		cases = append(cases, tcase{fmt.Sprintf("header[:%d]", n), header[:n], repo.ErrCorrupt,
-			fmt.Sprintf("header truncated at %d of 16 bytes", n)})
+			fmt.Sprintf("header truncated at %d of %d bytes", n, hs)})
 	}
 	sentinels := []error{repo.ErrCorrupt, repo.ErrNotLog, repo.ErrVersion}
 	for _, tc := range cases {

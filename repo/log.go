@@ -15,13 +15,20 @@ import (
 // The log file format.
 //
 //	file    := header record*
-//	header  := magic (8 bytes "goatdbLG") | version (u32 LE, 1) | crc32c of the first 12 bytes (u32 LE)
+//	header  := magic (8 bytes "goatdbLG") | version (u32 LE, 1) | owner (32 bytes) | crc32c of the first 44 bytes (u32 LE)
 //	record  := length (uvarint, of payload) | crc32c (u32 LE, over length bytes and payload) | payload
 //	payload := type (1 byte) | data
-//	  type 1: data is one encoded commit
-//	  type 2: data is one encoded commit, zstd-compressed (used when that saves ≥ 1/8)
-//	  type 3: data is a group: uvarint n, n × (uvarint len, encoded commit)
+//	  type 1: data is one stored commit
+//	  type 2: data is one stored commit, zstd-compressed (used when that saves ≥ 1/8)
+//	  type 3: data is a group: uvarint n, n × (uvarint len, stored commit)
 //	  type 4: a group, zstd-compressed
+//	stored  := 0x00 | commit encoding
+//	         | 0x01 | commit encoding without its 32 session bytes, which are the owner's
+//
+// The owner is the session of the peer that created the log (zero for
+// none): its own commits, most of a local log, are stored 31 bytes smaller.
+// The bytes left out are put back before decoding, so commit ids are those
+// of the full encoding.
 //
 // A Write of several commits is one group record, so the checksum makes it
 // all-or-nothing across a crash.
@@ -33,7 +40,8 @@ import (
 // it are kept. The checksum covers the length so that a damaged length is
 // caught rather than followed.
 const (
-	headerSize    = 16
+	// HeaderSize is the length of a log's header.
+	HeaderSize    = 48
 	logVersion    = 1
 	maxRecordSize = 64 << 20
 
@@ -51,28 +59,91 @@ var (
 	castagnoli = crc32.MakeTable(crc32.Castagnoli)
 )
 
-func appendHeader(b []byte) []byte {
+func appendHeader(b []byte, owner commit.SessionID) []byte {
+	start := len(b)
 	b = append(b, logMagic[:]...)
 	b = binary.LittleEndian.AppendUint32(b, logVersion)
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[len(b)-12:], castagnoli))
+	b = append(b, owner[:]...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 
-// checkHeader validates a log file's first bytes.
-func checkHeader(data []byte) error {
+// checkHeader validates a log file's first bytes and returns the owner.
+func checkHeader(data []byte) (commit.SessionID, error) {
+	var owner commit.SessionID
 	switch {
-	case len(data) < headerSize && string(data) == string(logMagic[:min(len(data), 8)]):
-		return fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), headerSize)
+	case len(data) < HeaderSize && string(data) == string(logMagic[:min(len(data), 8)]):
+		return owner, fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), HeaderSize)
 	case len(data) < 8 || string(data[:8]) != string(logMagic[:]):
-		return fmt.Errorf("%w: not a goatdb log (bad magic number)", ErrNotLog)
-	case len(data) < headerSize:
-		return fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), headerSize)
-	case crc32.Checksum(data[:12], castagnoli) != binary.LittleEndian.Uint32(data[12:16]):
-		return fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
+		return owner, fmt.Errorf("%w: not a goatdb log (bad magic number)", ErrNotLog)
+	case len(data) < HeaderSize:
+		return owner, fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), HeaderSize)
+	case crc32.Checksum(data[:HeaderSize-4], castagnoli) != binary.LittleEndian.Uint32(data[HeaderSize-4:HeaderSize]):
+		return owner, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
 	}
 	if v := binary.LittleEndian.Uint32(data[8:12]); v != logVersion {
-		return fmt.Errorf("%w: log format version %d, this build reads %d", ErrVersion, v, logVersion)
+		return owner, fmt.Errorf("%w: log format version %d, this build reads %d", ErrVersion, v, logVersion)
 	}
-	return nil
+	copy(owner[:], data[12:44])
+	return owner, nil
+}
+
+const (
+	storedFull    = 0 // the encoding as it is
+	storedByOwner = 1 // the encoding without the owner's session
+)
+
+// appendStored appends c in stored form.
+func appendStored(b []byte, c *commit.Commit, owner commit.SessionID) []byte {
+	off := c.SessionOffset()
+	if owner.IsZero() || c.Session() != owner || off < 0 {
+		return c.AppendEncoding(append(b, storedFull))
+	}
+	body := c.Body()
+	b = append(b, storedByOwner)
+	b = append(b, body[:off]...)
+	b = append(b, body[off+len(owner):]...)
+	return append(b, c.Signature()...)
+}
+
+// storedSize returns the length of c in stored form.
+func storedSize(c *commit.Commit, owner commit.SessionID) int {
+	if owner.IsZero() || c.Session() != owner || c.SessionOffset() < 0 {
+		return 1 + c.Size()
+	}
+	return 1 + c.Size() - len(owner)
+}
+
+// loadStored returns the commit encoding a stored commit holds, restoring
+// the owner's session into arena (which it may grow) when it was left out.
+func loadStored(stored []byte, owner commit.SessionID, arena *[]byte) ([]byte, error) {
+	if len(stored) == 0 {
+		return nil, fmt.Errorf("empty stored commit")
+	}
+	switch stored[0] {
+	case storedFull:
+		return stored[1:], nil
+	case storedByOwner:
+	default:
+		return nil, fmt.Errorf("unknown stored commit form %d", stored[0])
+	}
+	enc := stored[1:]
+	if owner.IsZero() || !commit.HasSession(enc) {
+		return nil, fmt.Errorf("commit stored without its session, but the log has no owner")
+	}
+	off, err := commit.PrefixLen(enc)
+	if err != nil {
+		return nil, err
+	}
+	n := len(enc) + len(owner)
+	if cap(*arena)-len(*arena) < n {
+		*arena = make([]byte, 0, max(n, 64<<10))
+	}
+	start := len(*arena)
+	a := append(*arena, enc[:off]...)
+	a = append(a, owner[:]...)
+	a = append(a, enc[off:]...)
+	*arena = a
+	return a[start:len(a):len(a)], nil
 }
 
 // zstd coders are safe for concurrent use.
@@ -81,31 +152,29 @@ var (
 	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxRecordSize))
 )
 
-// appendRecord frames one commit encoding as a record.
-func appendRecord(b, enc []byte) []byte { return appendFramed(b, recCommit, enc) }
-
-// appendCommitRecord frames one commit as a record without copying its
-// encoding first (unless it is large enough to be worth compressing).
-func appendCommitRecord(b []byte, c *commit.Commit) []byte {
-	if c.Size() >= compressMin {
-		return appendRecord(b, c.Encode())
+// appendCommitRecord frames one commit as a record, writing it in place
+// unless it is large enough to be worth compressing.
+func appendCommitRecord(b []byte, c *commit.Commit, owner commit.SessionID) []byte {
+	size := storedSize(c, owner)
+	if size >= compressMin {
+		return appendFramed(b, recCommit, appendStored(nil, c, owner))
 	}
 	start := len(b)
-	b = binary.AppendUvarint(b, uint64(1+c.Size()))
+	b = binary.AppendUvarint(b, uint64(1+size))
 	lenEnd := len(b)
 	b = append(b, 0, 0, 0, 0, recCommit)
-	b = c.AppendEncoding(b)
+	b = appendStored(b, c, owner)
 	crc := crc32.Update(crc32.Checksum(b[start:lenEnd], castagnoli), castagnoli, b[lenEnd+4:])
 	binary.LittleEndian.PutUint32(b[lenEnd:], crc)
 	return b
 }
 
-// appendGroupRecord frames several commit encodings as one record.
-func appendGroupRecord(b []byte, encs [][]byte) []byte {
-	data := binary.AppendUvarint(nil, uint64(len(encs)))
-	for _, e := range encs {
-		data = binary.AppendUvarint(data, uint64(len(e)))
-		data = append(data, e...)
+// appendGroupRecord frames several commits as one record.
+func appendGroupRecord(b []byte, commits []*commit.Commit, owner commit.SessionID) []byte {
+	data := binary.AppendUvarint(nil, uint64(len(commits)))
+	for _, c := range commits {
+		data = binary.AppendUvarint(data, uint64(storedSize(c, owner)))
+		data = appendStored(data, c, owner)
 	}
 	return appendFramed(b, recGroup, data)
 }
@@ -148,7 +217,7 @@ func parseRecord(data []byte, off int) (payload []byte, next int, ok bool) {
 	return payload, lenEnd + 4 + int(n), true
 }
 
-// recordCommits returns the commit encodings inside a record payload.
+// recordCommits returns the stored commits inside a record payload.
 func recordCommits(payload []byte) ([][]byte, error) {
 	data := payload[1:]
 	switch payload[0] {
@@ -167,7 +236,7 @@ func recordCommits(payload []byte) ([][]byte, error) {
 	return splitGroup(data)
 }
 
-// splitGroup splits a group's data into commit encodings.
+// splitGroup splits a group's data into stored commits.
 func splitGroup(data []byte) ([][]byte, error) {
 	n, k := binary.Uvarint(data)
 	if k <= 0 || n == 0 || n > uint64(len(data)) {
@@ -210,7 +279,7 @@ type scanned struct {
 // the damaged ranges between them, and the offset where the valid log ends
 // (everything after it is a torn tail).
 func scanLog(data []byte) (recs []scanned, damage []Damage, end int64) {
-	off := headerSize
+	off := HeaderSize
 	for off < len(data) {
 		payload, next, ok := parseRecord(data, off)
 		if ok {

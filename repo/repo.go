@@ -108,6 +108,7 @@ type Repo struct {
 	path    string
 	opts    Options
 	session commit.SessionID
+	owner   commit.SessionID // the log's owner (from its header): stored without session bytes
 	log     *logWriter // nil when read-only
 
 	mu      sync.RWMutex // guards everything below
@@ -162,11 +163,11 @@ func (r *Repo) load() error {
 		if err := r.create(); err != nil {
 			return err
 		}
-		data = appendHeader(nil)
+		data = appendHeader(nil, r.session)
 	case err != nil:
 		return err
 	}
-	if err := checkHeader(data); err != nil {
+	if r.owner, err = checkHeader(data); err != nil {
 		return err
 	}
 	recs, damage, end := scanLog(data)
@@ -192,7 +193,7 @@ func (r *Repo) create() error {
 	if err := r.opts.FS.MkdirAll(filepath.Dir(r.path), 0o755); err != nil {
 		return err
 	}
-	return vfs.WriteFileAtomic(r.opts.FS, r.path, appendHeader(nil), 0o644)
+	return vfs.WriteFileAtomic(r.opts.FS, r.path, appendHeader(nil, r.session), 0o644)
 }
 
 // openForAppend opens the log for writing, cutting it at end if the file is
@@ -219,7 +220,7 @@ func (r *Repo) openForAppend(end, size int64) error {
 func (r *Repo) replay(recs []scanned) {
 	encs := make([][][]byte, len(recs))
 	errs := make([]error, len(recs))
-	parallel(len(recs), func(i int, _ *item.Interner) { encs[i], errs[i] = recordCommits(recs[i].payload) })
+	parallel(len(recs), func(i int, _ *item.Interner, _ *[]byte) { encs[i], errs[i] = recordCommits(recs[i].payload) })
 	type job struct{ rec, idx int }
 	var jobs []job
 	for i, es := range encs {
@@ -229,8 +230,12 @@ func (r *Repo) replay(recs []scanned) {
 	}
 	decoded := make([]*commit.Commit, len(jobs))
 	jobErrs := make([]error, len(jobs))
-	parallel(len(jobs), func(k int, in *item.Interner) {
-		decoded[k], jobErrs[k] = commit.DecodeShared(encs[jobs[k].rec][jobs[k].idx], in)
+	parallel(len(jobs), func(k int, in *item.Interner, arena *[]byte) {
+		enc, err := loadStored(encs[jobs[k].rec][jobs[k].idx], r.owner, arena)
+		if err == nil {
+			decoded[k], err = commit.DecodeShared(enc, in)
+		}
+		jobErrs[k] = err
 	})
 	for k, err := range jobErrs {
 		if err != nil && errs[jobs[k].rec] == nil {
@@ -256,34 +261,34 @@ func (r *Repo) replay(recs []scanned) {
 }
 
 // parallel runs fn(i) for i in [0, n) on up to GOMAXPROCS goroutines, each
-// with its own interner.
-func parallel(n int, fn func(i int, in *item.Interner)) {
+// with its own interner and byte arena.
+func parallel(n int, fn func(i int, in *item.Interner, arena *[]byte)) {
 	workers := min(runtime.GOMAXPROCS(0), max(1, n/256))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			in := new(item.Interner)
+			var arena []byte
 			for i := w; i < n; i += workers {
-				fn(i, in)
+				fn(i, in, &arena)
 			}
 		})
 	}
 	wg.Wait()
 }
 
-// decodeRecord decodes the commits of one record; any bad one makes the
-// whole record damaged. With an interner, the commits share the payload's
-// memory (log buffers are never modified).
-func decodeRecord(payload []byte, in *item.Interner) ([]*commit.Commit, error) {
-	encs, err := recordCommits(payload)
+// decodeRecord decodes the commits of one record (for Check); any bad one
+// makes the whole record damaged.
+func decodeRecord(payload []byte, owner commit.SessionID) ([]*commit.Commit, error) {
+	stored, err := recordCommits(payload)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*commit.Commit, len(encs))
-	for i, enc := range encs {
-		if in != nil {
-			out[i], err = commit.DecodeShared(enc, in)
-		} else {
+	out := make([]*commit.Commit, len(stored))
+	var arena []byte
+	for i, st := range stored {
+		enc, err := loadStored(st, owner, &arena)
+		if err == nil {
 			out[i], err = commit.Decode(enc)
 		}
 		if err != nil {

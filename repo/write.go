@@ -281,13 +281,9 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 func (r *Repo) logLocked(commits []*commit.Commit) (int64, error) {
 	var rec []byte
 	if len(commits) == 1 {
-		rec = appendCommitRecord(nil, commits[0])
+		rec = appendCommitRecord(nil, commits[0], r.owner)
 	} else {
-		encs := make([][]byte, len(commits))
-		for i, c := range commits {
-			encs[i] = c.Encode()
-		}
-		rec = appendGroupRecord(nil, encs)
+		rec = appendGroupRecord(nil, commits, r.owner)
 	}
 	end, err := r.log.append(rec)
 	if err != nil {

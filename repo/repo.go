@@ -109,7 +109,7 @@ type Repo struct {
 	opts    Options
 	session commit.SessionID
 	owner   commit.SessionID // the log's owner (from its header): stored without session bytes
-	log     *logWriter // nil when read-only
+	log     *logWriter       // nil when read-only
 
 	mu      sync.RWMutex // guards everything below
 	commits map[commit.ID]*node

@@ -180,9 +180,6 @@ func (r *Repo) load() error {
 		}
 	}
 	r.damage = damage
-	r.commits = make(map[commit.ID]*node, len(recs))
-	r.items = make(map[string]*itemState, len(recs))
-	r.entries = make([]*node, 0, len(recs))
 	r.replay(recs)
 	r.seq = uint64(end)
 	return r.settle()
@@ -228,26 +225,63 @@ func (r *Repo) replay(recs []scanned) {
 			jobs = append(jobs, job{i, j})
 		}
 	}
+	r.commits = make(map[commit.ID]*node, len(jobs))
+	r.items = make(map[string]*itemState, len(jobs))
+	r.entries = make([]*node, 0, len(jobs))
+	r.list = make([]*itemState, 0, len(jobs))
 	decoded := make([]*commit.Commit, len(jobs))
 	jobErrs := make([]error, len(jobs))
-	parallel(len(jobs), func(k int, in *item.Interner, arena *[]byte) {
+	decode := func(k int, in *item.Interner, arena *[]byte) {
 		enc, err := loadStored(encs[jobs[k].rec][jobs[k].idx], r.owner, arena)
 		if err == nil {
 			decoded[k], err = commit.DecodeShared(enc, in)
 		}
 		jobErrs[k] = err
-	})
-	for k, err := range jobErrs {
-		if err != nil && errs[jobs[k].rec] == nil {
-			errs[jobs[k].rec] = err
+	}
+	// Workers decode chunks of whole records in order while this goroutine
+	// inserts the chunks already decoded.
+	bounds := []int{0}
+	for k := 0; k < len(jobs); {
+		end := min(k+replayChunk, len(jobs))
+		for end < len(jobs) && jobs[end].rec == jobs[end-1].rec {
+			end++
+		}
+		bounds = append(bounds, end)
+		k = end
+	}
+	chunks := len(bounds) - 1
+	done := make([]chan struct{}, chunks)
+	for c := range done {
+		done[c] = make(chan struct{})
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), chunks) {
+		wg.Go(func() {
+			in := new(item.Interner)
+			var arena []byte
+			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
+				for k := bounds[c]; k < bounds[c+1]; k++ {
+					decode(k, in, &arena)
+				}
+				close(done[c])
+			}
+		})
+	}
+	for c := range chunks {
+		<-done[c]
+		for k := bounds[c]; k < bounds[c+1]; k++ {
+			if i := jobs[k].rec; jobErrs[k] != nil && errs[i] == nil {
+				errs[i] = jobErrs[k]
+			}
+		}
+		for k := bounds[c]; k < bounds[c+1]; k++ {
+			if i := jobs[k].rec; errs[i] == nil {
+				r.insert(decoded[k], uint64(recs[i].end))
+			}
 		}
 	}
-	for k, c := range decoded {
-		i := jobs[k].rec
-		if errs[i] == nil {
-			r.insert(c, uint64(recs[i].end))
-		}
-	}
+	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
 			d := Damage{Offset: recs[i].off, Length: recs[i].end - recs[i].off, Reason: err.Error()}
@@ -259,6 +293,9 @@ func (r *Repo) replay(recs []scanned) {
 		r.opts.Logger.Warn("skipped damaged log record", "path", r.path, "offset", d.Offset, "bytes", d.Length, "reason", d.Reason)
 	}
 }
+
+// replayChunk is about how many commits a replay worker decodes at a time.
+const replayChunk = 2048
 
 // parallel runs fn(i) for i in [0, n) on up to GOMAXPROCS goroutines, each
 // with its own interner and byte arena.

@@ -36,13 +36,13 @@ func Replace() PutOption { return func(c *putConfig) { c.replace = true } }
 // field types come from the values. On any error nothing is written. It
 // returns the item's new head commit id.
 func (db *DB) Put(path string, fields Fields, opts ...PutOption) (commit.ID, error) {
-	b := db.Batch()
+	b := Batch{db: db, ops: make([]batchOp, 0, 1)}
 	b.Put(path, fields, opts...)
-	ids, err := b.Commit()
-	if err != nil {
+	var id [1]commit.ID
+	if err := b.commitOne(id[:]); err != nil {
 		return commit.ID{}, err
 	}
-	return ids[0], nil
+	return id[0], nil
 }
 
 // Create creates an item with a new random key in the repository
@@ -129,6 +129,10 @@ func (b *Batch) add(path string, fn func(repo.Current) (item.Item, commit.Schema
 // the item's existing head). On error, the repositories written before the failing
 // one keep their writes; the failing one and the rest get none.
 func (b *Batch) Commit() ([]commit.ID, error) {
+	ids := make([]commit.ID, len(b.ops))
+	if len(b.ops) == 1 {
+		return ids, b.commitOne(ids)
+	}
 	byRepo := map[string][]int{}
 	var order []string
 	for i, op := range b.ops {
@@ -140,13 +144,20 @@ func (b *Batch) Commit() ([]commit.ID, error) {
 		}
 		byRepo[op.repo] = append(byRepo[op.repo], i)
 	}
-	ids := make([]commit.ID, len(b.ops))
 	for _, rp := range order {
 		if err := b.commitRepo(rp, byRepo[rp], ids); err != nil {
 			return nil, err
 		}
 	}
 	return ids, nil
+}
+
+// commitOne commits a batch of one operation.
+func (b *Batch) commitOne(ids []commit.ID) error {
+	if b.ops[0].err != nil {
+		return b.ops[0].err
+	}
+	return b.commitRepo(b.ops[0].repo, []int{0}, ids)
 }
 
 func (b *Batch) commitRepo(rp string, idx []int, ids []commit.ID) error {
@@ -168,11 +179,21 @@ func (b *Batch) commitRepo(rp string, idx []int, ids []commit.ID) error {
 			return err
 		}
 	}
-	if _, err := r.Write(updates...); err != nil {
+	commits, err := r.Write(updates...)
+	if err != nil {
 		return err
 	}
+	written := make(map[string]commit.ID, len(commits))
+	for _, c := range commits {
+		written[c.Key()] = c.ID()
+	}
 	for _, j := range idx {
-		ids[j], _ = r.Head(b.ops[j].update.Key)
+		key := b.ops[j].update.Key
+		if id, ok := written[key]; ok {
+			ids[j] = id
+		} else {
+			ids[j], _ = r.Head(key) // unchanged, or merged meanwhile
+		}
 	}
 	return nil
 }

@@ -331,13 +331,20 @@ func newLogWriter(f vfs.File, size int64) *logWriter {
 
 // append adds records to the buffer and returns the log's new end offset.
 func (w *logWriter) append(recs []byte) (int64, error) {
+	return w.appendWith(func(b []byte) []byte { return append(b, recs...) })
+}
+
+// appendWith lets add append records to the buffer in place and returns
+// the log's new end offset.
+func (w *logWriter) appendWith(add func([]byte) []byte) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return 0, w.err
 	}
-	w.buf = append(w.buf, recs...)
-	w.size += int64(len(recs))
+	n := len(w.buf)
+	w.buf = add(w.buf)
+	w.size += int64(len(w.buf) - n)
 	return w.size, nil
 }
 

@@ -89,7 +89,7 @@ func (r *Repo) prepare(updates []Update, locked bool) ([]*commit.Commit, []*stag
 		}
 		return nil, nil, ErrClosed
 	}
-	stages, byKey, err := r.stageLocked(updates)
+	stages, err := r.stageLocked(updates)
 	if !locked {
 		r.mu.RUnlock()
 	}
@@ -97,11 +97,11 @@ func (r *Repo) prepare(updates []Update, locked bool) ([]*commit.Commit, []*stag
 		unlock()
 		return nil, nil, err
 	}
-	commits, err := r.build(updates, stages, byKey)
+	commits, err := r.build(updates, stages)
 	if err != nil || len(commits) == 0 {
 		unlock()
 	}
-	return commits, stages, err
+	return commits, stages.list, err
 }
 
 func (r *Repo) waitDurable(end int64) error {
@@ -121,25 +121,56 @@ type staged struct {
 
 // stageLocked snapshots every item the updates touch, in order of first
 // appearance.
-func (r *Repo) stageLocked(updates []Update) ([]*staged, map[string]*staged, error) {
-	byKey := make(map[string]*staged, len(updates))
-	var order []*staged
+func (r *Repo) stageLocked(updates []Update) (stages, error) {
+	st := stages{list: make([]*staged, 0, len(updates))}
 	for _, u := range updates {
-		if byKey[u.Key] != nil {
+		if st.find(u.Key) != nil {
 			continue
 		}
 		if err := commit.ValidKey(u.Key); err != nil {
-			return nil, nil, err
+			return st, err
 		}
 		s := &staged{Current: Current{Key: u.Key}}
-		if st := r.items[u.Key]; st != nil && st.head != nil {
-			s.head, s.Exists = st.head, true
-			s.Value, s.Schema, s.orig = st.value, st.head.schema, st.value
+		if it := r.items[u.Key]; it != nil && it.head != nil {
+			s.head, s.Exists = it.head, true
+			s.Value, s.Schema, s.orig = it.value, it.head.schema, it.value
 		}
-		byKey[u.Key] = s
-		order = append(order, s)
+		st.add(s)
 	}
-	return order, byKey, nil
+	return st, nil
+}
+
+// stages are the items of one write, in order of first appearance, found
+// by a scan while few and by a map once many.
+type stages struct {
+	list  []*staged
+	byKey map[string]*staged
+}
+
+const stagesScanMax = 16
+
+func (st *stages) find(key string) *staged {
+	if st.byKey != nil {
+		return st.byKey[key]
+	}
+	for _, s := range st.list {
+		if s.Key == key {
+			return s
+		}
+	}
+	return nil
+}
+
+func (st *stages) add(s *staged) {
+	st.list = append(st.list, s)
+	if st.byKey == nil && len(st.list) > stagesScanMax {
+		st.byKey = make(map[string]*staged, 2*len(st.list))
+		for _, x := range st.list {
+			st.byKey[x.Key] = x
+		}
+	} else if st.byKey != nil {
+		st.byKey[s.Key] = s
+	}
 }
 
 // movedLocked reports whether any staged item's head changed since the
@@ -159,9 +190,9 @@ func (r *Repo) movedLocked(stages []*staged) bool {
 
 // build runs the updates in order on the staged items and builds one commit
 // per changed item.
-func (r *Repo) build(updates []Update, stages []*staged, byKey map[string]*staged) ([]*commit.Commit, error) {
+func (r *Repo) build(updates []Update, stages stages) ([]*commit.Commit, error) {
 	for _, u := range updates {
-		s := byKey[u.Key]
+		s := stages.find(u.Key)
 		v, sch, err := safeCall(u.Fn, s.Current)
 		if err != nil {
 			return nil, err
@@ -169,7 +200,7 @@ func (r *Repo) build(updates []Update, stages []*staged, byKey map[string]*stage
 		s.Value, s.Schema = v, sch
 	}
 	var out []*commit.Commit
-	for _, s := range stages {
+	for _, s := range stages.list {
 		c, err := r.commitFor(s)
 		if err != nil {
 			return nil, err
@@ -279,13 +310,12 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 // log position after their record as their sequence number.
 // Several commits go in one group record, so a crash keeps all or none.
 func (r *Repo) logLocked(commits []*commit.Commit) (int64, error) {
-	var rec []byte
-	if len(commits) == 1 {
-		rec = appendCommitRecord(nil, commits[0], r.owner)
-	} else {
-		rec = appendGroupRecord(nil, commits, r.owner)
-	}
-	end, err := r.log.append(rec)
+	end, err := r.log.appendWith(func(b []byte) []byte {
+		if len(commits) == 1 {
+			return appendCommitRecord(b, commits[0], r.owner)
+		}
+		return appendGroupRecord(b, commits, r.owner)
+	})
 	if err != nil {
 		return 0, err
 	}

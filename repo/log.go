@@ -15,7 +15,7 @@ import (
 // The log file format.
 //
 //	file    := header record*
-//	header  := magic (8 bytes "goatdbLG") | version (u32 LE, 1) | owner (32 bytes) | crc32c of the first 44 bytes (u32 LE)
+//	header  := magic (8 bytes "goatdbLG") | version (u32 LE, 1) | owner (32 bytes) | epoch (u64 LE) | crc32c of the first 52 bytes (u32 LE)
 //	record  := length (uvarint, of payload) | crc32c (u32 LE, over length bytes and payload) | payload
 //	payload := type (1 byte) | data
 //	  type 1: data is one stored commit
@@ -27,6 +27,9 @@ import (
 //
 // The owner is the session of the peer that created the log (zero for
 // none): its own commits, most of a local log, are stored 31 bytes smaller.
+// The epoch is random, chosen when the log is created: a log rewritten
+// (compacted) gets a new one, so sequence numbers from before cannot be
+// mistaken for positions in the new file.
 // The bytes left out are put back before decoding, so commit ids are those
 // of the full encoding.
 //
@@ -41,7 +44,7 @@ import (
 // caught rather than followed.
 const (
 	// HeaderSize is the length of a log's header.
-	HeaderSize    = 48
+	HeaderSize    = 56
 	logVersion    = 1
 	maxRecordSize = 64 << 20
 
@@ -59,17 +62,25 @@ var (
 	castagnoli = crc32.MakeTable(crc32.Castagnoli)
 )
 
-func appendHeader(b []byte, owner commit.SessionID) []byte {
+// logHeader is what a log's header holds besides its format.
+type logHeader struct {
+	owner commit.SessionID
+	epoch uint64
+}
+
+func appendHeader(b []byte, h logHeader) []byte {
 	start := len(b)
 	b = append(b, logMagic[:]...)
 	b = binary.LittleEndian.AppendUint32(b, logVersion)
-	b = append(b, owner[:]...)
+	b = append(b, h.owner[:]...)
+	b = binary.LittleEndian.AppendUint64(b, h.epoch)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 
-// checkHeader validates a log file's first bytes and returns the owner.
-func checkHeader(data []byte) (commit.SessionID, error) {
-	var owner commit.SessionID
+// checkHeader validates a log file's first bytes and returns what the
+// header holds.
+func checkHeader(data []byte) (logHeader, error) {
+	var owner logHeader
 	switch {
 	case len(data) < HeaderSize && string(data) == string(logMagic[:min(len(data), 8)]):
 		return owner, fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), HeaderSize)
@@ -83,7 +94,8 @@ func checkHeader(data []byte) (commit.SessionID, error) {
 	if v := binary.LittleEndian.Uint32(data[8:12]); v != logVersion {
 		return owner, fmt.Errorf("%w: log format version %d, this build reads %d", ErrVersion, v, logVersion)
 	}
-	copy(owner[:], data[12:44])
+	copy(owner.owner[:], data[12:44])
+	owner.epoch = binary.LittleEndian.Uint64(data[44:52])
 	return owner, nil
 }
 

@@ -240,3 +240,33 @@ func (r *Repo) Stats() Stats {
 	}
 	return s
 }
+
+// Epoch returns the log's epoch: a random number chosen when the log was
+// created. A log rewritten by compaction has a new one, so a (epoch, seq)
+// pair kept by a peer names a position in one file only.
+func (r *Repo) Epoch() uint64 { return r.epoch }
+
+// IDs returns the id of every commit the repository holds, pending ones
+// included, in log order.
+func (r *Repo) IDs() []commit.ID {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]commit.ID, len(r.entries))
+	for i, n := range r.entries {
+		out[i] = n.c.ID()
+	}
+	return out
+}
+
+// CommitsSince returns the commits with sequence numbers after seq, in log
+// order, and the current sequence number.
+func (r *Repo) CommitsSince(seq uint64) ([]*commit.Commit, uint64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	i, _ := slices.BinarySearchFunc(r.entries, seq+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
+	out := make([]*commit.Commit, len(r.entries)-i)
+	for j, n := range r.entries[i:] {
+		out[j] = n.c
+	}
+	return out, r.seq
+}

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -109,6 +111,7 @@ type Repo struct {
 	opts    Options
 	session commit.SessionID
 	owner   commit.SessionID // the log's owner (from its header): stored without session bytes
+	epoch   uint64           // the log's epoch (from its header)
 	log     *logWriter       // nil when read-only
 
 	mu      sync.RWMutex // guards everything below
@@ -160,16 +163,17 @@ func (r *Repo) load() error {
 	data, err := r.opts.FS.ReadFile(r.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !r.opts.ReadOnly:
-		if err := r.create(); err != nil {
+		if data, err = r.create(); err != nil {
 			return err
 		}
-		data = appendHeader(nil, r.session)
 	case err != nil:
 		return err
 	}
-	if r.owner, err = checkHeader(data); err != nil {
+	h, err := checkHeader(data)
+	if err != nil {
 		return err
 	}
+	r.owner, r.epoch = h.owner, h.epoch
 	recs, damage, end := scanLog(data)
 	if end < int64(len(data)) {
 		r.opts.Logger.Warn("cut torn tail of log", "path", r.path, "offset", end, "bytes", int64(len(data))-end)
@@ -185,12 +189,18 @@ func (r *Repo) load() error {
 	return r.settle()
 }
 
-// create writes a new log holding only the header, atomically.
-func (r *Repo) create() error {
+// create writes a new log holding only the header, atomically, and
+// returns its bytes.
+func (r *Repo) create() ([]byte, error) {
 	if err := r.opts.FS.MkdirAll(filepath.Dir(r.path), 0o755); err != nil {
-		return err
+		return nil, err
 	}
-	return vfs.WriteFileAtomic(r.opts.FS, r.path, appendHeader(nil, r.session), 0o644)
+	var e [8]byte
+	if _, err := rand.Read(e[:]); err != nil {
+		return nil, err
+	}
+	data := appendHeader(nil, logHeader{owner: r.session, epoch: binary.LittleEndian.Uint64(e[:])})
+	return data, vfs.WriteFileAtomic(r.opts.FS, r.path, data, 0o644)
 }
 
 // openForAppend opens the log for writing, cutting it at end if the file is

@@ -74,3 +74,42 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(ps)
 	}
 }
+
+func TestSyncReads(t *testing.T) {
+	_, k, _ := ed25519.GenerateKey(nil)
+	dir := t.TempDir()
+	r, err := repo.Open(filepath.Join(dir, "a.log"), &repo.Options{Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r2, err := repo.Open(filepath.Join(dir, "b.log"), &repo.Options{Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if r.Epoch() == r2.Epoch() {
+		t.Fatal("two new logs share an epoch")
+	}
+	r.Write(set("x", "n", item.Int(1)))
+	mid := r.Seq()
+	r.Write(set("x", "n", item.Int(2)), set("y", "n", item.Int(3)))
+	all, cur := r.CommitsSince(0)
+	later, cur2 := r.CommitsSince(mid)
+	if len(all) != 3 || len(later) != 2 || cur != cur2 || cur != r.Seq() {
+		t.Fatalf("CommitsSince: %d, %d commits; seq %d %d %d", len(all), len(later), cur, cur2, r.Seq())
+	}
+	ids := r.IDs()
+	if len(ids) != 3 || ids[0] != all[0].ID() || ids[2] != all[2].ID() {
+		t.Fatalf("IDs %v", ids)
+	}
+	epoch := r.Epoch()
+	r.Close()
+	r, err = repo.Open(filepath.Join(dir, "a.log"), &repo.Options{Key: k})
+	if err != nil || r.Epoch() != epoch {
+		t.Fatalf("epoch changed on reopen: %v", err)
+	}
+	if again, _ := r.CommitsSince(mid); len(again) != 2 || again[0].ID() != later[0].ID() {
+		t.Fatal("sequence numbers changed on reopen")
+	}
+}

@@ -95,7 +95,7 @@ func TestVerifyUnopenableLog(t *testing.T) {
 	for _, tt := range []struct {
 		name, content, want string
 	}{
-		{"truncated header", "goatdbLG\x01\x00", "offset 0: cannot open the log: repo: log corrupt: header truncated at 10 of 48 bytes"},
+		{"truncated header", "goatdbLG\x01\x00", "offset 0: cannot open the log: repo: log corrupt: header truncated at 10 of 56 bytes"},
 		{"empty file", "", "offset 0: cannot open the log: repo: log corrupt: header truncated"},
 		{"not a log", "hello, world, this is not a log\n", "offset 0: cannot open the log: repo: not a goatdb log"},
 	} {

@@ -22,18 +22,26 @@ func (db *DB) Get(path string) (Item, error) {
 	return it, err
 }
 
-// getAny returns the item even if deleted.
-func (db *DB) getAny(path string) (Item, error) {
-	rp, key, err := SplitPath(path)
-	if err != nil {
-		return Item{}, err
+// itemRepo splits an item path and finds its repository; an absent
+// repository fails with ErrNotFound, reported as op on the path.
+func (db *DB) itemRepo(path, op string) (r *repo.Repo, rp, key string, err error) {
+	if rp, key, err = SplitPath(path); err != nil {
+		return nil, "", "", err
 	}
-	r, err := db.lookup(rp)
-	if err != nil {
-		return Item{}, err
+	if r, err = db.lookup(rp); err != nil {
+		return nil, "", "", err
 	}
 	if r == nil {
-		return Item{}, fmt.Errorf("get %s: %w", path, ErrNotFound)
+		return nil, "", "", fmt.Errorf("%s %s: %w", op, path, ErrNotFound)
+	}
+	return r, rp, key, nil
+}
+
+// getAny returns the item even if deleted.
+func (db *DB) getAny(path string) (Item, error) {
+	r, rp, key, err := db.itemRepo(path, "get")
+	if err != nil {
+		return Item{}, err
 	}
 	v, s, ok := r.Get(key)
 	if !ok {
@@ -60,16 +68,9 @@ func (db *DB) view(rp, key string, v item.Item, s commit.Schema, head commit.ID)
 
 // GetAt returns the item as it was at commit id (deleted or not).
 func (db *DB) GetAt(path string, id commit.ID) (Item, error) {
-	rp, key, err := SplitPath(path)
+	r, rp, key, err := db.itemRepo(path, "get at "+id.Short())
 	if err != nil {
 		return Item{}, err
-	}
-	r, err := db.lookup(rp)
-	if err != nil {
-		return Item{}, err
-	}
-	if r == nil {
-		return Item{}, fmt.Errorf("get %s at %s: %w", path, id.Short(), ErrNotFound)
 	}
 	c, ok := r.Commit(id)
 	if !ok || c.Key() != key {
@@ -85,16 +86,9 @@ func (db *DB) GetAt(path string, id commit.ID) (Item, error) {
 // GetAsOf returns the item as it was at time t: the value of its newest
 // commit at or before t.
 func (db *DB) GetAsOf(path string, t time.Time) (Item, error) {
-	rp, key, err := SplitPath(path)
+	r, _, key, err := db.itemRepo(path, "get as of "+t.Format(time.RFC3339))
 	if err != nil {
 		return Item{}, err
-	}
-	r, err := db.lookup(rp)
-	if err != nil {
-		return Item{}, err
-	}
-	if r == nil {
-		return Item{}, fmt.Errorf("get %s as of %s: %w", path, t.Format(time.RFC3339), ErrNotFound)
 	}
 	id, ok := r.AsOf(key, t.UnixMilli())
 	if !ok {
@@ -126,18 +120,11 @@ type CommitInfo struct {
 // History returns an item's commits, newest first; every commit comes
 // before its parents.
 func (db *DB) History(path string) ([]CommitInfo, error) {
-	rp, key, err := SplitPath(path)
+	r, _, key, err := db.itemRepo(path, "history")
 	if err != nil {
 		return nil, err
 	}
-	r, err := db.lookup(rp)
-	if err != nil {
-		return nil, err
-	}
-	var hist []repo.Info
-	if r != nil {
-		hist = r.History(key)
-	}
+	hist := r.History(key)
 	if len(hist) == 0 {
 		return nil, fmt.Errorf("history %s: %w", path, ErrNotFound)
 	}

@@ -3,12 +3,15 @@
 //
 // # Log
 //
-// The log (format drawn in log.go) starts with a magic number and a version
-// and holds CRC-32C framed records, one commit each. Opening a log replays
-// it: a torn tail is cut at the exact end of the last good record; a damaged
-// record in the middle is skipped, reported by Damage and Check, and the
-// records after it are kept (the lost commit can come back from a peer).
-// Replay does not re-verify signatures; Check does.
+// The log (format drawn in log.go) starts with a header (magic number,
+// version, the creating peer's session, a random epoch) and holds CRC-32C
+// framed records: one commit, or every commit of one Write, so that a crash
+// keeps all of a write or none of it. Opening a log replays it, decoding on
+// every core while inserting in log order: a torn tail is cut at the exact
+// end of the last good record; a damaged record in the middle is skipped,
+// reported by Damage and Check, and the records after it are kept (the lost
+// commits can come back from a peer). Replay does not re-verify signatures;
+// Check does.
 //
 // # Graph
 //
@@ -17,9 +20,14 @@
 // complete child) and the head. A commit whose parents or base are missing
 // is pending: stored, never a leaf, and its missing ids are listed by
 // Missing. As soon as an item has several leaves the repository writes the
-// deterministic merge commit (package item's Merge over the leaves' changes
-// since their lowest common ancestor, applied in (timestamp, id) order), so
-// peers holding the same commits hold the same value for every item.
+// deterministic merge commit: package item's MergeStamped over the leaves'
+// changes since their lowest common ancestors (merged recursively when a
+// criss-cross history has several), with the last writer of each field
+// decided by when that field was written: the newest (timestamp, id) of the
+// non-merge commits in that leaf's own history that changed it. So peers
+// holding the same commits hold the same value for every item, and a peer
+// that catches up in batches does not restamp old writes. A merge received
+// from a peer is recomputed before it is trusted.
 //
 // # Sequence numbers
 //

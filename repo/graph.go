@@ -117,7 +117,7 @@ func (r *Repo) completeChain(n *node) {
 // before its parents, so Receive could not check it) is recomputed here.
 func (r *Repo) completeOne(n *node, wasPending bool) bool {
 	err := r.link(n)
-	if err == nil && wasPending && n.c.IsMerge() {
+	if err == nil && (wasPending || r.untrusted[n.c.ID()]) && n.c.IsMerge() {
 		if why := r.checkMerge(n.c); why != "" {
 			err = errors.New(why)
 		}

@@ -64,14 +64,23 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 	}
 	var end int64
 	if len(fresh) > 0 {
+		r.untrusted = seen
 		end, err = r.appendLocked(fresh)
+		r.untrusted = nil
+	}
+	// A commit that completed here but does not fit its parents (a forged
+	// merge whose parents came in the same batch, say) stays out of the
+	// graph; it is reported like any other rejection.
+	for _, c := range fresh {
+		if n := r.commits[c.ID()]; n != nil && n.bad != "" {
+			rejected = append(rejected, Rejection{ID: c.ID(), Reason: n.bad})
+		} else {
+			stored = append(stored, c.ID())
+		}
 	}
 	r.mu.Unlock()
 	if err != nil {
 		return nil, rejected, err
-	}
-	for _, c := range fresh {
-		stored = append(stored, c.ID())
 	}
 	return stored, rejected, r.waitDurable(end)
 }

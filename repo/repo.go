@@ -126,6 +126,10 @@ type Repo struct {
 	watched atomic.Bool           // someone took changed since it was last replaced
 	damage  []Damage
 	closed  bool
+	// untrusted holds the ids Receive is inserting: merges among them are
+	// recomputed when they complete, even when their parents arrived in
+	// the same batch (their contents are unsigned).
+	untrusted map[commit.ID]bool
 
 	stop chan struct{} // closed by Close to stop the flusher
 	wg   sync.WaitGroup

@@ -113,3 +113,46 @@ func TestSyncReads(t *testing.T) {
 		t.Fatal("sequence numbers changed on reopen")
 	}
 }
+
+// TestForgedMergeWithItsParents sends a forged merge in the same batch as
+// both of its parents: it must be recomputed, rejected with a reason, and
+// never become the item's value.
+func TestForgedMergeWithItsParents(t *testing.T) {
+	_, ka, _ := ed25519.GenerateKey(nil)
+	_, kb, _ := ed25519.GenerateKey(nil)
+	dir := t.TempDir()
+	open := func(name string, k ed25519.PrivateKey) *repo.Repo {
+		r, err := repo.Open(filepath.Join(dir, name), &repo.Options{Key: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	a, b, victim := open("a.log", ka), open("b.log", kb), open("v.log", ka)
+	base, _ := a.Write(set("x", "t", item.String("base")))
+	if _, rej, _ := b.Receive([][]byte{base[0].Encode()}); len(rej) > 0 {
+		t.Fatal(rej)
+	}
+	if _, rej, _ := victim.Receive([][]byte{base[0].Encode()}); len(rej) > 0 {
+		t.Fatal(rej)
+	}
+	la, _ := a.Write(set("x", "t", item.String("from a")))
+	lb, _ := b.Write(set("x", "u", item.String("from b")))
+	forged, err := commit.NewMerge("x", []*commit.Commit{la[0], lb[0]}, commit.Fields{Full: true,
+		Value: item.New(map[string]item.Value{"t": item.String("forged")})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, rej, err := victim.Receive([][]byte{la[0].Encode(), lb[0].Encode(), forged.Encode()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 2 || len(rej) != 1 || rej[0].ID != forged.ID() {
+		t.Fatalf("stored %d, rejected %v; want the forged merge rejected", len(stored), rej)
+	}
+	v, _, _ := victim.Get("x")
+	if got, _ := v.Get("t"); got.Str() != "from a" {
+		t.Fatalf("item is %v", v)
+	}
+}

@@ -1,0 +1,557 @@
+package syncproto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/klauspost/compress/zstd"
+)
+
+// The wire format is drawn in doc.go; keep the two in step.
+
+// Version is the message format version this build writes.
+const Version = 1
+
+// supportedVersions lists the versions this build reads.
+var supportedVersions = []byte{1}
+
+// Bounds on messages. A decoder refuses anything larger before allocating
+// for it; an encoder refuses to produce it.
+const (
+	MaxMessageSize = envelopeSize + MaxPayloadSize // bytes on the wire
+	MaxPayloadSize = 64 << 20                      // bytes after decompression
+	MaxRepos       = 4096                          // sections per message
+	MaxPathLen     = 512                           // bytes of a repository path
+	MaxCommitSize  = 32 << 20                      // bytes of one encoded commit
+	MaxCommits     = 1 << 20                       // commits (and rejections) per section
+	MaxMissing     = 1 << 16                       // missing ids per section
+	MaxReasonLen   = 1024                          // bytes of a rejection reason or status message
+)
+
+// Message kinds.
+const (
+	kindRequest  = 1
+	kindResponse = 2
+)
+
+// Body codecs.
+const (
+	codecNone = 0
+	codecZstd = 1
+)
+
+// compressMin is the payload size below which compression is not tried:
+// a zstd frame costs about a dozen bytes, and small messages are mostly
+// random ids and digests.
+const compressMin = 128
+
+// Section flags.
+const (
+	reqResume = 1 << 0
+	reqFilter = 1 << 1
+	reqRepair = 1 << 2
+	reqFlags  = reqResume | reqFilter | reqRepair
+
+	respFilter = 1 << 0
+	respMore   = 1 << 1
+	respFlags  = respFilter | respMore
+)
+
+const envelopeSize = 3 // version, kind, codec
+
+var (
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxPayloadSize))
+)
+
+// EncodeRequest returns a request's wire encoding.
+func EncodeRequest(r *Request) ([]byte, error) {
+	b := make([]byte, envelopeSize, 256)
+	b = append(b, r.Session[:]...)
+	if len(r.Repos) > MaxRepos {
+		return nil, fmt.Errorf("%w: %d repositories, at most %d", ErrMalformed, len(r.Repos), MaxRepos)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Repos)))
+	for i := range r.Repos {
+		var err error
+		if b, err = appendRepoRequest(b, &r.Repos[i]); err != nil {
+			return nil, err
+		}
+	}
+	return seal(b, kindRequest)
+}
+
+func appendRepoRequest(b []byte, q *RepoRequest) ([]byte, error) {
+	b, err := appendPath(b, q.Path)
+	if err != nil {
+		return nil, err
+	}
+	var flags byte
+	if q.Resume != nil {
+		flags |= reqResume
+	}
+	if q.Filter != nil {
+		flags |= reqFilter
+	}
+	if q.Repair {
+		flags |= reqRepair
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, q.Count)
+	b = append(b, q.Digest[:]...)
+	if q.Resume != nil {
+		b = binary.LittleEndian.AppendUint64(b, q.Resume.Epoch)
+		b = binary.AppendUvarint(b, q.Resume.Seq)
+	}
+	if q.Filter != nil {
+		b = appendFilter(b, q.Filter)
+	}
+	if b, err = appendCommits(b, q.Commits); err != nil {
+		return nil, err
+	}
+	return appendIDs(b, q.Missing)
+}
+
+// EncodeResponse returns a response's wire encoding.
+func EncodeResponse(r *Response) ([]byte, error) {
+	b := make([]byte, envelopeSize, 256)
+	if len(r.Repos) > MaxRepos {
+		return nil, fmt.Errorf("%w: %d repositories, at most %d", ErrMalformed, len(r.Repos), MaxRepos)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Repos)))
+	for i := range r.Repos {
+		var err error
+		if b, err = appendRepoResponse(b, &r.Repos[i]); err != nil {
+			return nil, err
+		}
+	}
+	return seal(b, kindResponse)
+}
+
+func appendRepoResponse(b []byte, p *RepoResponse) ([]byte, error) {
+	b, err := appendPath(b, p.Path)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status >= numStatus {
+		return nil, fmt.Errorf("%w: status %d", ErrMalformed, p.Status)
+	}
+	b = append(b, byte(p.Status))
+	if p.Status != StatusOK {
+		return appendString(b, p.Message, MaxReasonLen, "status message")
+	}
+	var flags byte
+	if p.Filter != nil {
+		flags |= respFilter
+	}
+	if p.More {
+		flags |= respMore
+	}
+	b = append(b, flags)
+	b = binary.LittleEndian.AppendUint64(b, p.Epoch)
+	b = binary.AppendUvarint(b, p.Seq)
+	b = binary.AppendUvarint(b, p.Count)
+	b = append(b, p.Digest[:]...)
+	if p.Filter != nil {
+		b = appendFilter(b, p.Filter)
+	}
+	if b, err = appendCommits(b, p.Commits); err != nil {
+		return nil, err
+	}
+	if b, err = appendIDs(b, p.Missing); err != nil {
+		return nil, err
+	}
+	if len(p.Rejected) > MaxCommits {
+		return nil, fmt.Errorf("%w: %d rejections, at most %d", ErrMalformed, len(p.Rejected), MaxCommits)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.Rejected)))
+	for _, rj := range p.Rejected {
+		b = append(b, rj.ID[:]...)
+		if b, err = appendString(b, rj.Reason, MaxReasonLen, "rejection reason"); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func appendPath(b []byte, path string) ([]byte, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: empty repository path", ErrMalformed)
+	}
+	return appendString(b, path, MaxPathLen, "repository path")
+}
+
+func appendString(b []byte, s string, maxLen int, what string) ([]byte, error) {
+	if len(s) > maxLen {
+		return nil, fmt.Errorf("%w: %s of %d bytes, at most %d", ErrMalformed, what, len(s), maxLen)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...), nil
+}
+
+func appendFilter(b []byte, f *Filter) []byte {
+	b = append(b, f.salt[:]...)
+	b = append(b, byte(f.K()))
+	b = binary.AppendUvarint(b, f.Bits())
+	for _, w := range f.words() {
+		b = binary.LittleEndian.AppendUint64(b, w)
+	}
+	return b
+}
+
+func appendCommits(b []byte, encs [][]byte) ([]byte, error) {
+	if len(encs) > MaxCommits {
+		return nil, fmt.Errorf("%w: %d commits, at most %d", ErrMalformed, len(encs), MaxCommits)
+	}
+	b = binary.AppendUvarint(b, uint64(len(encs)))
+	for _, e := range encs {
+		if len(e) == 0 || len(e) > MaxCommitSize {
+			return nil, fmt.Errorf("%w: commit of %d bytes, want 1 to %d", ErrMalformed, len(e), MaxCommitSize)
+		}
+		b = binary.AppendUvarint(b, uint64(len(e)))
+		b = append(b, e...)
+	}
+	return b, nil
+}
+
+func appendIDs(b []byte, ids []commit.ID) ([]byte, error) {
+	if len(ids) > MaxMissing {
+		return nil, fmt.Errorf("%w: %d missing ids, at most %d", ErrMalformed, len(ids), MaxMissing)
+	}
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		b = append(b, id[:]...)
+	}
+	return b, nil
+}
+
+// seal fills in the envelope of b (whose first envelopeSize bytes are
+// reserved) and compresses the payload when that pays.
+func seal(b []byte, kind byte) ([]byte, error) {
+	payload := b[envelopeSize:]
+	if len(payload) > MaxPayloadSize {
+		return nil, fmt.Errorf("%w: payload of %d bytes, at most %d", ErrTooLarge, len(payload), MaxPayloadSize)
+	}
+	b[0], b[1], b[2] = Version, kind, codecNone
+	if len(payload) >= compressMin {
+		z := zenc.EncodeAll(payload, make([]byte, envelopeSize, envelopeSize+len(payload)/2))
+		if len(z) < len(b) {
+			z[0], z[1], z[2] = Version, kind, codecZstd
+			b = z
+		}
+	}
+	if len(b) > MaxMessageSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxMessageSize)
+	}
+	return b, nil
+}
+
+// open checks a message's envelope and returns its payload, in memory of
+// its own: decoded messages refer to it instead of copying each commit.
+func open(msg []byte, kind byte) ([]byte, error) {
+	if len(msg) > MaxMessageSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(msg), MaxMessageSize)
+	}
+	if len(msg) < envelopeSize {
+		return nil, fmt.Errorf("%w: %d bytes, shorter than the %d-byte envelope", ErrMalformed, len(msg), envelopeSize)
+	}
+	if !slices.Contains(supportedVersions, msg[0]) {
+		return nil, fmt.Errorf("%w: version %d (this build reads version %v)", ErrVersion, msg[0], supportedVersions)
+	}
+	if msg[1] != kind {
+		return nil, fmt.Errorf("%w: message kind %d, want %d (%s)", ErrMalformed, msg[1], kind, kindName(kind))
+	}
+	switch msg[2] {
+	case codecNone:
+		return slices.Clone(msg[envelopeSize:]), nil
+	case codecZstd:
+		payload, err := zdec.DecodeAll(msg[envelopeSize:], nil)
+		switch {
+		case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded):
+			return nil, fmt.Errorf("%w: payload over %d bytes", ErrTooLarge, MaxPayloadSize)
+		case err != nil:
+			return nil, fmt.Errorf("%w: decompress payload: %w", ErrMalformed, err)
+		case len(payload) > MaxPayloadSize:
+			return nil, fmt.Errorf("%w: payload of %d bytes, at most %d", ErrTooLarge, len(payload), MaxPayloadSize)
+		}
+		return payload, nil
+	}
+	return nil, fmt.Errorf("%w: unknown codec %d", ErrMalformed, msg[2])
+}
+
+func kindName(kind byte) string {
+	if kind == kindRequest {
+		return "request"
+	}
+	return "response"
+}
+
+// DecodeRequest decodes a request. It never panics; any input that is not
+// a canonical encoding within the bounds gives an error wrapping
+// ErrMalformed, ErrVersion or ErrTooLarge. The request shares no memory
+// with msg.
+func DecodeRequest(msg []byte) (*Request, error) {
+	payload, err := open(msg, kindRequest)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{buf: payload}
+	r := &Request{}
+	copy(r.Session[:], d.fixed(len(r.Session)))
+	n := d.count(MaxRepos, 1, "repositories")
+	for i := 0; i < n && d.err == nil; i++ {
+		r.Repos = append(r.Repos, d.repoRequest())
+	}
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// DecodeResponse decodes a response; see DecodeRequest.
+func DecodeResponse(msg []byte) (*Response, error) {
+	payload, err := open(msg, kindResponse)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{buf: payload}
+	r := &Response{}
+	n := d.count(MaxRepos, 1, "repositories")
+	for i := 0; i < n && d.err == nil; i++ {
+		r.Repos = append(r.Repos, d.repoResponse())
+	}
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decoder reads a payload. The first error sticks; after it every read
+// returns zero values, so callers check once at the end.
+type decoder struct {
+	buf []byte
+	off int
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s at payload offset %d", ErrMalformed, fmt.Sprintf(format, args...), d.off)
+	}
+}
+
+func (d *decoder) finish() error {
+	if d.err == nil && d.off != len(d.buf) {
+		d.fail("%d trailing bytes", len(d.buf)-d.off)
+	}
+	return d.err
+}
+
+func (d *decoder) left() int { return len(d.buf) - d.off }
+
+func (d *decoder) fixed(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if d.left() < n {
+		d.fail("truncated: need %d bytes, have %d", n, d.left())
+		return nil
+	}
+	b := d.buf[d.off : d.off+n]
+	d.off += n
+	return b
+}
+
+func (d *decoder) byte() byte {
+	if b := d.fixed(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (d *decoder) uint64le() uint64 {
+	if b := d.fixed(8); b != nil {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
+
+// uvarint reads a uvarint in shortest form.
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.buf[d.off:])
+	switch {
+	case n == 0:
+		d.fail("truncated uvarint")
+		return 0
+	case n < 0:
+		d.fail("uvarint overflows 64 bits")
+		return 0
+	case n != uvarintLen(v):
+		d.fail("uvarint not in shortest form")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// count reads a uvarint count of at most maxN items of at least minSize
+// bytes each, so that it never promises more items than bytes are left.
+func (d *decoder) count(maxN, minSize int, what string) int {
+	v := d.uvarint()
+	switch {
+	case d.err != nil:
+		return 0
+	case v > uint64(maxN):
+		d.fail("%d %s, at most %d", v, what, maxN)
+		return 0
+	case v*uint64(minSize) > uint64(d.left()):
+		d.fail("truncated: %d %s need at least %d bytes, have %d", v, what, v*uint64(minSize), d.left())
+		return 0
+	}
+	return int(v)
+}
+
+// bytes reads a uvarint length (minLen to maxLen) and that many bytes;
+// the result's capacity ends with it, so appending to it cannot clobber
+// what follows.
+func (d *decoder) bytes(minLen, maxLen int, what string) []byte {
+	v := d.uvarint()
+	switch {
+	case d.err != nil:
+		return nil
+	case v < uint64(minLen) || v > uint64(maxLen):
+		d.fail("%s of %d bytes, want %d to %d", what, v, minLen, maxLen)
+		return nil
+	}
+	b := d.fixed(int(v))
+	return b[:len(b):len(b)]
+}
+
+func (d *decoder) string(minLen, maxLen int, what string) string {
+	return string(d.bytes(minLen, maxLen, what))
+}
+
+func (d *decoder) digest() (g Digest) {
+	copy(g[:], d.fixed(len(g)))
+	return g
+}
+
+func (d *decoder) flags(allowed byte) byte {
+	f := d.byte()
+	if f&^allowed != 0 {
+		d.fail("unknown flags %#x", f&^allowed)
+		return 0
+	}
+	return f
+}
+
+func (d *decoder) repoRequest() RepoRequest {
+	q := RepoRequest{Path: d.string(1, MaxPathLen, "repository path")}
+	flags := d.flags(reqFlags)
+	q.Count = d.uvarint()
+	q.Digest = d.digest()
+	if flags&reqResume != 0 {
+		q.Resume = &Point{Epoch: d.uint64le(), Seq: d.uvarint()}
+	}
+	if flags&reqFilter != 0 {
+		q.Filter = d.filter()
+	}
+	q.Repair = flags&reqRepair != 0
+	q.Commits = d.commits()
+	q.Missing = d.ids(MaxMissing, "missing ids")
+	return q
+}
+
+func (d *decoder) repoResponse() RepoResponse {
+	p := RepoResponse{Path: d.string(1, MaxPathLen, "repository path")}
+	if p.Status = Status(d.byte()); p.Status >= numStatus {
+		d.fail("unknown status %d", p.Status)
+	}
+	if p.Status != StatusOK {
+		p.Message = d.string(0, MaxReasonLen, "status message")
+		return p
+	}
+	flags := d.flags(respFlags)
+	p.Epoch = d.uint64le()
+	p.Seq = d.uvarint()
+	p.Count = d.uvarint()
+	p.Digest = d.digest()
+	if flags&respFilter != 0 {
+		p.Filter = d.filter()
+	}
+	p.More = flags&respMore != 0
+	p.Commits = d.commits()
+	p.Missing = d.ids(MaxMissing, "missing ids")
+	n := d.count(MaxCommits, len(commit.ID{})+1, "rejections")
+	for i := 0; i < n && d.err == nil; i++ {
+		var rj Rejection
+		copy(rj.ID[:], d.fixed(len(rj.ID)))
+		rj.Reason = d.string(0, MaxReasonLen, "rejection reason")
+		p.Rejected = append(p.Rejected, rj)
+	}
+	return p
+}
+
+func (d *decoder) filter() *Filter {
+	var salt [SaltSize]byte
+	copy(salt[:], d.fixed(SaltSize))
+	k := int(d.byte())
+	m := d.uvarint()
+	switch {
+	case d.err != nil:
+		return nil
+	case k < 1 || k > MaxFilterK:
+		d.fail("filter with %d hash functions, want 1 to %d", k, MaxFilterK)
+		return nil
+	case m < 64 || m > MaxFilterBits:
+		d.fail("filter of %d bits, want 64 to %d", m, MaxFilterBits)
+		return nil
+	}
+	raw := d.fixed(int((m + 63) / 64 * 8))
+	if raw == nil {
+		return nil
+	}
+	if tail := m % 64; tail != 0 && binary.LittleEndian.Uint64(raw[len(raw)-8:])>>tail != 0 {
+		d.fail("filter has bits set past its size")
+		return nil
+	}
+	return filterFrom(salt, m, k, raw)
+}
+
+func (d *decoder) commits() [][]byte {
+	n := d.count(MaxCommits, 2, "commits")
+	var out [][]byte
+	if n > 0 {
+		out = make([][]byte, 0, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		out = append(out, d.bytes(1, MaxCommitSize, "commit"))
+	}
+	return out
+}
+
+func (d *decoder) ids(maxN int, what string) []commit.ID {
+	n := d.count(maxN, len(commit.ID{}), what)
+	var out []commit.ID
+	if n > 0 {
+		out = make([]commit.ID, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		copy(out[i][:], d.fixed(len(out[i])))
+	}
+	return out
+}

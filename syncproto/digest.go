@@ -1,0 +1,147 @@
+package syncproto
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"math/bits"
+	"sync"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/zeebo/blake3"
+)
+
+// Digest is an order-independent digest of a set of commit ids: the sum,
+// modulo 2^256, of blake3("goatdb sync v1\x00\x00" || id) over the ids,
+// read as little-endian 256-bit numbers. Because it is a sum, a peer adds
+// one id in constant time, and can predict the digest of a set it is about
+// to extend (or subtract ids the other side refused).
+//
+// It detects accidental differences with certainty for practical purposes;
+// it is not collision-resistant against a writer who crafts many commits
+// (sums of hashes yield to generalized-birthday attacks), which is why the
+// sets are also compared by count and a sync may be run in repair mode,
+// which exchanges Bloom filters whatever the digests say.
+type Digest [32]byte
+
+// digestDomain separates digest hashes from every other use of blake3 on
+// commit ids; 16 + 32 bytes fit one blake3 block.
+const digestDomain = "goatdb sync v1\x00\x00"
+
+// String returns the digest in hex.
+func (d Digest) String() string { return hex.EncodeToString(d[:]) }
+
+func idHash(id commit.ID) [32]byte {
+	var buf [len(digestDomain) + len(id)]byte
+	copy(buf[:], digestDomain)
+	copy(buf[len(digestDomain):], id[:])
+	return blake3.Sum256(buf[:])
+}
+
+// Add returns the digest of the set with id added (id must not be in it).
+func (d Digest) Add(id commit.ID) Digest { return d.Plus(Digest(idHash(id))) }
+
+// Sub returns the digest of the set with id removed (id must be in it).
+func (d Digest) Sub(id commit.ID) Digest { return d.Minus(Digest(idHash(id))) }
+
+// Plus returns d + e mod 2^256: the digest of the union of disjoint sets.
+func (d Digest) Plus(e Digest) Digest {
+	var out Digest
+	var carry uint64
+	for i := 0; i < 32; i += 8 {
+		var s uint64
+		s, carry = bits.Add64(binary.LittleEndian.Uint64(d[i:]), binary.LittleEndian.Uint64(e[i:]), carry)
+		binary.LittleEndian.PutUint64(out[i:], s)
+	}
+	return out
+}
+
+// Minus returns d - e mod 2^256.
+func (d Digest) Minus(e Digest) Digest {
+	var out Digest
+	var borrow uint64
+	for i := 0; i < 32; i += 8 {
+		var s uint64
+		s, borrow = bits.Sub64(binary.LittleEndian.Uint64(d[i:]), binary.LittleEndian.Uint64(e[i:]), borrow)
+		binary.LittleEndian.PutUint64(out[i:], s)
+	}
+	return out
+}
+
+// DigestOf returns the digest of a set of distinct ids.
+func DigestOf(ids []commit.ID) Digest {
+	var d Digest
+	for _, id := range ids {
+		d = d.Add(id)
+	}
+	return d
+}
+
+// set is the digest and size of a set of commit ids.
+type set struct {
+	d Digest
+	n uint64
+}
+
+func (s *set) add(id commit.ID) { s.d, s.n = s.d.Add(id), s.n+1 }
+
+// State is what a peer says about its copy of a repository: its log
+// epoch and sequence number, and the count and digest of its commit ids at
+// that sequence number.
+type State struct {
+	Epoch, Seq, Count uint64
+	Digest            Digest
+}
+
+// StateReporter is an optional extra of a Repo that maintains its own
+// State (a repository can keep the digest as it inserts commits). Without
+// it, State is kept by a cache that adds the commits after its last
+// sequence number on every call.
+type StateReporter interface {
+	SyncState() State
+}
+
+// states caches each repository's State by (epoch, seq), so that an
+// unchanged repository costs one CommitsSince call returning nothing, and
+// a changed one costs only its new commits. Repo values must be
+// comparable (pointers are). Entries are never evicted: a process that
+// opens and closes many repositories should use StateReporter.
+type states struct {
+	mu sync.Mutex // guards m
+	m  map[Repo]*stateEntry
+}
+
+type stateEntry struct {
+	mu sync.Mutex // guards st and ok
+	st State
+	ok bool
+}
+
+// of returns r's current state. Its Seq and Digest always agree: both come
+// from one CommitsSince call.
+func (c *states) of(r Repo) State {
+	if sr, ok := r.(StateReporter); ok {
+		return sr.SyncState()
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[Repo]*stateEntry{}
+	}
+	e := c.m[r]
+	if e == nil {
+		e = &stateEntry{}
+		c.m[r] = e
+	}
+	c.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if epoch := r.Epoch(); !e.ok || e.st.Epoch != epoch {
+		e.st, e.ok = State{Epoch: epoch}, true
+	}
+	fresh, cur := r.CommitsSince(e.st.Seq)
+	for _, c := range fresh {
+		e.st.Digest = e.st.Digest.Add(c.ID())
+	}
+	e.st.Count += uint64(len(fresh))
+	e.st.Seq = cur
+	return e.st
+}

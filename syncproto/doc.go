@@ -1,0 +1,130 @@
+// Package syncproto is goatdb's sync protocol, independent of transport:
+// the messages and their codec, Bloom filters of commit ids, set digests,
+// the server side (Responder) and the client side (Syncer). The HTTP
+// server and the embedding API carry its messages; an in-memory Loopback
+// transport serves tests.
+//
+// # Invariants
+//
+//   - The server keeps no per-client state. Each request carries what the
+//     server needs to answer it; a replayed, duplicated or reordered
+//     request is answered as if it were new, and storing commits twice is
+//     a no-op. The Responder's only memory is a digest cache.
+//   - Every commit received, on either side, goes through repo.Receive,
+//     which checks ids, signatures, parents and merges before anything is
+//     stored; a refused commit is reported back with a reason, never
+//     silently dropped.
+//   - On the server, Responder.accept is the one place incoming commits
+//     are accepted or rejected and Responder.send the one place outgoing
+//     commits are chosen; both consult the Policy (AllowAll by default).
+//   - Decoders never panic, check every length against a bound and the
+//     bytes left before allocating, accept only the canonical encoding,
+//     and reject trailing bytes. Encoders refuse what decoders would.
+//   - Responder, Syncer, Filter.Has and the codec are safe for concurrent
+//     use.
+//
+// # Rounds
+//
+// A sync is a series of round trips between a client (Syncer) and a server
+// (Responder), for any number of repositories at once. In every request
+// the client gives, per repository, its commit count and the Digest of its
+// commit-id set (a sum of hashes, kept incrementally); the server stores
+// the commits the request carries, then compares digests: equal digests
+// end the repository's sync in that round trip, with nothing else sent.
+// Otherwise the server answers with the commits it finds the client to
+// lack, the ids it is missing itself, its digest, and sometimes a filter.
+// The client stores them and compares digests again. Rounds repeat until
+// every repository converged or MaxRounds round trips are spent. A commit
+// one side refused is subtracted from the other side's digest, so
+// refusals do not stop convergence.
+//
+// Resume path (routine syncs). After a converged sync the client keeps,
+// on its side only, a Resume point per repository: the server's (epoch,
+// sequence number) and its own. The next sync sends the local commits
+// since its own point and asks for the server's commits since the
+// server's point (repo.CommitsSince), so a sync costs what changed, not
+// the repository's size: one round trip, unless both sides wrote to the
+// same items (each computes the same deterministic merge) or something
+// changed during the round.
+//
+// Bloom path (first contact, a changed epoch, a failed resume, repair).
+// The client sends a Bloom filter of its ids under a fresh random salt;
+// the server sends every commit the filter certainly lacks, and, unless
+// its digest after those commits will equal the client's, a filter of its
+// own ids, from which the client finds and pushes what the server lacks
+// in the next request. False positives differ with each salt, so a commit
+// hidden in one round is found in a later one. The false-positive rate
+// follows from an estimate of the difference and the rounds left (see
+// falsePositiveRate): a round needs a follow-up with probability about
+// 2%, and a commit stays hidden through every remaining round with
+// probability at most 1e-9.
+//
+// Bulk path. A client with no commits sends no filter, and the server
+// sends everything. A side whose filter lacks more than half of the
+// other's commits gets all of them (those it lacks first), so that no
+// further round is needed to find the few hidden by false positives.
+// Messages are bounded; a side that cannot send everything in one message
+// says so (RepoResponse.More) and the next round continues.
+//
+// Repair. Every SyncerOptions.RepairEvery-th sync of a repository with a server
+// runs the Bloom path even if the digests match, so a digest collision
+// cannot hide a difference for ever.
+//
+// # Wire format
+//
+// All integers are uvarints in shortest form unless said otherwise;
+// fixed-size integers are little-endian. A string is a uvarint length and
+// that many bytes.
+//
+//	message   := version kind codec body
+//	  version   1 byte: 1. Others are refused with ErrVersion, naming
+//	            the versions this build reads.
+//	  kind      1 byte: 1 request, 2 response
+//	  codec     1 byte: 0 none (body is the payload), 1 zstd (body is
+//	            zstd frames of the payload, at most MaxPayloadSize bytes)
+//	The whole message is at most MaxMessageSize bytes.
+//
+//	request   := session nrepos reqrepo*
+//	  session   32 bytes: the requesting peer's session id
+//	  nrepos    uvarint, at most MaxRepos
+//	reqrepo   := path flags count digest [resume] [filter] commits missing
+//	  path      string, 1 to MaxPathLen bytes, unique in the request
+//	  flags     1 byte: bit 0 resume, bit 1 filter, bit 2 repair; others 0
+//	  count     uvarint: the client's commit count
+//	  digest    32 bytes: the client's Digest
+//	  resume    8-byte epoch, uvarint seq: the server position to resume
+//	            from (iff flag bit 0)
+//	  filter    the client's filter (iff flag bit 1)
+//	  commits   uvarint n (at most MaxCommits), n × (uvarint length,
+//	            1 to MaxCommitSize, and a commit encoding)
+//	  missing   uvarint n (at most MaxMissing), n × 32-byte commit id
+//
+//	response  := nrepos resprepo*      one per reqrepo, in request order
+//	resprepo  := path status (message | answer)
+//	  status    1 byte: 0 ok, 1 not found, 2 error
+//	  message   string, at most MaxReasonLen bytes (status not ok)
+//	answer    := flags epoch seq count digest [filter] commits missing rejected
+//	  flags     1 byte: bit 0 filter, bit 1 more; others 0
+//	  epoch     8 bytes: the server log's epoch
+//	  seq       uvarint: the server's sequence number of count and digest
+//	  count     uvarint, digest 32 bytes: the server's, after the request
+//	  filter    the server's filter (iff flag bit 0)
+//	  commits, missing   as in reqrepo
+//	  rejected  uvarint n (at most MaxCommits), n × (32-byte id, string
+//	            reason of at most MaxReasonLen bytes)
+//
+//	filter    := salt k m words
+//	  salt      16 bytes
+//	  k         1 byte: hash functions, 1 to MaxFilterK
+//	  m         uvarint: bits, 64 to MaxFilterBits
+//	  words     ⌈m/64⌉ × 8-byte words; filter bit i is bit i%64 of word
+//	            i/64; bits from m up are 0
+//
+// Why this shape: one small envelope so that an unknown version is
+// recognised before anything else; compression of the whole payload
+// (commits of one repository share keys, field names and session ids) but
+// only when it pays, so an in-sync round stays a few dozen bytes; no
+// checksum, since the transport (TLS, HTTP) has one and every commit
+// carries its own hash; and no ids beside commits, since a commit's id is
+// the hash of its bytes and the receiver computes it.
+package syncproto

@@ -1,0 +1,35 @@
+package syncproto
+
+import "errors"
+
+var (
+	// ErrMalformed is returned when a message does not decode (it is
+	// truncated, has trailing bytes, breaks a bound, or is not in canonical
+	// form) or cannot be encoded (it breaks a bound). Errors that wrap it say
+	// what is wrong and where.
+	ErrMalformed = errors.New("syncproto: malformed message")
+
+	// ErrVersion is returned when a message has a format version this build
+	// does not speak. The wrapping error names the supported versions.
+	ErrVersion = errors.New("syncproto: unsupported message version")
+
+	// ErrTooLarge is returned when a message, or its decompressed payload,
+	// exceeds MaxMessageSize or MaxPayloadSize.
+	ErrTooLarge = errors.New("syncproto: message too large")
+
+	// ErrUnknownRepo is returned by a Repos lookup for a path it does not
+	// serve, and wrapped by Syncer.Sync when the server answers so.
+	ErrUnknownRepo = errors.New("syncproto: unknown repository")
+
+	// ErrMismatch is returned by Syncer.Sync when a response does not answer
+	// the request it was sent for (other repositories, another order).
+	ErrMismatch = errors.New("syncproto: response does not match request")
+
+	// ErrNotConverged is returned (wrapped, naming the repositories) when a
+	// sync used its round budget before both sides held the same commits.
+	ErrNotConverged = errors.New("syncproto: not converged within the round budget")
+
+	// ErrRemote is returned (wrapped, with the server's message) when the
+	// server failed to serve a repository.
+	ErrRemote = errors.New("syncproto: server error")
+)

@@ -1,0 +1,105 @@
+package syncproto
+
+import (
+	"github.com/goatdb/goatdb/commit"
+)
+
+// Request is one round of a sync, from a client to a server: one section
+// per repository still being synced.
+type Request struct {
+	// Session is the requesting peer's session id (its Ed25519 public key).
+	// The server hands it to its Policy; binding it to the request with a
+	// signature is the transport's job (see the package doc).
+	Session commit.SessionID
+	Repos   []RepoRequest
+}
+
+// RepoRequest is the client's part of a round for one repository.
+type RepoRequest struct {
+	Path   string // the repository, e.g. "/data/tasks"
+	Count  uint64 // how many commits the client holds, pending ones included
+	Digest Digest // digest of the client's commit ids
+	// Resume, if set, asks for the server's commits since this point (which
+	// the client got at its last sync with this server).
+	Resume *Point
+	// Filter, if set, holds the client's commit ids: the server answers with
+	// its commits the filter does not hold. No filter and Count 0 means an
+	// empty client.
+	Filter *Filter
+	// Repair asks the server to answer Filter even if the digests match.
+	Repair bool
+	// Commits are encoded commits the client found the server to lack.
+	Commits [][]byte
+	// Missing are ids the client lacks: parents and delta bases of its
+	// pending commits.
+	Missing []commit.ID
+}
+
+// Point is a position in a server's log: its epoch and a sequence number.
+type Point struct {
+	Epoch uint64
+	Seq   uint64
+}
+
+// Response is a server's answer to a Request: one section per section of
+// the request, in the same order.
+type Response struct {
+	Repos []RepoResponse
+}
+
+// Status says whether a server served a repository.
+type Status uint8
+
+const (
+	// StatusOK: the section holds the server's answer.
+	StatusOK Status = iota
+	// StatusNotFound: the server does not serve this repository.
+	StatusNotFound
+	// StatusError: the server failed; Message says why.
+	StatusError
+	numStatus
+)
+
+// String returns "ok", "not found" or "error".
+func (s Status) String() string {
+	switch s {
+	case StatusOK:
+		return "ok"
+	case StatusNotFound:
+		return "not found"
+	case StatusError:
+		return "error"
+	}
+	return "unknown status"
+}
+
+// RepoResponse is the server's part of a round for one repository. Only
+// Path, Status and Message are set unless Status is StatusOK.
+type RepoResponse struct {
+	Path    string
+	Status  Status
+	Message string // why, when Status is not StatusOK
+
+	Epoch  uint64 // the server's log epoch
+	Seq    uint64 // the server's sequence number this answer is complete up to
+	Count  uint64 // how many commits the server holds, after this request's
+	Digest Digest // digest of the server's commit ids, after this request's
+	// Filter, if set, holds the server's commit ids: the client should send
+	// the commits it does not hold in its next request.
+	Filter *Filter
+	// More says the server left out commits to keep the message small; the
+	// client should run another round.
+	More bool
+	// Commits are encoded commits the server found the client to lack.
+	Commits [][]byte
+	// Missing are ids the server lacks (see RepoRequest.Missing).
+	Missing []commit.ID
+	// Rejected are the request's commits the server refused, with reasons.
+	Rejected []Rejection
+}
+
+// Rejection names a commit a peer refused and why.
+type Rejection struct {
+	ID     commit.ID
+	Reason string
+}

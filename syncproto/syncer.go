@@ -1,0 +1,469 @@
+package syncproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/goatdb/goatdb/commit"
+)
+
+// SyncerOptions configure a Syncer. The zero value is valid.
+type SyncerOptions struct {
+	// MaxRounds bounds the round trips of one Sync; 0 means 8.
+	MaxRounds int
+	// RepairEvery makes every RepairEvery-th sync of a repository with the
+	// same server a repair: a full Bloom round whatever the digests say,
+	// which also catches digest collisions. 0 means 1000; negative, never.
+	RepairEvery int
+	// MaxSendBytes bounds the commit bytes of one request (at least one
+	// commit is always sent); 0 means 16 MiB. The rest follows in the next
+	// round.
+	MaxSendBytes int
+	// Resumes keeps the resume point of each repository with this server;
+	// nil means in memory, for the Syncer's lifetime.
+	Resumes ResumeStore
+	// Logger receives per-round details at debug level; nil discards.
+	Logger *slog.Logger
+}
+
+// Validate checks the options.
+func (o *SyncerOptions) Validate() error {
+	switch {
+	case o.MaxRounds < 0 || o.MaxRounds > 1000:
+		return fmt.Errorf("syncproto: MaxRounds %d out of range [0, 1000]", o.MaxRounds)
+	case o.MaxSendBytes < 0 || o.MaxSendBytes > MaxPayloadSize/4:
+		return fmt.Errorf("syncproto: MaxSendBytes %d out of range [0, %d]", o.MaxSendBytes, MaxPayloadSize/4)
+	}
+	return nil
+}
+
+func (o SyncerOptions) withDefaults() SyncerOptions {
+	if o.MaxRounds == 0 {
+		o.MaxRounds = 8
+	}
+	if o.RepairEvery == 0 {
+		o.RepairEvery = 1000
+	}
+	if o.MaxSendBytes == 0 {
+		o.MaxSendBytes = 16 << 20
+	}
+	if o.Resumes == nil {
+		o.Resumes = &MemResumes{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Resume is where a repository's last converged sync with one server left
+// off: after it, every server commit up to ServerSeq (in the server log of
+// ServerEpoch) was here, and every local commit up to LocalSeq (in the
+// local log of LocalEpoch) was on the server. It lives on the client only;
+// a wrong one costs a Bloom round, never a lost commit, since digests are
+// still compared.
+type Resume struct {
+	ServerEpoch, ServerSeq uint64
+	LocalEpoch, LocalSeq   uint64
+	ServerCount            uint64 // the server's commit count then, to size filters
+	Syncs                  int    // converged syncs since the last repair
+}
+
+// ResumeStore keeps resume points by repository path, for one server. The
+// root package persists them; MemResumes keeps them in memory.
+type ResumeStore interface {
+	LoadResume(path string) (Resume, bool)
+	StoreResume(path string, r Resume)
+}
+
+// MemResumes is a ResumeStore in memory, safe for concurrent use. The zero
+// value is ready to use.
+type MemResumes struct {
+	mu sync.Mutex // guards m
+	m  map[string]Resume
+}
+
+// LoadResume returns the resume point stored for path.
+func (m *MemResumes) LoadResume(path string) (Resume, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.m[path]
+	return r, ok
+}
+
+// StoreResume stores the resume point for path.
+func (m *MemResumes) StoreResume(path string, r Resume) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]Resume{}
+	}
+	m.m[path] = r
+}
+
+// Local is a local repository to sync and its path on the server.
+type Local struct {
+	Path string
+	Repo Repo
+}
+
+// Stats describes one Sync.
+type Stats struct {
+	Rounds          int   // round trips
+	BytesSent       int64 // request bytes on the wire (after compression)
+	BytesReceived   int64 // response bytes on the wire (after compression)
+	CommitsSent     int
+	CommitsReceived int
+	Rejected        []RepoRejection // our commits the server refused
+	Refused         []RepoRejection // the server's commits this peer refused
+	Converged       int             // repositories that ended with the same commits on both sides
+	Missing         int             // ids local pending commits still wait for, which the server lacks too
+}
+
+// RepoRejection is a Rejection in one repository.
+type RepoRejection struct {
+	Path string
+	Rejection
+}
+
+// Syncer is the client side of sync with one server: it runs rounds until
+// every repository holds the same commits as the server's copy, or the
+// round budget is spent. It keeps resume points (in SyncerOptions.Resumes) and a
+// digest cache, nothing else. It is safe for concurrent use.
+type Syncer struct {
+	transport Transport
+	session   commit.SessionID
+	opts      SyncerOptions
+	states    states
+}
+
+// NewSyncer returns a Syncer that reaches its server through t and names
+// session in every request.
+func NewSyncer(t Transport, session commit.SessionID, opts *SyncerOptions) (*Syncer, error) {
+	var o SyncerOptions
+	if opts != nil {
+		o = *opts
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return &Syncer{transport: t, session: session, opts: o.withDefaults()}, nil
+}
+
+// Sync syncs the repositories with the server. It returns when each has
+// converged (the two sides' commit-id sets are equal, up to commits one of
+// them refused) or failed, or when MaxRounds round trips are spent
+// (ErrNotConverged). A transport or decoding error ends the sync at once.
+// Stats are valid even with an error.
+func (s *Syncer) Sync(ctx context.Context, repos ...Local) (Stats, error) {
+	var st Stats
+	runs := make([]*run, len(repos))
+	for i, l := range repos {
+		runs[i] = s.newRun(l)
+	}
+	for st.Rounds < s.opts.MaxRounds {
+		var active []*run
+		for _, u := range runs {
+			if !u.done {
+				active = append(active, u)
+			}
+		}
+		if len(active) == 0 {
+			break
+		}
+		if err := s.round(ctx, active, &st); err != nil {
+			s.save(runs)
+			return st, err
+		}
+	}
+	s.save(runs)
+	return st, s.finish(runs, &st)
+}
+
+// save stores the resume points of the repositories that converged.
+func (s *Syncer) save(runs []*run) {
+	for _, u := range runs {
+		if u.done && u.err == nil {
+			s.opts.Resumes.StoreResume(u.Path, u.next)
+		}
+	}
+}
+
+// round sends one request for the active repositories and handles the
+// response.
+func (s *Syncer) round(ctx context.Context, active []*run, st *Stats) error {
+	req := &Request{Session: s.session, Repos: make([]RepoRequest, len(active))}
+	budget := s.opts.MaxSendBytes
+	for i, u := range active {
+		req.Repos[i] = u.request(s.opts.MaxRounds-st.Rounds, &budget)
+		st.CommitsSent += len(req.Repos[i].Commits)
+	}
+	msg, err := EncodeRequest(req)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	st.Rounds++
+	st.BytesSent += int64(len(msg))
+	out, err := s.transport.RoundTrip(ctx, msg)
+	st.BytesReceived += int64(len(out))
+	if err != nil {
+		return fmt.Errorf("sync round %d: %w", st.Rounds, err)
+	}
+	resp, err := DecodeResponse(out)
+	if err != nil {
+		return fmt.Errorf("sync round %d: %w", st.Rounds, err)
+	}
+	if err := answers(resp, active); err != nil {
+		return err
+	}
+	for i, u := range active {
+		u.handle(&resp.Repos[i], st)
+		s.opts.Logger.Debug("sync round", "round", st.Rounds, "path", u.Path, "done", u.done,
+			"sent", len(req.Repos[i].Commits), "received", len(resp.Repos[i].Commits),
+			"filter", req.Repos[i].Filter != nil, "resume", req.Repos[i].Resume != nil)
+	}
+	return nil
+}
+
+// answers checks that resp has one section per active repository, in
+// order.
+func answers(resp *Response, active []*run) error {
+	if len(resp.Repos) != len(active) {
+		return fmt.Errorf("%w: %d sections for %d repositories", ErrMismatch, len(resp.Repos), len(active))
+	}
+	for i, u := range active {
+		if resp.Repos[i].Path != u.Path {
+			return fmt.Errorf("%w: section %d is for %s, not %s", ErrMismatch, i, resp.Repos[i].Path, u.Path)
+		}
+	}
+	return nil
+}
+
+// finish counts the outcome and gathers what did not converge.
+func (s *Syncer) finish(runs []*run, st *Stats) error {
+	var errs []error
+	var stuck []string
+	for _, u := range runs {
+		st.Missing += len(u.Repo.Missing())
+		switch {
+		case u.err != nil:
+			errs = append(errs, u.err)
+		case !u.done:
+			stuck = append(stuck, u.Path)
+		default:
+			st.Converged++
+		}
+	}
+	if len(stuck) > 0 {
+		errs = append(errs, fmt.Errorf("%w after %d rounds: %v", ErrNotConverged, st.Rounds, stuck))
+	}
+	return errors.Join(errs...)
+}
+
+// run is one repository's progress through a Sync.
+type run struct {
+	Local
+	states *states
+	resume Resume // the stored resume point, if ok
+	ok     bool
+	repair bool
+
+	srv      *RepoResponse      // the server's last answer; nil before the first
+	got      map[commit.ID]bool // commits received from the server in this sync
+	backlog  []*commit.Commit   // commits to send that did not fit a request
+	lastSeq  uint64             // local sequence number at the last request
+	lastGot  int                // commits received in the last round
+	excluded map[commit.ID]bool // ids one side refused
+	exLocal  set                // our commits the server refused
+	exRemote set                // the server's commits we refused
+
+	done bool
+	err  error
+	next Resume // the resume point to store once done
+}
+
+func (s *Syncer) newRun(l Local) *run {
+	u := &run{Local: l, states: &s.states, got: map[commit.ID]bool{}, excluded: map[commit.ID]bool{}}
+	u.resume, u.ok = s.opts.Resumes.LoadResume(l.Path)
+	u.repair = s.opts.RepairEvery > 0 && u.ok && u.resume.Syncs+1 >= s.opts.RepairEvery
+	return u
+}
+
+// request builds this round's section. The first round resumes from the
+// resume point if it is usable, or else sends a Bloom filter of every
+// local commit (none if there are none: the server then sends everything).
+// Later rounds send what the server's last answer showed it lacks, and a
+// filter unless that will make both sides equal.
+func (u *run) request(roundsLeft int, budget *int) RepoRequest {
+	st := u.states.of(u.Repo)
+	q := RepoRequest{Path: u.Path, Count: st.Count, Digest: st.Digest, Missing: limitIDs(u.Repo.Missing())}
+	var push []*commit.Commit
+	switch {
+	case u.srv == nil && u.ok && !u.repair && u.resume.LocalEpoch == st.Epoch && u.resume.LocalSeq <= st.Seq:
+		q.Resume = &Point{Epoch: u.resume.ServerEpoch, Seq: u.resume.ServerSeq}
+		push, _ = u.Repo.CommitsSince(u.resume.LocalSeq)
+	case u.srv == nil:
+		q.Repair = u.repair
+	default:
+		push = u.toPush()
+	}
+	push, u.backlog = fit(push, budget)
+	q.Commits = encodeAll(push)
+	if q.Resume == nil && st.Count > 0 && (u.srv == nil || !u.equalAfter(st, push)) {
+		q.Filter = filterOf(ids(u.Repo), u.diff(st), roundsLeft)
+	}
+	u.lastSeq = st.Seq
+	return q
+}
+
+// toPush returns the commits the server's last answer showed it lacks:
+// those its filter does not hold (all of them if that is most), else
+// those written here since the last request; and the ids it asked for.
+func (u *run) toPush() []*commit.Commit {
+	out := u.backlog
+	var cand []*commit.Commit
+	if f := u.srv.Filter; f != nil {
+		cand, _ = split(u.Repo, f, u.excluded)
+	} else {
+		since, _ := u.Repo.CommitsSince(u.lastSeq)
+		for _, c := range since {
+			if !u.got[c.ID()] && !u.excluded[c.ID()] {
+				cand = append(cand, c)
+			}
+		}
+	}
+	out = appendUnique(out, cand)
+	return appendWanted(out, u.Repo, u.srv.Missing)
+}
+
+// fit splits commits into those that fit the byte budget (at least one)
+// and the rest.
+func fit(cs []*commit.Commit, budget *int) (now, later []*commit.Commit) {
+	for i, c := range cs {
+		if c.Size() > *budget && i > 0 {
+			return cs[:i], cs[i:]
+		}
+		*budget -= c.Size()
+	}
+	return cs, nil
+}
+
+// equalAfter reports whether both sides will hold the same commits once
+// the server stores push (assuming it lacks all of them and refuses none).
+func (u *run) equalAfter(st State, push []*commit.Commit) bool {
+	srv := set{u.srv.Digest.Minus(u.exRemote.d), u.srv.Count - u.exRemote.n}
+	for _, c := range push {
+		srv.add(c.ID())
+	}
+	return srv == u.local(st) && len(u.backlog) == 0
+}
+
+// local is the local set less the commits the server refused.
+func (u *run) local(st State) set {
+	return set{st.Digest.Minus(u.exLocal.d), st.Count - u.exLocal.n}
+}
+
+// diff estimates how many commits the server holds that this peer lacks:
+// what it sent last round, or the difference in counts.
+func (u *run) diff(st State) uint64 {
+	srvCount := st.Count
+	switch {
+	case u.srv != nil:
+		srvCount = u.srv.Count
+	case u.ok:
+		srvCount = u.resume.ServerCount
+	}
+	return max(uint64(u.lastGot), max(srvCount, st.Count)-min(srvCount, st.Count))
+}
+
+// handle stores the server's answer and decides whether this repository
+// is done: it is when the two sides' sets, less the commits either
+// refused, are equal.
+func (u *run) handle(p *RepoResponse, st *Stats) {
+	switch p.Status {
+	case StatusOK:
+	case StatusNotFound:
+		u.done, u.err = true, fmt.Errorf("sync %s: %w: %s", u.Path, ErrUnknownRepo, p.Message)
+		return
+	default:
+		u.done, u.err = true, fmt.Errorf("sync %s: %w: %s", u.Path, ErrRemote, p.Message)
+		return
+	}
+	if err := u.store(p, st); err != nil {
+		u.done, u.err = true, fmt.Errorf("sync %s: store commits: %w", u.Path, err)
+		return
+	}
+	for _, rj := range p.Rejected {
+		st.Rejected = append(st.Rejected, RepoRejection{u.Path, rj})
+		if _, ok := u.Repo.Commit(rj.ID); ok && !u.excluded[rj.ID] {
+			u.excluded[rj.ID] = true
+			u.exLocal.add(rj.ID)
+		}
+	}
+	now := u.states.of(u.Repo)
+	srv := set{p.Digest.Minus(u.exRemote.d), p.Count - u.exRemote.n}
+	if srv != u.local(now) || p.More || len(u.backlog) > 0 {
+		u.srv = p
+		return
+	}
+	u.done = true
+	u.next = Resume{ServerEpoch: p.Epoch, ServerSeq: p.Seq, LocalEpoch: now.Epoch, LocalSeq: now.Seq,
+		ServerCount: p.Count, Syncs: u.resume.Syncs + 1}
+	if u.repair || !u.ok {
+		u.next.Syncs = 0
+	}
+}
+
+// store receives the server's commits (repo.Receive validates them) and
+// notes those refused.
+func (u *run) store(p *RepoResponse, st *Stats) error {
+	st.CommitsReceived += len(p.Commits)
+	u.lastGot = len(p.Commits)
+	if len(p.Commits) == 0 {
+		return nil
+	}
+	stored, refused, err := u.Repo.Receive(p.Commits)
+	if err != nil {
+		return err
+	}
+	for _, id := range stored {
+		u.got[id] = true
+	}
+	var real map[commit.ID]bool // ids of the commits sent that decode
+	if len(refused) > 0 {
+		real = decodedIDs(p.Commits)
+	}
+	for _, rj := range refused {
+		st.Refused = append(st.Refused, RepoRejection{u.Path, Rejection{rj.ID, rj.Reason}})
+		// The server's digest counts what it holds: commits that decode.
+		if real[rj.ID] && !u.excluded[rj.ID] {
+			u.excluded[rj.ID] = true
+			u.exRemote.add(rj.ID)
+		}
+	}
+	return nil
+}
+
+// ids returns the ids of every commit r holds.
+func ids(r Repo) []commit.ID {
+	cs, _ := r.CommitsSince(0)
+	out := make([]commit.ID, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID()
+	}
+	return out
+}
+
+// decodedIDs returns the ids of the encodings that decode.
+func decodedIDs(encs [][]byte) map[commit.ID]bool {
+	out := map[commit.ID]bool{}
+	for _, b := range encs {
+		if c, err := commit.Decode(b); err == nil {
+			out[c.ID()] = true
+		}
+	}
+	return out
+}

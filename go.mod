@@ -4,13 +4,13 @@ go 1.26
 
 require (
 	github.com/bits-and-blooms/bloom/v3 v3.7.1
+	github.com/expr-lang/expr v1.17.8
 	github.com/klauspost/compress v1.20.3
+	github.com/tidwall/btree v1.8.2
 	github.com/zeebo/blake3 v0.2.4
 )
 
 require (
 	github.com/bits-and-blooms/bitset v1.24.2 // indirect
-	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
-	github.com/tidwall/btree v1.8.2 // indirect
 )

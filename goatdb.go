@@ -75,6 +75,8 @@ type DB struct {
 	mu     sync.RWMutex          // guards repos and closed
 	repos  map[string]*repo.Repo // open repositories by path /type/repo
 	closed bool
+
+	queries queryRegistry // open queries (query.go); closed first by Close
 }
 
 // Open opens the database in dir, creating the directory and this peer's
@@ -134,13 +136,14 @@ func (db *DB) Schemas() *schema.Registry { return db.opts.Schemas }
 
 // Close flushes and closes every repository and releases the directory.
 func (db *DB) Close() error {
+	qerr := db.queries.closeAll() // before db.mu: subscribers may read the DB
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.closed {
 		return ErrClosed
 	}
 	db.closed = true
-	var errs []error
+	errs := []error{qerr}
 	for _, r := range db.repos {
 		errs = append(errs, r.Close())
 	}

@@ -60,7 +60,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		initCommand, putCommand, getCommand, rmCommand, lsCommand, logCommand,
+		initCommand, putCommand, getCommand, rmCommand, lsCommand, queryCommand, logCommand,
 		importCommand, exportCommand, verifyCommand, schemaCommand,
 		versionCommand, helpCommand, serveCommand,
 	}

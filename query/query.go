@@ -86,14 +86,14 @@ type Query struct {
 	sem   chan struct{}
 	tree  *btree.BTreeG[*entry] // every matching item, in order
 	byKey keyIndex
-	seq   uint64   // the source position tree reflects
-	fresh bool     // tree must be built by a full scan
-	work  *batch   // the update in progress, if one was interrupted
-	bound *entry   // the last visible entry, or nil when all are visible
-	last  lastPass // the last finished pass, for chained queries
-	stamp uint64   // number of passes begun
-	bulk  bool     // loading a state file: order entries by position
-	prior *btree.BTreeG[*entry]
+	seq   uint64                // the source position tree reflects
+	fresh bool                  // tree must be built by a full scan
+	work  *batch                // the update in progress, if one was interrupted
+	bound *entry                // the last visible entry, or nil when all are visible
+	last  lastPass              // the last finished pass, for chained queries
+	stamp uint64                // number of passes begun
+	bulk  bool                  // loading a state file: order entries by position
+	prior *btree.BTreeG[*entry] // results published before a reset: a rescan's changes are against them
 
 	children atomic.Int32 // open queries chained to this one
 	closing  atomic.Bool

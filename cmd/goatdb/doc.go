@@ -8,6 +8,8 @@
 //	get PATH [--at COMMIT|TIME]   print the fields as one JSON object
 //	rm PATH                       delete the item (soft; put restores it)
 //	ls [REPO] [--deleted]         item paths, sorted (without REPO: the repositories)
+//	query REPO [--where EXPR]     matching items in order, one JSON line each
+//	    --sort FIELD --desc --limit N --schema NS
 //	log PATH                      history, newest first, one JSON object per line
 //	import REPO [FILE]            load JSON lines {"key", "fields", "schema"?}
 //	    --schema NS --batch N --progress N

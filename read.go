@@ -43,12 +43,11 @@ func (db *DB) getAny(path string) (Item, error) {
 	if err != nil {
 		return Item{}, err
 	}
-	v, s, ok := r.Get(key)
+	e, ok := r.Lookup(key)
 	if !ok {
 		return Item{}, fmt.Errorf("get %s: %w", path, ErrNotFound)
 	}
-	head, _ := r.Head(key)
-	return db.view(rp, key, v, s, head)
+	return db.view(rp, key, e.Value, e.Schema, e.Head)
 }
 
 // view upgrades a stored value to the newest registered version of its

@@ -101,33 +101,21 @@ func (s *RepoSource) LogFile() (vfs.FS, string) { return s.fs, s.r.Path() }
 // Flush implements Log.
 func (s *RepoSource) Flush() error { return s.r.Flush() }
 
-// Load implements Source. The repository has no call that returns a value
-// with its head atomically, so it reads the head on both sides of the
-// value and tries again if a write moved it in between.
+// Load implements Source: the value, schema and head read together.
 func (s *RepoSource) Load(key string) (Item, bool, error) {
-	for {
-		h1, ok := s.r.Head(key)
-		if !ok {
-			return Item{}, false, nil
-		}
-		v, sch, ok := s.r.Get(key)
-		h2, _ := s.r.Head(key)
-		if !ok || h1 != h2 {
-			continue
-		}
-		it, err := s.present(key, v, sch, h1)
-		return it, err == nil, err
+	e, ok := s.r.Lookup(key)
+	if !ok {
+		return Item{}, false, nil
 	}
+	it, err := s.present(key, e.Value, e.Schema, e.Head)
+	return it, err == nil, err
 }
 
 // LoadAt implements Source: the cached head value when head is still the
 // head, else the value the commit holds.
 func (s *RepoSource) LoadAt(key string, head commit.ID) (Item, error) {
-	if h, ok := s.r.Head(key); ok && h == head {
-		v, sch, ok := s.r.Get(key)
-		if h2, _ := s.r.Head(key); ok && h2 == head {
-			return s.present(key, v, sch, head)
-		}
+	if e, ok := s.r.Lookup(key); ok && e.Head == head {
+		return s.present(key, e.Value, e.Schema, head)
 	}
 	v, sch, err := s.r.ValueAt(head)
 	if err != nil {

@@ -24,6 +24,18 @@ func (r *Repo) Get(key string) (item.Item, commit.Schema, bool) {
 	return v, s, true
 }
 
+// Lookup returns an item's current value, schema and head commit id, read
+// together under one lock.
+func (r *Repo) Lookup(key string) (Entry, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	st := r.items[key]
+	if st == nil || st.head == nil {
+		return Entry{}, false
+	}
+	return Entry{key, st.value, st.head.schema, st.head.c.ID()}, true
+}
+
 // Head returns the id of an item's head commit.
 func (r *Repo) Head(key string) (commit.ID, bool) {
 	r.mu.RLock()

@@ -156,3 +156,37 @@ func TestForgedMergeWithItsParents(t *testing.T) {
 		t.Fatalf("item is %v", v)
 	}
 }
+
+// TestLookupMatchesHead checks that Lookup's value is the one its head
+// commit holds while another goroutine keeps writing.
+func TestLookupMatchesHead(t *testing.T) {
+	_, k, _ := ed25519.GenerateKey(nil)
+	r, err := repo.Open(filepath.Join(t.TempDir(), "a.log"), &repo.Options{Key: k, Durability: repo.Async})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.Write(set("x", "n", item.Int(0)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= 300; i++ {
+			r.Write(set("x", "n", item.Int(int64(i))))
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		e, ok := r.Lookup("x")
+		if !ok {
+			t.Fatal("x missing")
+		}
+		at, _, err := r.ValueAt(e.Head)
+		if err != nil || !item.ItemsEqual(at, e.Value) {
+			t.Fatalf("Lookup value %v, head %s holds %v (%v)", e.Value, e.Head.Short(), at, err)
+		}
+	}
+}

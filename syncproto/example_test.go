@@ -31,7 +31,7 @@ func Example() {
 	set(client, "t2", "written on the client")
 
 	responder, _ := syncproto.NewResponder(syncproto.ReposFunc(
-		func(_ context.Context, _ commit.SessionID, path string) (syncproto.Repo, error) {
+		func(_ context.Context, _ commit.SessionID, path string, _ bool) (syncproto.Repo, error) {
 			if path != "/data/tasks" {
 				return nil, syncproto.ErrUnknownRepo
 			}

@@ -118,7 +118,7 @@ func serve(t testing.TB, r syncproto.Repo, opts *syncproto.ResponderOptions) *sy
 
 // single serves one repository.
 func single(path string, r syncproto.Repo) syncproto.Repos {
-	return syncproto.ReposFunc(func(_ context.Context, _ commit.SessionID, p string) (syncproto.Repo, error) {
+	return syncproto.ReposFunc(func(_ context.Context, _ commit.SessionID, p string, _ bool) (syncproto.Repo, error) {
 		if p != path {
 			return nil, fmt.Errorf("%w: %s", syncproto.ErrUnknownRepo, p)
 		}

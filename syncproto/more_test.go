@@ -73,7 +73,7 @@ func TestSeveralRepositories(t *testing.T) {
 	cliA, cliB, cliC := openPeer(t, 1), openPeer(t, 1), openPeer(t, 1)
 	writeRandom(t, srvB, rng, 20)
 	writeRandom(t, cliB, rng, 5)
-	repos := syncproto.ReposFunc(func(_ context.Context, _ commit.SessionID, p string) (syncproto.Repo, error) {
+	repos := syncproto.ReposFunc(func(_ context.Context, _ commit.SessionID, p string, _ bool) (syncproto.Repo, error) {
 		switch p {
 		case "/data/a":
 			return srvA, nil

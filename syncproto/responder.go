@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/goatdb/goatdb/commit"
@@ -34,16 +35,18 @@ var _ Repo = (*repo.Repo)(nil)
 type Repos interface {
 	// Repo returns the repository at path, or an error wrapping
 	// ErrUnknownRepo if there is none (or the session may not know of it).
-	// It may open or create repositories as it sees fit.
-	Repo(ctx context.Context, session commit.SessionID, path string) (Repo, error)
+	// create is true when the peer holds or sends commits for path: a
+	// Repos may create the repository then, and answer ErrUnknownRepo to
+	// a peer that only asks.
+	Repo(ctx context.Context, session commit.SessionID, path string, create bool) (Repo, error)
 }
 
 // ReposFunc adapts a function to Repos.
-type ReposFunc func(ctx context.Context, session commit.SessionID, path string) (Repo, error)
+type ReposFunc func(ctx context.Context, session commit.SessionID, path string, create bool) (Repo, error)
 
 // Repo calls f.
-func (f ReposFunc) Repo(ctx context.Context, session commit.SessionID, path string) (Repo, error) {
-	return f(ctx, session, path)
+func (f ReposFunc) Repo(ctx context.Context, session commit.SessionID, path string, create bool) (Repo, error) {
+	return f(ctx, session, path, create)
 }
 
 // Policy decides, for a session, which incoming commits a Responder stores
@@ -164,7 +167,7 @@ func (s *Responder) Handle(ctx context.Context, req *Request) (*Response, error)
 
 // handleRepo answers one repository's part of a request.
 func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q *RepoRequest, budget *int) RepoResponse {
-	r, err := s.repos.Repo(ctx, session, q.Path)
+	r, err := s.repos.Repo(ctx, session, q.Path, q.Count > 0 || len(q.Commits) > 0)
 	if err != nil {
 		return s.failed(q.Path, err)
 	}
@@ -214,7 +217,8 @@ func discount(client set, rejected []Rejection, got map[commit.ID]bool) set {
 // failed turns an error serving a repository into its section.
 func (s *Responder) failed(path string, err error) RepoResponse {
 	if errors.Is(err, ErrUnknownRepo) {
-		return RepoResponse{Path: path, Status: StatusNotFound, Message: truncate(err.Error(), MaxReasonLen)}
+		msg := strings.TrimPrefix(err.Error(), ErrUnknownRepo.Error()+": ")
+		return RepoResponse{Path: path, Status: StatusNotFound, Message: truncate(msg, MaxReasonLen)}
 	}
 	s.opts.Logger.Error("sync repository", "path", path, "err", err)
 	return RepoResponse{Path: path, Status: StatusError, Message: truncate(err.Error(), MaxReasonLen)}

@@ -31,6 +31,16 @@ var (
 	// ErrCorrupt is returned when a log or key file is damaged beyond what
 	// recovery repairs by itself.
 	ErrCorrupt = repo.ErrCorrupt
+
+	// ErrUnreachable is returned (wrapped, with the cause) when a sync
+	// server cannot be reached: refused connections, timeouts, broken
+	// streams.
+	ErrUnreachable = errors.New("goatdb: server unreachable")
+
+	// ErrRejected is returned (wrapped, naming the first commit and why)
+	// by Sync when the server refused commits. The sync itself completed;
+	// SyncStats.Rejected lists every refusal.
+	ErrRejected = errors.New("goatdb: server rejected commits")
 )
 
 type deletedError struct{}

@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/bits-and-blooms/bloom/v3 v3.7.1
 	github.com/expr-lang/expr v1.17.8
+	github.com/go-chi/chi/v5 v5.5.0
 	github.com/klauspost/compress v1.20.3
 	github.com/tidwall/btree v1.8.2
 	github.com/zeebo/blake3 v0.2.4

@@ -77,6 +77,12 @@ type DB struct {
 	closed bool
 
 	queries queryRegistry // open queries (query.go); closed first by Close
+
+	remotesMu sync.Mutex         // guards remotes and syncers
+	remotes   map[string]*remote // sync servers by normalised URL (sync.go)
+	syncers   map[*Syncer]bool   // running background syncers (syncer.go)
+	hooks     map[*openHook]bool // OnRepoOpen callbacks
+	resumes   resumeFile         // sync resume points (sync.go)
 }
 
 // Open opens the database in dir, creating the directory and this peer's
@@ -100,6 +106,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	db := &DB{dir: dir, opts: o, fs: o.FS, repos: map[string]*repo.Repo{}}
+	db.resumes.db = db
 	if err := db.open(); err != nil {
 		return nil, fmt.Errorf("goatdb: open %s: %w", dir, err)
 	}
@@ -134,8 +141,10 @@ func (db *DB) Session() commit.SessionID { return db.session }
 // Schemas returns the schema registry.
 func (db *DB) Schemas() *schema.Registry { return db.opts.Schemas }
 
-// Close flushes and closes every repository and releases the directory.
+// Close stops background syncers and queries, flushes and closes every
+// repository, and releases the directory.
 func (db *DB) Close() error {
+	serr := db.stopSyncers()      // before db.mu: syncers open repositories
 	qerr := db.queries.closeAll() // before db.mu: subscribers may read the DB
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -143,7 +152,7 @@ func (db *DB) Close() error {
 		return ErrClosed
 	}
 	db.closed = true
-	errs := []error{qerr}
+	errs := []error{serr, qerr, db.resumes.save()}
 	for _, r := range db.repos {
 		errs = append(errs, r.Close())
 	}
@@ -198,8 +207,51 @@ func (db *DB) openRepo(path string) (*repo.Repo, error) {
 		return nil, err
 	}
 	db.repos[path] = r
+	db.remotesMu.Lock() // lock order: mu, then remotesMu
+	for h := range db.hooks {
+		h.fn(path, r)
+	}
+	db.remotesMu.Unlock()
 	return r, nil
 }
+
+// filePath is the path of a file at the top of the data directory.
+func (db *DB) filePath(name string) string { return filepath.Join(db.dir, name) }
+
+// LookupRepo returns the repository at path /type/repo if it exists,
+// opening it on first use, or an error wrapping ErrNotFound if it does not.
+func (db *DB) LookupRepo(path string) (*repo.Repo, error) {
+	r, err := db.lookup(path)
+	if err == nil && r == nil {
+		err = fmt.Errorf("%w: repository %s", ErrNotFound, path)
+	}
+	return r, err
+}
+
+// OnRepoOpen calls fn for every repository open now and for each one
+// opened later, until remove is called. fn runs with the database's lock
+// held: it must return quickly and must not call the database.
+func (db *DB) OnRepoOpen(fn func(path string, r *repo.Repo)) (remove func()) {
+	h := &openHook{fn: fn}
+	db.mu.Lock()
+	db.remotesMu.Lock()
+	if db.hooks == nil {
+		db.hooks = map[*openHook]bool{}
+	}
+	db.hooks[h] = true
+	for p, r := range db.repos {
+		fn(p, r)
+	}
+	db.remotesMu.Unlock()
+	db.mu.Unlock()
+	return func() {
+		db.remotesMu.Lock()
+		delete(db.hooks, h)
+		db.remotesMu.Unlock()
+	}
+}
+
+type openHook struct{ fn func(string, *repo.Repo) }
 
 // lookup returns an open repository or opens an existing one; it returns
 // nil (and no error) if the repository has no log.

@@ -1,0 +1,364 @@
+package goatdb
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goatdb/goatdb/syncproto"
+	"github.com/goatdb/goatdb/vfs"
+)
+
+// SyncStats is what one sync moved: round trips, bytes on the wire, commits
+// each way, and the commits either side refused.
+type SyncStats = syncproto.Stats
+
+// SyncContentType is the media type of sync messages on the wire.
+const SyncContentType = "application/x-goatdb-sync"
+
+// Sync syncs repositories with the goatdb server at serverURL (for example
+// "http://127.0.0.1:8080") until each holds the same commits as the
+// server's copy, and returns what moved. With no repositories named it
+// syncs every repository in the data directory; a named one that does not
+// exist here is created, so an empty peer catches up by naming it.
+//
+// The error wraps ErrUnreachable if the server could not be reached,
+// *ServerError if it answered with an HTTP error, and ErrRejected (after a
+// complete sync) if the server refused commits; the stats are valid in
+// every case and list each rejection with its reason.
+func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (SyncStats, error) {
+	rm, err := db.remote(serverURL, nil)
+	if err != nil {
+		return SyncStats{}, err
+	}
+	locals, err := db.syncLocals(repos)
+	if err != nil {
+		return SyncStats{}, err
+	}
+	st, err := rm.syncer.Sync(ctx, locals...)
+	if serr := db.resumes.save(); serr != nil {
+		db.opts.Logger.Warn("save sync resume points", "err", serr)
+	}
+	if err == nil && len(st.Rejected) > 0 {
+		err = rejectedError(st.Rejected)
+	}
+	return st, err
+}
+
+// syncLocals opens the named repositories, or every repository in the
+// data directory when none are named.
+func (db *DB) syncLocals(paths []string) ([]syncproto.Local, error) {
+	if len(paths) == 0 {
+		all, err := db.Repos()
+		if err != nil {
+			return nil, err
+		}
+		paths = all
+	}
+	locals := make([]syncproto.Local, 0, len(paths))
+	for _, p := range paths {
+		r, err := db.Repo(p)
+		if err != nil {
+			return nil, err
+		}
+		locals = append(locals, syncproto.Local{Path: p, Repo: r})
+	}
+	return locals, nil
+}
+
+func rejectedError(rs []syncproto.RepoRejection) error {
+	r := rs[0]
+	more := ""
+	if len(rs) > 1 {
+		more = fmt.Sprintf(" (and %d more)", len(rs)-1)
+	}
+	return fmt.Errorf("%w: %s commit %s: %s%s", ErrRejected, r.Path, r.ID, r.Reason, more)
+}
+
+// remote is one server this database syncs with: its normalised URL, the
+// HTTP transport and the protocol client (which caches digests, so it is
+// kept for the database's lifetime).
+type remote struct {
+	url     string
+	syncer  *syncproto.Syncer
+	client  *http.Client
+	resumes syncproto.ResumeStore
+}
+
+// remote returns the remote for serverURL, creating it on first use.
+// client, if not nil, replaces the default HTTP client of a new remote.
+func (db *DB) remote(serverURL string, client *http.Client) (*remote, error) {
+	u, err := NormalizeServerURL(serverURL)
+	if err != nil {
+		return nil, err
+	}
+	if db.isClosed() {
+		return nil, ErrClosed
+	}
+	db.remotesMu.Lock()
+	defer db.remotesMu.Unlock()
+	if rm := db.remotes[u]; rm != nil {
+		return rm, nil
+	}
+	if client == nil {
+		client = defaultHTTPClient
+	}
+	rm := &remote{url: u, client: client, resumes: db.resumes.forServer(u)}
+	rm.syncer, err = syncproto.NewSyncer(&httpTransport{client: client, url: u + "/v1/sync"}, db.session,
+		&syncproto.SyncerOptions{Resumes: rm.resumes, Logger: db.opts.Logger.With("server", u)})
+	if err != nil {
+		return nil, err
+	}
+	if db.remotes == nil {
+		db.remotes = map[string]*remote{}
+	}
+	db.remotes[u] = rm
+	return rm, nil
+}
+
+func (db *DB) isClosed() bool {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.closed
+}
+
+// defaultHTTPClient has no overall timeout (event streams are long) but
+// bounded dialing and headers; sync requests carry their own context.
+var defaultHTTPClient = &http.Client{Transport: &http.Transport{
+	Proxy:                 http.ProxyFromEnvironment,
+	MaxIdleConnsPerHost:   16,
+	IdleConnTimeout:       90 * time.Second,
+	ResponseHeaderTimeout: 60 * time.Second,
+	TLSHandshakeTimeout:   10 * time.Second,
+	ForceAttemptHTTP2:     true,
+}}
+
+// NormalizeServerURL checks a server URL (http or https, with a host, no
+// query or fragment) and returns it without a trailing slash.
+func NormalizeServerURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("goatdb: server URL %q: %v", s, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("goatdb: server URL %q: want http:// or https://, as in http://127.0.0.1:8080", s)
+	case u.Host == "":
+		return "", fmt.Errorf("goatdb: server URL %q has no host", s)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return "", fmt.Errorf("goatdb: server URL %q: remove the query, fragment or user part", s)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// httpTransport carries sync messages as POST requests.
+type httpTransport struct {
+	client *http.Client
+	url    string
+}
+
+func (t *httpTransport) RoundTrip(ctx context.Context, msg []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(msg))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", SyncContentType)
+	resp, err := t.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, serverError(resp)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, syncproto.MaxMessageSize+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: reading the response: %v", ErrUnreachable, err)
+	case len(body) > syncproto.MaxMessageSize:
+		return nil, fmt.Errorf("%w: response over %d bytes", syncproto.ErrTooLarge, syncproto.MaxMessageSize)
+	}
+	return body, nil
+}
+
+// ServerError is an HTTP error answer from a sync server.
+type ServerError struct {
+	URL        string
+	Status     int           // HTTP status code
+	Message    string        // the server's reason, one line
+	RetryAfter time.Duration // from Retry-After, if the server sent one
+}
+
+func (e *ServerError) Error() string {
+	return fmt.Sprintf("goatdb: server %s answered %d %s: %s", e.URL, e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// Temporary reports whether retrying later may succeed (rate limits,
+// server errors).
+func (e *ServerError) Temporary() bool {
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500
+}
+
+func serverError(resp *http.Response) *ServerError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	msg, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	e := &ServerError{URL: resp.Request.URL.String(), Status: resp.StatusCode, Message: msg}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
+}
+
+// resumeFile keeps every server's resume points, in DIR/resume.json. A
+// stale or lost file costs a Bloom round at the next sync, never a commit:
+// digests are compared whatever the resume point says.
+type resumeFile struct {
+	db *DB
+
+	mu    sync.Mutex // guards the fields below
+	m     map[string]map[string]syncproto.Resume
+	dirty bool
+	err   error // the load error, reported once
+	once  bool  // loaded
+}
+
+const resumeFileName = "resume.json"
+
+type resumeServer struct {
+	f   *resumeFile
+	url string
+}
+
+func (f *resumeFile) forServer(url string) syncproto.ResumeStore {
+	return &resumeServer{f: f, url: url}
+}
+
+func (s *resumeServer) LoadResume(path string) (syncproto.Resume, bool) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	s.f.load()
+	r, ok := s.f.m[s.url][path]
+	return r, ok
+}
+
+func (s *resumeServer) StoreResume(path string, r syncproto.Resume) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	s.f.load()
+	if s.f.m[s.url] == nil {
+		s.f.m[s.url] = map[string]syncproto.Resume{}
+	}
+	s.f.m[s.url][path] = r
+	s.f.dirty = true
+}
+
+// load reads the file once; a missing or unreadable one starts empty.
+func (f *resumeFile) load() {
+	if f.once {
+		return
+	}
+	f.once = true
+	f.m = map[string]map[string]syncproto.Resume{}
+	b, err := f.db.fs.ReadFile(f.db.filePath(resumeFileName))
+	if err != nil {
+		return
+	}
+	if m, err := decodeResumes(b); err != nil {
+		f.db.opts.Logger.Warn("ignoring damaged sync resume points; the next syncs run a full round",
+			"file", f.db.filePath(resumeFileName), "err", err)
+	} else {
+		f.m = m
+	}
+}
+
+// save writes the file if a resume point changed since the last save.
+func (f *resumeFile) save() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.dirty || f.db.opts.ReadOnly {
+		return nil
+	}
+	b, err := encodeResumes(f.m)
+	if err != nil {
+		return err
+	}
+	if err := vfs.WriteFileAtomic(f.db.fs, f.db.filePath(resumeFileName), b, 0o644); err != nil {
+		return err
+	}
+	f.dirty = false
+	return nil
+}
+
+// retryable reports whether a failed sync is worth retrying (the server
+// could not be reached, or answered with a temporary error), and how long
+// the server asked to wait.
+func retryable(err error) (bool, time.Duration) {
+	var se *ServerError
+	switch {
+	case errors.Is(err, ErrUnreachable):
+		return true, 0
+	case errors.As(err, &se):
+		return se.Temporary(), se.RetryAfter
+	}
+	return false, 0
+}
+
+// resumeJSON is the resume file's format: for each server URL, for each
+// repository path, the resume point.
+type resumeJSON struct {
+	Version int                                   `json:"version"`
+	Servers map[string]map[string]resumePointJSON `json:"servers"`
+}
+
+type resumePointJSON struct {
+	ServerEpoch uint64 `json:"server_epoch"`
+	ServerSeq   uint64 `json:"server_seq"`
+	LocalEpoch  uint64 `json:"local_epoch"`
+	LocalSeq    uint64 `json:"local_seq"`
+	ServerCount uint64 `json:"server_count"`
+	Syncs       int    `json:"syncs"`
+}
+
+func encodeResumes(m map[string]map[string]syncproto.Resume) ([]byte, error) {
+	out := resumeJSON{Version: 1, Servers: map[string]map[string]resumePointJSON{}}
+	for srv, repos := range m {
+		rs := map[string]resumePointJSON{}
+		for p, r := range repos {
+			rs[p] = resumePointJSON(r)
+		}
+		out.Servers[srv] = rs
+	}
+	return json.MarshalIndent(out, "", "  ")
+}
+
+func decodeResumes(b []byte) (map[string]map[string]syncproto.Resume, error) {
+	var in resumeJSON
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&in); err != nil {
+		return nil, err
+	}
+	if in.Version != 1 {
+		return nil, fmt.Errorf("version %d, want 1", in.Version)
+	}
+	m := map[string]map[string]syncproto.Resume{}
+	for srv, repos := range in.Servers {
+		rs := map[string]syncproto.Resume{}
+		for p, r := range repos {
+			rs[p] = syncproto.Resume(r)
+		}
+		m[srv] = rs
+	}
+	return m, nil
+}

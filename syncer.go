@@ -1,0 +1,576 @@
+package goatdb
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/syncproto"
+)
+
+// SyncOptions configure a background Syncer. The zero value is valid.
+type SyncOptions struct {
+	// Repos are repositories to keep in sync besides those in the data
+	// directory; the ones that do not exist here are created, so that an
+	// empty peer fetches them.
+	Repos []string
+	// Follow also syncs every repository a server announces, creating it
+	// here: what a server replicating another server does.
+	Follow bool
+	// Client is the HTTP client; nil means one with bounded dialing and no
+	// overall timeout (event streams last).
+	Client *http.Client
+	// MinBackoff and MaxBackoff bound the wait before retrying a server
+	// that failed (each failure doubles it, with jitter); 0 means 100ms
+	// and 30s.
+	MinBackoff, MaxBackoff time.Duration
+	// Interval is how often every repository is synced even if no event
+	// said so; 0 means 5 minutes. It repairs what a lost event stream or a
+	// server that lost data would otherwise leave.
+	Interval time.Duration
+	// IdleTimeout is how long an event stream may stay silent (servers
+	// send a keep-alive every 15 seconds) before it is reconnected, which
+	// also notices a laptop that slept; 0 means 45 seconds.
+	IdleTimeout time.Duration
+}
+
+// Validate checks the options.
+func (o *SyncOptions) Validate() error {
+	for _, p := range o.Repos {
+		if err := CheckRepoPath(p); err != nil {
+			return err
+		}
+	}
+	if o.MinBackoff < 0 || o.MaxBackoff < 0 || o.Interval < 0 || o.IdleTimeout < 0 {
+		return errors.New("goatdb: negative duration in SyncOptions")
+	}
+	return nil
+}
+
+func (o SyncOptions) withDefaults() SyncOptions {
+	if o.MinBackoff == 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	if o.Interval == 0 {
+		o.Interval = 5 * time.Minute
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 45 * time.Second
+	}
+	return o
+}
+
+// Syncer keeps a database's repositories in sync with servers in the
+// background: it syncs a repository as soon as it changes here, or as soon
+// as a server announces a change on its event stream, batching whatever
+// accumulated while the previous sync ran. It backs off with jitter while
+// a server is down and catches up by itself when the server returns, or
+// when an event stream went silent (a laptop that slept). DB.StartSync
+// starts one; Stop or DB.Close stops it.
+type Syncer struct {
+	db      *DB
+	opts    SyncOptions
+	log     *slog.Logger
+	servers []*serverLoop
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // every goroutine the Syncer starts
+
+	unhook func() // removes the OnRepoOpen hook
+
+	mu      sync.Mutex // guards watched and stopped
+	watched map[string]*repo.Repo
+	stopped bool
+}
+
+// StartSync starts a background Syncer for the given server URLs. It
+// keeps in sync every repository in the data directory, every one opened
+// later, and opts.Repos.
+func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
+	var o SyncOptions
+	if opts != nil {
+		o = *opts
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if len(servers) == 0 {
+		return nil, errors.New("goatdb: StartSync needs at least one server URL")
+	}
+	if db.opts.ReadOnly {
+		return nil, errors.New("goatdb: a read-only database cannot sync")
+	}
+	o = o.withDefaults()
+	s := &Syncer{db: db, opts: o, log: db.opts.Logger.With("component", "syncer"), watched: map[string]*repo.Repo{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	seen := map[string]bool{}
+	for _, u := range servers {
+		rm, err := db.remote(u, o.Client)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[rm.url] {
+			seen[rm.url] = true
+			s.servers = append(s.servers, newServerLoop(s, rm))
+		}
+	}
+
+	// Register first, then open: every repository open now or opened
+	// from now on reaches s.opened.
+	db.remotesMu.Lock()
+	if db.syncers == nil {
+		db.syncers = map[*Syncer]bool{}
+	}
+	db.syncers[s] = true
+	db.remotesMu.Unlock()
+	s.unhook = db.OnRepoOpen(s.opened)
+
+	all, err := db.Repos()
+	if err == nil {
+		for _, p := range append(all, o.Repos...) {
+			if _, err = db.Repo(p); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return nil, errors.Join(err, s.Stop())
+	}
+	for _, sl := range s.servers {
+		sl.start()
+	}
+	return s, nil
+}
+
+// opened starts watching a repository that was just opened. It is called
+// with db.mu held and must not call back into the DB.
+func (s *Syncer) opened(path string, r *repo.Repo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || s.watched[path] == r {
+		return
+	}
+	s.watched[path] = r
+	s.wg.Go(func() { s.watch(path, r) })
+	for _, sl := range s.servers {
+		sl.mark(path, false)
+	}
+}
+
+// watch marks the repository dirty on every server each time it changes.
+func (s *Syncer) watch(path string, r *repo.Repo) {
+	for {
+		ch := r.Changed()
+		if r.Closed() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-s.ctx.Done():
+			return
+		}
+		for _, sl := range s.servers {
+			sl.mark(path, false)
+		}
+	}
+}
+
+// repo returns the watched repository at path, or nil.
+func (s *Syncer) repo(path string) *repo.Repo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.watched[path]
+}
+
+// paths returns the watched repositories' paths, sorted.
+func (s *Syncer) paths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := make([]string, 0, len(s.watched))
+	for p := range s.watched {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+// Stop stops the Syncer and waits for its goroutines; a sync under way is
+// cancelled (what it stored stays stored). It saves the resume points.
+func (s *Syncer) Stop() error {
+	s.mu.Lock()
+	already := s.stopped
+	s.stopped = true
+	s.mu.Unlock()
+	if already {
+		return nil
+	}
+	s.unhook()
+	s.cancel()
+	s.wg.Wait()
+	s.db.remotesMu.Lock()
+	delete(s.db.syncers, s)
+	s.db.remotesMu.Unlock()
+	return s.db.resumes.save()
+}
+
+// stopSyncers stops every background Syncer (DB.Close).
+func (db *DB) stopSyncers() error {
+	db.remotesMu.Lock()
+	ss := make([]*Syncer, 0, len(db.syncers))
+	for s := range db.syncers {
+		ss = append(ss, s)
+	}
+	db.remotesMu.Unlock()
+	var errs []error
+	for _, s := range ss {
+		errs = append(errs, s.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+// ServerStatus is what a Syncer knows of one server.
+type ServerStatus struct {
+	URL       string
+	Listening bool      // the event stream is connected
+	Syncs     int       // syncs that succeeded
+	Failures  int       // syncs or event-stream connections that failed
+	LastSync  time.Time // end of the last successful sync
+	LastError error     // the last failure, nil after a success
+	Sent      int       // commits sent
+	Received  int       // commits received
+	Rejected  []syncproto.RepoRejection
+}
+
+// Status reports on every server, in the order given to StartSync.
+func (s *Syncer) Status() []ServerStatus {
+	out := make([]ServerStatus, len(s.servers))
+	for i, sl := range s.servers {
+		sl.mu.Lock()
+		out[i] = sl.status
+		out[i].Rejected = slices.Clone(sl.status.Rejected)
+		sl.mu.Unlock()
+	}
+	return out
+}
+
+// serverLoop syncs with one server: a worker goroutine runs syncs of the
+// dirty repositories, and a listener goroutine follows the server's event
+// stream.
+type serverLoop struct {
+	s    *Syncer
+	rm   *remote
+	kick chan struct{} // capacity 1: the worker has something to do
+
+	mu        sync.Mutex // guards the fields below
+	dirty     map[string]bool
+	force     map[string]bool // sync even if the resume point says nothing changed
+	announced map[string]syncproto.Point
+	status    ServerStatus
+}
+
+func newServerLoop(s *Syncer, rm *remote) *serverLoop {
+	return &serverLoop{s: s, rm: rm, kick: make(chan struct{}, 1), dirty: map[string]bool{},
+		force: map[string]bool{}, announced: map[string]syncproto.Point{}, status: ServerStatus{URL: rm.url}}
+}
+
+func (sl *serverLoop) start() {
+	sl.s.wg.Go(sl.work)
+	sl.s.wg.Go(sl.listen)
+}
+
+// mark asks the worker to sync path; force skips the resume check.
+func (sl *serverLoop) mark(path string, force bool) {
+	sl.mu.Lock()
+	sl.dirty[path] = true
+	if force {
+		sl.force[path] = true
+	}
+	sl.mu.Unlock()
+	select {
+	case sl.kick <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the dirty repositories that need a sync, and forgets them.
+func (sl *serverLoop) take() []syncproto.Local {
+	sl.mu.Lock()
+	dirty, force := sl.dirty, sl.force
+	sl.dirty, sl.force = map[string]bool{}, map[string]bool{}
+	announced := make(map[string]syncproto.Point, len(dirty))
+	for p := range dirty {
+		if pt, ok := sl.announced[p]; ok {
+			announced[p] = pt
+		}
+	}
+	sl.mu.Unlock()
+	var out []syncproto.Local
+	for p := range dirty {
+		r := sl.s.repo(p)
+		if r == nil {
+			continue
+		}
+		pt, ok := announced[p]
+		if force[p] || sl.needsSync(p, r, pt, ok) {
+			out = append(out, syncproto.Local{Path: p, Repo: r})
+		}
+	}
+	slices.SortFunc(out, func(a, b syncproto.Local) int { return strings.Compare(a.Path, b.Path) })
+	return out
+}
+
+// needsSync reports whether the repository changed here since its resume
+// point, or the server announced a position past it.
+func (sl *serverLoop) needsSync(path string, r *repo.Repo, announced syncproto.Point, ok bool) bool {
+	res, had := sl.rm.resumes.LoadResume(path)
+	if !had || r.Epoch() != res.LocalEpoch || r.Seq() != res.LocalSeq {
+		return true
+	}
+	return ok && (announced.Epoch != res.ServerEpoch || announced.Seq > res.ServerSeq)
+}
+
+// work runs syncs while there is something to sync, backing off after
+// failures.
+func (sl *serverLoop) work() {
+	ctx := sl.s.ctx
+	tick := time.NewTicker(sl.s.opts.Interval)
+	defer tick.Stop()
+	var fails int
+	for {
+		select {
+		case <-sl.kick:
+		case <-tick.C:
+			for _, p := range sl.s.paths() {
+				sl.mark(p, true)
+			}
+			continue
+		case <-ctx.Done():
+			return
+		}
+		locals := sl.take()
+		if len(locals) == 0 {
+			continue
+		}
+		st, err := sl.rm.syncer.Sync(ctx, locals...)
+		if ctx.Err() != nil {
+			return
+		}
+		sl.record(st, err)
+		if err := sl.s.db.resumes.save(); err != nil {
+			sl.s.log.Warn("save sync resume points", "err", err)
+		}
+		if err == nil {
+			fails = 0
+			continue
+		}
+		// Retry what is still behind, after a pause. A repository that is
+		// empty here and unknown there has nothing to sync until one side
+		// writes to it.
+		for _, l := range locals {
+			if l.Repo.(*repo.Repo).Count() > 0 || !errors.Is(err, syncproto.ErrUnknownRepo) {
+				sl.mark(l.Path, false)
+			}
+		}
+		fails++
+		_, after := retryable(err)
+		if !sleep(ctx, max(after, sl.backoff(fails))) {
+			return
+		}
+	}
+}
+
+// record keeps a sync's outcome in the status and logs failures.
+func (sl *serverLoop) record(st SyncStats, err error) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	sl.status.Sent += st.CommitsSent
+	sl.status.Received += st.CommitsReceived
+	sl.status.Rejected = append(sl.status.Rejected, st.Rejected...)
+	if n := len(sl.status.Rejected); n > 100 {
+		sl.status.Rejected = slices.Delete(sl.status.Rejected, 0, n-100)
+	}
+	for _, rj := range st.Rejected {
+		sl.s.log.Warn("server rejected a commit", "server", sl.rm.url, "repo", rj.Path, "commit", rj.ID, "reason", rj.Reason)
+	}
+	if err != nil {
+		sl.status.Failures++
+		sl.status.LastError = err
+		sl.s.log.Warn("sync failed", "server", sl.rm.url, "err", err)
+		return
+	}
+	sl.status.Syncs++
+	sl.status.LastSync = time.Now()
+	sl.status.LastError = nil
+}
+
+// backoff is the pause after the n-th failure in a row: doubling from
+// MinBackoff up to MaxBackoff, with the upper half jittered so that many
+// clients of a restarted server do not return at once.
+func (sl *serverLoop) backoff(n int) time.Duration {
+	d := sl.s.opts.MinBackoff << min(n-1, 30)
+	if d <= 0 || d > sl.s.opts.MaxBackoff {
+		d = sl.s.opts.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// listen follows the server's event stream, reconnecting with backoff.
+func (sl *serverLoop) listen() {
+	ctx := sl.s.ctx
+	var fails int
+	for {
+		began := time.Now()
+		err := sl.stream(ctx)
+		sl.mu.Lock()
+		sl.status.Listening = false
+		if err != nil && ctx.Err() == nil {
+			sl.status.Failures++
+			sl.status.LastError = err
+		}
+		sl.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		sl.s.log.Debug("event stream ended", "server", sl.rm.url, "err", err)
+		if time.Since(began) > time.Minute {
+			fails = 0 // it was up a while: a fresh outage
+		}
+		fails++
+		_, after := retryable(err)
+		if !sleep(ctx, max(after, sl.backoff(fails))) {
+			return
+		}
+	}
+}
+
+// stream reads one connection of the event stream until it fails, goes
+// silent for IdleTimeout, or ctx ends.
+func (sl *serverLoop) stream(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := time.AfterFunc(sl.s.opts.IdleTimeout, cancel)
+	defer idle.Stop()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sl.rm.url+"/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := sl.rm.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return serverError(resp)
+	}
+	sl.mu.Lock()
+	sl.status.Listening = true
+	sl.mu.Unlock()
+
+	// Until "ready", the server lists every repository it has; afterwards
+	// a repository it did not list and that has a resume point is synced
+	// too (the server may have lost it).
+	listed := map[string]bool{}
+	ready := false
+	br := bufio.NewReaderSize(resp.Body, 4096)
+	var event, data string
+	for {
+		line, err := readLine(br, syncproto.MaxNoticeSize+16)
+		if err != nil {
+			if ctx.Err() != nil && sl.s.ctx.Err() == nil {
+				return fmt.Errorf("%w: event stream silent for %v", ErrUnreachable, sl.s.opts.IdleTimeout)
+			}
+			return fmt.Errorf("%w: event stream: %v", ErrUnreachable, err)
+		}
+		idle.Reset(sl.s.opts.IdleTimeout)
+		switch {
+		case line == "":
+			switch event {
+			case "changed":
+				n, err := syncproto.DecodeNotice([]byte(data))
+				if err != nil {
+					return fmt.Errorf("event stream from %s: %w", sl.rm.url, err)
+				}
+				if !ready {
+					listed[n.Repo] = true
+				}
+				sl.announce(n)
+			case "ready":
+				ready = true
+				for _, p := range sl.s.paths() {
+					if !listed[p] {
+						_, had := sl.rm.resumes.LoadResume(p)
+						sl.mark(p, had)
+					}
+				}
+			}
+			event, data = "", ""
+		case strings.HasPrefix(line, ":"): // comment: keep-alive
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(line[len("event:"):])
+		case strings.HasPrefix(line, "data:"):
+			data = strings.TrimPrefix(line[len("data:"):], " ")
+		}
+	}
+}
+
+// announce records a server's position and syncs the repository if that
+// moves it past what this peer has; with Follow, it opens a repository it
+// did not have.
+func (sl *serverLoop) announce(n syncproto.Notice) {
+	sl.mu.Lock()
+	sl.announced[n.Repo] = syncproto.Point{Epoch: n.Epoch, Seq: n.Seq}
+	sl.mu.Unlock()
+	if sl.s.repo(n.Repo) != nil {
+		sl.mark(n.Repo, false)
+		return
+	}
+	if sl.s.opts.Follow && CheckRepoPath(n.Repo) == nil {
+		if _, err := sl.s.db.Repo(n.Repo); err != nil && !errors.Is(err, ErrClosed) {
+			sl.s.log.Warn("open announced repository", "repo", n.Repo, "err", err)
+		}
+	}
+}
+
+// readLine reads one line of at most max bytes, without its line ending.
+func readLine(br *bufio.Reader, maxLen int) (string, error) {
+	var sb strings.Builder
+	for {
+		frag, err := br.ReadSlice('\n')
+		sb.Write(frag)
+		if sb.Len() > maxLen {
+			return "", fmt.Errorf("event line over %d bytes", maxLen)
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err != nil:
+			return "", err
+		}
+		return strings.TrimRight(sb.String(), "\r\n"), nil
+	}
+}

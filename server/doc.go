@@ -1,0 +1,41 @@
+// Package server is goatdb's HTTP sync server: a goatdb database that
+// serves its repositories to peers with the sync protocol of package
+// syncproto, pushes change notices over Server-Sent Events, and can
+// replicate with other servers by the same protocol.
+//
+// # Routes
+//
+//	POST /v1/sync     one sync round: a syncproto request in the body
+//	                  (Content-Type application/x-goatdb-sync), a
+//	                  syncproto response back. 400 with a reason for a
+//	                  malformed request or an unsupported protocol version
+//	                  (naming the supported ones), 413 for one over
+//	                  syncproto.MaxMessageSize, 415 for another content
+//	                  type, 429 with Retry-After when the client is over
+//	                  its rate.
+//	GET  /v1/events   a text/event-stream: first a "changed" event per
+//	                  repository (its position), then "ready", then a
+//	                  "changed" event each time a repository changes, and
+//	                  a keep-alive comment every KeepAlive. ?repo=/t/r
+//	                  (repeatable) limits the stream to those
+//	                  repositories. The data of "changed" is a
+//	                  syncproto.Notice.
+//	GET  /healthz     200 "ok" while serving, 503 while shutting down
+//	GET  /metrics     Prometheus text format
+//
+// # Invariants
+//
+//   - The server keeps no state per client beyond an open event stream and
+//     a rate-limit bucket; every sync request is answered from the
+//     repositories alone (see syncproto).
+//   - A sync response is written only after the commits of its request are
+//     stored with the database's durability, so under Sync durability a
+//     commit the server acknowledged survives a crash.
+//   - Incoming commits pass through syncproto.Responder's one acceptance
+//     point and outgoing ones through its one selection point, both under
+//     Options.Policy.
+//   - Repositories are created only by a request that carries commits for
+//     them; asking for an unknown repository is answered "not found".
+//   - Every goroutine the server starts is stopped by Serve's return (per
+//     connection and peer work) or by Close (repository watchers).
+package server

@@ -1,0 +1,258 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/syncproto"
+)
+
+// hub fans repository changes out to event streams. One goroutine per
+// repository waits for its changes; each subscriber keeps the set of
+// repositories changed since its stream last wrote, so a burst of changes
+// costs a subscriber one event per repository, with the latest position.
+type hub struct {
+	metrics *metrics
+	unhook  func()
+
+	mu       sync.Mutex // guards the fields below
+	repos    map[string]*repo.Repo
+	subs     map[*subscriber]bool
+	draining bool
+	closed   bool
+	stop     chan struct{} // closed by close: watchers return
+	drained  chan struct{} // closed by drain: streams return
+	wg       sync.WaitGroup
+}
+
+type subscriber struct {
+	only map[string]bool // nil: every repository
+	wake chan struct{}   // capacity 1
+
+	mu      sync.Mutex // guards pending
+	pending []string
+	queued  map[string]bool
+}
+
+func newHub(m *metrics) *hub {
+	return &hub{metrics: m, repos: map[string]*repo.Repo{}, subs: map[*subscriber]bool{},
+		stop: make(chan struct{}), drained: make(chan struct{})}
+}
+
+// watch starts following a repository (it is the database's OnRepoOpen
+// hook, so it must not block). A new repository is announced at once.
+func (h *hub) watch(path string, r *repo.Repo) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.repos[path] == r {
+		return
+	}
+	h.repos[path] = r
+	h.wg.Go(func() {
+		for {
+			ch := r.Changed()
+			if r.Closed() {
+				return
+			}
+			select {
+			case <-ch:
+			case <-h.stop:
+				return
+			}
+			h.publish(path)
+		}
+	})
+	h.publishLocked(path)
+}
+
+func (h *hub) publish(path string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.publishLocked(path)
+}
+
+func (h *hub) publishLocked(path string) {
+	for sub := range h.subs {
+		if sub.only == nil || sub.only[path] {
+			sub.add(path)
+		}
+	}
+}
+
+func (sub *subscriber) add(path string) {
+	sub.mu.Lock()
+	if !sub.queued[path] {
+		sub.queued[path] = true
+		sub.pending = append(sub.pending, path)
+	}
+	sub.mu.Unlock()
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the repositories changed since the last take.
+func (sub *subscriber) take() []string {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	out := sub.pending
+	sub.pending = nil
+	clear(sub.queued)
+	return out
+}
+
+// subscribe adds a subscriber and queues every repository it follows, so
+// its stream starts with their positions. It fails if the hub is draining
+// or has max subscribers.
+func (h *hub) subscribe(only map[string]bool, maxSubs int) (*subscriber, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.draining || h.closed:
+		return nil, errShuttingDown
+	case len(h.subs) >= maxSubs:
+		return nil, errTooManyStreams
+	}
+	sub := &subscriber{only: only, wake: make(chan struct{}, 1), queued: map[string]bool{}}
+	paths := make([]string, 0, len(h.repos))
+	for p := range h.repos {
+		if only == nil || only[p] {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		sub.add(p)
+	}
+	h.subs[sub] = true
+	h.metrics.streams.Add(1)
+	return sub, nil
+}
+
+func (h *hub) unsubscribe(sub *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.subs[sub] {
+		delete(h.subs, sub)
+		h.metrics.streams.Add(-1)
+	}
+}
+
+func (h *hub) repo(path string) *repo.Repo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.repos[path]
+}
+
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.repos)
+}
+
+// drain ends every event stream and refuses new ones.
+func (h *hub) drain() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.draining {
+		h.draining = true
+		close(h.drained)
+	}
+}
+
+// close drains and stops the watchers.
+func (h *hub) close() {
+	h.drain()
+	h.mu.Lock()
+	already := h.closed
+	h.closed = true
+	h.mu.Unlock()
+	if already {
+		return
+	}
+	if h.unhook != nil {
+		h.unhook()
+	}
+	close(h.stop)
+	h.wg.Wait()
+}
+
+var (
+	errShuttingDown   = fmt.Errorf("the server is shutting down")
+	errTooManyStreams = fmt.Errorf("too many event streams")
+)
+
+// handleEvents streams change notices (see the package doc).
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	var only map[string]bool
+	if ps := r.URL.Query()["repo"]; len(ps) > 0 {
+		only = map[string]bool{}
+		for _, p := range ps {
+			if err := goatdb.CheckRepoPath(p); err != nil {
+				httpError(w, http.StatusBadRequest, "repo=%q: %v", p, err)
+				return
+			}
+			only[p] = true
+		}
+	}
+	sub, err := s.hub.subscribe(only, s.opts.MaxEventStreams)
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
+		httpError(w, http.StatusServiceUnavailable, "%v; retry later", err)
+		return
+	}
+	defer s.hub.unsubscribe(sub)
+
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 4096)
+	flush := func() bool {
+		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		return bw.Flush() == nil && rc.Flush() == nil
+	}
+	fmt.Fprintf(bw, "retry: 2000\n\n")
+	first := true
+	keepAlive := time.NewTicker(s.opts.KeepAlive)
+	defer keepAlive.Stop()
+	for {
+		for _, p := range sub.take() {
+			rp := s.hub.repo(p)
+			if rp == nil {
+				continue
+			}
+			data, err := syncproto.EncodeNotice(syncproto.Notice{Repo: p, Epoch: rp.Epoch(), Seq: rp.Seq()})
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(bw, "event: changed\ndata: %s\n\n", data)
+		}
+		if first {
+			first = false
+			fmt.Fprintf(bw, "event: ready\ndata: {}\n\n")
+		}
+		if !flush() {
+			return
+		}
+		select {
+		case <-sub.wake:
+		case <-keepAlive.C:
+			fmt.Fprintf(bw, ": keep-alive\n\n")
+		case <-r.Context().Done():
+			return
+		case <-s.hub.drained:
+			return
+		}
+	}
+}

@@ -1,0 +1,296 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/syncproto"
+)
+
+// Options configure a Server. The zero value is valid.
+type Options struct {
+	// Logger receives access logs (Info), failures (Warn, Error) and
+	// details (Debug); nil discards.
+	Logger *slog.Logger
+	// Policy decides what each session may write and read; nil means
+	// syncproto.AllowAll.
+	Policy syncproto.Policy
+	// Peers are other servers' URLs to replicate with: every repository
+	// here is kept in sync with them, and every repository they announce
+	// is created here.
+	Peers []string
+	// PeerSync tunes the replication with Peers (backoff, intervals);
+	// Follow is always set.
+	PeerSync *goatdb.SyncOptions
+	// RateLimit is the sustained requests per second each client (by
+	// ClientKey) may make to /v1/ routes; 0 means 100, negative means no
+	// limit. RateBurst is the bucket size; 0 means 2×RateLimit (at least
+	// 10).
+	RateLimit float64
+	RateBurst int
+	// ClientKey names the client of a request for rate limiting; nil
+	// means its remote IP address.
+	ClientKey func(*http.Request) string
+	// RequestTimeout bounds reading, handling and writing one sync
+	// request; 0 means 60 seconds.
+	RequestTimeout time.Duration
+	// KeepAlive is the interval of event-stream keep-alive comments; 0
+	// means 15 seconds.
+	KeepAlive time.Duration
+	// MaxEventStreams bounds the open event streams; 0 means 10,000.
+	MaxEventStreams int
+	// ShutdownTimeout bounds the wait for requests in flight when Serve
+	// stops; 0 means 10 seconds.
+	ShutdownTimeout time.Duration
+	// MaxSendBytes bounds the commit bytes of one response; 0 means
+	// syncproto's default.
+	MaxSendBytes int
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	switch {
+	case o.RequestTimeout < 0 || o.KeepAlive < 0 || o.ShutdownTimeout < 0:
+		return errors.New("server: negative duration in Options")
+	case o.RateBurst < 0 || o.MaxEventStreams < 0:
+		return errors.New("server: negative RateBurst or MaxEventStreams")
+	}
+	for _, p := range o.Peers {
+		if _, err := goatdb.NormalizeServerURL(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Policy == nil {
+		o.Policy = syncproto.AllowAll{}
+	}
+	if o.RateLimit == 0 {
+		o.RateLimit = 100
+	}
+	if o.RateBurst == 0 {
+		o.RateBurst = max(10, int(2*o.RateLimit))
+	}
+	if o.ClientKey == nil {
+		o.ClientKey = remoteIP
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = 60 * time.Second
+	}
+	if o.KeepAlive == 0 {
+		o.KeepAlive = 15 * time.Second
+	}
+	if o.MaxEventStreams == 0 {
+		o.MaxEventStreams = 10_000
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// Server serves a goatdb database to sync clients. Create one with New,
+// run it with Serve (or mount Handler), and Close it when done; the
+// database stays open and is the caller's to close.
+type Server struct {
+	db        *goatdb.DB
+	opts      Options
+	log       *slog.Logger
+	responder *syncproto.Responder
+	metrics   *metrics
+	limiter   *limiter
+	hub       *hub
+	handler   http.Handler
+
+	mu       sync.Mutex // guards serving
+	serving  bool
+	draining chan struct{} // closed when Serve begins to shut down
+}
+
+// New returns a server for db. It watches every repository of db for
+// changes, to notify event streams, until Close.
+func New(db *goatdb.DB, opts *Options) (*Server, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	s := &Server{db: db, opts: o, log: o.Logger, metrics: newMetrics(), draining: make(chan struct{})}
+	if o.RateLimit > 0 {
+		s.limiter = newLimiter(o.RateLimit, o.RateBurst)
+	}
+	var err error
+	s.responder, err = syncproto.NewResponder(syncproto.ReposFunc(s.repo), &syncproto.ResponderOptions{
+		Policy: o.Policy, MaxSendBytes: o.MaxSendBytes, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	// Open every repository so that event streams list and follow them.
+	paths, err := db.Repos()
+	if err != nil {
+		return nil, fmt.Errorf("server: list repositories: %w", err)
+	}
+	for _, p := range paths {
+		if _, err := db.Repo(p); err != nil {
+			return nil, fmt.Errorf("server: open %s: %w", p, err)
+		}
+	}
+	s.hub = newHub(s.metrics)
+	s.hub.unhook = db.OnRepoOpen(s.hub.watch)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// repo is the Responder's Repos: it opens existing repositories, and
+// creates one only for a request that brings commits.
+func (s *Server) repo(_ context.Context, _ commit.SessionID, path string, create bool) (syncproto.Repo, error) {
+	if err := goatdb.CheckRepoPath(path); err != nil {
+		return nil, fmt.Errorf("%w: %v", syncproto.ErrUnknownRepo, err)
+	}
+	if create {
+		return s.db.Repo(path)
+	}
+	r, err := s.db.LookupRepo(path)
+	if errors.Is(err, goatdb.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s does not exist on this server", syncproto.ErrUnknownRepo, path)
+	}
+	return r, err
+}
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.requestID, s.accessLog, s.recoverPanic, s.countRequests)
+	r.Get("/healthz", s.handleHealth)
+	r.Get("/metrics", s.handleMetrics)
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(s.rateLimit)
+		r.With(limitBody(syncproto.MaxMessageSize)).Post("/sync", s.handleSync)
+		r.With(limitBody(0)).Get("/events", s.handleEvents)
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		httpError(w, http.StatusNotFound, "no such route: %s %s; the routes are POST /v1/sync, GET /v1/events, GET /healthz and GET /metrics", r.Method, r.URL.Path)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		httpError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
+	})
+	return r
+}
+
+// Handler returns the server's HTTP handler, for use with any
+// http.Server or httptest.Server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves HTTP on ln until ctx ends, then shuts down gracefully: it
+// ends event streams, waits (up to ShutdownTimeout) for sync requests in
+// flight, stops replicating with peers, and flushes every repository. It
+// replicates with Options.Peers while it runs. It returns nil after a
+// clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("server: Serve called twice")
+	}
+	s.serving = true
+	s.mu.Unlock()
+
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	var peers *goatdb.Syncer
+	if len(s.opts.Peers) > 0 {
+		var po goatdb.SyncOptions
+		if s.opts.PeerSync != nil {
+			po = *s.opts.PeerSync
+		}
+		po.Follow = true
+		var err error
+		if peers, err = s.db.StartSync(s.opts.Peers, &po); err != nil {
+			return fmt.Errorf("server: replicate with peers: %w", err)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+	}
+	close(s.draining)
+	s.hub.drain()
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	errs := []error{hs.Shutdown(sctx)}
+	if serveErr == nil {
+		serveErr = <-errc
+	}
+	if !errors.Is(serveErr, http.ErrServerClosed) {
+		errs = append(errs, serveErr)
+	}
+	if peers != nil {
+		errs = append(errs, peers.Stop())
+	}
+	errs = append(errs, s.db.Flush())
+	return errors.Join(errs...)
+}
+
+// Close stops watching repositories and ends every event stream. It does
+// not close the database.
+func (s *Server) Close() error {
+	s.hub.close()
+	return nil
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.draining:
+		httpError(w, http.StatusServiceUnavailable, "shutting down")
+	default:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	}
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	s.metrics.repositories.Store(int64(s.hub.count()))
+	s.metrics.write(w)
+}
+
+// httpError writes a plain-text error: one line saying what is wrong.
+func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, format+"\n", args...)
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

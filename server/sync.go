@@ -1,0 +1,102 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/syncproto"
+)
+
+// handleSync answers one sync round. The response is written only after
+// the request's commits are stored (with the database's durability).
+func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != goatdb.SyncContentType && mt != "application/octet-stream" {
+			httpError(w, http.StatusUnsupportedMediaType, "Content-Type %q: a sync request is %s", ct, goatdb.SyncContentType)
+			return
+		}
+	}
+	rc := http.NewResponseController(w)
+	deadline := began.Add(s.opts.RequestTimeout)
+	rc.SetReadDeadline(deadline)
+	rc.SetWriteDeadline(deadline)
+
+	body, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		httpError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes; send fewer commits per request", tooBig.Limit)
+		return
+	case err != nil:
+		httpError(w, http.StatusBadRequest, "reading the request body: %v", err)
+		return
+	}
+	s.metrics.bytesIn.Add(uint64(len(body)))
+	req, err := syncproto.DecodeRequest(body)
+	if err != nil {
+		s.protocolError(w, err)
+		return
+	}
+	for i := range req.Repos {
+		s.metrics.commitsIn.Add(uint64(len(req.Repos[i].Commits)))
+	}
+	resp, err := s.responder.Handle(r.Context(), req)
+	if err != nil {
+		if r.Context().Err() != nil {
+			httpError(w, http.StatusServiceUnavailable, "request cancelled: %v", r.Context().Err())
+			return
+		}
+		s.protocolError(w, err)
+		return
+	}
+	var out, rejected uint64
+	for i := range resp.Repos {
+		out += uint64(len(resp.Repos[i].Commits))
+		rejected += uint64(len(resp.Repos[i].Rejected))
+	}
+	msg, err := syncproto.EncodeResponse(resp)
+	if err != nil {
+		s.log.Error("encode sync response", "err", err)
+		httpError(w, http.StatusInternalServerError, "encoding the response failed: %v", err)
+		return
+	}
+	s.metrics.commitsOut.Add(out)
+	s.metrics.rejected.Add(rejected)
+	s.metrics.bytesOut.Add(uint64(len(msg)))
+	s.log.Debug("sync", "request_id", requestIDOf(r.Context()), "session", req.Session,
+		"repos", len(req.Repos), "commits_in", countCommits(req), "commits_out", out, "rejected", rejected)
+	w.Header().Set("Content-Type", goatdb.SyncContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+	w.Write(msg)
+	s.metrics.syncSeconds.observe(time.Since(began).Seconds())
+}
+
+// protocolError answers a request the protocol refused: 413 if too
+// large, 400 otherwise (the message names what is wrong, and for an
+// unknown version the supported ones).
+func (s *Server) protocolError(w http.ResponseWriter, err error) {
+	s.metrics.badRequests.Add(1)
+	switch {
+	case errors.Is(err, syncproto.ErrTooLarge):
+		httpError(w, http.StatusRequestEntityTooLarge, "%v", err)
+	case errors.Is(err, syncproto.ErrMalformed), errors.Is(err, syncproto.ErrVersion):
+		httpError(w, http.StatusBadRequest, "%v", err)
+	default:
+		s.log.Error("sync request failed", "err", err)
+		httpError(w, http.StatusInternalServerError, "%v", err)
+	}
+}
+
+func countCommits(req *syncproto.Request) int {
+	n := 0
+	for i := range req.Repos {
+		n += len(req.Repos[i].Commits)
+	}
+	return n
+}

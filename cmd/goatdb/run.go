@@ -62,7 +62,7 @@ func init() {
 	commands = []*command{
 		initCommand, putCommand, getCommand, rmCommand, lsCommand, queryCommand, logCommand,
 		importCommand, exportCommand, verifyCommand, schemaCommand,
-		versionCommand, helpCommand, serveCommand,
+		serveCommand, syncCommand, versionCommand, helpCommand,
 	}
 }
 

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/goatdb/goatdb"
+)
+
+var syncCommand = &command{
+	name:    "sync",
+	args:    "URL [REPO...]",
+	summary: "sync repositories with a goatdb server until both hold the same commits",
+	about: `Sync exchanges commits with the server at URL (for example
+http://127.0.0.1:8080) until each repository holds the same commits on both
+sides, then prints what moved. Without REPO it syncs every repository in
+the data directory; a REPO that does not exist here is created, so an empty
+directory catches up by naming it.
+
+Every commit received is verified (its id and signature) before it is
+stored; a commit the server refuses is listed with the reason. The exit
+status is 1 if the server refused commits and 2 if it could not be reached
+or the sync failed. --json prints the figures as one JSON object.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		asJSON := fs.Bool("json", false, "print one JSON object")
+		return func(e *env, args []string) error { return syncRepos(e, args, *asJSON) }
+	},
+}
+
+func syncRepos(e *env, args []string, asJSON bool) error {
+	if len(args) == 0 {
+		return usagef("sync", "sync needs the server URL")
+	}
+	url, err := goatdb.NormalizeServerURL(args[0])
+	if err != nil {
+		return usagef("sync", "%v", err)
+	}
+	for _, p := range args[1:] {
+		if goatdb.CheckRepoPath(p) != nil {
+			return invalidPath(p, "/type/repo")
+		}
+	}
+	return e.withDB(false, func(db *goatdb.DB) error {
+		st, err := db.Sync(e.ctx, url, args[1:]...)
+		if perr := printSync(e, url, st, asJSON); perr != nil {
+			return perr
+		}
+		switch {
+		case errors.Is(err, goatdb.ErrRejected):
+			return failf("the server refused %d commits (listed above)", len(st.Rejected))
+		case errors.Is(err, goatdb.ErrUnreachable):
+			return final(fmt.Errorf("%w; is 'goatdb serve' running there?", err))
+		}
+		return err
+	})
+}
+
+func printSync(e *env, url string, st goatdb.SyncStats, asJSON bool) error {
+	if asJSON {
+		type rej struct {
+			Repo   string `json:"repo"`
+			Commit string `json:"commit"`
+			Reason string `json:"reason"`
+		}
+		out := struct {
+			Server        string `json:"server"`
+			Rounds        int    `json:"rounds"`
+			Sent          int    `json:"commits_sent"`
+			Received      int    `json:"commits_received"`
+			BytesSent     int64  `json:"bytes_sent"`
+			BytesReceived int64  `json:"bytes_received"`
+			Converged     int    `json:"converged"`
+			Rejected      []rej  `json:"rejected"`
+			Refused       []rej  `json:"refused"`
+		}{Server: url, Rounds: st.Rounds, Sent: st.CommitsSent, Received: st.CommitsReceived,
+			BytesSent: st.BytesSent, BytesReceived: st.BytesReceived, Converged: st.Converged,
+			Rejected: []rej{}, Refused: []rej{}}
+		for _, r := range st.Rejected {
+			out.Rejected = append(out.Rejected, rej{r.Path, r.ID.String(), r.Reason})
+		}
+		for _, r := range st.Refused {
+			out.Refused = append(out.Refused, rej{r.Path, r.ID.String(), r.Reason})
+		}
+		return writeJSON(e.stdout, out)
+	}
+	if st.BytesReceived == 0 {
+		return nil // no answer: the error says why
+	}
+	fmt.Fprintf(e.stdout, "sent %d %s (%s), received %d %s (%s), %d %s, %d %s in sync\n",
+		st.CommitsSent, plural(st.CommitsSent, "commit"), byteCount(st.BytesSent),
+		st.CommitsReceived, plural(st.CommitsReceived, "commit"), byteCount(st.BytesReceived),
+		st.Rounds, plural(st.Rounds, "round trip"), st.Converged, pluralY(st.Converged))
+	for _, r := range st.Rejected {
+		fmt.Fprintf(e.stdout, "rejected by the server: %s commit %s: %s\n", r.Path, r.ID, r.Reason)
+	}
+	for _, r := range st.Refused {
+		fmt.Fprintf(e.stdout, "refused here: %s commit %s: %s\n", r.Path, r.ID, r.Reason)
+	}
+	return nil
+}
+
+func byteCount(n int64) string {
+	switch {
+	case n < 10_000:
+		return fmt.Sprintf("%d B", n)
+	case n < 10_000_000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}

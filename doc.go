@@ -31,4 +31,15 @@
 // Each data directory has a session key (DIR/session.key, mode 0600),
 // created on first open. Its public key is the session id that every commit
 // names; commits are signed with it unless Options.Trusted is set.
+//
+// # Sync
+//
+// DB.Sync exchanges commits with a goatdb server (package server) until
+// both sides hold the same commits; DB.StartSync keeps every repository in
+// sync in the background, driven by local writes and the server's event
+// stream. The protocol is package syncproto's. Every commit received is
+// verified before it is stored, and a commit the server refuses is
+// reported (ErrRejected, SyncStats.Rejected), never dropped silently.
+// Resume points (DIR/resume.json) make routine syncs cost what changed; a
+// lost or stale one costs a Bloom-filter round, never a commit.
 package goatdb

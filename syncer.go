@@ -349,12 +349,19 @@ func (sl *serverLoop) work() {
 	tick := time.NewTicker(sl.s.opts.Interval)
 	defer tick.Stop()
 	var fails int
+	var save <-chan time.Time // pending save of the resume points
 	for {
 		select {
 		case <-sl.kick:
 		case <-tick.C:
 			for _, p := range sl.s.paths() {
 				sl.mark(p, true)
+			}
+			continue
+		case <-save:
+			save = nil
+			if err := sl.s.db.resumes.save(); err != nil {
+				sl.s.log.Warn("save sync resume points", "err", err)
 			}
 			continue
 		case <-ctx.Done():
@@ -369,8 +376,10 @@ func (sl *serverLoop) work() {
 			return
 		}
 		sl.record(st, err)
-		if err := sl.s.db.resumes.save(); err != nil {
-			sl.s.log.Warn("save sync resume points", "err", err)
+		if save == nil {
+			// Resume points are saved at most once a second (and by
+			// Stop): a stale one costs a Bloom round, never a commit.
+			save = time.After(time.Second)
 		}
 		if err == nil {
 			fails = 0
@@ -380,7 +389,7 @@ func (sl *serverLoop) work() {
 		// empty here and unknown there has nothing to sync until one side
 		// writes to it.
 		for _, l := range locals {
-			if l.Repo.(*repo.Repo).Count() > 0 || !errors.Is(err, syncproto.ErrUnknownRepo) {
+			if l.Repo.(*repo.Repo).Stats().Commits > 0 || !errors.Is(err, syncproto.ErrUnknownRepo) {
 				sl.mark(l.Path, false)
 			}
 		}

@@ -16,8 +16,11 @@
 //	export REPO                   print the live items as those JSON lines, sorted by key
 //	verify                        check every repository log
 //	schema                        list the registered schemas and their fields
+//	serve [--addr HOST:PORT]      run the sync server (default 127.0.0.1:8080) until SIGINT/SIGTERM
+//	    --peer URL --rate N --log-level L --log-json
+//	sync URL [REPO...]            sync with a server until both sides hold the same commits
+//	    --json
 //	version, help [COMMAND]
-//	serve                         not in this build: says so and exits 2
 //
 // --json is accepted by init, ls, verify and schema, whose default output
 // is for people. --dir defaults to $GOATDB_DIR, else ./goatdb-data, and is
@@ -28,7 +31,7 @@
 //
 //   - 0: success.
 //   - 1: not found (a missing or deleted item, repository or commit), or a
-//     failed check (verify found problems).
+//     failed check (verify found problems, the server refused commits).
 //   - 2: anything else: bad usage, bad input (an invalid path, malformed
 //     JSON, a value of the wrong type for the schema), a data directory
 //     held by another process, a damaged file, an I/O error.

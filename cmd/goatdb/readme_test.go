@@ -98,7 +98,14 @@ func TestREADMETwoCommands(t *testing.T) {
 	tmp := t.TempDir()
 	t.Chdir(tmp)
 	t.Setenv("GOATDB_DIR", filepath.Join(tmp, "goatdb-data"))
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	limit := 5 * time.Second
+	if verbArgs[0] == "serve" {
+		// The server runs until stopped: stop it after a moment, on a
+		// free loopback port. It must have started and stop cleanly.
+		verbArgs = append(verbArgs, "--addr", "127.0.0.1:0")
+		limit = 500 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
 	defer cancel()
 	var out bytes.Buffer
 	w := &lockedWriter{w: &out}
@@ -216,8 +223,73 @@ type tour struct {
 	tmpDirs  []string // the temporary directory as the command may print it
 	commits  *idMap
 	sessions *idMap
-	status   int // of the last command, for echo $?
+	status   int    // of the last command, for echo $?
+	url      string // the server 'goatdb serve' started, standing for readmeURL
 }
+
+// readmeURL is the server URL of the README's sync walk-through; the
+// replay's server listens on a free port instead.
+const readmeURL = "http://127.0.0.1:8080"
+
+// TestREADMESync replays the README's "Sync" section like the tour: its
+// first block starts 'goatdb serve' (in the background, on a free port,
+// stopped when the test ends), the others run in a second "terminal".
+// Byte counts in sync reports vary with signatures and compression and
+// are not compared.
+func TestREADMESync(t *testing.T) {
+	readme := readREADME(t)
+	blocks := consoleBlocks(t, readme, "Sync")
+
+	tmp := t.TempDir()
+	t.Chdir(tmp)
+	t.Setenv("GOATDB_DIR", filepath.Join(tmp, "goatdb-data"))
+	s := &tour{
+		t:        t,
+		tmpDirs:  tempDirForms(t, tmp),
+		commits:  newIDMap("commit id"),
+		sessions: newIDMap("session id"),
+	}
+	for _, b := range blocks {
+		for _, st := range b {
+			s.step(st)
+		}
+	}
+}
+
+// serve starts 'goatdb serve' in the background on a free port and
+// returns its first line of output.
+func (s *tour) serve(where string, c shellCmd) string {
+	t := s.t
+	t.Helper()
+	if s.url != "" {
+		t.Fatalf("%s: a server is running already", where)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	w := &lockedWriter{w: &out}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append(c.args[1:], "--addr", "127.0.0.1:0"), strings.NewReader(""), w, w) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("%s: exit %d after stop; output:\n%s", where, code, w.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		line, _, _ := strings.Cut(w.String(), "\n")
+		if i := strings.Index(line, " on http://"); i >= 0 && strings.Contains(w.String(), "\n") {
+			s.url = line[i+len(" on "):]
+			return line + "\n"
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no 'serving' line after 10s; output:\n%s", where, w.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var byteCountRE = regexp.MustCompile(`\(\d+(\.\d+)? (B|kB|MB)\)`)
 
 var (
 	commitRE  = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
@@ -244,6 +316,8 @@ func (s *tour) step(st step) {
 	}
 	var out bytes.Buffer
 	switch name, args := c.args[0], c.args[1:]; {
+	case name == "goatdb" && slices.Contains(args, "serve"):
+		out.WriteString(s.serve(where, c))
 	case name == "goatdb":
 		s.status = s.goatdb(where, c, &out)
 	case name == "echo" && len(args) == 1 && args[0] == "$?" && c.stdin == "" && c.stdout == "":
@@ -363,6 +437,9 @@ func (s *tour) actualWord(w string) (string, error) {
 	if rest, ok := strings.CutPrefix(w, tourDir); ok && (rest == "" || rest[0] == '/') {
 		w = s.tmpDirs[0] + rest
 	}
+	if s.url != "" {
+		w = strings.ReplaceAll(w, readmeURL, s.url)
+	}
 	return w, nil
 }
 
@@ -439,6 +516,11 @@ func (s *tour) compare(st step, got string) {
 	want = timeRE.ReplaceAllString(want, `"time":"TIME"`)
 	got = s.commits.toREADME(got, want, commitRE)
 	got = s.sessions.toREADME(got, want, sessionRE)
+	if s.url != "" {
+		got = strings.ReplaceAll(got, s.url, readmeURL)
+		got = byteCountRE.ReplaceAllString(got, "(N B)")
+		want = byteCountRE.ReplaceAllString(want, "(N B)")
+	}
 	if got == want {
 		return
 	}
@@ -552,4 +634,14 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// String returns what was written, if w is a *bytes.Buffer.
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.w.(*bytes.Buffer); ok {
+		return b.String()
+	}
+	return ""
 }

@@ -1,0 +1,109 @@
+// Command bench compares goatdb with SQLite (modernc.org/sqlite, pure Go)
+// and bbolt on GoatDB's workload, in one run:
+//
+//	go run .            # full run: 100,000 items, about a minute
+//	go run . --quick    # smaller sizes, under a minute
+//	go run . --json     # figures for programs
+//	go run . --only 'goatdb|sqlite-full'   # engines and operations matching
+//
+// The workload: schema test/1 = {title string, count number (default 0),
+// tags set (default empty)}; item i = {title: "Item i", count: i, tags:
+// {"tag"+i, "category"+(i%5)}}; the repository /test/basic.
+//
+// Every operation runs on every engine in rounds: each round runs each
+// engine once, in a new random order, so that drift (caches, the disk,
+// other processes) hits all engines alike. The figures are grouped by
+// durability class, since a write that returns before it is on stable
+// storage is not comparable with one that returns after.
+//
+// Every engine checks what it reads: the item's count, the number of
+// items and the sum of their counts, the exact results of each query. A
+// failed check or operation stops the run with the engine and operation
+// named. The data lives in a temporary directory, removed at exit.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs the command: 0 on success, 1 if the benchmark failed, 2 on bad
+// usage. Progress goes to stderr, the report to stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, asJSON, err := parseFlags(args, stderr)
+	if err != nil {
+		return 2
+	}
+	results, err := runAll(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	rep := buildReport(cfg, results)
+	if asJSON {
+		err = rep.writeJSON(stdout)
+	} else {
+		err = rep.writeText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quick := fs.Bool("quick", false, "smaller sizes and fewer samples (under a minute)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	only := fs.String("only", "", "run only the engines' operations whose \"ENGINE OP\" matches this `regexp`, e.g. 'goatdb|sqlite-full' or ' (create|update)$'")
+	dir := fs.String("dir", os.TempDir(), "`directory` for the temporary data")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--dir DIR]\n\nengines:")
+		for _, e := range engineSpecs {
+			fmt.Fprintf(stderr, " %s", e.id)
+		}
+		fmt.Fprintf(stderr, "\noperations:")
+		for _, o := range ops {
+			fmt.Fprintf(stderr, " %s", o.id)
+		}
+		fmt.Fprintf(stderr, "\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, false, err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return nil, false, flag.ErrHelp
+	}
+	cfg := fullConfig()
+	if *quick {
+		cfg = quickConfig()
+	}
+	cfg.dir = *dir
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: --only: %v\n", err)
+			return nil, false, err
+		}
+		cfg.only = re
+	}
+	return &cfg, *asJSON, nil
+}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
 	"github.com/goatdb/goatdb/vfs"
 )
@@ -45,6 +46,9 @@ func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (Sync
 		return SyncStats{}, err
 	}
 	st, err := rm.syncer.Sync(ctx, locals...)
+	if len(repos) == 0 {
+		err = ignoreEmptyUnknown(err, locals)
+	}
 	if serr := db.resumes.save(); serr != nil {
 		db.opts.Logger.Warn("save sync resume points", "err", serr)
 	}
@@ -52,6 +56,34 @@ func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (Sync
 		err = rejectedError(st.Rejected)
 	}
 	return st, err
+}
+
+// ignoreEmptyUnknown drops from a sync's error the repositories that hold
+// no commits here and that the server does not have: there is nothing to
+// sync in them, and syncing every repository must not fail for them.
+func ignoreEmptyUnknown(err error, locals []syncproto.Local) error {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	empty := map[string]bool{}
+	for _, l := range locals {
+		if r, ok := l.Repo.(*repo.Repo); ok && r.Stats().Commits == 0 {
+			empty[l.Path] = true
+		}
+	}
+	var keep []error
+	for _, e := range errs {
+		var re *syncproto.RepoError
+		if errors.As(e, &re) && empty[re.Path] && errors.Is(e, syncproto.ErrUnknownRepo) {
+			continue
+		}
+		keep = append(keep, e)
+	}
+	return errors.Join(keep...)
 }
 
 // syncLocals opens the named repositories, or every repository in the
@@ -63,6 +95,11 @@ func (db *DB) syncLocals(paths []string) ([]syncproto.Local, error) {
 			return nil, err
 		}
 		paths = all
+	}
+	for _, p := range paths {
+		if err := CheckRepoPath(p); err != nil {
+			return nil, err
+		}
 	}
 	locals := make([]syncproto.Local, 0, len(paths))
 	for _, p := range paths {
@@ -153,9 +190,10 @@ func NormalizeServerURL(s string) (string, error) {
 		return "", fmt.Errorf("goatdb: server URL %q: want http:// or https://, as in http://127.0.0.1:8080", s)
 	case u.Host == "":
 		return "", fmt.Errorf("goatdb: server URL %q has no host", s)
-	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil:
 		return "", fmt.Errorf("goatdb: server URL %q: remove the query, fragment or user part", s)
 	}
+	u.Host = strings.ToLower(u.Host)
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
@@ -214,8 +252,11 @@ func serverError(resp *http.Response) *ServerError {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	msg, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	e := &ServerError{URL: resp.Request.URL.String(), Status: resp.StatusCode, Message: msg}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+	ra := resp.Header.Get("Retry-After")
+	if s, err := strconv.Atoi(ra); err == nil && s >= 0 {
 		e.RetryAfter = time.Duration(s) * time.Second
+	} else if t, err := http.ParseTime(ra); err == nil {
+		e.RetryAfter = max(0, time.Until(t))
 	}
 	return e
 }

@@ -33,3 +33,13 @@ var (
 	// server failed to serve a repository.
 	ErrRemote = errors.New("syncproto: server error")
 )
+
+// RepoError is the failure of one repository in a sync; Syncer.Sync
+// returns them joined (errors.Join) with any other failure.
+type RepoError struct {
+	Path string
+	Err  error
+}
+
+func (e *RepoError) Error() string { return "sync " + e.Path + ": " + e.Err.Error() }
+func (e *RepoError) Unwrap() error { return e.Err }

@@ -386,14 +386,14 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 	switch p.Status {
 	case StatusOK:
 	case StatusNotFound:
-		u.done, u.err = true, fmt.Errorf("sync %s: %w: %s", u.Path, ErrUnknownRepo, p.Message)
+		u.done, u.err = true, &RepoError{Path: u.Path, Err: fmt.Errorf("%w: %s", ErrUnknownRepo, p.Message)}
 		return
 	default:
-		u.done, u.err = true, fmt.Errorf("sync %s: %w: %s", u.Path, ErrRemote, p.Message)
+		u.done, u.err = true, &RepoError{Path: u.Path, Err: fmt.Errorf("%w: %s", ErrRemote, p.Message)}
 		return
 	}
 	if err := u.store(p, st); err != nil {
-		u.done, u.err = true, fmt.Errorf("sync %s: store commits: %w", u.Path, err)
+		u.done, u.err = true, &RepoError{Path: u.Path, Err: fmt.Errorf("store commits: %w", err)}
 		return
 	}
 	for _, rj := range p.Rejected {

@@ -164,16 +164,16 @@ func (s *Syncer) opened(path string, r *repo.Repo) {
 		return
 	}
 	s.watched[path] = r
-	s.wg.Go(func() { s.watch(path, r) })
+	ch := r.Changed() // now, so that no change after the open is missed
+	s.wg.Go(func() { s.watch(path, r, ch) })
 	for _, sl := range s.servers {
 		sl.mark(path, false)
 	}
 }
 
 // watch marks the repository dirty on every server each time it changes.
-func (s *Syncer) watch(path string, r *repo.Repo) {
+func (s *Syncer) watch(path string, r *repo.Repo, ch <-chan struct{}) {
 	for {
-		ch := r.Changed()
 		if r.Closed() {
 			return
 		}
@@ -182,6 +182,7 @@ func (s *Syncer) watch(path string, r *repo.Repo) {
 		case <-s.ctx.Done():
 			return
 		}
+		ch = r.Changed()
 		for _, sl := range s.servers {
 			sl.mark(path, false)
 		}

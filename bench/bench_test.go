@@ -55,11 +55,11 @@ func TestRunEveryEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := buildReport(cfg, results)
+	rep := buildReport(cfg, results, nil)
 	cells := map[string]bool{} // "op title/engine name" with figures
 	for _, s := range rep.Sections {
 		op := ""
-		for _, row := range s.Table.Rows {
+		for _, row := range s.Tables[0].Rows {
 			if row[0] != "" {
 				op = row[0]
 			}
@@ -139,6 +139,7 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{nil, true, "full"},
 		{[]string{"--quick", "--json"}, true, "quick"},
+		{[]string{"--sync=false", "--only", "^sync"}, true, "full"},
 		{[]string{"--only", "("}, false, ""},
 		{[]string{"extra"}, false, ""},
 		{[]string{"--bogus"}, false, ""},
@@ -187,6 +188,102 @@ func TestSQLitePragmas(t *testing.T) {
 		}
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// tinySync is a sync section small enough for a test.
+func tinySync() syncConfig {
+	return syncConfig{on: true, n: 40, bigN: 100, newN: 2, reps: 3,
+		arrival: []arrivalRun{{receivers: 1, writes: 3}, {receivers: 3, writes: 2}}}
+}
+
+// TestSyncSection runs the sync section alone on tiny sizes and checks its
+// tables, notes, verdicts and JSON, and that the data is gone.
+func TestSyncSection(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.sync = tinySync()
+	cfg.only = regexp.MustCompile(`^sync`)
+	results, err := runAll(t.Context(), cfg, io.Discard)
+	if err != nil || len(results) > 0 {
+		t.Fatalf("engines ran: %v, %v", results, err)
+	}
+	res, err := runSync(t.Context(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Wire) != 6 || len(res.Arrival) != 2 {
+		t.Fatalf("%d wire results, %d arrival runs", len(res.Wire), len(res.Arrival))
+	}
+	rep := buildReport(cfg, results, res)
+	if len(rep.Sections) != 1 || rep.Sections[0].ID != syncSectionID || len(rep.Sections[0].Tables) != 2 {
+		t.Fatalf("sections: %+v", rep.Sections)
+	}
+	for _, tb := range rep.Sections[0].Tables {
+		for _, row := range tb.Rows {
+			if len(row) != len(tb.Columns) {
+				t.Errorf("%s: row %q has %d cells for %d columns", tb.Caption, row, len(row), len(tb.Columns))
+			}
+		}
+	}
+	var text, js bytes.Buffer
+	if err := rep.writeText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"goatdb's sync\n", "40 in sync, first contact", "100 in sync + 1 new", "2 writes with 3 receivers, not 3"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("no %q in:\n%s", want, text.String())
+		}
+	}
+	// Tiny sizes: the wire targets are not judged; the arrival target
+	// with 1 receiver is, and the one with 500 was not measured.
+	if len(rep.Targets) != len(syncTargets) {
+		t.Errorf("%d verdicts, want the %d sync targets'", len(rep.Targets), len(syncTargets))
+	}
+	for _, v := range rep.Targets {
+		notJudged := strings.HasPrefix(v.Target, "sync,") || strings.Contains(v.Target, "500")
+		if notJudged != (v.Status == statusNotJudged) {
+			t.Errorf("%s: %s (%s)", v.Target, v.Status, v.Detail)
+		}
+	}
+	if err := rep.writeJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Sections []struct {
+			ID   string
+			Data syncResults
+		}
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Sections) != 1 || len(back.Sections[0].Data.Wire) != 6 {
+		t.Errorf("JSON: %v, %+v", err, back)
+	}
+	if left, _ := os.ReadDir(cfg.dir); len(left) > 0 {
+		t.Errorf("left in the data directory: %v", left)
+	}
+}
+
+func TestSyncOnlySelects(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.sync = tinySync()
+	cfg.only = regexp.MustCompile(`^sync arrival-3$`)
+	res, err := runSync(t.Context(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Wire) != 0 || len(res.Arrival) != 1 || res.Arrival[0].Receivers != 3 {
+		t.Errorf("ran %+v", res)
+	}
+	cfg.only = regexp.MustCompile(`^goatdb`)
+	if res, err := runSync(t.Context(), cfg, io.Discard); res != nil || err != nil {
+		t.Errorf("--only goatdb ran the sync section: %+v, %v", res, err)
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", -123: "-123", -1234567: "-1,234,567"} {
+		if got := formatBytes(n); got != want {
+			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

@@ -1,10 +1,20 @@
 package main
 
-import "regexp"
+import (
+	"fmt"
+	"regexp"
+)
 
 // fullN is the size of the big repository in a full run, the size the
 // workload's figures are published for.
 const fullN = 100_000
+
+// The sync section's published sizes: commits in sync, and in the big
+// repository of "100,000 in sync + 1 new".
+const (
+	fullSyncN    = 10_000
+	fullSyncBigN = 100_000
+)
 
 // config is what one run measures.
 type config struct {
@@ -14,15 +24,43 @@ type config struct {
 	warmups [4]int         // untimed samples first, by opKind
 	dir     string         // where the temporary data directory goes
 	only    *regexp.Regexp // runs an engine's op if it matches "ENGINE OP"; nil runs all
+	sync    syncConfig
 }
 
-// fullConfig is the default run, about a minute on 2 cores.
+// syncConfig is what the sync section measures.
+type syncConfig struct {
+	on      bool
+	n       int          // commits in sync in the wire scenarios
+	bigN    int          // commits in sync in "BigN in sync + 1 new"
+	newN    int          // new commits per writing side
+	reps    int          // measured syncs per repeated scenario
+	arrival []arrivalRun // write-to-arrival runs
+}
+
+// arrivalRun is one write-to-arrival measurement.
+type arrivalRun struct {
+	receivers int // clients receiving, B included
+	writes    int // measured writes
+}
+
+// part is the run's name for --only, after "sync ".
+func (a arrivalRun) part() string { return fmt.Sprintf("arrival-%d", a.receivers) }
+
+// The sync section's parts besides the arrival runs.
+const syncWirePart = "wire"
+
+// fullConfig is the default run, a few minutes on 2 cores: about a
+// minute for the engines, one to five for sync.
 func fullConfig() config {
 	return config{
 		mode:    "full",
 		items:   fullN,
 		samples: [4]int{kindInstance: 50, kindBig: 11, kindWrite: 200, kindRead: 500},
 		warmups: [4]int{kindInstance: 3, kindBig: 2, kindWrite: 10, kindRead: 20},
+		// With 500 receivers a write takes 50–250 ms until all of them
+		// hold it: 1000 writes take one to four minutes.
+		sync: syncConfig{on: true, n: fullSyncN, bigN: fullSyncBigN, newN: 10, reps: 50,
+			arrival: []arrivalRun{{receivers: 1, writes: 1000}, {receivers: 500, writes: 1000}}},
 	}
 }
 
@@ -34,10 +72,18 @@ func quickConfig() config {
 		items:   10_000,
 		samples: [4]int{kindInstance: 30, kindBig: 11, kindWrite: 50, kindRead: 200},
 		warmups: [4]int{kindInstance: 2, kindBig: 1, kindWrite: 5, kindRead: 10},
+		sync: syncConfig{on: true, n: 2_000, bigN: 20_000, newN: 10, reps: 50,
+			arrival: []arrivalRun{{receivers: 1, writes: 100}, {receivers: 50, writes: 100}}},
 	}
 }
 
 // selected reports whether the run includes op on the engine.
 func (c *config) selected(e *engineSpec, o op) bool {
 	return c.only == nil || c.only.MatchString(e.id+" "+string(o.id))
+}
+
+// syncSelected reports whether the run includes the sync section's part
+// ("wire", "arrival-500"), which --only matches as "sync PART".
+func (c *config) syncSelected(part string) bool {
+	return c.sync.on && (c.only == nil || c.only.MatchString("sync "+part))
 }

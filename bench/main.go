@@ -1,10 +1,12 @@
 // Command bench compares goatdb with SQLite (modernc.org/sqlite, pure Go)
-// and bbolt on GoatDB's workload, in one run:
+// and bbolt on GoatDB's workload, and measures goatdb's sync, in one run:
 //
-//	go run .            # full run: 100,000 items, about a minute
+//	go run .            # full run: 100,000 items, then sync: a few minutes
 //	go run . --quick    # smaller sizes, under a minute
 //	go run . --json     # figures for programs
 //	go run . --only 'goatdb|sqlite-full'   # engines and operations matching
+//	go run . --only '^sync'                # the sync section alone
+//	go run . --sync=false                  # without the sync section
 //
 // The workload: schema test/1 = {title string, count number (default 0),
 // tags set (default empty)}; item i = {title: "Item i", count: i, tags:
@@ -20,6 +22,11 @@
 // items and the sum of their counts, the exact results of each query. A
 // failed check or operation stops the run with the engine and operation
 // named. The data lives in a temporary directory, removed at exit.
+//
+// The sync section (sync.go, measured by internal/syncbench) reports the
+// bytes and round trips of goatdb syncs over HTTP on 127.0.0.1 in a few
+// scenarios, and the latency from a write on one client to its arrival on
+// another.
 package main
 
 import (
@@ -52,7 +59,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	rep := buildReport(cfg, results)
+	var syncRes *syncResults
+	if cfg.sync.on {
+		if syncRes, err = runSync(ctx, cfg, stderr); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+	}
+	rep := buildReport(cfg, results, syncRes)
 	if asJSON {
 		err = rep.writeJSON(stdout)
 	} else {
@@ -70,16 +84,22 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 	fs.SetOutput(stderr)
 	quick := fs.Bool("quick", false, "smaller sizes and fewer samples (under a minute)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	only := fs.String("only", "", "run only the engines' operations whose \"ENGINE OP\" matches this `regexp`, e.g. 'goatdb|sqlite-full' or ' (create|update)$'")
+	only := fs.String("only", "", "run only the engines' operations whose \"ENGINE OP\" matches this `regexp`, e.g. 'goatdb|sqlite-full' or ' (create|update)$', "+
+		"and the sync section's parts whose \"sync PART\" matches, e.g. '^sync' or '^sync (wire|arrival-1)$'")
+	syncOn := fs.Bool("sync", true, "run the sync section")
 	dir := fs.String("dir", os.TempDir(), "`directory` for the temporary data")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--dir DIR]\n\nengines:")
+		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--sync=false] [--dir DIR]\n\nengines:")
 		for _, e := range engineSpecs {
 			fmt.Fprintf(stderr, " %s", e.id)
 		}
 		fmt.Fprintf(stderr, "\noperations:")
 		for _, o := range ops {
 			fmt.Fprintf(stderr, " %s", o.id)
+		}
+		fmt.Fprintf(stderr, "\nsync parts (full run; --quick has arrival-1 and arrival-50): sync %s", syncWirePart)
+		for _, a := range fullConfig().sync.arrival {
+			fmt.Fprintf(stderr, " sync %s", a.part())
 		}
 		fmt.Fprintf(stderr, "\n\nflags:\n")
 		fs.PrintDefaults()
@@ -97,6 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 		cfg = quickConfig()
 	}
 	cfg.dir = *dir
+	cfg.sync.on = *syncOn
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {

@@ -25,18 +25,21 @@ type report struct {
 	Targets  []verdict `json:"targets"`
 }
 
-// section is one part of a report: a titled table with its figures.
-// Another kind of figures is another section, built by its own function.
+// section is one part of a report: a titled set of tables with their
+// figures. Another kind of figures is another section, built by its own
+// function.
 type section struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
-	Table table  `json:"-"`
-	Data  any    `json:"data"` // the figures, for JSON
+	ID     string  `json:"id"`
+	Title  string  `json:"title"`
+	Tables []table `json:"-"`
+	Data   any     `json:"data"` // the figures, for JSON
 }
 
-// table is a section's text form. A cell left empty under a left-aligned
-// column repeats nothing: it groups rows under the cell above.
+// table is a section's text form, under an optional caption. A cell left
+// empty under a left-aligned column repeats nothing: it groups rows under
+// the cell above.
 type table struct {
+	Caption string
 	Columns []column
 	Rows    [][]string
 }
@@ -83,11 +86,26 @@ func (m machine) String() string {
 	return fmt.Sprintf("%s/%s, %s, %d CPUs (GOMAXPROCS %d), %s", m.GOOS, m.GOARCH, m.CPU, m.NumCPU, m.GOMAXPROCS, m.Go)
 }
 
-// buildReport puts a run's results into a report.
-func buildReport(cfg *config, results []result) *report {
-	r := &report{Machine: thisMachine(), Mode: cfg.mode, Items: cfg.items, Dir: cfg.dir, Notes: notes(cfg)}
+// buildReport puts a run's results into a report; syncRes is nil if the
+// sync section did not run.
+func buildReport(cfg *config, results []result, syncRes *syncResults) *report {
+	r := &report{Machine: thisMachine(), Mode: cfg.mode, Items: cfg.items, Dir: cfg.dir}
 	r.Sections = opSections(cfg, results)
-	r.Targets = judge(cfg, results)
+	if len(results) > 0 {
+		r.Notes = notes(cfg)
+	}
+	if syncRes != nil {
+		r.Sections = append(r.Sections, syncSection(cfg, syncRes))
+		r.Notes = append(r.Notes, syncNotes(cfg, syncRes)...)
+	}
+	// The verdicts of what ran: a run of the sync section alone lists
+	// only the sync targets, and one without it lists none of them.
+	if len(results) > 0 {
+		r.Targets = judge(cfg, results)
+	}
+	if syncRes != nil {
+		r.Targets = append(r.Targets, judgeSync(cfg, syncRes)...)
+	}
 	return r
 }
 
@@ -122,7 +140,7 @@ func opSections(cfg *config, results []result) []section {
 		if len(mine) == 0 {
 			continue
 		}
-		out = append(out, section{ID: cl.id, Title: cl.title, Table: opTable(cfg, mine), Data: opData(cfg, mine)})
+		out = append(out, section{ID: cl.id, Title: cl.title, Tables: []table{opTable(cfg, mine)}, Data: opData(cfg, mine)})
 	}
 	return out
 }
@@ -207,23 +225,48 @@ func opData(cfg *config, results []result) []opFigure {
 // writeText prints the report for people.
 func (r *report) writeText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "goatdb, SQLite and bbolt on GoatDB's workload\n\n")
+	fmt.Fprintf(bw, "%s\n\n", r.heading())
 	fmt.Fprintf(bw, "machine: %s\n", r.Machine)
 	fmt.Fprintf(bw, "mode:    %s, %s items\n", r.Mode, thousands(r.Items))
 	fmt.Fprintf(bw, "data:    under %s\n", r.Dir)
 	for _, s := range r.Sections {
-		fmt.Fprintf(bw, "\n%s\n\n", s.Title)
-		s.Table.write(bw)
+		fmt.Fprintf(bw, "\n%s\n", s.Title)
+		for _, t := range s.Tables {
+			if t.Caption != "" {
+				fmt.Fprintf(bw, "\n%s:\n", t.Caption)
+			}
+			fmt.Fprintln(bw)
+			t.write(bw)
+		}
 	}
 	fmt.Fprintf(bw, "\nNotes\n")
 	for _, n := range r.Notes {
 		fmt.Fprintf(bw, "- %s\n", n)
 	}
-	fmt.Fprintf(bw, "\nTargets (medians)\n")
+	fmt.Fprintf(bw, "\nTargets\n")
 	for _, v := range r.Targets {
 		fmt.Fprintf(bw, "%-10s %s: %s\n", v.Status, v.Target, v.Detail)
 	}
 	return bw.Flush()
+}
+
+// heading says what the report measured.
+func (r *report) heading() string {
+	engines, sync := false, false
+	for _, s := range r.Sections {
+		if s.ID == syncSectionID {
+			sync = true
+		} else {
+			engines = true
+		}
+	}
+	switch {
+	case sync && !engines:
+		return "goatdb's sync"
+	case sync:
+		return "goatdb, SQLite and bbolt on GoatDB's workload, and goatdb's sync"
+	}
+	return "goatdb, SQLite and bbolt on GoatDB's workload"
 }
 
 // writeJSON prints the report for programs.

@@ -54,9 +54,9 @@ func (h *hub) watch(path string, r *repo.Repo) {
 		return
 	}
 	h.repos[path] = r
+	ch := r.Changed() // now, so that no change after the open is missed
 	h.wg.Go(func() {
 		for {
-			ch := r.Changed()
 			if r.Closed() {
 				return
 			}
@@ -65,6 +65,7 @@ func (h *hub) watch(path string, r *repo.Repo) {
 			case <-h.stop:
 				return
 			}
+			ch = r.Changed()
 			h.publish(path)
 		}
 	})

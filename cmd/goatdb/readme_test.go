@@ -40,9 +40,13 @@ const readmePath = "../../README.md"
 // the README's: ids are matched to the README's in order of appearance and
 // must stay consistent, so an id used in a later command is the one an
 // earlier command printed.
-func TestREADMETour(t *testing.T) {
+func TestREADMETour(t *testing.T) { replaySection(t, "The goatdb command") }
+
+// replaySection replays the console blocks of a README section in one
+// temporary working directory.
+func replaySection(t *testing.T, name string) {
 	readme := readREADME(t)
-	blocks := consoleBlocks(t, readme, "The goatdb command")
+	blocks := consoleBlocks(t, readme, name)
 
 	tmp := t.TempDir()
 	t.Chdir(tmp)
@@ -236,25 +240,7 @@ const readmeURL = "http://127.0.0.1:8080"
 // stopped when the test ends), the others run in a second "terminal".
 // Byte counts in sync reports vary with signatures and compression and
 // are not compared.
-func TestREADMESync(t *testing.T) {
-	readme := readREADME(t)
-	blocks := consoleBlocks(t, readme, "Sync")
-
-	tmp := t.TempDir()
-	t.Chdir(tmp)
-	t.Setenv("GOATDB_DIR", filepath.Join(tmp, "goatdb-data"))
-	s := &tour{
-		t:        t,
-		tmpDirs:  tempDirForms(t, tmp),
-		commits:  newIDMap("commit id"),
-		sessions: newIDMap("session id"),
-	}
-	for _, b := range blocks {
-		for _, st := range b {
-			s.step(st)
-		}
-	}
-}
+func TestREADMESync(t *testing.T) { replaySection(t, "Sync") }
 
 // serve starts 'goatdb serve' in the background on a free port and
 // returns its first line of output.

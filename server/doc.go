@@ -34,8 +34,9 @@
 //   - Incoming commits pass through syncproto.Responder's one acceptance
 //     point and outgoing ones through its one selection point, both under
 //     Options.Policy.
-//   - Repositories are created only by a request that carries commits for
-//     them; asking for an unknown repository is answered "not found".
+//   - Repositories are created only for a peer that holds or sends commits
+//     for them (even if those commits are then refused); a peer that only
+//     asks for an unknown repository is answered "not found".
 //   - Every goroutine the server starts is stopped by Serve's return (per
 //     connection and peer work) or by Close (repository watchers).
 package server

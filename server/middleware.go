@@ -146,10 +146,11 @@ func (s *Server) countRequests(next http.Handler) http.Handler {
 
 // limitBody refuses bodies over n bytes: at once if Content-Length says
 // so, else when the handler reads past n (http.MaxBytesError).
-func limitBody(n int64) func(http.Handler) http.Handler {
+func (s *Server) limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
+				s.metrics.badRequests.Add(1)
 				httpError(w, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the limit of %d", r.ContentLength, n)
 				return
 			}

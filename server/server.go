@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,19 +178,26 @@ func (s *Server) repo(_ context.Context, _ commit.SessionID, path string, create
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.accessLog, s.recoverPanic, s.countRequests)
+	r.Use(s.requestID, s.accessLog, s.countRequests, s.recoverPanic)
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/metrics", s.handleMetrics)
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.rateLimit)
-		r.With(limitBody(syncproto.MaxMessageSize)).Post("/sync", s.handleSync)
-		r.With(limitBody(0)).Get("/events", s.handleEvents)
+		r.With(s.limitBody(syncproto.MaxMessageSize)).Post("/sync", s.handleSync)
+		r.With(s.limitBody(0)).Get("/events", s.handleEvents)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such route: %s %s; the routes are POST /v1/sync, GET /v1/events, GET /healthz and GET /metrics", r.Method, r.URL.Path)
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		httpError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		httpError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allow, " or "))
 	})
 	return r
 }

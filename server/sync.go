@@ -31,6 +31,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
+		s.metrics.badRequests.Add(1)
 		httpError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes; send fewer commits per request", tooBig.Limit)
 		return
 	case err != nil:

@@ -41,11 +41,17 @@ func EncodeNotice(n Notice) ([]byte, error) {
 	if err := checkNoticePath(n.Repo); err != nil {
 		return nil, err
 	}
-	return json.Marshal(noticeJSON{Repo: n.Repo, Epoch: fmt.Sprintf("%016x", n.Epoch), Seq: n.Seq})
+	b, err := json.Marshal(noticeJSON{Repo: n.Repo, Epoch: fmt.Sprintf("%016x", n.Epoch), Seq: n.Seq})
+	if err == nil && len(b) > MaxNoticeSize {
+		err = fmt.Errorf("%w: notice of %d bytes, over %d", ErrMalformed, len(b), MaxNoticeSize)
+	}
+	return b, err
 }
 
-// DecodeNotice parses a notice, strictly: unknown fields, a missing or
-// malformed field, or trailing data are errors wrapping ErrMalformed.
+// DecodeNotice parses a notice, strictly: only the exact bytes
+// EncodeNotice writes are accepted; anything else (unknown, missing,
+// duplicate or case-variant fields, trailing data) is an error wrapping
+// ErrMalformed.
 func DecodeNotice(b []byte) (Notice, error) {
 	if len(b) > MaxNoticeSize {
 		return Notice{}, fmt.Errorf("%w: notice of %d bytes, over %d", ErrMalformed, len(b), MaxNoticeSize)
@@ -69,7 +75,13 @@ func DecodeNotice(b []byte) (Notice, error) {
 	if err != nil {
 		return Notice{}, fmt.Errorf("%w: notice epoch %q: want 16 lowercase hex digits", ErrMalformed, j.Epoch)
 	}
-	return Notice{Repo: j.Repo, Epoch: epoch, Seq: j.Seq}, nil
+	n := Notice{Repo: j.Repo, Epoch: epoch, Seq: j.Seq}
+	// Only the canonical form: the one EncodeNotice writes. This refuses
+	// case-variant, duplicate, missing or null fields and stray bytes.
+	if canon, err := EncodeNotice(n); err != nil || string(canon) != string(b) {
+		return Notice{}, fmt.Errorf("%w: notice is not in canonical form (want %s)", ErrMalformed, canon)
+	}
+	return n, nil
 }
 
 func checkNoticePath(p string) error {

@@ -103,7 +103,6 @@ func TestDecodeNoticeStrict(t *testing.T) {
 // as refused (trailing data, a missing field) but lets through, and field
 // spellings the encoder never writes.
 func TestDecodeNoticeRejectsNonCanonical(t *testing.T) {
-	t.Skip("BUG: DecodeNotice accepts a trailing '}' or ']', a missing or null seq, and case-variant or duplicate field names")
 	const good = `{"repo":"/data/tasks","epoch":"8f1c2a0b9d3e4f56","seq":1234}`
 	tests := []struct{ name, in string }{
 		{"trailing brace", good + `}`},
@@ -127,7 +126,6 @@ func TestDecodeNoticeRejectsNonCanonical(t *testing.T) {
 // JSON escapes '<', '>', '&' and control characters to six bytes each, so a
 // path of legal length can encode past MaxNoticeSize.
 func TestEncodeNoticeWithinMaxSize(t *testing.T) {
-	t.Skip("BUG: EncodeNotice returns notices over MaxNoticeSize (escaped '<', '&', control bytes) that DecodeNotice refuses")
 	for _, p := range []string{"/" + strings.Repeat("<", 200), "/a/" + strings.Repeat("\x01", 200)} {
 		n := syncproto.Notice{Repo: p, Epoch: 1, Seq: 2}
 		b, err := syncproto.EncodeNotice(n)

@@ -242,6 +242,9 @@ func (s *Responder) accept(session commit.SessionID, path string, r Repo, encs [
 			continue
 		}
 		got[c.ID()] = true
+		if _, held := r.Commit(c.ID()); held {
+			continue // already stored: nothing for the Policy to decide
+		}
 		if err := s.opts.Policy.AcceptCommit(session, path, c); err != nil {
 			rejected = append(rejected, Rejection{ID: c.ID(), Reason: truncate("not accepted: "+err.Error(), MaxReasonLen)})
 			continue

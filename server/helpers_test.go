@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -159,16 +160,11 @@ func post(t testing.TB, url, contentType string, body []byte) (int, string, http
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b := new(strings.Builder)
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.WriteString(string(buf[:n]))
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return resp.StatusCode, b.String(), resp.Header
+	return resp.StatusCode, string(b), resp.Header
 }
 
 func sortedKeys[M ~map[string]V, V any](m M) []string {

@@ -137,7 +137,7 @@ func (db *DB) History(path string) ([]CommitInfo, error) {
 		case c.IsFull():
 			kind = KindFull
 		}
-		out[i] = CommitInfo{ID: c.ID(), Parents: c.Parents(), Time: c.Timestamp(), Session: c.Session(), Kind: kind, Pending: h.Pending}
+		out[i] = CommitInfo{ID: c.ID(), Parents: slices.Clone(c.Parents()), Time: c.Timestamp(), Session: c.Session(), Kind: kind, Pending: h.Pending}
 	}
 	return out, nil
 }

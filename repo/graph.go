@@ -38,7 +38,7 @@ type itemState struct {
 	key     string
 	leaves  []*node   // complete commits with no complete child, sorted by id
 	leaf1   [1]*node  // backing array for the usual single leaf
-	pending []*node   // commits that were incomplete when inserted (pruned on read)
+	pending []*node   // commits that were incomplete when inserted (pruned by insert)
 	head    *node     // the leaf whose value is the item's value
 	value   item.Item // the head's value
 }
@@ -73,6 +73,9 @@ func (r *Repo) insert(c *commit.Commit, seq uint64) (*node, bool) {
 	if n.missing == 0 {
 		r.completeChain(n)
 	} else {
+		if len(st.pending) == cap(st.pending) { // prune before growing: amortised O(1)
+			st.pending = slices.DeleteFunc(st.pending, (*node).complete)
+		}
 		st.pending = append(st.pending, n)
 	}
 	return n, true
@@ -157,8 +160,12 @@ func (r *Repo) itemNodes(st *itemState) []*node {
 			stack = append(stack, r.commits[p])
 		}
 	}
-	st.pending = slices.DeleteFunc(st.pending, (*node).complete)
-	return append(out, st.pending...)
+	for _, n := range st.pending {
+		if !n.complete() {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func byID(a, b *node) int { return commit.CompareIDs(a.c.ID(), b.c.ID()) }

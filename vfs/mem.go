@@ -18,7 +18,7 @@ type MemFS struct {
 	names   map[string]*memNode // the live namespace
 	durable map[string]*memNode // the namespace as of the last SyncDir of each directory
 	dirs    map[string]bool     // directories that exist
-	locks   map[string]bool     // names held by Lock
+	locks   map[string]int      // per name: -1 held by Lock, n > 0 held by n LockShared
 	ops     int                 // mutating operations so far
 	failAt  int                 // mutating operations allowed before faults; <0: none
 	hook    func(op, name string) error
@@ -32,7 +32,7 @@ type memNode struct {
 // NewMem returns an empty in-memory filesystem.
 func NewMem() *MemFS {
 	return &MemFS{names: map[string]*memNode{}, durable: map[string]*memNode{},
-		dirs: map[string]bool{"/": true, ".": true}, locks: map[string]bool{}, failAt: -1}
+		dirs: map[string]bool{"/": true, ".": true}, locks: map[string]int{}, failAt: -1}
 }
 
 // FailAfter lets n more mutating operations (write, sync, truncate, rename,
@@ -248,21 +248,59 @@ func (m *MemFS) SyncDir(dir string) error {
 	return nil
 }
 
-// Lock implements FS.
+// Lock implements FS. Like OS, it creates the file if it is missing: an
+// empty file whose directory entry is not yet durable. The creation is not
+// counted as a mutating operation and never fails by FailAfter or the hook.
 func (m *MemFS) Lock(name string) (io.Closer, error) {
 	name = clean(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.locks[name] {
+	if _, ok := m.names[name]; !ok {
+		if !m.dirs[path.Dir(name)] {
+			return nil, &fs.PathError{Op: "lock", Path: name, Err: fs.ErrNotExist}
+		}
+		m.names[name] = &memNode{}
+	}
+	if m.locks[name] != 0 {
 		return nil, &fs.PathError{Op: "lock", Path: name, Err: ErrLocked}
 	}
-	m.locks[name] = true
+	m.locks[name] = -1
+	return m.unlocker(name), nil
+}
+
+// LockShared implements FS.
+func (m *MemFS) LockShared(name string) (io.Closer, error) {
+	name = clean(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.names[name]; !ok {
+		return nil, &fs.PathError{Op: "lock shared", Path: name, Err: fs.ErrNotExist}
+	}
+	if m.locks[name] < 0 {
+		return nil, &fs.PathError{Op: "lock shared", Path: name, Err: ErrLocked}
+	}
+	m.locks[name]++
+	return m.unlocker(name), nil
+}
+
+// unlocker returns the Closer that releases one lock on name, exclusive or
+// shared; closing it again reports fs.ErrClosed and releases nothing.
+func (m *MemFS) unlocker(name string) io.Closer {
+	released := false // guarded by m.mu
 	return closerFunc(func() error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		delete(m.locks, name)
+		if released {
+			return &fs.PathError{Op: "unlock", Path: name, Err: fs.ErrClosed}
+		}
+		released = true
+		if m.locks[name] <= 1 {
+			delete(m.locks, name)
+		} else {
+			m.locks[name]--
+		}
 		return nil
-	}), nil
+	})
 }
 
 type closerFunc func() error

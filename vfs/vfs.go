@@ -9,8 +9,8 @@ import (
 	"syscall"
 )
 
-// ErrLocked is returned by Lock when another process (or another Lock call)
-// holds the lock.
+// ErrLocked is returned by Lock and LockShared when a conflicting lock is
+// held, by another process or by another call in this one.
 var ErrLocked = errors.New("vfs: locked by another process")
 
 // ErrInjected is the error returned by operations a test made fail.
@@ -41,9 +41,17 @@ type FS interface {
 	// SyncDir makes the directory's entries (created, renamed, removed
 	// files) durable.
 	SyncDir(dir string) error
-	// Lock takes an exclusive lock on the named file, creating it, or fails
-	// with an error wrapping ErrLocked. Closing the result releases it.
+	// Lock takes an exclusive lock on the named file, creating it if it is
+	// missing. It fails at once, with an error wrapping ErrLocked, while any
+	// other lock, exclusive or shared, is held on the file. Closing the
+	// result releases the lock.
 	Lock(name string) (io.Closer, error)
+	// LockShared takes a shared (read) lock on the named file, which must
+	// exist: it is never created, and a missing file is an error wrapping
+	// fs.ErrNotExist. Any number of shared locks may be held at once; it
+	// fails at once, with an error wrapping ErrLocked, while an exclusive
+	// lock is held. Closing the result releases the lock.
+	LockShared(name string) (io.Closer, error)
 }
 
 // OS is the operating system's filesystem.
@@ -94,14 +102,34 @@ func (osFS) Lock(name string) (io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, &fs.PathError{Op: "lock", Path: name, Err: ErrLocked}
-		}
-		return nil, &fs.PathError{Op: "lock", Path: name, Err: err}
+	return flock(f, "lock", syscall.LOCK_EX)
+}
+
+func (osFS) LockShared(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
 	}
-	return f, nil
+	return flock(f, "lock shared", syscall.LOCK_SH)
+}
+
+// flock takes a flock(2) lock of the given kind on f without waiting; the
+// lock belongs to f's open file description, so closing f releases it. On
+// failure f is closed.
+func flock(f *os.File, op string, how int) (io.Closer, error) {
+	for {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return f, nil
+		case err == syscall.EINTR:
+			continue
+		case errors.Is(err, syscall.EWOULDBLOCK):
+			err = ErrLocked
+		}
+		f.Close()
+		return nil, &fs.PathError{Op: op, Path: f.Name(), Err: err}
+	}
 }
 
 // WriteFileAtomic writes data to name through a temporary file that is

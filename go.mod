@@ -1,6 +1,6 @@
 module github.com/goatdb/goatdb
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/bits-and-blooms/bloom/v3 v3.7.1
@@ -9,6 +9,7 @@ require (
 	github.com/klauspost/compress v1.20.3
 	github.com/tidwall/btree v1.8.2
 	github.com/zeebo/blake3 v0.2.4
+	golang.org/x/sys v0.50.0
 )
 
 require (

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"path/filepath"
 	"testing"
 
 	"github.com/goatdb/goatdb/vfs"
@@ -71,7 +70,7 @@ func TestLockPairs(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(fsName+"/"+tc.name, func(t *testing.T) {
 				fsys, dir := newFS(t)
-				name, other := filepath.Join(dir, "LOCK"), filepath.Join(dir, "OTHER")
+				name, other := dir+"/LOCK", dir+"/OTHER"
 				lockRelease(t, lockTake(t, lockExcl, fsys, name))  // creates it
 				lockRelease(t, lockTake(t, lockExcl, fsys, other)) // creates it
 				l1 := lockTake(t, tc.first, fsys, name)
@@ -94,7 +93,7 @@ func TestLockSharedHolders(t *testing.T) {
 	for fsName, newFS := range lockFSes {
 		t.Run(fsName, func(t *testing.T) {
 			fsys, dir := newFS(t)
-			name := filepath.Join(dir, "LOCK")
+			name := dir + "/LOCK"
 			lockRelease(t, lockTake(t, lockExcl, fsys, name))
 			s1 := lockTake(t, lockShared, fsys, name)
 			s2 := lockTake(t, lockShared, fsys, name)
@@ -119,7 +118,7 @@ func TestLockSharedMissing(t *testing.T) {
 	for fsName, newFS := range lockFSes {
 		t.Run(fsName, func(t *testing.T) {
 			fsys, dir := newFS(t)
-			name := filepath.Join(dir, "LOCK")
+			name := dir + "/LOCK"
 			if l, err := fsys.LockShared(name); !errors.Is(err, fs.ErrNotExist) {
 				if err == nil {
 					l.Close()

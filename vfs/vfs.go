@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // ErrLocked is returned by Lock and LockShared when a conflicting lock is
@@ -22,7 +21,8 @@ type File interface {
 	io.ReaderAt
 	io.Writer
 	io.Closer
-	// Sync makes the file's written bytes durable (fdatasync).
+	// Sync makes the file's written bytes and its size durable (fdatasync
+	// on Linux; see OS for other systems).
 	Sync() error
 	Truncate(size int64) error
 	Stat() (fs.FileInfo, error)
@@ -39,7 +39,8 @@ type FS interface {
 	ReadDir(dir string) ([]fs.DirEntry, error)
 	Stat(name string) (fs.FileInfo, error)
 	// SyncDir makes the directory's entries (created, renamed, removed
-	// files) durable.
+	// files and directories) durable. OS on Windows does nothing here and
+	// returns nil; see OS.
 	SyncDir(dir string) error
 	// Lock takes an exclusive lock on the named file, creating it if it is
 	// missing. It fails at once, with an error wrapping ErrLocked, while any
@@ -54,24 +55,37 @@ type FS interface {
 	LockShared(name string) (io.Closer, error)
 }
 
-// OS is the operating system's filesystem.
+// OS is the operating system's filesystem. What Sync, SyncDir and the locks
+// do differs by platform (datasync, syncDir and lockFile in the per-OS
+// files):
+//
+//   - File.Sync is fdatasync on Linux and (*os.File).Sync elsewhere, which
+//     is fsync, or fcntl F_FULLFSYNC on macOS so the drive's cache is
+//     flushed too.
+//   - SyncDir fsyncs the directory, except on Windows, which cannot open one
+//     for syncing: there it does nothing and returns nil, relying on NTFS
+//     journaling its metadata (a crash leaves directories consistent but
+//     may lose their latest changes).
+//   - Lock and LockShared are flock(2) locks on Unix, held by the open file
+//     description: they are advisory, and two calls conflict even within one
+//     process. On Windows they are LockFileEx locks over the whole file,
+//     which are mandatory: while one is held, other handles cannot write the
+//     file (nor read it, under Lock), so lock a file used for nothing else.
+//     Elsewhere (js, wasip1, plan9) and on AIX, which lacks flock, both fail
+//     with an error wrapping errors.ErrUnsupported.
 var OS FS = osFS{}
 
 type osFS struct{}
 
 type osFile struct{ *os.File }
 
+// Sync implements File with the platform's cheapest call that makes the
+// written bytes and the file size durable: see datasync.
 func (f osFile) Sync() error {
-	// fdatasync flushes the data and the size, which is all a log needs.
-	for {
-		err := syscall.Fdatasync(int(f.Fd()))
-		if err != syscall.EINTR {
-			if err != nil {
-				return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
-			}
-			return nil
-		}
+	if err := datasync(f.File); err != nil {
+		return &fs.PathError{Op: "sync", Path: f.Name(), Err: err}
 	}
+	return nil
 }
 
 func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
@@ -88,21 +102,14 @@ func (osFS) Rename(o, n string) error                    { return os.Rename(o, n
 func (osFS) MkdirAll(dir string, perm fs.FileMode) error { return os.MkdirAll(dir, perm) }
 func (osFS) ReadDir(dir string) ([]fs.DirEntry, error)   { return os.ReadDir(dir) }
 func (osFS) Stat(name string) (fs.FileInfo, error)       { return os.Stat(name) }
-
-func (osFS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
-}
+func (osFS) SyncDir(dir string) error                    { return syncDir(dir) }
 
 func (osFS) Lock(name string) (io.Closer, error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return flock(f, "lock", syscall.LOCK_EX)
+	return lockFile(f, "lock", true)
 }
 
 func (osFS) LockShared(name string) (io.Closer, error) {
@@ -110,26 +117,7 @@ func (osFS) LockShared(name string) (io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return flock(f, "lock shared", syscall.LOCK_SH)
-}
-
-// flock takes a flock(2) lock of the given kind on f without waiting; the
-// lock belongs to f's open file description, so closing f releases it. On
-// failure f is closed.
-func flock(f *os.File, op string, how int) (io.Closer, error) {
-	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-		switch {
-		case err == nil:
-			return f, nil
-		case err == syscall.EINTR:
-			continue
-		case errors.Is(err, syscall.EWOULDBLOCK):
-			err = ErrLocked
-		}
-		f.Close()
-		return nil, &fs.PathError{Op: op, Path: f.Name(), Err: err}
-	}
+	return lockFile(f, "lock shared", false)
 }
 
 // WriteFileAtomic writes data to name through a temporary file that is

@@ -5,7 +5,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // ErrLocked is returned by Lock and LockShared when a conflicting lock is
@@ -118,26 +117,4 @@ func (osFS) LockShared(name string) (io.Closer, error) {
 		return nil, err
 	}
 	return lockFile(f, "lock shared", false)
-}
-
-// WriteFileAtomic writes data to name through a temporary file that is
-// synced and renamed into place, then syncs the directory: after a crash
-// name holds either its old contents or data, never a mix.
-func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error {
-	tmp := name + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err = errors.Join(err, f.Close()); err != nil {
-		return errors.Join(err, fsys.Remove(tmp))
-	}
-	if err := fsys.Rename(tmp, name); err != nil {
-		return errors.Join(err, fsys.Remove(tmp))
-	}
-	return fsys.SyncDir(filepath.Dir(name))
 }

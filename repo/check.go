@@ -51,28 +51,45 @@ func (r *Repo) Check() []Problem {
 	return ps
 }
 
-// checkLog re-reads the durable log and compares it with memory.
+// checkLog re-reads the durable log and compares it with memory, and
+// reports every quarantined range not yet resolved.
 func (r *Repo) checkLog() []Problem {
+	var ps []Problem
+	for _, q := range r.quarantined {
+		if !q.Resolved {
+			ps = append(ps, Problem{Offset: q.Offset, What: fmt.Sprintf(
+				"%d damaged bytes quarantined in %s (%s; %d commits salvaged, %d known missing): sync with a peer that holds the lost commits to restore them",
+				q.Length, q.File, q.Reason, q.Salvaged, len(q.Missing))})
+		}
+	}
 	if err := r.Flush(); err != nil {
-		return []Problem{{Offset: -1, What: "flush: " + err.Error()}}
+		return append(ps, Problem{Offset: -1, What: "flush: " + err.Error()})
 	}
 	data, err := r.opts.FS.ReadFile(r.path)
 	if err != nil {
-		return []Problem{{Offset: -1, What: "read log: " + err.Error()}}
+		return append(ps, Problem{Offset: -1, What: "read log: " + err.Error()})
 	}
-	if _, err := checkHeader(data); err != nil {
-		return []Problem{{Offset: 0, What: err.Error()}}
+	h, err := checkHeader(data)
+	if err != nil {
+		return append(ps, Problem{Offset: 0, What: err.Error()})
 	}
-	var ps []Problem
-	recs, damage, end := scanLog(data)
-	for _, d := range damage {
-		ps = append(ps, Problem{Offset: d.Offset, What: fmt.Sprintf("%d bytes skipped: %s", d.Length, d.Reason)})
+	sc := scanLog(data)
+	if h.version != logVersion {
+		sc = scanLogV1(data)
 	}
-	if end < int64(len(data)) {
-		ps = append(ps, Problem{Offset: end, What: fmt.Sprintf("torn tail of %d bytes", int64(len(data))-end)})
+	for _, d := range sc.damage {
+		ps = append(ps, Problem{Offset: d.Offset, What: fmt.Sprintf("%d damaged bytes: %s", d.Length, d.Reason)})
 	}
-	for _, rec := range recs {
-		cs, err := decodeRecord(rec.payload, r.owner)
+	// A read-only open may run beside a writer: what follows the records
+	// it read is a write in flight, not a problem.
+	if sc.end < int64(len(data)) && !r.opts.ReadOnly {
+		ps = append(ps, Problem{Offset: sc.end, What: fmt.Sprintf("torn tail of %d bytes", int64(len(data))-sc.end)})
+	}
+	for _, rec := range sc.recs {
+		if rec.bad || rec.untrusted || uint64(rec.end) > r.seq {
+			continue
+		}
+		cs, err := decodeRecord(rec.typ, rec.data, r.owner)
 		if err != nil {
 			ps = append(ps, Problem{Offset: rec.off, What: err.Error()})
 		}
@@ -83,6 +100,27 @@ func (r *Repo) checkLog() []Problem {
 		}
 	}
 	return ps
+}
+
+// decodeRecord decodes the commits of one record; any bad one makes the
+// whole record damaged.
+func decodeRecord(typ byte, data []byte, owner commit.SessionID) ([]*commit.Commit, error) {
+	stored, err := recordCommits(typ, data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*commit.Commit, len(stored))
+	var arena []byte
+	for i, st := range stored {
+		enc, err := loadStored(st, owner, &arena)
+		if err == nil {
+			out[i], err = commit.Decode(enc)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (r *Repo) checkNode(n *node) []Problem {

@@ -2,7 +2,8 @@ package repo
 
 import "testing"
 
-// FuzzRecordCommits feeds arbitrary record payloads to the payload decoder:
+// FuzzRecordCommits feeds arbitrary record types and data to the decoder
+// and the salvager:
 // it must return stored commits or an error, never panic, and every stored
 // commit it returns must load (or fail) without panicking.
 func FuzzRecordCommits(f *testing.F) {
@@ -14,7 +15,11 @@ func FuzzRecordCommits(f *testing.F) {
 		if len(payload) == 0 {
 			return // framing never yields an empty payload
 		}
-		stored, err := recordCommits(payload)
+		typ, data := payload[0], payload[1:]
+		for _, st := range salvageCommits(typ, data) {
+			loadStored(st, [32]byte{1}, new([]byte))
+		}
+		stored, err := recordCommits(typ, data)
 		if err != nil {
 			return
 		}
@@ -23,6 +28,6 @@ func FuzzRecordCommits(f *testing.F) {
 		for _, st := range stored {
 			loadStored(st, owner, &arena)
 		}
-		decodeRecord(payload, owner)
+		decodeRecord(typ, data, owner)
 	})
 }

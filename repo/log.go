@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,50 +13,92 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// The log file format.
+// The log file format (version 2).
 //
 //	file    := header record*
-//	header  := magic (8 bytes "goatdbLG") | version (u32 LE, 1) | owner (32 bytes) | epoch (u64 LE) | crc32c of the first 52 bytes (u32 LE)
-//	record  := length (uvarint, of payload) | crc32c (u32 LE, over length bytes and payload) | payload
-//	payload := type (1 byte) | data
+//	header  := magic (8 bytes "goatdbLG") | version (u32 LE, 2) | owner (32 bytes) | epoch (u64 LE) | crc32c of the first 52 bytes (u32 LE)
+//
+//	record:
+//	  0       2      3          7                 15         19         23
+//	  +-------+------+----------+-----------------+----------+----------+------------+
+//	  | A7 0B | type | length   | claim           | data crc | head crc | data       |
+//	  |       |  u8  | u32 LE   | u64 LE          | u32 LE   | u32 LE   | length B   |
+//	  +-------+------+----------+-----------------+----------+----------+------------+
+//
+//	  head crc: crc32c of bytes 0..19; data crc: crc32c of data.
+//	  claim:    every byte of the log before this offset was on stable
+//	            storage (fsynced) when the record was framed; never more
+//	            than the record's own offset.
 //	  type 1: data is one stored commit
 //	  type 2: data is one stored commit, zstd-compressed (used when that saves ≥ 1/8)
 //	  type 3: data is a group: uvarint n, n × (uvarint len, stored commit)
 //	  type 4: a group, zstd-compressed
+//	  type 5: a mark: no data; its claim is the whole log before it
 //	stored  := 0x00 | commit encoding
 //	         | 0x01 | commit encoding without its 32 session bytes, which are the owner's
 //
 // The owner is the session of the peer that created the log (zero for
 // none): its own commits, most of a local log, are stored 31 bytes smaller.
-// The epoch is random, chosen when the log is created: a log rewritten
-// (compacted) gets a new one, so sequence numbers from before cannot be
-// mistaken for positions in the new file.
 // The bytes left out are put back before decoding, so commit ids are those
-// of the full encoding.
+// of the full encoding. The epoch is random, chosen when the log is
+// created: a log rewritten (compacted, or rebuilt around damage) gets a new
+// one, so sequence numbers from before cannot be mistaken for positions in
+// the new file.
+//
+// Why claims. A crash can leave a write torn in any shape: cut short, or
+// with a later page on disk and an earlier one not (zeros, then valid
+// records). Such debris was never acknowledged, since a write is
+// acknowledged only after the fsync that covers it. Corruption of bytes
+// that were fsynced (a bad sector, a flipped bit) looks the same byte for
+// byte. The claims tell them apart: a damaged range that starts before the
+// largest claim of any record in the file lies in bytes that were once
+// durable, so it may hold acknowledged data and is corruption, kept in a
+// quarantine file and reported; a damaged range at or after every claim is
+// debris, and it and everything after it is a torn tail, cut (records
+// after it are never resurrected, so what survives a crash is a prefix of
+// what was written). Every record carries its claim, a clean Close ends the
+// log with a mark, and a writable open that finds data after the last
+// claim syncs it and writes a mark, so every acknowledged byte is claimed
+// except the last group of writes before a crash, until the next open.
+//
+// Why two checksums. The head crc makes a record's bounds trustworthy
+// without reading its data: damage inside the data of a record is skipped
+// exactly, and the next record is found where the head says, with no scan.
+// Only a damaged head needs a scan for the next record: candidates are
+// found by the magic bytes (a fast byte search) and checked by the head
+// crc, and a candidate's data crc is computed from prefix checksums
+// (crcseg.go) so that no input, however many candidate heads it plants,
+// makes the scan more than linear. Records found by scanning are
+// untrusted: what a commit's content holds can look like a record, so
+// their commits are verified like commits from an unknown peer.
 //
 // A Write of several commits is one group record, so the checksum makes it
-// all-or-nothing across a crash.
-// Records are appended and never rewritten in place. A record whose length
-// runs past the end of the file, or whose checksum fails with no valid record
-// after it, is a torn tail: it was never acknowledged, and recovery cuts the
-// file at the record's first byte. A bad record followed by a valid one is
-// damage: it is reported with its offset and skipped, and the records after
-// it are kept. The checksum covers the length so that a damaged length is
-// caught rather than followed.
+// all-or-nothing across a crash. Records are appended and never rewritten
+// in place.
+//
+// Version 1 logs (records framed as uvarint length | crc32c | type | data,
+// with no claims) are read; a writable open rebuilds them as version 2.
 const (
 	// HeaderSize is the length of a log's header.
 	HeaderSize    = 56
-	logVersion    = 1
+	logVersion    = 2
 	maxRecordSize = 64 << 20
 
 	recCommit     = 1
 	recCommitZstd = 2
 	recGroup      = 3
 	recGroupZstd  = 4
+	recMark       = 5
+
+	// recHeadSize is the length of a record's head.
+	recHeadSize = 23
 
 	// compressMin is the smallest commit worth trying to compress.
 	compressMin = 512
 )
+
+// recMagic starts every record.
+var recMagic = [2]byte{0xA7, 0x0B}
 
 var (
 	logMagic   = [8]byte{'g', 'o', 'a', 't', 'd', 'b', 'L', 'G'}
@@ -64,8 +107,9 @@ var (
 
 // logHeader is what a log's header holds besides its format.
 type logHeader struct {
-	owner commit.SessionID
-	epoch uint64
+	owner   commit.SessionID
+	epoch   uint64
+	version uint32
 }
 
 func appendHeader(b []byte, h logHeader) []byte {
@@ -80,23 +124,24 @@ func appendHeader(b []byte, h logHeader) []byte {
 // checkHeader validates a log file's first bytes and returns what the
 // header holds.
 func checkHeader(data []byte) (logHeader, error) {
-	var owner logHeader
+	var h logHeader
 	switch {
 	case len(data) < HeaderSize && string(data) == string(logMagic[:min(len(data), 8)]):
-		return owner, fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), HeaderSize)
+		return h, fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), HeaderSize)
 	case len(data) < 8 || string(data[:8]) != string(logMagic[:]):
-		return owner, fmt.Errorf("%w: not a goatdb log (bad magic number)", ErrNotLog)
+		return h, fmt.Errorf("%w: not a goatdb log (bad magic number)", ErrNotLog)
 	case len(data) < HeaderSize:
-		return owner, fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), HeaderSize)
+		return h, fmt.Errorf("%w: header truncated at %d of %d bytes", ErrCorrupt, len(data), HeaderSize)
 	case crc32.Checksum(data[:HeaderSize-4], castagnoli) != binary.LittleEndian.Uint32(data[HeaderSize-4:HeaderSize]):
-		return owner, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
+		return h, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
 	}
-	if v := binary.LittleEndian.Uint32(data[8:12]); v != logVersion {
-		return owner, fmt.Errorf("%w: log format version %d, this build reads %d", ErrVersion, v, logVersion)
+	if v := binary.LittleEndian.Uint32(data[8:12]); v != logVersion && v != 1 {
+		return h, fmt.Errorf("%w: log format version %d, this build reads 1 and %d", ErrVersion, v, logVersion)
 	}
-	copy(owner.owner[:], data[12:44])
-	owner.epoch = binary.LittleEndian.Uint64(data[44:52])
-	return owner, nil
+	h.version = binary.LittleEndian.Uint32(data[8:12])
+	copy(h.owner[:], data[12:44])
+	h.epoch = binary.LittleEndian.Uint64(data[44:52])
+	return h, nil
 }
 
 const (
@@ -162,57 +207,105 @@ func loadStored(stored []byte, owner commit.SessionID, arena *[]byte) ([]byte, e
 var (
 	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
 	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxRecordSize))
+	// zsalvage reads what it can of damaged data.
+	zsalvage, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxRecordSize), zstd.IgnoreChecksum(true))
 )
 
 // appendCommitRecord frames one commit as a record, writing it in place
 // unless it is large enough to be worth compressing.
-func appendCommitRecord(b []byte, c *commit.Commit, owner commit.SessionID) []byte {
+func appendCommitRecord(b []byte, c *commit.Commit, owner commit.SessionID, claim int64) []byte {
 	size := storedSize(c, owner)
 	if size >= compressMin {
-		return appendFramed(b, recCommit, appendStored(nil, c, owner))
+		return appendFramed(b, recCommit, appendStored(nil, c, owner), claim)
 	}
 	start := len(b)
-	b = binary.AppendUvarint(b, uint64(1+size))
-	lenEnd := len(b)
-	b = append(b, 0, 0, 0, 0, recCommit)
+	b = append(b, make([]byte, recHeadSize)...)
 	b = appendStored(b, c, owner)
-	crc := crc32.Update(crc32.Checksum(b[start:lenEnd], castagnoli), castagnoli, b[lenEnd+4:])
-	binary.LittleEndian.PutUint32(b[lenEnd:], crc)
+	putHead(b[start:], recCommit, claim)
 	return b
 }
 
 // appendGroupRecord frames several commits as one record.
-func appendGroupRecord(b []byte, commits []*commit.Commit, owner commit.SessionID) []byte {
-	data := binary.AppendUvarint(nil, uint64(len(commits)))
+func appendGroupRecord(b []byte, commits []*commit.Commit, owner commit.SessionID, claim int64) []byte {
+	return appendFramed(b, recGroup, appendGroup(nil, commits, owner), claim)
+}
+
+// appendGroup appends a group's data: the commits in stored form.
+func appendGroup(b []byte, commits []*commit.Commit, owner commit.SessionID) []byte {
+	b = binary.AppendUvarint(b, uint64(len(commits)))
 	for _, c := range commits {
-		data = binary.AppendUvarint(data, uint64(storedSize(c, owner)))
-		data = appendStored(data, c, owner)
+		b = binary.AppendUvarint(b, uint64(storedSize(c, owner)))
+		b = appendStored(b, c, owner)
 	}
-	return appendFramed(b, recGroup, data)
+	return b
 }
 
 // appendFramed frames data of type typ (recCommit or recGroup), compressing
 // it when that pays.
-func appendFramed(b []byte, typ byte, enc []byte) []byte {
-	if len(enc) >= compressMin {
-		if z := zenc.EncodeAll(enc, nil); len(z) <= len(enc)-len(enc)/8 {
-			typ, enc = typ+1, z
+func appendFramed(b []byte, typ byte, data []byte, claim int64) []byte {
+	if len(data) >= compressMin {
+		if z := zenc.EncodeAll(data, nil); len(z) <= len(data)-len(data)/8 {
+			typ, data = typ+1, z
 		}
 	}
+	return appendRecord(b, typ, data, claim)
+}
+
+// appendRecord frames data as a record of type typ as it is.
+func appendRecord(b []byte, typ byte, data []byte, claim int64) []byte {
 	start := len(b)
-	b = binary.AppendUvarint(b, uint64(1+len(enc)))
-	lenEnd := len(b)
-	b = append(b, 0, 0, 0, 0)
-	b = append(b, typ)
-	b = append(b, enc...)
-	crc := crc32.Update(crc32.Checksum(b[start:lenEnd], castagnoli), castagnoli, b[lenEnd+4:])
-	binary.LittleEndian.PutUint32(b[lenEnd:], crc)
+	b = append(b, make([]byte, recHeadSize)...)
+	b = append(b, data...)
+	putHead(b[start:], typ, claim)
 	return b
 }
 
-// parseRecord reads the record at data[off:]. It returns the payload, the
-// offset after the record, and ok=false if no valid record starts there.
-func parseRecord(data []byte, off int) (payload []byte, next int, ok bool) {
+// appendMark frames a mark record claiming everything before claim.
+func appendMark(b []byte, claim int64) []byte { return appendRecord(b, recMark, nil, claim) }
+
+// putHead fills in the head of the record rec, whose data follows the head.
+func putHead(rec []byte, typ byte, claim int64) {
+	data := rec[recHeadSize:]
+	rec[0], rec[1], rec[2] = recMagic[0], recMagic[1], typ
+	binary.LittleEndian.PutUint32(rec[3:], uint32(len(data)))
+	binary.LittleEndian.PutUint64(rec[7:], uint64(claim))
+	binary.LittleEndian.PutUint32(rec[15:], crc32.Checksum(data, castagnoli))
+	binary.LittleEndian.PutUint32(rec[19:], crc32.Checksum(rec[:19], castagnoli))
+}
+
+// recHead is a record's head.
+type recHead struct {
+	typ     byte
+	length  int
+	claim   int64
+	dataCRC uint32
+}
+
+// parseHead reads the record head at data[off:]; ok is false unless a
+// well-formed head starts there. It does not look at the record's data,
+// which may run past the end of data.
+func parseHead(data []byte, off int) (h recHead, ok bool) {
+	if len(data)-off < recHeadSize || data[off] != recMagic[0] || data[off+1] != recMagic[1] {
+		return h, false
+	}
+	b := data[off : off+recHeadSize]
+	if crc32.Checksum(b[:19], castagnoli) != binary.LittleEndian.Uint32(b[19:]) {
+		return h, false
+	}
+	h = recHead{typ: b[2], length: int(binary.LittleEndian.Uint32(b[3:])),
+		claim: int64(binary.LittleEndian.Uint64(b[7:])), dataCRC: binary.LittleEndian.Uint32(b[15:])}
+	switch {
+	case h.typ < recCommit || h.typ > recMark, h.length > maxRecordSize,
+		h.typ == recMark && h.length != 0, h.claim < 0, h.claim > int64(off):
+		return h, false
+	}
+	return h, true
+}
+
+// parseRecordV1 reads the version 1 record at data[off:]. It returns the
+// payload (type byte, then data), the offset after the record, and
+// ok=false if no valid record starts there.
+func parseRecordV1(data []byte, off int) (payload []byte, next int, ok bool) {
 	n, k := binary.Uvarint(data[off:])
 	if k <= 0 || n == 0 || n > maxRecordSize {
 		return nil, 0, false
@@ -229,20 +322,23 @@ func parseRecord(data []byte, off int) (payload []byte, next int, ok bool) {
 	return payload, lenEnd + 4 + int(n), true
 }
 
-// recordCommits returns the stored commits inside a record payload.
-func recordCommits(payload []byte) ([][]byte, error) {
-	data := payload[1:]
-	switch payload[0] {
+// recordCommits returns the stored commits inside a record's data. Damaged
+// data may still yield commits (salvage): a zstd frame is decoded without
+// its checksum, and the caller verifies each commit.
+func recordCommits(typ byte, data []byte) ([][]byte, error) {
+	switch typ {
 	case recCommit, recGroup:
 	case recCommitZstd, recGroupZstd:
 		var err error
 		if data, err = zdec.DecodeAll(data, nil); err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)
 		}
+	case recMark:
+		return nil, nil
 	default:
-		return nil, fmt.Errorf("unknown record type %d", payload[0])
+		return nil, fmt.Errorf("unknown record type %d", typ)
 	}
-	if payload[0] <= recCommitZstd {
+	if typ <= recCommitZstd {
 		return [][]byte{data}, nil
 	}
 	return splitGroup(data)
@@ -270,54 +366,171 @@ func splitGroup(data []byte) ([][]byte, error) {
 	return out, nil
 }
 
-// Damage describes bytes of a log that hold no valid record.
+// Damage describes bytes of a log that hold no valid record and may hold
+// acknowledged data: corruption, kept in the quarantine file.
 type Damage struct {
 	Offset int64  // first damaged byte
-	Length int64  // damaged bytes skipped
+	Length int64  // damaged bytes
 	Reason string // what is wrong
 }
 
 func (d Damage) String() string {
-	return fmt.Sprintf("offset %d: %d bytes skipped: %s", d.Offset, d.Length, d.Reason)
+	return fmt.Sprintf("offset %d: %d bytes damaged: %s", d.Offset, d.Length, d.Reason)
 }
 
-// scanned is one valid record found by scanLog.
+// scanned is one record found by scanLog.
 type scanned struct {
-	off, end int64 // record bounds in the file
-	payload  []byte
+	off, end  int64 // record bounds in the file
+	typ       byte
+	claim     int64
+	data      []byte
+	untrusted bool // found by scanning past damage, not by following heads from the file's header
+	bad       bool // the head is sound but the data fails its checksum
 }
 
-// scanLog walks the records after the header. It returns the valid records,
-// the damaged ranges between them, and the offset where the valid log ends
-// (everything after it is a torn tail).
-func scanLog(data []byte) (recs []scanned, damage []Damage, end int64) {
+// scan is what scanLog finds in a log.
+type scan struct {
+	recs   []scanned // records before end, in file order, bad ones included
+	damage []Damage  // damaged ranges before end: corruption
+	end    int64     // where the log ends: everything after is a torn tail
+	claim  int64     // the largest claim of any sound head in the file
+	// uncovered reports data records at or after the largest claim: the
+	// writes since the last claim, which a writable open syncs and marks.
+	uncovered bool
+}
+
+// scanLog walks the records after the header of a version 2 log, following
+// each sound head to the next record and scanning past damaged heads, then
+// tells corruption from debris by the largest claim (see the format
+// comment): the first damaged range at or after it starts the torn tail.
+func scanLog(data []byte) scan {
+	var s scan
+	var recs []scanned
+	var damage []Damage
+	var idx *crcIndex
+	trusted := true
 	off := HeaderSize
 	for off < len(data) {
-		payload, next, ok := parseRecord(data, off)
+		if h, ok := parseHead(data, off); ok {
+			s.claim = max(s.claim, h.claim)
+			end := off + recHeadSize + h.length
+			if end > len(data) {
+				damage = append(damage, Damage{int64(off), int64(len(data) - off), "record cut short by the end of the file"})
+				break
+			}
+			rec := scanned{off: int64(off), end: int64(end), typ: h.typ, claim: h.claim, data: data[off+recHeadSize : end], untrusted: !trusted}
+			if crc32.Checksum(rec.data, castagnoli) != h.dataCRC {
+				rec.bad = true
+				damage = append(damage, Damage{int64(off), int64(end - off), "record data checksum mismatch"})
+			}
+			recs = append(recs, rec)
+			off = end
+			continue
+		}
+		if idx == nil {
+			idx = newCRCIndex(data)
+		}
+		next, claim := resync(data, idx, off+1)
+		s.claim = max(s.claim, claim)
+		stop := next
+		if next < 0 {
+			stop = len(data)
+		}
+		damage = append(damage, Damage{int64(off), int64(stop - off), damageReason(data[off:stop])})
+		if next < 0 {
+			break
+		}
+		trusted = false
+		off = next
+	}
+	// The first damaged range at or after every claim starts the torn tail.
+	s.end = int64(len(data))
+	for _, d := range damage {
+		if d.Offset >= s.claim {
+			s.end = d.Offset
+			break
+		}
+		s.damage = append(s.damage, d)
+	}
+	for _, r := range recs {
+		if r.off >= s.end {
+			break
+		}
+		s.recs = append(s.recs, r)
+		if r.off >= s.claim && r.typ != recMark {
+			s.uncovered = true
+		}
+	}
+	return s
+}
+
+// damageReason describes a damaged range with no sound record head.
+func damageReason(b []byte) string {
+	for _, c := range b {
+		if c != 0 {
+			return "no valid record head"
+		}
+	}
+	return "zeroed bytes"
+}
+
+// resync returns the offset of the next record at or after from whose head
+// and data are both sound, or -1, and the largest claim of the sound heads
+// it passed. Every offset is visited once and every candidate's data
+// checksum costs O(crcStride + log n), so the scan is linear in the bytes
+// scanned however many candidate heads they hold.
+func resync(data []byte, idx *crcIndex, from int) (next int, claim int64) {
+	for p := from; p < len(data); p++ {
+		i := bytes.Index(data[p:], recMagic[:])
+		if i < 0 {
+			return -1, claim
+		}
+		p += i
+		h, ok := parseHead(data, p)
+		if !ok {
+			continue
+		}
+		claim = max(claim, h.claim)
+		start, end := p+recHeadSize, p+recHeadSize+h.length
+		if end <= len(data) && idx.sum(start, end) == h.dataCRC {
+			return p, claim
+		}
+	}
+	return -1, claim
+}
+
+// scanLogV1 walks a version 1 log: the records, the damaged ranges between
+// them (kept as corruption) and the offset where the valid log ends.
+// Version 1 has no claims, so a bad range followed by a valid record is
+// corruption and one followed by nothing valid is a torn tail.
+func scanLogV1(data []byte) scan {
+	var s scan
+	off := HeaderSize
+	trusted := true
+	for off < len(data) {
+		payload, next, ok := parseRecordV1(data, off)
 		if ok {
-			recs = append(recs, scanned{int64(off), int64(next), payload})
+			s.recs = append(s.recs, scanned{off: int64(off), end: int64(next), typ: payload[0], data: payload[1:], untrusted: !trusted})
 			off = next
 			continue
 		}
-		resume := resync(data, off+1)
-		if resume < 0 {
-			return recs, damage, int64(off) // torn tail
+		resume := -1
+		for p := off + 1; p < len(data); p++ {
+			if _, _, ok := parseRecordV1(data, p); ok {
+				resume = p
+				break
+			}
 		}
-		damage = append(damage, Damage{Offset: int64(off), Length: int64(resume - off), Reason: "bad record checksum or length"})
+		if resume < 0 {
+			break
+		}
+		s.damage = append(s.damage, Damage{Offset: int64(off), Length: int64(resume - off), Reason: "bad record checksum or length"})
+		trusted = false
 		off = resume
 	}
-	return recs, damage, int64(off)
-}
-
-// resync finds the next offset at or after from where a valid record starts,
-// or -1.
-func resync(data []byte, from int) int {
-	for p := from; p < len(data); p++ {
-		if _, _, ok := parseRecord(data, p); ok {
-			return p
-		}
-	}
-	return -1
+	s.end = int64(off)
+	s.uncovered = true
+	return s
 }
 
 // logWriter appends records to a log file and makes them durable, sharing
@@ -332,30 +545,30 @@ type logWriter struct {
 	size    int64      // logical size of the log: file plus buf
 	durable int64      // bytes known to be on stable storage
 	busy    bool       // a writer is writing and syncing outside mu
-	err     error      // first write or sync failure; the log takes no more writes
+	// marked: the last record on disk is a mark, so every byte of the log
+	// is claimed and Close need not add one.
+	marked bool
+	err    error // first write or sync failure; the log takes no more writes
 }
 
-func newLogWriter(f vfs.File, size int64) *logWriter {
+func newLogWriter(f vfs.File, size int64, covered bool) *logWriter {
 	w := &logWriter{f: f, size: size, durable: size}
+	w.marked = covered
 	w.cond.L = &w.mu
 	return w
 }
 
-// append adds records to the buffer and returns the log's new end offset.
-func (w *logWriter) append(recs []byte) (int64, error) {
-	return w.appendWith(func(b []byte) []byte { return append(b, recs...) })
-}
-
-// appendWith lets add append records to the buffer in place and returns
-// the log's new end offset.
-func (w *logWriter) appendWith(add func([]byte) []byte) (int64, error) {
+// appendWith lets add append records to the buffer in place, framed with
+// the given claim (the bytes known durable now), and returns the log's new
+// end offset.
+func (w *logWriter) appendWith(add func(b []byte, claim int64) []byte) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return 0, w.err
 	}
 	n := len(w.buf)
-	w.buf = add(w.buf)
+	w.buf = add(w.buf, w.durable)
 	w.size += int64(len(w.buf) - n)
 	return w.size, nil
 }
@@ -402,6 +615,7 @@ func (w *logWriter) flushLocked() {
 		w.err = fmt.Errorf("%w: %w", ErrLogFailed, err)
 	} else {
 		w.durable = target
+		w.marked = endsWithMark(buf, w.marked)
 	}
 	w.spare = buf[:0]
 	w.cond.Broadcast()
@@ -415,13 +629,38 @@ func (w *logWriter) syncAll() error {
 	return w.sync(end)
 }
 
-// close syncs and closes the file.
+// close syncs, ends the log with a mark claiming all of it (so no byte of
+// it can later be taken for a torn tail), and closes the file.
 func (w *logWriter) close() error {
 	err := w.syncAll()
+	if err == nil {
+		w.mu.Lock()
+		covered := w.marked
+		w.mu.Unlock()
+		if !covered {
+			var end int64
+			if end, err = w.appendWith(appendMark); err == nil {
+				err = w.sync(end)
+			}
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err == nil {
 		w.err = ErrClosed
 	}
 	return errors.Join(err, w.f.Close())
+}
+
+// endsWithMark reports whether the last record in buf, a run of whole
+// records, is a mark, or returns prev if buf is empty.
+func endsWithMark(buf []byte, prev bool) bool {
+	for off := 0; off < len(buf); {
+		n := recHeadSize + int(binary.LittleEndian.Uint32(buf[off+3:]))
+		if off+n == len(buf) {
+			return buf[off+2] == recMark
+		}
+		off += n
+	}
+	return prev
 }

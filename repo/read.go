@@ -217,6 +217,10 @@ func (r *Repo) Since(seq uint64) ([]string, uint64) {
 func (r *Repo) Missing() []commit.ID {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.missingLocked()
+}
+
+func (r *Repo) missingLocked() []commit.ID {
 	var out []commit.ID
 	for id := range r.waiting {
 		if r.commits[id] == nil {

@@ -1,19 +1,11 @@
 package repo
 
 import (
-	"cmp"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,8 +116,10 @@ type Repo struct {
 	live    int                   // items whose head is not deleted
 	changed chan struct{}         // closed and replaced when seq advances, if watched
 	watched atomic.Bool           // someone took changed since it was last replaced
-	damage  []Damage
+	damage  []Damage              // damaged ranges found at open (kept in the log only when read-only)
 	closed  bool
+	// quarantined lists the ranges in the quarantine file.
+	quarantined []Quarantined
 	// untrusted holds the ids Receive is inserting: merges among them are
 	// recomputed when they complete, even when their parents arrived in
 	// the same batch (their contents are unsigned).
@@ -162,152 +156,6 @@ func Open(path string, opts *Options) (*Repo, error) {
 	return r, nil
 }
 
-// load reads the log, repairs a torn tail and replays every record.
-func (r *Repo) load() error {
-	data, err := r.opts.FS.ReadFile(r.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && !r.opts.ReadOnly:
-		if data, err = r.create(); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	}
-	h, err := checkHeader(data)
-	if err != nil {
-		return err
-	}
-	r.owner, r.epoch = h.owner, h.epoch
-	recs, damage, end := scanLog(data)
-	if end < int64(len(data)) {
-		r.opts.Logger.Warn("cut torn tail of log", "path", r.path, "offset", end, "bytes", int64(len(data))-end)
-	}
-	if !r.opts.ReadOnly {
-		if err := r.openForAppend(end, int64(len(data))); err != nil {
-			return err
-		}
-	}
-	r.damage = damage
-	r.replay(recs)
-	r.seq = uint64(end)
-	return r.settle()
-}
-
-// create writes a new log holding only the header, atomically, and
-// returns its bytes.
-func (r *Repo) create() ([]byte, error) {
-	if err := r.opts.FS.MkdirAll(filepath.Dir(r.path), 0o755); err != nil {
-		return nil, err
-	}
-	var e [8]byte
-	if _, err := rand.Read(e[:]); err != nil {
-		return nil, err
-	}
-	data := appendHeader(nil, logHeader{owner: r.session, epoch: binary.LittleEndian.Uint64(e[:])})
-	return data, vfs.WriteFileAtomic(r.opts.FS, r.path, data, 0o644)
-}
-
-// openForAppend opens the log for writing, cutting it at end if the file is
-// longer (a torn tail).
-func (r *Repo) openForAppend(end, size int64) error {
-	f, err := r.opts.FS.OpenFile(r.path, os.O_RDWR|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	if end < size {
-		if err := f.Truncate(end); err != nil {
-			return errors.Join(fmt.Errorf("cut torn tail at offset %d: %w", end, err), f.Close())
-		}
-		if err := f.Sync(); err != nil {
-			return errors.Join(err, f.Close())
-		}
-	}
-	r.log = newLogWriter(f, end)
-	return nil
-}
-
-// replay decodes the records in parallel, commit by commit, and inserts
-// them in log order. A record with any bad commit is damaged as a whole.
-func (r *Repo) replay(recs []scanned) {
-	encs := make([][][]byte, len(recs))
-	errs := make([]error, len(recs))
-	parallel(len(recs), func(i int, _ *item.Interner, _ *[]byte) { encs[i], errs[i] = recordCommits(recs[i].payload) })
-	type job struct{ rec, idx int }
-	var jobs []job
-	for i, es := range encs {
-		for j := range es {
-			jobs = append(jobs, job{i, j})
-		}
-	}
-	r.commits = make(map[commit.ID]*node, len(jobs))
-	r.items = make(map[string]*itemState, len(jobs))
-	r.entries = make([]*node, 0, len(jobs))
-	r.list = make([]*itemState, 0, len(jobs))
-	decoded := make([]*commit.Commit, len(jobs))
-	jobErrs := make([]error, len(jobs))
-	decode := func(k int, in *item.Interner, arena *[]byte) {
-		enc, err := loadStored(encs[jobs[k].rec][jobs[k].idx], r.owner, arena)
-		if err == nil {
-			decoded[k], err = commit.DecodeShared(enc, in)
-		}
-		jobErrs[k] = err
-	}
-	// Workers decode chunks of whole records in order while this goroutine
-	// inserts the chunks already decoded.
-	bounds := []int{0}
-	for k := 0; k < len(jobs); {
-		end := min(k+replayChunk, len(jobs))
-		for end < len(jobs) && jobs[end].rec == jobs[end-1].rec {
-			end++
-		}
-		bounds = append(bounds, end)
-		k = end
-	}
-	chunks := len(bounds) - 1
-	done := make([]chan struct{}, chunks)
-	for c := range done {
-		done[c] = make(chan struct{})
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), chunks) {
-		wg.Go(func() {
-			in := new(item.Interner)
-			var arena []byte
-			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
-				for k := bounds[c]; k < bounds[c+1]; k++ {
-					decode(k, in, &arena)
-				}
-				close(done[c])
-			}
-		})
-	}
-	for c := range chunks {
-		<-done[c]
-		for k := bounds[c]; k < bounds[c+1]; k++ {
-			if i := jobs[k].rec; jobErrs[k] != nil && errs[i] == nil {
-				errs[i] = jobErrs[k]
-			}
-		}
-		for k := bounds[c]; k < bounds[c+1]; k++ {
-			if i := jobs[k].rec; errs[i] == nil {
-				r.insert(decoded[k], uint64(recs[i].end))
-			}
-		}
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			d := Damage{Offset: recs[i].off, Length: recs[i].end - recs[i].off, Reason: err.Error()}
-			r.damage = append(r.damage, d)
-		}
-	}
-	slices.SortFunc(r.damage, func(a, b Damage) int { return cmp.Compare(a.Offset, b.Offset) })
-	for _, d := range r.damage {
-		r.opts.Logger.Warn("skipped damaged log record", "path", r.path, "offset", d.Offset, "bytes", d.Length, "reason", d.Reason)
-	}
-}
-
 // replayChunk is about how many commits a replay worker decodes at a time.
 const replayChunk = 2048
 
@@ -326,27 +174,6 @@ func parallel(n int, fn func(i int, in *item.Interner, arena *[]byte)) {
 		})
 	}
 	wg.Wait()
-}
-
-// decodeRecord decodes the commits of one record (for Check); any bad one
-// makes the whole record damaged.
-func decodeRecord(payload []byte, owner commit.SessionID) ([]*commit.Commit, error) {
-	stored, err := recordCommits(payload)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*commit.Commit, len(stored))
-	var arena []byte
-	for i, st := range stored {
-		enc, err := loadStored(st, owner, &arena)
-		if err == nil {
-			out[i], err = commit.Decode(enc)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // flusher syncs the log in the background under Async durability.

@@ -310,11 +310,11 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 // log position after their record as their sequence number.
 // Several commits go in one group record, so a crash keeps all or none.
 func (r *Repo) logLocked(commits []*commit.Commit) (int64, error) {
-	end, err := r.log.appendWith(func(b []byte) []byte {
+	end, err := r.log.appendWith(func(b []byte, claim int64) []byte {
 		if len(commits) == 1 {
-			return appendCommitRecord(b, commits[0], r.owner)
+			return appendCommitRecord(b, commits[0], r.owner, claim)
 		}
-		return appendGroupRecord(b, commits, r.owner)
+		return appendGroupRecord(b, commits, r.owner, claim)
 	})
 	if err != nil {
 		return 0, err

@@ -1,0 +1,4 @@
+package repo
+
+// MarkSize is the length of a mark record, for the external tests.
+const MarkSize = recHeadSize

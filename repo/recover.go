@@ -1,0 +1,390 @@
+package repo
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/vfs"
+)
+
+// Recovery (the rules are in the log format comment, log.go):
+//
+//   - A torn tail, debris after the largest claim, is cut.
+//   - Corruption, a damaged range within claimed bytes or a damaged header,
+//     is copied to the quarantine file beside the log (quarantine.go), the
+//     commits that still verify are salvaged, and the log is rebuilt
+//     without it under a new epoch. A read-only open changes nothing and
+//     reports the same.
+//   - Records found by scanning past damage, and commits salvaged from
+//     records whose data is damaged, are verified like commits from an
+//     unknown peer: signatures checked (a commit stored without its
+//     session bytes gets the owner's session back, so only the owner's
+//     own signature makes it the owner's), merges recomputed, and in a
+//     trusted repository an unsigned commit from damaged data is not taken,
+//     since nothing proves its bytes are the ones written.
+
+// load reads the log, recovers it and replays every record.
+func (r *Repo) load() error {
+	data, err := r.opts.FS.ReadFile(r.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !r.opts.ReadOnly:
+		if data, err = r.create(); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	h, herr := checkHeader(data)
+	var sc scan
+	switch {
+	case herr == nil && h.version == logVersion:
+		sc = scanLog(data)
+	case herr == nil:
+		sc = scanLogV1(data)
+	case errors.Is(herr, ErrVersion):
+		return herr
+	default:
+		// A damaged header: if sound records follow, they are kept (as
+		// untrusted) and the header is quarantined; otherwise this is not
+		// a log of ours, and nothing is touched.
+		if len(data) < HeaderSize {
+			return herr
+		}
+		sc = scanLog(data)
+		if !hasSound(sc.recs) {
+			return herr
+		}
+		for i := range sc.recs {
+			sc.recs[i].untrusted = true
+		}
+		sc.damage = append([]Damage{{Offset: 0, Length: HeaderSize, Reason: herr.Error()}}, sc.damage...)
+		h = logHeader{owner: r.session, version: logVersion}
+	}
+	r.owner, r.epoch = h.owner, h.epoch
+	if sc.end < int64(len(data)) {
+		r.opts.Logger.Warn("cut torn tail of log", "path", r.path, "offset", sc.end, "bytes", int64(len(data))-sc.end)
+	}
+	kept := r.replay(sc.recs)
+	r.damage = sc.damage
+	r.seq = uint64(sc.end)
+	if r.opts.ReadOnly {
+		r.loadQuarantine()
+		r.warnDamage()
+		return r.settle()
+	}
+	if len(sc.damage) > 0 || h.version != logVersion {
+		if err := r.quarantine(data, h, sc, kept); err != nil {
+			return err
+		}
+		if err := r.rebuild(h, sc, kept); err != nil {
+			return err
+		}
+		r.reset()
+		return r.load()
+	}
+	if err := r.openForAppend(sc.end, int64(len(data)), sc.uncovered); err != nil {
+		return err
+	}
+	r.loadQuarantine()
+	r.warnDamage()
+	return r.settle()
+}
+
+// hasSound reports whether any record is whole.
+func hasSound(recs []scanned) bool {
+	for _, rec := range recs {
+		if !rec.bad {
+			return true
+		}
+	}
+	return false
+}
+
+// reset forgets everything load built, for a second load.
+func (r *Repo) reset() {
+	r.commits, r.items, r.list = map[commit.ID]*node{}, map[string]*itemState{}, nil
+	r.waiting, r.entries, r.damage = map[commit.ID][]*node{}, nil, nil
+	r.seq, r.live = 0, 0
+}
+
+// warnDamage logs every unresolved quarantined range.
+func (r *Repo) warnDamage() {
+	for _, q := range r.quarantined {
+		if !q.Resolved {
+			r.opts.Logger.Warn("repository has quarantined damage: commits in it may be lost until a peer that holds them syncs",
+				"path", r.path, "quarantine", q.File, "offset", q.Offset, "bytes", q.Length, "reason", q.Reason)
+		}
+	}
+	for _, d := range r.damage {
+		r.opts.Logger.Warn("damaged log range", "path", r.path, "offset", d.Offset, "bytes", d.Length, "reason", d.Reason)
+	}
+}
+
+// create writes a new log holding only the header, atomically, with its
+// directory made durable first, and returns its bytes.
+func (r *Repo) create() ([]byte, error) {
+	if err := mkdirAllSync(r.opts.FS, filepath.Dir(r.path)); err != nil {
+		return nil, err
+	}
+	data := appendHeader(nil, logHeader{owner: r.session, epoch: newEpoch()})
+	return data, vfs.WriteFileAtomic(r.opts.FS, r.path, data, 0o644)
+}
+
+// newEpoch returns a random log epoch.
+func newEpoch() uint64 {
+	var e [8]byte
+	rand.Read(e[:]) // never fails (crypto/rand)
+	return binary.LittleEndian.Uint64(e[:])
+}
+
+// openForAppend opens the log for writing, cutting it at end if the file is
+// longer (a torn tail). If data follows the log's last claim it is synced
+// (it may still sit in the page cache of a process that was killed) and a
+// mark claiming it is written, so a later damage to it cannot be taken for
+// a torn tail.
+func (r *Repo) openForAppend(end, size int64, uncovered bool) error {
+	f, err := r.opts.FS.OpenFile(r.path, os.O_RDWR|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if end < size {
+		if err := f.Truncate(end); err != nil {
+			return errors.Join(fmt.Errorf("cut torn tail at offset %d: %w", end, err), f.Close())
+		}
+	}
+	if end < size || uncovered {
+		if err := f.Sync(); err != nil {
+			return errors.Join(err, f.Close())
+		}
+	}
+	r.log = newLogWriter(f, end, !uncovered)
+	if uncovered {
+		mark, err := r.log.appendWith(appendMark)
+		if err == nil {
+			err = r.log.sync(mark)
+		}
+		if err != nil {
+			return errors.Join(fmt.Errorf("mark the log's end: %w", err), f.Close())
+		}
+	}
+	return nil
+}
+
+// rebuild writes the log anew, atomically: the sound trusted records as
+// they are, and for every other record the commits replay kept from it,
+// each record claiming everything before it (the whole file is synced
+// before it replaces the old one), under a new epoch.
+func (r *Repo) rebuild(h logHeader, sc scan, kept map[int][]*commit.Commit) error {
+	b := appendHeader(nil, logHeader{owner: h.owner, epoch: newEpoch()})
+	for i, rec := range sc.recs {
+		switch {
+		case rec.typ == recMark:
+		case !rec.untrusted && !rec.bad && h.version == logVersion:
+			b = appendRecord(b, rec.typ, rec.data, int64(len(b)))
+		case len(kept[i]) == 1:
+			b = appendCommitRecord(b, kept[i][0], h.owner, int64(len(b)))
+		case len(kept[i]) > 1:
+			b = appendGroupRecord(b, kept[i], h.owner, int64(len(b)))
+		}
+	}
+	b = appendMark(b, int64(len(b)))
+	if err := vfs.WriteFileAtomic(r.opts.FS, r.path, b, 0o644); err != nil {
+		return fmt.Errorf("rebuild the log without its damage: %w", err)
+	}
+	r.opts.Logger.Warn("rebuilt log without its damaged ranges", "path", r.path, "quarantine", r.quarantinePath())
+	return nil
+}
+
+// replay decodes the records in parallel, commit by commit, and inserts
+// them in log order. Sound trusted records are taken as they are (a record
+// with any commit that does not decode is damage as a whole); untrusted
+// and damaged ones are verified commit by commit. It returns, for each
+// record that was not sound and trusted, the commits it kept from it.
+func (r *Repo) replay(recs []scanned) map[int][]*commit.Commit {
+	encs := make([][][]byte, len(recs))
+	errs := make([]error, len(recs))
+	parallel(len(recs), func(i int, _ *item.Interner, _ *[]byte) {
+		if rec := recs[i]; rec.bad {
+			encs[i] = salvageCommits(rec.typ, rec.data)
+		} else {
+			encs[i], errs[i] = recordCommits(rec.typ, rec.data)
+		}
+	})
+	type job struct{ rec, idx int }
+	var jobs []job
+	for i, es := range encs {
+		for j := range es {
+			jobs = append(jobs, job{i, j})
+		}
+	}
+	r.commits = make(map[commit.ID]*node, len(jobs))
+	r.items = make(map[string]*itemState, len(jobs))
+	r.entries = make([]*node, 0, len(jobs))
+	r.list = make([]*itemState, 0, len(jobs))
+	decoded := make([]*commit.Commit, len(jobs))
+	jobErrs := make([]error, len(jobs))
+	decode := func(k int, in *item.Interner, arena *[]byte) {
+		rec := recs[jobs[k].rec]
+		enc, err := loadStored(encs[jobs[k].rec][jobs[k].idx], r.owner, arena)
+		if err == nil {
+			decoded[k], err = commit.DecodeShared(enc, in)
+		}
+		if err == nil && (rec.untrusted || rec.bad) {
+			err = decoded[k].VerifySignature(rec.bad || !r.opts.Trusted)
+		}
+		jobErrs[k] = err
+	}
+	// Workers decode chunks of whole records in order while this goroutine
+	// inserts the chunks already decoded.
+	bounds := []int{0}
+	for k := 0; k < len(jobs); {
+		end := min(k+replayChunk, len(jobs))
+		for end < len(jobs) && jobs[end].rec == jobs[end-1].rec {
+			end++
+		}
+		bounds = append(bounds, end)
+		k = end
+	}
+	chunks := len(bounds) - 1
+	done := make([]chan struct{}, chunks)
+	for c := range done {
+		done[c] = make(chan struct{})
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), chunks) {
+		wg.Go(func() {
+			in := new(item.Interner)
+			var arena []byte
+			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
+				for k := bounds[c]; k < bounds[c+1]; k++ {
+					decode(k, in, &arena)
+				}
+				close(done[c])
+			}
+		})
+	}
+	kept := map[int][]*commit.Commit{}
+	for c := range chunks {
+		<-done[c]
+		for k := bounds[c]; k < bounds[c+1]; k++ {
+			if i := jobs[k].rec; jobErrs[k] != nil && errs[i] == nil && !recs[i].untrusted && !recs[i].bad {
+				errs[i] = jobErrs[k]
+			}
+		}
+		for k := bounds[c]; k < bounds[c+1]; k++ {
+			i := jobs[k].rec
+			rec := recs[i]
+			switch {
+			case !rec.untrusted && !rec.bad:
+				if errs[i] == nil {
+					r.insert(decoded[k], uint64(rec.end))
+				}
+			case jobErrs[k] != nil:
+				r.opts.Logger.Warn("refused a commit found in a damaged log", "path", r.path, "offset", rec.off, "err", jobErrs[k])
+			default:
+				if n := r.insertUntrusted(decoded[k], uint64(rec.end)); n != nil {
+					kept[i] = append(kept[i], decoded[k])
+				}
+			}
+		}
+	}
+	wg.Wait()
+	var damage []Damage
+	for i, err := range errs {
+		if err != nil {
+			damage = append(damage, Damage{Offset: recs[i].off, Length: recs[i].end - recs[i].off, Reason: err.Error()})
+			kept[i] = nil
+			recs[i].bad = true
+		}
+	}
+	r.damage = append(r.damage, damage...)
+	slices.SortFunc(r.damage, func(a, b Damage) int { return cmp.Compare(a.Offset, b.Offset) })
+	return kept
+}
+
+// insertUntrusted inserts a verified commit from a record found by
+// scanning or salvaged from damaged data, so that a merge among such
+// commits is recomputed when it completes. It returns nil if the commit
+// does not fit the graph.
+func (r *Repo) insertUntrusted(c *commit.Commit, seq uint64) *node {
+	if r.untrusted == nil {
+		r.untrusted = map[commit.ID]bool{}
+	}
+	r.untrusted[c.ID()] = true
+	n, _ := r.insert(c, seq)
+	delete(r.untrusted, c.ID())
+	if n.bad != "" {
+		return nil
+	}
+	return n
+}
+
+// salvageCommits returns the stored commits that can still be read from
+// a record whose data fails its checksum: a compressed record is
+// decompressed without its checksum, and a group is split up to its first
+// bad member length. Each one is verified before it is taken.
+func salvageCommits(typ byte, data []byte) [][]byte {
+	switch typ {
+	case recCommitZstd, recGroupZstd:
+		d, err := zsalvage.DecodeAll(data, nil)
+		if err != nil && len(d) == 0 {
+			return nil
+		}
+		data, typ = d, typ-1
+	}
+	switch typ {
+	case recCommit:
+		return [][]byte{data}
+	case recGroup:
+		n, k := binary.Uvarint(data)
+		if k <= 0 {
+			return nil
+		}
+		data = data[k:]
+		var out [][]byte
+		for range min(n, uint64(len(data))) {
+			l, k := binary.Uvarint(data)
+			if k <= 0 || l > uint64(len(data)-k) {
+				break
+			}
+			out = append(out, data[k:k+int(l)])
+			data = data[k+int(l):]
+		}
+		return out
+	}
+	return nil
+}
+
+// bytesAllZero reports whether b holds only zeros.
+func bytesAllZero(b []byte) bool { return len(bytes.Trim(b, "\x00")) == 0 }
+
+// mkdirAllSync creates dir and its missing parents, syncing the parent of
+// each directory it creates, so that the new entries are durable.
+func mkdirAllSync(fsys vfs.FS, dir string) error {
+	if _, err := fsys.Stat(dir); err == nil {
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAllSync(fsys, parent); err != nil {
+			return err
+		}
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return fsys.SyncDir(filepath.Dir(dir))
+}

@@ -136,7 +136,7 @@ func (r *Repo) warnDamage() {
 // create writes a new log holding only the header, atomically, with its
 // directory made durable first, and returns its bytes.
 func (r *Repo) create() ([]byte, error) {
-	if err := mkdirAllSync(r.opts.FS, filepath.Dir(r.path)); err != nil {
+	if err := vfs.MkdirAllSync(r.opts.FS, filepath.Dir(r.path), 0o755); err != nil {
 		return nil, err
 	}
 	data := appendHeader(nil, logHeader{owner: r.session, epoch: newEpoch()})
@@ -372,19 +372,3 @@ func salvageCommits(typ byte, data []byte) [][]byte {
 // bytesAllZero reports whether b holds only zeros.
 func bytesAllZero(b []byte) bool { return len(bytes.Trim(b, "\x00")) == 0 }
 
-// mkdirAllSync creates dir and its missing parents, syncing the parent of
-// each directory it creates, so that the new entries are durable.
-func mkdirAllSync(fsys vfs.FS, dir string) error {
-	if _, err := fsys.Stat(dir); err == nil {
-		return nil
-	}
-	if parent := filepath.Dir(dir); parent != dir {
-		if err := mkdirAllSync(fsys, parent); err != nil {
-			return err
-		}
-	}
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return fsys.SyncDir(filepath.Dir(dir))
-}

@@ -371,4 +371,3 @@ func salvageCommits(typ byte, data []byte) [][]byte {
 
 // bytesAllZero reports whether b holds only zeros.
 func bytesAllZero(b []byte) bool { return len(bytes.Trim(b, "\x00")) == 0 }
-

@@ -473,14 +473,24 @@ func faultHook(op, name string, err error) func(string, string) error {
 	}
 }
 
-// TestFailedWrite makes the log's write (disk full) or fsync fail: the write
-// fails with ErrLogFailed, later writes fail too, a crash image does not
-// hold the failed write, and reopening recovers.
+// TestFailedWrite makes the log's write (disk full) or fsync fail (finding
+// 7). Under Sync the write fails with ErrLogFailed, is never readable, not
+// before and not after a crash, and Health reports the failure; once the
+// disk works again the next write succeeds without a reopen. Under Async
+// the write was acknowledged, so it stays readable and is written once the
+// disk works again.
 func TestFailedWrite(t *testing.T) {
 	steps := crashWorkload()
 	m := newCrashModel(steps)
 	key := crashKey(t)
 	const good = 4 // steps written before the fault
+	apply := func(state map[string]item.Item, s crashStep) map[string]item.Item {
+		state = crashClone(state)
+		for _, mu := range s {
+			state[mu.key] = mu.fn(state[mu.key])
+		}
+		return state
+	}
 	for _, tc := range []struct {
 		op         string
 		err        error
@@ -507,6 +517,7 @@ func TestFailedWrite(t *testing.T) {
 			if err := r.Flush(); err != nil {
 				t.Fatal(err)
 			}
+			before := m.states[m.commitsAfter(good)]
 
 			fs.SetHook(faultHook(tc.op, crashPath, tc.err))
 			err = faultWithin(t, 10*time.Second, func() error {
@@ -522,58 +533,111 @@ func TestFailedWrite(t *testing.T) {
 			if !errors.Is(err, repo.ErrLogFailed) || !errors.Is(err, tc.err) {
 				t.Fatalf("failed %s: got %v, want an error wrapping ErrLogFailed and %v", tc.op, err, tc.err)
 			}
-			fs.SetHook(nil) // the disk is fine again; the log must still refuse
-			if _, err := r.Write(crashUpdates(steps[good+1])...); !errors.Is(err, repo.ErrLogFailed) {
-				t.Errorf("write after the failure: %v, want ErrLogFailed", err)
+			if h := r.Health(); !errors.Is(h.Failure, tc.err) || h.OK() {
+				t.Errorf("Health = %+v during the failure, want it reported", h)
 			}
-			if err := r.Flush(); !errors.Is(err, repo.ErrLogFailed) {
-				t.Errorf("Flush after the failure: %v, want ErrLogFailed", err)
+			var want map[string]item.Item
+			if tc.durability == repo.Sync {
+				// The failed write is invisible, and so is a second one
+				// while the disk still fails.
+				faultRequireState(t, r, m, before)
+				if _, err := r.Write(crashUpdates(steps[good+1])...); !errors.Is(err, repo.ErrLogFailed) {
+					t.Errorf("write while the disk fails: %v, want ErrLogFailed", err)
+				}
+				faultRequireState(t, r, m, before)
+				want = apply(before, steps[good+1])
+			} else {
+				// Acknowledged: readable, and kept for the next flush.
+				faultRequireState(t, r, m, m.states[m.commitsAfter(good+1)])
+				want = m.states[m.commitsAfter(good+2)]
 			}
-			if ps := r.Check(); len(ps) == 0 {
-				t.Errorf("Check of a failed log reports nothing")
+
+			fs.SetHook(nil) // the disk works again: no reopen needed
+			if _, err := r.Write(crashUpdates(steps[good+1])...); err != nil {
+				t.Fatalf("write after the disk recovered: %v", err)
 			}
+			if err := r.Flush(); err != nil {
+				t.Fatalf("Flush after the disk recovered: %v", err)
+			}
+			if h := r.Health(); !h.OK() {
+				t.Errorf("Health = %+v after recovery", h)
+			}
+			faultRequireState(t, r, m, want)
+			crashRequireClean(t, r)
+
+			// After a power loss, and after a clean reopen, the same.
 			crashed := fs.Crash(nil)
-			if err := r.Close(); !errors.Is(err, repo.ErrLogFailed) {
-				t.Errorf("Close after the failure: %v, want ErrLogFailed", err)
-			}
-
-			// After a power loss, the failed write is gone.
-			r2, err := repo.Open(crashPath, &repo.Options{FS: crashed, Key: key})
-			if err != nil {
-				t.Fatalf("reopen crash image: %v", err)
-			}
-			crashRequireClean(t, r2)
-			faultRequireState(t, r2, m, m.states[m.commitsAfter(good)])
-			if _, err := r2.Write(crashUpdates(crashStep{crashStr("z", "after")})...); err != nil {
-				t.Fatalf("write after recovery: %v", err)
-			}
-			if err := r2.Close(); err != nil {
+			if err := r.Close(); err != nil {
 				t.Fatal(err)
 			}
-			r3, err := repo.Open(crashPath, &repo.Options{FS: crashed.Crash(nil), Key: key})
-			if err != nil {
-				t.Fatal(err)
-			}
-			crashRequireClean(t, r3)
-			want := crashClone(m.states[m.commitsAfter(good)])
-			want["z"] = item.Item{}.With("v", item.String("after"))
-			faultRequireState(t, r3, m, want)
-			r3.Close()
-
-			// Without a power loss the failed write may or may not be
-			// there (its bytes reached the file if only the fsync
-			// failed), but the log is whole.
-			r4, err := repo.Open(crashPath, &repo.Options{FS: fs, Key: key})
-			if err != nil {
-				t.Fatalf("reopen: %v", err)
-			}
-			defer r4.Close()
-			crashRequireClean(t, r4)
-			crashPrefix(t, r4, m, m.commitsAfter(good), m.commitsAfter(good+1))
-			if _, err := r4.Write(crashUpdates(crashStep{crashStr("z", "again")})...); err != nil {
-				t.Fatalf("write after reopen: %v", err)
+			for name, fsys := range map[string]*vfs.MemFS{"crashed": crashed, "closed": fs} {
+				r2, err := repo.Open(crashPath, &repo.Options{FS: fsys, Key: key})
+				if err != nil {
+					t.Fatalf("%s: reopen: %v", name, err)
+				}
+				crashRequireClean(t, r2)
+				faultRequireState(t, r2, m, want)
+				r2.Close()
 			}
 		})
+	}
+}
+
+// TestFailedWriteNotSynced checks that a commit whose fsync has not
+// returned is neither readable nor handed to peers (CommitsSince and IDs,
+// what sync reads, leave it out), and that after the fsync failed it
+// never is.
+func TestFailedWriteNotSynced(t *testing.T) {
+	fs := vfs.NewMem()
+	key := crashKey(t)
+	r, err := repo.Open(crashPath, &repo.Options{FS: fs, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Write(crashUpdates(crashStep{crashStr("a", "a1")})...); err != nil {
+		t.Fatal(err)
+	}
+	ids := r.IDs()
+	// The fsync blocks until the test has looked, then fails.
+	syncing, release := make(chan struct{}), make(chan struct{})
+	fs.SetHook(func(op, name string) error {
+		if op == "sync" && name == crashPath {
+			close(syncing)
+			<-release
+			return syscall.EIO
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Write(crashUpdates(crashStep{crashStr("a", "a2")})...)
+		done <- err
+	}()
+	<-syncing
+	if v, _, _ := r.Get("a"); !item.ItemsEqual(v, item.Item{}.With("v", item.String("a1"))) {
+		t.Errorf("Get returns %v while its fsync runs", v)
+	}
+	close(release)
+	for {
+		if got := r.IDs(); !slices.Equal(got, ids) {
+			t.Fatalf("IDs changed while the write was failing: %d commits, want %d", len(got), len(ids))
+		}
+		if cs, _ := r.CommitsSince(0); len(cs) != len(ids) {
+			t.Fatalf("CommitsSince returned %d commits, want %d", len(cs), len(ids))
+		}
+		select {
+		case err := <-done:
+			fs.SetHook(nil)
+			if !errors.Is(err, repo.ErrLogFailed) {
+				t.Fatalf("write: %v", err)
+			}
+			if v, _, _ := r.Get("a"); !item.ItemsEqual(v, item.Item{}.With("v", item.String("a1"))) {
+				t.Fatalf("Get returns %v after the failed write", v)
+			}
+			return
+		default:
+		}
 	}
 }
 

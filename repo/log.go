@@ -3,13 +3,10 @@ package repo
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
-	"sync"
 
 	"github.com/goatdb/goatdb/commit"
-	"github.com/goatdb/goatdb/vfs"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -531,125 +528,6 @@ func scanLogV1(data []byte) scan {
 	s.end = int64(off)
 	s.uncovered = true
 	return s
-}
-
-// logWriter appends records to a log file and makes them durable, sharing
-// one fsync among all writers waiting at the same time (group commit).
-type logWriter struct {
-	f vfs.File
-
-	mu      sync.Mutex // guards the fields below
-	cond    sync.Cond  // signalled when durable, written or err change
-	buf     []byte     // records appended but not yet written to f
-	spare   []byte     // a drained buffer kept for reuse
-	size    int64      // logical size of the log: file plus buf
-	durable int64      // bytes known to be on stable storage
-	busy    bool       // a writer is writing and syncing outside mu
-	// marked: the last record on disk is a mark, so every byte of the log
-	// is claimed and Close need not add one.
-	marked bool
-	err    error // first write or sync failure; the log takes no more writes
-}
-
-func newLogWriter(f vfs.File, size int64, covered bool) *logWriter {
-	w := &logWriter{f: f, size: size, durable: size}
-	w.marked = covered
-	w.cond.L = &w.mu
-	return w
-}
-
-// appendWith lets add append records to the buffer in place, framed with
-// the given claim (the bytes known durable now), and returns the log's new
-// end offset.
-func (w *logWriter) appendWith(add func(b []byte, claim int64) []byte) (int64, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return 0, w.err
-	}
-	n := len(w.buf)
-	w.buf = add(w.buf, w.durable)
-	w.size += int64(len(w.buf) - n)
-	return w.size, nil
-}
-
-// pending returns how many bytes are buffered.
-func (w *logWriter) pending() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.buf)
-}
-
-// sync makes every byte up to end durable. Writers that call it while
-// another writer is syncing wait and then sync everything buffered in the
-// meantime with a single fsync.
-func (w *logWriter) sync(end int64) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for w.durable < end && w.err == nil {
-		if w.busy {
-			w.cond.Wait()
-			continue
-		}
-		w.flushLocked()
-	}
-	if w.durable >= end {
-		return nil
-	}
-	return w.err
-}
-
-// flushLocked writes and syncs the buffer with mu released during the I/O.
-func (w *logWriter) flushLocked() {
-	w.busy = true
-	buf, target := w.buf, w.size
-	w.buf = w.spare[:0]
-	w.mu.Unlock()
-	_, err := w.f.Write(buf)
-	if err == nil {
-		err = w.f.Sync()
-	}
-	w.mu.Lock()
-	w.busy = false
-	if err != nil {
-		w.err = fmt.Errorf("%w: %w", ErrLogFailed, err)
-	} else {
-		w.durable = target
-		w.marked = endsWithMark(buf, w.marked)
-	}
-	w.spare = buf[:0]
-	w.cond.Broadcast()
-}
-
-// syncAll makes everything appended so far durable.
-func (w *logWriter) syncAll() error {
-	w.mu.Lock()
-	end := w.size
-	w.mu.Unlock()
-	return w.sync(end)
-}
-
-// close syncs, ends the log with a mark claiming all of it (so no byte of
-// it can later be taken for a torn tail), and closes the file.
-func (w *logWriter) close() error {
-	err := w.syncAll()
-	if err == nil {
-		w.mu.Lock()
-		covered := w.marked
-		w.mu.Unlock()
-		if !covered {
-			var end int64
-			if end, err = w.appendWith(appendMark); err == nil {
-				err = w.sync(end)
-			}
-		}
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err == nil {
-		w.err = ErrClosed
-	}
-	return errors.Join(err, w.f.Close())
 }
 
 // endsWithMark reports whether the last record in buf, a run of whole

@@ -52,7 +52,7 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 	var fresh []*commit.Commit
 	seen := map[commit.ID]bool{}
 	for _, c := range decoded {
-		if r.commits[c.ID()] != nil || seen[c.ID()] {
+		if r.commits[c.ID()] != nil || seen[c.ID()] || r.held[c.ID()] {
 			continue
 		}
 		if reason := r.precheckLocked(c); reason != "" {
@@ -62,15 +62,28 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 		seen[c.ID()] = true
 		fresh = append(fresh, c)
 	}
-	var end int64
+	var t ticket
 	if len(fresh) > 0 {
-		r.untrusted = seen
-		end, err = r.appendLocked(fresh)
-		r.untrusted = nil
+		if r.opts.Durability == Sync {
+			t, err = r.holdLocked(fresh, true, nil)
+		} else {
+			r.untrusted = seen
+			_, err = r.appendLocked(fresh)
+			r.untrusted = nil
+		}
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return nil, rejected, err
+	}
+	if err := r.settleDurable(t); err != nil {
+		return nil, rejected, err
 	}
 	// A commit that completed here but does not fit its parents (a forged
 	// merge whose parents came in the same batch, say) stays out of the
 	// graph; it is reported like any other rejection.
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	for _, c := range fresh {
 		if n := r.commits[c.ID()]; n != nil && n.bad != "" {
 			rejected = append(rejected, Rejection{ID: c.ID(), Reason: n.bad})
@@ -78,11 +91,7 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 			stored = append(stored, c.ID())
 		}
 	}
-	r.mu.Unlock()
-	if err != nil {
-		return nil, rejected, err
-	}
-	return stored, rejected, r.waitDurable(end)
+	return stored, rejected, nil
 }
 
 // precheckLocked checks a received commit against its parents when they are

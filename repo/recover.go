@@ -170,7 +170,7 @@ func (r *Repo) openForAppend(end, size int64, uncovered bool) error {
 			return errors.Join(err, f.Close())
 		}
 	}
-	r.log = newLogWriter(f, end, !uncovered)
+	r.log = newLogWriter(f, end, !uncovered, r.opts.Durability == Async)
 	if uncovered {
 		mark, err := r.log.appendWith(appendMark)
 		if err == nil {

@@ -120,6 +120,12 @@ type Repo struct {
 	closed  bool
 	// quarantined lists the ranges in the quarantine file.
 	quarantined []Quarantined
+	// tentative holds, under Sync durability, the batches logged but not
+	// yet durable, in log order; held their commits' ids; inflight the
+	// pending head of each item a local write changed (tentative.go).
+	tentative []*batch
+	held      map[commit.ID]bool
+	inflight  map[string]*pendingHead
 	// untrusted holds the ids Receive is inserting: merges among them are
 	// recomputed when they complete, even when their parents arrived in
 	// the same batch (their contents are unsigned).
@@ -142,12 +148,25 @@ func Open(path string, opts *Options) (*Repo, error) {
 	}
 	o = o.withDefaults()
 	r := &Repo{path: path, opts: o, commits: map[commit.ID]*node{}, items: map[string]*itemState{},
-		waiting: map[commit.ID][]*node{}, changed: make(chan struct{}), stop: make(chan struct{})}
+		waiting: map[commit.ID][]*node{}, changed: make(chan struct{}), stop: make(chan struct{}),
+		held: map[commit.ID]bool{}, inflight: map[string]*pendingHead{}}
 	if o.Key != nil {
 		copy(r.session[:], o.Key.Public().(ed25519.PublicKey))
 	}
 	if err := r.load(); err != nil {
+		if r.log != nil {
+			r.log.close()
+		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if r.log != nil {
+		// Merges written at open are held until durable (Sync).
+		r.mu.Lock()
+		last, held := r.confirmLocked()
+		r.mu.Unlock()
+		if held {
+			r.settleDurable(last)
+		}
 	}
 	if r.log != nil && o.Durability == Async {
 		r.wg.Add(1)
@@ -186,7 +205,7 @@ func (r *Repo) flusher() {
 		case <-r.stop:
 			return
 		case <-t.C:
-			if r.log.pending() > 0 {
+			if r.log.pending() > 0 || r.log.Failure() != nil {
 				if err := r.log.syncAll(); err != nil {
 					r.opts.Logger.Error("flush log", "path", r.path, "err", err)
 				}
@@ -206,7 +225,52 @@ func (r *Repo) Flush() error {
 	if r.log == nil {
 		return nil
 	}
-	return r.log.syncAll()
+	if err := r.log.repair(); err != nil {
+		return err
+	}
+	r.mu.RLock()
+	t := ticket{}
+	if n := len(r.tentative); n > 0 {
+		t = r.tentative[n-1].t
+	}
+	r.mu.RUnlock()
+	err := r.log.syncAll()
+	if t.end > 0 {
+		r.settleDurable(t)
+	}
+	return err
+}
+
+// Health is the state of a repository's storage.
+type Health struct {
+	// Failure is the write or fsync failure the log has not recovered from
+	// yet: writes fail meanwhile (Sync) or wait in memory (Async), and the
+	// next flush or write tries again.
+	Failure error
+	// Quarantined counts the damaged ranges recovery quarantined and that
+	// are not resolved; Damaged counts those a read-only open found still
+	// in the log.
+	Quarantined, Damaged int
+}
+
+// OK reports whether nothing is wrong.
+func (h Health) OK() bool { return h.Failure == nil && h.Quarantined == 0 && h.Damaged == 0 }
+
+// Health reports the repository's storage state.
+func (r *Repo) Health() Health {
+	var h Health
+	if r.log != nil {
+		h.Failure = r.log.Failure()
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, q := range r.quarantined {
+		if !q.Resolved {
+			h.Quarantined++
+		}
+	}
+	h.Damaged = len(r.damage)
+	return h
 }
 
 // Close flushes the log and releases the repository.

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -53,18 +54,51 @@ func (r *Repo) Write(updates ...Update) ([]*commit.Commit, error) {
 				r.mu.Unlock()
 				return nil, ErrClosed
 			}
-			if r.movedLocked(stages) {
-				r.mu.Unlock()
-				continue
-			}
 		}
-		end, err := r.appendLocked(commits)
+		t, err := r.commitWriteLocked(commits, stages)
 		r.mu.Unlock()
-		if err != nil {
+		switch {
+		case errors.Is(err, errStaleGen):
+			continue
+		case err != nil:
 			return nil, err
 		}
-		return commits, r.waitDurable(end)
+		if err := r.settleDurable(t); err != nil {
+			return nil, err
+		}
+		return commits, nil
 	}
+}
+
+// commitWriteLocked logs a write's commits unless a staged item's head
+// moved since the write read it (errStaleGen: build it again). Under Sync
+// they are held until durable, and the items' new heads are pending.
+func (r *Repo) commitWriteLocked(commits []*commit.Commit, stages []*staged) (ticket, error) {
+	if r.opts.Durability == Async {
+		if r.movedLocked(stages) {
+			return ticket{}, errStaleGen
+		}
+		_, err := r.appendLocked(commits)
+		return ticket{}, err
+	}
+	// Read the generation before forgetting what a failure dropped, so
+	// that a drop after this point fails the append instead of leaving
+	// this write built on a dropped commit.
+	gen := r.log.generation()
+	r.confirmLocked()
+	if r.movedLocked(stages) {
+		return ticket{}, errStaleGen
+	}
+	t, err := r.holdLocked(commits, false, &gen)
+	if err != nil {
+		return t, err
+	}
+	for _, s := range stages {
+		if s.c != nil {
+			r.inflight[s.Key] = &pendingHead{n: pendingNode(s.c, s.head), value: s.Value}
+		}
+	}
+	return t, nil
 }
 
 // prepare snapshots the items, runs the updates and builds the commits. With
@@ -104,19 +138,13 @@ func (r *Repo) prepare(updates []Update, locked bool) ([]*commit.Commit, []*stag
 	return commits, stages.list, err
 }
 
-func (r *Repo) waitDurable(end int64) error {
-	if r.opts.Durability != Sync || end == 0 {
-		return nil
-	}
-	return r.log.sync(end)
-}
-
 // staged is an item as a write found it, and its value as the write's
 // updates leave it.
 type staged struct {
 	Current
-	head *node     // the head the write builds on; nil for a new item
-	orig item.Item // the head's value
+	head *node          // the head the write builds on; nil for a new item
+	orig item.Item      // the head's value
+	c    *commit.Commit // the commit the write makes, if it changes the item
 }
 
 // stageLocked snapshots every item the updates touch, in order of first
@@ -131,9 +159,9 @@ func (r *Repo) stageLocked(updates []Update) (stages, error) {
 			return st, err
 		}
 		s := &staged{Current: Current{Key: u.Key}}
-		if it := r.items[u.Key]; it != nil && it.head != nil {
-			s.head, s.Exists = it.head, true
-			s.Value, s.Schema, s.orig = it.value, it.head.schema, it.value
+		if head, v, ok := r.headLocked(u.Key); ok {
+			s.head, s.Exists = head, true
+			s.Value, s.Schema, s.orig = v, head.schema, v
 		}
 		st.add(s)
 	}
@@ -174,14 +202,11 @@ func (st *stages) add(s *staged) {
 }
 
 // movedLocked reports whether any staged item's head changed since the
-// snapshot.
+// snapshot (a pending head that became durable has not moved).
 func (r *Repo) movedLocked(stages []*staged) bool {
 	for _, s := range stages {
-		var head *node
-		if st := r.items[s.Key]; st != nil {
-			head = st.head
-		}
-		if head != s.head {
+		head, _, _ := r.headLocked(s.Key)
+		if (head == nil) != (s.head == nil) || head != nil && head.c != s.head.c {
 			return true
 		}
 	}
@@ -205,7 +230,7 @@ func (r *Repo) build(updates []Update, stages stages) ([]*commit.Commit, error) 
 		if err != nil {
 			return nil, err
 		}
-		if c != nil {
+		if s.c = c; c != nil {
 			out = append(out, c)
 		}
 	}
@@ -284,8 +309,8 @@ func (r *Repo) contents(parents []*node, v item.Item, s commit.Schema) (commit.F
 	return commit.Fields{Base: base.c.ID(), Delta: d}, nil
 }
 
-// appendLocked logs commits, merges the items that now have several
-// leaves, wakes waiters, and returns the log's end offset.
+// appendLocked logs commits and inserts them at once (Async durability),
+// merges the items that now have several leaves, and wakes waiters.
 func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 	if _, err := r.logLocked(commits); err != nil {
 		return 0, err
@@ -299,18 +324,24 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 		}
 		r.settleKeys(keys)
 	}
+	r.wakeLocked()
+	return int64(r.seq), nil
+}
+
+// wakeLocked wakes everyone waiting for the sequence number to advance.
+func (r *Repo) wakeLocked() {
 	if r.watched.Swap(false) {
 		close(r.changed)
 		r.changed = make(chan struct{})
 	}
-	return int64(r.seq), nil
 }
 
 // logLocked appends commits to the log buffer and inserts them, with the
-// log position after their record as their sequence number.
-// Several commits go in one group record, so a crash keeps all or none.
+// log position after their record as their sequence number (Async
+// durability). Several commits go in one group record, so a crash keeps
+// all or none.
 func (r *Repo) logLocked(commits []*commit.Commit) (int64, error) {
-	end, err := r.log.appendWith(func(b []byte, claim int64) []byte {
+	t, err := r.log.appendWith(func(b []byte, claim int64) []byte {
 		if len(commits) == 1 {
 			return appendCommitRecord(b, commits[0], r.owner, claim)
 		}
@@ -320,10 +351,10 @@ func (r *Repo) logLocked(commits []*commit.Commit) (int64, error) {
 		return 0, err
 	}
 	for _, c := range commits {
-		r.insert(c, uint64(end))
+		r.insert(c, uint64(t.end))
 	}
-	r.seq = uint64(end)
-	return end, nil
+	r.seq = uint64(t.end)
+	return t.end, nil
 }
 
 // settle merges every item with several leaves and sets every head; open
@@ -348,7 +379,14 @@ func (r *Repo) settleKeys(keys map[string]bool) {
 func (r *Repo) settleItem(st *itemState) {
 	for len(st.leaves) > 1 && r.log != nil {
 		mc, err := r.computeMerge(st.key, st.leaves[:min(len(st.leaves), maxMergeLeaves)])
-		if err == nil {
+		if err == nil && r.held[mc.ID()] {
+			break // written, joins the graph when durable
+		}
+		if err == nil && r.opts.Durability == Sync {
+			if _, err = r.holdLocked([]*commit.Commit{mc}, false, nil); err == nil {
+				break
+			}
+		} else if err == nil {
 			_, err = r.logLocked([]*commit.Commit{mc})
 		}
 		if err != nil {

@@ -1,0 +1,251 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/goatdb/goatdb/vfs"
+)
+
+// maxFailedBuffer bounds what an Async log keeps buffered while its disk
+// fails: past it, writes fail instead of growing memory.
+const maxFailedBuffer = 64 << 20
+
+// logWriter appends records to a log file and makes them durable, sharing
+// one fsync among all writers waiting at the same time (group commit).
+//
+// A failed write or fsync does not stop the log for good. What was not
+// durable is either dropped (keep false: under Sync every writer of it is
+// told, and the records must never reappear) or kept to be written again
+// (keep true: under Async the writes were already acknowledged). Before
+// anything is written again the file is cut back to its durable size and
+// synced, so no part of a failed write survives in it; until that works
+// the log reports the failure (Failure) and the next flush tries again.
+type logWriter struct {
+	f    vfs.File
+	keep bool // keep unwritten records across a failure (Async)
+
+	mu      sync.Mutex // guards the fields below
+	cond    sync.Cond  // signalled when durable, busy or failed change
+	buf     []byte     // records appended but not yet written to f
+	spare   []byte     // a drained buffer kept for reuse
+	size    int64      // logical size of the log: durable bytes plus buf
+	durable int64      // bytes known to be on stable storage
+	busy    bool       // a writer is writing and syncing outside mu
+	// marked: the last record on disk is a mark, so every byte of the log
+	// is claimed and Close need not add one.
+	marked bool
+	// failed is the last write or sync failure, until a flush succeeds; the
+	// file may hold bytes past durable then.
+	failed error
+	// gen counts the failures that dropped records; lostFrom[g] is the
+	// durable size when generation g's records were dropped.
+	gen      uint64
+	lostFrom map[uint64]int64
+	closed   bool
+}
+
+// ticket names records appended: the log's end after them, and the
+// generation they were appended in.
+type ticket struct {
+	end int64
+	gen uint64
+}
+
+func newLogWriter(f vfs.File, size int64, covered, keep bool) *logWriter {
+	w := &logWriter{f: f, keep: keep, size: size, durable: size, marked: covered, lostFrom: map[uint64]int64{}}
+	w.cond.L = &w.mu
+	return w
+}
+
+// appendWith lets add append records to the buffer in place, framed with
+// the given claim (the bytes known durable now), and returns their ticket.
+func (w *logWriter) appendWith(add func(b []byte, claim int64) []byte) (ticket, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.appendLocked(add)
+}
+
+// errStaleGen is returned by appendIfGen when records were dropped since
+// the caller looked.
+var errStaleGen = errors.New("repo: log records dropped meanwhile")
+
+// appendIfGen appends like appendWith if no records were dropped since
+// generation gen.
+func (w *logWriter) appendIfGen(gen uint64, add func(b []byte, claim int64) []byte) (ticket, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gen != gen {
+		return ticket{}, errStaleGen
+	}
+	return w.appendLocked(add)
+}
+
+func (w *logWriter) appendLocked(add func(b []byte, claim int64) []byte) (ticket, error) {
+	switch {
+	case w.closed:
+		return ticket{}, ErrClosed
+	case w.failed != nil && w.keep && len(w.buf) > maxFailedBuffer:
+		return ticket{}, w.failed
+	}
+	n := len(w.buf)
+	w.buf = add(w.buf, w.durable)
+	w.size += int64(len(w.buf) - n)
+	return ticket{w.size, w.gen}, nil
+}
+
+// generation returns the current generation.
+func (w *logWriter) generation() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gen
+}
+
+// lost reports whether t's records were dropped by a failure.
+func (w *logWriter) lost(t ticket) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lostLocked(t)
+}
+
+func (w *logWriter) lostLocked(t ticket) bool {
+	from, dropped := w.lostFrom[t.gen]
+	return dropped && t.end > from
+}
+
+// durableTo returns the durable size of the log.
+func (w *logWriter) durableTo() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.durable
+}
+
+// Failure returns the failure the log has not yet recovered from, or nil.
+func (w *logWriter) Failure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+// pending returns how many bytes are buffered.
+func (w *logWriter) pending() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.buf)
+}
+
+// sync makes t's records durable. Writers that call it while another
+// writer is syncing wait and then sync everything buffered in the meantime
+// with a single fsync. It fails if t's records were dropped, or if the
+// flush that would write them fails.
+func (w *logWriter) sync(t ticket) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		switch {
+		case w.lostLocked(t):
+			return w.lostErr()
+		case w.durable >= t.end:
+			return nil
+		case w.busy:
+			w.cond.Wait()
+			continue
+		}
+		if err := w.flushLocked(); err != nil && w.keep {
+			return err // Async: the records stay buffered for the next try
+		}
+	}
+}
+
+func (w *logWriter) lostErr() error {
+	if w.failed != nil {
+		return w.failed
+	}
+	return fmt.Errorf("%w: the write failed and was dropped", ErrLogFailed)
+}
+
+// flushLocked writes and syncs the buffer with mu released during the I/O,
+// first cutting the file back to its durable size after a failure.
+func (w *logWriter) flushLocked() error {
+	w.busy = true
+	buf, target, durable, repair := w.buf, w.size, w.durable, w.failed != nil
+	w.buf = w.spare[:0]
+	w.mu.Unlock()
+	var err error
+	if repair {
+		if err = w.f.Truncate(durable); err == nil {
+			err = w.f.Sync()
+		}
+	}
+	if err == nil && len(buf) > 0 {
+		if _, err = w.f.Write(buf); err == nil {
+			err = w.f.Sync()
+		}
+	}
+	w.mu.Lock()
+	w.busy = false
+	w.spare = nil
+	switch {
+	case err == nil:
+		w.durable, w.failed = target, nil
+		w.marked = endsWithMark(buf, w.marked)
+		w.spare = buf[:0]
+	case w.keep:
+		w.failed = fmt.Errorf("%w: %w", ErrLogFailed, err)
+		w.buf = append(buf, w.buf...)
+	default:
+		w.failed = fmt.Errorf("%w: %w", ErrLogFailed, err)
+		w.lostFrom[w.gen] = w.durable
+		w.gen++
+		w.buf, w.size = w.buf[:0], w.durable
+	}
+	w.cond.Broadcast()
+	if err != nil {
+		return w.failed
+	}
+	return nil
+}
+
+// repair retries a failed log: it cuts the file back to its durable size
+// and writes what is buffered. It returns the failure that remains, if any.
+func (w *logWriter) repair() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.busy {
+		w.cond.Wait()
+	}
+	if w.failed == nil {
+		return nil
+	}
+	return w.flushLocked()
+}
+
+// syncAll makes everything appended so far durable.
+func (w *logWriter) syncAll() error {
+	w.mu.Lock()
+	t := ticket{w.size, w.gen}
+	w.mu.Unlock()
+	return w.sync(t)
+}
+
+// close syncs, ends the log with a mark claiming all of it (so no byte of
+// it can later be taken for a torn tail), and closes the file.
+func (w *logWriter) close() error {
+	err := w.syncAll()
+	if err == nil {
+		w.mu.Lock()
+		covered := w.marked
+		w.mu.Unlock()
+		if !covered {
+			var t ticket
+			if t, err = w.appendWith(appendMark); err == nil {
+				err = w.sync(t)
+			}
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	return errors.Join(err, w.f.Close())
+}

@@ -404,7 +404,7 @@ func scanLog(data []byte) scan {
 	var s scan
 	var recs []scanned
 	var damage []Damage
-	var idx *crcIndex
+	var idx *lazyCRC
 	trusted := true
 	off := HeaderSize
 	for off < len(data) {
@@ -425,7 +425,7 @@ func scanLog(data []byte) scan {
 			continue
 		}
 		if idx == nil {
-			idx = newCRCIndex(data)
+			idx = &lazyCRC{data: data}
 		}
 		next, claim := resync(data, idx, off+1)
 		s.claim = max(s.claim, claim)
@@ -463,12 +463,44 @@ func scanLog(data []byte) scan {
 
 // damageReason describes a damaged range with no sound record head.
 func damageReason(b []byte) string {
-	for _, c := range b {
-		if c != 0 {
-			return "no valid record head"
-		}
+	if bytesAllZero(b) {
+		return "zeroed bytes"
 	}
-	return "zeroed bytes"
+	return "no valid record head"
+}
+
+var zeroPage [64 << 10]byte
+
+// bytesAllZero reports whether b holds only zeros.
+func bytesAllZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroPage))
+		if !bytes.Equal(b[:n], zeroPage[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// lazyCRC checks candidate records' data checksums: directly for the first
+// few, through a crcIndex once they cost as much as indexing the data,
+// which bounds the work of any number of candidates.
+type lazyCRC struct {
+	data    []byte
+	direct  int // bytes checksummed directly so far
+	indexed *crcIndex
+}
+
+func (l *lazyCRC) sum(i, j int) uint32 {
+	if l.indexed == nil && l.direct+(j-i) <= len(l.data) {
+		l.direct += j - i
+		return crc32.Checksum(l.data[i:j], castagnoli)
+	}
+	if l.indexed == nil {
+		l.indexed = newCRCIndex(l.data)
+	}
+	return l.indexed.sum(i, j)
 }
 
 // resync returns the offset of the next record at or after from whose head
@@ -476,7 +508,7 @@ func damageReason(b []byte) string {
 // it passed. Every offset is visited once and every candidate's data
 // checksum costs O(crcStride + log n), so the scan is linear in the bytes
 // scanned however many candidate heads they hold.
-func resync(data []byte, idx *crcIndex, from int) (next int, claim int64) {
+func resync(data []byte, idx *lazyCRC, from int) (next int, claim int64) {
 	for p := from; p < len(data); p++ {
 		i := bytes.Index(data[p:], recMagic[:])
 		if i < 0 {

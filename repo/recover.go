@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/rand"
 	"encoding/binary"
@@ -368,6 +367,3 @@ func salvageCommits(typ byte, data []byte) [][]byte {
 	}
 	return nil
 }
-
-// bytesAllZero reports whether b holds only zeros.
-func bytesAllZero(b []byte) bool { return len(bytes.Trim(b, "\x00")) == 0 }

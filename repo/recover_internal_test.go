@@ -3,6 +3,8 @@ package repo
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -203,5 +205,37 @@ func TestSmuggledRecord(t *testing.T) {
 				t.Errorf("acknowledged item x lost")
 			}
 		})
+	}
+}
+
+// TestResyncBoundedWork plants a record head every 23 bytes, each sound
+// but claiming data to the end of the file with a wrong checksum, as an
+// attacker could inside commit contents: the scan past a damaged head
+// must still checksum no more than about the file's size directly, then
+// answer from prefix checksums, and find the real record at the end.
+func TestResyncBoundedWork(t *testing.T) {
+	const planted = 40_000
+	var data []byte
+	data = append(data, make([]byte, HeaderSize)...)
+	data = append(data, 0xff) // damage: no head at HeaderSize
+	for i := range planted {
+		start := len(data)
+		data = append(data, make([]byte, recHeadSize)...)
+		rec := data[start:]
+		rec[0], rec[1], rec[2] = recMagic[0], recMagic[1], recCommit
+		n := (planted - i - 1) * recHeadSize // data up to the real record
+		binary.LittleEndian.PutUint32(rec[3:], uint32(n))
+		binary.LittleEndian.PutUint32(rec[15:], 12345) // wrong data crc
+		binary.LittleEndian.PutUint32(rec[19:], crc32.Checksum(rec[:19], castagnoli))
+	}
+	real := len(data)
+	data = appendRecord(data, recCommit, []byte("payload"), int64(real))
+	idx := &lazyCRC{data: data}
+	next, _ := resync(data, idx, HeaderSize+1)
+	if next != real {
+		t.Fatalf("resync found %d, want the real record at %d", next, real)
+	}
+	if idx.direct > len(data) || idx.indexed == nil {
+		t.Fatalf("checksummed %d bytes directly for a %d-byte file (indexed: %v)", idx.direct, len(data), idx.indexed != nil)
 	}
 }

@@ -166,3 +166,28 @@ func TestWriteFileAtomicNoTemp(t *testing.T) {
 		}
 	}
 }
+
+// TestMkdirAllSyncCrash checks that the directories MkdirAllSync makes
+// survive a crash that loses every unsynced entry, and that those MkdirAll
+// makes do not.
+func TestMkdirAllSyncCrash(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		t.Run(fmt.Sprint("MkdirAllSync=", durable), func(t *testing.T) {
+			m := memNew(t)
+			mkdir := m.MkdirAll
+			if durable {
+				mkdir = func(dir string, perm fs.FileMode) error { return vfs.MkdirAllSync(m, dir, perm) }
+			}
+			if err := mkdir("/d/a/b", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := vfs.WriteFileAtomic(m, "/d/a/b/f", []byte("data"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got := memContents(t, m.CrashWith(vfs.CrashPlan{}), "/d/a/b/f")
+			if want := map[bool]string{false: "<absent>", true: "data"}[durable]; got != want {
+				t.Errorf("after a crash: %q, want %q", got, want)
+			}
+		})
+	}
+}

@@ -1,9 +1,10 @@
 package vfs
 
 import (
-	"bytes"
+	"errors"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -13,26 +14,64 @@ import (
 )
 
 // MemFS is an in-memory FS that can simulate crashes and inject faults.
+//
+// It keeps a tree of directories and files. Each directory holds its
+// current entries and the entries its last SyncDir made durable; each file
+// holds its current bytes and the bytes its last Sync made durable. What a
+// crash keeps of the difference is described in the package documentation
+// and decided by a [CrashPlan].
 type MemFS struct {
 	mu      sync.Mutex          // guards everything below and every node
-	names   map[string]*memNode // the live namespace
-	durable map[string]*memNode // the namespace as of the last SyncDir of each directory
-	dirs    map[string]bool     // directories that exist
+	roots   map[string]*memNode // "/" and ".", where every name starts
+	renames []memRename         // renames, in order, with a side not yet durable
 	locks   map[string]int      // per name: -1 held by Lock, n > 0 held by n LockShared
 	ops     int                 // mutating operations so far
 	failAt  int                 // mutating operations allowed before faults; <0: none
 	hook    func(op, name string) error
 }
 
+// memNode is a file or, when live is not nil, a directory.
 type memNode struct {
-	data   []byte
-	synced []byte
+	data   []byte // a file's current bytes
+	synced []byte // a file's bytes as of its last Sync
+
+	live    map[string]*memNode // a directory's current entries
+	durable map[string]*memNode // a directory's entries as of its last SyncDir
 }
 
-// NewMem returns an empty in-memory filesystem.
+func newMemDir() *memNode {
+	return &memNode{live: map[string]*memNode{}, durable: map[string]*memNode{}}
+}
+
+func (n *memNode) isDir() bool { return n.live != nil }
+
+// memKey names one entry: a name in a directory.
+type memKey struct {
+	dir  *memNode
+	name string
+}
+
+// dirty reports whether the entry differs from what the directory's last
+// SyncDir made durable.
+func (k memKey) dirty() bool { return k.dir.live[k.name] != k.dir.durable[k.name] }
+
+// memRename records a rename, whose two entries a crash keeps or loses
+// together.
+type memRename struct{ from, to memKey }
+
+// errNotDir and the others are the Err of the PathErrors MemFS returns
+// where the OS would return ENOTDIR, EISDIR and ENOTEMPTY.
+var (
+	errNotDir   = errors.New("not a directory")
+	errIsDir    = errors.New("is a directory")
+	errNotEmpty = errors.New("directory not empty")
+)
+
+// NewMem returns an empty in-memory filesystem: the directories "/" and
+// "." exist, and always will, crash or not.
 func NewMem() *MemFS {
-	return &MemFS{names: map[string]*memNode{}, durable: map[string]*memNode{},
-		dirs: map[string]bool{"/": true, ".": true}, locks: map[string]int{}, failAt: -1}
+	return &MemFS{roots: map[string]*memNode{"/": newMemDir(), ".": newMemDir()},
+		locks: map[string]int{}, failAt: -1}
 }
 
 // FailAfter lets n more mutating operations (write, sync, truncate, rename,
@@ -79,54 +118,53 @@ func (m *MemFS) mutate(op, name string) error {
 	return nil
 }
 
-// Crash returns the filesystem as it would be after a power loss now: the
-// durable namespace, each file holding its synced bytes. torn, if not nil,
-// is asked for each file how many of the bytes written since the last sync
-// also reached the disk (a prefix: 0 to len(unsynced)).
-func (m *MemFS) Crash(torn func(name string, unsynced []byte) int) *MemFS {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := NewMem()
-	for d := range m.dirs {
-		c.dirs[d] = true
+func clean(name string) string { return path.Clean(name) }
+
+// node returns the node at the cleaned name, or nil. m.mu must be held.
+func (m *MemFS) node(name string) *memNode {
+	if r, ok := m.roots[name]; ok {
+		return r
 	}
-	for name, n := range m.durable {
-		data := slices.Clone(n.synced)
-		if torn != nil && len(n.data) > len(n.synced) && bytes.HasPrefix(n.data, n.synced) {
-			extra := n.data[len(n.synced):]
-			k := min(max(torn(name, extra), 0), len(extra))
-			data = append(data, extra[:k]...)
-		}
-		node := &memNode{data: data, synced: slices.Clone(data)}
-		c.names[name] = node
-		c.durable[name] = node
+	if d := m.parent(name); d != nil {
+		return d.live[path.Base(name)]
 	}
-	return c
+	return nil
 }
 
-func clean(name string) string { return path.Clean(name) }
+// parent returns the directory that holds the cleaned name's entry, or nil
+// if there is none or name is a root. m.mu must be held.
+func (m *MemFS) parent(name string) *memNode {
+	if _, ok := m.roots[name]; ok {
+		return nil
+	}
+	if d := m.node(path.Dir(name)); d != nil && d.isDir() {
+		return d
+	}
+	return nil
+}
 
 // OpenFile implements FS.
 func (m *MemFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	name = clean(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, ok := m.names[name]
+	d := m.parent(name)
+	n := m.node(name)
 	switch {
-	case !ok && flag&os.O_CREATE == 0:
+	case n != nil && n.isDir():
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errIsDir}
+	case n == nil && (d == nil || flag&os.O_CREATE == 0):
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	case ok && flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
+	case n != nil && flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrExist}
-	case !m.dirs[path.Dir(name)]:
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	if !ok || flag&os.O_TRUNC != 0 {
+	if n == nil || flag&os.O_TRUNC != 0 {
 		if err := m.mutate("create", name); err != nil {
 			return nil, err
 		}
-		if !ok {
+		if n == nil {
 			n = &memNode{}
-			m.names[name] = n
+			d.live[path.Base(name)] = n
 		}
 		n.data = nil
 	}
@@ -135,53 +173,96 @@ func (m *MemFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) 
 
 // ReadFile implements FS.
 func (m *MemFS) ReadFile(name string) ([]byte, error) {
+	name = clean(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, ok := m.names[clean(name)]
-	if !ok {
+	switch n := m.node(name); {
+	case n == nil:
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	case n.isDir():
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errIsDir}
+	default:
+		return slices.Clone(n.data), nil
 	}
-	return slices.Clone(n.data), nil
 }
 
-// Remove implements FS.
+// Remove implements FS: it removes a file or an empty directory.
 func (m *MemFS) Remove(name string) error {
 	name = clean(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.names[name]; !ok {
+	d, n := m.parent(name), m.node(name)
+	switch {
+	case n != nil && d == nil:
+		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrInvalid}
+	case n == nil:
 		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
+	case n.isDir() && len(n.live) > 0:
+		return &fs.PathError{Op: "remove", Path: name, Err: errNotEmpty}
 	}
 	if err := m.mutate("remove", name); err != nil {
 		return err
 	}
-	delete(m.names, name)
+	delete(d.live, path.Base(name))
 	return nil
 }
 
-// Rename implements FS.
+// Rename implements FS for files; MemFS does not rename directories.
 func (m *MemFS) Rename(oldname, newname string) error {
 	oldname, newname = clean(oldname), clean(newname)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, ok := m.names[oldname]
-	if !ok {
+	od, n := m.parent(oldname), m.node(oldname)
+	nd, over := m.parent(newname), m.node(newname)
+	switch {
+	case n == nil || od == nil:
 		return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrNotExist}
+	case n.isDir():
+		return &fs.PathError{Op: "rename", Path: oldname, Err: errors.ErrUnsupported}
+	case nd == nil:
+		return &fs.PathError{Op: "rename", Path: newname, Err: fs.ErrNotExist}
+	case over != nil && over.isDir():
+		return &fs.PathError{Op: "rename", Path: newname, Err: errIsDir}
 	}
 	if err := m.mutate("rename", oldname); err != nil {
 		return err
 	}
-	delete(m.names, oldname)
-	m.names[newname] = n
+	from, to := memKey{od, path.Base(oldname)}, memKey{nd, path.Base(newname)}
+	if from == to {
+		return nil
+	}
+	delete(od.live, from.name)
+	nd.live[to.name] = n
+	m.renames = append(m.renames, memRename{from, to})
 	return nil
 }
 
-// MkdirAll implements FS. Directories are durable at once.
+// MkdirAll implements FS. Each directory it creates is a new entry in its
+// parent, durable once the parent is synced (SyncDir) and lost by a crash
+// before that, with everything under it. It is not a mutating operation:
+// FailAfter and the hook do not see it.
 func (m *MemFS) MkdirAll(dir string, perm fs.FileMode) error {
+	dir = clean(dir)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for d := clean(dir); !m.dirs[d]; d = path.Dir(d) {
-		m.dirs[d] = true
+	d, at, rest := m.roots["."], ".", dir
+	if strings.HasPrefix(dir, "/") {
+		d, at, rest = m.roots["/"], "/", dir[1:]
+	}
+	if rest == "" || rest == "." {
+		return nil // a root
+	}
+	for _, elem := range strings.Split(rest, "/") {
+		at = path.Join(at, elem)
+		n := d.live[elem]
+		if n == nil {
+			n = newMemDir()
+			d.live[elem] = n
+		}
+		if !n.isDir() {
+			return &fs.PathError{Op: "mkdir", Path: at, Err: errNotDir}
+		}
+		d = n
 	}
 	return nil
 }
@@ -191,25 +272,17 @@ func (m *MemFS) ReadDir(dir string) ([]fs.DirEntry, error) {
 	dir = clean(dir)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.dirs[dir] {
+	d := m.node(dir)
+	switch {
+	case d == nil:
 		return nil, &fs.PathError{Op: "readdir", Path: dir, Err: fs.ErrNotExist}
+	case !d.isDir():
+		return nil, &fs.PathError{Op: "readdir", Path: dir, Err: errNotDir}
 	}
-	seen := map[string]fs.DirEntry{}
-	for name, n := range m.names {
-		if path.Dir(name) == dir {
-			seen[path.Base(name)] = fs.FileInfoToDirEntry(memInfo{path.Base(name), int64(len(n.data)), false})
-		}
+	out := make([]fs.DirEntry, 0, len(d.live))
+	for _, name := range slices.Sorted(maps.Keys(d.live)) {
+		out = append(out, fs.FileInfoToDirEntry(d.live[name].info(name)))
 	}
-	for d := range m.dirs {
-		if d != dir && path.Dir(d) == dir {
-			seen[path.Base(d)] = fs.FileInfoToDirEntry(memInfo{path.Base(d), 0, true})
-		}
-	}
-	out := make([]fs.DirEntry, 0, len(seen))
-	for _, e := range seen {
-		out = append(out, e)
-	}
-	slices.SortFunc(out, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return out, nil
 }
 
@@ -218,13 +291,14 @@ func (m *MemFS) Stat(name string) (fs.FileInfo, error) {
 	name = clean(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if n, ok := m.names[name]; ok {
-		return memInfo{path.Base(name), int64(len(n.data)), false}, nil
-	}
-	if m.dirs[name] {
-		return memInfo{path.Base(name), 0, true}, nil
+	if n := m.node(name); n != nil {
+		return n.info(path.Base(name)), nil
 	}
 	return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
+}
+
+func (n *memNode) info(name string) memInfo {
+	return memInfo{name, int64(len(n.data)), n.isDir()}
 }
 
 // SyncDir implements FS: the directory's current entries become durable.
@@ -232,19 +306,20 @@ func (m *MemFS) SyncDir(dir string) error {
 	dir = clean(dir)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	d := m.node(dir)
+	switch {
+	case d == nil:
+		return &fs.PathError{Op: "syncdir", Path: dir, Err: fs.ErrNotExist}
+	case !d.isDir():
+		return &fs.PathError{Op: "syncdir", Path: dir, Err: errNotDir}
+	}
 	if err := m.mutate("syncdir", dir); err != nil {
 		return err
 	}
-	for name := range m.durable {
-		if path.Dir(name) == dir {
-			delete(m.durable, name)
-		}
-	}
-	for name, n := range m.names {
-		if path.Dir(name) == dir {
-			m.durable[name] = n
-		}
-	}
+	d.durable = maps.Clone(d.live)
+	m.renames = slices.DeleteFunc(m.renames, func(r memRename) bool {
+		return !r.from.dirty() && !r.to.dirty()
+	})
 	return nil
 }
 
@@ -255,11 +330,12 @@ func (m *MemFS) Lock(name string) (io.Closer, error) {
 	name = clean(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.names[name]; !ok {
-		if !m.dirs[path.Dir(name)] {
+	if m.node(name) == nil {
+		d := m.parent(name)
+		if d == nil {
 			return nil, &fs.PathError{Op: "lock", Path: name, Err: fs.ErrNotExist}
 		}
-		m.names[name] = &memNode{}
+		d.live[path.Base(name)] = &memNode{}
 	}
 	if m.locks[name] != 0 {
 		return nil, &fs.PathError{Op: "lock", Path: name, Err: ErrLocked}
@@ -273,7 +349,7 @@ func (m *MemFS) LockShared(name string) (io.Closer, error) {
 	name = clean(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.names[name]; !ok {
+	if m.node(name) == nil {
 		return nil, &fs.PathError{Op: "lock shared", Path: name, Err: fs.ErrNotExist}
 	}
 	if m.locks[name] < 0 {

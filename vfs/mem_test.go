@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"sync"
@@ -51,10 +52,14 @@ func memContents(t *testing.T, m *vfs.MemFS, name string) string {
 	return string(b)
 }
 
+// memNew returns a MemFS with a durable, empty directory /d.
 func memNew(t *testing.T) *vfs.MemFS {
 	t.Helper()
 	m := vfs.NewMem()
 	if err := m.MkdirAll("/d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SyncDir("/"); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -175,8 +180,9 @@ func TestMemCrashTornArgs(t *testing.T) {
 // reads are not counted.
 func TestMemFailAfter(t *testing.T) {
 	m := memNew(t)
+	start := m.Ops()
 	f := memCreate(t, m, "/d/f", "abc", true, true) // memCreate, write, sync, syncdir
-	if got := m.Ops(); got != 4 {
+	if got := m.Ops() - start; got != 4 {
 		t.Errorf("Ops = %d after create, write, sync, syncdir", got)
 	}
 	m.FailAfter(2)
@@ -216,7 +222,7 @@ func TestMemFailAfter(t *testing.T) {
 	if got := memContents(t, m.Crash(func(string, []byte) int { return 100 }), "/d/f"); got != "abcd" {
 		t.Errorf("crash after failed operations: %q", got)
 	}
-	if got := m.Ops(); got != 4+2+8 {
+	if got := m.Ops() - start; got != 4+2+8 {
 		t.Errorf("Ops = %d, want every attempt counted", got)
 	}
 	m.FailAfter(-1)
@@ -321,10 +327,39 @@ func TestMemNamespace(t *testing.T) {
 			_, err := m.OpenFile("/d/c", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 			return err
 		}(), fs.ErrExist},
+		{"rename into missing dir", m.Rename("/d/c", "/nope/c"), fs.ErrNotExist},
+		{"rename a directory", m.Rename("/d/sub", "/d/sub2"), errors.ErrUnsupported},
+		{"syncdir missing", m.SyncDir("/nope"), fs.ErrNotExist},
+		{"remove a root", m.Remove("/"), fs.ErrInvalid},
 	} {
 		if !errors.Is(tc.err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, tc.err, tc.want)
 		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"remove a non-empty directory", m.Remove("/d/sub")},
+		{"open a directory", func() error { _, err := m.OpenFile("/d/sub", os.O_RDONLY, 0); return err }()},
+		{"create over a directory", func() error { _, err := m.OpenFile("/d/sub", os.O_CREATE|os.O_WRONLY, 0o644); return err }()},
+		{"read a directory", func() error { _, err := m.ReadFile("/d/sub"); return err }()},
+		{"rename over a directory", m.Rename("/d/c", "/d/sub")},
+		{"mkdir through a file", m.MkdirAll("/d/c/x", 0o755)},
+		{"readdir of a file", func() error { _, err := m.ReadDir("/d/c"); return err }()},
+		{"syncdir of a file", m.SyncDir("/d/c")},
+	} {
+		var pe *fs.PathError
+		if !errors.As(tc.err, &pe) {
+			t.Errorf("%s: %v, want a PathError", tc.name, tc.err)
+		}
+	}
+	if got, want := names(), []string{"c:false", "sub:true"}; !slices.Equal(got, want) {
+		t.Errorf("failed operations changed the directory: %v, want %v", got, want)
+	}
+	if err := m.Remove("/d/sub/deeper"); err != nil {
+		t.Errorf("remove an empty directory: %v", err)
 	}
 
 	// Files: positional writes, O_APPEND, O_TRUNC, reads at offsets, and
@@ -385,7 +420,8 @@ func TestMemLock(t *testing.T) {
 }
 
 // TestWriteFileAtomicCrash fails WriteFileAtomic at every mutating
-// operation, crashes with every tearing pattern, and checks that the file
+// operation, crashes with every tearing pattern and with random plans
+// (CrashRandom, which also loses entries and pages), and checks that the file
 // holds its old or its new contents, and the new ones if the call returned
 // nil.
 func TestWriteFileAtomicCrash(t *testing.T) {
@@ -424,13 +460,19 @@ func TestWriteFileAtomicCrash(t *testing.T) {
 					if (err == nil) != (k >= total) {
 						t.Fatalf("FailAfter(%d) of %d: err = %v", k, total, err)
 					}
-					got := memContents(t, m.Crash(tear), name)
-					switch {
-					case got == "new contents!":
-					case err == nil:
-						t.Errorf("returned nil but a crash leaves %q", got)
-					case got != want:
-						t.Errorf("crash leaves %q, want %q or the new contents", got, want)
+					crashes := []*vfs.MemFS{m.Crash(tear)}
+					for seed := range uint64(8) {
+						crashes = append(crashes, m.CrashWith(vfs.CrashRandom(rand.New(rand.NewPCG(seed, uint64(k))))))
+					}
+					for i, c := range crashes {
+						got := memContents(t, c, name)
+						switch {
+						case got == "new contents!":
+						case err == nil:
+							t.Errorf("crash %d: returned nil but a crash leaves %q", i, got)
+						case got != want:
+							t.Errorf("crash %d: leaves %q, want %q or the new contents", i, got, want)
+						}
 					}
 				})
 			}

@@ -268,3 +268,22 @@ func (r *Repo) ResolveQuarantine() (int, error) {
 	r.opts.Logger.Info("quarantined damage resolved", "path", r.path, "ranges", n)
 	return n, nil
 }
+
+// Agreed is called by sync when a peer was found to hold the same commits
+// as this repository: it resolves the quarantined ranges whose lost
+// commits are all here again (see ResolveQuarantine). It costs nothing
+// when nothing is quarantined.
+func (r *Repo) Agreed() {
+	r.mu.RLock()
+	open := false
+	for _, q := range r.quarantined {
+		open = open || !q.Resolved
+	}
+	r.mu.RUnlock()
+	if !open || r.log == nil {
+		return
+	}
+	if _, err := r.ResolveQuarantine(); err != nil {
+		r.opts.Logger.Error("resolve quarantine", "path", r.path, "err", err)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/goatdb/goatdb"
 )
 
 // metrics are the server's counters, written in the Prometheus text
@@ -26,7 +28,9 @@ type metrics struct {
 	panics                atomic.Uint64
 	streams               atomic.Int64
 	repositories          atomic.Int64
-	syncSeconds           *histogram
+	// storage state, read from the database at each scrape
+	quarantined, unavailable, failing atomic.Int64
+	syncSeconds                       *histogram
 }
 
 type routeCode struct {
@@ -77,6 +81,9 @@ func (m *metrics) write(w io.Writer) error {
 	counter(bw, "goatdb_http_panics_total", "Handler panics recovered.", m.panics.Load())
 	gauge(bw, "goatdb_event_streams", "Event streams connected.", m.streams.Load())
 	gauge(bw, "goatdb_repositories", "Repositories open.", m.repositories.Load())
+	gauge(bw, "goatdb_storage_quarantined_ranges", "Damaged log ranges quarantined and not yet resolved by a sync.", m.quarantined.Load())
+	gauge(bw, "goatdb_storage_unavailable_repositories", "Repositories that cannot be opened.", m.unavailable.Load())
+	gauge(bw, "goatdb_storage_failing_repositories", "Repositories whose writes are failing (full or failing disk).", m.failing.Load())
 	m.syncSeconds.write(bw, "goatdb_sync_duration_seconds", "Time to read, handle and answer a sync request.")
 	return bw.Flush()
 }
@@ -128,4 +135,25 @@ func (h *histogram) write(w io.Writer, name, help string) {
 	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n", name, cum)
 	fmt.Fprintf(w, "%s_sum %s\n", name, strconv.FormatFloat(math.Float64frombits(h.sum.Load()), 'g', -1, 64))
 	fmt.Fprintf(w, "%s_count %d\n", name, cum)
+}
+
+// storage reads the database's storage state into the gauges.
+func (m *metrics) storage(db *goatdb.DB) {
+	h, err := db.Health()
+	if err != nil {
+		return
+	}
+	var q, u, f int64
+	for _, rh := range h.Repos {
+		q += int64(len(rh.Quarantined))
+		switch {
+		case rh.Status == goatdb.StatusDegraded:
+			f++
+		case rh.Err != nil && len(rh.Quarantined) == 0:
+			u++
+		}
+	}
+	m.quarantined.Store(q)
+	m.unavailable.Store(u)
+	m.failing.Store(f)
 }

@@ -31,6 +31,17 @@ type Repo interface {
 
 var _ Repo = (*repo.Repo)(nil)
 
+// agreer is an optional method of a Repo: Agreed is called when a sync
+// finds that both sides hold the same commits. A repository that lost
+// commits to damage uses it to know they are back (repo.Repo.Agreed).
+type agreer interface{ Agreed() }
+
+func agreed(r Repo) {
+	if a, ok := r.(agreer); ok {
+		a.Agreed()
+	}
+}
+
 // Repos finds the repositories a Responder serves.
 type Repos interface {
 	// Repo returns the repository at path, or an error wrapping
@@ -180,6 +191,7 @@ func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q 
 		Rejected: rejected, Missing: limitIDs(r.Missing())}
 	client := discount(set{q.Digest, q.Count}, rejected, got)
 	if client == (set{st.Digest, st.Count}) && !q.Repair {
+		agreed(r)
 		return p
 	}
 	out, negatives := s.candidates(r, q, client.n, got)

@@ -410,6 +410,7 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 		return
 	}
 	u.done = true
+	agreed(u.Repo)
 	u.next = Resume{ServerEpoch: p.Epoch, ServerSeq: p.Seq, LocalEpoch: now.Epoch, LocalSeq: now.Seq,
 		ServerCount: p.Count, Syncs: u.resume.Syncs + 1}
 	if u.repair || !u.ok {

@@ -217,23 +217,48 @@ func crashRequireClean(t *testing.T, r *repo.Repo) {
 	}
 }
 
-// crashTear is how much of the unsynced bytes reach the disk in a crash.
+// crashTear is what of the unsynced state reaches the disk in a crash:
+// a prefix of each file's unsynced bytes (none, half, all, random), or
+// any combination of unsynced pages, file sizes and directory entries
+// (pages: a later page kept and an earlier one lost, a new file's or
+// directory's entry lost).
 type crashTear struct {
-	name string
-	fn   func(seed uint64) func(string, []byte) int
+	name  string
+	crash func(fs *vfs.MemFS, seed uint64) *vfs.MemFS
+}
+
+func crashPrefixTear(name string, fn func(seed uint64) func(string, []byte) int) crashTear {
+	return crashTear{name, func(fs *vfs.MemFS, seed uint64) *vfs.MemFS { return fs.Crash(fn(seed)) }}
 }
 
 var crashTears = []crashTear{
-	{"none", func(uint64) func(string, []byte) int { return nil }},
-	{"half", func(uint64) func(string, []byte) int {
+	crashPrefixTear("none", func(uint64) func(string, []byte) int { return nil }),
+	crashPrefixTear("half", func(uint64) func(string, []byte) int {
 		return func(_ string, b []byte) int { return len(b) / 2 }
-	}},
-	{"all", func(uint64) func(string, []byte) int {
+	}),
+	crashPrefixTear("all", func(uint64) func(string, []byte) int {
 		return func(_ string, b []byte) int { return len(b) }
-	}},
-	{"random", func(seed uint64) func(string, []byte) int {
+	}),
+	crashPrefixTear("random", func(seed uint64) func(string, []byte) int {
 		rng := rand.New(rand.NewPCG(seed, 0x60a7))
 		return func(_ string, b []byte) int { return rng.IntN(len(b) + 1) }
+	}),
+	{"pages", func(fs *vfs.MemFS, seed uint64) *vfs.MemFS {
+		return fs.CrashWith(vfs.CrashRandom(rand.New(rand.NewPCG(seed, 0xd15c))))
+	}},
+	{"later-page", func(fs *vfs.MemFS, seed uint64) *vfs.MemFS {
+		// Every unsynced page but the first of each file reaches the
+		// disk, at full size, with every entry.
+		first := map[string]bool{}
+		return fs.CrashWith(vfs.CrashPlan{
+			KeepEntry: func(string, string) bool { return true },
+			Size:      func(_ string, _, current int64) int64 { return current },
+			KeepPage: func(name string, _ int64) bool {
+				seen := first[name]
+				first[name] = true
+				return seen
+			},
+		})
 	}},
 }
 
@@ -313,7 +338,7 @@ func TestCrashEveryWriteSync(t *testing.T) {
 	for k := 0; k <= total; k++ {
 		for _, tear := range crashTears {
 			trials := 1
-			if tear.name == "random" {
+			if tear.name == "random" || tear.name == "pages" {
 				trials = tearTrials
 			}
 			for trial := range trials {
@@ -337,7 +362,7 @@ func TestCrashEveryWriteSync(t *testing.T) {
 					if run.err != nil && r != nil && !errors.Is(run.err, repo.ErrLogFailed) {
 						t.Errorf("failed write does not wrap ErrLogFailed: %v", run.err)
 					}
-					crashed := fs.Crash(tear.fn(uint64(k*1000 + trial)))
+					crashed := tear.crash(fs, uint64(k*1000+trial))
 					if r != nil {
 						r.Close() // fails: the filesystem still refuses writes
 					}
@@ -402,7 +427,7 @@ func TestCrashEveryWriteAsync(t *testing.T) {
 					if run.err != nil && !errors.Is(run.err, vfs.ErrInjected) {
 						t.Errorf("failure does not wrap the injected fault: %v", run.err)
 					}
-					crashed := fs.Crash(tear.fn(uint64(k)))
+					crashed := tear.crash(fs, uint64(k))
 					if r != nil {
 						r.Close()
 					}
@@ -512,7 +537,7 @@ func TestCrashConcurrentSync(t *testing.T) {
 				fs := vfs.NewMem()
 				fs.FailAfter(k)
 				r, acked, tried := run(fs)
-				crashed := fs.Crash(tear.fn(uint64(k)))
+				crashed := tear.crash(fs, uint64(k))
 				if r != nil {
 					r.Close()
 				}
@@ -606,7 +631,7 @@ func TestCrashMerge(t *testing.T) {
 				}
 				fs.FailAfter(k)
 				_, _, rerr := a.Receive([][]byte{enc})
-				crashed := fs.Crash(tear.fn(uint64(k)))
+				crashed := tear.crash(fs, uint64(k))
 				a.Close()
 				r, err := repo.Open(crashPath, &repo.Options{FS: crashed, Key: keyA, Now: now})
 				if err != nil {

@@ -1,11 +1,16 @@
 package item
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/goatdb/goatdb/internal/corrupt"
+)
 
 var (
 	// ErrCorrupt is returned when bytes given to a decoder are not a canonical
 	// encoding. Errors that wrap it say what is wrong and at which offset.
-	ErrCorrupt = errors.New("item: corrupt encoding")
+	// Like every corruption error, it matches goatdb.ErrCorrupt.
+	ErrCorrupt = corrupt.New("item: corrupt encoding")
 
 	// ErrInvalidValue is returned when a value cannot be stored: a NaN
 	// number, a string that is not UTF-8, a set holding a set or a map, or a

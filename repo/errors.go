@@ -1,12 +1,17 @@
 package repo
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/goatdb/goatdb/internal/corrupt"
+)
 
 var (
 	// ErrCorrupt is returned when a log file is damaged in a way recovery
-	// cannot repair by itself (a damaged header). Errors that wrap it say
-	// what is wrong and at which offset.
-	ErrCorrupt = errors.New("repo: log corrupt")
+	// cannot repair by itself: a header truncated or damaged with no
+	// records after it. Errors that wrap it say what is wrong and at which
+	// offset. Like every corruption error, it matches goatdb.ErrCorrupt.
+	ErrCorrupt = corrupt.New("repo: log corrupt")
 
 	// ErrNotLog is returned when a file is not a goatdb log at all.
 	ErrNotLog = errors.New("repo: not a goatdb log")
@@ -15,9 +20,10 @@ var (
 	// build cannot read.
 	ErrVersion = errors.New("repo: unsupported log version")
 
-	// ErrLogFailed is returned by every write after a write or fsync of the
-	// log failed: the repository must be closed and opened again, which
-	// recovers the log to its last durable state.
+	// ErrLogFailed is returned by a write whose write or fsync failed, and
+	// by writes while the failure lasts. Nothing of a failed Sync write is
+	// kept; the log cuts the failed bytes off and takes writes again as
+	// soon as the disk does (see Repo.Health).
 	ErrLogFailed = errors.New("repo: log write failed")
 
 	// ErrClosed is returned when the repository is used after Close.

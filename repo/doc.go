@@ -4,14 +4,30 @@
 // # Log
 //
 // The log (format drawn in log.go) starts with a header (magic number,
-// version, the creating peer's session, a random epoch) and holds CRC-32C
-// framed records: one commit, or every commit of one Write, so that a crash
-// keeps all of a write or none of it. Opening a log replays it, decoding on
-// every core while inserting in log order: a torn tail is cut at the exact
-// end of the last good record; a damaged record in the middle is skipped,
-// reported by Damage and Check, and the records after it are kept (the lost
-// commits can come back from a peer). Replay does not re-verify signatures;
-// Check does.
+// version, the creating peer's session, a random epoch) and holds records
+// with a checksummed head and checksummed data: one commit, or every
+// commit of one Write, so that a crash keeps all of a write or none of it.
+// Each record claims the bytes that were durable when it was framed, a
+// clean Close ends the log with a mark claiming all of it, and recovery
+// (recover.go) follows the rules users trust:
+//
+//   - Only a prefix survives a crash: damage at or after every claim is a
+//     torn tail, cut, and nothing after it is resurrected, whatever shape
+//     the tear has (cut short, or zeros and then valid records).
+//   - Corruption, damage within claimed bytes or in the header, is never
+//     destroyed: its bytes go to the quarantine file PATH.quarantine
+//     (quarantine.go) before the log is rebuilt without them; every commit
+//     in it that still verifies is salvaged; it is reported by Quarantine,
+//     Health, Check and a warning at every open until a sync that agrees
+//     (Agreed) finds the lost commits back.
+//   - What scanning past damage finds is verified like commits from an
+//     unknown peer, never taken as the owner's on trust.
+//   - Recovery is linear in the size of the log.
+//
+// A read-only open changes nothing: it reads up to the last complete
+// record (a writer may be appending) and reports damage it finds in place.
+// Replay does not re-verify signatures of records read in order from the
+// header; Check does.
 //
 // # Graph
 //
@@ -38,18 +54,25 @@
 // # Durability
 //
 // Under Sync a write returns after fdatasync; concurrent writers share one
-// (group commit). Under Async a background flusher syncs every
-// FlushInterval; a crash loses at most that window, and the log stays a
-// valid prefix. A failed write or fsync makes the log refuse further writes
-// (ErrLogFailed): reopening recovers it to its durable state.
+// (group commit), and its commits join the graph, so become readable and
+// syncable, only once that fsync succeeded (tentative.go). A write whose
+// write or fsync fails returns ErrLogFailed and never appears, not even
+// after a crash; the log cuts the failed bytes off and takes writes again
+// as soon as the disk does, and Health reports the failure meanwhile.
+// Under Async a background flusher syncs every FlushInterval; a write is
+// visible at once, a crash loses at most that window and keeps a prefix,
+// and a failed flush keeps the records to write again. A new log's
+// directory entries are synced before anything in it is acknowledged.
 //
 // # Concurrency
 //
 // A Repo is safe for concurrent use. One mutex guards the in-memory graph;
-// the log writer has its own, so writers wait for fsync without holding the
-// graph lock. Writers build, hash and sign their commits outside the graph
-// lock from a snapshot of the items' heads, then take the lock to check the
-// heads did not move (else they build again) and to append. Update
-// functions may therefore run more than once and must have no side effects.
-// Commits and values returned are immutable.
+// the log writer has its own, so writers wait for fsync without holding
+// the graph lock. Writers build, hash and sign their commits outside the
+// graph lock from a snapshot of the items' heads, then take the lock to
+// check the heads did not move (else they build again) and to append.
+// Under Sync a write's new heads wait as pending heads, so the next write
+// of an item builds on them while readers still see the durable ones.
+// Update functions may therefore run more than once and must have no side
+// effects. Commits and values returned are immutable.
 package repo

@@ -23,7 +23,12 @@
 //   - A write either happens whole or not at all: bad input (an invalid
 //     path, a value of the wrong type for the item's schema, a missing
 //     required field) returns an error and writes nothing.
-//   - One process owns a data directory at a time.
+//   - One process owns a data directory for writing at a time. A read-only
+//     open (Options.ReadOnly) creates nothing, works beside that writer,
+//     and refuses every write with ErrReadOnly. Reads never create a
+//     repository: reading one that does not exist is ErrNotFound.
+//   - DB.Backup writes a consistent copy of the directory while writers go
+//     on: every write acknowledged before it began, and perhaps later ones.
 //   - Items read are immutable snapshots; a DB is safe for concurrent use.
 //
 // # Sessions

@@ -46,8 +46,11 @@ type Options struct {
 	Logger *slog.Logger
 	// FS is the filesystem; nil means the operating system's.
 	FS vfs.FS
-	// ReadOnly opens without taking the write lock's writes: no log is
-	// repaired or written, and writes fail.
+	// ReadOnly opens for reading only, beside a running writer if there is
+	// one: nothing is created, repaired or written (not the directory, the
+	// lock file or the session key), and writes fail with ErrReadOnly.
+	// Each repository is read, when first used, up to its last complete
+	// record; a writer's later commits are not seen.
 	ReadOnly bool
 }
 
@@ -86,8 +89,15 @@ type DB struct {
 }
 
 // Open opens the database in dir, creating the directory and this peer's
-// session key on first use. Only one process may have a directory open; a
-// second gets an error wrapping ErrLocked.
+// session key on first use. Only one process may have a directory open for
+// writing; a second gets an error wrapping ErrLocked.
+//
+// With Options.ReadOnly, Open creates nothing: a missing directory is an
+// error wrapping ErrNotFound, and a missing session key leaves the
+// database without one (reads need none). A read-only open takes a shared
+// lock on DIR/LOCK when it can, so that no writer starts (and repairs logs)
+// while it reads; when a writer holds the directory it proceeds without a
+// lock and reads beside it.
 func Open(dir string, opts *Options) (*DB, error) {
 	var o Options
 	if opts != nil {
@@ -114,10 +124,13 @@ func Open(dir string, opts *Options) (*DB, error) {
 }
 
 func (db *DB) open() error {
+	if db.opts.ReadOnly {
+		return db.openReadOnly()
+	}
 	if err := db.fs.MkdirAll(db.dir, 0o755); err != nil {
 		return err
 	}
-	lock, err := db.fs.Lock(filepath.Join(db.dir, "LOCK"))
+	lock, err := db.fs.Lock(db.filePath(lockFile))
 	if err != nil {
 		if errors.Is(err, vfs.ErrLocked) {
 			return fmt.Errorf("%w: the data directory is in use by another goatdb process; stop it or use another --dir", ErrLocked)
@@ -125,17 +138,62 @@ func (db *DB) open() error {
 		return err
 	}
 	db.lock = lock
-	if db.key, err = loadOrCreateKey(db.fs, filepath.Join(db.dir, keyFile)); err != nil {
+	if db.key, err = loadOrCreateKey(db.fs, db.filePath(keyFile)); err != nil {
 		return errors.Join(err, lock.Close())
 	}
 	copy(db.session[:], db.key.Public().(ed25519.PublicKey))
 	return nil
 }
 
+// openReadOnly opens an existing directory without creating anything.
+func (db *DB) openReadOnly() error {
+	info, err := db.fs.Stat(db.dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: the data directory does not exist", ErrNotFound)
+	case err != nil:
+		return err
+	case !info.IsDir():
+		return errors.New("the data directory is not a directory")
+	}
+	if db.lock, err = lockShared(db.fs, db.filePath(lockFile)); err != nil {
+		return err
+	}
+	key, err := loadKey(db.fs, db.filePath(keyFile))
+	if err != nil {
+		return errors.Join(err, db.lock.Close())
+	}
+	if key != nil {
+		db.key = key
+		copy(db.session[:], key.Public().(ed25519.PublicKey))
+	}
+	return nil
+}
+
+// lockShared takes a shared lock on the lock file. When a writer holds it,
+// when the file does not exist (no writer has opened the directory), or
+// when the platform has no shared locks, it returns a no-op lock: a
+// read-only open then reads beside whatever writer there is.
+func lockShared(fsys vfs.FS, name string) (io.Closer, error) {
+	l, err := fsys.LockShared(name)
+	switch {
+	case err == nil:
+		return l, nil
+	case errors.Is(err, vfs.ErrLocked), errors.Is(err, fs.ErrNotExist), errors.Is(err, errors.ErrUnsupported):
+		return noLock{}, nil
+	}
+	return nil, err
+}
+
+type noLock struct{}
+
+func (noLock) Close() error { return nil }
+
 // Dir returns the data directory.
 func (db *DB) Dir() string { return db.dir }
 
-// Session returns this peer's session id (its Ed25519 public key).
+// Session returns this peer's session id (its Ed25519 public key). It is
+// zero for a read-only database whose directory has no session key.
 func (db *DB) Session() commit.SessionID { return db.session }
 
 // Schemas returns the schema registry.
@@ -172,7 +230,9 @@ func (db *DB) Flush() error {
 }
 
 // Repo returns the open repository at path /type/repo, opening (or
-// creating) it on first use.
+// creating) it on first use. On a read-only database a repository that
+// does not exist is an error wrapping both ErrNotFound and ErrReadOnly.
+// Reads that must not create a repository use LookupRepo.
 func (db *DB) Repo(path string) (*repo.Repo, error) {
 	db.mu.RLock()
 	r, closed := db.repos[path], db.closed
@@ -185,6 +245,13 @@ func (db *DB) Repo(path string) (*repo.Repo, error) {
 	}
 	if err := CheckRepoPath(path); err != nil {
 		return nil, err
+	}
+	if db.opts.ReadOnly {
+		r, err := db.lookup(path)
+		if err == nil && r == nil {
+			err = fmt.Errorf("%w: repository %s (creating it: %w)", ErrNotFound, path, ErrReadOnly)
+		}
+		return r, err
 	}
 	return db.openRepo(path)
 }
@@ -306,21 +373,34 @@ func (db *DB) Repos() ([]string, error) {
 	return out, nil
 }
 
-const keyFile = "session.key"
+// The files at the top of the data directory.
+const (
+	keyFile  = "session.key"
+	lockFile = "LOCK"
+)
 
 // loadOrCreateKey reads the peer's Ed25519 seed, creating it (mode 0600)
 // on first use.
 func loadOrCreateKey(fsys vfs.FS, path string) (ed25519.PrivateKey, error) {
+	key, err := loadKey(fsys, path)
+	if err != nil || key != nil {
+		return key, err
+	}
+	if _, key, err = ed25519.GenerateKey(nil); err != nil {
+		return nil, err
+	}
+	if err := vfs.WriteFileAtomic(fsys, path, key.Seed(), 0o600); err != nil {
+		return nil, fmt.Errorf("write session key: %w", err)
+	}
+	return key, nil
+}
+
+// loadKey reads the peer's Ed25519 seed; it returns nil (and no error) if
+// there is none.
+func loadKey(fsys vfs.FS, path string) (ed25519.PrivateKey, error) {
 	seed, err := fsys.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		_, key, err := ed25519.GenerateKey(nil)
-		if err != nil {
-			return nil, err
-		}
-		if err := vfs.WriteFileAtomic(fsys, path, key.Seed(), 0o600); err != nil {
-			return nil, fmt.Errorf("write session key: %w", err)
-		}
-		return key, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read session key: %w", err)

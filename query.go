@@ -110,7 +110,8 @@ func (db *DB) Query(ctx context.Context, spec QuerySpec) (*Query, error) {
 // its saved state if that is still valid (Resumed says so), else its first
 // Update (or Subscribe) scans. A name already open on the repository
 // returns the same *Query if the definition matches (each open needs its
-// own Close), or fails with ErrQueryConflict.
+// own Close), or fails with ErrQueryConflict. A repository that does not
+// exist is an error wrapping ErrNotFound: a query creates nothing.
 func (db *DB) OpenQuery(spec QuerySpec) (*Query, error) {
 	rp, src, err := db.querySource(spec)
 	if err != nil {
@@ -190,9 +191,9 @@ func (db *DB) querySource(spec QuerySpec) (string, query.Source, error) {
 		}
 		return spec.Source.repo, nil, nil
 	}
-	r, err := db.Repo(spec.Repo)
+	r, err := db.LookupRepo(spec.Repo)
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("goatdb: query %s: %w", spec.Repo, err)
 	}
 	rp := spec.Repo
 	upgrade := func(key string, v item.Item, s commit.Schema) (item.Item, commit.Schema, error) {
@@ -276,8 +277,12 @@ func (q *Query) Resumed() bool { return q.q.Resumed() }
 // Err returns the error of the last update, nil if it succeeded.
 func (q *Query) Err() error { return q.q.Err() }
 
-// Save writes a named query's state now (Close does it too).
+// Save writes a named query's state now (Close does it too). On a
+// read-only database it fails with ErrReadOnly (and Close saves nothing).
 func (q *Query) Save() error {
+	if q.db.opts.ReadOnly {
+		return fmt.Errorf("goatdb: save query %s: %w", q.key, ErrReadOnly)
+	}
 	if q.key == "" {
 		return fmt.Errorf("goatdb: save query: %w: only named queries are saved", query.ErrNotPersistent)
 	}

@@ -143,10 +143,11 @@ func (db *DB) History(path string) ([]CommitInfo, error) {
 }
 
 // Keys returns the keys of the repository's items, sorted; deleted items
-// are left out unless withDeleted.
+// are left out unless withDeleted. A repository that does not exist is an
+// error wrapping ErrNotFound.
 func (db *DB) Keys(repoPath string, withDeleted bool) ([]string, error) {
-	r, err := db.lookup(repoPath)
-	if err != nil || r == nil {
+	r, err := db.LookupRepo(repoPath)
+	if err != nil {
 		return nil, err
 	}
 	keys := r.Keys(withDeleted)
@@ -154,25 +155,25 @@ func (db *DB) Keys(repoPath string, withDeleted bool) ([]string, error) {
 	return keys, nil
 }
 
-// Count returns the number of items in the repository that are not deleted.
+// Count returns the number of items in the repository that are not
+// deleted. A repository that does not exist is an error wrapping
+// ErrNotFound.
 func (db *DB) Count(repoPath string) (int, error) {
-	r, err := db.lookup(repoPath)
-	if err != nil || r == nil {
+	r, err := db.LookupRepo(repoPath)
+	if err != nil {
 		return 0, err
 	}
 	return r.Count(), nil
 }
 
 // All iterates over the repository's items that are not deleted, in no
-// particular order.
+// particular order. A repository that does not exist yields one error
+// wrapping ErrNotFound.
 func (db *DB) All(repoPath string) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
-		r, err := db.lookup(repoPath)
+		r, err := db.LookupRepo(repoPath)
 		if err != nil {
 			yield(Item{}, err)
-			return
-		}
-		if r == nil {
 			return
 		}
 		for e := range r.All() {
@@ -190,7 +191,9 @@ func (db *DB) All(repoPath string) iter.Seq2[Item, error] {
 // Watch yields the item each time its head changes, starting with its
 // current value if it exists, until ctx ends (the sequence then yields
 // ctx's error and stops) or the loop breaks. Deleted states are yielded
-// too: check Item.Deleted.
+// too: check Item.Deleted. An item that does not exist yet is watched
+// until it is written, but its repository must exist: if it does not, the
+// sequence yields one error wrapping ErrNotFound (and creates nothing).
 func (db *DB) Watch(ctx context.Context, path string) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
 		rp, key, err := SplitPath(path)
@@ -198,7 +201,7 @@ func (db *DB) Watch(ctx context.Context, path string) iter.Seq2[Item, error] {
 			yield(Item{}, err)
 			return
 		}
-		r, err := db.Repo(rp)
+		r, err := db.LookupRepo(rp)
 		if err != nil {
 			yield(Item{}, err)
 			return

@@ -35,8 +35,12 @@ const SyncContentType = "application/x-goatdb-sync"
 // The error wraps ErrUnreachable if the server could not be reached,
 // *ServerError if it answered with an HTTP error, and ErrRejected (after a
 // complete sync) if the server refused commits; the stats are valid in
-// every case and list each rejection with its reason.
+// every case and list each rejection with its reason. On a read-only
+// database Sync fails with ErrReadOnly: receiving commits is a write.
 func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (SyncStats, error) {
+	if db.opts.ReadOnly {
+		return SyncStats{}, fmt.Errorf("goatdb: sync with %s: %w", serverURL, ErrReadOnly)
+	}
 	rm, err := db.remote(serverURL, nil)
 	if err != nil {
 		return SyncStats{}, err

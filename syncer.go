@@ -98,7 +98,8 @@ type Syncer struct {
 
 // StartSync starts a background Syncer for the given server URLs. It
 // keeps in sync every repository in the data directory, every one opened
-// later, and opts.Repos.
+// later, and opts.Repos. On a read-only database it fails with
+// ErrReadOnly.
 func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
 	var o SyncOptions
 	if opts != nil {
@@ -111,7 +112,7 @@ func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
 		return nil, errors.New("goatdb: StartSync needs at least one server URL")
 	}
 	if db.opts.ReadOnly {
-		return nil, errors.New("goatdb: a read-only database cannot sync")
+		return nil, fmt.Errorf("goatdb: a read-only database cannot sync: %w", ErrReadOnly)
 	}
 	o = o.withDefaults()
 	s := &Syncer{db: db, opts: o, log: db.opts.Logger.With("component", "syncer"), watched: map[string]*repo.Repo{}}

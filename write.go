@@ -34,7 +34,8 @@ func Replace() PutOption { return func(c *putConfig) { c.replace = true } }
 // and other fields keep their values. An item with a registered schema is
 // validated against it (and upgraded to its newest version); with none,
 // field types come from the values. On any error nothing is written. It
-// returns the item's new head commit id.
+// returns the item's new head commit id. On a read-only database every
+// write fails with ErrReadOnly.
 func (db *DB) Put(path string, fields Fields, opts ...PutOption) (commit.ID, error) {
 	b := Batch{db: db, ops: make([]batchOp, 0, 1)}
 	b.Put(path, fields, opts...)
@@ -129,6 +130,9 @@ func (b *Batch) add(path string, fn func(repo.Current) (item.Item, commit.Schema
 // the item's existing head). On error, the repositories written before the failing
 // one keep their writes; the failing one and the rest get none.
 func (b *Batch) Commit() ([]commit.ID, error) {
+	if err := b.db.writable(); err != nil {
+		return nil, err
+	}
 	ids := make([]commit.ID, len(b.ops))
 	if len(b.ops) == 1 {
 		return ids, b.commitOne(ids)
@@ -154,6 +158,9 @@ func (b *Batch) Commit() ([]commit.ID, error) {
 
 // commitOne commits a batch of one operation.
 func (b *Batch) commitOne(ids []commit.ID) error {
+	if err := b.db.writable(); err != nil {
+		return err
+	}
 	if b.ops[0].err != nil {
 		return b.ops[0].err
 	}
@@ -194,6 +201,14 @@ func (b *Batch) commitRepo(rp string, idx []int, ids []commit.ID) error {
 		} else {
 			ids[j], _ = r.Head(key) // unchanged, or merged meanwhile
 		}
+	}
+	return nil
+}
+
+// writable fails with ErrReadOnly on a read-only database.
+func (db *DB) writable() error {
+	if db.opts.ReadOnly {
+		return fmt.Errorf("write to %s: %w", db.dir, ErrReadOnly)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@
 //	    --schema NS --batch N --progress N
 //	export REPO                   print the live items as those JSON lines, sorted by key
 //	verify                        check every repository log
+//	backup DEST                   copy the directory consistently, while it is in use
 //	schema                        list the registered schemas and their fields
 //	serve [--addr HOST:PORT]      run the sync server (default 127.0.0.1:8080) until SIGINT/SIGTERM
 //	    --peer URL --rate N --log-level L --log-json
@@ -24,17 +25,19 @@
 //
 // --json is accepted by init, ls, verify and schema, whose default output
 // is for people. --dir defaults to $GOATDB_DIR, else ./goatdb-data, and is
-// created on first use. Schemas come from --schemas FILE or, when it exists,
-// DIR/schemas.json (format: schema/FORMAT.md).
+// created by the first command that writes. Schemas come from --schemas
+// FILE or, when it exists, DIR/schemas.json (format: schema/FORMAT.md).
 //
 // # Exit status
 //
 //   - 0: success.
-//   - 1: not found (a missing or deleted item, repository or commit), or a
+//   - 1: not found (a missing or deleted item, repository or commit, or a
+//     missing data directory for a command that only reads), or a
 //     failed check (verify found problems, the server refused commits).
 //   - 2: anything else: bad usage, bad input (an invalid path, malformed
 //     JSON, a value of the wrong type for the schema), a data directory
-//     held by another process, a damaged file, an I/O error.
+//     held by another process (for a command that writes), a damaged
+//     file, an I/O error.
 //
 // A failure prints exactly one line on standard error, starting with
 // "goatdb:", that says what to do. The exceptions are deliberate: goatdb
@@ -50,14 +53,24 @@
 //     a repository would create is not created for a write that is going
 //     to fail (put and import check the first items of a new repository
 //     before writing). The one exception is import, below.
-//   - get, ls, log, export and verify open the directory read-only: they
-//     repair nothing and write nothing (beyond creating DIR and its session
-//     key on first use, as every command does).
+//   - get, ls, log, query, export, verify and backup open the directory
+//     read-only: they create, repair and write nothing in it (a missing
+//     DIR exits 1), and they work beside a running 'goatdb serve' or any
+//     other writer, reading each log up to its last complete record.
 //   - Flags may come before or after the positional arguments, global flags
 //     after the command too; after -- everything is positional.
 //   - run, the whole program, takes its arguments and streams as
 //     parameters and returns the exit status, so tests run every command
 //     in-process; main only wires it to the process.
+//
+// # Backup and restore
+//
+// backup DEST copies every repository log up to its last complete record
+// (so every write acknowledged before it began), the quarantine files,
+// session.key and schemas.json into DEST, a new or empty directory, each
+// file through a synced temporary file. To restore, stop the server, move
+// DIR aside, copy DEST in its place and start the server; peers send back
+// the commits newer than the backup at the next sync.
 //
 // # Import atomicity
 //

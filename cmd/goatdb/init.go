@@ -15,7 +15,8 @@ var initCommand = &command{
 	about: `Init creates the data directory and this peer's session key (DIR/session.key,
 mode 0600), if they do not exist yet, and prints the directory and the
 session id, the public key every commit written here names. Every other
-command also creates them on first use.`,
+command that writes also creates them on first use; the commands that only
+read create nothing.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		asJSON := fs.Bool("json", false, `print {"dir": ..., "session": ...}`)
 		return func(e *env, args []string) error { return initDir(e, args, *asJSON) }

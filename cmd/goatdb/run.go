@@ -61,7 +61,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		initCommand, putCommand, getCommand, rmCommand, lsCommand, queryCommand, logCommand,
-		importCommand, exportCommand, verifyCommand, schemaCommand,
+		importCommand, exportCommand, verifyCommand, backupCommand, schemaCommand,
 		serveCommand, syncCommand, versionCommand, helpCommand,
 	}
 }
@@ -258,8 +258,8 @@ func fileExists(path string) bool {
 }
 
 // withDB opens the data directory, runs fn and closes it. Read-only opens
-// repair and write nothing (they still create the directory and session
-// key on first use).
+// create, repair and write nothing, and work beside a running writer such
+// as 'goatdb serve'; a missing directory exits 1.
 func (e *env) withDB(readOnly bool, fn func(db *goatdb.DB) error) error {
 	reg, err := e.reg()
 	if err != nil {
@@ -273,6 +273,8 @@ func (e *env) withDB(readOnly bool, fn func(db *goatdb.DB) error) error {
 	switch {
 	case errors.Is(err, goatdb.ErrLocked):
 		return final(fmt.Errorf("data directory %s is in use by another goatdb process; stop it, or give another --dir", e.dir))
+	case readOnly && errors.Is(err, goatdb.ErrNotFound):
+		return failf("data directory %s does not exist; give the right --dir, or 'goatdb init' creates it", e.dir)
 	case err != nil:
 		return &exitError{code: exitUsage, err: err, hinted: true}
 	}

@@ -17,8 +17,10 @@ var verifyCommand = &command{
 	about: `Verify checks every repository log in the data directory: record framing
 and checksums, every commit's id (re-hashed) and signature, every delta and
 merge (recomputed), and every item's leaves, head and value. It opens the
-directory read-only, so it repairs nothing (a torn tail, which the next
-write cuts off by itself, is reported too). A log that cannot be opened at
+directory read-only, so it repairs and creates nothing, and it works beside
+a running 'goatdb serve': each log is checked up to its last complete record
+when verify opened it (what follows is a write in flight, or a torn tail
+that the next writer cuts off by itself). A log that cannot be opened at
 all (a damaged header, a file that is not a goatdb log) is a problem like
 any other.
 
@@ -125,7 +127,7 @@ func pluralY(n int) string {
 // checkRepo checks one repository and adds its counts to rep.
 func checkRepo(db *goatdb.DB, rp string, rep *verifyReport) []problem {
 	file := filepath.Join(db.Dir(), filepath.FromSlash(strings.TrimPrefix(rp, "/"))+".log")
-	r, err := db.Repo(rp)
+	r, err := db.LookupRepo(rp)
 	if err != nil {
 		off := int64(-1)
 		if damaged(err) {

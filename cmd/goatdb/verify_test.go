@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,9 +26,12 @@ func TestVerifyClean(t *testing.T) {
 	if got := ok(t, dir, "verify"); got != "ok: 2 repositories, 9 items, 9 commits\n" {
 		t.Errorf("verify: %q", got)
 	}
-	empty := filepath.Join(t.TempDir(), "empty")
+	empty := t.TempDir()
 	if got := ok(t, empty, "verify"); got != "ok: 0 repositories, 0 items, 0 commits\n" {
 		t.Errorf("verify on an empty directory: %q", got)
+	}
+	if files := sizes(t, empty); len(files) != 1 {
+		t.Errorf("verify created files: %v", files)
 	}
 }
 

@@ -299,7 +299,7 @@ func (c *Commit) sign(key ed25519.PrivateKey) error {
 // "." or "..".
 func ValidKey(key string) error {
 	if len(key) == 0 || len(key) > 128 || key == "." || key == ".." {
-		return fmt.Errorf("%w: key %q must be 1–128 characters and not . or ..", ErrInvalid, key)
+		return fmt.Errorf("%w: key %q must be 1–128 characters (not . or ..)", ErrInvalid, key)
 	}
 	for i := 0; i < len(key); i++ {
 		c := key[i]

@@ -73,15 +73,6 @@ func writeFaultLog(t *testing.T, steps []crashStep) *faultLog {
 	return l
 }
 
-func faultFileSize(t *testing.T, path string) int64 {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
-}
-
 // faultRequireState fails the test unless r holds exactly want.
 func faultRequireState(t *testing.T, r *repo.Repo, m *crashModel, want map[string]item.Item) {
 	t.Helper()

@@ -15,7 +15,7 @@ import (
 const maxChain = 20
 
 // maxMergeLeaves is how many leaves one merge commit joins; more are joined
-// by successive merges. lcas paints with one bit per leaf in a uint64 whose
+// by successive merges. paintDown paints with one bit per leaf in a uint64 whose
 // top bit means "stale", so it is 63, not 64.
 const maxMergeLeaves = 63
 
@@ -238,16 +238,6 @@ func (r *Repo) valueOf(n *node) (item.Item, error) {
 		return n.c.Value(), nil
 	}
 	return item.Patch(n.base.c.Value(), n.c.Delta())
-}
-
-// lcas returns the lowest common ancestors of the leaves: the common
-// ancestors that are not ancestors of other common ancestors, ordered by
-// (generation, timestamp, id). There are none when the leaves share no
-// history, and several in a criss-cross history. The walk is git's
-// paint-down-to-common.
-func (r *Repo) lcas(leaves []*node) []*node {
-	common, _ := r.paintDown(leaves)
-	return common
 }
 
 // paintDown walks down from the leaves in generation order, painting every

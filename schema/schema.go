@@ -223,7 +223,7 @@ func quote(s string) string { return strconv.Quote(s) }
 // checkNamespace checks a namespace: 1–128 characters of A-Z a-z 0-9 . _ -.
 func checkNamespace(ns string) error {
 	if ns == "" || commit.ValidKey(ns) != nil {
-		return fmt.Errorf("namespace %s must be 1–128 characters of A-Z a-z 0-9 . _ -, not . or ..", quote(ns))
+		return fmt.Errorf("namespace %s must be 1–128 characters of A-Z a-z 0-9 . _ - (not . or ..)", quote(ns))
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"math"
-	"slices"
 
 	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/goatdb/goatdb/commit"
@@ -110,14 +109,6 @@ func (f *Filter) K() int { return int(f.bf.K()) }
 // words returns the filter's bits, 64 to a word, bit i of the filter at
 // bit i%64 of word i/64; bits past Bits are zero.
 func (f *Filter) words() []uint64 { return f.bf.BitSet().Words() }
-
-// equal reports whether two filters are the same (for tests).
-func (f *Filter) equal(g *Filter) bool {
-	if f == nil || g == nil {
-		return f == g
-	}
-	return f.salt == g.salt && f.Bits() == g.Bits() && f.K() == g.K() && slices.Equal(f.words(), g.words())
-}
 
 // filterFrom rebuilds a decoded filter from its words, little-endian; the
 // caller has checked the bounds and that raw holds (m+63)/64 words.

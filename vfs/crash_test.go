@@ -271,8 +271,8 @@ func TestCrashPages(t *testing.T) {
 		f.Write([]byte(rep("y", 2*P)))
 	}
 	overwrite := func(t *testing.T, m *vfs.MemFS) { // synced a*2P; b*10 written at 0 and at P+10
-		f := memCreate(t, m, "/d/f", rep("a", 2*P), true, true)
-		f = memOpen(t, m, "/d/f")
+		memCreate(t, m, "/d/f", rep("a", 2*P), true, true)
+		f := memOpen(t, m, "/d/f")
 		f.Write([]byte(rep("b", 10)))
 		f.Read(make([]byte, P))
 		f.Write([]byte(rep("b", 10)))

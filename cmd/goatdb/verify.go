@@ -21,8 +21,18 @@ directory read-only, so it repairs and creates nothing, and it works beside
 a running 'goatdb serve': each log is checked up to its last complete record
 when verify opened it (what follows is a write in flight, or a torn tail
 that the next writer cuts off by itself). A log that cannot be opened at
-all (a damaged header, a file that is not a goatdb log) is a problem like
-any other.
+all (a file that is not a goatdb log) is a problem like any other.
+
+Damage is never deleted. A write (or 'goatdb serve') that finds a damaged
+record moves its bytes to FILE.quarantine beside the log, salvages every
+commit in it that still verifies, and rebuilds the log without it; verify
+reports each quarantined range until it is resolved. To resolve it, sync
+with a peer that holds the lost commits ('goatdb sync URL', or let the
+server's clients and peers sync): once a sync agrees on every commit and
+the commits the damage left missing are back, the range is marked resolved
+and verify passes. With no peer holding them, the lost commits are gone
+from this copy, and the quarantine file keeps their raw bytes. A file that
+is not a goatdb log at all is restored from a backup ('goatdb backup').
 
 Each problem is printed on its own line as
   FILE: offset N: item KEY: commit ID: what is wrong
@@ -105,7 +115,7 @@ func verify(e *env, args []string, asJSON bool) error {
 		}
 	}
 	if n := len(rep.Problems); n > 0 {
-		return failf("verify found %d %s in %d of %d %s; restore damaged logs from a backup", n, plural(n, "problem"), bad, rep.Repositories, pluralY(rep.Repositories))
+		return failf("verify found %d %s in %d of %d %s; see 'goatdb help verify' for what to do", n, plural(n, "problem"), bad, rep.Repositories, pluralY(rep.Repositories))
 	}
 	if !asJSON {
 		s := fmt.Sprintf("ok: %d %s, %d %s, %d %s", rep.Repositories, pluralY(rep.Repositories), rep.Items, plural(rep.Items, "item"), rep.Commits, plural(rep.Commits, "commit"))

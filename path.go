@@ -47,7 +47,7 @@ func checkRepoPath(path string) error {
 // checkPart validates one path part.
 func checkPart(path, what, part string) error {
 	if len(part) == 0 || len(part) > 128 || part == "." || part == ".." {
-		return fmt.Errorf("%w: %s %q in %q must be 1–128 characters and not . or ..", ErrInvalidPath, what, part, path)
+		return fmt.Errorf("%w: %s %q in %q must be 1–128 characters (not . or ..)", ErrInvalidPath, what, part, path)
 	}
 	for i := 0; i < len(part); i++ {
 		c := part[i]

@@ -214,8 +214,17 @@ func (db *DB) Watch(ctx context.Context, path string) iter.Seq2[Item, error] {
 				return
 			}
 			if head, ok := r.Head(key); ok && head != last {
-				last = head
-				if !yield(db.getAny(path)) {
+				// The item read may be newer than head: what it holds is
+				// what was yielded, so a later look does not yield it again.
+				it, err := db.getAny(path)
+				if err != nil {
+					last = head
+				} else if it.Head() == last {
+					continue
+				} else {
+					last = it.Head()
+				}
+				if !yield(it, err) {
 					return
 				}
 				continue

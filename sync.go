@@ -274,8 +274,7 @@ type resumeFile struct {
 	mu    sync.Mutex // guards the fields below
 	m     map[string]map[string]syncproto.Resume
 	dirty bool
-	err   error // the load error, reported once
-	once  bool  // loaded
+	once  bool // loaded
 }
 
 const resumeFileName = "resume.json"

@@ -78,9 +78,8 @@ func NewKey() string {
 // repository are atomic (all or none) and share one fsync. Writes to
 // different repositories are committed one repository after another.
 type Batch struct {
-	db    *DB
-	ops   []batchOp
-	paths []string
+	db  *DB
+	ops []batchOp
 }
 
 type batchOp struct {

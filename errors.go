@@ -3,7 +3,7 @@ package goatdb
 import (
 	"errors"
 
-	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/internal/corrupt"
 	"github.com/goatdb/goatdb/vfs"
 )
 
@@ -34,9 +34,15 @@ var (
 	// ErrClosed is returned when the database is used after Close.
 	ErrClosed = errors.New("goatdb: closed")
 
-	// ErrCorrupt is returned when a log or key file is damaged beyond what
-	// recovery repairs by itself.
-	ErrCorrupt = repo.ErrCorrupt
+	// ErrCorrupt is matched by every corruption error of every layer
+	// (errors.Is): a log or key file damaged beyond what recovery repairs
+	// by itself, a commit or value that does not decode. Errors that wrap
+	// it say what is wrong and where.
+	ErrCorrupt = corrupt.Err
+
+	// ErrSessionKey is returned (wrapped, naming the file) when the
+	// peer's session key file is damaged. It matches ErrCorrupt.
+	ErrSessionKey = corrupt.New("goatdb: session key damaged")
 
 	// ErrUnreachable is returned (wrapped, with the cause) when a sync
 	// server cannot be reached: refused connections, timeouts, broken

@@ -1,6 +1,7 @@
 package goatdb
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -127,7 +128,9 @@ func (db *DB) open() error {
 	if db.opts.ReadOnly {
 		return db.openReadOnly()
 	}
-	if err := db.fs.MkdirAll(db.dir, 0o755); err != nil {
+	// The directory's entry is made durable before anything in it is
+	// acknowledged.
+	if err := vfs.MkdirAllSync(db.fs, db.dir, 0o755); err != nil {
 		return err
 	}
 	lock, err := db.fs.Lock(db.filePath(lockFile))
@@ -383,30 +386,52 @@ const (
 // on first use.
 func loadOrCreateKey(fsys vfs.FS, path string) (ed25519.PrivateKey, error) {
 	key, err := loadKey(fsys, path)
-	if err != nil || key != nil {
-		return key, err
+	if err != nil {
+		return nil, err
+	}
+	if key != nil {
+		if b, err := fsys.ReadFile(path); err == nil && len(b) == ed25519.SeedSize {
+			// The seed alone: rewrite it with its check.
+			if err := vfs.WriteFileAtomic(fsys, path, key, 0o600); err != nil {
+				return nil, fmt.Errorf("write session key: %w", err)
+			}
+		}
+		return key, nil
 	}
 	if _, key, err = ed25519.GenerateKey(nil); err != nil {
 		return nil, err
 	}
-	if err := vfs.WriteFileAtomic(fsys, path, key.Seed(), 0o600); err != nil {
+	if err := vfs.WriteFileAtomic(fsys, path, key, 0o600); err != nil {
 		return nil, fmt.Errorf("write session key: %w", err)
 	}
 	return key, nil
 }
 
-// loadKey reads the peer's Ed25519 seed; it returns nil (and no error) if
-// there is none.
+// The session key file holds the peer's Ed25519 seed, then its public
+// key (64 bytes), so that damage to either half is found: a seed that
+// changed silently would make this peer another session. A file of the
+// seed alone (32 bytes), as earlier versions wrote it, is read and
+// rewritten in the new form by a writable open.
+
+// loadKey reads the peer's Ed25519 key, or returns nil if there is none.
+// A damaged file is an error wrapping ErrSessionKey.
 func loadKey(fsys vfs.FS, path string) (ed25519.PrivateKey, error) {
-	seed, err := fsys.ReadFile(path)
+	b, err := fsys.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read session key: %w", err)
 	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("%w: session key %s is %d bytes, want %d; restore it from a backup or remove it to start a new session", ErrCorrupt, path, len(seed), ed25519.SeedSize)
+	switch {
+	case len(b) == ed25519.SeedSize:
+		return ed25519.NewKeyFromSeed(b), nil
+	case len(b) != ed25519.PrivateKeySize:
+		return nil, fmt.Errorf("%w: %s is %d bytes, want %d; restore it from a backup, or remove it to make this peer a new session (its data stays readable)", ErrSessionKey, path, len(b), ed25519.PrivateKeySize)
 	}
-	return ed25519.NewKeyFromSeed(seed), nil
+	key := ed25519.NewKeyFromSeed(b[:ed25519.SeedSize])
+	if !bytes.Equal(key.Public().(ed25519.PublicKey), b[ed25519.SeedSize:]) {
+		return nil, fmt.Errorf("%w: in %s the public key does not match the seed; restore it from a backup, or remove it to make this peer a new session (its data stays readable)", ErrSessionKey, path)
+	}
+	return key, nil
 }

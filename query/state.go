@@ -108,7 +108,7 @@ func (q *Query) save() error {
 	}
 	data, err := encodeState(q.def, seq, sum, snap)
 	if err == nil {
-		err = fsys.MkdirAll(filepath.Dir(q.spec.StateFile), 0o755)
+		err = vfs.MkdirAllSync(fsys, filepath.Dir(q.spec.StateFile), 0o755)
 	}
 	if err == nil {
 		err = vfs.WriteFileAtomic(fsys, q.spec.StateFile, data, 0o644)

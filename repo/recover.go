@@ -73,7 +73,11 @@ func (r *Repo) load() error {
 		h = logHeader{owner: r.session, version: logVersion}
 	}
 	r.owner, r.epoch = h.owner, h.epoch
-	if sc.end < int64(len(data)) {
+	switch {
+	case sc.end == int64(len(data)):
+	case r.opts.ReadOnly: // a write in flight, or a tail the next writer cuts
+		r.opts.Logger.Debug("reading the log up to its last complete record", "path", r.path, "offset", sc.end, "bytes", int64(len(data))-sc.end)
+	default:
 		r.opts.Logger.Warn("cut torn tail of log", "path", r.path, "offset", sc.end, "bytes", int64(len(data))-sc.end)
 	}
 	kept := r.replay(sc.recs)

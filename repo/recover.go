@@ -195,7 +195,7 @@ func (r *Repo) rebuild(h logHeader, sc scan, kept map[int][]*commit.Commit) erro
 	for i, rec := range sc.recs {
 		switch {
 		case rec.typ == recMark:
-		case !rec.untrusted && !rec.bad && h.version == logVersion:
+		case !rec.untrusted && !rec.bad: // format 1 data is the same as 2's
 			b = appendRecord(b, rec.typ, rec.data, int64(len(b)))
 		case len(kept[i]) == 1:
 			b = appendCommitRecord(b, kept[i][0], h.owner, int64(len(b)))

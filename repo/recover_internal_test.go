@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -237,5 +238,74 @@ func TestResyncBoundedWork(t *testing.T) {
 	}
 	if idx.direct > len(data) || idx.indexed == nil {
 		t.Fatalf("checksummed %d bytes directly for a %d-byte file (indexed: %v)", idx.direct, len(data), idx.indexed != nil)
+	}
+}
+
+// appendV1Record frames data of type typ as format 1 did.
+func appendV1Record(b []byte, typ byte, data []byte) []byte {
+	payload := append([]byte{typ}, data...)
+	start := len(b)
+	b = binary.AppendUvarint(b, uint64(len(payload)))
+	lenEnd := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b = append(b, payload...)
+	crc := crc32.Update(crc32.Checksum(b[start:lenEnd], castagnoli), castagnoli, payload)
+	binary.LittleEndian.PutUint32(b[lenEnd:], crc)
+	return b
+}
+
+// TestReadV1Log opens a log of format 1: read-only it reads as it is; a
+// writable open rebuilds it in format 2 with every commit, and keeps
+// anything it cannot read (a damaged record, a tail) in quarantine.
+func TestReadV1Log(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	var owner commit.SessionID
+	copy(owner[:], key.Public().(ed25519.PublicKey))
+	var cs []*commit.Commit
+	for i := range 4 {
+		c, err := commit.New(commit.Fields{Key: fmt.Sprint("k", i), Time: int64(i + 1), Session: owner, Full: true,
+			Value: item.Item{}.With("n", item.Int(int64(i)))}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	header := appendHeader(nil, logHeader{owner: owner, epoch: 7})
+	binary.LittleEndian.PutUint32(header[8:], 1)
+	binary.LittleEndian.PutUint32(header[HeaderSize-4:], crc32.Checksum(header[:HeaderSize-4], castagnoli))
+	log := slices.Clone(header)
+	log = appendV1Record(log, recCommit, appendStored(nil, cs[0], owner))
+	log = appendV1Record(log, recGroup, appendGroup(nil, cs[1:3], owner))
+	damagedAt := len(log)
+	log = appendV1Record(log, recCommit, appendStored(nil, cs[3], owner))
+	log[len(log)-3] ^= 0xff                                                               // damage the last record
+	log = appendV1Record(log, recMark-1, nil)[:len(log)]                                  // nothing: keep the damaged one last
+	log = append(log, appendV1Record(nil, recCommit, appendStored(nil, cs[0], owner))...) // a valid record after it
+
+	ro, _ := recoverOpen(t, log, Options{Key: key, ReadOnly: true})
+	for i := range 3 {
+		if _, _, ok := ro.Get(fmt.Sprint("k", i)); !ok {
+			t.Errorf("read-only: k%d missing", i)
+		}
+	}
+	r, path := recoverOpen(t, log, Options{Key: key})
+	for i := range 3 {
+		if _, _, ok := r.Get(fmt.Sprint("k", i)); !ok {
+			t.Errorf("k%d missing after the rebuild", i)
+		}
+	}
+	data, _ := os.ReadFile(path)
+	if h, err := checkHeader(data); err != nil || h.version != logVersion {
+		t.Fatalf("rebuilt log: version %d, %v", h.version, err)
+	}
+	q := r.Quarantine()
+	if len(q) != 1 || q[0].Offset != int64(damagedAt) {
+		t.Fatalf("Quarantine = %v, want the damaged record at %d", q, damagedAt)
+	}
+	if _, err := r.Write(recoverSet("z", "n", item.Int(9))); err != nil {
+		t.Fatal(err)
+	}
+	if ps := r.Check(); len(ps) != 1 || ps[0].Offset != int64(damagedAt) {
+		t.Errorf("Check = %v, want only the quarantined range", ps)
 	}
 }

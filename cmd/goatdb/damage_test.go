@@ -97,3 +97,45 @@ func TestDamageWarnsOnRead(t *testing.T) {
 		t.Errorf("get shows the older value without a warning naming the file and offset: stderr %q", r.stderr)
 	}
 }
+
+// TestRepairFromPeer damages a record in a client's log: the client's
+// first write quarantines it and verify fails; 'goatdb sync' with a
+// server that holds the lost commit brings it back, and verify passes
+// again. 'goatdb serve' meanwhile starts beside a repository that cannot
+// be read at all.
+func TestRepairFromPeer(t *testing.T) {
+	t.Parallel()
+	srvDir := newDir(t)
+	if err := os.MkdirAll(srvDir+"/data", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logFile(srvDir, "/data/unreadable"), []byte("not a log"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, srvDir)
+
+	dir := newDir(t)
+	mustPut(t, dir, "/data/t/a", `{"v": "first"}`)
+	mustPut(t, dir, "/data/t/b", `{"v": "the-one-to-lose"}`)
+	mustPut(t, dir, "/data/t/c", `{"v": "third"}`)
+	syncOK(t, dir, srv.url, "/data/t")
+	flipIn(t, logFile(dir, "/data/t"), "the-one-to-lose")
+	if r := cli(t, dir, "", "put", "/data/t/d", `{"v": "after"}`); r.code != 0 {
+		t.Fatalf("put: %+v", r)
+	}
+	if r := cli(t, dir, "", "get", "/data/t/b"); r.code == 0 {
+		t.Fatalf("the damaged item is still read: %+v", r)
+	}
+	if r := cli(t, dir, "", "verify"); r.code != 1 {
+		t.Fatalf("verify with a quarantined range: %+v", r)
+	}
+	if r := cli(t, dir, "", "sync", srv.url, "/data/t"); r.code != 0 {
+		t.Fatalf("sync: %+v", r)
+	}
+	if got := ok(t, dir, "get", "/data/t/b"); got != `{"v":"the-one-to-lose"}`+"\n" {
+		t.Errorf("get after the repair: %q", got)
+	}
+	if got := ok(t, dir, "verify"); !strings.HasPrefix(got, "ok: ") {
+		t.Errorf("verify after the repair: %q", got)
+	}
+}

@@ -89,6 +89,9 @@ func (r *Repo) load() error {
 		return r.settle()
 	}
 	if len(sc.damage) > 0 || h.version != logVersion {
+		if r.rebuilt {
+			return fmt.Errorf("%w: the log still holds damage after it was rebuilt", ErrCorrupt)
+		}
 		if err := r.quarantine(data, h, sc, kept); err != nil {
 			return err
 		}
@@ -96,6 +99,7 @@ func (r *Repo) load() error {
 			return err
 		}
 		r.reset()
+		r.rebuilt = true
 		return r.load()
 	}
 	if err := r.openForAppend(sc.end, int64(len(data)), sc.uncovered); err != nil {

@@ -120,6 +120,7 @@ type Repo struct {
 	closed  bool
 	// quarantined lists the ranges in the quarantine file.
 	quarantined []Quarantined
+	rebuilt     bool // load rebuilt the log around damage once
 	// tentative holds, under Sync durability, the batches logged but not
 	// yet durable, in log order; held their commits' ids; inflight the
 	// pending head of each item a local write changed (tentative.go).

@@ -136,7 +136,7 @@ func parseQuarantineEntry(data []byte) (meta quarantineMeta, body []byte, n int,
 	metaBytes := data[12 : 12+ml]
 	dl := binary.LittleEndian.Uint64(data[12+ml:])
 	start := 12 + ml + 8
-	if dl > uint64(int64(len(data))-start-4) {
+	if avail := int64(len(data)) - start - 4; avail < 0 || dl > uint64(avail) {
 		return meta, nil, 0, false
 	}
 	end := start + int64(dl)

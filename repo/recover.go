@@ -80,7 +80,9 @@ func (r *Repo) load() error {
 	default:
 		r.opts.Logger.Warn("cut torn tail of log", "path", r.path, "offset", sc.end, "bytes", int64(len(data))-sc.end)
 	}
-	kept := r.replay(sc.recs)
+	kept, bad := r.replay(sc.recs)
+	sc.damage = append(sc.damage, bad...)
+	slices.SortFunc(sc.damage, func(a, b Damage) int { return cmp.Compare(a.Offset, b.Offset) })
 	r.damage = sc.damage
 	r.seq = uint64(sc.end)
 	if r.opts.ReadOnly {
@@ -219,8 +221,9 @@ func (r *Repo) rebuild(h logHeader, sc scan, kept map[int][]*commit.Commit) erro
 // them in log order. Sound trusted records are taken as they are (a record
 // with any commit that does not decode is damage as a whole); untrusted
 // and damaged ones are verified commit by commit. It returns, for each
-// record that was not sound and trusted, the commits it kept from it.
-func (r *Repo) replay(recs []scanned) map[int][]*commit.Commit {
+// record that was not sound and trusted, the commits it kept from it, and
+// the sound records whose commits do not decode (marked bad), as damage.
+func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 	encs := make([][][]byte, len(recs))
 	errs := make([]error, len(recs))
 	parallel(len(recs), func(i int, _ *item.Interner, _ *[]byte) {
@@ -310,17 +313,15 @@ func (r *Repo) replay(recs []scanned) map[int][]*commit.Commit {
 		}
 	}
 	wg.Wait()
-	var damage []Damage
+	var bad []Damage
 	for i, err := range errs {
 		if err != nil {
-			damage = append(damage, Damage{Offset: recs[i].off, Length: recs[i].end - recs[i].off, Reason: err.Error()})
+			bad = append(bad, Damage{Offset: recs[i].off, Length: recs[i].end - recs[i].off, Reason: err.Error()})
 			kept[i] = nil
 			recs[i].bad = true
 		}
 	}
-	r.damage = append(r.damage, damage...)
-	slices.SortFunc(r.damage, func(a, b Damage) int { return cmp.Compare(a.Offset, b.Offset) })
-	return kept
+	return kept, bad
 }
 
 // insertUntrusted inserts a verified commit from a record found by

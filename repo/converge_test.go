@@ -8,8 +8,8 @@ package repo_test
 // before their parents), and check that everything converges. They also
 // check that forged commits are refused with a reason.
 //
-// Every run prints its seed; go test ./repo -run 'TestConverge$' -seed N
-// replays one. -long runs many more seeds.
+// Every run logs its seed and the command that replays it, such as
+// go test ./repo -run '^TestConverge$' -seed N; -long runs many more seeds.
 
 import (
 	"crypto/ed25519"
@@ -22,33 +22,17 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/vfs"
 )
 
-// convSeeds returns the seeds to run: -seed alone, or 1..normal (1..many
-// under -long).
-func convSeeds(normal, many int) []uint64 {
-	if *fixedSeed != 0 {
-		return []uint64{*fixedSeed}
-	}
-	n := normal
-	if *long {
-		n = many
-	}
-	seeds := make([]uint64, n)
-	for i := range seeds {
-		seeds[i] = uint64(i + 1)
-	}
-	return seeds
-}
-
 func TestConverge(t *testing.T) {
-	for _, seed := range convSeeds(50, 1000) {
+	for _, seed := range dbtest.Seeds(50, 1000) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
-			t.Logf("seed %d (replay: go test ./repo -run 'TestConverge$' -seed %d)", seed, seed)
+			dbtest.LogSeed(t, seed)
 			s := newConvSim(t, seed)
 			s.run(40 + s.rng.IntN(60))
 			s.settle()
@@ -64,9 +48,12 @@ type convSim struct {
 	seed    uint64
 	rng     *rand.Rand
 	trusted bool
-	reps    []*convReplica
-	clock   int64 // global time, Unix ms; replicas' clocks are skewed from it
-	keys    []string
+	// unchecked replicas are not checked when the test ends: they hold
+	// forged commits, marked invalid, which Check reports.
+	unchecked bool
+	reps      []*convReplica
+	clock     int64 // global time, Unix ms; replicas' clocks are skewed from it
+	keys      []string
 
 	pendingSeen int // deliveries after which the receiver held pending commits
 }
@@ -97,14 +84,21 @@ func newConvSim(t *testing.T, seed uint64) *convSim {
 	return s
 }
 
-// open opens a replica on its own in-memory filesystem; key may be nil for
-// a replica that only receives.
+// open opens a replica on its own in-memory filesystem, checked when the
+// test ends unless s.unchecked; key may be nil for a replica that only
+// receives.
 func (s *convSim) open(name string, key ed25519.PrivateKey) *convReplica {
 	rep := &convReplica{name: name}
-	r, err := repo.Open("/data/"+name+".log", &repo.Options{
+	path := "/data/" + name + ".log"
+	opts := &repo.Options{
 		FS: vfs.NewMem(), Key: key, Trusted: s.trusted, Schemas: goldUpgrader{},
 		Now: func() time.Time { return time.UnixMilli(rep.now) },
-	})
+	}
+	if !s.unchecked {
+		rep.r = dbtest.OpenRepo(s.t, path, opts)
+		return rep
+	}
+	r, err := repo.Open(path, opts)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -464,10 +458,10 @@ func requireSameState(t *testing.T, seed uint64, reps []*convReplica) {
 // holds items with several leaves, commits whose parents are absent and
 // merges that the fresh replicas recompute.
 func TestConvergeOrderIndependent(t *testing.T) {
-	for _, seed := range convSeeds(20, 300) {
+	for _, seed := range dbtest.Seeds(20, 300) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
-			t.Logf("seed %d (replay: go test ./repo -run TestConvergeOrderIndependent -seed %d)", seed, seed)
+			dbtest.LogSeed(t, seed)
 			s := newConvSim(t, seed)
 			s.run(30 + s.rng.IntN(40))
 			union := convUnion(s.reps)
@@ -503,10 +497,10 @@ func TestConvergeOrderIndependent(t *testing.T) {
 // other set or map elements until it syncs: that is logged, not failed.
 // All must converge once they exchange their commits with everyone.
 func TestConvergeBatchedOrders(t *testing.T) {
-	for _, seed := range convSeeds(10, 300) {
+	for _, seed := range dbtest.Seeds(10, 300) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
-			t.Logf("seed %d (replay: go test ./repo -run TestConvergeBatchedOrders -seed %d)", seed, seed)
+			dbtest.LogSeed(t, seed)
 			s := newConvSim(t, seed)
 			s.run(30 + s.rng.IntN(40))
 			s.settle()
@@ -770,7 +764,7 @@ func TestReceiveForgeryBeforeItsParents(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &convSim{t: t, rng: rand.New(rand.NewPCG(1, 2))}
+			s := &convSim{t: t, rng: rand.New(rand.NewPCG(1, 2)), unchecked: true}
 			v := s.open("victim", convKey(102))
 			s.receive(v, [][]byte{tc.forged.Encode()})
 			for _, c := range tc.history {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/vfs"
@@ -206,17 +207,6 @@ func crashFormat(s map[string]item.Item) string {
 	return b.String()
 }
 
-// crashRequireClean fails the test if Check finds a problem.
-func crashRequireClean(t *testing.T, r *repo.Repo) {
-	t.Helper()
-	if ps := r.Check(); len(ps) > 0 {
-		for _, p := range ps {
-			t.Errorf("Check: %s", p)
-		}
-		t.FailNow()
-	}
-}
-
 // crashTear is what of the unsynced state reaches the disk in a crash:
 // a prefix of each file's unsynced bytes (none, half, all, random), or
 // any combination of unsynced pages, file sizes and directory entries
@@ -331,7 +321,7 @@ func TestCrashEveryWriteSync(t *testing.T) {
 	}
 
 	tearTrials := 1
-	if *long {
+	if dbtest.Long() {
 		tearTrials = 20
 	}
 	midBatch := 0
@@ -366,12 +356,8 @@ func TestCrashEveryWriteSync(t *testing.T) {
 					if r != nil {
 						r.Close() // fails: the filesystem still refuses writes
 					}
-					r2, err := repo.Open(crashPath, &repo.Options{FS: crashed, Key: key})
-					if err != nil {
-						t.Fatalf("reopen after crash: %v", err)
-					}
-					defer r2.Close()
-					crashRequireClean(t, r2)
+					r2 := dbtest.OpenRepo(t, crashPath, &repo.Options{FS: crashed, Key: key})
+					dbtest.RequireClean(t, r2)
 					if d := r2.Damage(); len(d) > 0 {
 						t.Errorf("crash left damage: %v", d)
 					}
@@ -387,12 +373,8 @@ func TestCrashEveryWriteSync(t *testing.T) {
 					if _, err := r2.Write(crashUpdates(crashStep{crashStr("z", "after")})...); err != nil {
 						t.Fatalf("write after recovery: %v", err)
 					}
-					r3, err := repo.Open(crashPath, &repo.Options{FS: crashed.Crash(nil), Key: key})
-					if err != nil {
-						t.Fatalf("reopen after second crash: %v", err)
-					}
-					defer r3.Close()
-					crashRequireClean(t, r3)
+					r3 := dbtest.OpenRepo(t, crashPath, &repo.Options{FS: crashed.Crash(nil), Key: key})
+					dbtest.RequireClean(t, r3)
 					if v, _, ok := r3.Get("z"); !ok || !item.ItemsEqual(v, item.Item{}.With("v", item.String("after"))) {
 						t.Errorf("write after recovery lost in a second crash: %v %v", v, ok)
 					}
@@ -431,12 +413,8 @@ func TestCrashEveryWriteAsync(t *testing.T) {
 					if r != nil {
 						r.Close()
 					}
-					r2, err := repo.Open(crashPath, &repo.Options{FS: crashed, Key: key})
-					if err != nil {
-						t.Fatalf("reopen after crash: %v", err)
-					}
-					defer r2.Close()
-					crashRequireClean(t, r2)
+					r2 := dbtest.OpenRepo(t, crashPath, &repo.Options{FS: crashed, Key: key})
+					dbtest.RequireClean(t, r2)
 					crashPrefix(t, r2, m, m.commitsAfter(run.flushed), m.commitsAfter(run.attempted))
 				})
 			}
@@ -481,7 +459,7 @@ func TestCrashBatchAtomic(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cut %d: %v", cut, err)
 		}
-		crashRequireClean(t, r2)
+		dbtest.RequireClean(t, r2)
 		got := crashState(t, r2, m)
 		r2.Close()
 		if !crashEqual(got, m.states[0]) && !crashEqual(got, m.states[len(m.states)-1]) {
@@ -528,7 +506,7 @@ func TestCrashConcurrentSync(t *testing.T) {
 	r.Close()
 
 	stride := 1
-	if !*long {
+	if !dbtest.Long() {
 		stride = max(1, total/30)
 	}
 	for k := 0; k <= total; k += stride {
@@ -541,12 +519,8 @@ func TestCrashConcurrentSync(t *testing.T) {
 				if r != nil {
 					r.Close()
 				}
-				r2, err := repo.Open(crashPath, &repo.Options{FS: crashed, Key: key})
-				if err != nil {
-					t.Fatalf("reopen after crash: %v", err)
-				}
-				defer r2.Close()
-				crashRequireClean(t, r2)
+				r2 := dbtest.OpenRepo(t, crashPath, &repo.Options{FS: crashed, Key: key})
+				dbtest.RequireClean(t, r2)
 				for g := range writers {
 					v, _, ok := r2.Get(fmt.Sprintf("w%d", g))
 					got := int64(-1)
@@ -633,12 +607,8 @@ func TestCrashMerge(t *testing.T) {
 				_, _, rerr := a.Receive([][]byte{enc})
 				crashed := tear.crash(fs, uint64(k))
 				a.Close()
-				r, err := repo.Open(crashPath, &repo.Options{FS: crashed, Key: keyA, Now: now})
-				if err != nil {
-					t.Fatalf("reopen after crash: %v", err)
-				}
-				defer r.Close()
-				crashRequireClean(t, r)
+				r := dbtest.OpenRepo(t, crashPath, &repo.Options{FS: crashed, Key: keyA, Now: now})
+				dbtest.RequireClean(t, r)
 				v, _, _ := r.Get("x")
 				if l := r.Leaves("x"); len(l) != 1 {
 					t.Errorf("%d leaves after recovery, want 1 (the merge)", len(l))

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/vfs"
@@ -143,7 +144,7 @@ func TestTornTail(t *testing.T) {
 					t.Errorf("Seq = %d, want %d", got, wantSize)
 				}
 				faultRequireState(t, r, l.model, want)
-				crashRequireClean(t, r)
+				dbtest.RequireClean(t, r)
 				if _, err := r.Write(crashUpdates(crashStep{crashStr("z", "after")})...); err != nil {
 					t.Fatalf("write after repair: %v", err)
 				}
@@ -158,7 +159,7 @@ func TestTornTail(t *testing.T) {
 				want = crashClone(want)
 				want["z"] = item.Item{}.With("v", item.String("after"))
 				faultRequireState(t, r, l.model, want)
-				crashRequireClean(t, r)
+				dbtest.RequireClean(t, r)
 			}
 
 			for cut := start; cut < end; cut++ {
@@ -319,7 +320,7 @@ func TestFlippedByte(t *testing.T) {
 						tc.check(t, r, lost)
 					}
 					faultRequireOnlyDamage(t, r, start)
-					if !*long && pos-start >= 8 && pos%8 != 0 {
+					if !dbtest.Long() && pos-start >= 8 && pos%8 != 0 {
 						return // the framing bytes and every 8th byte are enough
 					}
 
@@ -338,14 +339,10 @@ func TestFlippedByte(t *testing.T) {
 					if n, err := r.ResolveQuarantine(); err != nil || n != 1 {
 						t.Fatalf("ResolveQuarantine = %d, %v; want 1 range resolved", n, err)
 					}
-					crashRequireClean(t, r)
+					dbtest.RequireClean(t, r)
 					r.Close()
-					r2, err := repo.Open(path, &repo.Options{Key: key})
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer r2.Close()
-					crashRequireClean(t, r2)
+					r2 := dbtest.OpenRepo(t, path, &repo.Options{Key: key})
+					dbtest.RequireClean(t, r2)
 					faultRequireState(t, r2, l.model, final)
 				})
 			}
@@ -554,7 +551,7 @@ func TestFailedWrite(t *testing.T) {
 				t.Errorf("Health = %+v after recovery", h)
 			}
 			faultRequireState(t, r, m, want)
-			crashRequireClean(t, r)
+			dbtest.RequireClean(t, r)
 
 			// After a power loss, and after a clean reopen, the same.
 			crashed := fs.Crash(nil)
@@ -566,7 +563,7 @@ func TestFailedWrite(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: reopen: %v", name, err)
 				}
-				crashRequireClean(t, r2)
+				dbtest.RequireClean(t, r2)
 				faultRequireState(t, r2, m, want)
 				r2.Close()
 			}
@@ -690,7 +687,7 @@ func TestFailedRepair(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
-				crashRequireClean(t, r)
+				dbtest.RequireClean(t, r)
 				faultRequireState(t, r, m, m.states[len(m.states)-1])
 				r.Close()
 				if got, _ := fsys.ReadFile(crashPath); !bytes.Equal(got, good) {

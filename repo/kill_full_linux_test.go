@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/repo"
 )
 
@@ -154,12 +155,8 @@ func TestKillFull(t *testing.T) {
 			}
 			t.Logf("killed at step %d: %d writes acknowledged keys, %d failed", maxStep, len(last), fails)
 
-			r, err := repo.Open(filepath.Join(dir, "full.log"), &repo.Options{Key: crashKey(t)})
-			if err != nil {
-				t.Fatalf("reopen: %v", err)
-			}
-			defer r.Close()
-			crashRequireClean(t, r)
+			r := dbtest.OpenRepo(t, filepath.Join(dir, "full.log"), &repo.Options{Key: crashKey(t)})
+			dbtest.RequireClean(t, r)
 			for _, k := range r.Keys(true) {
 				v, _, _ := r.Get(k)
 				got, _ := v.Get("v")

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/vfs"
@@ -154,12 +155,8 @@ func TestKill(t *testing.T) {
 			}
 			t.Logf("killed after %d acknowledged writes (%d steps)", acks, maxStep+1)
 
-			r, err := repo.Open(filepath.Join(dir, "kill.log"), &repo.Options{Key: crashKey(t)})
-			if err != nil {
-				t.Fatalf("reopen after kill: %v", err)
-			}
-			defer r.Close()
-			crashRequireClean(t, r)
+			r := dbtest.OpenRepo(t, filepath.Join(dir, "kill.log"), &repo.Options{Key: crashKey(t)})
+			dbtest.RequireClean(t, r)
 			if d := r.Damage(); len(d) > 0 {
 				t.Errorf("kill left damage: %v", d)
 			}

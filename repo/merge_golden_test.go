@@ -76,6 +76,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/vfs"
@@ -113,7 +114,7 @@ func runGoldenFile(t *testing.T, path string) {
 				if comment != "" {
 					got += " " + comment
 				}
-				if *update {
+				if dbtest.Update() {
 					changed = changed || got != line
 					lines[i] = got
 				} else if want, err := goldCanon(toks); err != nil {
@@ -302,15 +303,10 @@ func (w *goldWorld) open(args []string) error {
 	}
 	for _, name := range args {
 		rep := &goldReplica{name: name}
-		r, err := repo.Open("/data/"+name+".log", &repo.Options{
+		rep.r = dbtest.OpenRepo(w.t, "/data/"+name+".log", &repo.Options{
 			FS: vfs.NewMem(), Key: goldKey(name), Trusted: trusted, Schemas: goldUpgrader{},
 			Now: func() time.Time { return time.UnixMilli(rep.now) },
 		})
-		if err != nil {
-			return err
-		}
-		w.t.Cleanup(func() { r.Close() })
-		rep.r = r
 		w.reps[name] = rep
 		w.order = append(w.order, name)
 	}

@@ -2,10 +2,10 @@ package repo_test
 
 import (
 	"crypto/ed25519"
-	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 )
@@ -16,12 +16,7 @@ import (
 // read lock.
 func TestConcurrentHistoryWithPending(t *testing.T) {
 	_, k, _ := ed25519.GenerateKey(nil)
-	dir := t.TempDir()
-	src, err := repo.Open(filepath.Join(dir, "src.log"), &repo.Options{Key: k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := dbtest.OpenRepo(t, "src.log", &repo.Options{Key: k})
 	for i := range 40 {
 		if _, err := src.Write(set("x", "n", item.Int(int64(i)))); err != nil {
 			t.Fatal(err)
@@ -32,11 +27,7 @@ func TestConcurrentHistoryWithPending(t *testing.T) {
 	for i, h := range hist {
 		encs[i] = h.Commit.Encode()
 	}
-	dst, err := repo.Open(filepath.Join(dir, "dst.log"), &repo.Options{Key: k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	dst := dbtest.OpenRepo(t, "dst.log", &repo.Options{Key: k})
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for range 4 {
@@ -72,7 +63,5 @@ func TestConcurrentHistoryWithPending(t *testing.T) {
 			t.Errorf("commit %s still pending after its ancestry arrived", h.Commit.ID().Short())
 		}
 	}
-	if ps := dst.Check(); ps != nil {
-		t.Fatal(ps)
-	}
+	dbtest.RequireClean(t, dst)
 }

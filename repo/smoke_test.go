@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 )
@@ -19,15 +20,8 @@ func set(key, field string, v item.Value) repo.Update {
 func TestSmoke(t *testing.T) {
 	_, k1, _ := ed25519.GenerateKey(nil)
 	_, k2, _ := ed25519.GenerateKey(nil)
-	dir := t.TempDir()
-	a, err := repo.Open(filepath.Join(dir, "a.log"), &repo.Options{Key: k1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := repo.Open(filepath.Join(dir, "b.log"), &repo.Options{Key: k2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := dbtest.OpenRepo(t, "a.log", &repo.Options{Key: k1})
+	b := dbtest.OpenRepo(t, "b.log", &repo.Options{Key: k2})
 	if _, err := a.Write(set("x", "title", item.String("hello")), set("x", "count", item.Number(1))); err != nil {
 		t.Fatal(err)
 	}
@@ -58,36 +52,20 @@ func TestSmoke(t *testing.T) {
 	for _, h := range a.History("x") {
 		t.Log(h.Commit.ID().Short(), h.Commit.IsFull(), h.Commit.IsMerge(), h.Commit.Size())
 	}
-	if ps := a.Check(); ps != nil {
-		t.Fatal(ps)
-	}
+	dbtest.RequireClean(t, a)
 	a.Close()
-	a2, err := repo.Open(filepath.Join(dir, "a.log"), &repo.Options{Key: k1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a2 := dbtest.OpenRepo(t, a.Path(), &repo.Options{Key: k1})
 	v2, _, _ := a2.Get("x")
 	if !item.ItemsEqual(v2, va) {
 		t.Fatal(v2, va)
 	}
-	if ps := a2.Check(); ps != nil {
-		t.Fatal(ps)
-	}
+	dbtest.RequireClean(t, a2)
 }
 
 func TestSyncReads(t *testing.T) {
 	_, k, _ := ed25519.GenerateKey(nil)
-	dir := t.TempDir()
-	r, err := repo.Open(filepath.Join(dir, "a.log"), &repo.Options{Key: k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	r2, err := repo.Open(filepath.Join(dir, "b.log"), &repo.Options{Key: k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r2.Close()
+	r := dbtest.OpenRepo(t, "a.log", &repo.Options{Key: k})
+	r2 := dbtest.OpenRepo(t, "b.log", &repo.Options{Key: k})
 	if r.Epoch() == r2.Epoch() {
 		t.Fatal("two new logs share an epoch")
 	}
@@ -105,9 +83,9 @@ func TestSyncReads(t *testing.T) {
 	}
 	epoch := r.Epoch()
 	r.Close()
-	r, err = repo.Open(filepath.Join(dir, "a.log"), &repo.Options{Key: k})
-	if err != nil || r.Epoch() != epoch {
-		t.Fatalf("epoch changed on reopen: %v", err)
+	r = dbtest.OpenRepo(t, r.Path(), &repo.Options{Key: k})
+	if r.Epoch() != epoch {
+		t.Fatal("epoch changed on reopen")
 	}
 	if again, _ := r.CommitsSince(mid); len(again) != 2 || again[0].ID() != later[0].ID() {
 		t.Fatal("sequence numbers changed on reopen")
@@ -120,16 +98,15 @@ func TestSyncReads(t *testing.T) {
 func TestForgedMergeWithItsParents(t *testing.T) {
 	_, ka, _ := ed25519.GenerateKey(nil)
 	_, kb, _ := ed25519.GenerateKey(nil)
-	dir := t.TempDir()
-	open := func(name string, k ed25519.PrivateKey) *repo.Repo {
-		r, err := repo.Open(filepath.Join(dir, name), &repo.Options{Key: k})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r
+	a := dbtest.OpenRepo(t, "a.log", &repo.Options{Key: ka})
+	b := dbtest.OpenRepo(t, "b.log", &repo.Options{Key: kb})
+	// The victim is not checked when the test ends: its log keeps the
+	// forged merge (marked invalid), which Check reports.
+	victim, err := repo.Open(filepath.Join(t.TempDir(), "v.log"), &repo.Options{Key: ka})
+	if err != nil {
+		t.Fatal(err)
 	}
-	a, b, victim := open("a.log", ka), open("b.log", kb), open("v.log", ka)
+	t.Cleanup(func() { victim.Close() })
 	base, _ := a.Write(set("x", "t", item.String("base")))
 	if _, rej, _ := b.Receive([][]byte{base[0].Encode()}); len(rej) > 0 {
 		t.Fatal(rej)
@@ -161,11 +138,7 @@ func TestForgedMergeWithItsParents(t *testing.T) {
 // commit holds while another goroutine keeps writing.
 func TestLookupMatchesHead(t *testing.T) {
 	_, k, _ := ed25519.GenerateKey(nil)
-	r, err := repo.Open(filepath.Join(t.TempDir(), "a.log"), &repo.Options{Key: k, Durability: repo.Async})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := dbtest.OpenRepo(t, "a.log", &repo.Options{Key: k, Durability: repo.Async})
 	r.Write(set("x", "n", item.Int(0)))
 	done := make(chan struct{})
 	go func() {

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
@@ -25,7 +26,7 @@ import (
 
 func openBench(b testing.TB) *repo.Repo {
 	b.Helper()
-	return openRepo(b, &repo.Options{FS: vfs.NewMem(), Key: peerKey(0), Trusted: true, Durability: repo.Async})
+	return dbtest.OpenRepo(b, "/bench.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(0), Trusted: true, Durability: repo.Async})
 }
 
 // benchPair is a server and a client repository that have synced, and

@@ -5,25 +5,18 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
 	"github.com/goatdb/goatdb/vfs"
 )
-
-// long runs many more seeds of the randomized tests: go test ./syncproto -long.
-var long = flag.Bool("long", false, "run long randomized tests")
-
-// fixedSeed runs the randomized tests with this seed only, to reproduce a
-// failure: go test ./syncproto -run Network -seed N.
-var fixedSeed = flag.Uint64("seed", 0, "run the randomized tests with this seed only")
 
 // testPath is the repository path peers sync in most tests.
 const testPath = "/data/tasks"
@@ -40,20 +33,11 @@ func sessionOf(key ed25519.PrivateKey) commit.SessionID {
 	return s
 }
 
-// openPeer opens a signed repository on its own in-memory filesystem.
+// openPeer opens a signed repository on its own in-memory filesystem,
+// checked when the test ends.
 func openPeer(t testing.TB, i int) *repo.Repo {
 	t.Helper()
-	return openRepo(t, &repo.Options{FS: vfs.NewMem(), Key: peerKey(i)})
-}
-
-func openRepo(t testing.TB, opts *repo.Options) *repo.Repo {
-	t.Helper()
-	r, err := repo.Open(fmt.Sprintf("/peer%p.log", opts), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	return dbtest.OpenRepo(t, "/peer.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(i)})
 }
 
 var testSchema = commit.Schema{NS: "task", Version: 1}

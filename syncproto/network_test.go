@@ -8,9 +8,9 @@ package syncproto_test
 // stop, a few rounds of syncs over clean links must leave every peer with
 // the same commit ids and the same value for every item.
 //
-// Every run prints its seed; go test ./syncproto -run Network -seed N
-// replays one (the interleaving of goroutines still varies). -long runs
-// many more seeds.
+// Every run logs its seed and the command that replays it,
+// go test ./syncproto -run '^TestNetwork$' -seed N (the interleaving of
+// goroutines still varies); -long runs many more seeds.
 
 import (
 	"context"
@@ -24,31 +24,17 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
 )
 
-func networkSeeds(normal, many int) []uint64 {
-	if *fixedSeed != 0 {
-		return []uint64{*fixedSeed}
-	}
-	n := normal
-	if *long {
-		n = many
-	}
-	seeds := make([]uint64, n)
-	for i := range seeds {
-		seeds[i] = uint64(i + 1)
-	}
-	return seeds
-}
-
 func TestNetwork(t *testing.T) {
-	for _, seed := range networkSeeds(20, 500) {
+	for _, seed := range dbtest.Seeds(20, 500) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
-			t.Logf("seed %d (replay: go test ./syncproto -run 'TestNetwork$' -seed %d)", seed, seed)
+			dbtest.LogSeed(t, seed)
 			newNetSim(t, seed).run()
 		})
 	}

@@ -1,12 +1,11 @@
 package item_test
 
 import (
-	"flag"
 	"math"
 	"math/rand/v2"
 	"testing"
-	"time"
 
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 )
 
@@ -14,18 +13,13 @@ import (
 // tests. Every random test derives its generator from a seed it logs, so a
 // failure is reproduced by setting the seed.
 
-var seedFlag = flag.Uint64("seed", 0, "seed for the random property tests (0: from the clock)")
-
-// newRand returns a seeded generator and logs the seed. Unless -seed is
-// given, the seed comes from the clock so that repeated runs explore new
-// cases; rerun a failure with go test -run <Test> -seed <seed>.
+// newRand returns a seeded generator and logs the seed with the command
+// that replays it. Unless -seed is given, the seed comes from the clock so
+// that repeated runs explore new cases; rerun a failure with
+// go test ./item -run '^TestName$' -seed N.
 func newRand(t testing.TB) *rand.Rand {
 	t.Helper()
-	seed := *seedFlag
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
+	seed := dbtest.ClockSeed(t)
 	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 

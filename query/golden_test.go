@@ -3,7 +3,6 @@ package query_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,13 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/query"
 	"github.com/goatdb/goatdb/query/filter"
 	"github.com/goatdb/goatdb/repo"
 )
-
-var update = flag.Bool("update", false, "rewrite the expected output of golden files")
 
 // TestGolden runs the cases in testdata/*.txt. A case file is a sequence
 // of blocks: a command line, its input lines, "----", and the expected
@@ -111,7 +109,7 @@ func runGolden(t *testing.T, file string) {
 	var out bytes.Buffer
 	for _, b := range blocks {
 		got := runGoldenBlock(t, r, queries, b.cmd)
-		if !*update && !slices.Equal(got, b.want) {
+		if !dbtest.Update() && !slices.Equal(got, b.want) {
 			t.Errorf("%s: %s:\n%s", file, b.cmd[0], diffLines(got, b.want))
 		}
 		for _, l := range b.pre {
@@ -126,7 +124,7 @@ func runGolden(t *testing.T, file string) {
 		}
 		out.WriteString("\n")
 	}
-	if *update {
+	if dbtest.Update() {
 		if err := os.WriteFile(file, append(bytes.TrimRight(out.Bytes(), "\n"), '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}

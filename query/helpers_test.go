@@ -4,36 +4,32 @@ import (
 	"cmp"
 	"crypto/ed25519"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/query"
 	"github.com/goatdb/goatdb/repo"
 )
 
-// openRepo opens (creating) a trusted repository log in dir.
+// openRepo opens (creating) a trusted repository log at path (relative:
+// in a new temporary directory), checked when the test ends unless the
+// test closed it.
 func openRepo(t testing.TB, path string) *repo.Repo {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := repo.Open(path, &repo.Options{Key: key, Trusted: true, Durability: repo.Async})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return dbtest.OpenRepo(t, path, &repo.Options{Key: key, Trusted: true, Durability: repo.Async})
 }
 
 func newRepo(t testing.TB) *repo.Repo {
 	t.Helper()
-	r := openRepo(t, filepath.Join(t.TempDir(), "r.log"))
-	t.Cleanup(func() { r.Close() })
-	return r
+	return openRepo(t, "r.log")
 }
 
 // put returns an update setting key's fields (nil removes one), its

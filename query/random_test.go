@@ -1,21 +1,18 @@
 package query_test
 
 import (
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/query"
 	"github.com/goatdb/goatdb/repo"
 )
-
-var seedFlag = flag.Uint64("seed", 0, "seed for TestRandom (0: from the clock)")
 
 // exchange sends every commit of from to to, which merges what it must.
 func exchange(t testing.TB, from, to *repo.Repo) {
@@ -108,11 +105,7 @@ func randomSpec(rng *rand.Rand) (query.Spec, oracle) {
 // query's results equal a full scan and its subscriber's view equals its
 // results.
 func TestRandom(t *testing.T) {
-	seed := *seedFlag
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
+	seed := dbtest.ClockSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	steps := 400
 	if testing.Short() {
@@ -121,8 +114,6 @@ func TestRandom(t *testing.T) {
 	dir := t.TempDir()
 	a := openRepo(t, filepath.Join(dir, "a.log"))
 	b := openRepo(t, filepath.Join(dir, "b.log"))
-	defer a.Close()
-	defer b.Close()
 
 	var live []*liveQuery
 	for i := range 5 {

@@ -47,7 +47,6 @@ func newPersisted(t *testing.T) *persisted {
 	dir := t.TempDir()
 	p := &persisted{t: t, dir: dir, log: filepath.Join(dir, "tasks.log"), state: filepath.Join(dir, "tasks.queries", "q.state")}
 	p.r = openRepo(t, p.log)
-	t.Cleanup(func() { p.r.Close() })
 	p.spec = query.Spec{Name: "q", Where: over50, SortBy: "count", Desc: true, Limit: 7, StateFile: p.state}
 	p.o = oracle{where: over50, sortBy: "count", desc: true, limit: 7}
 	return p
@@ -223,7 +222,6 @@ func TestResumeChained(t *testing.T) {
 	write(t, r, ups...)
 	r.Close()
 	r = openRepo(t, log)
-	defer r.Close()
 	up, down = open(r, true)
 	down.Close()
 	up.Close()
@@ -266,7 +264,6 @@ func TestResumeLess(t *testing.T) {
 	write(t, r, put("a-new", "", count(0)), put(key(7), "", count(0)), put(key(100), "", count(-1)))
 	r.Close()
 	r = openRepo(t, log)
-	defer r.Close()
 	run(true)
 }
 

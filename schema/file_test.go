@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -17,11 +16,10 @@ import (
 	"testing"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/schema"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // TestParseFileGolden parses every testdata/files/NAME.json and compares
 // what it gives with NAME.golden: the schemas, or the error and the
@@ -38,7 +36,7 @@ func TestParseFileGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got := goldenOutput(t, in)
 			golden := strings.TrimSuffix(in, ".json") + ".golden"
-			if *update {
+			if dbtest.Update() {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}

@@ -94,16 +94,11 @@ func (s *convSim) open(name string, key ed25519.PrivateKey) *convReplica {
 		FS: vfs.NewMem(), Key: key, Trusted: s.trusted, Schemas: goldUpgrader{},
 		Now: func() time.Time { return time.UnixMilli(rep.now) },
 	}
-	if !s.unchecked {
+	if s.unchecked {
+		rep.r = dbtest.OpenRepoUnchecked(s.t, path, opts)
+	} else {
 		rep.r = dbtest.OpenRepo(s.t, path, opts)
-		return rep
 	}
-	r, err := repo.Open(path, opts)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(func() { r.Close() })
-	rep.r = r
 	return rep
 }
 

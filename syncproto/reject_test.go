@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
@@ -159,11 +160,7 @@ func TestForgedMergeRejected(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	// The server is not checked when the test ends: its log keeps the
 	// forged merge (marked invalid), which Check reports.
-	srv, err := repo.Open("/peer.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := dbtest.OpenRepoUnchecked(t, "/peer.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(0)})
 	cli := openPeer(t, 1)
 	writeRandom(t, srv, rng, 10)
 	syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), nil), cli)
@@ -406,11 +403,7 @@ func TestForgedMergeInOneBatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	// The server is not checked when the test ends: its log keeps the
 	// forged merge (marked invalid), which Check reports.
-	srv, err := repo.Open("/peer.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := dbtest.OpenRepoUnchecked(t, "/peer.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(0)})
 	cli := openPeer(t, 1)
 	writeRandom(t, srv, rng, 10)
 	syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), nil), cli)

@@ -21,14 +21,29 @@ func OpenDB(t testing.TB, opts *goatdb.Options) *goatdb.DB {
 // end.
 func OpenDBIn(t testing.TB, dir string, opts *goatdb.Options) *goatdb.DB {
 	t.Helper()
+	return openDB(t, dir, opts, true)
+}
+
+// OpenDBUnchecked is OpenDBIn without the check when the test ends, for a
+// database the test leaves inconsistent on purpose (damage it made, a log
+// that cannot be opened); the caller says why.
+func OpenDBUnchecked(t testing.TB, dir string, opts *goatdb.Options) *goatdb.DB {
+	t.Helper()
+	return openDB(t, dir, opts, false)
+}
+
+func openDB(t testing.TB, dir string, opts *goatdb.Options, check bool) *goatdb.DB {
+	t.Helper()
 	db, err := goatdb.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, p := range problems(db) {
-			if !errors.Is(p, goatdb.ErrClosed) {
-				t.Error(p)
+		if check {
+			for _, p := range problems(db) {
+				if !errors.Is(p, goatdb.ErrClosed) {
+					t.Error(p)
+				}
 			}
 		}
 		if err := db.Close(); err != nil && !errors.Is(err, goatdb.ErrClosed) {

@@ -174,6 +174,18 @@ func TestOpenRepo(t *testing.T) {
 			t.Fatalf("errors %q, closed %v; want the damage reported and the log closed", rec.errs, r.Closed())
 		}
 	})
+	t.Run("unchecked", func(t *testing.T) {
+		rec := run(t, func(tb testing.TB) {
+			r = dbtest.OpenRepoUnchecked(tb, "b.log", &repo.Options{Key: k})
+			if _, err := r.Write(set("x", "n", item.Int(1))); err != nil {
+				t.Fatal(err)
+			}
+			flip(t, r.Path())
+		})
+		if len(rec.errs) > 0 || !r.Closed() {
+			t.Fatalf("errors %q, closed %v; want no check and the log closed", rec.errs, r.Closed())
+		}
+	})
 	t.Run("closed by the test", func(t *testing.T) {
 		rec := run(t, func(tb testing.TB) {
 			r = dbtest.OpenRepo(tb, "c.log", &repo.Options{Key: k})
@@ -264,6 +276,13 @@ func TestOpenDB(t *testing.T) {
 		})
 		if len(rec.errs) < 2 {
 			t.Fatalf("errors %q, want /data/b's damage from CheckDB and at cleanup", rec.errs)
+		}
+		var db *goatdb.DB
+		rec = run(t, func(tb testing.TB) {
+			db = dbtest.OpenDBUnchecked(tb, dir, &goatdb.Options{ReadOnly: true})
+		})
+		if _, err := db.Get("/data/a/x"); len(rec.errs) > 0 || !errors.Is(err, goatdb.ErrClosed) {
+			t.Fatalf("unchecked: errors %q, get after cleanup: %v; want no check and the database closed", rec.errs, err)
 		}
 	})
 	t.Run("closed by the test", func(t *testing.T) {

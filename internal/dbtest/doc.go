@@ -17,7 +17,7 @@
 //	-update   rewrite the golden files under testdata/ (Update)
 //	-seed N   run randomized tests with seed N only (Seed, Seeds, ClockSeed)
 //
-// For example go test ./repo -run 'TestConverge$' -seed 3 replays one
+// For example go test ./repo -run '^TestConverge$' -seed 3 replays one
 // seed; every randomized test logs the command that replays it (LogSeed).
 //
 // # Invariants
@@ -28,7 +28,9 @@
 //     every item's leaves and head recomputed) and then closed; each
 //     problem fails the test. A repository or database the test closed
 //     itself is not checked again: a test that closes one checks it first,
-//     with RequireClean or CheckDB.
+//     with RequireClean or CheckDB. Only OpenRepoUnchecked and
+//     OpenDBUnchecked skip the check, for logs a test leaves inconsistent on
+//     purpose.
 //   - Cleanups run in the reverse order of registration, so whatever a test
 //     starts on an opened database after opening it (a server, a syncer) is
 //     stopped before the database is checked.

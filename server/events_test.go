@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/syncproto"
 )
@@ -189,7 +190,7 @@ func readOpening(t testing.TB, s *sseStream, want []string) []syncproto.Notice {
 // TestEventsOpening: a stream starts with retry, the position of every
 // repository sorted by path, then ready.
 func TestEventsOpening(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	mustPut(t, srvDB, "/notes/x/n", goatdb.Fields{"v": 1.0})
 	mustPut(t, srvDB, "/data/b/i", goatdb.Fields{"v": 1.0})
 	mustPut(t, srvDB, "/data/a/i", goatdb.Fields{"v": 1.0})
@@ -207,7 +208,7 @@ func TestEventsOpening(t *testing.T) {
 	}
 
 	// An empty server sends retry and ready.
-	empty := serve(t, peer(t, nil), nil, "")
+	empty := serve(t, dbtest.OpenDB(t, nil), nil, "")
 	readOpening(t, openStream(t, empty.url, ""), nil)
 }
 
@@ -243,7 +244,7 @@ func follow(t testing.TB, s *sseStream, db *goatdb.DB, want ...syncproto.Notice)
 // produce a changed event up to the new position; a new repository is
 // announced; a burst of writes ends with an event at the final position.
 func TestEventsOnChange(t *testing.T) {
-	srvDB := peer(t, &goatdb.Options{Durability: goatdb.Async})
+	srvDB := dbtest.OpenDB(t, &goatdb.Options{Durability: goatdb.Async})
 	mustPut(t, srvDB, "/data/a/i", goatdb.Fields{"v": 0.0})
 	srv := serve(t, srvDB, nil, "")
 	s := openStream(t, srv.url, "")
@@ -256,7 +257,7 @@ func TestEventsOnChange(t *testing.T) {
 	}
 	follow(t, s, srvDB, afterWrite)
 
-	cli := peer(t, nil)
+	cli := dbtest.OpenDB(t, nil)
 	mustPut(t, cli, "/data/a/c", goatdb.Fields{"v": "client"})
 	mustSync(t, cli, srv.url, "/data/a")
 	afterSync := positionOf(t, srvDB, "/data/a")
@@ -333,7 +334,7 @@ func (w *valveWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // TestEventsCoalesce: changes made while a stream is busy writing are sent
 // as one event per repository, at its latest position.
 func TestEventsCoalesce(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	mustPut(t, srvDB, "/data/a/i", goatdb.Fields{"v": 0.0})
 	mustPut(t, srvDB, "/data/b/i", goatdb.Fields{"v": 0.0})
 	srv := serve(t, srvDB, nil, "")
@@ -375,7 +376,7 @@ func TestEventsCoalesce(t *testing.T) {
 // TestEventsRepoFilter: ?repo= limits a stream to the repositories named;
 // a bad one is refused.
 func TestEventsRepoFilter(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	mustPut(t, srvDB, "/a/b/i", goatdb.Fields{"v": 1.0})
 	mustPut(t, srvDB, "/c/d/i", goatdb.Fields{"v": 1.0})
 	mustPut(t, srvDB, "/e/f/i", goatdb.Fields{"v": 1.0})
@@ -407,7 +408,7 @@ func TestEventsRepoFilter(t *testing.T) {
 // TestEventsKeepAlive: comments arrive every KeepAlive on a quiet stream.
 func TestEventsKeepAlive(t *testing.T) {
 	const every = 50 * time.Millisecond
-	srv := serve(t, peer(t, nil), &server.Options{KeepAlive: every}, "")
+	srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{KeepAlive: every}, "")
 	s := openStream(t, srv.url, "")
 	readOpening(t, s, nil)
 	began := time.Now()
@@ -437,7 +438,7 @@ func TestEventsKeepAlive(t *testing.T) {
 // TestEventsMaxStreams: past MaxEventStreams a stream gets 503 with
 // Retry-After; once one closes, the gauge falls and a new one is accepted.
 func TestEventsMaxStreams(t *testing.T) {
-	srv := serve(t, peer(t, nil), &server.Options{MaxEventStreams: 1, RateLimit: -1}, "")
+	srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{MaxEventStreams: 1, RateLimit: -1}, "")
 	first := openStream(t, srv.url, "")
 	readOpening(t, first, nil)
 	if g := scrape(t, srv.url).get("goatdb_event_streams"); g != 1 {
@@ -478,7 +479,7 @@ func TestEventsMaxStreams(t *testing.T) {
 // TestEventsEndOnShutdown: stopping the server ends open streams instead
 // of waiting for them.
 func TestEventsEndOnShutdown(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	mustPut(t, srvDB, "/data/a/i", goatdb.Fields{"v": 1.0})
 	srv := serve(t, srvDB, nil, "")
 	var streams []*sseStream
@@ -510,7 +511,7 @@ func TestEventsEndOnShutdown(t *testing.T) {
 // (as after a laptop slept) reconnects after IdleTimeout and then hears of
 // changes made by others.
 func TestEventsReconnectAfterSilence(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	mustPut(t, srvDB, "/data/live/seed", goatdb.Fields{"v": "seed"})
 	srv := serve(t, srvDB, nil, "")
 
@@ -531,7 +532,7 @@ func TestEventsReconnectAfterSilence(t *testing.T) {
 	}))
 	t.Cleanup(proxy.Close) // after the client stops
 
-	c := peer(t, nil)
+	c := dbtest.OpenDB(t, nil)
 	sc, err := c.StartSync([]string{proxy.URL}, &goatdb.SyncOptions{
 		IdleTimeout: 300 * time.Millisecond, Interval: time.Hour, Repos: []string{"/data/live"}})
 	if err != nil {
@@ -543,7 +544,7 @@ func TestEventsReconnectAfterSilence(t *testing.T) {
 		return err == nil && sc.Status()[0].Syncs >= 1
 	})
 
-	other := peer(t, nil)
+	other := dbtest.OpenDB(t, nil)
 	mustPut(t, other, "/data/live/x", goatdb.Fields{"v": "from another client"})
 	mustSync(t, other, srv.url, "/data/live")
 	eventually(t, 10*time.Second, "the other client's write reaches the client", func() bool {

@@ -17,27 +17,6 @@ import (
 	"github.com/goatdb/goatdb/server"
 )
 
-// peer is a database in a temporary directory, checked and closed on
-// cleanup.
-func peer(t testing.TB, opts *goatdb.Options) *goatdb.DB {
-	t.Helper()
-	return peerIn(t, t.TempDir(), opts)
-}
-
-func peerIn(t testing.TB, dir string, opts *goatdb.Options) *goatdb.DB {
-	t.Helper()
-	db, err := goatdb.Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil && !errors.Is(err, goatdb.ErrClosed) {
-			t.Errorf("close %s: %v", dir, err)
-		}
-	})
-	return db
-}
-
 // running is a server serving on a loopback port until stopped.
 type running struct {
 	srv  *server.Server

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/server"
 )
 
@@ -161,7 +162,7 @@ func TestServerKill(t *testing.T) {
 		t.Skip("starts child processes; skipped with -short")
 	}
 	points := []int{3, 10, 30} // acknowledged syncs before the kill
-	if *long {
+	if dbtest.Long() {
 		points = append(points, 100, 300)
 	}
 	for _, target := range points {
@@ -171,7 +172,7 @@ func TestServerKill(t *testing.T) {
 
 			clients := make([]*killClient, 3)
 			for i := range clients {
-				clients[i] = &killClient{db: peer(t, nil), name: fmt.Sprintf("c%d", i), written: map[string]int{}, acked: map[string]int{}}
+				clients[i] = &killClient{db: dbtest.OpenDB(t, nil), name: fmt.Sprintf("c%d", i), written: map[string]int{}, acked: map[string]int{}}
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -218,7 +219,7 @@ func TestServerKill(t *testing.T) {
 			}
 			t.Logf("killed after %d acknowledged syncs", acks.Load())
 
-			sdb := peerIn(t, dir, nil)
+			sdb := dbtest.OpenDBIn(t, dir, nil)
 			checkKilled(t, sdb, clients)
 		})
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/syncproto"
 )
@@ -138,7 +139,7 @@ func TestRateLimit(t *testing.T) {
 	}
 
 	t.Run("by address", func(t *testing.T) {
-		srv := serve(t, peer(t, nil), &server.Options{RateLimit: rate, RateBurst: burst}, "")
+		srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{RateLimit: rate, RateBurst: burst}, "")
 		exhaust(srv.url, "")
 		for range 3 * burst {
 			for _, path := range []string{"/healthz", "/metrics"} {
@@ -158,7 +159,7 @@ func TestRateLimit(t *testing.T) {
 		}
 	})
 	t.Run("by ClientKey", func(t *testing.T) {
-		srv := serve(t, peer(t, nil), &server.Options{RateLimit: rate, RateBurst: burst,
+		srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{RateLimit: rate, RateBurst: burst,
 			ClientKey: func(r *http.Request) string { return r.Header.Get("X-Client") }}, "")
 		exhaust(srv.url, "alice")
 		if code, msg, _ := send(srv.url, "bob"); code != http.StatusOK {
@@ -260,7 +261,7 @@ func histogramOf(t testing.TB, text, name string) (les []string, counts []float6
 // TestMetrics: /metrics is valid text exposition format, and after syncs
 // its counters equal what the clients saw move.
 func TestMetrics(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	srv := serve(t, srvDB, noLimit, "")
 	m0, text := scrapeText(t, srv.url)
 	checkExposition(t, text)
@@ -271,7 +272,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
-	a, b := peer(t, nil), peer(t, nil)
+	a, b := dbtest.OpenDB(t, nil), dbtest.OpenDB(t, nil)
 	var total goatdb.SyncStats
 	add := func(st goatdb.SyncStats) {
 		total.Rounds += st.Rounds
@@ -367,7 +368,7 @@ func TestMetrics(t *testing.T) {
 // TestHealthz: 200 "ok" while serving; 503 while shutting down (asked of
 // the handler itself, since the listener is closed by then).
 func TestHealthz(t *testing.T) {
-	srv := serve(t, peer(t, nil), nil, "")
+	srv := serve(t, dbtest.OpenDB(t, nil), nil, "")
 	resp, err := http.Get(srv.url + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -407,12 +408,12 @@ func (g *gatePolicy) MayRead(commit.SessionID, string, *commit.Commit) bool { re
 // 503, and a sync request in flight is completed and stored before Serve
 // returns.
 func TestShutdownWaitsForSyncInFlight(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	g := &gatePolicy{entered: make(chan struct{}), open: make(chan struct{})}
 	srv := serve(t, srvDB, &server.Options{Policy: g}, "")
 	openGate := sync.OnceFunc(func() { close(g.open) })
 	t.Cleanup(openGate) // before the server stops, if the test fails early
-	cli := peer(t, nil)
+	cli := dbtest.OpenDB(t, nil)
 	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": "in flight"})
 	req := pushRequest(t, cli, "/data/p")
 
@@ -492,16 +493,16 @@ func copyDataDir(t testing.TB, from string) string {
 // returns, before the database is closed.
 func TestShutdownFlushes(t *testing.T) {
 	dir := t.TempDir()
-	srvDB := peerIn(t, dir, &goatdb.Options{Durability: goatdb.Async, FlushInterval: time.Hour})
+	srvDB := dbtest.OpenDBIn(t, dir, &goatdb.Options{Durability: goatdb.Async, FlushInterval: time.Hour})
 	srv := serve(t, srvDB, nil, "")
-	cli := peer(t, nil)
+	cli := dbtest.OpenDB(t, nil)
 	for i := range 10 {
 		mustPut(t, cli, fmt.Sprintf("/data/f/x%d", i), goatdb.Fields{"n": float64(i)})
 	}
 	mustSync(t, cli, srv.url)
 
 	// Before the shutdown the log may hold only what was flushed so far.
-	early := peerIn(t, copyDataDir(t, dir), nil)
+	early := dbtest.OpenDBIn(t, copyDataDir(t, dir), nil)
 	if n, err := early.Count("/data/f"); err == nil && n == 10 {
 		t.Logf("the log already held every commit before the shutdown; this test shows little")
 	}
@@ -509,7 +510,7 @@ func TestShutdownFlushes(t *testing.T) {
 	if err := srv.stop(); err != nil {
 		t.Fatal(err)
 	}
-	after := peerIn(t, copyDataDir(t, dir), nil)
+	after := dbtest.OpenDBIn(t, copyDataDir(t, dir), nil)
 	for i := range 10 {
 		p := fmt.Sprintf("/data/f/x%d", i)
 		it, err := after.Get(p)
@@ -534,9 +535,9 @@ func (panicky) MayRead(commit.SessionID, string, *commit.Commit) bool { return t
 // TestPanicRecovered: a panic while handling a sync request is a 500
 // naming the request id, is counted, and the server goes on serving.
 func TestPanicRecovered(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	srv := serve(t, srvDB, &server.Options{Policy: panicky{}}, "")
-	cli := peer(t, nil)
+	cli := dbtest.OpenDB(t, nil)
 	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": 1.0})
 	for i, id := range []string{"panic-request-1", ""} {
 		req, err := http.NewRequest(http.MethodPost, srv.url+"/v1/sync", strings.NewReader(string(pushRequest(t, cli, "/data/p"))))
@@ -582,8 +583,8 @@ func TestPanicRecovered(t *testing.T) {
 // TestPanicCountedAsRequest: a request that panicked is still counted in
 // goatdb_http_requests_total, as a 500.
 func TestPanicCountedAsRequest(t *testing.T) {
-	srv := serve(t, peer(t, nil), &server.Options{Policy: panicky{}}, "")
-	cli := peer(t, nil)
+	srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{Policy: panicky{}}, "")
+	cli := dbtest.OpenDB(t, nil)
 	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": 1.0})
 	if code, body, _ := post(t, srv.url, goatdb.SyncContentType, pushRequest(t, cli, "/data/p")); code != http.StatusInternalServerError {
 		t.Fatalf("status %d (%q), want 500", code, body)
@@ -609,8 +610,8 @@ func (refuseSession) MayRead(commit.SessionID, string, *commit.Commit) bool { re
 // gets ErrRejected with each commit and the policy's reason; nothing of
 // it is stored, and another client is unaffected.
 func TestPolicyRefusesSession(t *testing.T) {
-	srvDB := peer(t, nil)
-	ro, rw := peer(t, nil), peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
+	ro, rw := dbtest.OpenDB(t, nil), dbtest.OpenDB(t, nil)
 	srv := serve(t, srvDB, &server.Options{Policy: refuseSession{ro.Session()}}, "")
 	m0 := scrape(t, srv.url)
 
@@ -653,8 +654,8 @@ func TestPolicyRefusesSession(t *testing.T) {
 // commits of its own than the server's syncs to completion, receives what
 // it may read, and has only its own commits refused.
 func TestPolicyRefusedSessionConverges(t *testing.T) {
-	srvDB := peer(t, nil)
-	ro, rw := peer(t, nil), peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
+	ro, rw := dbtest.OpenDB(t, nil), dbtest.OpenDB(t, nil)
 	srv := serve(t, srvDB, &server.Options{Policy: refuseSession{ro.Session()}}, "")
 	mustPut(t, rw, "/data/p/shared", goatdb.Fields{"v": "from rw"})
 	mustSync(t, rw, srv.url)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/syncproto"
@@ -132,10 +133,10 @@ func checkRequestID(t testing.TB, h http.Header) {
 // TestBadSyncRequests posts malformed requests: each gets 400 with a
 // one-line reason, stores nothing, and counts as a bad request.
 func TestBadSyncRequests(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	mustPut(t, srvDB, "/data/p/existing", goatdb.Fields{"v": "server"})
 	srv := serve(t, srvDB, noLimit, "")
-	cli := peer(t, nil)
+	cli := dbtest.OpenDB(t, nil)
 	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": "client"})
 	mustPut(t, cli, "/data/new/y", goatdb.Fields{"v": "client"})
 	good := pushRequest(t, cli, "/data/p")
@@ -272,10 +273,10 @@ func (zeroReader) Read(p []byte) (int, error) {
 // it says so in Content-Length or streams without one, and stores
 // nothing.
 func TestOversizedSyncRequest(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	mustPut(t, srvDB, "/data/p/existing", goatdb.Fields{"v": "server"})
 	srv := serve(t, srvDB, noLimit, "")
-	cli := peer(t, nil)
+	cli := dbtest.OpenDB(t, nil)
 	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": "client"})
 	mustPut(t, cli, "/data/other/y", goatdb.Fields{"v": "client"})
 	good := pushRequest(t, cli, "/data/p")
@@ -316,7 +317,7 @@ func TestOversizedSyncRequest(t *testing.T) {
 // TestOversizedSyncRequestCounted: the bad-request counter's help says it
 // counts oversized requests.
 func TestOversizedSyncRequestCounted(t *testing.T) {
-	srv := serve(t, peer(t, nil), noLimit, "")
+	srv := serve(t, dbtest.OpenDB(t, nil), noLimit, "")
 	m0 := scrape(t, srv.url)
 	if code, msg, _ := rawPost(t, srv.addr, syncproto.MaxMessageSize+1, strings.NewReader("x")); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d (%q), want 413", code, msg)
@@ -329,9 +330,9 @@ func TestOversizedSyncRequestCounted(t *testing.T) {
 // TestSyncContentType: another media type gets 415; the sync type (with
 // parameters), octet-stream and none are accepted.
 func TestSyncContentType(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	srv := serve(t, srvDB, noLimit, "")
-	cli := peer(t, nil)
+	cli := dbtest.OpenDB(t, nil)
 	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": "client"})
 	good := pushRequest(t, cli, "/data/p")
 	for _, ct := range []string{"text/plain", "application/json", "multipart/form-data; boundary=x"} {
@@ -358,9 +359,9 @@ func TestSyncContentType(t *testing.T) {
 // TestReplayedSyncRequest sends the same request with a commit twice:
 // both are answered alike and the commit is stored once.
 func TestReplayedSyncRequest(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	srv := serve(t, srvDB, noLimit, "")
-	cli := peer(t, nil)
+	cli := dbtest.OpenDB(t, nil)
 	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": "client"})
 	mustPut(t, cli, "/data/p/y", goatdb.Fields{"v": "client"})
 	req := pushRequest(t, cli, "/data/p")
@@ -457,7 +458,7 @@ func testKey(name string) ed25519.PrivateKey {
 // request succeeds, each is listed as rejected with a reason, nothing is
 // stored, and the rejected counter moves.
 func TestForgedCommitsRejected(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	mustPut(t, srvDB, "/data/p/existing", goatdb.Fields{"v": "server"})
 	srv := serve(t, srvDB, noLimit, "")
 	forged := forgedCommits(t)
@@ -520,7 +521,7 @@ func TestForgedCommitsRejected(t *testing.T) {
 // TestRoutesAndMethods: a wrong method gets 405, an unknown route 404
 // naming the routes; both one line, with a request id.
 func TestRoutesAndMethods(t *testing.T) {
-	srv := serve(t, peer(t, nil), noLimit, "")
+	srv := serve(t, dbtest.OpenDB(t, nil), noLimit, "")
 	tests := []struct {
 		method, path string
 		code         int
@@ -560,7 +561,7 @@ func TestRoutesAndMethods(t *testing.T) {
 
 // TestMethodNotAllowedHasAllow: RFC 9110 requires a 405 to carry Allow.
 func TestMethodNotAllowedHasAllow(t *testing.T) {
-	srv := serve(t, peer(t, nil), noLimit, "")
+	srv := serve(t, dbtest.OpenDB(t, nil), noLimit, "")
 	resp, err := http.Get(srv.url + "/v1/sync")
 	if err != nil {
 		t.Fatal(err)
@@ -574,7 +575,7 @@ func TestMethodNotAllowedHasAllow(t *testing.T) {
 // TestRequestID: every response carries X-Request-Id; a valid one from
 // the client is echoed, an invalid one replaced, and fresh ones differ.
 func TestRequestID(t *testing.T) {
-	srv := serve(t, peer(t, nil), noLimit, "")
+	srv := serve(t, dbtest.OpenDB(t, nil), noLimit, "")
 	do := func(method, path, id string, body io.Reader) string {
 		t.Helper()
 		req, err := http.NewRequestWithContext(context.Background(), method, srv.url+path, body)

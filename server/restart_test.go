@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -25,12 +24,10 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/syncproto"
 )
-
-// long runs the slower variants: more items, more kill points.
-var long = flag.Bool("long", false, "run the slower variants of the restart and kill tests")
 
 var restartRepos = []string{"/data/ra", "/data/rb"}
 
@@ -48,7 +45,7 @@ func newRestartFixture(t *testing.T) *restartFixture {
 	// The server's answers are small enough that pulling its items takes
 	// several rounds.
 	f := &restartFixture{clientItems: 500, serverItems: 100, sendBytes: 6 << 10}
-	if *long {
+	if dbtest.Long() {
 		f.clientItems, f.serverItems, f.sendBytes = 5000, 400, 24<<10
 	}
 	f.client, f.server = t.TempDir(), t.TempDir()
@@ -96,7 +93,7 @@ func (f *restartFixture) open(t *testing.T) (client, srv *goatdb.DB, srvDir stri
 	if err := os.CopyFS(sdir, os.DirFS(f.server)); err != nil {
 		t.Fatal(err)
 	}
-	return peerIn(t, cdir, nil), peerIn(t, sdir, nil), sdir
+	return dbtest.OpenDBIn(t, cdir, nil), dbtest.OpenDBIn(t, sdir, nil), sdir
 }
 
 // checkRepos fails if Check finds a problem in any repository of db.
@@ -305,7 +302,7 @@ func TestServerRestartMidSync(t *testing.T) {
 	// a second sync converges.
 	restart := func(t *testing.T, client *goatdb.DB, dir, addr string) goatdb.SyncStats {
 		t.Helper()
-		sdb := peerIn(t, dir, nil)
+		sdb := dbtest.OpenDBIn(t, dir, nil)
 		srv := serve(t, sdb, fx.options(), addr)
 		if srv.addr != addr {
 			t.Fatalf("restarted on %s, want %s", srv.addr, addr)

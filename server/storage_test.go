@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/vfs"
 )
 
@@ -52,13 +53,15 @@ func metric(t *testing.T, url, name string) string {
 // repositories from being served, and health and metrics name it.
 func TestServeBesideUnopenableRepo(t *testing.T) {
 	dir := t.TempDir()
-	db := peerIn(t, dir, nil)
+	db := dbtest.OpenDBIn(t, dir, nil)
 	mustPut(t, db, "/data/good/a", goatdb.Fields{"n": 1})
 	db.Close()
 	if err := os.WriteFile(filepath.Join(dir, "data", "bad.log"), []byte("this is not a goatdb log at all"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	db = peerIn(t, dir, nil)
+	// Not checked when the test ends: /data/bad cannot be opened, on
+	// purpose. /data/good is checked below.
+	db = dbtest.OpenDBUnchecked(t, dir, nil)
 	srv := serve(t, db, nil, "")
 	code, body := health(t, srv.url)
 	if code != http.StatusOK || !strings.HasPrefix(body, "damaged\n") || !strings.Contains(body, "/data/bad: damaged") {
@@ -70,11 +73,16 @@ func TestServeBesideUnopenableRepo(t *testing.T) {
 	if got := metric(t, srv.url, "goatdb_storage_unavailable_repositories"); got != "1" {
 		t.Errorf("unavailable repositories = %s, want 1", got)
 	}
-	client := peer(t, nil)
+	client := dbtest.OpenDB(t, nil)
 	mustSync(t, client, srv.url, "/data/good")
 	if got := get(t, client, "/data/good/a")["n"]; got != int64(1) && got != float64(1) {
 		t.Errorf("client got n = %v", got)
 	}
+	good, err := db.Repo("/data/good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbtest.RequireClean(t, good)
 }
 
 // TestServeQuarantineRepairedBySync damages a record in the server's log:
@@ -83,12 +91,12 @@ func TestServeBesideUnopenableRepo(t *testing.T) {
 // and health is ok again.
 func TestServeQuarantineRepairedBySync(t *testing.T) {
 	dir := t.TempDir()
-	db := peerIn(t, dir, nil)
+	db := dbtest.OpenDBIn(t, dir, nil)
 	for _, v := range []string{"first", "second-value-to-lose", "third"} {
 		mustPut(t, db, "/data/t/"+v[:5], goatdb.Fields{"v": v})
 	}
 	srv := serve(t, db, nil, "")
-	client := peer(t, nil)
+	client := dbtest.OpenDB(t, nil)
 	mustSync(t, client, srv.url, "/data/t")
 	srv.stop()
 	db.Close()
@@ -107,7 +115,7 @@ func TestServeQuarantineRepairedBySync(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = peerIn(t, dir, nil)
+	db = dbtest.OpenDBIn(t, dir, nil)
 	srv = serve(t, db, nil, "")
 	if _, err := db.Get("/data/t/secon"); err == nil {
 		t.Fatalf("the damaged item was read")
@@ -136,7 +144,7 @@ func TestServeQuarantineRepairedBySync(t *testing.T) {
 // the next write succeeds without a restart and health is ok.
 func TestHealthDegradedWhileDiskFails(t *testing.T) {
 	mem := vfs.NewMem()
-	db := peerIn(t, "/db", &goatdb.Options{FS: mem})
+	db := dbtest.OpenDBIn(t, "/db", &goatdb.Options{FS: mem})
 	mustPut(t, db, "/data/t/a", goatdb.Fields{"n": 1})
 	srv := serve(t, db, nil, "")
 	mem.SetHook(func(op, name string) error {

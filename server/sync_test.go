@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/syncproto"
 )
@@ -15,9 +16,9 @@ import (
 // Two clients edit offline, to the same and different fields and items,
 // then sync through the server: all three end with the same merged values.
 func TestOfflineEditsMerge(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	srv := serve(t, srvDB, nil, "")
-	a, b := peer(t, nil), peer(t, nil)
+	a, b := dbtest.OpenDB(t, nil), dbtest.OpenDB(t, nil)
 
 	mustPut(t, a, "/data/tasks/t1", goatdb.Fields{"title": "shared", "count": 1.0, "note": "base"})
 	mustSync(t, a, srv.url)
@@ -57,12 +58,12 @@ func TestOfflineEditsMerge(t *testing.T) {
 // An empty client that never saw the server names a repository and gets
 // all of it; a repository the server lacks is "not found".
 func TestEmptyClientCatchesUp(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	for i := range 300 {
 		mustPut(t, srvDB, fmt.Sprintf("/data/big/i%03d", i), goatdb.Fields{"n": float64(i)})
 	}
 	srv := serve(t, srvDB, nil, "")
-	c := peer(t, nil)
+	c := dbtest.OpenDB(t, nil)
 	st := mustSync(t, c, srv.url, "/data/big")
 	if st.CommitsReceived != 300 || st.CommitsSent != 0 {
 		t.Errorf("received %d, sent %d commits; want 300 and 0", st.CommitsReceived, st.CommitsSent)
@@ -84,9 +85,9 @@ func TestEmptyClientCatchesUp(t *testing.T) {
 // The background syncer carries a write on one client to another through
 // the server's event stream, without polling.
 func TestBackgroundSyncDeliversWrites(t *testing.T) {
-	srvDB := peer(t, nil)
+	srvDB := dbtest.OpenDB(t, nil)
 	srv := serve(t, srvDB, nil, "")
-	a, b := peer(t, nil), peer(t, nil)
+	a, b := dbtest.OpenDB(t, nil), dbtest.OpenDB(t, nil)
 	slow := &goatdb.SyncOptions{Interval: time.Hour, Repos: []string{"/data/live"}}
 	sa, err := a.StartSync([]string{srv.url}, slow)
 	if err != nil {
@@ -124,9 +125,9 @@ func TestBackgroundSyncDeliversWrites(t *testing.T) {
 // the server is back.
 func TestSyncerRecoversAfterServerRestart(t *testing.T) {
 	dir := t.TempDir()
-	srvDB := peerIn(t, dir, nil)
+	srvDB := dbtest.OpenDBIn(t, dir, nil)
 	srv := serve(t, srvDB, nil, "")
-	a := peer(t, nil)
+	a := dbtest.OpenDB(t, nil)
 	s, err := a.StartSync([]string{srv.url}, &goatdb.SyncOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +148,7 @@ func TestSyncerRecoversAfterServerRestart(t *testing.T) {
 	mustPut(t, a, "/data/r/x", goatdb.Fields{"v": 2.0}) // while the server is down
 	eventually(t, 5*time.Second, "a failure noticed", func() bool { return s.Status()[0].Failures > 0 })
 
-	srvDB2 := peerIn(t, dir, nil)
+	srvDB2 := dbtest.OpenDBIn(t, dir, nil)
 	serve(t, srvDB2, nil, srv.addr)
 	eventually(t, 10*time.Second, "the write made offline reaches the restarted server", func() bool {
 		it, err := srvDB2.Get("/data/r/x")
@@ -158,12 +159,12 @@ func TestSyncerRecoversAfterServerRestart(t *testing.T) {
 // Servers that list each other as peers replicate: a write on one server's
 // client reaches a client of the other.
 func TestServersReplicate(t *testing.T) {
-	dbA, dbB := peer(t, nil), peer(t, nil)
+	dbA, dbB := dbtest.OpenDB(t, nil), dbtest.OpenDB(t, nil)
 	fast := &goatdb.SyncOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	srvB := serve(t, dbB, nil, "")
 	srvA := serve(t, dbA, &server.Options{Peers: []string{srvB.url}, PeerSync: fast}, "")
 
-	ca, cb := peer(t, nil), peer(t, nil)
+	ca, cb := dbtest.OpenDB(t, nil), dbtest.OpenDB(t, nil)
 	mustPut(t, ca, "/data/rep/x", goatdb.Fields{"v": "written via A"})
 	mustSync(t, ca, srvA.url)
 	eventually(t, 10*time.Second, "A replicates to B", func() bool {

@@ -13,38 +13,10 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/schema"
 )
-
-// openDB opens a database in a temporary directory and, on cleanup, checks
-// every repository and closes it.
-func openDB(t *testing.T, opts *goatdb.Options) *goatdb.DB {
-	t.Helper()
-	db, err := goatdb.Open(t.TempDir(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { checkDB(t, db); db.Close() })
-	return db
-}
-
-func checkDB(t *testing.T, db *goatdb.DB) {
-	t.Helper()
-	repos, err := db.Repos()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rp := range repos {
-		r, err := db.Repo(rp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range r.Check() {
-			t.Errorf("check %s: %s", rp, p)
-		}
-	}
-}
 
 func taskSchemas(t *testing.T) *schema.Registry {
 	t.Helper()
@@ -67,7 +39,7 @@ func taskSchemas(t *testing.T) *schema.Registry {
 }
 
 func TestBadInputWritesNothing(t *testing.T) {
-	db := openDB(t, &goatdb.Options{Schemas: taskSchemas(t)})
+	db := dbtest.OpenDB(t, &goatdb.Options{Schemas: taskSchemas(t)})
 	if _, err := db.Put("/data/tasks/ok", goatdb.Fields{"title": "fine"}, goatdb.WithSchema("task")); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +144,7 @@ func TestSchemaDefaultsAndUpgrade(t *testing.T) {
 	if it.Get("name") != "a" || it.Get("count") != float64(3) || it.Schema().Version != 2 {
 		t.Fatalf("write not upgraded: %v %v", it.Fields(), it.Schema())
 	}
-	checkDB(t, db)
+	dbtest.CheckDB(t, db)
 }
 
 func TestLockedDirectory(t *testing.T) {
@@ -234,7 +206,7 @@ func TestSessionKeyPersists(t *testing.T) {
 }
 
 func TestWatch(t *testing.T) {
-	db := openDB(t, nil)
+	db := dbtest.OpenDB(t, nil)
 	db.Put("/data/w/x", goatdb.Fields{"n": 0})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -299,7 +271,7 @@ func TestWatchEndsOnClose(t *testing.T) {
 }
 
 func TestConcurrentWriters(t *testing.T) {
-	db := openDB(t, &goatdb.Options{Durability: goatdb.Async})
+	db := dbtest.OpenDB(t, &goatdb.Options{Durability: goatdb.Async})
 	var wg sync.WaitGroup
 	for w := range 16 {
 		wg.Go(func() {
@@ -326,7 +298,7 @@ func TestConcurrentWriters(t *testing.T) {
 }
 
 func TestBatchAtomic(t *testing.T) {
-	db := openDB(t, &goatdb.Options{Schemas: taskSchemas(t)})
+	db := dbtest.OpenDB(t, &goatdb.Options{Schemas: taskSchemas(t)})
 	b := db.Batch()
 	b.Create("/data/tasks", goatdb.Fields{"title": "a"}, goatdb.WithSchema("task"))
 	b.Create("/data/tasks", goatdb.Fields{"count": 1}, goatdb.WithSchema("task")) // missing title
@@ -358,7 +330,7 @@ func TestDecodeStruct(t *testing.T) {
 		Meta  map[string]float64
 		Skip  string `goatdb:"-"`
 	}
-	db := openDB(t, nil)
+	db := dbtest.OpenDB(t, nil)
 	due := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	in := Task{Title: "t", Count: 4, Tags: []string{"b", "a"}, Due: due, Meta: map[string]float64{"w": 1.5}, Skip: "x"}
 	f, err := goatdb.FieldsOf(in)
@@ -385,7 +357,7 @@ func TestDecodeStruct(t *testing.T) {
 }
 
 func TestGetAsOf(t *testing.T) {
-	db := openDB(t, nil)
+	db := dbtest.OpenDB(t, nil)
 	db.Put("/data/h/x", goatdb.Fields{"v": 1})
 	time.Sleep(20 * time.Millisecond)
 	mid := time.Now()
@@ -408,7 +380,7 @@ func TestGetAsOf(t *testing.T) {
 }
 
 func TestFailedFirstWriteCreatesNoLog(t *testing.T) {
-	db := openDB(t, &goatdb.Options{Schemas: taskSchemas(t)})
+	db := dbtest.OpenDB(t, &goatdb.Options{Schemas: taskSchemas(t)})
 	if _, err := db.Put("/data/fresh/x", goatdb.Fields{"count": 1}, goatdb.WithSchema("task")); !errors.Is(err, schema.ErrMissingField) {
 		t.Fatal(err)
 	}
@@ -418,7 +390,7 @@ func TestFailedFirstWriteCreatesNoLog(t *testing.T) {
 }
 
 func TestDynamicItemAdoptsSchema(t *testing.T) {
-	db := openDB(t, &goatdb.Options{Schemas: taskSchemas(t)})
+	db := dbtest.OpenDB(t, &goatdb.Options{Schemas: taskSchemas(t)})
 	db.Put("/data/t/x", goatdb.Fields{"title": "a"})
 	if _, err := db.Put("/data/t/x", goatdb.Fields{"count": 2}, goatdb.WithSchema("task")); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 )
 
 // ack is a write a writer saw acknowledged: item path and value n.
@@ -41,7 +42,7 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db := syncDB(t, dir, nil)
+	db := dbtest.OpenDBIn(t, dir, nil)
 	const writers = 4
 	var (
 		started atomic.Bool // set just before Backup is called
@@ -87,8 +88,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	}
 	t.Logf("%d writes before the backup, %d while it ran", before, during)
 
-	cp := syncDB(t, dest, nil)
-	defer checkDB(t, cp)
+	cp := dbtest.OpenDBIn(t, dest, nil)
 	if cp.Session() != db.Session() {
 		t.Errorf("the copy's session %s, want %s", cp.Session(), db.Session())
 	}
@@ -153,7 +153,7 @@ func checkBackupFiles(t *testing.T, dir, dest string) {
 // TestBackupAsync backs up writes that Async durability acknowledged but
 // has not flushed yet: Backup flushes them first.
 func TestBackupAsync(t *testing.T) {
-	db := openDB(t, &goatdb.Options{Durability: goatdb.Async, FlushInterval: time.Hour})
+	db := dbtest.OpenDB(t, &goatdb.Options{Durability: goatdb.Async, FlushInterval: time.Hour})
 	for i := range 50 {
 		if _, err := db.Put(fmt.Sprintf("/data/a/i%d", i), goatdb.Fields{"n": i}); err != nil {
 			t.Fatal(err)
@@ -163,21 +163,10 @@ func TestBackupAsync(t *testing.T) {
 	if err := db.Backup(t.Context(), dest); err != nil {
 		t.Fatal(err)
 	}
-	cp := openCopy(t, dest)
+	cp := dbtest.OpenDBIn(t, dest, nil)
 	if n, err := cp.Count("/data/a"); err != nil || n != 50 {
 		t.Fatalf("the copy holds %d items (%v), want 50", n, err)
 	}
-}
-
-// openCopy opens a backup and checks it on cleanup.
-func openCopy(t *testing.T, dest string) *goatdb.DB {
-	t.Helper()
-	cp, err := goatdb.Open(dest, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { checkDB(t, cp); cp.Close() })
-	return cp
 }
 
 // TestBackupReadOnly backs up with a read-only database, beside a writer
@@ -185,7 +174,7 @@ func openCopy(t *testing.T, dest string) *goatdb.DB {
 // record and opens clean.
 func TestBackupReadOnly(t *testing.T) {
 	dir := t.TempDir()
-	w := syncDB(t, dir, nil)
+	w := dbtest.OpenDBIn(t, dir, nil)
 	for i := range 10 {
 		if _, err := w.Put(fmt.Sprintf("/data/t/i%d", i), goatdb.Fields{"n": i}); err != nil {
 			t.Fatal(err)
@@ -208,11 +197,11 @@ func TestBackupReadOnly(t *testing.T) {
 	f.Write([]byte{0x40, 1, 2, 3, 4, 5})
 	f.Close()
 
-	w = syncDB(t, dir, nil)
+	w = dbtest.OpenDBIn(t, dir, nil)
 	if _, err := w.Put("/data/u/after", goatdb.Fields{"n": 1}); err != nil { // the writer cuts u, not t
 		t.Fatal(err)
 	}
-	ro := syncDB(t, dir, &goatdb.Options{ReadOnly: true})
+	ro := dbtest.OpenDBIn(t, dir, &goatdb.Options{ReadOnly: true})
 	dest := filepath.Join(t.TempDir(), "b")
 	if err := ro.Backup(t.Context(), dest); err != nil {
 		t.Fatal(err)
@@ -220,7 +209,7 @@ func TestBackupReadOnly(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(dest, "data", "t.log")); err != nil || string(got) != string(whole) {
 		t.Errorf("the copy of a torn log: %d bytes (%v), want the %d of its complete records", len(got), err, len(whole))
 	}
-	cp := openCopy(t, dest)
+	cp := dbtest.OpenDBIn(t, dest, nil)
 	for _, rp := range []string{"/data/t", "/data/u"} {
 		if n, err := cp.Count(rp); err != nil || n < 10 {
 			t.Errorf("%s in the copy: %d items, %v", rp, n, err)
@@ -234,7 +223,7 @@ func TestBackupReadOnly(t *testing.T) {
 // TestBackupDestination checks the destinations Backup refuses, and that
 // it refuses them before writing anything.
 func TestBackupDestination(t *testing.T) {
-	db := syncDB(t, t.TempDir(), nil)
+	db := dbtest.OpenDB(t, nil)
 	if _, err := db.Put("/data/d/x", goatdb.Fields{"n": 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +255,7 @@ func TestBackupDestination(t *testing.T) {
 	if err := db.Backup(t.Context(), empty); err != nil {
 		t.Fatalf("backup to an empty directory: %v", err)
 	}
-	cp := openCopy(t, empty)
+	cp := dbtest.OpenDBIn(t, empty, nil)
 	if _, err := cp.Get("/data/d/x"); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +289,9 @@ func TestBackupKeepsQuarantine(t *testing.T) {
 	if err := os.WriteFile(log, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	db := syncDB(t, dir, nil)
+	// Neither the database nor its backup is checked when the test ends:
+	// both keep the quarantined damage, on purpose.
+	db := dbtest.OpenDBUnchecked(t, dir, nil)
 	if _, err := db.Count("/data/q"); err != nil { // recovery quarantines the damage
 		t.Fatal(err)
 	}
@@ -316,7 +307,7 @@ func TestBackupKeepsQuarantine(t *testing.T) {
 	if err != nil || string(got) != string(want) {
 		t.Fatalf("quarantine file in the backup: %d bytes (%v), want the %d of the original", len(got), err, len(want))
 	}
-	cp := syncDB(t, dest, nil)
+	cp := dbtest.OpenDBUnchecked(t, dest, nil)
 	h, err := cp.Health()
 	if err != nil || h.Status != goatdb.StatusDamaged {
 		t.Errorf("the copy's health: %v (%v), want the original's quarantined damage", h, err)

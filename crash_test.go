@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/vfs"
 )
 
@@ -32,11 +33,7 @@ func TestCrashNewDirectory(t *testing.T) {
 			}
 			crashed := mem.CrashWith(vfs.CrashRandom(rand.New(rand.NewPCG(seed, 6))))
 			db.Close()
-			db, err = goatdb.Open("/srv/goat/data", &goatdb.Options{FS: crashed})
-			if err != nil {
-				t.Fatalf("reopen after crash: %v", err)
-			}
-			defer db.Close()
+			db = dbtest.OpenDBIn(t, "/srv/goat/data", &goatdb.Options{FS: crashed})
 			if db.Session() != session {
 				t.Errorf("the session key was lost")
 			}

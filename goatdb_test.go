@@ -5,14 +5,11 @@ import (
 	"testing"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 )
 
 func TestPutGetDelete(t *testing.T) {
-	db, err := goatdb.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := dbtest.OpenDB(t, nil)
 	id1, err := db.Put("/data/tasks/a", goatdb.Fields{"title": "x", "count": 1})
 	if err != nil {
 		t.Fatal(err)

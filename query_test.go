@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/schema"
 )
@@ -34,11 +35,7 @@ var (
 // queryDB opens a trusted, async database in dir with GoatDB's schema.
 func queryDB(tb testing.TB, dir string) *goatdb.DB {
 	tb.Helper()
-	db, err := goatdb.Open(dir, &goatdb.Options{Trusted: true, Durability: goatdb.Async, Schemas: benchSchemas(tb)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return db
+	return dbtest.OpenDBIn(tb, dir, &goatdb.Options{Trusted: true, Durability: goatdb.Async, Schemas: benchSchemas(tb)})
 }
 
 // putItems writes items "i000".. with GoatDB's fields, count = i.
@@ -75,7 +72,6 @@ func itemPaths(from, to, step int) []string {
 func TestQuery(t *testing.T) {
 	t.Parallel()
 	db := queryDB(t, t.TempDir())
-	defer db.Close()
 	putItems(t, db, 0, 100)
 	ctx := t.Context()
 
@@ -126,7 +122,6 @@ func TestQuery(t *testing.T) {
 func TestQueryChained(t *testing.T) {
 	t.Parallel()
 	db := queryDB(t, t.TempDir())
-	defer db.Close()
 	putItems(t, db, 0, 100)
 	ctx := t.Context()
 	top, err := db.Query(ctx, goatdb.QuerySpec{Repo: benchRepo, SortBy: "count", Desc: true, Limit: 20})
@@ -166,7 +161,6 @@ func TestQueryChained(t *testing.T) {
 func TestQuerySubscribe(t *testing.T) {
 	t.Parallel()
 	db := queryDB(t, t.TempDir())
-	defer db.Close()
 	putItems(t, db, 0, 10)
 	q, err := db.Query(t.Context(), goatdb.QuerySpec{Repo: benchRepo, Where: func(it goatdb.Item) bool { return it.Get("count").(float64) >= 8 }})
 	if err != nil {
@@ -209,7 +203,6 @@ func TestQuerySubscribe(t *testing.T) {
 func TestQueryNamed(t *testing.T) {
 	t.Parallel()
 	db := queryDB(t, t.TempDir())
-	defer db.Close()
 	putItems(t, db, 0, 10)
 	spec := goatdb.QuerySpec{Repo: benchRepo, Name: "open-tasks", Where: over50, SortBy: "count", Version: "1"}
 	q1, err := db.Query(t.Context(), spec)
@@ -362,7 +355,6 @@ func TestQueryCloseStopsGoroutines(t *testing.T) {
 func TestQueryPanics(t *testing.T) {
 	t.Parallel()
 	db := queryDB(t, t.TempDir())
-	defer db.Close()
 	putItems(t, db, 0, 5)
 	_, err := db.Query(t.Context(), goatdb.QuerySpec{Repo: benchRepo, Where: func(goatdb.Item) bool { panic("oops") }})
 	if err == nil || !strings.Contains(err.Error(), "oops") {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/syncproto"
 )
@@ -37,8 +38,8 @@ func raceItem(k int) string { return fmt.Sprintf("%s/s%d", raceRepo, k) }
 // after a final sync both ways, the databases and the server must agree.
 func TestConcurrentReadsBesideWritersAndSyncs(t *testing.T) {
 	srv, url := syncServer(t)
-	a := openDB(t, &goatdb.Options{Durability: goatdb.Async})
-	b := openDB(t, &goatdb.Options{Durability: goatdb.Async})
+	a := dbtest.OpenDB(t, &goatdb.Options{Durability: goatdb.Async})
+	b := dbtest.OpenDB(t, &goatdb.Options{Durability: goatdb.Async})
 	for k := range raceShared {
 		if _, err := a.Put(raceItem(k), goatdb.Fields{"k": k}); err != nil {
 			t.Fatal(err)
@@ -64,7 +65,7 @@ func TestConcurrentReadsBesideWritersAndSyncs(t *testing.T) {
 		w.check(t)
 	}
 	for _, db := range []*goatdb.DB{a, b, srv} {
-		checkDB(t, db)
+		dbtest.CheckDB(t, db)
 	}
 }
 
@@ -542,7 +543,7 @@ func descends(parents map[commit.ID][]commit.ID, id, anc commit.ID) bool {
 // merges must not see it.
 func TestHistoryParentsAreCopies(t *testing.T) {
 	_, url := syncServer(t)
-	a, b := openDB(t, nil), openDB(t, nil)
+	a, b := dbtest.OpenDB(t, nil), dbtest.OpenDB(t, nil)
 	const repoPath, path = "/data/hist", "/data/hist/x"
 	want := map[commit.ID][]commit.ID{} // every commit's true parents
 	put := func(db *goatdb.DB, f goatdb.Fields, parents ...commit.ID) commit.ID {
@@ -583,7 +584,7 @@ func TestHistoryParentsAreCopies(t *testing.T) {
 		want[head.Head()] = merge
 		scribbleHistory(t, db, path, want, id1, id2, id3, ida, idb, head.Head())
 		scribbleHistory(t, db, path, want, id1, id2, id3, ida, idb, head.Head())
-		checkDB(t, db)
+		dbtest.CheckDB(t, db)
 	}
 }
 

@@ -12,13 +12,14 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 )
 
 // TestReadsOfMissingRepositoryCreateNothing reads a repository that does
 // not exist through every read of the API: each fails with ErrNotFound and
 // leaves the directory as it was.
 func TestReadsOfMissingRepositoryCreateNothing(t *testing.T) {
-	db := openDB(t, nil)
+	db := dbtest.OpenDB(t, nil)
 	if _, err := db.Put("/data/have/x", goatdb.Fields{"n": 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestReadsOfMissingRepositoryCreateNothing(t *testing.T) {
 // TestWatchItemNotYetWritten watches an item of an existing repository
 // before it exists: the write that creates it is yielded.
 func TestWatchItemNotYetWritten(t *testing.T) {
-	db := openDB(t, nil)
+	db := dbtest.OpenDB(t, nil)
 	if _, err := db.Put("/data/w/other", goatdb.Fields{"n": 0}); err != nil {
 		t.Fatal(err)
 	}
@@ -193,15 +194,11 @@ func TestReadOnlyOpenCreatesNothing(t *testing.T) {
 // it open: reads see what the writer had written, and the writer goes on.
 func TestReadOnlyBesideWriter(t *testing.T) {
 	dir := t.TempDir()
-	w := syncDB(t, dir, nil)
+	w := dbtest.OpenDBIn(t, dir, nil)
 	if _, err := w.Put("/data/b/x", goatdb.Fields{"n": 1}); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := goatdb.Open(dir, &goatdb.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatalf("read-only open beside a writer: %v", err)
-	}
-	defer ro.Close()
+	ro := dbtest.OpenDBIn(t, dir, &goatdb.Options{ReadOnly: true})
 	if it, err := ro.Get("/data/b/x"); err != nil || it.Get("n") != int64(1) {
 		t.Fatalf("read-only get: %v %v", it.Fields(), err)
 	}
@@ -225,7 +222,7 @@ func TestReadOnlyWritesFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	db := syncDB(t, dir, &goatdb.Options{ReadOnly: true})
+	db := dbtest.OpenDBIn(t, dir, &goatdb.Options{ReadOnly: true})
 	q, err := db.OpenQuery(goatdb.QuerySpec{Repo: "/data/r", Name: "q"})
 	if err != nil {
 		t.Fatal(err)

@@ -20,31 +20,16 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/syncproto"
 )
-
-// syncDB opens a database in dir and closes it on cleanup (if the test
-// did not).
-func syncDB(t *testing.T, dir string, opts *goatdb.Options) *goatdb.DB {
-	t.Helper()
-	db, err := goatdb.Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil && !errors.Is(err, goatdb.ErrClosed) {
-			t.Errorf("close %s: %v", dir, err)
-		}
-	})
-	return db
-}
 
 // syncServer serves a new database with package server on a loopback
 // httptest server and returns the database and the URL.
 func syncServer(t *testing.T) (*goatdb.DB, string) {
 	t.Helper()
-	db := syncDB(t, t.TempDir(), nil)
+	db := dbtest.OpenDB(t, nil)
 	srv, err := server.New(db, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +179,7 @@ func TestNormalizeServerURL(t *testing.T) {
 // names.
 func TestSyncRefusesBadInput(t *testing.T) {
 	dir := t.TempDir()
-	db := syncDB(t, dir, nil)
+	db := dbtest.OpenDBIn(t, dir, nil)
 	syncItems(t, db, "/data/r", 0, 3)
 	before := dirFiles(t, dir)
 	tests := []struct {
@@ -237,7 +222,7 @@ func TestSyncRefusesBadInput(t *testing.T) {
 
 	t.Run("bad path after a good one", func(t *testing.T) {
 		dir := t.TempDir()
-		db := syncDB(t, dir, nil)
+		db := dbtest.OpenDBIn(t, dir, nil)
 		before := dirFiles(t, dir)
 		if _, err := db.Sync(context.Background(), "http://127.0.0.1:1", "/data/new", "/bad"); !errors.Is(err, goatdb.ErrInvalidPath) {
 			t.Fatalf("Sync with an invalid path: %v, want ErrInvalidPath", err)
@@ -253,7 +238,7 @@ func TestSyncRefusesBadInput(t *testing.T) {
 func TestSyncResumePointsPersist(t *testing.T) {
 	srvDB, url := syncServer(t)
 	dir := t.TempDir()
-	db := syncDB(t, dir, nil)
+	db := dbtest.OpenDBIn(t, dir, nil)
 	syncItems(t, db, "/data/r", 0, 300)
 	first := syncOK(t, db, url)
 	if first.CommitsSent != 300 || first.Converged != 1 {
@@ -277,10 +262,10 @@ func TestSyncResumePointsPersist(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(cold, "LOCK"))
-	coldDB := syncDB(t, cold, nil)
+	coldDB := dbtest.OpenDBIn(t, cold, nil)
 	bloom := syncOK(t, coldDB, url)
 
-	db = syncDB(t, dir, nil)
+	db = dbtest.OpenDBIn(t, dir, nil)
 	warm := syncOK(t, db, url)
 	t.Logf("bytes sent: first contact %d, in sync without resume points %d, with %d", first.BytesSent, bloom.BytesSent, warm.BytesSent)
 	if warm.Rounds != 1 || warm.CommitsSent+warm.CommitsReceived != 0 || warm.Converged != 1 {
@@ -339,7 +324,7 @@ func TestSyncDamagedResumeFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			repo := fmt.Sprintf("/data/d%d", i)
 			dir := t.TempDir()
-			db := syncDB(t, dir, nil)
+			db := dbtest.OpenDBIn(t, dir, nil)
 			syncItems(t, db, repo, 0, 50)
 			syncOK(t, db, url)
 			if err := db.Close(); err != nil {
@@ -357,7 +342,7 @@ func TestSyncDamagedResumeFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			logs := new(logBuffer)
-			db = syncDB(t, dir, &goatdb.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			db = dbtest.OpenDBIn(t, dir, &goatdb.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			st := syncOK(t, db, url)
 			if st.Converged != 1 || st.CommitsReceived < 20 {
 				t.Errorf("sync with a %s resume file: %+v, want 1 converged and the server's 20 new commits", tt.name, st)
@@ -395,7 +380,7 @@ func TestSyncServerError(t *testing.T) {
 		{http.StatusBadRequest, "", 0, false},
 		{http.StatusUnsupportedMediaType, "", 0, false},
 	}
-	db := syncDB(t, t.TempDir(), nil)
+	db := dbtest.OpenDB(t, nil)
 	syncItems(t, db, "/data/e", 0, 2)
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
@@ -430,7 +415,7 @@ func TestSyncServerError(t *testing.T) {
 }
 
 func TestSyncUnreachable(t *testing.T) {
-	db := syncDB(t, t.TempDir(), nil)
+	db := dbtest.OpenDB(t, nil)
 	syncItems(t, db, "/data/u", 0, 2)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -462,7 +447,7 @@ func TestSyncUnreachable(t *testing.T) {
 // created here must not make every later sync of the directory fail.
 func TestSyncUnknownRepository(t *testing.T) {
 	_, url := syncServer(t)
-	db := syncDB(t, t.TempDir(), nil)
+	db := dbtest.OpenDB(t, nil)
 	syncItems(t, db, "/data/k", 0, 2)
 	syncOK(t, db, url)
 	_, err := db.Sync(context.Background(), url, "/data/none")
@@ -475,7 +460,7 @@ func TestSyncUnknownRepository(t *testing.T) {
 }
 
 func TestStartSyncValidation(t *testing.T) {
-	db := syncDB(t, t.TempDir(), nil)
+	db := dbtest.OpenDB(t, nil)
 	tests := []struct {
 		name    string
 		servers []string
@@ -512,7 +497,7 @@ func TestStartSyncValidation(t *testing.T) {
 	}
 
 	t.Run("read-only database", func(t *testing.T) {
-		ro := syncDB(t, t.TempDir(), &goatdb.Options{ReadOnly: true})
+		ro := dbtest.OpenDB(t, &goatdb.Options{ReadOnly: true})
 		if s, err := ro.StartSync([]string{"http://127.0.0.1:1"}, nil); err == nil || !strings.Contains(err.Error(), "read-only") {
 			if s != nil {
 				s.Stop()
@@ -521,7 +506,7 @@ func TestStartSyncValidation(t *testing.T) {
 		}
 	})
 	t.Run("closed database", func(t *testing.T) {
-		c := syncDB(t, t.TempDir(), nil)
+		c := dbtest.OpenDB(t, nil)
 		c.Close()
 		if s, err := c.StartSync([]string{"http://127.0.0.1:1"}, nil); !errors.Is(err, goatdb.ErrClosed) {
 			if s != nil {
@@ -592,7 +577,7 @@ func TestSyncerStopAndClose(t *testing.T) {
 	}
 
 	t.Run("Stop twice", func(t *testing.T) {
-		db := syncDB(t, t.TempDir(), nil)
+		db := dbtest.OpenDB(t, nil)
 		s := start(t, db, 0)
 		if err := s.Stop(); err != nil {
 			t.Errorf("Stop: %v", err)
@@ -614,7 +599,7 @@ func TestSyncerStopAndClose(t *testing.T) {
 
 	t.Run("Close stops it", func(t *testing.T) {
 		dir := t.TempDir()
-		db := syncDB(t, dir, nil)
+		db := dbtest.OpenDBIn(t, dir, nil)
 		s := start(t, db, 10)
 		syncItems(t, db, "/data/s", 11, 12)
 		if err := db.Close(); err != nil {
@@ -625,7 +610,7 @@ func TestSyncerStopAndClose(t *testing.T) {
 			t.Errorf("Stop after Close: %v", err)
 		}
 		// The directory is released: another database can open it.
-		syncDB(t, dir, nil)
+		dbtest.OpenDBIn(t, dir, nil)
 	})
 	for _, p := range []string{"/data/s/i0000", "/data/s/i0001", "/data/s/i0010"} {
 		if _, err := srvDB.Get(p); err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 )
 
 // TestCommands runs every command's success path on one directory and
@@ -297,11 +297,7 @@ func TestLocked(t *testing.T) {
 	t.Parallel()
 	dir := newDir(t)
 	mustPut(t, dir, "/data/l/x", `{"a": 1}`)
-	db, err := goatdb.Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	dbtest.OpenDBIn(t, dir, nil)
 	before := sizes(t, dir)
 	for _, args := range [][]string{
 		{"put", "/data/l/x", `{"a": 2}`},

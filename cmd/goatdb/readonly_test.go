@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
 )
 
 // TestReadsBesideWriter runs the commands that only read while a writer
@@ -15,11 +16,7 @@ import (
 func TestReadsBesideWriter(t *testing.T) {
 	t.Parallel()
 	dir := newDir(t)
-	w, err := goatdb.Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := dbtest.OpenDBIn(t, dir, nil)
 	for _, p := range []string{"/data/tasks/t1", "/data/tasks/t2", "/data/notes/n1"} {
 		if _, err := w.Put(p, goatdb.Fields{"title": "at " + p}); err != nil {
 			t.Fatal(err)

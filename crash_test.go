@@ -13,10 +13,12 @@ import (
 // TestCrashNewDirectory is finding 6: a database created on an empty disk
 // (its directory, key, repository directories and logs all new) loses
 // nothing it acknowledged when a crash loses any combination of unsynced
-// directory entries, pages and sizes.
+// directory entries, pages and sizes. Each seed picks what the crash
+// loses; -long runs more of them.
 func TestCrashNewDirectory(t *testing.T) {
-	for seed := range uint64(40) {
+	for _, seed := range dbtest.Seeds(40, 400) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			dbtest.LogSeed(t, seed)
 			mem := vfs.NewMem()
 			db, err := goatdb.Open("/srv/goat/data", &goatdb.Options{FS: mem})
 			if err != nil {

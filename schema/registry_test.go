@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/schema"
 )
@@ -330,8 +331,7 @@ func TestUpgradeSkipsUnregistered(t *testing.T) {
 // TestUpgradeDeterministic upgrades random items many times, concurrently,
 // and checks every result is the same, byte for byte.
 func TestUpgradeDeterministic(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := dbtest.ClockSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	r := registry(t, chain())
 	for range 50 {

@@ -96,24 +96,6 @@ func (f *restartFixture) open(t *testing.T) (client, srv *goatdb.DB, srvDir stri
 	return dbtest.OpenDBIn(t, cdir, nil), dbtest.OpenDBIn(t, sdir, nil), sdir
 }
 
-// checkRepos fails if Check finds a problem in any repository of db.
-func checkRepos(t testing.TB, db *goatdb.DB) {
-	t.Helper()
-	paths, err := db.Repos()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range paths {
-		r, err := db.Repo(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ps := r.Check(); len(ps) > 0 {
-			t.Errorf("%s %s: %d problems, first: %v", db.Dir(), p, len(ps), ps[0])
-		}
-	}
-}
-
 // countItems returns the number of live items over restartRepos.
 func countItems(t testing.TB, db *goatdb.DB) int {
 	t.Helper()
@@ -315,7 +297,7 @@ func TestServerRestartMidSync(t *testing.T) {
 			t.Errorf("client holds %d items, want %d", n, fx.total())
 		}
 		sameValues(t, client, sdb)
-		checkRepos(t, sdb)
+		dbtest.CheckDB(t, sdb)
 		return st
 	}
 
@@ -416,6 +398,6 @@ func TestServerRestartMidSync(t *testing.T) {
 		}
 		lost.stored(t, sdb)
 		sameValues(t, client, sdb)
-		checkRepos(t, sdb)
+		dbtest.CheckDB(t, sdb)
 	})
 }

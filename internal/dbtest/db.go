@@ -65,8 +65,9 @@ func CheckDB(t testing.TB, db *goatdb.DB) {
 	}
 }
 
-// problems checks every repository of db. A closed db yields an error
-// wrapping goatdb.ErrClosed as soon as it has a repository to check.
+// problems checks every repository of db: a repository that does not
+// open is one problem, and on a closed db that problem wraps
+// goatdb.ErrClosed.
 func problems(db *goatdb.DB) []error {
 	repos, err := db.Repos()
 	if err != nil {
@@ -76,7 +77,8 @@ func problems(db *goatdb.DB) []error {
 	for _, rp := range repos {
 		r, err := db.Repo(rp)
 		if err != nil {
-			return append(out, fmt.Errorf("check %s: %w", rp, err))
+			out = append(out, fmt.Errorf("check %s: %w", rp, err))
+			continue
 		}
 		for _, p := range r.Check() {
 			out = append(out, fmt.Errorf("check %s: %s", rp, p))

@@ -131,11 +131,14 @@ func (r *Repo) checkNode(n *node) []Problem {
 		q.What = fmt.Sprintf(format, args...)
 		ps = append(ps, q)
 	}
+	if n.bad != "" {
+		// A commit refused when it completed (a forgery a peer sent): the
+		// log keeps it as a record, it is never a leaf, never sent to a
+		// peer, and no fault of this repository's storage.
+		return nil
+	}
 	if err := n.c.VerifySignature(!r.opts.Trusted); err != nil {
 		add("%v", err)
-	}
-	if n.bad != "" {
-		add("invalid: %s", n.bad)
 	}
 	if !n.complete() {
 		return ps
@@ -154,9 +157,10 @@ func (r *Repo) checkNode(n *node) []Problem {
 // checkItem recomputes an item's leaves, head and value from its commits.
 func (r *Repo) checkItem(st *itemState, nodes []*node) []Problem {
 	p := Problem{Offset: -1, Item: st.key}
+	valid := func(n *node) bool { return n.complete() && n.bad == "" }
 	hasChild := map[commit.ID]bool{}
 	for _, n := range nodes {
-		if n.complete() {
+		if valid(n) {
 			for _, id := range n.c.Parents() {
 				hasChild[id] = true
 			}
@@ -164,7 +168,7 @@ func (r *Repo) checkItem(st *itemState, nodes []*node) []Problem {
 	}
 	var leaves []*node
 	for _, n := range nodes {
-		if n.complete() && !hasChild[n.c.ID()] {
+		if valid(n) && !hasChild[n.c.ID()] {
 			leaves = append(leaves, n)
 		}
 	}

@@ -48,12 +48,9 @@ type convSim struct {
 	seed    uint64
 	rng     *rand.Rand
 	trusted bool
-	// unchecked replicas are not checked when the test ends: they hold
-	// forged commits, marked invalid, which Check reports.
-	unchecked bool
-	reps      []*convReplica
-	clock     int64 // global time, Unix ms; replicas' clocks are skewed from it
-	keys      []string
+	reps    []*convReplica
+	clock   int64 // global time, Unix ms; replicas' clocks are skewed from it
+	keys    []string
 
 	pendingSeen int // deliveries after which the receiver held pending commits
 }
@@ -85,8 +82,7 @@ func newConvSim(t *testing.T, seed uint64) *convSim {
 }
 
 // open opens a replica on its own in-memory filesystem, checked when the
-// test ends unless s.unchecked; key may be nil for a replica that only
-// receives.
+// test ends; key may be nil for a replica that only receives.
 func (s *convSim) open(name string, key ed25519.PrivateKey) *convReplica {
 	rep := &convReplica{name: name}
 	path := "/data/" + name + ".log"
@@ -94,11 +90,7 @@ func (s *convSim) open(name string, key ed25519.PrivateKey) *convReplica {
 		FS: vfs.NewMem(), Key: key, Trusted: s.trusted, Schemas: goldUpgrader{},
 		Now: func() time.Time { return time.UnixMilli(rep.now) },
 	}
-	if s.unchecked {
-		rep.r = dbtest.OpenRepoUnchecked(s.t, path, opts)
-	} else {
-		rep.r = dbtest.OpenRepo(s.t, path, opts)
-	}
+	rep.r = dbtest.OpenRepo(s.t, path, opts)
 	return rep
 }
 
@@ -759,7 +751,7 @@ func TestReceiveForgeryBeforeItsParents(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &convSim{t: t, rng: rand.New(rand.NewPCG(1, 2)), unchecked: true}
+			s := &convSim{t: t, rng: rand.New(rand.NewPCG(1, 2))}
 			v := s.open("victim", convKey(102))
 			s.receive(v, [][]byte{tc.forged.Encode()})
 			for _, c := range tc.history {
@@ -776,6 +768,13 @@ func TestReceiveForgeryBeforeItsParents(t *testing.T) {
 				if info.Commit.ID() == tc.forged.ID() && info.Bad == "" {
 					t.Errorf("the forged commit is not marked invalid (pending %v)", info.Pending)
 				}
+			}
+			// Never offered to a peer; Check (when the test ends) does not
+			// count it against the repository.
+			all, _ := v.r.CommitsSince(0)
+			if _, ok := v.r.Commit(tc.forged.ID()); ok || slices.Contains(v.r.IDs(), tc.forged.ID()) ||
+				slices.ContainsFunc(all, func(c *commit.Commit) bool { return c.ID() == tc.forged.ID() }) {
+				t.Errorf("the forged commit is offered to peers")
 			}
 		})
 	}

@@ -105,12 +105,12 @@ func (r *Repo) All() iter.Seq[Entry] {
 	}
 }
 
-// Commit returns a commit by id.
+// Commit returns a commit by id (not one refused when it completed).
 func (r *Repo) Commit(id commit.ID) (*commit.Commit, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	n := r.commits[id]
-	if n == nil {
+	if n == nil || n.bad != "" {
 		return nil, false
 	}
 	return n.c, true
@@ -263,26 +263,31 @@ func (r *Repo) Stats() Stats {
 func (r *Repo) Epoch() uint64 { return r.epoch }
 
 // IDs returns the id of every commit the repository holds, pending ones
-// included, in log order.
+// included, in log order; commits refused when they completed (see
+// Info.Bad) are left out, so they are never offered to a peer.
 func (r *Repo) IDs() []commit.ID {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]commit.ID, len(r.entries))
-	for i, n := range r.entries {
-		out[i] = n.c.ID()
+	out := make([]commit.ID, 0, len(r.entries))
+	for _, n := range r.entries {
+		if n.bad == "" {
+			out = append(out, n.c.ID())
+		}
 	}
 	return out
 }
 
 // CommitsSince returns the commits with sequence numbers after seq, in log
-// order, and the current sequence number.
+// order, and the current sequence number; refused commits are left out.
 func (r *Repo) CommitsSince(seq uint64) ([]*commit.Commit, uint64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	i, _ := slices.BinarySearchFunc(r.entries, seq+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
-	out := make([]*commit.Commit, len(r.entries)-i)
-	for j, n := range r.entries[i:] {
-		out[j] = n.c
+	out := make([]*commit.Commit, 0, len(r.entries)-i)
+	for _, n := range r.entries[i:] {
+		if n.bad == "" {
+			out = append(out, n.c)
+		}
 	}
 	return out, r.seq
 }

@@ -158,9 +158,7 @@ func rejectedWith(rs []syncproto.RepoRejection, id commit.ID, why string) bool {
 // rejects the merge.
 func TestForgedMergeRejected(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
-	// The server is not checked when the test ends: its log keeps the
-	// forged merge (marked invalid), which Check reports.
-	srv := dbtest.OpenRepoUnchecked(t, "/peer.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(0)})
+	srv := dbtest.OpenRepo(t, "/peer.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(0)})
 	cli := openPeer(t, 1)
 	writeRandom(t, srv, rng, 10)
 	syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), nil), cli)
@@ -401,9 +399,7 @@ func TestBadMessagesToResponder(t *testing.T) {
 // value unless repo recomputes every received merge, which it must.
 func TestForgedMergeInOneBatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
-	// The server is not checked when the test ends: its log keeps the
-	// forged merge (marked invalid), which Check reports.
-	srv := dbtest.OpenRepoUnchecked(t, "/peer.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(0)})
+	srv := dbtest.OpenRepo(t, "/peer.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(0)})
 	cli := openPeer(t, 1)
 	writeRandom(t, srv, rng, 10)
 	syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), nil), cli)

@@ -98,18 +98,7 @@ func TestKillFull(t *testing.T) {
 	for _, stopAt := range []int{fillAt + 30, roomAt + 30} {
 		t.Run(fmt.Sprintf("at=%d", stopAt), func(t *testing.T) {
 			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestKillFullChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), fullEnv+"="+dir)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill() })
+			cmd, out, stderr := startChild(t, "TestKillFullChild", fullEnv+"="+dir)
 			last := map[string]int{} // key → last acknowledged step
 			failed := map[int]bool{}
 			fails, maxStep := 0, -1

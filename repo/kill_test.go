@@ -75,6 +75,27 @@ func TestKillChild(t *testing.T) {
 	os.Exit(4)
 }
 
+// startChild re-executes the test binary as a child that runs only test,
+// with env added to its environment, and returns it with its standard
+// output and a record of its standard error. The child is killed if the
+// test stops early.
+func startChild(t *testing.T, test, env string) (*exec.Cmd, io.Reader, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
+	stderr := new(strings.Builder)
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, out, stderr
+}
+
 // TestKill kills a writing child process with SIGKILL at three points and
 // checks that every write it acknowledged survives.
 func TestKill(t *testing.T) {
@@ -84,18 +105,7 @@ func TestKill(t *testing.T) {
 	for _, target := range []int{60, 200, 333} {
 		t.Run(fmt.Sprintf("after=%d", target), func(t *testing.T) {
 			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), killEnv+"="+dir)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill() }) // if the test stops early
+			cmd, out, stderr := startChild(t, "TestKillChild", killEnv+"="+dir)
 			lines := make(chan string)
 			go func() {
 				defer close(lines)

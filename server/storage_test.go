@@ -30,22 +30,14 @@ func health(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// metric returns the value line of a metric in /metrics.
-func metric(t *testing.T, url, name string) string {
+// metric returns a series' value in a server's /metrics.
+func metric(t *testing.T, url, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	v, ok := scrape(t, url)[name]
+	if !ok {
+		t.Fatalf("no metric %s", name)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, name+" "); ok {
-			return v
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return ""
+	return v
 }
 
 // TestServeBesideUnopenableRepo is finding 2: a repository whose log
@@ -70,8 +62,8 @@ func TestServeBesideUnopenableRepo(t *testing.T) {
 	if strings.Contains(body, dir) {
 		t.Errorf("/healthz shows a server path: %q", body)
 	}
-	if got := metric(t, srv.url, "goatdb_storage_unavailable_repositories"); got != "1" {
-		t.Errorf("unavailable repositories = %s, want 1", got)
+	if got := metric(t, srv.url, "goatdb_storage_unavailable_repositories"); got != 1 {
+		t.Errorf("unavailable repositories = %v, want 1", got)
 	}
 	client := dbtest.OpenDB(t, nil)
 	mustSync(t, client, srv.url, "/data/good")
@@ -124,8 +116,8 @@ func TestServeQuarantineRepairedBySync(t *testing.T) {
 	if code != http.StatusOK || !strings.HasPrefix(body, "damaged\n/data/t: damaged: 1 quarantined") {
 		t.Errorf("/healthz = %d %q, want damaged with one quarantined range", code, body)
 	}
-	if got := metric(t, srv.url, "goatdb_storage_quarantined_ranges"); got != "1" {
-		t.Errorf("quarantined ranges = %s, want 1", got)
+	if got := metric(t, srv.url, "goatdb_storage_quarantined_ranges"); got != 1 {
+		t.Errorf("quarantined ranges = %v, want 1", got)
 	}
 	mustSync(t, client, srv.url, "/data/t")
 	if got := get(t, db, "/data/t/secon")["v"]; got != "second-value-to-lose" {
@@ -134,8 +126,8 @@ func TestServeQuarantineRepairedBySync(t *testing.T) {
 	if code, body := health(t, srv.url); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz after repair = %d %q, want ok", code, body)
 	}
-	if got := metric(t, srv.url, "goatdb_storage_quarantined_ranges"); got != "0" {
-		t.Errorf("quarantined ranges after repair = %s, want 0", got)
+	if got := metric(t, srv.url, "goatdb_storage_quarantined_ranges"); got != 0 {
+		t.Errorf("quarantined ranges after repair = %v, want 0", got)
 	}
 }
 
@@ -163,8 +155,8 @@ func TestHealthDegradedWhileDiskFails(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "degraded\n/data/t: degraded: writes are failing") {
 		t.Errorf("/healthz = %d %q, want 503 degraded", code, body)
 	}
-	if got := metric(t, srv.url, "goatdb_storage_failing_repositories"); got != "1" {
-		t.Errorf("failing repositories = %s, want 1", got)
+	if got := metric(t, srv.url, "goatdb_storage_failing_repositories"); got != 1 {
+		t.Errorf("failing repositories = %v, want 1", got)
 	}
 	mem.SetHook(nil)
 	mustPut(t, db, "/data/t/b", goatdb.Fields{"n": 2})

@@ -57,8 +57,10 @@
 // (group commit), and its commits join the graph, so become readable and
 // syncable, only once that fsync succeeded (tentative.go). A write whose
 // write or fsync fails returns ErrLogFailed and never appears, not even
-// after a crash; the log cuts the failed bytes off and takes writes again
-// as soon as the disk does, and Health reports the failure meanwhile.
+// after a crash: the log cuts the failed bytes off, and syncs the cut,
+// before the error returns (if that fails too, the error says the write
+// may reappear). It takes writes again as soon as the disk does, and
+// Health reports the failure meanwhile.
 // Under Async a background flusher syncs every FlushInterval; a write is
 // visible at once, a crash loses at most that window and keeps a prefix,
 // and a failed flush keeps the records to write again. A new log's

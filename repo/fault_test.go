@@ -10,11 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	iofs "io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -526,9 +529,17 @@ func TestFailedWrite(t *testing.T) {
 			}
 			var want map[string]item.Item
 			if tc.durability == repo.Sync {
-				// The failed write is invisible, and so is a second one
-				// while the disk still fails.
+				// The failed write is invisible, and does not come back
+				// after a crash that keeps every byte written, even when
+				// they all reached the file (a failed fsync).
 				faultRequireState(t, r, m, before)
+				r0, err := repo.Open(crashPath, &repo.Options{FS: fs.Crash(func(_ string, b []byte) int { return len(b) }), Key: key})
+				if err != nil {
+					t.Fatalf("open the crash image right after the failure: %v", err)
+				}
+				faultRequireState(t, r0, m, before)
+				r0.Close()
+				// And a second write fails while the disk still does.
 				if _, err := r.Write(crashUpdates(steps[good+1])...); !errors.Is(err, repo.ErrLogFailed) {
 					t.Errorf("write while the disk fails: %v, want ErrLogFailed", err)
 				}
@@ -589,10 +600,13 @@ func TestFailedWriteNotSynced(t *testing.T) {
 	ids := r.IDs()
 	// The fsync blocks until the test has looked, then fails.
 	syncing, release := make(chan struct{}), make(chan struct{})
+	var first sync.Once
 	fs.SetHook(func(op, name string) error {
 		if op == "sync" && name == crashPath {
-			close(syncing)
-			<-release
+			first.Do(func() {
+				close(syncing)
+				<-release
+			})
 			return syscall.EIO
 		}
 		return nil
@@ -766,5 +780,66 @@ func TestDamagedHeaderKeepsRecords(t *testing.T) {
 				t.Errorf("%d quarantined ranges after reopen, want 1", n)
 			}
 		})
+	}
+}
+
+// lyingSyncFS is a MemFS whose fsync of one file, while armed, makes the
+// data durable and then reports an error anyway, as a real disk can.
+type lyingSyncFS struct {
+	*vfs.MemFS
+	armed *atomic.Bool
+}
+
+func (l lyingSyncFS) OpenFile(name string, flag int, perm iofs.FileMode) (vfs.File, error) {
+	f, err := l.MemFS.OpenFile(name, flag, perm)
+	if err != nil || name != crashPath {
+		return f, err
+	}
+	return lyingSyncFile{f, l.armed}, nil
+}
+
+type lyingSyncFile struct {
+	vfs.File
+	armed *atomic.Bool
+}
+
+func (f lyingSyncFile) Sync() error {
+	if err := f.File.Sync(); err != nil {
+		return err
+	}
+	if f.armed.CompareAndSwap(true, false) {
+		return syscall.EIO
+	}
+	return nil
+}
+
+// TestFailedSyncThatWrote is the case a crash test with LazyFS found: the
+// fsync of a Sync write reports an error although every byte reached the
+// disk. The write returned an error, so it must not come back after a
+// crash: the log cuts it off before the writer is told.
+func TestFailedSyncThatWrote(t *testing.T) {
+	mem := vfs.NewMem()
+	armed := new(atomic.Bool)
+	fsys := lyingSyncFS{mem, armed}
+	key := crashKey(t)
+	r, err := repo.Open(crashPath, &repo.Options{FS: fsys, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Write(crashUpdates(crashStep{crashStr("a", "kept")})...); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	if _, err := r.Write(crashUpdates(crashStep{crashStr("a", "failed")})...); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("write: %v, want the fsync's EIO", err)
+	}
+	r2, err := repo.Open(crashPath, &repo.Options{FS: mem.Crash(nil), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if v, _, _ := r2.Get("a"); !item.ItemsEqual(v, item.Item{}.With("v", item.String("kept"))) {
+		t.Fatalf("after a crash a = %v: the write that failed came back", v)
 	}
 }

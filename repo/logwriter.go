@@ -17,11 +17,12 @@ const maxFailedBuffer = 64 << 20
 //
 // A failed write or fsync does not stop the log for good. What was not
 // durable is either dropped (keep false: under Sync every writer of it is
-// told, and the records must never reappear) or kept to be written again
-// (keep true: under Async the writes were already acknowledged). Before
-// anything is written again the file is cut back to its durable size and
-// synced, so no part of a failed write survives in it; until that works
-// the log reports the failure (Failure) and the next flush tries again.
+// told, and the records must never reappear: the file is cut back to its
+// durable size and synced before they are told) or kept to be written
+// again (keep true: under Async the writes were already acknowledged).
+// Before anything is written again the file is cut back too; until that
+// works the log reports the failure (Failure) and the next flush tries
+// again.
 type logWriter struct {
 	f    vfs.File
 	keep bool // keep unwritten records across a failure (Async)
@@ -174,13 +175,20 @@ func (w *logWriter) flushLocked() error {
 	w.mu.Unlock()
 	var err error
 	if repair {
-		if err = w.f.Truncate(durable); err == nil {
-			err = w.f.Sync()
-		}
+		err = w.cut(durable)
 	}
 	if err == nil && len(buf) > 0 {
 		if _, err = w.f.Write(buf); err == nil {
 			err = w.f.Sync()
+		}
+		if err != nil && !w.keep {
+			// Cut the failed bytes off before any writer hears of the
+			// failure: on disk a whole record of a failed write looks
+			// like an acknowledged one, and must not come back after a
+			// crash.
+			if cerr := w.cut(durable); cerr != nil {
+				err = fmt.Errorf("%w; cutting the failed write off failed too (%v), so it may reappear after a crash", err, cerr)
+			}
 		}
 	}
 	w.mu.Lock()
@@ -219,6 +227,14 @@ func (w *logWriter) repair() error {
 		return nil
 	}
 	return w.flushLocked()
+}
+
+// cut truncates the file to size and syncs it.
+func (w *logWriter) cut(size int64) error {
+	if err := w.f.Truncate(size); err != nil {
+		return err
+	}
+	return w.f.Sync()
 }
 
 // syncAll makes everything appended so far durable.

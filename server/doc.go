@@ -20,7 +20,12 @@
 //	                  (repeatable) limits the stream to those
 //	                  repositories. The data of "changed" is a
 //	                  syncproto.Notice.
-//	GET  /healthz     200 "ok" while serving, 503 while shutting down
+//	GET  /healthz     the storage state (goatdb.DB.Health): 200 "ok"; 200
+//	                  "damaged" and a line per repository that holds
+//	                  quarantined damage or cannot be opened (the others
+//	                  serve); 503 "degraded" while writes to a repository
+//	                  fail; 503 while shutting down. It names
+//	                  repositories, never server paths.
 //	GET  /metrics     Prometheus text format
 //
 // # Invariants
@@ -37,6 +42,9 @@
 //   - Repositories are created only for a peer that holds or sends commits
 //     for them (even if those commits are then refused); a peer that only
 //     asks for an unknown repository is answered "not found".
+//   - A repository that cannot be opened is reported (log, /healthz,
+//     /metrics) and does not keep the server from starting or serving the
+//     others.
 //   - Every goroutine the server starts is stopped by Serve's return (per
 //     connection and peer work) or by Close (repository watchers).
 package server

@@ -17,9 +17,18 @@
 // # Guarantees
 //
 //   - Under Sync durability (the default) a write returns only when it is on
-//     stable storage; concurrent writers share one fsync. Async returns at
-//     once and flushes in the background; both recover automatically after a
-//     crash.
+//     stable storage; concurrent writers share one fsync, and it becomes
+//     readable (and syncable) only then. A write that returns an error is
+//     never readable and never reappears. Async returns at once and
+//     flushes in the background, keeping a prefix of each repository's
+//     writes. Both recover automatically after a crash, and after a full
+//     or failing disk once it works again.
+//   - Nothing that may hold acknowledged data is destroyed: damage found
+//     in a log is moved to a quarantine file beside it, what still
+//     verifies is salvaged, and DB.Health reports it (and the repositories
+//     whose writes fail, or that cannot be opened) until a sync with a
+//     peer brings the lost commits back. Every corruption error matches
+//     ErrCorrupt.
 //   - A write either happens whole or not at all: bad input (an invalid
 //     path, a value of the wrong type for the item's schema, a missing
 //     required field) returns an error and writes nothing.
@@ -33,8 +42,9 @@
 //
 // # Sessions
 //
-// Each data directory has a session key (DIR/session.key, mode 0600),
-// created on first open. Its public key is the session id that every commit
+// Each data directory has a session key (DIR/session.key, mode 0600: the
+// Ed25519 seed and public key, so damage is found: ErrSessionKey), created
+// on first open. Its public key is the session id that every commit
 // names; commits are signed with it unless Options.Trusted is set.
 //
 // # Sync

@@ -76,8 +76,9 @@ type DB struct {
 	key     ed25519.PrivateKey
 	session commit.SessionID
 
-	mu     sync.RWMutex          // guards repos and closed
+	mu     sync.RWMutex          // guards repos, failed and closed
 	repos  map[string]*repo.Repo // open repositories by path /type/repo
+	failed map[string]openFailure
 	closed bool
 
 	queries queryRegistry // open queries (query.go); closed first by Close
@@ -268,14 +269,25 @@ func (db *DB) openRepo(path string) (*repo.Repo, error) {
 	if r := db.repos[path]; r != nil {
 		return r, nil
 	}
+	fi, statErr := db.fs.Stat(db.logPath(path))
+	if f, ok := db.failed[path]; ok && statErr == nil && f.same(fi) {
+		return nil, f.err
+	}
 	r, err := repo.Open(db.logPath(path), &repo.Options{
 		FS: db.fs, Durability: db.opts.Durability, FlushInterval: db.opts.FlushInterval,
 		Key: db.key, Trusted: db.opts.Trusted, Schemas: db.opts.Schemas, ReadOnly: db.opts.ReadOnly,
 		Logger: db.opts.Logger.With("repo", path),
 	})
 	if err != nil {
+		if statErr == nil && damaged(err) {
+			if db.failed == nil {
+				db.failed = map[string]openFailure{}
+			}
+			db.failed[path] = openFailure{err: err, size: fi.Size(), mod: fi.ModTime()}
+		}
 		return nil, err
 	}
+	delete(db.failed, path)
 	db.repos[path] = r
 	db.remotesMu.Lock() // lock order: mu, then remotesMu
 	for h := range db.hooks {
@@ -283,6 +295,19 @@ func (db *DB) openRepo(path string) (*repo.Repo, error) {
 	}
 	db.remotesMu.Unlock()
 	return r, nil
+}
+
+// openFailure is why a repository's log could not be opened, and the
+// file's size and time then: a log that cannot be read is not read again
+// (by every health check or sync that names it) until it changes.
+type openFailure struct {
+	err  error
+	size int64
+	mod  time.Time
+}
+
+func (f openFailure) same(fi fs.FileInfo) bool {
+	return f.size == fi.Size() && f.mod.Equal(fi.ModTime())
 }
 
 // filePath is the path of a file at the top of the data directory.

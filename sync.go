@@ -34,9 +34,13 @@ const SyncContentType = "application/x-goatdb-sync"
 //
 // The error wraps ErrUnreachable if the server could not be reached,
 // *ServerError if it answered with an HTTP error, and ErrRejected (after a
-// complete sync) if the server refused commits; the stats are valid in
-// every case and list each rejection with its reason. On a read-only
-// database Sync fails with ErrReadOnly: receiving commits is a write.
+// complete sync) if the server refused commits, and
+// syncproto.ErrNotConverged if writes on either side kept the two from
+// agreeing within the round budget (a later sync goes on from there); the
+// stats are valid in every case and list each rejection with its reason.
+// On a read-only database Sync fails with ErrReadOnly: receiving commits
+// is a write. A sync that ends in agreement also resolves quarantined
+// damage whose lost commits are back (see DB.Health).
 func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (SyncStats, error) {
 	if db.opts.ReadOnly {
 		return SyncStats{}, fmt.Errorf("goatdb: sync with %s: %w", serverURL, ErrReadOnly)

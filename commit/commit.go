@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -16,8 +17,10 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// Version is the encoding version this package writes and reads.
-const Version = 1
+// Version is the encoding version this package writes for a commit that
+// names its repository. Version 1 (no repository) is still read, and
+// written for Fields without a Repo.
+const Version = 2
 
 // MaxParents bounds the number of parents of one commit.
 const MaxParents = 1024
@@ -99,6 +102,8 @@ func (s Schema) String() string {
 // Commit is an immutable commit. Build one with [New] or [NewMerge], or
 // decode one with [Decode].
 type Commit struct {
+	version byte   // 1 (no repository) or 2
+	repo    string // version 2: the repository /type/repo
 	key     string
 	parents []ID
 	time    int64
@@ -126,12 +131,16 @@ func (c *Commit) SessionOffset() int {
 }
 
 // PrefixLen returns the length of the fields before the session in an
-// encoding (version, flags, key, parents, time): where the session is, or
-// would be. It fails with ErrCorrupt if b is too short or malformed there.
+// encoding (version, flags, [repository,] key, parents, time): where the
+// session is, or would be. It fails with ErrCorrupt if b is too short or
+// malformed there.
 func PrefixLen(b []byte) (int, error) {
 	d := item.NewDecoder(b)
+	v := d.Byte()
 	d.Byte()
-	d.Byte()
+	if v >= 2 {
+		d.Bytes(d.Count(1))
+	}
 	d.Bytes(d.Count(1))
 	d.Bytes(32 * d.Count(32))
 	d.Uvarint()
@@ -148,6 +157,11 @@ func HasSession(b []byte) bool { return len(b) > 1 && b[1]&flagSession != 0 }
 // Schema) for a full snapshot, or Base and Delta for a delta, is used,
 // according to Full.
 type Fields struct {
+	// Repo is the repository /type/repo the commit belongs to. It is part
+	// of what the id and signature cover, so a commit cannot be replayed
+	// into another repository. Empty writes the version 1 encoding, which
+	// names none.
+	Repo    string
 	Key     string
 	Parents []ID // any order; sorted by New
 	Time    int64
@@ -163,8 +177,12 @@ type Fields struct {
 // when key is not nil; key must belong to f.Session.
 func New(f Fields, key ed25519.PrivateKey) (*Commit, error) {
 	c := &Commit{
+		version: 1, repo: f.Repo,
 		key: f.Key, parents: slices.Clone(f.Parents), time: f.Time, session: f.Session,
 		full: f.Full, schema: f.Schema, value: f.Value, base: f.Base, delta: f.Delta,
+	}
+	if f.Repo != "" {
+		c.version = Version
 	}
 	slices.SortFunc(c.parents, CompareIDs)
 	if c.full {
@@ -185,7 +203,8 @@ func New(f Fields, key ed25519.PrivateKey) (*Commit, error) {
 
 // NewMerge builds the merge commit of the given leaves: no session, no
 // signature, timestamp = the latest leaf's. Its contents (a full snapshot
-// or a delta) are chosen by the caller, deterministically.
+// or a delta) and its repository (f.Repo) are chosen by the caller,
+// deterministically.
 func NewMerge(key string, leaves []*Commit, f Fields) (*Commit, error) {
 	f.Key, f.Session, f.Parents, f.Time = key, SessionID{}, nil, 0
 	for _, l := range leaves {
@@ -210,7 +229,11 @@ func (c *Commit) encode() error {
 		flags |= flagSession
 	}
 	b := make([]byte, 0, 128)
-	b = append(b, Version, flags)
+	b = append(b, c.version, flags)
+	if c.version >= 2 {
+		b = binary.AppendUvarint(b, uint64(len(c.repo)))
+		b = append(b, c.repo...)
+	}
 	b = binary.AppendUvarint(b, uint64(len(c.key)))
 	b = append(b, c.key...)
 	b = binary.AppendUvarint(b, uint64(len(c.parents)))
@@ -240,6 +263,11 @@ func (c *Commit) encode() error {
 }
 
 func (c *Commit) validate() error {
+	if c.version >= 2 {
+		if err := ValidRepo(c.repo); err != nil {
+			return err
+		}
+	}
 	if err := ValidKey(c.key); err != nil {
 		return err
 	}
@@ -315,8 +343,30 @@ func ValidKey(key string) error {
 	return nil
 }
 
+// ValidRepo checks a repository path: /type/repo, each part following the
+// key rule (see ValidKey).
+func ValidRepo(repo string) error {
+	parts := strings.Split(repo, "/")
+	if len(parts) != 3 || parts[0] != "" {
+		return fmt.Errorf("%w: repository %q must be /type/repo", ErrInvalid, repo)
+	}
+	for _, p := range parts[1:] {
+		if err := ValidKey(p); err != nil {
+			return fmt.Errorf("%w: repository %q: %w", ErrInvalid, repo, err)
+		}
+	}
+	return nil
+}
+
 // ID returns the commit's id.
 func (c *Commit) ID() ID { return c.id }
+
+// Repo returns the repository the commit names, or "" for a version 1
+// commit, which names none.
+func (c *Commit) Repo() string { return c.repo }
+
+// Version returns the commit's encoding version: 1 or 2.
+func (c *Commit) Version() int { return int(c.version) }
 
 // Key returns the item key.
 func (c *Commit) Key() string { return c.key }

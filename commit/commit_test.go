@@ -334,17 +334,32 @@ func TestLayout(t *testing.T) {
 	}
 	d := mustNew(t, deltaFields(s, c.ID()), nil)
 	db := body{
-		version: 1, flags: 3, key: "task-0001", parents: []commit.ID{c.ID()}, nparents: -1,
+		version: 2, flags: 3, repo: testRepo, key: "task-0001", parents: []commit.ID{c.ID()}, nparents: -1,
 		time: uint64(testTime + 1000), session: s[:], contents: deltaContents(t, c.ID(), testDelta()),
 	}
 	if !bytes.Equal(d.Encode(), db.bytes()) {
 		t.Fatalf("delta body\n got %x\nwant %x", d.Encode(), db.bytes())
 	}
+	// Without a repository: version 1, which names none, still written and
+	// read.
+	v1f := deltaFields(s, c.ID())
+	v1f.Repo = ""
+	v1 := mustNew(t, v1f, nil)
+	db.version, db.repo = 1, ""
+	if !bytes.Equal(v1.Encode(), db.bytes()) || v1.Version() != 1 || v1.Repo() != "" {
+		t.Fatalf("version 1 delta body\n got %x\nwant %x", v1.Encode(), db.bytes())
+	}
+	if got, err := commit.Decode(v1.Encode()); err != nil || got.ID() != v1.ID() {
+		t.Fatalf("decode version 1: %v", err)
+	}
+	if d.Version() != 2 || d.Repo() != testRepo || d.ID() == v1.ID() {
+		t.Fatalf("version 2 commit: version %d, repo %q; its id must differ from the same commit without a repository", d.Version(), d.Repo())
+	}
 	f := fullFields(commit.SessionID{}, testID(2), testID(1))
 	f.Schema = commit.Schema{}
 	m := mustNew(t, f, nil)
 	mb := body{
-		version: 1, flags: 0, key: "task-0001", parents: []commit.ID{testID(1), testID(2)}, nparents: -1,
+		version: 2, flags: 0, repo: testRepo, key: "task-0001", parents: []commit.ID{testID(1), testID(2)}, nparents: -1,
 		time: uint64(testTime), contents: fullContents(t, "", 0, testItem()),
 	}
 	if !bytes.Equal(m.Encode(), mb.bytes()) {

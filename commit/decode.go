@@ -51,14 +51,21 @@ func decodeHeader(b []byte, in *item.Interner) (*Commit, *item.Decoder, error) {
 		d = item.NewSharingDecoder(b, in)
 	}
 	c := &Commit{}
-	if v := d.Byte(); d.Err() == nil && v != Version {
-		return nil, nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCorrupt, v, Version)
+	if c.version = d.Byte(); d.Err() == nil && (c.version < 1 || c.version > Version) {
+		return nil, nil, fmt.Errorf("%w: version %d, this build reads 1 to %d", ErrCorrupt, c.version, Version)
 	}
 	flags := d.Byte()
 	if d.Err() == nil && flags&^(flagDelta|flagSession) != 0 {
 		d.Fail("unknown flags %#x", flags)
 	}
 	c.full = flags&flagDelta == 0
+	if c.version >= 2 {
+		if r := d.Bytes(d.Count(1)); in != nil && len(r) > 0 {
+			c.repo = in.Intern(r)
+		} else {
+			c.repo = string(r)
+		}
+	}
 	if k := d.Bytes(d.Count(1)); in != nil && len(k) > 0 {
 		c.key = unsafe.String(&k[0], len(k))
 	} else {

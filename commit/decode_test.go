@@ -24,7 +24,12 @@ func TestDecodeRejects(t *testing.T) {
 		wantIn string // part of the error message
 	}{
 		{"version 0", func(b *body) { b.version = 0 }, nil, "version"},
-		{"version 2", func(b *body) { b.version = 2 }, nil, "version"},
+		{"version 3", func(b *body) { b.version = 3 }, nil, "version"},
+		{"empty repository", func(b *body) { b.repo = "" }, nil, "repository"},
+		{"repository without type", func(b *body) { b.repo = "/tasks" }, nil, "repository"},
+		{"repository with an item", func(b *body) { b.repo = "/data/tasks/x" }, nil, "repository"},
+		{"relative repository", func(b *body) { b.repo = "data/tasks" }, nil, "repository"},
+		{"repository with a bad part", func(b *body) { b.repo = "/data/t@sks" }, nil, "repository"},
 		{"flag bit 2", func(b *body) { b.flags |= 1 << 2 }, nil, "flags"},
 		{"flag bit 7", func(b *body) { b.flags |= 1 << 7 }, nil, "flags"},
 		{"empty key", func(b *body) { b.key = "" }, nil, "key"},

@@ -26,9 +26,10 @@
 // encodes the contents).
 //
 //	commit  := body signature
-//	body    := version flags key parents time [session] contents
-//	  version   1 byte, 1
+//	body    := version flags [repo] key parents time [session] contents
+//	  version   1 byte, 2 (1: the same without repo)
 //	  flags     1 byte: bit 0 delta contents, bit 1 session present; other bits 0
+//	  repo      version 2: uvarint len, bytes: the repository, /type/repo
 //	  key       uvarint len, bytes (1–128 bytes of A-Z a-z 0-9 . _ -)
 //	  parents   uvarint n (0–1024), n × 32-byte ids, strictly increasing
 //	  time      uvarint, Unix milliseconds, at most 2^62
@@ -42,6 +43,12 @@
 // again has the same bytes) and never panics. Compression is not part of a
 // commit: the log and the sync protocol compress records, so a commit's id
 // does not depend on a compressor's version.
+//
+// Version 2 names the commit's repository, so the id and the signature
+// cover it: a signed commit cannot be replayed into another repository
+// (from /data/a into /sys/admins, say), which a receiver checks. Version 1
+// commits, which name none, are still read (old logs) and written for
+// Fields without a Repo.
 //
 // # Invariants
 //

@@ -52,10 +52,13 @@ func testDelta() item.Delta {
 	return item.Diff(base, base.With("count", item.Number(51)).With("tags", item.StringSet("tag42", "category2", "new")))
 }
 
+// testRepo is the repository the test commits name.
+const testRepo = "/data/tasks"
+
 // fullFields returns the fields of a full commit by session s.
 func fullFields(s commit.SessionID, parents ...commit.ID) commit.Fields {
 	return commit.Fields{
-		Key: "task-0001", Parents: parents, Time: testTime, Session: s,
+		Repo: testRepo, Key: "task-0001", Parents: parents, Time: testTime, Session: s,
 		Full: true, Schema: commit.Schema{NS: "tasks", Version: 3}, Value: testItem(),
 	}
 }
@@ -64,7 +67,7 @@ func fullFields(s commit.SessionID, parents ...commit.ID) commit.Fields {
 // which is also its base.
 func deltaFields(s commit.SessionID, parent commit.ID) commit.Fields {
 	return commit.Fields{
-		Key: "task-0001", Parents: []commit.ID{parent}, Time: testTime + 1000, Session: s,
+		Repo: testRepo, Key: "task-0001", Parents: []commit.ID{parent}, Time: testTime + 1000, Session: s,
 		Base: parent, Delta: testDelta(),
 	}
 }
@@ -190,7 +193,7 @@ func deltaBytes(t testing.TB, d item.Delta) []byte {
 // fieldsOf returns the fields c was built from, so New can build it again.
 func fieldsOf(c *commit.Commit) commit.Fields {
 	return commit.Fields{
-		Key: c.Key(), Parents: c.Parents(), Time: c.Time(), Session: c.Session(),
+		Repo: c.Repo(), Key: c.Key(), Parents: c.Parents(), Time: c.Time(), Session: c.Session(),
 		Full: c.IsFull(), Schema: c.Schema(), Value: c.Value(), Base: c.Base(), Delta: c.Delta(),
 	}
 }
@@ -216,6 +219,7 @@ func wantErr(t testing.TB, err, target error) {
 type body struct {
 	version  byte
 	flags    byte
+	repo     string // written for version 2 and later
 	key      string
 	parents  []commit.ID
 	nparents int // if not -1, the parent count written instead of len(parents)
@@ -226,6 +230,10 @@ type body struct {
 
 func (b body) bytes() []byte {
 	out := []byte{b.version, b.flags}
+	if b.version >= 2 {
+		out = binary.AppendUvarint(out, uint64(len(b.repo)))
+		out = append(out, b.repo...)
+	}
 	out = binary.AppendUvarint(out, uint64(len(b.key)))
 	out = append(out, b.key...)
 	n := uint64(len(b.parents))
@@ -268,7 +276,7 @@ func validBody(t testing.TB) body {
 	t.Helper()
 	_, s := testKey(1)
 	return body{
-		version: commit.Version, flags: 2, key: "task-0001", parents: []commit.ID{testID(7)}, nparents: -1,
+		version: commit.Version, flags: 2, repo: testRepo, key: "task-0001", parents: []commit.ID{testID(7)}, nparents: -1,
 		time: uint64(testTime), session: s[:], contents: fullContents(t, "tasks", 3, testItem()),
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -89,6 +90,9 @@ func (s *convSim) open(name string, key ed25519.PrivateKey) *convReplica {
 	opts := &repo.Options{
 		FS: vfs.NewMem(), Key: key, Trusted: s.trusted, Schemas: goldUpgrader{},
 		Now: func() time.Time { return time.UnixMilli(rep.now) },
+		// The replicas' clocks are skewed on purpose, by more than a
+		// receiver allows by default: convergence must not depend on it.
+		MaxSkew: math.MaxInt64,
 	}
 	rep.r = dbtest.OpenRepo(s.t, path, opts)
 	return rep

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/zeebo/blake3"
@@ -18,7 +19,9 @@ func (r Rejection) Error() string { return fmt.Sprintf("commit %s: %s", r.ID.Sho
 // Receive validates commits from another peer and stores the valid ones.
 // A commit is rejected, with a reason, if it does not decode, its signature
 // does not verify against its session (or it is unsigned where signatures
-// are required), or, when its parents are here, it does not fit them: wrong
+// are required), it names another repository than this one (see
+// Options.Name), it is stamped more than Options.MaxSkew after this peer's
+// clock, or, when its parents are here, it does not fit them: wrong
 // item, timestamp before a parent, a delta base that is not a full-snapshot
 // ancestor, or a merge that differs from the merge this peer computes from
 // the same leaves. Commits whose parents are missing are stored as pending
@@ -29,10 +32,14 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 		return nil, nil, fmt.Errorf("repo: %s is read-only", r.path)
 	}
 	decoded := make([]*commit.Commit, 0, len(encs))
+	latest := r.opts.Now().UnixMilli() + min(r.opts.MaxSkew.Milliseconds(), 1<<62)
 	for _, b := range encs {
 		c, err := commit.Decode(b)
 		if err == nil {
 			err = c.VerifySignature(!r.opts.Trusted)
+		}
+		if err == nil {
+			err = r.fits(c, latest)
 		}
 		if err != nil {
 			id := commit.ID(blake3.Sum256(b))
@@ -92,6 +99,22 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 		}
 	}
 	return stored, rejected, nil
+}
+
+// fits checks what a received commit says of where and when it was made:
+// it must name this repository (when this one is named), and not be
+// stamped after latest (Unix ms).
+func (r *Repo) fits(c *commit.Commit, latest int64) error {
+	switch {
+	case r.opts.Name != "" && c.Repo() == "":
+		return fmt.Errorf("commit names no repository (version 1); %s takes only commits that name it", r.opts.Name)
+	case c.Repo() != r.opts.Name:
+		return fmt.Errorf("commit belongs to repository %s, not %s", c.Repo(), r.opts.Name)
+	case c.Time() > latest:
+		return fmt.Errorf("commit is stamped %s, more than %v after this peer's clock",
+			time.UnixMilli(c.Time()).UTC().Format(time.RFC3339), r.opts.MaxSkew)
+	}
+	return nil
 }
 
 // precheckLocked checks a received commit against its parents when they are

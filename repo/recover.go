@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -254,6 +255,9 @@ func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 		}
 		if err == nil && (rec.untrusted || rec.bad) {
 			err = decoded[k].VerifySignature(rec.bad || !r.opts.Trusted)
+			if err == nil {
+				err = r.fits(decoded[k], math.MaxInt64) // history has no clock bound
+			}
 		}
 		jobErrs[k] = err
 	}

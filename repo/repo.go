@@ -64,7 +64,19 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Name is the repository's path, /type/repo. A named repository writes
+	// commits that name it (commit version 2), and Receive refuses a
+	// commit that names another repository, or none. Empty writes and
+	// takes commits that name no repository (version 1).
+	Name string
+	// MaxSkew is how far in the future of this peer's clock a received
+	// commit may be stamped; 0 means DefaultMaxSkew. A commit stamped
+	// later would win every last-writer-wins merge for ever.
+	MaxSkew time.Duration
 }
+
+// DefaultMaxSkew is the clock skew Receive allows by default.
+const DefaultMaxSkew = 5 * time.Minute
 
 // Validate checks the options.
 func (o *Options) Validate() error {
@@ -76,6 +88,14 @@ func (o *Options) Validate() error {
 	}
 	if o.FlushInterval < 0 {
 		return fmt.Errorf("repo: negative flush interval")
+	}
+	if o.MaxSkew < 0 {
+		return fmt.Errorf("repo: negative clock skew")
+	}
+	if o.Name != "" {
+		if err := commit.ValidRepo(o.Name); err != nil {
+			return fmt.Errorf("repo: name: %w", err)
+		}
 	}
 	return nil
 }
@@ -92,6 +112,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxSkew == 0 {
+		o.MaxSkew = DefaultMaxSkew
 	}
 	return o
 }

@@ -263,7 +263,7 @@ func (r *Repo) commitFor(s *staged) (*commit.Commit, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.Key, f.Time, f.Session = s.Key, t, r.session
+	f.Repo, f.Key, f.Time, f.Session = r.opts.Name, s.Key, t, r.session
 	for _, p := range parents {
 		f.Parents = append(f.Parents, p.c.ID())
 	}
@@ -443,6 +443,7 @@ func (r *Repo) computeMerge(key string, leaves []*node) (*commit.Commit, error) 
 	for i, l := range leaves {
 		commits[i] = l.c
 	}
+	f.Repo = r.opts.Name
 	return commit.NewMerge(key, commits, f)
 }
 

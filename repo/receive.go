@@ -28,6 +28,25 @@ func (r Rejection) Error() string { return fmt.Sprintf("commit %s: %s", r.ID.Sho
 // and checked when they complete. Duplicates are ignored. Under Sync
 // durability Receive returns after the stored commits are durable.
 func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection, err error) {
+	return r.receive(encs, false)
+}
+
+// ReceiveComplete is Receive for commits from a peer that is not trusted
+// to make this repository keep what it cannot check: a commit whose
+// parents or delta base are neither here nor earlier in encs is refused
+// (the reason starts with MissingParents, and sending it again once its
+// parents are here is accepted) instead of stored as pending. So nobody
+// can make a server keep commits, merges above all, that hang from made-up
+// parents.
+func (r *Repo) ReceiveComplete(encs [][]byte) (stored []commit.ID, rejected []Rejection, err error) {
+	return r.receive(encs, true)
+}
+
+// MissingParents starts the reason ReceiveComplete gives for a commit
+// whose parents it does not hold.
+const MissingParents = "missing parents"
+
+func (r *Repo) receive(encs [][]byte, complete bool) (stored []commit.ID, rejected []Rejection, err error) {
 	if r.log == nil {
 		return nil, nil, fmt.Errorf("repo: %s is read-only", r.path)
 	}
@@ -51,6 +70,9 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 		}
 		decoded = append(decoded, c)
 	}
+	if complete {
+		decoded = parentsFirst(decoded)
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -61,6 +83,12 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 	for _, c := range decoded {
 		if r.commits[c.ID()] != nil || seen[c.ID()] || r.held[c.ID()] {
 			continue
+		}
+		if complete {
+			if id, ok := r.absentDepLocked(c, seen); ok {
+				rejected = append(rejected, Rejection{ID: c.ID(), Reason: fmt.Sprintf("%s: %s is not here; send it first", MissingParents, id.Short())})
+				continue
+			}
 		}
 		if reason := r.precheckLocked(c); reason != "" {
 			rejected = append(rejected, Rejection{ID: c.ID(), Reason: reason})
@@ -99,6 +127,64 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 		}
 	}
 	return stored, rejected, nil
+}
+
+// parentsFirst orders cs so that every commit comes after the parents and
+// delta base it has in cs, keeping the order otherwise, in linear time.
+func parentsFirst(cs []*commit.Commit) []*commit.Commit {
+	byID := make(map[commit.ID]*commit.Commit, len(cs))
+	for _, c := range cs {
+		byID[c.ID()] = c
+	}
+	out := make([]*commit.Commit, 0, len(cs))
+	done := make(map[commit.ID]bool, len(cs))
+	type frame struct {
+		c    *commit.Commit
+		deps []commit.ID
+	}
+	for _, c := range cs {
+		if done[c.ID()] {
+			continue
+		}
+		done[c.ID()] = true
+		stack := []frame{{c, deps(c)}}
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			if len(f.deps) == 0 {
+				out = append(out, f.c)
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			id := f.deps[0]
+			f.deps = f.deps[1:]
+			if p := byID[id]; p != nil && !done[id] {
+				done[id] = true
+				stack = append(stack, frame{p, deps(p)})
+			}
+		}
+	}
+	return out
+}
+
+// deps returns a commit's parents and, for a delta, its base.
+func deps(c *commit.Commit) []commit.ID {
+	ds := c.Parents()
+	if !c.IsFull() {
+		ds = append(ds[:len(ds):len(ds)], c.Base())
+	}
+	return ds
+}
+
+// absentDepLocked returns a parent or delta base of c that is neither a
+// complete commit here, nor held on its way to the log, nor in batch.
+func (r *Repo) absentDepLocked(c *commit.Commit, batch map[commit.ID]bool) (commit.ID, bool) {
+	for _, id := range deps(c) {
+		if p := r.commits[id]; p != nil && p.complete() && p.bad == "" || r.held[id] || batch[id] {
+			continue
+		}
+		return id, true
+	}
+	return commit.ID{}, false
 }
 
 // fits checks what a received commit says of where and when it was made:

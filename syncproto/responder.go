@@ -97,6 +97,18 @@ type ResponderOptions struct {
 	MaxSendBytes int
 	// Logger receives errors serving repositories; nil discards.
 	Logger *slog.Logger
+	// KeepPending stores commits whose parents are missing as pending, for
+	// a responder whose peers are trusted. By default a Repo that offers
+	// ReceiveComplete (repo.Repo does) refuses them, as retryable, so that
+	// no client can make the server keep commits hanging from made-up
+	// parents.
+	KeepPending bool
+}
+
+// completeReceiver is the optional method of a Repo that refuses commits
+// whose parents it does not hold (repo.Repo.ReceiveComplete).
+type completeReceiver interface {
+	ReceiveComplete(encs [][]byte) (stored []commit.ID, rejected []repo.Rejection, err error)
 }
 
 // Validate checks the options.
@@ -266,7 +278,11 @@ func (s *Responder) accept(session commit.SessionID, path string, r Repo, encs [
 	if len(pass) == 0 {
 		return rejected, got, nil
 	}
-	_, rej, err := r.Receive(pass)
+	receive := r.Receive
+	if rc, ok := r.(completeReceiver); ok && !s.opts.KeepPending {
+		receive = rc.ReceiveComplete
+	}
+	_, rej, err := receive(pass)
 	for _, rj := range rej {
 		rejected = append(rejected, Rejection{ID: rj.ID, Reason: truncate(rj.Reason, MaxReasonLen)})
 	}

@@ -276,7 +276,7 @@ func (db *DB) openRepo(path string) (*repo.Repo, error) {
 	r, err := repo.Open(db.logPath(path), &repo.Options{
 		FS: db.fs, Durability: db.opts.Durability, FlushInterval: db.opts.FlushInterval,
 		Key: db.key, Trusted: db.opts.Trusted, Schemas: db.opts.Schemas, ReadOnly: db.opts.ReadOnly,
-		Logger: db.opts.Logger.With("repo", path), Name: path,
+		Logger: db.opts.Logger.With("repo", path), Name: path, Validator: db.opts.Schemas,
 	})
 	if err != nil {
 		if statErr == nil && damaged(err) {

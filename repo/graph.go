@@ -125,6 +125,9 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 			err = errors.New(why)
 		}
 	}
+	if err == nil && r.validating[n.c.ID()] && !n.c.IsMerge() {
+		err = r.validate(n)
+	}
 	if err != nil {
 		n.bad = err.Error()
 		r.opts.Logger.Warn("invalid commit", "path", r.path, "commit", n.c.ID().Short(), "item", n.c.Key(), "err", err)
@@ -309,4 +312,16 @@ func (h genHeap) anyActive(paint map[*node]uint64, stale uint64) bool {
 		}
 	}
 	return false
+}
+
+// validate checks a complete commit's value against its schema.
+func (r *Repo) validate(n *node) error {
+	v, err := r.valueOf(n)
+	if err == nil {
+		err = r.opts.Validator.Validate(v, n.schema)
+	}
+	if err != nil {
+		return fmt.Errorf("does not fit its schema: %w", err)
+	}
+	return nil
 }

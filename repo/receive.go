@@ -100,11 +100,11 @@ func (r *Repo) receive(encs [][]byte, complete bool) (stored []commit.ID, reject
 	var t ticket
 	if len(fresh) > 0 {
 		if r.opts.Durability == Sync {
-			t, err = r.holdLocked(fresh, true, nil)
+			t, err = r.holdBatchLocked(&batch{commits: fresh, untrusted: true, validate: complete}, nil)
 		} else {
-			r.untrusted = seen
+			r.markLocked(fresh, true, complete)
 			_, err = r.appendLocked(fresh)
-			r.untrusted = nil
+			r.untrusted, r.validating = nil, nil
 		}
 	}
 	r.mu.Unlock()

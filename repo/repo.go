@@ -36,6 +36,12 @@ func (d Durability) String() string {
 	return "sync"
 }
 
+// Validator checks an item value against its schema (schema.Registry is
+// one).
+type Validator interface {
+	Validate(it item.Item, s commit.Schema) error
+}
+
 // Upgrader converts items between versions of a schema (schema.Registry is
 // one). Merges upgrade every leaf to the newest schema among them.
 type Upgrader interface {
@@ -64,6 +70,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Validator, if set, checks the value of every commit ReceiveComplete
+	// takes (from a peer not trusted to respect the schemas) against its
+	// schema; a commit that fails is refused with the reason. Merges are
+	// not checked: they combine values that were.
+	Validator Validator
 	// Name is the repository's path, /type/repo. A named repository writes
 	// commits that name it (commit version 2), and Receive refuses a
 	// commit that names another repository, or none. Empty writes and
@@ -150,6 +161,9 @@ type Repo struct {
 	tentative []*batch
 	held      map[commit.ID]bool
 	inflight  map[string]*pendingHead
+	// validating holds the ids of commits ReceiveComplete is inserting:
+	// their values are checked by Options.Validator when they complete.
+	validating map[commit.ID]bool
 	// untrusted holds the ids Receive is inserting: merges among them are
 	// recomputed when they complete, even when their parents arrived in
 	// the same batch (their contents are unsigned).

@@ -20,6 +20,7 @@ type batch struct {
 	t         ticket
 	commits   []*commit.Commit
 	untrusted bool // received from a peer: merges among them are recomputed
+	validate  bool // received by ReceiveComplete: values checked by Options.Validator
 }
 
 // pendingHead is a local write's item head that is not durable yet.
@@ -62,6 +63,12 @@ func pendingNode(c *commit.Commit, parent *node) *node {
 // holdLocked logs commits as one record and holds them as a tentative
 // batch.
 func (r *Repo) holdLocked(commits []*commit.Commit, untrusted bool, gen *uint64) (ticket, error) {
+	return r.holdBatchLocked(&batch{commits: commits, untrusted: untrusted}, gen)
+}
+
+// holdBatchLocked logs b's commits as one record and holds b.
+func (r *Repo) holdBatchLocked(b *batch, gen *uint64) (ticket, error) {
+	commits := b.commits
 	add := func(b []byte, claim int64) []byte {
 		if len(commits) == 1 {
 			return appendCommitRecord(b, commits[0], r.owner, claim)
@@ -78,7 +85,8 @@ func (r *Repo) holdLocked(commits []*commit.Commit, untrusted bool, gen *uint64)
 	if err != nil {
 		return t, err
 	}
-	r.tentative = append(r.tentative, &batch{t: t, commits: commits, untrusted: untrusted})
+	b.t = t
+	r.tentative = append(r.tentative, b)
 	for _, c := range commits {
 		r.held[c.ID()] = true
 	}
@@ -111,17 +119,12 @@ func (r *Repo) confirmLocked() (ticket, bool) {
 			r.forgetDroppedLocked()
 			continue
 		}
-		if b.untrusted {
-			r.untrusted = map[commit.ID]bool{}
-			for _, c := range b.commits {
-				r.untrusted[c.ID()] = true
-			}
-		}
+		r.markLocked(b.commits, b.untrusted, b.validate)
 		for _, c := range b.commits {
 			r.insert(c, uint64(b.t.end))
 			keys[c.Key()] = true
 		}
-		r.untrusted = nil
+		r.untrusted, r.validating = nil, nil
 		r.seq = uint64(b.t.end)
 		moved = true
 	}
@@ -165,4 +168,22 @@ func (r *Repo) settleDurable(t ticket) error {
 		r.mu.Unlock()
 	}
 	return err
+}
+
+// markLocked notes which commits about to be inserted came from a peer
+// (merges recomputed) and which must pass the Validator; insert's caller
+// clears both after.
+func (r *Repo) markLocked(commits []*commit.Commit, untrusted, validate bool) {
+	if untrusted {
+		r.untrusted = make(map[commit.ID]bool, len(commits))
+		for _, c := range commits {
+			r.untrusted[c.ID()] = true
+		}
+	}
+	if validate && r.opts.Validator != nil {
+		r.validating = make(map[commit.ID]bool, len(commits))
+		for _, c := range commits {
+			r.validating[c.ID()] = true
+		}
+	}
 }

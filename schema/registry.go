@@ -82,6 +82,21 @@ func (r *Registry) Lookup(ref commit.Schema) (*Schema, bool) {
 	return r.lookup(ref)
 }
 
+// Validate checks an item against the schema ref names: the dynamic schema
+// (every field storable), or a registered schema's Check. A namespace or
+// version not registered is an error wrapping ErrUnknownSchema: nothing
+// here can vouch for the item.
+func (r *Registry) Validate(it item.Item, ref commit.Schema) error {
+	if ref.NS == "" {
+		return CheckDynamic(it)
+	}
+	s, ok := r.Lookup(ref)
+	if !ok {
+		return fmt.Errorf("%w: %s is not registered here", ErrUnknownSchema, ref)
+	}
+	return s.Check(it)
+}
+
 // Latest returns the highest registered version of namespace ns. The
 // result is shared: do not modify it.
 func (r *Registry) Latest(ns string) (*Schema, bool) {

@@ -42,6 +42,12 @@
 //   - Repositories are created only for a peer that holds or sends commits
 //     for them (even if those commits are then refused); a peer that only
 //     asks for an unknown repository is answered "not found".
+//   - A commit from a client is taken only if it names the repository it
+//     is sent to, is not stamped more than 5 minutes ahead of the
+//     server's clock, hangs from parents the server holds (else it is
+//     refused as retryable: nobody can make the server keep commits hanging
+//     from made-up parents), and fits the schema the server has registered
+//     for it (run the server with the application's schemas).
 //   - A repository that cannot be opened is reported (log, /healthz,
 //     /metrics) and does not keep the server from starting or serving the
 //     others.

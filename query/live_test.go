@@ -118,8 +118,15 @@ func TestCallbackPanics(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer q.Close()
-			events := make(chan query.Event, 100)
-			cancel := q.Subscribe(func(ev query.Event) { events <- ev })
+			// A rescan re-adds every result: the buffer holds them all, and
+			// the callback never blocks the query's Close.
+			events := make(chan query.Event, 1000)
+			cancel := q.Subscribe(func(ev query.Event) {
+				select {
+				case events <- ev:
+				default:
+				}
+			})
 			defer cancel()
 			if err := q.Wait(t.Context()); err != nil {
 				t.Fatal(err)

@@ -11,9 +11,12 @@
 //     request is answered as if it were new, and storing commits twice is
 //     a no-op. The Responder's only memory is a digest cache.
 //   - Every commit received, on either side, goes through repo.Receive,
-//     which checks ids, signatures, parents and merges before anything is
-//     stored; a refused commit is reported back with a reason, never
-//     silently dropped.
+//     which checks ids, signatures, the repository, the time, parents and
+//     merges before anything is stored; a refused commit is reported back
+//     with a reason, never silently dropped. A Responder uses the Repo's
+//     ReceiveComplete when it has one (unless KeepPending), so a client
+//     cannot make the server keep commits whose parents it does not hold,
+//     nor ones that break the server's schemas.
 //   - On the server, Responder.accept is the one place incoming commits
 //     are accepted or rejected and Responder.send the one place outgoing
 //     commits are chosen; both consult the Policy (AllowAll by default).

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
 	"github.com/zeebo/blake3"
 )
 
@@ -28,7 +29,7 @@ func (r Rejection) Error() string { return fmt.Sprintf("commit %s: %s", r.ID.Sho
 // and checked when they complete. Duplicates are ignored. Under Sync
 // durability Receive returns after the stored commits are durable.
 func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection, err error) {
-	return r.receive(encs, false)
+	return r.receive(encs, false, nil)
 }
 
 // ReceiveComplete is Receive for commits from a peer that is not trusted
@@ -39,14 +40,31 @@ func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection,
 // can make a server keep commits, merges above all, that hang from made-up
 // parents.
 func (r *Repo) ReceiveComplete(encs [][]byte) (stored []commit.ID, rejected []Rejection, err error) {
-	return r.receive(encs, true)
+	return r.receive(encs, true, nil)
+}
+
+// Admit decides whether a commit received by ReceiveChecked is stored. c
+// is a non-merge commit whose parents are all here; before is the item's
+// value at its parents (merged if several; the zero Item for a new item)
+// and after its value at c. nil stores it; an error refuses it with the
+// error as the reason.
+type Admit func(c *commit.Commit, before, after item.Item) error
+
+// ReceiveChecked is ReceiveComplete that also asks admit (if not nil)
+// about every non-merge commit, before anything is written: a commit it
+// refuses is never stored, and commits of the batch that build on it are
+// refused as missing their parents. Values are checked against
+// Options.Validator at the same point, so a commit that breaks its schema
+// never reaches the log either.
+func (r *Repo) ReceiveChecked(encs [][]byte, admit Admit) (stored []commit.ID, rejected []Rejection, err error) {
+	return r.receive(encs, true, admit)
 }
 
 // MissingParents starts the reason ReceiveComplete gives for a commit
 // whose parents it does not hold.
 const MissingParents = "missing parents"
 
-func (r *Repo) receive(encs [][]byte, complete bool) (stored []commit.ID, rejected []Rejection, err error) {
+func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []commit.ID, rejected []Rejection, err error) {
 	if r.log == nil {
 		return nil, nil, fmt.Errorf("repo: %s is read-only", r.path)
 	}
@@ -80,6 +98,10 @@ func (r *Repo) receive(encs [][]byte, complete bool) (stored []commit.ID, reject
 	}
 	var fresh []*commit.Commit
 	seen := map[commit.ID]bool{}
+	var values map[commit.ID]item.Item // of fresh non-merge commits, when complete
+	if complete {
+		values = map[commit.ID]item.Item{}
+	}
 	for _, c := range decoded {
 		if r.commits[c.ID()] != nil || seen[c.ID()] || r.held[c.ID()] {
 			continue
@@ -93,6 +115,12 @@ func (r *Repo) receive(encs [][]byte, complete bool) (stored []commit.ID, reject
 		if reason := r.precheckLocked(c); reason != "" {
 			rejected = append(rejected, Rejection{ID: c.ID(), Reason: reason})
 			continue
+		}
+		if complete && !c.IsMerge() {
+			if reason := r.admitLocked(c, values, admit); reason != "" {
+				rejected = append(rejected, Rejection{ID: c.ID(), Reason: reason})
+				continue
+			}
 		}
 		seen[c.ID()] = true
 		fresh = append(fresh, c)
@@ -127,6 +155,81 @@ func (r *Repo) receive(encs [][]byte, complete bool) (stored []commit.ID, reject
 		}
 	}
 	return stored, rejected, nil
+}
+
+// admitLocked checks a complete non-merge commit before it is stored: its
+// value against its schema (Options.Validator) and, with its value before,
+// against admit. values holds the values of the batch's commits admitted so
+// far, and gets c's. It returns why c is refused, or "".
+func (r *Repo) admitLocked(c *commit.Commit, values map[commit.ID]item.Item, admit Admit) string {
+	after, err := r.previewValue(c, values)
+	if err != nil {
+		return err.Error()
+	}
+	if r.opts.Validator != nil {
+		if err := r.opts.Validator.Validate(after, c.Schema()); err != nil {
+			return fmt.Sprintf("does not fit its schema: %v", err)
+		}
+	}
+	if admit != nil {
+		before, err := r.previewBefore(c, values)
+		if err != nil {
+			return err.Error()
+		}
+		if err := admit(c, before, after); err != nil {
+			return "not allowed: " + err.Error()
+		}
+	}
+	values[c.ID()] = after
+	return ""
+}
+
+// previewValue returns the value of a commit not stored yet whose delta
+// base is here or in values.
+func (r *Repo) previewValue(c *commit.Commit, values map[commit.ID]item.Item) (item.Item, error) {
+	if c.IsFull() {
+		return c.Value(), nil
+	}
+	base, ok := values[c.Base()]
+	if !ok {
+		n := r.commits[c.Base()]
+		if n == nil || !n.complete() {
+			return item.Item{}, fmt.Errorf("%s: delta base %s is not stored yet; send it again", MissingParents, c.Base().Short())
+		}
+		base = n.c.Value()
+	}
+	v, err := item.Patch(base, c.Delta())
+	if err != nil {
+		return item.Item{}, fmt.Errorf("delta does not apply to its base: %v", err)
+	}
+	return v, nil
+}
+
+// previewBefore returns the value of c's item at c's parents: the zero
+// Item for a new item, a parent's value, or the merge of several parents
+// when all of them are stored.
+func (r *Repo) previewBefore(c *commit.Commit, values map[commit.ID]item.Item) (item.Item, error) {
+	ps := c.Parents()
+	if len(ps) == 1 {
+		if v, ok := values[ps[0]]; ok {
+			return v, nil
+		}
+	}
+	nodes := make([]*node, 0, len(ps))
+	for _, id := range ps {
+		n := r.commits[id]
+		if n == nil || !n.complete() || n.bad != "" {
+			return item.Item{}, fmt.Errorf("%s: parent %s is not stored yet; send it again", MissingParents, id.Short())
+		}
+		nodes = append(nodes, n)
+	}
+	switch len(nodes) {
+	case 0:
+		return item.Item{}, nil
+	case 1:
+		return r.valueOf(nodes[0])
+	}
+	return r.mergeValues(nodes, c.Schema())
 }
 
 // parentsFirst orders cs so that every commit comes after the parents and

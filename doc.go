@@ -57,4 +57,18 @@
 // reported (ErrRejected, SyncStats.Rejected), never dropped silently.
 // Resume points (DIR/resume.json) make routine syncs cost what changed; a
 // lost or stale one costs a Bloom-filter round, never a commit.
+//
+// # Logins
+//
+// Every request to a server is signed with the session key for the
+// server's deployment (package authz; the Goat-Auth header), which a
+// server without authentication ignores. DB.LoginCode (or DB.Login with an
+// application's credentials, DB.Register for an anonymous session) asks
+// the server for a session certificate, verifies it (it names this
+// session and chains to the deployment's root key, pinned at the first
+// login to that server) and keeps it in DIR/credentials.json (mode 0600);
+// syncs renew it once less than half of its lifetime is left, and
+// DB.Logout revokes it. A missing or damaged credentials file means "not
+// logged in", never a failed Open. A server that refuses the session
+// answers 401: the error wraps ErrUnauthenticated.
 package goatdb

@@ -49,6 +49,14 @@ var (
 	// streams.
 	ErrUnreachable = errors.New("goatdb: server unreachable")
 
+	// ErrUnauthenticated is returned (wrapped, together with the
+	// *ServerError) when a server answers 401: it does not take this
+	// peer's session as logged in (no login, or one that expired or was
+	// revoked), or it refused a login's credentials. The message says
+	// what to do, such as run 'goatdb login URL NAME --code CODE'
+	// (DB.LoginCode).
+	ErrUnauthenticated = errors.New("goatdb: not authenticated")
+
 	// ErrRejected is returned (wrapped, naming the first commit and why)
 	// by Sync when the server refused commits. The sync itself completed;
 	// SyncStats.Rejected lists every refusal.

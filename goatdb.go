@@ -88,6 +88,7 @@ type DB struct {
 	syncers   map[*Syncer]bool   // running background syncers (syncer.go)
 	hooks     map[*openHook]bool // OnRepoOpen callbacks
 	resumes   resumeFile         // sync resume points (sync.go)
+	creds     credFile           // logins to servers (credentials.go)
 }
 
 // Open opens the database in dir, creating the directory and this peer's
@@ -119,6 +120,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	db := &DB{dir: dir, opts: o, fs: o.FS, repos: map[string]*repo.Repo{}}
 	db.resumes.db = db
+	db.creds.db = db
 	if err := db.open(); err != nil {
 		return nil, fmt.Errorf("goatdb: open %s: %w", dir, err)
 	}

@@ -131,12 +131,15 @@ func rejectedError(rs []syncproto.RepoRejection) error {
 
 // remote is one server this database syncs with: its normalised URL, the
 // HTTP transport and the protocol client (which caches digests, so it is
-// kept for the database's lifetime).
+// kept for the database's lifetime), and what signing its requests needs
+// (request.go).
 type remote struct {
+	db      *DB
 	url     string
 	syncer  *syncproto.Syncer
 	client  *http.Client
 	resumes syncproto.ResumeStore
+	sign    signer
 }
 
 // remote returns the remote for serverURL, creating it on first use.
@@ -157,8 +160,8 @@ func (db *DB) remote(serverURL string, client *http.Client) (*remote, error) {
 	if client == nil {
 		client = defaultHTTPClient
 	}
-	rm := &remote{url: u, client: client, resumes: db.resumes.forServer(u)}
-	rm.syncer, err = syncproto.NewSyncer(&httpTransport{client: client, url: u + "/v1/sync"}, db.session,
+	rm := &remote{db: db, url: u, client: client, resumes: db.resumes.forServer(u)}
+	rm.syncer, err = syncproto.NewSyncer(&httpTransport{rm: rm}, db.session,
 		&syncproto.SyncerOptions{Resumes: rm.resumes, Logger: db.opts.Logger.With("server", u)})
 	if err != nil {
 		return nil, err
@@ -205,28 +208,22 @@ func NormalizeServerURL(s string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// httpTransport carries sync messages as POST requests.
+// httpTransport carries sync messages as signed POST requests to
+// /v1/sync.
 type httpTransport struct {
-	client *http.Client
-	url    string
+	rm *remote
 }
 
+var syncHeader = http.Header{"Content-Type": {SyncContentType}}
+
 func (t *httpTransport) RoundTrip(ctx context.Context, msg []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(msg))
+	resp, err := t.rm.do(ctx, http.MethodPost, "/v1/sync", msg, syncHeader)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", SyncContentType)
-	resp, err := t.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
-	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, serverError(resp)
+		return nil, t.rm.statusError(resp)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, syncproto.MaxMessageSize+1))
 	switch {

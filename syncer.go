@@ -478,6 +478,8 @@ func (sl *serverLoop) listen() {
 	}
 }
 
+var eventsHeader = http.Header{"Accept": {"text/event-stream"}}
+
 // stream reads one connection of the event stream until it fails, goes
 // silent for IdleTimeout, or ctx ends.
 func (sl *serverLoop) stream(ctx context.Context) error {
@@ -485,18 +487,16 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 	defer cancel()
 	idle := time.AfterFunc(sl.s.opts.IdleTimeout, cancel)
 	defer idle.Stop()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sl.rm.url+"/v1/events", nil)
+	resp, err := sl.rm.do(ctx, http.MethodGet, "/v1/events", nil, eventsHeader)
 	if err != nil {
+		if ctx.Err() != nil && sl.s.ctx.Err() == nil {
+			return fmt.Errorf("%w: event stream: no answer within %v", ErrUnreachable, sl.s.opts.IdleTimeout)
+		}
 		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := sl.rm.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return serverError(resp)
+		return sl.rm.statusError(resp)
 	}
 	sl.mu.Lock()
 	sl.status.Listening = true

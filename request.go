@@ -1,0 +1,226 @@
+package goatdb
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goatdb/goatdb/authz"
+)
+
+// Every request this peer sends to a server's /v1 routes is signed with
+// its session key (authz.SignRequest): one Goat-Auth header of at most
+// authz.MaxHeaderLen bytes, which servers without authentication ignore.
+// The signature names the server's deployment (its audience). A server
+// that refuses a request answers 401 with the audience in a Goat-Audience
+// header, and, when the request's time was too far from its clock, a
+// server nonce in Goat-Nonce. So:
+//
+//   - A peer that does not know a server's audience yet (never logged in
+//     there, nothing learned since the database was opened) sends its
+//     first request unsigned, learns the audience from the 401 and sends
+//     the request again, signed.
+//   - A 401 that names another audience than the one signed for is
+//     answered the same way, once.
+//   - A 401 with a Goat-Nonce is answered by signing the same request again
+//     with the nonce echoed, once, so a device with a wrong clock works.
+//     The server's clock, from the answer's Date header, then moves the
+//     time later requests to that server are signed with, so they need no
+//     challenge.
+//
+// Anything else, and a third 401, is the answer: ErrUnauthenticated.
+
+// audienceHeader names the deployment in a server's 401 answers.
+const audienceHeader = "Goat-Audience"
+
+// authPrefix is the path prefix of the routes that manage sessions; no
+// certificate renewal runs before them.
+const authPrefix = "/v1/auth/"
+
+// signer is what a remote needs to sign its requests: the audience it
+// learned from the server (in memory) and the renewal state.
+type signer struct {
+	mu       sync.Mutex    // guards audience and offset
+	audience string        // last audience the server named, or ""
+	offset   time.Duration // the server's clock minus ours, once a challenge said
+
+	renewMu    sync.Mutex // serialises renewals; guards renewAfter
+	renewAfter time.Time  // no renewal before this, after one failed
+}
+
+// audience returns the audience to sign for: the one the server named
+// last, else the one of the stored credential, else "" (send unsigned).
+func (rm *remote) audience() string {
+	rm.sign.mu.Lock()
+	a := rm.sign.audience
+	rm.sign.mu.Unlock()
+	if a != "" {
+		return a
+	}
+	if c, ok := rm.db.creds.get(rm.url); ok {
+		return c.audience
+	}
+	return ""
+}
+
+func (rm *remote) setAudience(a string) {
+	rm.sign.mu.Lock()
+	rm.sign.audience = a
+	rm.sign.mu.Unlock()
+}
+
+// clock returns the time to sign with: this peer's clock, moved by the
+// offset learned from the server's last clock challenge.
+func (rm *remote) clock() time.Time {
+	rm.sign.mu.Lock()
+	off := rm.sign.offset
+	rm.sign.mu.Unlock()
+	return time.Now().Add(off)
+}
+
+// learnClock takes the server's clock from the Date header of a clock
+// challenge, so that the next requests are signed with a time the server
+// accepts and need no challenge (the echo answers this one). The Date
+// header has whole seconds; the server's window is a minute.
+func (rm *remote) learnClock(resp *http.Response) {
+	t, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return
+	}
+	off := time.Until(t)
+	if off > -time.Second && off < time.Second {
+		off = 0
+	}
+	rm.sign.mu.Lock()
+	rm.sign.offset = off
+	rm.sign.mu.Unlock()
+}
+
+// do sends a signed request to path (under the server URL) with body and
+// the given headers, answering the server's audience and clock challenges
+// (see above), and returns the response: 2xx, or the error status the
+// server gave. Before a request outside /v1/auth/ it renews the stored
+// certificate if less than half of its lifetime is left. A request that
+// does not reach the server is an error wrapping ErrUnreachable, or the
+// context's error.
+func (rm *remote) do(ctx context.Context, method, path string, body []byte, header http.Header) (*http.Response, error) {
+	if !strings.HasPrefix(path, authPrefix) {
+		rm.maybeRenew(ctx)
+	}
+	aud, echo := rm.audience(), ""
+	learned, echoed := false, false
+	for {
+		resp, err := rm.send(ctx, method, path, body, header, aud, echo)
+		if err != nil || resp.StatusCode != http.StatusUnauthorized {
+			return resp, err
+		}
+		named := resp.Header.Get(audienceHeader)
+		nonce := resp.Header.Get(authz.NonceHeaderName)
+		switch {
+		case !learned && named != aud && validAudience(named):
+			learned, aud, echo = true, named, ""
+			rm.setAudience(named)
+		case !echoed && aud != "" && named == aud && validEcho(nonce):
+			echoed, echo = true, nonce
+			rm.learnClock(resp)
+		default:
+			return resp, nil
+		}
+		drain(resp)
+	}
+}
+
+// send sends one attempt, signed for aud unless aud is "" or the peer
+// has no key (a read-only database without one).
+func (rm *remote) send(ctx context.Context, method, path string, body []byte, header http.Header, aud, echo string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, rm.url+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if aud != "" && rm.db.key != nil {
+		h, err := authz.SignRequest(rm.db.key, aud, authz.Request{
+			Method: method, Host: req.URL.Host, PathQuery: req.URL.RequestURI(), Body: authz.BodyDigest(body),
+		}, rm.clock(), authz.NewNonce(), echo)
+		if err != nil {
+			return nil, fmt.Errorf("goatdb: sign the request to %s: %w", rm.url, err)
+		}
+		req.Host = req.URL.Host // the host signed is the one sent
+		req.Header.Set(authz.AuthHeaderName, h)
+	}
+	resp, err := rm.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	return resp, nil
+}
+
+// drain reads a little of a response that is not used and closes it, so
+// its connection can be reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+}
+
+// validAudience reports whether a is a deployment name a request can be
+// signed for: 1–128 characters of A-Z a-z 0-9 . _ -, not . or ..
+func validAudience(a string) bool {
+	if len(a) == 0 || len(a) > 128 || a == "." || a == ".." {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validEcho reports whether a server nonce can be echoed: 24 bytes in
+// unpadded base64url, as authz spells them.
+func validEcho(n string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(n)
+	return err == nil && len(b) == 24 && base64.RawURLEncoding.EncodeToString(b) == n
+}
+
+// unauthenticated turns a 401 answer into an error that wraps both
+// ErrUnauthenticated and the *ServerError, and says what to do.
+func unauthenticated(resp *http.Response, serverURL, hint string) error {
+	return &authError{se: serverError(resp), hint: hint, url: serverURL}
+}
+
+type authError struct {
+	se   *ServerError
+	url  string
+	hint string // what to do, or "" for the login hint
+}
+
+func (e *authError) Error() string {
+	hint := e.hint
+	if hint == "" {
+		hint = fmt.Sprintf("not logged in there, or the login expired or was revoked: run 'goatdb login %s NAME --code CODE'", e.url)
+	}
+	return fmt.Sprintf("%v; %s", e.se, hint)
+}
+
+func (e *authError) Unwrap() []error { return []error{ErrUnauthenticated, e.se} }
+
+// statusError returns the error for a response that is not 2xx.
+func (rm *remote) statusError(resp *http.Response) error {
+	if resp.StatusCode == http.StatusUnauthorized {
+		return unauthenticated(resp, rm.url, "")
+	}
+	return serverError(resp)
+}

@@ -21,10 +21,13 @@
 //	    --peer URL --rate N --log-level L --log-json
 //	sync URL [REPO...]            sync with a server until both sides hold the same commits
 //	    --json
+//	login URL NAME --code CODE    log this directory's session in to a server; print user, server, expiry
+//	whoami [--json]               the servers this directory is logged in to, as whom, until when
+//	logout [URL]                  tell the server to revoke the session and forget the login
 //	version, help [COMMAND]
 //
-// --json is accepted by init, ls, verify and schema, whose default output
-// is for people. --dir defaults to $GOATDB_DIR, else ./goatdb-data, and is
+// --json is accepted by init, ls, verify, schema and whoami, whose
+// default output is for people. --dir defaults to $GOATDB_DIR, else ./goatdb-data, and is
 // created by the first command that writes. Schemas come from --schemas
 // FILE or, when it exists, DIR/schemas.json (format: schema/FORMAT.md).
 //
@@ -53,9 +56,9 @@
 //     a repository would create is not created for a write that is going
 //     to fail (put and import check the first items of a new repository
 //     before writing). The one exception is import, below.
-//   - get, ls, log, query, export, verify and backup open the directory
-//     read-only: they create, repair and write nothing in it (a missing
-//     DIR exits 1), and they work beside a running 'goatdb serve' or any
+//   - get, ls, log, query, export, verify, backup and whoami open the
+//     directory read-only: they create, repair and write nothing in it (a
+//     missing DIR exits 1), and they work beside a running 'goatdb serve' or any
 //     other writer, reading each log up to its last complete record.
 //   - Flags may come before or after the positional arguments, global flags
 //     after the command too; after -- everything is positional.

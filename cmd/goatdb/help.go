@@ -50,7 +50,8 @@ Global flags (before or after the command):
   --dir DIR       data directory (default $GOATDB_DIR, else ./goatdb-data);
                   created by the first command that writes. The commands
                   that only read (get, ls, log, query, export, verify,
-                  backup) create nothing and work beside 'goatdb serve'.
+                  backup, whoami) create nothing and work beside 'goatdb
+                  serve'.
   --schemas FILE  schema file (default DIR/schemas.json when present)
 
 Flags may come before or after the arguments; after -- everything is an

@@ -62,7 +62,8 @@ func init() {
 	commands = []*command{
 		initCommand, putCommand, getCommand, rmCommand, lsCommand, queryCommand, logCommand,
 		importCommand, exportCommand, verifyCommand, backupCommand, schemaCommand,
-		serveCommand, syncCommand, versionCommand, helpCommand,
+		serveCommand, syncCommand, loginCommand, whoamiCommand, logoutCommand, versionCommand,
+		helpCommand,
 	}
 }
 

@@ -57,7 +57,8 @@ const (
 
 	respFilter = 1 << 0
 	respMore   = 1 << 1
-	respFlags  = respFilter | respMore
+	respHidden = 1 << 2
+	respFlags  = respFilter | respMore | respHidden
 )
 
 const envelopeSize = 3 // version, kind, codec
@@ -150,6 +151,9 @@ func appendRepoResponse(b []byte, p *RepoResponse) ([]byte, error) {
 	if p.More {
 		flags |= respMore
 	}
+	if len(p.Hidden) > 0 {
+		flags |= respHidden
+	}
 	b = append(b, flags)
 	b = binary.LittleEndian.AppendUint64(b, p.Epoch)
 	b = binary.AppendUvarint(b, p.Seq)
@@ -173,6 +177,16 @@ func appendRepoResponse(b []byte, p *RepoResponse) ([]byte, error) {
 		if b, err = appendString(b, rj.Reason, MaxReasonLen, "rejection reason"); err != nil {
 			return nil, err
 		}
+	}
+	if len(p.Hidden) == 0 {
+		return b, nil
+	}
+	if len(p.Hidden) > MaxCommits {
+		return nil, fmt.Errorf("%w: %d hidden ids, at most %d", ErrMalformed, len(p.Hidden), MaxCommits)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.Hidden)))
+	for _, id := range p.Hidden {
+		b = append(b, id[:]...)
 	}
 	return b, nil
 }
@@ -502,6 +516,12 @@ func (d *decoder) repoResponse() RepoResponse {
 		copy(rj.ID[:], d.fixed(len(rj.ID)))
 		rj.Reason = d.string(0, MaxReasonLen, "rejection reason")
 		p.Rejected = append(p.Rejected, rj)
+	}
+	if flags&respHidden != 0 {
+		// Canonical: the flag is set iff there are hidden ids.
+		if p.Hidden = d.ids(MaxCommits, "hidden ids"); len(p.Hidden) == 0 {
+			d.fail("hidden flag set with no hidden ids")
+		}
 	}
 	return p
 }

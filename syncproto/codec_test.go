@@ -45,7 +45,8 @@ func sampleResponses() map[string]*syncproto.Response {
 		"full": {Repos: []syncproto.RepoResponse{
 			{Path: "/data/a", Epoch: 1, Seq: 2, Count: 3, Digest: syncproto.Digest{4}, Filter: testFilter(1000), More: true,
 				Commits: [][]byte{bytes.Repeat([]byte("x"), 1000)}, Missing: []commit.ID{{9}},
-				Rejected: []syncproto.Rejection{{ID: commit.ID{1}, Reason: "bad signature"}, {ID: commit.ID{2}}}},
+				Rejected: []syncproto.Rejection{{ID: commit.ID{1}, Reason: "bad signature"}, {ID: commit.ID{2}}},
+				Hidden:   []commit.ID{{3}, {4}}},
 			{Path: "/data/b", Status: syncproto.StatusNotFound, Message: "no such repository"},
 			{Path: "/data/c", Status: syncproto.StatusError},
 		}},
@@ -122,6 +123,9 @@ func normResp(r *syncproto.Response) *syncproto.Response {
 		if len(p.Rejected) == 0 {
 			p.Rejected = nil
 		}
+		if len(p.Hidden) == 0 {
+			p.Hidden = nil
+		}
 	}
 	return &c
 }
@@ -180,6 +184,21 @@ func TestDecodeErrors(t *testing.T) {
 				t.Fatalf("response %s: prefix of %d/%d bytes decoded", name, n, len(b))
 			}
 		}
+	}
+	// The hidden flag with no hidden ids is not canonical.
+	inSync, _ := syncproto.EncodeResponse(sampleResponses()["in sync"])
+	// Offsets in the uncompressed answer: envelope 3, nrepos 1, path
+	// length 1 + 11, status 1, flags.
+	const respFlagsAt = 3 + 1 + 1 + 11 + 1
+	if inSync[2] != 0 || inSync[respFlagsAt] != 0 {
+		t.Fatal("the sample should go uncompressed, with no flags")
+	}
+	if _, err := syncproto.DecodeResponse(append(patch(inSync, respFlagsAt, 4), 0)); !errors.Is(err, syncproto.ErrMalformed) || !strings.Contains(err.Error(), "hidden") {
+		t.Fatalf("hidden flag with zero ids: %v, want ErrMalformed", err)
+	}
+	withOne := append(append(patch(inSync, respFlagsAt, 4), 1), make([]byte, 32)...)
+	if resp, err := syncproto.DecodeResponse(withOne); err != nil || len(resp.Repos[0].Hidden) != 1 {
+		t.Fatalf("hidden flag with one id: %v", err)
 	}
 	// A response is not a request, and the other way round.
 	resp, _ := syncproto.EncodeResponse(sampleResponses()["in sync"])

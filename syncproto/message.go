@@ -8,8 +8,9 @@ import (
 // per repository still being synced.
 type Request struct {
 	// Session is the requesting peer's session id (its Ed25519 public key).
-	// The server hands it to its Policy; binding it to the request with a
-	// signature is the transport's job (see the package doc).
+	// The server hands it to its Repos; who the requester is, for the
+	// Policy, comes with the request's context; binding either to the
+	// request with a signature is the transport's job.
 	Session commit.SessionID
 	Repos   []RepoRequest
 }
@@ -80,10 +81,14 @@ type RepoResponse struct {
 	Status  Status
 	Message string // why, when Status is not StatusOK
 
-	Epoch  uint64 // the server's log epoch
-	Seq    uint64 // the server's sequence number this answer is complete up to
-	Count  uint64 // how many commits the server holds, after this request's
-	Digest Digest // digest of the server's commit ids, after this request's
+	// Epoch and Seq are the server's position: its log's epoch and
+	// sequence number, or, for a requester who may read only part of the
+	// repository, a position in that view which reveals nothing of the
+	// log (see Policy).
+	Epoch  uint64
+	Seq    uint64 // the position this answer is complete up to
+	Count  uint64 // how many commits the server holds (in view), after this request's
+	Digest Digest // digest of the server's commit ids (in view), after this request's
 	// Filter, if set, holds the server's commit ids: the client should send
 	// the commits it does not hold in its next request.
 	Filter *Filter
@@ -96,6 +101,12 @@ type RepoResponse struct {
 	Missing []commit.ID
 	// Rejected are the request's commits the server refused, with reasons.
 	Rejected []Rejection
+	// Hidden are ids of commits this request carried that the server holds
+	// but that are outside what the requester may read (it lost read
+	// access to their items): the server's Count and Digest leave them
+	// out, so the client leaves them out of its comparison too. Only ids
+	// of commits in the request's Commits ever appear here.
+	Hidden []commit.ID
 }
 
 // Rejection names a commit a peer refused and why.

@@ -9,7 +9,10 @@
 //   - The server keeps no per-client state. Each request carries what the
 //     server needs to answer it; a replayed, duplicated or reordered
 //     request is answered as if it were new, and storing commits twice is
-//     a no-op. The Responder's only memory is a digest cache.
+//     a no-op. The Responder's only memory is a digest cache per
+//     repository and a bounded cache of view states per repository and
+//     view key (ResponderOptions.MaxViews), shared by every requester with
+//     that view; losing either costs time, never a commit.
 //   - Every commit received, on either side, goes through repo.Receive,
 //     which checks ids, signatures, the repository, the time, parents and
 //     merges before anything is stored; a refused commit is reported back
@@ -18,8 +21,15 @@
 //     cannot make the server keep commits whose parents it does not hold,
 //     nor ones that break the server's schemas.
 //   - On the server, Responder.accept is the one place incoming commits
-//     are accepted or rejected and Responder.send the one place outgoing
-//     commits are chosen; both consult the Policy (AllowAll by default).
+//     are accepted or rejected (Policy.AcceptCommit, then
+//     Policy.AdmitCommit through the Repo's ReceiveChecked), and
+//     Responder.send the one place outgoing commits are chosen. Before
+//     either, Policy.View decides what the requester may read; every
+//     element of the answer is then computed over that view (see Views).
+//   - No answer names an id of a commit outside the requester's view,
+//     but the ids of commits the request itself carried (Rejected,
+//     Hidden). A repository the requester may read nothing of is
+//     answered exactly as one that does not exist.
 //   - Decoders never panic, check every length against a bound and the
 //     bytes left before allocating, accept only the canonical encoding,
 //     and reject trailing bytes. Encoders refuse what decoders would.
@@ -38,8 +48,8 @@
 // lack, the ids it is missing itself, its digest, and sometimes a filter.
 // The client stores them and compares digests again. Rounds repeat until
 // every repository converged or MaxRounds round trips are spent. A commit
-// one side refused is subtracted from the other side's digest, so
-// refusals do not stop convergence.
+// one side refused, or the server hides (see Views), is subtracted from
+// the other side's digest, so refusals do not stop convergence.
 //
 // Resume path (routine syncs). After a converged sync the client keeps,
 // on its side only, a Resume point per repository: the server's (epoch,
@@ -72,6 +82,40 @@
 // Repair. Every SyncerOptions.RepairEvery-th sync of a repository with a server
 // runs the Bloom path even if the digests match, so a digest collision
 // cannot hide a difference for ever.
+//
+// # Views
+//
+// A Policy gives each request a View of each repository (nil: all of
+// it). The view V of repository R is the commits of the items the
+// requester may read (View.MayRead, per item, asked again whenever the
+// item changes) plus the commits it wrote (View.Own, so that write-only
+// "drop box" items converge). Every element of an answer is computed over
+// V, never over R:
+//
+//   - count and digest: V's, so a restricted client converges;
+//   - the server's Bloom filter holds only ids in V;
+//   - commits sent are in V (send checks each once more);
+//   - ids the client asks for (missing) are answered only if in V, and
+//     otherwise exactly as ids the server does not hold;
+//   - the ids the server itself misses are those commits in V wait for;
+//   - the position (epoch, seq) is the view's own: Seq counts the changes
+//     of V and Epoch is a keyed hash of the view key, the log's epoch and
+//     where the view's state began, so it tells nothing of the log. A
+//     position the server does not recognise (tampered, evicted, another
+//     view) means no resume: the Bloom path, never an error;
+//   - hidden: the ids of commits the request carried that the server
+//     holds outside V (the client lost read access to their items). The
+//     client leaves them out of the comparison as if refused, and reports
+//     them (Stats.Hidden, SyncerOptions.OnHidden) so the embedding layer
+//     can purge them; until it does, its syncs take the Bloom path.
+//
+// An item that enters V (a rule change, or a change of its value) reaches
+// the client with its whole history; resuming, in the same round trip.
+// Views with equal keys share one state, kept incrementally: each request
+// reads only the commits written since the last, and asks MayRead only
+// for their items, so a resumed sync of a view costs about what an
+// unrestricted one does. An item entering or leaving V makes the state
+// count V again from the whole log, once. A nil View costs nothing.
 //
 // # Wire format
 //
@@ -106,15 +150,23 @@
 //	resprepo  := path status (message | answer)
 //	  status    1 byte: 0 ok, 1 not found, 2 error
 //	  message   string, at most MaxReasonLen bytes (status not ok)
-//	answer    := flags epoch seq count digest [filter] commits missing rejected
-//	  flags     1 byte: bit 0 filter, bit 1 more; others 0
-//	  epoch     8 bytes: the server log's epoch
-//	  seq       uvarint: the server's sequence number of count and digest
-//	  count     uvarint, digest 32 bytes: the server's, after the request
+//	answer    := flags epoch seq count digest [filter] commits missing
+//	             rejected [hidden]
+//	  flags     1 byte: bit 0 filter, bit 1 more, bit 2 hidden; others 0
+//	  epoch     8 bytes: the server log's epoch (or the view's, see Views)
+//	  seq       uvarint: the sequence number (or view position) of count
+//	            and digest
+//	  count     uvarint, digest 32 bytes: the server's (over the view),
+//	            after the request
 //	  filter    the server's filter (iff flag bit 0)
 //	  commits, missing   as in reqrepo
 //	  rejected  uvarint n (at most MaxCommits), n × (32-byte id, string
 //	            reason of at most MaxReasonLen bytes)
+//	  hidden    uvarint n (1 to MaxCommits), n × 32-byte commit id (iff
+//	            flag bit 2; the flag is set iff there are hidden ids).
+//	            Only answers to a requester with a restricted view carry
+//	            it; a build that predates it refuses such an answer as
+//	            malformed.
 //
 //	filter    := salt k m words
 //	  salt      16 bytes

@@ -240,17 +240,26 @@ func TestClientRefusesBadCommits(t *testing.T) {
 	requireSame(t, srv, cli)
 }
 
-// rejectAll is a Policy that refuses every commit and hides those of
-// item1.
+// rejectAll is a Policy that refuses every commit and hides item1.
 type rejectAll struct{}
 
-func (rejectAll) AcceptCommit(commit.SessionID, string, *commit.Commit) error {
+func (rejectAll) AcceptCommit(context.Context, string, *commit.Commit) error {
 	return errors.New("read-only for this session")
 }
 
-func (rejectAll) MayRead(_ commit.SessionID, _ string, c *commit.Commit) bool {
-	return c.Key() != "item1"
+func (rejectAll) AdmitCommit(context.Context, string, *commit.Commit, item.Item, item.Item) error {
+	return errors.New("read-only for this session")
 }
+
+func (rejectAll) View(context.Context, string, syncproto.Repo) (syncproto.View, error) {
+	return rejectAllView{}, nil
+}
+
+type rejectAllView struct{}
+
+func (rejectAllView) Key() string               { return "all but item1" }
+func (rejectAllView) MayRead(key string) bool   { return key != "item1" }
+func (rejectAllView) Own(c *commit.Commit) bool { return false }
 
 func TestPolicy(t *testing.T) {
 	srv, cli := openPeer(t, 0), openPeer(t, 1)
@@ -265,7 +274,10 @@ func TestPolicy(t *testing.T) {
 	}
 	writeItems(t, cli, "mine", 2, 2)
 	s := newSyncer(t, syncproto.Loopback(serve(t, srv, &syncproto.ResponderOptions{Policy: rejectAll{}})), &syncproto.SyncerOptions{MaxRounds: 3})
-	st, _ := s.Sync(context.Background(), syncproto.Local{Path: testPath, Repo: cli})
+	st, err := s.Sync(context.Background(), syncproto.Local{Path: testPath, Repo: cli})
+	if err != nil {
+		t.Fatalf("sync under a restricting policy: %v (%+v)", err, st)
+	}
 	if len(st.Rejected) != 2 || !strings.Contains(st.Rejected[0].Reason, "read-only for this session") {
 		t.Fatalf("rejected %v, want both client commits refused by the policy", st.Rejected)
 	}

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/repo"
 )
 
@@ -46,6 +46,8 @@ func agreed(r Repo) {
 type Repos interface {
 	// Repo returns the repository at path, or an error wrapping
 	// ErrUnknownRepo if there is none (or the session may not know of it).
+	// The requester never sees that error's text: every unknown repository
+	// is answered with the same message, made from its path alone.
 	// create is true when the peer holds or sends commits for path: a
 	// Repos may create the repository then, and answer ErrUnknownRepo to
 	// a peer that only asks.
@@ -60,36 +62,78 @@ func (f ReposFunc) Repo(ctx context.Context, session commit.SessionID, path stri
 	return f(ctx, session, path, create)
 }
 
-// Policy decides, for a session, which incoming commits a Responder stores
-// and which of its commits it sends. The Responder consults it in exactly
-// two places: accept (every incoming commit, before repo.Receive validates
-// it) and send (every outgoing commit). Methods are called concurrently.
+// Policy decides, per request, what the requester may write and read.
+// ctx is the request's context: the server stores the authenticated
+// principal in it, and syncproto never looks inside. Methods are called
+// concurrently.
 //
-// Digests cover every commit a side holds, so a session that may not read
-// some commits never sees equal digests; until the digest a Responder
-// reports is restricted to what the session may read, such a session's
-// syncs end with ErrNotConverged after their round budget.
+// The Responder consults it in three places: accept (AcceptCommit for
+// every incoming commit, and AdmitCommit through the Repo's
+// ReceiveChecked), View before anything else in a repository's section,
+// and the view then decides every byte of the answer (see View).
 type Policy interface {
-	// AcceptCommit returns nil to let the commit through to validation, or
-	// why the session may not write it.
-	AcceptCommit(session commit.SessionID, path string, c *commit.Commit) error
-	// MayRead reports whether the session may receive the commit.
-	MayRead(session commit.SessionID, path string, c *commit.Commit) bool
+	// AcceptCommit is asked for every incoming commit not held yet, before
+	// it is validated: nil lets it through, an error refuses it with that
+	// reason.
+	AcceptCommit(ctx context.Context, path string, c *commit.Commit) error
+	// AdmitCommit is asked, for every incoming non-merge commit, once it is
+	// complete, with the item's value before it (at its parents, merged;
+	// the zero Item for a new item) and after it: nil stores it, an error
+	// refuses it. It is asked only when the Repo offers ReceiveChecked
+	// (repo.Repo does) and the Responder is not KeepPending; otherwise
+	// AcceptCommit alone decides.
+	AdmitCommit(ctx context.Context, path string, c *commit.Commit, before, after item.Item) error
+	// View returns what the requester may read of repository path, open
+	// as r: nil for all of it, or an error wrapping ErrUnknownRepo when it
+	// may read nothing there. The repository then looks exactly like a
+	// missing one: the same status and the same message as for a path
+	// that does not exist, and nothing the requester sent is stored.
+	View(ctx context.Context, path string, r Repo) (View, error)
 }
 
-// AllowAll is the Policy that lets every session read and write
+// View is one requester's read access to one repository. The view of a
+// repository R is V = the commits of the items MayRead admits, plus the
+// commits Own admits; a Responder computes every element of its answer
+// over V and never over R: count and digest, its Bloom filter, the
+// commits it sends, the ids it answers for, and its position (see
+// ResponderOptions.MaxViews). MayRead and Own are called with the view's
+// cached state locked: they must not call back into the Responder.
+type View interface {
+	// Key identifies the view: two Views of one repository with equal keys
+	// admit exactly the same commits (the Responder caches per repository
+	// and key). It changes when the rules, the user or the roles change.
+	Key() string
+	// MayRead reports whether the item key may be read given its current
+	// value. The Responder asks once per item and again whenever the item
+	// changes; the answer covers the item's whole history.
+	MayRead(key string) bool
+	// Own reports whether c was written by the requester (its user's
+	// sessions): such commits are in the view even in items it may not
+	// read, so write-only "drop box" items converge. It is asked often
+	// (for every commit of an unreadable item a request looks at), so it
+	// should be a lookup of c.Session().
+	Own(c *commit.Commit) bool
+}
+
+// AllowAll is the Policy that lets every requester read and write
 // everything.
 type AllowAll struct{}
 
 // AcceptCommit returns nil.
-func (AllowAll) AcceptCommit(commit.SessionID, string, *commit.Commit) error { return nil }
+func (AllowAll) AcceptCommit(context.Context, string, *commit.Commit) error { return nil }
 
-// MayRead returns true.
-func (AllowAll) MayRead(commit.SessionID, string, *commit.Commit) bool { return true }
+// AdmitCommit returns nil.
+func (AllowAll) AdmitCommit(context.Context, string, *commit.Commit, item.Item, item.Item) error {
+	return nil
+}
+
+// View returns nil: all of the repository.
+func (AllowAll) View(context.Context, string, Repo) (View, error) { return nil, nil }
 
 // ResponderOptions configure a Responder. The zero value is valid.
 type ResponderOptions struct {
-	// Policy decides what sessions may write and read; nil means AllowAll.
+	// Policy decides what requesters may write and read; nil means
+	// AllowAll.
 	Policy Policy
 	// MaxSendBytes bounds the commit bytes of one response (at least one
 	// commit is always sent); 0 means 16 MiB. The rest follows in the
@@ -101,8 +145,22 @@ type ResponderOptions struct {
 	// a responder whose peers are trusted. By default a Repo that offers
 	// ReceiveComplete (repo.Repo does) refuses them, as retryable, so that
 	// no client can make the server keep commits hanging from made-up
-	// parents.
+	// parents. Policy.AdmitCommit is not asked then.
 	KeepPending bool
+	// MaxViews bounds the view states kept, one per repository and view
+	// key, least recently used first out; 0 means 1024. A state costs
+	// about 20 bytes per item of its repository (a map entry; keys are
+	// shared with the commits) plus 8 bytes per position it still resolves
+	// and one entry per item that entered the view (at most 4096 each); an
+	// evicted one is rebuilt on the next request, by reading the whole log
+	// once, and its requesters' positions are no longer recognised (their
+	// next sync takes the Bloom path once).
+	MaxViews int
+	// Secret keys the hash that makes a view's positions opaque; nil
+	// means random, chosen when the Responder is made. With a secret kept
+	// across restarts, a view whose repository did not change keeps its
+	// position across a restart.
+	Secret []byte
 }
 
 // completeReceiver is the optional method of a Repo that refuses commits
@@ -111,21 +169,35 @@ type completeReceiver interface {
 	ReceiveComplete(encs [][]byte) (stored []commit.ID, rejected []repo.Rejection, err error)
 }
 
+// checkedReceiver is the optional method of a Repo that is
+// ReceiveComplete and also asks admit about each complete non-merge
+// commit with its item's value before and after it
+// (repo.Repo.ReceiveChecked). Without it Policy.AdmitCommit is not asked.
+type checkedReceiver interface {
+	ReceiveChecked(encs [][]byte, admit repo.Admit) (stored []commit.ID, rejected []repo.Rejection, err error)
+}
+
 // Validate checks the options.
 func (o *ResponderOptions) Validate() error {
-	if o.MaxSendBytes < 0 || o.MaxSendBytes > MaxPayloadSize/4 {
+	switch {
+	case o.MaxSendBytes < 0 || o.MaxSendBytes > MaxPayloadSize/4:
 		return fmt.Errorf("syncproto: MaxSendBytes %d out of range [0, %d]", o.MaxSendBytes, MaxPayloadSize/4)
+	case o.MaxViews < 0:
+		return fmt.Errorf("syncproto: MaxViews %d is negative", o.MaxViews)
 	}
 	return nil
 }
 
 // Responder is the server side of sync. It keeps no state per client: each
 // request carries everything needed to answer it. Its only state is a
-// cache of each repository's digest. It is safe for concurrent use.
+// cache of each repository's digest, and of each view's (see
+// ResponderOptions.MaxViews). It is safe for concurrent use.
 type Responder struct {
-	repos  Repos
-	opts   ResponderOptions
-	states states
+	repos    Repos
+	opts     ResponderOptions
+	allowAll bool // opts.Policy is AllowAll: nothing to admit
+	states   states
+	views    views
 }
 
 // NewResponder returns a Responder serving repos.
@@ -143,10 +215,16 @@ func NewResponder(repos Repos, opts *ResponderOptions) (*Responder, error) {
 	if o.MaxSendBytes == 0 {
 		o.MaxSendBytes = 16 << 20
 	}
+	if o.MaxViews == 0 {
+		o.MaxViews = 1024
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Responder{repos: repos, opts: o}, nil
+	_, all := o.Policy.(AllowAll)
+	s := &Responder{repos: repos, opts: o, allowAll: all}
+	s.views.init(o.MaxViews, o.Secret)
+	return s, nil
 }
 
 // HandleMessage decodes a request, handles it and encodes the response:
@@ -188,26 +266,65 @@ func (s *Responder) Handle(ctx context.Context, req *Request) (*Response, error)
 	return resp, nil
 }
 
+// Notice returns the notice for repository path, open as r, that the
+// requester whose context is ctx should get now: its view's position, the
+// one its next sync would end at. It returns an error wrapping
+// ErrUnknownRepo if the requester may read nothing there (its text is the
+// Policy's: not for the requester's eyes). For a view of some items, the
+// notice changes only when the commits in view change: notices compare
+// equal otherwise.
+func (s *Responder) Notice(ctx context.Context, path string, r Repo) (Notice, error) {
+	v, err := s.opts.Policy.View(ctx, path, r)
+	if err != nil {
+		return Notice{}, fmt.Errorf("notice %s: %w", path, err)
+	}
+	var st State
+	if v == nil {
+		st = s.states.of(r)
+	} else {
+		st = s.views.of(r, v.Key()).update(r, v)
+	}
+	return Notice{Repo: path, Epoch: st.Epoch, Seq: st.Seq}, nil
+}
+
 // handleRepo answers one repository's part of a request.
 func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q *RepoRequest, budget *int) RepoResponse {
 	r, err := s.repos.Repo(ctx, session, q.Path, q.Count > 0 || len(q.Commits) > 0)
 	if err != nil {
 		return s.failed(q.Path, err)
 	}
-	rejected, got, err := s.accept(session, q.Path, r, q.Commits)
+	v, err := s.opts.Policy.View(ctx, q.Path, r)
 	if err != nil {
 		return s.failed(q.Path, err)
 	}
-	st := s.states.of(r)
+	rejected, got, err := s.accept(ctx, q.Path, r, q.Commits)
+	if err != nil {
+		return s.failed(q.Path, err)
+	}
+	if v == nil {
+		return s.answer(&scope{r: r}, s.states.of(r), q, rejected, got, budget)
+	}
+	vs := s.views.of(r, v.Key())
+	st := vs.update(r, v)
+	vs.mu.RLock()
+	defer vs.mu.RUnlock()
+	return s.answer(&scope{r: r, v: v, vs: vs}, st, q, rejected, got, budget)
+}
+
+// answer computes a repository's section over sc, whose state is st,
+// once the request's commits are stored.
+func (s *Responder) answer(sc *scope, st State, q *RepoRequest, rejected []Rejection, got pushed, budget *int) RepoResponse {
 	p := RepoResponse{Path: q.Path, Epoch: st.Epoch, Seq: st.Seq, Count: st.Count, Digest: st.Digest,
-		Rejected: rejected, Missing: limitIDs(r.Missing())}
-	client := discount(set{q.Digest, q.Count}, rejected, got)
+		Rejected: rejected, Missing: sc.missing(), Hidden: sc.hidden(got.ids)}
+	client := discount(set{q.Digest, q.Count}, rejected, p.Hidden, got.has)
 	if client == (set{st.Digest, st.Count}) && !q.Repair {
-		agreed(r)
+		if sc.vs == nil {
+			agreed(sc.r) // a view's agreement says nothing of the rest
+		}
 		return p
 	}
-	out, negatives := s.candidates(r, q, client.n, got)
-	sent, more := s.send(session, q.Path, out, budget)
+	out, negatives := sc.candidates(q, client.n, got.has)
+	sent, more := s.send(sc, out, budget)
 	p.Commits, p.More = encodeAll(sent), more
 	if q.Filter != nil && client.n > 0 && !more {
 		// Predict the client's set once it stores what is sent: the
@@ -219,57 +336,84 @@ func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q 
 			}
 		}
 		if client != (set{st.Digest, st.Count}) {
-			p.Filter = s.filter(r, st, q.Count)
+			p.Filter = sc.filter(st, q.Count)
 		}
 	}
 	return p
 }
 
-// discount removes from the client's set the commits refused here: it
-// still holds them, this side never will.
-func discount(client set, rejected []Rejection, got map[commit.ID]bool) set {
+// discount removes from the client's set the commits refused or hidden
+// here: it still holds them, this side never will (or will never count
+// them for it).
+func discount(client set, rejected []Rejection, hidden []commit.ID, got map[commit.ID]bool) set {
+	if len(rejected) == 0 && len(hidden) == 0 {
+		return client
+	}
 	done := map[commit.ID]bool{}
-	for _, rj := range rejected {
-		if got[rj.ID] && !done[rj.ID] && client.n > 0 {
-			done[rj.ID] = true
-			client = set{client.d.Sub(rj.ID), client.n - 1}
+	sub := func(id commit.ID) {
+		if got[id] && !done[id] && client.n > 0 {
+			done[id] = true
+			client = set{client.d.Sub(id), client.n - 1}
 		}
+	}
+	for _, rj := range rejected {
+		sub(rj.ID)
+	}
+	for _, id := range hidden {
+		sub(id)
 	}
 	return client
 }
 
-// failed turns an error serving a repository into its section.
+// failed turns an error serving a repository into its section. Every
+// unknown repository gets the same message, made from its path alone, so
+// that a repository the requester may not read is indistinguishable from
+// one that does not exist whatever the error says.
 func (s *Responder) failed(path string, err error) RepoResponse {
 	if errors.Is(err, ErrUnknownRepo) {
-		msg := strings.TrimPrefix(err.Error(), ErrUnknownRepo.Error()+": ")
-		return RepoResponse{Path: path, Status: StatusNotFound, Message: truncate(msg, MaxReasonLen)}
+		return RepoResponse{Path: path, Status: StatusNotFound, Message: truncate(notFound(path), MaxReasonLen)}
 	}
 	s.opts.Logger.Error("sync repository", "path", path, "err", err)
 	return RepoResponse{Path: path, Status: StatusError, Message: truncate(err.Error(), MaxReasonLen)}
 }
 
+// notFound is the message of every StatusNotFound section.
+func notFound(path string) string { return path + " does not exist on this server" }
+
+// pushed are the ids of the commits a request carried that decode, in
+// request order and without repeats (ids), and as a set (has).
+type pushed struct {
+	ids []commit.ID
+	has map[commit.ID]bool
+}
+
 // accept is the one place incoming commits are accepted or rejected: the
-// Policy sees each decoded commit, then repo.Receive validates and stores
-// those it let through (and rejects those that do not decode). It returns
-// the rejections and the ids of every commit that decoded.
-func (s *Responder) accept(session commit.SessionID, path string, r Repo, encs [][]byte) ([]Rejection, map[commit.ID]bool, error) {
+// Policy sees each decoded commit, then the Repo validates and stores
+// those it let through (and rejects those that do not decode), asking the
+// Policy again about each once it is complete (see store). It returns the
+// rejections and the commits that decoded.
+func (s *Responder) accept(ctx context.Context, path string, r Repo, encs [][]byte) ([]Rejection, pushed, error) {
 	if len(encs) == 0 {
-		return nil, nil, nil
+		return nil, pushed{}, nil
 	}
-	got := make(map[commit.ID]bool, len(encs))
+	got := pushed{ids: make([]commit.ID, 0, len(encs)), has: make(map[commit.ID]bool, len(encs))}
 	var rejected []Rejection
 	pass := encs[:0:0]
 	for _, b := range encs {
 		c, err := commit.Decode(b)
 		if err != nil {
-			pass = append(pass, b) // Receive names and rejects it
+			pass = append(pass, b) // the Repo names and rejects it
 			continue
 		}
-		got[c.ID()] = true
+		if got.has[c.ID()] {
+			continue
+		}
+		got.has[c.ID()] = true
+		got.ids = append(got.ids, c.ID())
 		if _, held := r.Commit(c.ID()); held {
 			continue // already stored: nothing for the Policy to decide
 		}
-		if err := s.opts.Policy.AcceptCommit(session, path, c); err != nil {
+		if err := s.opts.Policy.AcceptCommit(ctx, path, c); err != nil {
 			rejected = append(rejected, Rejection{ID: c.ID(), Reason: truncate("not accepted: "+err.Error(), MaxReasonLen)})
 			continue
 		}
@@ -278,52 +422,84 @@ func (s *Responder) accept(session commit.SessionID, path string, r Repo, encs [
 	if len(pass) == 0 {
 		return rejected, got, nil
 	}
-	receive := r.Receive
-	if rc, ok := r.(completeReceiver); ok && !s.opts.KeepPending {
-		receive = rc.ReceiveComplete
-	}
-	_, rej, err := receive(pass)
+	rej, err := s.store(ctx, path, r, pass)
 	for _, rj := range rej {
 		rejected = append(rejected, Rejection{ID: rj.ID, Reason: truncate(rj.Reason, MaxReasonLen)})
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("store commits: %w", err)
+		return nil, pushed{}, fmt.Errorf("store commits: %w", err)
 	}
 	return rejected, got, nil
 }
 
-// candidates chooses the commits the client lacks, in log order (so
-// parents come before children): everything if it is empty; what is new
-// since its resume point; what its filter does not hold (and, if that is
-// most of the repository, everything else after it, so that no round is
-// needed to find commits hidden by false positives); and the ids it asked
-// for. negatives are the ids its filter certainly lacks.
-func (s *Responder) candidates(r Repo, q *RepoRequest, clientCount uint64, got map[commit.ID]bool) (out []*commit.Commit, negatives map[commit.ID]bool) {
-	switch {
-	case clientCount == 0:
-		out, _ = r.CommitsSince(0)
-	case q.Resume != nil && q.Resume.Epoch == r.Epoch():
-		since, _ := r.CommitsSince(q.Resume.Seq)
-		for _, c := range since {
-			if !got[c.ID()] {
-				out = append(out, c)
+// store has r validate and store encs: with ReceiveChecked, asking
+// Policy.AdmitCommit about each complete non-merge commit; else with
+// ReceiveComplete; else (or if KeepPending) with Receive. A panic in the
+// Policy is raised again once the Repo has returned, so that it never
+// unwinds through the Repo's locks.
+func (s *Responder) store(ctx context.Context, path string, r Repo, encs [][]byte) ([]repo.Rejection, error) {
+	if s.opts.KeepPending {
+		_, rej, err := r.Receive(encs)
+		return rej, err
+	}
+	if cr, ok := r.(checkedReceiver); ok {
+		var admit repo.Admit
+		var panicked any
+		if !s.allowAll {
+			admit = func(c *commit.Commit, before, after item.Item) (err error) {
+				if panicked != nil {
+					return errPolicyFailed
+				}
+				defer func() {
+					if p := recover(); p != nil {
+						panicked, err = p, errPolicyFailed
+					}
+				}()
+				return s.opts.Policy.AdmitCommit(ctx, path, c, before, after)
 			}
 		}
+		_, rej, err := cr.ReceiveChecked(encs, admit)
+		if panicked != nil {
+			panic(panicked)
+		}
+		return rej, err
 	}
-	if q.Filter != nil && clientCount > 0 {
-		var neg []*commit.Commit
-		neg, negatives = split(r, q.Filter, nil)
-		out = appendUnique(out, neg)
+	if cr, ok := r.(completeReceiver); ok {
+		_, rej, err := cr.ReceiveComplete(encs)
+		return rej, err
 	}
-	return appendWanted(out, r, q.Missing), negatives
+	_, rej, err := r.Receive(encs)
+	return rej, err
 }
 
-// split returns the commits of r (but those in skip) that f certainly
-// lacks, followed by the rest if those are most of r's commits (bulk: no
-// round is then needed to find those hidden by false positives), and the
-// ids f lacks.
-func split(r Repo, f *Filter, skip map[commit.ID]bool) ([]*commit.Commit, map[commit.ID]bool) {
-	all, _ := r.CommitsSince(0)
+// errPolicyFailed refuses the commits of a batch in which the Policy
+// panicked.
+var errPolicyFailed = errors.New("the server's policy failed")
+
+// send is the one place outgoing commits are chosen: it keeps those in
+// the scope (the candidates are chosen from it already: this is the last
+// word), within the byte budget (always at least one), and reports
+// whether it left any out for lack of room.
+func (s *Responder) send(sc *scope, cs []*commit.Commit, budget *int) ([]*commit.Commit, bool) {
+	var out []*commit.Commit
+	for i, c := range cs {
+		if !sc.visible(c) {
+			continue
+		}
+		if c.Size() > *budget && len(out) > 0 {
+			return out, i < len(cs)
+		}
+		out = append(out, c)
+		*budget -= c.Size()
+	}
+	return out, false
+}
+
+// split returns the commits of all (but those in skip) that f certainly
+// lacks, followed by the rest if those are most of all (bulk: no round is
+// then needed to find those hidden by false positives), and the ids f
+// lacks.
+func split(all []*commit.Commit, f *Filter, skip map[commit.ID]bool) ([]*commit.Commit, map[commit.ID]bool) {
 	var neg, pos []*commit.Commit
 	ids := map[commit.ID]bool{}
 	for _, c := range all {
@@ -360,9 +536,9 @@ func appendUnique(out, cs []*commit.Commit) []*commit.Commit {
 	return out
 }
 
-// appendWanted appends the commits with the given ids that r holds and out
-// lacks.
-func appendWanted(out []*commit.Commit, r Repo, ids []commit.ID) []*commit.Commit {
+// appendWanted appends the commits with the given ids that r holds, ok
+// admits (nil: all) and out lacks.
+func appendWanted(out []*commit.Commit, r Repo, ids []commit.ID, ok func(*commit.Commit) bool) []*commit.Commit {
 	if len(ids) == 0 {
 		return out
 	}
@@ -371,30 +547,12 @@ func appendWanted(out []*commit.Commit, r Repo, ids []commit.ID) []*commit.Commi
 		have[c.ID()] = true
 	}
 	for _, id := range ids {
-		if c, ok := r.Commit(id); ok && !have[id] {
+		if c, held := r.Commit(id); held && !have[id] && (ok == nil || ok(c)) {
 			have[id] = true
 			out = append(out, c)
 		}
 	}
 	return out
-}
-
-// send is the one place outgoing commits are chosen: it keeps those the
-// Policy lets the session read, within the byte budget (always at least
-// one), and reports whether it left any out for lack of room.
-func (s *Responder) send(session commit.SessionID, path string, cs []*commit.Commit, budget *int) ([]*commit.Commit, bool) {
-	var out []*commit.Commit
-	for i, c := range cs {
-		if !s.opts.Policy.MayRead(session, path, c) {
-			continue
-		}
-		if c.Size() > *budget && len(out) > 0 {
-			return out, i < len(cs)
-		}
-		out = append(out, c)
-		*budget -= c.Size()
-	}
-	return out, false
 }
 
 // encodeAll returns the commits' encodings.
@@ -407,18 +565,6 @@ func encodeAll(cs []*commit.Commit) [][]byte {
 		out[i] = c.Encode()
 	}
 	return out
-}
-
-// filter returns a filter of r's commit ids for the client to find what it
-// should send; it is sized for the difference in counts.
-func (s *Responder) filter(r Repo, st State, clientCount uint64) *Filter {
-	cs, _ := r.CommitsSince(0)
-	ids := make([]commit.ID, len(cs))
-	for i, c := range cs {
-		ids[i] = c.ID()
-	}
-	diff := max(clientCount, st.Count) - min(clientCount, st.Count)
-	return filterOf(ids, diff, 0)
 }
 
 // limitIDs keeps at most MaxMissing ids, so a response always encodes.

@@ -27,6 +27,12 @@ type SyncerOptions struct {
 	Resumes ResumeStore
 	// Logger receives per-round details at debug level; nil discards.
 	Logger *slog.Logger
+	// OnHidden, if set, is called at the end of each Sync, once per
+	// repository the server answered hidden ids for (Stats.Hidden): local
+	// commits the server holds but this peer may no longer read. Sync
+	// leaves them in place; until they are purged, every sync of the
+	// repository takes the Bloom path to find them again.
+	OnHidden func(path string, ids []commit.ID)
 }
 
 // Validate checks the options.
@@ -119,6 +125,7 @@ type Stats struct {
 	CommitsReceived int
 	Rejected        []RepoRejection // our commits the server refused
 	Refused         []RepoRejection // the server's commits this peer refused
+	Hidden          []RepoHidden    // our commits the server holds outside what we may read
 	Converged       int             // repositories that ended with the same commits on both sides
 	Missing         int             // ids local pending commits still wait for, which the server lacks too
 }
@@ -127,6 +134,15 @@ type Stats struct {
 type RepoRejection struct {
 	Path string
 	Rejection
+}
+
+// RepoHidden names the local commits of one repository that the server
+// answered as hidden (RepoResponse.Hidden): it holds them, but they are
+// outside what this peer may read there, so they no longer count toward
+// agreement with it.
+type RepoHidden struct {
+	Path string
+	IDs  []commit.ID
 }
 
 // Syncer is the client side of sync with one server: it runs rounds until
@@ -180,7 +196,19 @@ func (s *Syncer) Sync(ctx context.Context, repos ...Local) (Stats, error) {
 		}
 	}
 	s.save(runs)
-	return st, s.finish(runs, &st)
+	err := s.finish(runs, &st)
+	s.reportHidden(&st)
+	return st, err
+}
+
+// reportHidden hands the hidden ids of each repository to OnHidden.
+func (s *Syncer) reportHidden(st *Stats) {
+	if s.opts.OnHidden == nil {
+		return
+	}
+	for _, h := range st.Hidden {
+		s.opts.OnHidden(h.Path, h.IDs)
+	}
 }
 
 // save stores the resume points of the repositories that converged.
@@ -276,8 +304,8 @@ type run struct {
 	backlog  []*commit.Commit   // commits to send that did not fit a request
 	lastSeq  uint64             // local sequence number at the last request
 	lastGot  int                // commits received in the last round
-	excluded map[commit.ID]bool // ids one side refused
-	exLocal  set                // our commits the server refused
+	excluded map[commit.ID]bool // ids one side refused, or the server hides
+	exLocal  set                // our commits the server refused or hides
 	exRemote set                // the server's commits we refused
 
 	done bool
@@ -326,7 +354,8 @@ func (u *run) toPush() []*commit.Commit {
 	out := u.backlog
 	var cand []*commit.Commit
 	if f := u.srv.Filter; f != nil {
-		cand, _ = split(u.Repo, f, u.excluded)
+		all, _ := u.Repo.CommitsSince(0)
+		cand, _ = split(all, f, u.excluded)
 	} else {
 		since, _ := u.Repo.CommitsSince(u.lastSeq)
 		for _, c := range since {
@@ -336,7 +365,7 @@ func (u *run) toPush() []*commit.Commit {
 		}
 	}
 	out = appendUnique(out, cand)
-	return appendWanted(out, u.Repo, u.srv.Missing)
+	return appendWanted(out, u.Repo, u.srv.Missing, nil)
 }
 
 // fit splits commits into those that fit the byte budget (at least one)
@@ -398,11 +427,9 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 	}
 	for _, rj := range p.Rejected {
 		st.Rejected = append(st.Rejected, RepoRejection{u.Path, rj})
-		if _, ok := u.Repo.Commit(rj.ID); ok && !u.excluded[rj.ID] {
-			u.excluded[rj.ID] = true
-			u.exLocal.add(rj.ID)
-		}
+		u.exclude(rj.ID)
 	}
+	u.hide(p.Hidden, st)
 	now := u.states.of(u.Repo)
 	srv := set{p.Digest.Minus(u.exRemote.d), p.Count - u.exRemote.n}
 	if srv != u.local(now) || p.More || len(u.backlog) > 0 {
@@ -416,6 +443,40 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 	if u.repair || !u.ok {
 		u.next.Syncs = 0
 	}
+}
+
+// exclude leaves a local commit the server refused or hides out of the
+// comparison with the server's set. It reports whether id was held here
+// and not excluded yet.
+func (u *run) exclude(id commit.ID) bool {
+	if _, ok := u.Repo.Commit(id); !ok || u.excluded[id] {
+		return false
+	}
+	u.excluded[id] = true
+	u.exLocal.add(id)
+	return true
+}
+
+// hide excludes the ids the server answered as hidden, as if it had
+// refused them, and adds those held here to the repository's entry in
+// st.Hidden.
+func (u *run) hide(ids []commit.ID, st *Stats) {
+	var held []commit.ID
+	for _, id := range ids {
+		if u.exclude(id) {
+			held = append(held, id)
+		}
+	}
+	if len(held) == 0 {
+		return
+	}
+	for i := range st.Hidden {
+		if st.Hidden[i].Path == u.Path {
+			st.Hidden[i].IDs = append(st.Hidden[i].IDs, held...)
+			return
+		}
+	}
+	st.Hidden = append(st.Hidden, RepoHidden{Path: u.Path, IDs: held})
 }
 
 // store receives the server's commits (repo.Receive validates them) and

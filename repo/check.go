@@ -29,9 +29,11 @@ func (p Problem) String() string {
 }
 
 // Check verifies the repository from its log: framing, every commit's id
-// (re-hashed) and signature, every delta and merge (recomputed), and every
-// item's leaves, head and cached value. Pending commits are not problems;
-// see Stats. It returns nil when all is well.
+// (re-hashed) and signature, every delta and merge (recomputed), every
+// exclusion record, and every item's excluded commits, leaves, head and
+// cached value. Pending and excluded commits are not problems (see Stats);
+// a commit in the graph over an excluded one is. It returns nil when all
+// is well.
 func (r *Repo) Check() []Problem {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -87,6 +89,12 @@ func (r *Repo) checkLog() []Problem {
 	}
 	for _, rec := range sc.recs {
 		if rec.bad || rec.untrusted || uint64(rec.end) > r.seq {
+			continue
+		}
+		if rec.typ == recExclude {
+			if _, err := decodeExclusion(rec.data); err != nil {
+				ps = append(ps, Problem{Offset: rec.off, What: "exclusion record: " + err.Error()})
+			}
 			continue
 		}
 		cs, err := decodeRecord(rec.typ, rec.data, r.owner)
@@ -154,10 +162,31 @@ func (r *Repo) checkNode(n *node) []Problem {
 	return ps
 }
 
-// checkItem recomputes an item's leaves, head and value from its commits.
+// checkItem recomputes an item's excluded commits, leaves, head and value
+// from its commits and the exclusions.
 func (r *Repo) checkItem(st *itemState, nodes []*node) []Problem {
 	p := Problem{Offset: -1, Item: st.key}
-	valid := func(n *node) bool { return n.complete() && n.bad == "" }
+	var out map[*node]bool // nil while nothing is excluded
+	if len(r.excl) > 0 {
+		out = r.descends(nodes, func(n *node) bool { return r.excl[n.c.ID()] != nil })
+	}
+	var ps []Problem
+	for _, n := range nodes {
+		if n.bad == "" && n.out != out[n] {
+			ps = append(ps, Problem{Offset: int64(n.seq), Item: st.key, Commit: n.c.ID(),
+				What: fmt.Sprintf("excluded is %v, recomputed from the exclusions %v", n.out, out[n])})
+		}
+	}
+	for _, l := range st.leaves {
+		if out[l] {
+			ps = append(ps, Problem{Offset: int64(l.seq), Item: st.key, Commit: l.c.ID(),
+				What: "leaf is excluded, or descends from an excluded commit"})
+		}
+	}
+	if len(ps) > 0 {
+		return ps
+	}
+	valid := func(n *node) bool { return n.complete() && n.bad == "" && !out[n] }
 	hasChild := map[commit.ID]bool{}
 	for _, n := range nodes {
 		if valid(n) {
@@ -183,6 +212,10 @@ func (r *Repo) checkItem(st *itemState, nodes []*node) []Problem {
 			return []Problem{p}
 		}
 		return nil
+	}
+	if !slices.Contains(leaves, st.head) {
+		p.What = "head is not a leaf"
+		return []Problem{p}
 	}
 	if v, err := r.valueOf(st.head); err != nil || !item.ItemsEqual(v, st.value) {
 		p.What = "cached head value differs from the head commit's"

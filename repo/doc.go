@@ -32,10 +32,10 @@
 // # Graph
 //
 // Per item: every commit, its complete commits (all parents and the delta
-// base present and complete), the leaves (complete commits without a
-// complete child) and the head. A commit whose parents or base are missing
-// is pending: stored, never a leaf, and its missing ids are listed by
-// Missing. As soon as an item has several leaves the repository writes the
+// base present and complete), the leaves (complete commits that are not
+// excluded, without such a child) and the head. A commit whose parents or
+// base are missing is pending: stored, never a leaf, and its missing ids
+// are listed by Missing. As soon as an item has several leaves the repository writes the
 // deterministic merge commit: package item's MergeStamped over the leaves'
 // changes since their lowest common ancestors (merged recursively when a
 // criss-cross history has several), with the last writer of each field
@@ -45,10 +45,57 @@
 // that catches up in batches does not restamp old writes. A merge received
 // from a peer is recomputed before it is trusted.
 //
+// # Exclusion
+//
+// Exclude takes commits out of the graph without deleting them (exclude.go):
+// a local write a server refused (quarantined: listed by Excluded until
+// Restore, Reauthor or Discard) or the commits of an item this peer may
+// no longer read (forgotten). The invariants:
+//
+//   - A commit is excluded if it was named to Exclude (a root) or descends
+//     from an excluded commit: a child or a merge over it, whether it was
+//     here then or arrives later. Restore lifts roots; nothing else does,
+//     so receiving an excluded commit again leaves it excluded.
+//   - Excluded commits are never leaves and never in a value or merge;
+//     what remains of an item is ancestor-closed, so its leaves are the
+//     latest commits that are not excluded, and several of them get the
+//     usual deterministic merge, built from them and their ancestors
+//     only. An item with every commit excluded has no head: it leaves
+//     Get, Keys, All and Count. A merge is never a root (it would be
+//     recomputed as it is), so that merge is never an excluded commit.
+//   - Excluded commits are held (Has) but left out of IDs, CommitsSince,
+//     Commit and Missing, so sync neither offers nor asks for them, and a
+//     peer converges with a server that refused them. ExcludedSeq tells a
+//     cache of CommitsSince to start over.
+//   - Restore gives back the graph as it was, unless excluding left an
+//     item with several leaves: their merge is a commit like any other
+//     (a server that never held the excluded commits writes the same one)
+//     and stays, so the item's value after Restore is the merge of its
+//     whole history, which three-way merging may resolve differently from
+//     the original one (a field set back to its value at the merge base
+//     counts as unchanged).
+//
+// Every Exclude, Restore and Discard is a record in the log (type 6), not
+// a file beside it: it is durable before the call returns (under either
+// durability), joins the graph in log order like a write's commits, and
+// advances Seq, so Since, Changed, queries' saved states, sync resume
+// points and backups see it as they see writes, with no second file to
+// keep in step with the log across crashes, rebuilds and copies. Recovery
+// treats it as any record: a torn one was never acknowledged and is cut
+// (nothing is excluded that no call acknowledged); a damaged one in
+// claimed bytes is quarantined and reported by Health and Check, the log
+// opens without it and its commits come back, which the next sync
+// corrects (the server refuses or hides them again); one found by
+// scanning past damage is ignored, as a commit's content could forge it.
+// Replay folds the records into the roots before it inserts any commit,
+// so the graph is a function of the commits and the roots, live and after
+// recovery; a read-only open applies them and writes nothing.
+//
 // # Sequence numbers
 //
 // Every commit's sequence number is the log position just after its record;
-// Seq returns the latest. Since lists the items with commits after a given
+// Seq returns the latest (an exclusion record advances it too). Since lists
+// the items with commits, or commits excluded or restored, after a given
 // sequence number, which is how queries and sync resume without rescanning.
 //
 // # Durability
@@ -76,5 +123,10 @@
 // Under Sync a write's new heads wait as pending heads, so the next write
 // of an item builds on them while readers still see the durable ones.
 // Update functions may therefore run more than once and must have no side
-// effects. Commits and values returned are immutable.
+// effects. Commits and values returned are immutable. Exclude, Restore,
+// Discard and Reauthor run one at a time (their own mutex), each seeing
+// what the previous one left; an exclusion joins the graph in log order
+// among writes, and a write still waiting for its fsync that builds on a
+// commit just excluded is excluded with it when it joins (the next write
+// of the item builds on what remains).
 package repo

@@ -32,6 +32,16 @@ var (
 	// ErrNotFound is returned when an item or commit does not exist.
 	ErrNotFound = errors.New("repo: not found")
 
+	// ErrNotExcluded is returned by Restore, Discard and Reauthor for a
+	// commit that is not excluded, and by Reauthor for one that is
+	// forgotten rather than quarantined.
+	ErrNotExcluded = errors.New("repo: commit not excluded")
+
+	// ErrExcludeMerge is returned by Exclude for a merge commit named
+	// without any of its parents: the merge of the leaves that remain
+	// would be the same commit again. Exclude a parent instead.
+	ErrExcludeMerge = errors.New("repo: a merge is excluded only with a parent")
+
 	// ErrRejected is returned (wrapped, with a reason) for a commit received
 	// from elsewhere that fails validation: id, signature, item key, delta
 	// base or merge recomputation.

@@ -27,6 +27,7 @@ type node struct {
 	bad     string // why a complete-looking commit is invalid; never a leaf
 	gen     uint32 // 1 + the largest parent generation; set on completion
 	depth   uint16 // 0 for a full snapshot, else deltas since its base
+	out     bool   // excluded: the commit or an ancestor is (exclude.go); never a leaf
 	base    *node  // the full snapshot a delta is relative to
 	schema  commit.Schema
 }
@@ -39,6 +40,7 @@ type itemState struct {
 	leaves  []*node   // complete commits with no complete child, sorted by id
 	leaf1   [1]*node  // backing array for the usual single leaf
 	pending []*node   // commits that were incomplete when inserted (pruned by insert)
+	out     []*node   // complete commits that are excluded, outside the graph
 	head    *node     // the leaf whose value is the item's value
 	value   item.Item // the head's value
 }
@@ -73,6 +75,7 @@ func (r *Repo) insert(c *commit.Commit, seq uint64) (*node, bool) {
 	if n.missing == 0 {
 		r.completeChain(n)
 	} else {
+		n.out = r.outLocked(n)
 		if len(st.pending) == cap(st.pending) { // prune before growing: amortised O(1)
 			st.pending = slices.DeleteFunc(st.pending, (*node).complete)
 		}
@@ -134,6 +137,13 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 		return false
 	}
 	st := r.items[n.c.Key()]
+	if n.out = r.outLocked(n); n.out {
+		// Excluded: not a leaf, and its parents keep their place. Its
+		// children complete and are excluded with it.
+		st.out = append(st.out, n)
+		r.outPending(n)
+		return true
+	}
 	st.leaves = slices.DeleteFunc(st.leaves, func(l *node) bool {
 		_, isParent := slices.BinarySearchFunc(n.c.Parents(), l.c.ID(), commit.CompareIDs)
 		return isParent
@@ -146,10 +156,11 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 }
 
 // itemNodes returns every commit of an item: the complete ones, reached
-// from the leaves through their parents, and those still pending or bad.
+// from the leaves and the excluded commits through their parents, and
+// those still pending or bad.
 func (r *Repo) itemNodes(st *itemState) []*node {
 	seen := map[*node]bool{}
-	stack := slices.Clone(st.leaves)
+	stack := slices.Concat(st.leaves, st.out)
 	var out []*node
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]

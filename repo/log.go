@@ -31,6 +31,8 @@ import (
 //	  type 3: data is a group: uvarint n, n × (uvarint len, stored commit)
 //	  type 4: a group, zstd-compressed
 //	  type 5: a mark: no data; its claim is the whole log before it
+//	  type 6: an exclusion: commits excluded, restored or discarded
+//	          (format drawn in exclude.go)
 //	stored  := 0x00 | commit encoding
 //	         | 0x01 | commit encoding without its 32 session bytes, which are the owner's
 //
@@ -73,6 +75,11 @@ import (
 // all-or-nothing across a crash. Records are appended and never rewritten
 // in place.
 //
+// Type 6 came after the first version 2 logs. A build that predates it
+// takes such a record for damage: it quarantines and reports the bytes,
+// loses no commit, and forgets the exclusion (the commits come back into
+// its graph), which is why it needs no new version.
+//
 // Version 1 logs (records framed as uvarint length | crc32c | type | data,
 // with no claims) are read; a writable open rebuilds them as version 2.
 const (
@@ -86,6 +93,7 @@ const (
 	recGroup      = 3
 	recGroupZstd  = 4
 	recMark       = 5
+	recExclude    = 6
 
 	// recHeadSize is the length of a record's head.
 	recHeadSize = 23
@@ -292,7 +300,7 @@ func parseHead(data []byte, off int) (h recHead, ok bool) {
 	h = recHead{typ: b[2], length: int(binary.LittleEndian.Uint32(b[3:])),
 		claim: int64(binary.LittleEndian.Uint64(b[7:])), dataCRC: binary.LittleEndian.Uint32(b[15:])}
 	switch {
-	case h.typ < recCommit || h.typ > recMark, h.length > maxRecordSize,
+	case h.typ < recCommit || h.typ > recExclude, h.length > maxRecordSize,
 		h.typ == recMark && h.length != 0, h.claim < 0, h.claim > int64(off):
 		return h, false
 	}
@@ -330,7 +338,7 @@ func recordCommits(typ byte, data []byte) ([][]byte, error) {
 		if data, err = zdec.DecodeAll(data, nil); err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)
 		}
-	case recMark:
+	case recMark, recExclude:
 		return nil, nil
 	default:
 		return nil, fmt.Errorf("unknown record type %d", typ)

@@ -47,8 +47,8 @@ func (r *Repo) Head(key string) (commit.ID, bool) {
 	return st.head.c.ID(), true
 }
 
-// Leaves returns the ids of an item's complete leaves (more than one only
-// while a merge is impossible).
+// Leaves returns the ids of an item's complete leaves, excluded commits
+// left out (more than one only while a merge is impossible).
 func (r *Repo) Leaves(key string) []commit.ID {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -105,30 +105,33 @@ func (r *Repo) All() iter.Seq[Entry] {
 	}
 }
 
-// Commit returns a commit by id (not one refused when it completed).
+// Commit returns a commit by id (not one refused when it completed, nor an
+// excluded one).
 func (r *Repo) Commit(id commit.ID) (*commit.Commit, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	n := r.commits[id]
-	if n == nil || n.bad != "" {
+	if n == nil || n.bad != "" || n.out {
 		return nil, false
 	}
 	return n.c, true
 }
 
-// Has reports whether the repository holds a commit.
+// Has reports whether the repository holds a commit (excluded ones too, so
+// that sync does not ask for them again).
 func (r *Repo) Has(id commit.ID) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.commits[id] != nil
 }
 
-// ValueAt returns the item value and schema a complete commit holds.
+// ValueAt returns the item value and schema a complete commit holds; a
+// quarantined commit's too, not a forgotten one's.
 func (r *Repo) ValueAt(id commit.ID) (item.Item, commit.Schema, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	n := r.commits[id]
-	if n == nil {
+	if n == nil || r.excludedKindLocked(n) == ExcludeForgotten {
 		return item.Item{}, commit.Schema{}, fmt.Errorf("%w: commit %s", ErrNotFound, id.Short())
 	}
 	if !n.complete() {
@@ -140,14 +143,16 @@ func (r *Repo) ValueAt(id commit.ID) (item.Item, commit.Schema, error) {
 
 // Info describes one commit of an item's history.
 type Info struct {
-	Commit  *commit.Commit
-	Seq     uint64
-	Pending bool   // parents or base missing
-	Bad     string // why the commit is invalid, if it is
+	Commit   *commit.Commit
+	Seq      uint64
+	Pending  bool        // parents or base missing
+	Bad      string      // why the commit is invalid, if it is
+	Excluded ExcludeKind // why it is out of the graph (see Excluded), or 0
 }
 
 // History returns every commit of an item, newest first: by generation,
 // then timestamp, then id, so a commit always comes before its parents.
+// Quarantined commits are included, forgotten ones are not.
 func (r *Repo) History(key string) []Info {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -156,10 +161,20 @@ func (r *Repo) History(key string) []Info {
 		return nil
 	}
 	nodes := r.itemNodes(st)
+	var by map[*node]*node
+	if len(r.excl) > 0 {
+		by = r.exclusionsOf(nodes)
+	}
 	slices.SortFunc(nodes, func(a, b *node) int { return -cmpNode(a, b) })
-	out := make([]Info, len(nodes))
-	for i, n := range nodes {
-		out[i] = Info{Commit: n.c, Seq: n.seq, Pending: !n.complete() && n.bad == "", Bad: n.bad}
+	out := make([]Info, 0, len(nodes))
+	for _, n := range nodes {
+		info := Info{Commit: n.c, Seq: n.seq, Pending: !n.complete() && n.bad == "", Bad: n.bad}
+		if root := by[n]; root != nil {
+			if info.Excluded = r.excl[root.c.ID()].kind; info.Excluded == ExcludeForgotten {
+				continue
+			}
+		}
+		out = append(out, info)
 	}
 	return out
 }
@@ -176,7 +191,7 @@ func (r *Repo) AsOf(key string, t int64) (commit.ID, bool) {
 	}
 	var best *node
 	for _, n := range r.itemNodes(st) {
-		if n.complete() && n.c.Time() <= t && (best == nil || cmp.Or(cmp.Compare(n.c.Time(), best.c.Time()), cmp.Compare(n.gen, best.gen), byID(n, best)) > 0) {
+		if n.complete() && !n.out && n.c.Time() <= t && (best == nil || cmp.Or(cmp.Compare(n.c.Time(), best.c.Time()), cmp.Compare(n.gen, best.gen), byID(n, best)) > 0) {
 			best = n
 		}
 	}
@@ -187,25 +202,36 @@ func (r *Repo) AsOf(key string, t int64) (commit.ID, bool) {
 }
 
 // Seq returns the repository's sequence number: the log position after the
-// last commit. It only grows while the repository is open.
+// last commit or exclusion record. It only grows while the repository is
+// open.
 func (r *Repo) Seq() uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.seq
 }
 
-// Since returns the keys of items with commits after sequence number seq,
-// sorted, and the current sequence number.
+// Since returns the keys of items with commits, or commits excluded or
+// restored, after sequence number seq, sorted, and the current sequence
+// number.
 func (r *Repo) Since(seq uint64) ([]string, uint64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	i, _ := slices.BinarySearchFunc(r.entries, seq+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
 	seen := map[string]bool{}
 	var keys []string
-	for _, n := range r.entries[i:] {
-		if k := n.c.Key(); !seen[k] {
+	add := func(k string) {
+		if !seen[k] {
 			seen[k] = true
 			keys = append(keys, k)
+		}
+	}
+	for _, n := range r.entries[i:] {
+		add(n.c.Key())
+	}
+	j, _ := slices.BinarySearchFunc(r.touched, seq+1, func(t touch, s uint64) int { return cmp.Compare(t.seq, s) })
+	for _, t := range r.touched[j:] {
+		for _, k := range t.keys {
+			add(k)
 		}
 	}
 	slices.SortFunc(keys, strings.Compare)
@@ -213,7 +239,8 @@ func (r *Repo) Since(seq uint64) ([]string, uint64) {
 }
 
 // Missing returns the ids that pending commits wait for and that this
-// repository does not hold: what the next sync should ask for.
+// repository does not hold: what the next sync should ask for. Ids only
+// excluded commits wait for are left out.
 func (r *Repo) Missing() []commit.ID {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -222,8 +249,8 @@ func (r *Repo) Missing() []commit.ID {
 
 func (r *Repo) missingLocked() []commit.ID {
 	var out []commit.ID
-	for id := range r.waiting {
-		if r.commits[id] == nil {
+	for id, ws := range r.waiting {
+		if r.commits[id] == nil && slices.ContainsFunc(ws, func(w *node) bool { return !w.out }) {
 			out = append(out, id)
 		}
 	}
@@ -241,6 +268,7 @@ func (r *Repo) Damage() []Damage {
 // Stats summarises the repository.
 type Stats struct {
 	Items, Live, Commits, Pending int
+	Excluded                      int // commits excluded (see Exclude), counted in Commits
 	Seq                           uint64
 }
 
@@ -253,6 +281,9 @@ func (r *Repo) Stats() Stats {
 		if !n.complete() {
 			s.Pending++
 		}
+		if n.out {
+			s.Excluded++
+		}
 	}
 	return s
 }
@@ -264,13 +295,14 @@ func (r *Repo) Epoch() uint64 { return r.epoch }
 
 // IDs returns the id of every commit the repository holds, pending ones
 // included, in log order; commits refused when they completed (see
-// Info.Bad) are left out, so they are never offered to a peer.
+// Info.Bad) and excluded ones (see Exclude) are left out, so they are
+// never offered to a peer.
 func (r *Repo) IDs() []commit.ID {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := make([]commit.ID, 0, len(r.entries))
 	for _, n := range r.entries {
-		if n.bad == "" {
+		if n.bad == "" && !n.out {
 			out = append(out, n.c.ID())
 		}
 	}
@@ -278,14 +310,15 @@ func (r *Repo) IDs() []commit.ID {
 }
 
 // CommitsSince returns the commits with sequence numbers after seq, in log
-// order, and the current sequence number; refused commits are left out.
+// order, and the current sequence number; refused and excluded commits are
+// left out (see ExcludedSeq for a digest kept from CommitsSince).
 func (r *Repo) CommitsSince(seq uint64) ([]*commit.Commit, uint64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	i, _ := slices.BinarySearchFunc(r.entries, seq+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
 	out := make([]*commit.Commit, 0, len(r.entries)-i)
 	for _, n := range r.entries[i:] {
-		if n.bad == "" {
+		if n.bad == "" && !n.out {
 			out = append(out, n.c)
 		}
 	}

@@ -81,7 +81,10 @@ func (r *Repo) load() error {
 	default:
 		r.opts.Logger.Warn("cut torn tail of log", "path", r.path, "offset", sc.end, "bytes", int64(len(data))-sc.end)
 	}
+	ops, badOps := r.loadExclusions(sc.recs)
 	kept, bad := r.replay(sc.recs)
+	r.noteExclusions(ops)
+	sc.damage = append(sc.damage, badOps...)
 	sc.damage = append(sc.damage, bad...)
 	slices.SortFunc(sc.damage, func(a, b Damage) int { return cmp.Compare(a.Offset, b.Offset) })
 	r.damage = sc.damage
@@ -128,6 +131,7 @@ func (r *Repo) reset() {
 	r.commits, r.items, r.list = map[commit.ID]*node{}, map[string]*itemState{}, nil
 	r.waiting, r.entries, r.damage = map[commit.ID][]*node{}, nil, nil
 	r.seq, r.live = 0, 0
+	r.excl, r.touched, r.exclSeq = map[commit.ID]*exclusion{}, nil, 0
 }
 
 // warnDamage logs every unresolved quarantined range.

@@ -168,6 +168,17 @@ type Repo struct {
 	// recomputed when they complete, even when their parents arrived in
 	// the same batch (their contents are unsigned).
 	untrusted map[commit.ID]bool
+	// excl holds the commits excluded by name (exclude.go); node.out
+	// marks them and every commit descending from one. touched lists the
+	// exclusion records that changed items, in log order, for Since;
+	// exclSeq is the end of the last exclusion record.
+	excl    map[commit.ID]*exclusion
+	touched []touch
+	exclSeq uint64
+
+	// exclMu serializes Exclude, Restore, Discard and Reauthor, so each
+	// one resolves its ids against the exclusions the previous one left.
+	exclMu sync.Mutex
 
 	stop chan struct{} // closed by Close to stop the flusher
 	wg   sync.WaitGroup
@@ -187,7 +198,7 @@ func Open(path string, opts *Options) (*Repo, error) {
 	o = o.withDefaults()
 	r := &Repo{path: path, opts: o, commits: map[commit.ID]*node{}, items: map[string]*itemState{},
 		waiting: map[commit.ID][]*node{}, changed: make(chan struct{}), stop: make(chan struct{}),
-		held: map[commit.ID]bool{}, inflight: map[string]*pendingHead{}}
+		held: map[commit.ID]bool{}, inflight: map[string]*pendingHead{}, excl: map[commit.ID]*exclusion{}}
 	if o.Key != nil {
 		copy(r.session[:], o.Key.Public().(ed25519.PublicKey))
 	}

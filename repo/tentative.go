@@ -13,14 +13,18 @@ import (
 // old head. A batch whose records a failure dropped is forgotten: its
 // commits never appear, and a write built on one of them is built again.
 // Under Async durability a write is acknowledged at once and its commits
-// join the graph at once; a failed flush keeps them to write again.
+// join the graph at once; a failed flush keeps them to write again. An
+// exclusion record (exclude.go) is held and joins the same way, in log
+// order among the commits.
 
-// batch is the commits of one log record, held until durable.
+// batch is the commits of one log record, or its exclusion, held until
+// durable.
 type batch struct {
 	t         ticket
 	commits   []*commit.Commit
-	untrusted bool // received from a peer: merges among them are recomputed
-	validate  bool // received by ReceiveComplete: values checked by Options.Validator
+	op        *exclOp // an exclusion record (exclude.go) instead of commits
+	untrusted bool    // received from a peer: merges among them are recomputed
+	validate  bool    // received by ReceiveComplete: values checked by Options.Validator
 }
 
 // pendingHead is a local write's item head that is not durable yet.
@@ -68,8 +72,11 @@ func (r *Repo) holdLocked(commits []*commit.Commit, untrusted bool, gen *uint64)
 
 // holdBatchLocked logs b's commits as one record and holds b.
 func (r *Repo) holdBatchLocked(b *batch, gen *uint64) (ticket, error) {
-	commits := b.commits
+	commits, op := b.commits, b.op
 	add := func(b []byte, claim int64) []byte {
+		if op != nil {
+			return appendExclusionRecord(b, op, claim)
+		}
 		if len(commits) == 1 {
 			return appendCommitRecord(b, commits[0], r.owner, claim)
 		}
@@ -117,6 +124,13 @@ func (r *Repo) confirmLocked() (ticket, bool) {
 		}
 		if lost {
 			r.forgetDroppedLocked()
+			continue
+		}
+		if b.op != nil {
+			for k := range r.applyOpLocked(b.op, uint64(b.t.end)) {
+				keys[k] = true
+			}
+			moved = true
 			continue
 		}
 		r.markLocked(b.commits, b.untrusted, b.validate)

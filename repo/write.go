@@ -382,6 +382,12 @@ func (r *Repo) settleItem(st *itemState) {
 		if err == nil && r.held[mc.ID()] {
 			break // written, joins the graph when durable
 		}
+		if err == nil && r.commits[mc.ID()] != nil {
+			// Stored already, yet its parents are leaves: it is excluded,
+			// which Exclude never lets a merge be alone. Writing it again
+			// would change nothing, and loop.
+			err = fmt.Errorf("merge %s is stored but out of the graph", mc.ID().Short())
+		}
 		if err == nil && r.opts.Durability == Sync {
 			if _, err = r.holdLocked([]*commit.Commit{mc}, false, nil); err == nil {
 				break
@@ -398,7 +404,7 @@ func (r *Repo) settleItem(st *itemState) {
 }
 
 // setHead points the item at its newest leaf by (timestamp, id) and caches
-// its value.
+// its value; an item without leaves (every commit excluded) has no head.
 func (r *Repo) setHead(st *itemState) {
 	var head *node
 	for _, l := range st.leaves {
@@ -406,7 +412,14 @@ func (r *Repo) setHead(st *itemState) {
 			head = l
 		}
 	}
-	if head == st.head || head == nil {
+	if head == st.head {
+		return
+	}
+	if head == nil {
+		if !st.value.Deleted() {
+			r.live--
+		}
+		st.head, st.value = nil, item.Item{}
 		return
 	}
 	v, err := r.valueOf(head)
@@ -425,12 +438,7 @@ func (r *Repo) setHead(st *itemState) {
 
 // computeMerge builds the deterministic merge commit of leaves (sorted by id).
 func (r *Repo) computeMerge(key string, leaves []*node) (*commit.Commit, error) {
-	target := leaves[0].schema
-	for _, l := range leaves[1:] {
-		if l.schema.NS == target.NS && l.schema.Version > target.Version || l.schema.NS > target.NS {
-			target = l.schema
-		}
-	}
+	target := newestSchema(leaves)
 	merged, err := r.mergeValues(leaves, target)
 	if err != nil {
 		return nil, err
@@ -445,6 +453,18 @@ func (r *Repo) computeMerge(key string, leaves []*node) (*commit.Commit, error) 
 	}
 	f.Repo = r.opts.Name
 	return commit.NewMerge(key, commits, f)
+}
+
+// newestSchema returns the schema a merge of nodes is written in: the
+// largest namespace among theirs, at its newest version.
+func newestSchema(nodes []*node) commit.Schema {
+	target := nodes[0].schema
+	for _, l := range nodes[1:] {
+		if l.schema.NS == target.NS && l.schema.Version > target.Version || l.schema.NS > target.NS {
+			target = l.schema
+		}
+	}
+	return target
 }
 
 // mergeValues merges the values of nodes: each node's changes since their

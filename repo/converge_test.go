@@ -59,6 +59,9 @@ type convSim struct {
 type convReplica struct {
 	name string
 	r    *repo.Repo
+	fs   *vfs.MemFS // where its log is
+	opts repo.Options
+	path string
 	now  int64    // the replica's clock
 	held [][]byte // commits sent to this replica but held back for later
 }
@@ -85,15 +88,16 @@ func newConvSim(t *testing.T, seed uint64) *convSim {
 // open opens a replica on its own in-memory filesystem, checked when the
 // test ends; key may be nil for a replica that only receives.
 func (s *convSim) open(name string, key ed25519.PrivateKey) *convReplica {
-	rep := &convReplica{name: name}
-	path := "/data/" + name + ".log"
+	rep := &convReplica{name: name, fs: vfs.NewMem(), path: "/data/" + name + ".log"}
+	path := rep.path
 	opts := &repo.Options{
-		FS: vfs.NewMem(), Key: key, Trusted: s.trusted, Schemas: goldUpgrader{},
+		FS: rep.fs, Key: key, Trusted: s.trusted, Schemas: goldUpgrader{},
 		Now: func() time.Time { return time.UnixMilli(rep.now) },
 		// The replicas' clocks are skewed on purpose, by more than a
 		// receiver allows by default: convergence must not depend on it.
 		MaxSkew: math.MaxInt64,
 	}
+	rep.opts = *opts
 	rep.r = dbtest.OpenRepo(s.t, path, opts)
 	return rep
 }

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/internal/dbtest"
@@ -235,3 +236,79 @@ func (t *onceTB) Fatalf(f string, args ...any) {
 }
 
 var _ = context.Background
+
+// BenchmarkViewResume10k compares, in one run, resumed syncs of a session
+// that may read half of 10,000 items (a rule on each item's value) with
+// those of a session that may read everything, against the same server:
+// unrestricted-ns/sync, restricted-ns/sync and their ratio. InSync writes
+// nothing between syncs; NewTen writes 10 commits to random items (about
+// half of them in view) before each; NewTenInView 10 commits to items in
+// view, so that both sessions receive the same commits.
+func BenchmarkViewResume10k(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		writes int
+		step   int // write to items k, k+step, ...: 2 keeps to items in view
+	}{{"InSync", 0, 1}, {"NewTen", 10, 1}, {"NewTenInView", 10, 2}} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := openBench(b)
+			writeItems(b, srv, "k", 10_000, 1000)
+			opts := &syncproto.SyncerOptions{RepairEvery: -1}
+			all := newSyncer(b, syncproto.Loopback(serve(b, srv, nil)), opts)
+			policy := newRulePolicy(evenCount)
+			half := newSyncer(b, syncproto.Loopback(serve(b, srv, &syncproto.ResponderOptions{Policy: policy})), opts)
+			cliAll, cliHalf := openBench(b), openBench(b)
+			syncOnce(b, all, cliAll)
+			syncOnce(b, half, cliHalf)
+			if n, m := len(cliHalf.IDs()), len(cliAll.IDs()); n != m/2 {
+				b.Fatalf("restricted client holds %d of %d commits, want half", n, m)
+			}
+			rng := rand.New(rand.NewPCG(7, 8))
+			var tAll, tHalf time.Duration
+			var w wire
+			b.ReportAllocs()
+			timed := func(s *syncproto.Syncer, cli *repo.Repo, d *time.Duration) syncproto.Stats {
+				t0 := time.Now()
+				st := syncOnce(b, s, cli)
+				*d += time.Since(t0)
+				return st
+			}
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				retitle(b, srv, rng, 10_000, bc.step, bc.writes)
+				b.StartTimer()
+				if i%2 == 0 { // each goes first half the time
+					timed(all, cliAll, &tAll)
+					w.add(timed(half, cliHalf, &tHalf), 0)
+				} else {
+					w.add(timed(half, cliHalf, &tHalf), 0)
+					timed(all, cliAll, &tAll)
+				}
+			}
+			n := float64(w.syncs)
+			b.ReportMetric(float64(tAll.Nanoseconds())/n, "unrestricted-ns/sync")
+			b.ReportMetric(float64(tHalf.Nanoseconds())/n, "restricted-ns/sync")
+			b.ReportMetric(float64(tHalf)/float64(tAll), "ratio")
+			b.ReportMetric(float64(w.rounds)/n, "restricted-rt/sync")
+		})
+	}
+}
+
+// retitle writes count title updates of random existing items, among
+// every step-th: values that leave every item's readability as it was.
+func retitle(b testing.TB, r *repo.Repo, rng *rand.Rand, items, step, count int) {
+	if count == 0 {
+		return
+	}
+	var ups []repo.Update
+	for range count {
+		key := fmt.Sprintf("k%09d", rng.IntN(items/step)*step)
+		v := item.String(fmt.Sprint("title ", rng.Int64()))
+		ups = append(ups, repo.Update{Key: key, Fn: func(cur repo.Current) (item.Item, commit.Schema, error) {
+			return cur.Value.With("title", v), cur.Schema, nil
+		}})
+	}
+	if _, err := r.Write(ups...); err != nil {
+		b.Fatal(err)
+	}
+}

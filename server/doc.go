@@ -26,7 +26,62 @@
 //	                  serve); 503 "degraded" while writes to a repository
 //	                  fail; 503 while shutting down. It names
 //	                  repositories, never server paths.
-//	GET  /metrics     Prometheus text format
+//	GET  /metrics     Prometheus text format; only without
+//	                  authentication: with it, serve MetricsHandler on
+//	                  an address only operators reach
+//
+// With authentication (Options.Auth), the auth routes, each signed like
+// every /v1 request:
+//
+//	POST /v1/auth/login     JSON credentials ({"user","code"} for
+//	                        one-time login codes, else whatever the
+//	                        Authenticator reads) → a session
+//	                        certificate as JSON; 401 with a reason
+//	POST /v1/auth/register  an anonymous certificate (AuthOptions.Anonymous
+//	                        only; 403 otherwise)
+//	POST /v1/auth/renew     a new certificate for a session whose
+//	                        certificate is valid, with the user's roles
+//	                        as they are now
+//	POST /v1/auth/logout    revokes the session
+//	POST /v1/auth/revoke    {"session"} or {"user"}: an admin (role
+//	                        "admin"), or the user itself
+//	GET  /v1/auth/whoami    the principal the server sees
+//
+// # Authentication and authorization
+//
+// Every /v1 request carries a Goat-Auth header signed by its session's
+// key over the method, host, path and query, a digest of the body, the
+// time, a nonce and the deployment's audience (package authz). The server
+// refuses with 401, a one-line reason and the Goat-Audience header: an
+// unsigned or badly signed request, a replayed one, one outside the
+// ±60 s window (with a Goat-Nonce to echo, for clients with wrong
+// clocks), and one from a session without a valid, unrevoked certificate
+// (except to log in; and, with AuthOptions.Anonymous, sessions that never
+// had one act as the anonymous principal). The session the server acts
+// for is the one that signed, whatever a request's body claims.
+//
+// Certificates, users, login codes and revocations are records in the
+// /sys repositories (Accounts), so they replicate like data; only root
+// and node principals read or write /sys, except that a session may read
+// its own certificate. The data directory's auth/ folder holds the
+// deployment's identity (OpenIdentity); its admin socket (ServeAdmin)
+// lets the operator manage accounts while the server runs.
+//
+// A commit a client sends is stored only if (DESIGN §8) it is signed by
+// its author; a certificate of its author covered its time; no
+// revocation voids that certificate for a commit received now (so a
+// commit back-dated by a revoked key is refused, while those stored
+// before the revocation stay); it arrives within the certificate's expiry
+// plus the offline grace; its parents are here; it fits its schema; and
+// the write rule, as its author, allows it, seeing the item before and
+// after. Merges are recomputed instead. Commits relayed by a node or the
+// root are trusted to have been checked where they were first accepted.
+// What a session reads is what the rules let it read (syncproto's
+// views): a repository it may not read looks exactly like one that does
+// not exist.
+//
+// Revoking a session or a user (Accounts.RevokeSession, RevokeUser)
+// refuses its next request and ends its event streams at once.
 //
 // # Invariants
 //
@@ -38,7 +93,10 @@
 //     commit the server acknowledged survives a crash.
 //   - Incoming commits pass through syncproto.Responder's one acceptance
 //     point and outgoing ones through its one selection point, both under
-//     Options.Policy.
+//     the rules (Options.Auth) or Options.Policy.
+//   - Without Options.Auth the server authenticates nobody: for tests and
+//     trusted networks only (New logs a warning). goatdb serve always
+//     authenticates.
 //   - Repositories are created only for a peer that holds or sends commits
 //     for them (even if those commits are then refused); a peer that only
 //     asks for an unknown repository is answered "not found".

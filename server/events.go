@@ -20,6 +20,9 @@ import (
 type hub struct {
 	metrics *metrics
 	unhook  func()
+	// onChange, if set, is called (outside the hub's lock) with every
+	// repository that changed, before streams are told.
+	onChange func(path string)
 
 	mu       sync.Mutex // guards the fields below
 	repos    map[string]*repo.Repo
@@ -66,6 +69,9 @@ func (h *hub) watch(path string, r *repo.Repo) {
 				return
 			}
 			ch = r.Changed()
+			if h.onChange != nil {
+				h.onChange(path)
+			}
 			h.publish(path)
 		}
 	})
@@ -227,13 +233,29 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	first := true
 	keepAlive := time.NewTicker(s.opts.KeepAlive)
 	defer keepAlive.Stop()
+	var revoked <-chan struct{}
+	if s.accounts != nil {
+		revoked = s.accounts.Revoked()
+	}
 	for {
 		for _, p := range sub.take() {
 			rp := s.hub.repo(p)
 			if rp == nil {
 				continue
 			}
-			data, err := syncproto.EncodeNotice(syncproto.Notice{Repo: p, Epoch: rp.Epoch(), Seq: rp.Seq()})
+			n := syncproto.Notice{Repo: p, Epoch: rp.Epoch(), Seq: rp.Seq()}
+			if s.policy != nil {
+				// Only repositories the session may read, at the
+				// position of its view: a change it may not see
+				// sends nothing new.
+				if !s.policy.readable(r.Context(), p) {
+					continue
+				}
+				if n, err = s.responder.Notice(r.Context(), p, rp); err != nil {
+					continue
+				}
+			}
+			data, err := syncproto.EncodeNotice(n)
 			if err != nil {
 				continue
 			}
@@ -254,6 +276,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-s.hub.drained:
 			return
+		case <-revoked:
+			// The revocations changed: a stream whose session lost its
+			// certificate ends (its next request gets 401).
+			if _, err := s.principal(principalOf(r).Session, r.URL.Path); err != nil {
+				return
+			}
+			revoked = s.accounts.Revoked()
 		}
 	}
 }

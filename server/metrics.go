@@ -25,6 +25,7 @@ type metrics struct {
 	rejected              atomic.Uint64
 	badRequests           atomic.Uint64
 	rateLimited           atomic.Uint64
+	unauthorized          atomic.Uint64
 	panics                atomic.Uint64
 	streams               atomic.Int64
 	repositories          atomic.Int64
@@ -78,6 +79,7 @@ func (m *metrics) write(w io.Writer) error {
 	counter(bw, "goatdb_sync_commits_rejected_total", "Received commits refused (bad id, signature, parents, policy).", m.rejected.Load())
 	counter(bw, "goatdb_sync_bad_requests_total", "Sync requests refused as malformed, oversized or of an unknown version.", m.badRequests.Load())
 	counter(bw, "goatdb_http_rate_limited_total", "Requests refused with 429 by the per-client rate limit.", m.rateLimited.Load())
+	counter(bw, "goatdb_http_unauthorized_total", "Requests refused with 401: unsigned, badly signed, replayed, stale, or from a session without a valid certificate.", m.unauthorized.Load())
 	counter(bw, "goatdb_http_panics_total", "Handler panics recovered.", m.panics.Load())
 	gauge(bw, "goatdb_event_streams", "Event streams connected.", m.streams.Load())
 	gauge(bw, "goatdb_repositories", "Repositories open.", m.repositories.Load())

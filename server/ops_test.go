@@ -21,6 +21,7 @@ import (
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/internal/dbtest"
+	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/syncproto"
 )
@@ -396,13 +397,17 @@ type gatePolicy struct {
 	once    sync.Once
 }
 
-func (g *gatePolicy) AcceptCommit(commit.SessionID, string, *commit.Commit) error {
+func (g *gatePolicy) AcceptCommit(context.Context, string, *commit.Commit) error {
 	g.once.Do(func() { close(g.entered) })
 	<-g.open
 	return nil
 }
 
-func (g *gatePolicy) MayRead(commit.SessionID, string, *commit.Commit) bool { return true }
+func (g *gatePolicy) AdmitCommit(context.Context, string, *commit.Commit, item.Item, item.Item) error {
+	return nil
+}
+
+func (g *gatePolicy) View(context.Context, string, syncproto.Repo) (syncproto.View, error) { return nil, nil }
 
 // TestShutdownWaitsForSyncInFlight: while Serve shuts down, /healthz says
 // 503, and a sync request in flight is completed and stored before Serve
@@ -526,11 +531,15 @@ func TestShutdownFlushes(t *testing.T) {
 // panicky is a Policy whose AcceptCommit panics.
 type panicky struct{}
 
-func (panicky) AcceptCommit(commit.SessionID, string, *commit.Commit) error {
+func (panicky) AcceptCommit(context.Context, string, *commit.Commit) error {
 	panic("policy exploded")
 }
 
-func (panicky) MayRead(commit.SessionID, string, *commit.Commit) bool { return true }
+func (panicky) AdmitCommit(context.Context, string, *commit.Commit, item.Item, item.Item) error {
+	return nil
+}
+
+func (panicky) View(context.Context, string, syncproto.Repo) (syncproto.View, error) { return nil, nil }
 
 // TestPanicRecovered: a panic while handling a sync request is a 500
 // naming the request id, is counted, and the server goes on serving.
@@ -594,17 +603,22 @@ func TestPanicCountedAsRequest(t *testing.T) {
 	})
 }
 
-// refuseSession is a Policy under which one session may not write.
+// refuseSession is a Policy under which one session's commits are
+// refused.
 type refuseSession struct{ session commit.SessionID }
 
-func (p refuseSession) AcceptCommit(s commit.SessionID, path string, _ *commit.Commit) error {
-	if s == p.session {
+func (p refuseSession) AcceptCommit(_ context.Context, path string, c *commit.Commit) error {
+	if c.Session() == p.session {
 		return errors.New("this session is read-only on " + path)
 	}
 	return nil
 }
 
-func (refuseSession) MayRead(commit.SessionID, string, *commit.Commit) bool { return true }
+func (refuseSession) AdmitCommit(context.Context, string, *commit.Commit, item.Item, item.Item) error {
+	return nil
+}
+
+func (refuseSession) View(context.Context, string, syncproto.Repo) (syncproto.View, error) { return nil, nil }
 
 // TestPolicyRefusesSession: a client whose commits the policy refuses
 // gets ErrRejected with each commit and the policy's reason; nothing of

@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
@@ -24,8 +25,14 @@ type Options struct {
 	// Logger receives access logs (Info), failures (Warn, Error) and
 	// details (Debug); nil discards.
 	Logger *slog.Logger
-	// Policy decides what each session may write and read; nil means
-	// syncproto.AllowAll.
+	// Auth turns on authentication and authorization (see AuthOptions).
+	// Without it the server authenticates nobody and Policy alone decides
+	// (every client reads and writes everything by default): only for
+	// tests and trusted networks. New logs a warning then.
+	Auth *AuthOptions
+	// Policy decides what each session may write and read when Auth is
+	// nil; nil means syncproto.AllowAll. With Auth, the rules decide and
+	// Policy must be nil.
 	Policy syncproto.Policy
 	// Peers are other servers' URLs to replicate with: every repository
 	// here is kept in sync with them, and every repository they announce
@@ -66,6 +73,10 @@ func (o *Options) Validate() error {
 		return errors.New("server: negative duration in Options")
 	case o.RateBurst < 0 || o.MaxEventStreams < 0:
 		return errors.New("server: negative RateBurst or MaxEventStreams")
+	case o.Auth != nil && o.Policy != nil:
+		return errors.New("server: Options.Policy and Options.Auth both set; with Auth, rules (AuthOptions.Rules) decide")
+	case o.Auth != nil && o.Auth.Identity == nil:
+		return errors.New("server: AuthOptions.Identity is required (OpenIdentity or NewIdentity)")
 	}
 	for _, p := range o.Peers {
 		if _, err := goatdb.NormalizeServerURL(p); err != nil {
@@ -118,6 +129,10 @@ type Server struct {
 	limiter   *limiter
 	hub       *hub
 	handler   http.Handler
+	auth      *AuthOptions    // nil without authentication
+	accounts  *Accounts       // nil without authentication
+	verifier  *authz.Verifier // nil without authentication
+	policy    *authPolicy     // nil without authentication
 
 	mu       sync.Mutex // guards serving
 	serving  bool
@@ -140,8 +155,18 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 		s.limiter = newLimiter(o.RateLimit, o.RateBurst)
 	}
 	var err error
+	policy := o.Policy
+	if o.Auth != nil {
+		if err := s.setupAuth(o.Auth); err != nil {
+			return nil, err
+		}
+		s.policy = newAuthPolicy(o.Auth.Rules, s.accounts, o.Auth.Anonymous)
+		policy = s.policy
+	} else {
+		o.Logger.Warn("serving without authentication: every client may read and write everything (set server.Options.Auth)")
+	}
 	s.responder, err = syncproto.NewResponder(syncproto.ReposFunc(s.repo), &syncproto.ResponderOptions{
-		Policy: o.Policy, MaxSendBytes: o.MaxSendBytes, Logger: o.Logger})
+		Policy: policy, MaxSendBytes: o.MaxSendBytes, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +183,17 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 		}
 	}
 	s.hub = newHub(s.metrics)
+	if s.accounts != nil {
+		// Accounts follow /sys however it changes (an admin, a peer), so
+		// that a revocation ends streams within moments.
+		s.hub.onChange = func(path string) {
+			if strings.HasPrefix(path, "/sys/") {
+				if err := s.accounts.refresh(); err != nil {
+					s.log.Error("reload accounts", "err", err)
+				}
+			}
+		}
+	}
 	s.hub.unhook = db.OnRepoOpen(s.hub.watch)
 	s.handler = s.routes()
 	return s, nil
@@ -165,16 +201,22 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 
 // repo is the Responder's Repos: it opens existing repositories, and
 // creates one only for a request that brings commits.
-func (s *Server) repo(_ context.Context, _ commit.SessionID, path string, create bool) (syncproto.Repo, error) {
+//
+// A repository the session may not read answers, to a request that brings
+// nothing, exactly as one that does not exist.
+func (s *Server) repo(ctx context.Context, _ commit.SessionID, path string, create bool) (syncproto.Repo, error) {
 	if err := goatdb.CheckRepoPath(path); err != nil {
 		return nil, fmt.Errorf("%w: %v", syncproto.ErrUnknownRepo, err)
 	}
 	if create {
 		return s.db.Repo(path)
 	}
+	if s.policy != nil && !s.policy.readable(ctx, path) {
+		return nil, unknownRepo(path)
+	}
 	r, err := s.db.LookupRepo(path)
 	if errors.Is(err, goatdb.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s does not exist on this server", syncproto.ErrUnknownRepo, path)
+		return nil, unknownRepo(path)
 	}
 	return r, err
 }
@@ -183,11 +225,16 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.accessLog, s.countRequests, s.recoverPanic)
 	r.Get("/healthz", s.handleHealth)
-	r.Get("/metrics", s.handleMetrics)
+	if s.accounts == nil {
+		r.Get("/metrics", s.handleMetrics)
+	}
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.rateLimit)
-		r.With(s.limitBody(syncproto.MaxMessageSize)).Post("/sync", s.handleSync)
-		r.With(s.limitBody(0)).Get("/events", s.handleEvents)
+		r.With(s.limitBody(syncproto.MaxMessageSize), s.authenticate).Post("/sync", s.handleSync)
+		r.With(s.limitBody(0), s.authenticate).Get("/events", s.handleEvents)
+		if s.accounts != nil {
+			s.authRoutes(r.With(s.limitBody(maxAuthBody), s.authenticate))
+		}
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such route: %s %s; the routes are POST /v1/sync, GET /v1/events, GET /healthz and GET /metrics", r.Method, r.URL.Path)
@@ -208,6 +255,13 @@ func (s *Server) routes() http.Handler {
 // Handler returns the server's HTTP handler, for use with any
 // http.Server or httptest.Server.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// MetricsHandler returns the /metrics handler (Prometheus text format).
+// With authentication on, Handler does not serve /metrics: metrics name
+// repositories and counts that clients may not see, so serve this on a
+// separate address that only operators reach (goatdb serve
+// --metrics-addr, loopback only).
+func (s *Server) MetricsHandler() http.Handler { return http.HandlerFunc(s.handleMetrics) }
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully: it
 // ends event streams, waits (up to ShutdownTimeout) for sync requests in
@@ -244,6 +298,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	evictDone := make(chan struct{})
+	evictStop := make(chan struct{})
+	go func() {
+		defer close(evictDone)
+		s.evictLoop(evictStop)
+	}()
+	defer func() { close(evictStop); <-evictDone }()
 	var serveErr error
 	select {
 	case serveErr = <-errc:
@@ -265,6 +326,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errs = append(errs, s.db.Flush())
 	return errors.Join(errs...)
+}
+
+// evictLoop deletes revocation records that can no longer refuse
+// anything, at start and every hour, until stop is closed.
+func (s *Server) evictLoop(stop <-chan struct{}) {
+	if s.accounts == nil {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := s.accounts.EvictRevocations(); err != nil {
+			s.log.Warn("evict revocation records", "err", err)
+		} else if n > 0 {
+			s.log.Info("evicted revocation records", "count", n)
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Close stops watching repositories and ends every event stream. It does

@@ -1,0 +1,760 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/authz"
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+)
+
+// The repositories that hold a deployment's accounts. Only root and node
+// principals read or write them (authz's built-in rules), except that a
+// session may read its own certificate item.
+const (
+	SessionsRepo    = "/sys/sessions"    // one item per session key: its certificates
+	RevocationsRepo = "/sys/revocations" // one item per revocation record
+	UsersRepo       = "/sys/users"       // one item per user: roles, disabled
+	CodesRepo       = "/sys/codes"       // one item per login code, keyed by its hash
+)
+
+// Errors of account operations.
+var (
+	// ErrLoginRefused is returned when a login code is wrong, used or
+	// expired, or the user is disabled.
+	ErrLoginRefused = errors.New("server: login refused")
+	// ErrNoUser is returned when an operation names a user that does not
+	// exist.
+	ErrNoUser = errors.New("server: no such user")
+	// ErrNoSession is returned when an operation names a session the
+	// server never certified.
+	ErrNoSession = errors.New("server: no such session")
+	// ErrSessionRevoked is returned for a session or user that was
+	// revoked.
+	ErrSessionRevoked = errors.New("server: session revoked")
+	// ErrCertificateExpired is returned for a session whose certificates
+	// have all expired.
+	ErrCertificateExpired = errors.New("server: session certificate expired")
+)
+
+// AccountOptions tune the lifetimes of certificates and codes. The zero
+// value means the defaults.
+type AccountOptions struct {
+	// CertLifetime is how long a user's session certificate lasts; 0
+	// means 30 days.
+	CertLifetime time.Duration
+	// AnonymousLifetime is how long an anonymous certificate lasts; 0
+	// means 7 days.
+	AnonymousLifetime time.Duration
+	// Grace is how long after its certificate expired a session's commits
+	// made before the expiry are still accepted (an offline device); 0
+	// means 7 days.
+	Grace time.Duration
+	// CodeLifetime is how long a login code works; 0 means 24 hours.
+	CodeLifetime time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives warnings about records that do not verify; nil
+	// discards.
+	Logger *slog.Logger
+}
+
+func (o AccountOptions) withDefaults() AccountOptions {
+	if o.CertLifetime <= 0 {
+		o.CertLifetime = 30 * 24 * time.Hour
+	}
+	if o.AnonymousLifetime <= 0 {
+		o.AnonymousLifetime = 7 * 24 * time.Hour
+	}
+	if o.Grace <= 0 {
+		o.Grace = 7 * 24 * time.Hour
+	}
+	if o.CodeLifetime <= 0 {
+		o.CodeLifetime = 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// User is a user as the accounts know it.
+type User struct {
+	Name     string
+	Roles    []string
+	Disabled bool // revoked: no login, no renewal, every session void
+}
+
+// SessionInfo is a certified session.
+type SessionInfo struct {
+	Session   commit.SessionID
+	User      string // "" for an anonymous session
+	Roles     []string
+	NotBefore time.Time // of its newest certificate
+	Expires   time.Time // of its newest certificate
+	Revoked   bool
+}
+
+// Accounts are a deployment's users, login codes, session certificates and
+// revocations, kept in the /sys repositories of a database so that they
+// replicate like data, and indexed in memory. The index follows the
+// repositories: a change made by another process (goatdb user add on a
+// stopped server) or received from a peer is seen at the next use.
+// Accounts are safe for concurrent use.
+type Accounts struct {
+	db   *goatdb.DB
+	id   *Identity
+	opts AccountOptions
+
+	opMu sync.Mutex // serializes operations that read then write (codes)
+
+	mu      sync.RWMutex
+	seqs    [3]uint64 // of SessionsRepo, RevocationsRepo, UsersRepo when indexed
+	loaded  bool
+	certs   map[commit.SessionID][]*authz.SessionCertificate // sorted by NotBefore
+	revs    []*authz.Revocation
+	users   map[string]User
+	revoked chan struct{} // closed and replaced when revocations change
+}
+
+// OpenAccounts returns the accounts kept in db for the deployment id.
+func OpenAccounts(db *goatdb.DB, id *Identity, opts *AccountOptions) (*Accounts, error) {
+	var o AccountOptions
+	if opts != nil {
+		o = *opts
+	}
+	o = o.withDefaults()
+	if err := id.Validate(o.Now()); err != nil {
+		return nil, err
+	}
+	a := &Accounts{db: db, id: id, opts: o, revoked: make(chan struct{})}
+	if err := a.refresh(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Identity returns the deployment identity the accounts certify for.
+func (a *Accounts) Identity() *Identity { return a.id }
+
+// Grace returns the offline grace.
+func (a *Accounts) Grace() time.Duration { return a.opts.Grace }
+
+// repoSeq returns the sequence number of a repository, 0 if it does not
+// exist.
+func (a *Accounts) repoSeq(path string) uint64 {
+	r, err := a.db.LookupRepo(path)
+	if err != nil {
+		return 0
+	}
+	return r.Seq()
+}
+
+// refresh reloads the index if a /sys repository changed since it was
+// built.
+func (a *Accounts) refresh() error {
+	seqs := [3]uint64{a.repoSeq(SessionsRepo), a.repoSeq(RevocationsRepo), a.repoSeq(UsersRepo)}
+	a.mu.RLock()
+	same := a.loaded && seqs == a.seqs
+	a.mu.RUnlock()
+	if same {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.loaded && seqs == a.seqs {
+		return nil
+	}
+	certs := map[commit.SessionID][]*authz.SessionCertificate{}
+	for it, err := range a.db.All(SessionsRepo) {
+		if err != nil {
+			if errors.Is(err, goatdb.ErrNotFound) {
+				break
+			}
+			return fmt.Errorf("server: load %s: %w", SessionsRepo, err)
+		}
+		for _, s := range stringsOf(it, "certs") {
+			c, err := a.decodeCert(s)
+			if err != nil {
+				a.opts.Logger.Warn("session certificate ignored", "item", it.Path(), "err", err)
+				continue
+			}
+			certs[c.Session()] = append(certs[c.Session()], c)
+		}
+	}
+	for s, cs := range certs {
+		sort.Slice(cs, func(i, j int) bool { return cs[i].NotBefore().Before(cs[j].NotBefore()) })
+		certs[s] = cs
+	}
+	var revs []*authz.Revocation
+	for it, err := range a.db.All(RevocationsRepo) {
+		if err != nil {
+			if errors.Is(err, goatdb.ErrNotFound) {
+				break
+			}
+			return fmt.Errorf("server: load %s: %w", RevocationsRepo, err)
+		}
+		s, _ := it.Get("record").(string)
+		r, err := a.decodeRevocation(s)
+		if err != nil {
+			a.opts.Logger.Warn("revocation record ignored", "item", it.Path(), "err", err)
+			continue
+		}
+		revs = append(revs, r)
+	}
+	users := map[string]User{}
+	for it, err := range a.db.All(UsersRepo) {
+		if err != nil {
+			if errors.Is(err, goatdb.ErrNotFound) {
+				break
+			}
+			return fmt.Errorf("server: load %s: %w", UsersRepo, err)
+		}
+		name := it.Path()[len(UsersRepo)+1:]
+		d, _ := it.Get("disabled").(bool)
+		users[name] = User{Name: name, Roles: stringsOf(it, "roles"), Disabled: d}
+	}
+	changed := len(revs) != len(a.revs)
+	a.certs, a.revs, a.users, a.seqs, a.loaded = certs, revs, users, seqs, true
+	if changed {
+		close(a.revoked)
+		a.revoked = make(chan struct{})
+	}
+	return nil
+}
+
+// stringsOf returns a set-of-strings field of an item.
+func stringsOf(it goatdb.Item, field string) []string {
+	v, ok := it.Value(field)
+	if !ok || v.Type() != item.TypeSet {
+		return nil
+	}
+	var out []string
+	for _, e := range v.Elems() {
+		if e.Type() == item.TypeString {
+			out = append(out, e.Str())
+		}
+	}
+	return out
+}
+
+func (a *Accounts) decodeCert(s string) (*authz.SessionCertificate, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not base64", authz.ErrBadCertificate)
+	}
+	c, err := authz.DecodeSessionCertificate(b)
+	if err != nil {
+		return nil, err
+	}
+	// Verify the chain at the certificate's own start: expiry is checked
+	// where it matters, against the time of each use.
+	if err := c.Verify(a.id.Root, a.id.Audience, c.NotBefore()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (a *Accounts) decodeRevocation(s string) (*authz.Revocation, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not base64", authz.ErrBadCertificate)
+	}
+	r, err := authz.DecodeRevocation(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Verify(a.id.Root, a.id.Audience); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Revoked returns a channel that is closed when the revocations change.
+func (a *Accounts) Revoked() <-chan struct{} {
+	_ = a.refresh()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.revoked
+}
+
+// revokedLocked reports whether a revocation voids cert for something
+// received at t.
+func (a *Accounts) revokedLocked(cert *authz.SessionCertificate, t time.Time) bool {
+	for _, r := range a.revs {
+		if r.Covers(cert, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Current returns the certificate that certifies session now: among those
+// covering now and not revoked, the one issued last. The error wraps
+// ErrSessionRevoked or ErrCertificateExpired when the session had
+// certificates and none is usable, ErrNoSession when it never had one.
+func (a *Accounts) Current(session commit.SessionID) (*authz.SessionCertificate, error) {
+	if err := a.refresh(); err != nil {
+		return nil, err
+	}
+	now := a.opts.Now()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	cs := a.certs[session]
+	if len(cs) == 0 {
+		return nil, ErrNoSession
+	}
+	var revoked, expired bool
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		switch {
+		case !c.Covers(now):
+			expired = true
+		case a.revokedLocked(c, now) || a.disabledLocked(c):
+			revoked = true
+		default:
+			return c, nil
+		}
+	}
+	if revoked {
+		return nil, fmt.Errorf("%w: session %s was revoked; log in again (goatdb login)", ErrSessionRevoked, session)
+	}
+	_ = expired
+	return nil, fmt.Errorf("%w: session %s has no certificate valid at %s; log in again (goatdb login)",
+		ErrCertificateExpired, session, now.UTC().Format(time.RFC3339))
+}
+
+// disabledLocked reports whether cert's user was revoked as a user (so it
+// may not log in or renew).
+func (a *Accounts) disabledLocked(c *authz.SessionCertificate) bool {
+	if c.User() == "" {
+		return false
+	}
+	u, ok := a.users[c.User()]
+	return ok && u.Disabled
+}
+
+// Author returns the principal a commit stamped at t by session was made
+// as, checking what a server checks before it accepts a commit (a
+// certificate of the session covered t, no revocation voids it for a
+// commit received now, and now is within the certificate's expiry plus the
+// grace). ok is false with a reason when the commit must be refused;
+// anonymous is true when the session never had a certificate.
+func (a *Accounts) Author(session commit.SessionID, t time.Time) (p authz.Principal, anonymous bool, err error) {
+	if err := a.refresh(); err != nil {
+		return authz.Principal{}, false, err
+	}
+	return a.author(session, t)
+}
+
+// author is Author on the index as it is, without looking for changes in
+// the /sys repositories: for callers that hold a repository's lock (a
+// write rule runs inside repo.ReceiveChecked), where reading a repository
+// could wait on that lock.
+func (a *Accounts) author(session commit.SessionID, t time.Time) (p authz.Principal, anonymous bool, err error) {
+	now := a.opts.Now()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	cs := a.certs[session]
+	if len(cs) == 0 {
+		if session == sessionOf(a.id.NodeKey) {
+			return a.id.Node.Principal(), false, nil
+		}
+		return authz.Principal{Session: session}, true, nil
+	}
+	var reason error
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		switch {
+		case !c.Covers(t):
+			if reason == nil {
+				reason = fmt.Errorf("no valid session certificate at commit time %s", t.UTC().Format(time.RFC3339))
+			}
+		case a.revokedLocked(c, now):
+			reason = errors.New("session revoked")
+		case now.After(c.Expires().Add(a.opts.Grace)):
+			reason = fmt.Errorf("session certificate expired at %s, more than %v ago; log in again and re-author the change",
+				c.Expires().UTC().Format(time.RFC3339), a.opts.Grace)
+		default:
+			return c.Principal(), false, nil
+		}
+	}
+	return authz.Principal{}, false, reason
+}
+
+func sessionOf(key []byte) commit.SessionID {
+	var s commit.SessionID
+	if len(key) == 64 {
+		copy(s[:], key[32:])
+	}
+	return s
+}
+
+// AddUser creates user name with roles (or, if it exists, sets its roles
+// and enables it again) and returns a new one-time login code for it and
+// when the code expires.
+func (a *Accounts) AddUser(name string, roles []string) (code string, expires time.Time, err error) {
+	if err := validUser(name); err != nil {
+		return "", time.Time{}, err
+	}
+	for _, r := range roles {
+		if err := validUser(r); err != nil {
+			return "", time.Time{}, fmt.Errorf("role %q: %w", r, err)
+		}
+	}
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	rs := slices.Clone(roles)
+	slices.Sort(rs)
+	rs = slices.Compact(rs)
+	if rs == nil {
+		rs = []string{}
+	}
+	if _, err := a.db.Put(UsersRepo+"/"+name, goatdb.Fields{"roles": item.StringSet(rs...), "disabled": false}); err != nil {
+		return "", time.Time{}, err
+	}
+	return a.newCodeLocked(name)
+}
+
+// NewCode returns a new one-time login code for an existing user.
+func (a *Accounts) NewCode(name string) (code string, expires time.Time, err error) {
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	if _, ok := a.user(name); !ok {
+		return "", time.Time{}, fmt.Errorf("%w: %s", ErrNoUser, name)
+	}
+	return a.newCodeLocked(name)
+}
+
+var codeEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func (a *Accounts) newCodeLocked(name string) (string, time.Time, error) {
+	var b [15]byte // 120 bits
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", time.Time{}, err
+	}
+	code := codeEncoding.EncodeToString(b[:])
+	code = code[:8] + "-" + code[8:16] + "-" + code[16:]
+	expires := a.opts.Now().Add(a.opts.CodeLifetime).Truncate(time.Millisecond)
+	if _, err := a.db.Put(CodesRepo+"/"+codeKey(code), goatdb.Fields{"user": name, "expires": item.Date(expires), "used": false}); err != nil {
+		return "", time.Time{}, err
+	}
+	return code, expires, nil
+}
+
+// codeKey is the item key of a login code: a hash, so that reading the
+// database does not reveal codes that still work.
+func codeKey(code string) string {
+	code = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(code), "-", ""))
+	h := blake3.Sum256([]byte("goatdb-login-code\x00" + code))
+	return hex.EncodeToString(h[:16])
+}
+
+func (a *Accounts) user(name string) (User, bool) {
+	_ = a.refresh()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	u, ok := a.users[name]
+	return u, ok
+}
+
+// Users lists the users, by name.
+func (a *Accounts) Users() ([]User, error) {
+	if err := a.refresh(); err != nil {
+		return nil, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]User, 0, len(a.users))
+	for _, u := range a.users {
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Sessions lists the certified sessions, by user then session.
+func (a *Accounts) Sessions() ([]SessionInfo, error) {
+	if err := a.refresh(); err != nil {
+		return nil, err
+	}
+	now := a.opts.Now()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]SessionInfo, 0, len(a.certs))
+	for s, cs := range a.certs {
+		c := cs[len(cs)-1]
+		out = append(out, SessionInfo{Session: s, User: c.User(), Roles: c.Roles(), NotBefore: c.NotBefore(),
+			Expires: c.Expires(), Revoked: a.revokedLocked(c, now) || a.disabledLocked(c)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].User != out[j].User {
+			return out[i].User < out[j].User
+		}
+		return out[i].Session.String() < out[j].Session.String()
+	})
+	return out, nil
+}
+
+// LoginCode checks a one-time code for user and, if it is right, unused
+// and not expired, uses it up and certifies session as the user.
+func (a *Accounts) LoginCode(session commit.SessionID, user, code string) (*authz.SessionCertificate, error) {
+	refused := fmt.Errorf("%w: the login code for %s is wrong, used or expired; ask for a new one (goatdb user add %s)", ErrLoginRefused, user, user)
+	if validUser(user) != nil || code == "" {
+		return nil, refused
+	}
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	it, err := a.db.Get(CodesRepo + "/" + codeKey(code))
+	if err != nil {
+		return nil, refused
+	}
+	owner, _ := it.Get("user").(string)
+	used, _ := it.Get("used").(bool)
+	exp, ok := it.Value("expires")
+	if subtle.ConstantTimeCompare([]byte(owner), []byte(user)) != 1 || used || !ok || exp.Type() != item.TypeDate || !a.opts.Now().Before(exp.Time()) {
+		return nil, refused
+	}
+	u, ok := a.user(user)
+	if !ok || u.Disabled {
+		return nil, refused
+	}
+	if _, err := a.db.Put(it.Path(), goatdb.Fields{"used": true}); err != nil {
+		return nil, err
+	}
+	return a.certify(session, u.Name, u.Roles, a.opts.CertLifetime)
+}
+
+// Certify certifies session as user with roles (an app's Authenticator
+// decided who it is).
+func (a *Accounts) Certify(session commit.SessionID, user string, roles []string) (*authz.SessionCertificate, error) {
+	if u, ok := a.user(user); ok && u.Disabled {
+		return nil, fmt.Errorf("%w: user %s is disabled", ErrLoginRefused, user)
+	}
+	return a.certify(session, user, roles, a.opts.CertLifetime)
+}
+
+// Register certifies session as anonymous.
+func (a *Accounts) Register(session commit.SessionID) (*authz.SessionCertificate, error) {
+	return a.certify(session, "", nil, a.opts.AnonymousLifetime)
+}
+
+// Renew certifies session again for a full lifetime, if it holds a valid
+// certificate now; a user's roles are taken afresh from UsersRepo (so role
+// changes take effect at renewal).
+func (a *Accounts) Renew(session commit.SessionID) (*authz.SessionCertificate, error) {
+	c, err := a.Current(session)
+	if err != nil {
+		return nil, err
+	}
+	if c.User() == "" {
+		return a.certify(session, "", nil, a.opts.AnonymousLifetime)
+	}
+	roles := c.Roles()
+	if u, ok := a.user(c.User()); ok {
+		roles = u.Roles
+	}
+	return a.certify(session, c.User(), roles, a.opts.CertLifetime)
+}
+
+// certify issues a certificate and stores it.
+func (a *Accounts) certify(session commit.SessionID, user string, roles []string, life time.Duration) (*authz.SessionCertificate, error) {
+	now := a.opts.Now()
+	exp := now.Add(life)
+	if ne := a.id.Node.Expires(); exp.After(ne) {
+		exp = ne
+	}
+	c, err := authz.Issue(a.id.NodeKey, a.id.Node, authz.SessionFields{Session: session, User: user, Roles: roles,
+		NotBefore: now.Add(-time.Second), Expires: exp, Audience: a.id.Audience})
+	if err != nil {
+		return nil, err
+	}
+	a.mu.RLock()
+	old := a.certs[session]
+	a.mu.RUnlock()
+	keep := []string{base64.StdEncoding.EncodeToString(c.Encode())}
+	for _, o := range old {
+		// Certificates that can no longer admit a commit are dropped.
+		if now.Before(o.Expires().Add(a.opts.Grace)) {
+			keep = append(keep, base64.StdEncoding.EncodeToString(o.Encode()))
+		}
+	}
+	if _, err := a.db.Put(SessionsRepo+"/"+session.String(), goatdb.Fields{"user": user, "certs": item.StringSet(keep...)}); err != nil {
+		return nil, err
+	}
+	return c, a.refresh()
+}
+
+// RevokeSession voids every certificate of session from now on.
+func (a *Accounts) RevokeSession(session commit.SessionID) error {
+	if err := a.refresh(); err != nil {
+		return err
+	}
+	a.mu.RLock()
+	_, ok := a.certs[session]
+	a.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNoSession, session)
+	}
+	now := a.opts.Now()
+	return a.revoke(authz.RevocationFields{Session: session, RevokedAt: now, NotBeforeIssued: now})
+}
+
+// RevokeUser disables user and voids every certificate issued to it
+// before now; it may log in again only after a new AddUser.
+func (a *Accounts) RevokeUser(name string) error {
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	if _, ok := a.user(name); !ok {
+		return fmt.Errorf("%w: %s", ErrNoUser, name)
+	}
+	if _, err := a.db.Put(UsersRepo+"/"+name, goatdb.Fields{"disabled": true}); err != nil {
+		return err
+	}
+	now := a.opts.Now()
+	return a.revoke(authz.RevocationFields{User: name, RevokedAt: now, NotBeforeIssued: now})
+}
+
+func (a *Accounts) revoke(f authz.RevocationFields) error {
+	f.Audience = a.id.Audience
+	r, err := authz.Revoke(a.id.NodeKey, a.id.Node, f)
+	if err != nil {
+		return err
+	}
+	b := r.Encode()
+	h := blake3.Sum256(b)
+	target := "user:" + f.User
+	if f.User == "" {
+		target = "session:" + f.Session.String()
+	}
+	if _, err := a.db.Put(RevocationsRepo+"/"+hex.EncodeToString(h[:16]),
+		goatdb.Fields{"record": base64.StdEncoding.EncodeToString(b), "target": target}); err != nil {
+		return err
+	}
+	return a.refresh()
+}
+
+// validUser checks a user or role name: 1–128 characters of A-Z a-z 0-9 .
+// _ - (so /user/NAME is a path).
+func validUser(name string) error {
+	if err := commit.ValidKey(name); err != nil || name == "." || name == ".." {
+		return fmt.Errorf("server: %q is not a user name: use 1–128 characters of A-Z a-z 0-9 . _ -", name)
+	}
+	return nil
+}
+
+// loginAnswer is the JSON answer of the login, register and renew routes.
+type loginAnswer struct {
+	User        string   `json:"user"`
+	Roles       []string `json:"roles"`
+	Session     string   `json:"session"`
+	Certificate string   `json:"certificate"`
+	Expires     string   `json:"expires"`
+	Audience    string   `json:"audience"`
+	Root        string   `json:"root"`
+}
+
+func (a *Accounts) answer(c *authz.SessionCertificate) loginAnswer {
+	roles := c.Roles()
+	if roles == nil {
+		roles = []string{}
+	}
+	return loginAnswer{User: c.User(), Roles: roles, Session: c.Session().String(),
+		Certificate: base64.StdEncoding.EncodeToString(c.Encode()),
+		Expires:     c.Expires().UTC().Format(time.RFC3339), Audience: a.id.Audience,
+		Root: base64.StdEncoding.EncodeToString(a.id.Root)}
+}
+
+// Authenticator is an application's own login: it reads the credentials
+// a client sent to /v1/auth/login (the request body, as JSON) and says
+// which user the session is, with which roles, or why not. Password,
+// OIDC or magic-link checks go here. It is called concurrently.
+type Authenticator interface {
+	Authenticate(ctx context.Context, session commit.SessionID, credentials json.RawMessage) (user string, roles []string, err error)
+}
+
+// userOf returns the user a session was certified for ("" if none).
+func (a *Accounts) userOf(session commit.SessionID) string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	cs := a.certs[session]
+	if len(cs) == 0 {
+		return ""
+	}
+	return cs[len(cs)-1].User()
+}
+
+// EvictRevocations deletes the revocation records that can no longer
+// refuse anything: every certificate they cover has expired more than the
+// grace ago, so no commit made under one is accepted anyway. A record
+// that voids certificates for good (NotBeforeIssued is authz.MaxTime) is
+// kept. It returns how many records it deleted. Revocations grow with
+// logouts; evicting keeps them bounded by the sessions of one lifetime.
+func (a *Accounts) EvictRevocations() (int, error) {
+	if err := a.refresh(); err != nil {
+		return 0, err
+	}
+	now := a.opts.Now()
+	life := max(a.opts.CertLifetime, a.opts.AnonymousLifetime)
+	var dead []string
+	a.mu.RLock()
+	for _, r := range a.revs {
+		f := r.Fields()
+		if !f.NotBeforeIssued.Before(authz.MaxTime) {
+			continue
+		}
+		// A covered certificate was issued before NotBeforeIssued, so it
+		// expires before NotBeforeIssued + the longest lifetime.
+		if now.Before(f.NotBeforeIssued.Add(life + a.opts.Grace)) {
+			continue
+		}
+		if a.coversUsableLocked(r, now) {
+			continue
+		}
+		h := blake3.Sum256(r.Encode())
+		dead = append(dead, RevocationsRepo+"/"+hex.EncodeToString(h[:16]))
+	}
+	a.mu.RUnlock()
+	for _, p := range dead {
+		if err := a.db.Delete(p); err != nil && !errors.Is(err, goatdb.ErrNotFound) {
+			return 0, err
+		}
+	}
+	if len(dead) > 0 {
+		return len(dead), a.refresh()
+	}
+	return 0, nil
+}
+
+// coversUsableLocked reports whether r voids a known certificate that
+// could still admit a commit (it has not expired by more than the grace).
+func (a *Accounts) coversUsableLocked(r *authz.Revocation, now time.Time) bool {
+	for _, cs := range a.certs {
+		for _, c := range cs {
+			if r.Covers(c, authz.MaxTime) && now.Before(c.Expires().Add(a.opts.Grace)) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -407,7 +407,9 @@ func (g *gatePolicy) AdmitCommit(context.Context, string, *commit.Commit, item.I
 	return nil
 }
 
-func (g *gatePolicy) View(context.Context, string, syncproto.Repo) (syncproto.View, error) { return nil, nil }
+func (g *gatePolicy) View(context.Context, string, syncproto.Repo) (syncproto.View, error) {
+	return nil, nil
+}
 
 // TestShutdownWaitsForSyncInFlight: while Serve shuts down, /healthz says
 // 503, and a sync request in flight is completed and stored before Serve
@@ -618,7 +620,9 @@ func (refuseSession) AdmitCommit(context.Context, string, *commit.Commit, item.I
 	return nil
 }
 
-func (refuseSession) View(context.Context, string, syncproto.Repo) (syncproto.View, error) { return nil, nil }
+func (refuseSession) View(context.Context, string, syncproto.Repo) (syncproto.View, error) {
+	return nil, nil
+}
 
 // TestPolicyRefusesSession: a client whose commits the policy refuses
 // gets ErrRejected with each commit and the policy's reason; nothing of

@@ -22,6 +22,7 @@ import (
 	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/internal/dbtest"
+	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/syncproto"
 )
@@ -77,11 +78,11 @@ func benchSyncRequest(b *testing.B, auth bool) {
 	copy(sid[:], keys[0].Public().(ed25519.PublicKey))
 
 	// The client: an empty repository synced once, then in sync.
-	local := dbtest.OpenRepo(b, "local.log", nil)
+	local := dbtest.OpenRepo(b, "local.log", &repo.Options{Name: "/data/tasks"})
 	resumes := &syncproto.MemResumes{}
 	var last []byte
 	send := func(msg []byte, header string) []byte {
-		req := httptest.NewRequest(http.MethodPost, "http://bench/v1/sync", bytes.NewReader(msg))
+		req := httptest.NewRequest(http.MethodPost, "/v1/sync", bytes.NewReader(msg))
 		req.Header.Set("Content-Type", goatdb.SyncContentType)
 		if header != "" {
 			req.Header.Set(authz.AuthHeaderName, header)
@@ -97,7 +98,7 @@ func benchSyncRequest(b *testing.B, auth bool) {
 		if !auth {
 			return ""
 		}
-		h, err := authz.SignRequest(key, id.Audience, authz.Request{Method: http.MethodPost, Host: "bench", PathQuery: "/v1/sync",
+		h, err := authz.SignRequest(key, id.Audience, authz.Request{Method: http.MethodPost, Host: "example.com", PathQuery: "/v1/sync",
 			Body: authz.BodyDigest(msg)}, time.Now(), authz.NewNonce(), "")
 		if err != nil {
 			b.Fatal(err)

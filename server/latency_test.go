@@ -27,14 +27,16 @@ import (
 
 func BenchmarkWriteToArrival(b *testing.B) {
 	for _, n := range []int{1, 500} {
-		b.Run(fmt.Sprintf("receivers=%d", n), func(b *testing.B) { benchArrival(b, n) })
+		b.Run(fmt.Sprintf("receivers=%d", n), func(b *testing.B) { benchArrival(b, n, false) })
 	}
+	// With authentication: every client logged in, every request signed.
+	b.Run("receivers=1/auth", func(b *testing.B) { benchArrival(b, 1, true) })
 }
 
 // TestWriteToArrivalHarness runs the benchmark's set-up and a few writes,
 // so the harness itself stays working.
 func TestWriteToArrivalHarness(t *testing.T) {
-	rig := newRig(t, 3)
+	rig := newRig(t, 3, true)
 	for i := range 5 {
 		d, err := rig.Write(t.Context())
 		if err != nil {
@@ -46,8 +48,8 @@ func TestWriteToArrivalHarness(t *testing.T) {
 	}
 }
 
-func benchArrival(b *testing.B, receivers int) {
-	rig := newRig(b, receivers)
+func benchArrival(b *testing.B, receivers int, auth bool) {
+	rig := newRig(b, receivers, auth)
 	var lat []time.Duration
 	for b.Loop() {
 		d, err := rig.Write(b.Context())
@@ -66,9 +68,9 @@ func benchArrival(b *testing.B, receivers int) {
 
 // newRig starts a rig with its data under the test's directory, closed on
 // cleanup.
-func newRig(tb testing.TB, receivers int) *syncbench.Rig {
+func newRig(tb testing.TB, receivers int, auth bool) *syncbench.Rig {
 	tb.Helper()
-	rig, err := syncbench.NewRig(tb.Context(), syncbench.ArrivalOptions{Dir: tb.TempDir(), Receivers: receivers})
+	rig, err := syncbench.NewRig(tb.Context(), syncbench.ArrivalOptions{Dir: tb.TempDir(), Receivers: receivers, Auth: auth})
 	if err != nil {
 		tb.Fatal(err)
 	}

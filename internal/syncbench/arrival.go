@@ -24,6 +24,9 @@ type ArrivalOptions struct {
 	Receivers int
 	// Logger receives progress; nil discards.
 	Logger *slog.Logger
+	// Auth runs the server with authentication (server.AuthOptions): every
+	// client logs in with a one-time code and signs every request.
+	Auth bool
 }
 
 // Validate checks the options.
@@ -56,6 +59,7 @@ type Rig struct {
 	receivers []*repo.Repo // every receiver's repository, B's first
 	writes    int          // measured writes so far
 	base      int          // commits before the first measured write
+	auth      bool         // the server authenticates; clients log in
 }
 
 // NewRig starts a server and its clients, and returns once every receiver
@@ -69,7 +73,7 @@ func NewRig(ctx context.Context, opts ArrivalOptions) (_ *Rig, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rig{l: l, base: 1}
+	r := &Rig{l: l, base: 1, auth: opts.Auth}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.close())
@@ -94,11 +98,14 @@ func (r *Rig) start(ctx context.Context, receivers int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	url, err := r.l.serve(srv)
+	url, err := r.l.serve(srv, r.auth)
 	if err != nil {
 		return "", err
 	}
 	if r.a, err = r.l.open(nil); err != nil {
+		return "", err
+	}
+	if err := r.l.login(ctx, r.a, url); err != nil {
 		return "", err
 	}
 	if _, err := r.a.Put(arrivalItem, goatdb.Fields{"v": -1.0}); err != nil {
@@ -121,6 +128,9 @@ func (r *Rig) start(ctx context.Context, receivers int) (string, error) {
 		}
 		if i == 0 {
 			r.b = db
+		}
+		if err := r.l.login(ctx, db, url); err != nil {
+			return "", err
 		}
 		if err := r.follow(db, url); err != nil {
 			return "", err

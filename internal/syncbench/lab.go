@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/server"
 )
 
@@ -21,7 +22,9 @@ type lab struct {
 	dir     string
 	log     *slog.Logger
 	peers   int            // databases opened so far, for directory names
+	users   int            // users made by login, for their names
 	closers []func() error // run in reverse order by close
+	srv     *server.Server // the last one served with authentication
 }
 
 func newLab(base string, log *slog.Logger) (*lab, error) {
@@ -51,15 +54,28 @@ func (l *lab) open(opts *goatdb.Options) (*goatdb.DB, error) {
 }
 
 // serve serves db on a new port of 127.0.0.1, without a rate limit, until
-// the lab closes, and returns the server's URL.
-func (l *lab) serve(db *goatdb.DB) (string, error) {
+// the lab closes, and returns the server's URL. With auth, the server
+// authenticates every request and lets logged-in users read and write
+// every repository (authz.OpenRules); clients log in with login.
+func (l *lab) serve(db *goatdb.DB, auth bool) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	srv, err := server.New(db, &server.Options{RateLimit: -1})
+	opts := &server.Options{RateLimit: -1}
+	if auth {
+		id, _, err := server.NewIdentity("syncbench")
+		if err != nil {
+			return "", errors.Join(err, ln.Close())
+		}
+		opts.Auth = &server.AuthOptions{Identity: id, Rules: authz.OpenRules()}
+	}
+	srv, err := server.New(db, opts)
 	if err != nil {
 		return "", errors.Join(err, ln.Close())
+	}
+	if auth {
+		l.srv = srv
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -69,6 +85,22 @@ func (l *lab) serve(db *goatdb.DB) (string, error) {
 		return errors.Join(<-done, srv.Close())
 	})
 	return "http://" + ln.Addr().String(), nil
+}
+
+// login logs db in to the lab's authenticating server as a new user; it
+// does nothing if the server does not authenticate.
+func (l *lab) login(ctx context.Context, db *goatdb.DB, url string) error {
+	if l.srv == nil {
+		return nil
+	}
+	l.users++
+	user := fmt.Sprintf("user%d", l.users)
+	code, _, err := l.srv.Accounts().AddUser(user, nil)
+	if err != nil {
+		return err
+	}
+	_, err = db.LoginCode(ctx, url, user, code)
+	return err
 }
 
 // client returns an HTTP client with its own connections, closed when the

@@ -567,3 +567,77 @@ func TestRevocationEvictedAfterExpiryPlusGrace(t *testing.T) {
 		t.Fatalf("the revoked session after eviction: %d", st)
 	}
 }
+
+// TestEventsOnlyForReadableRepos: a session's event stream announces the
+// repositories it may read, never one it may not (its changes send
+// nothing).
+func TestEventsOnlyForReadableRepos(t *testing.T) {
+	var b authz.Builder
+	b.Handle("/data/pub/{id}", authz.Rule{Scope: authz.ByRepo,
+		Read: func(_ context.Context, p authz.Principal, _ authz.Ref, _ item.Item) bool { return p.User != "" }})
+	rules, err := b.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := newAuthRig(t, rules, nil)
+	mustPut(t, rig.db, "/data/pub/a", goatdb.Fields{"v": 1})
+	mustPut(t, rig.db, "/data/priv/a", goatdb.Fields{"v": 1})
+	alice := rig.client().login("alice")
+	req, _ := http.NewRequest("GET", rig.run.url+"/v1/events", nil)
+	req.Header.Set(authz.AuthHeaderName, alice.header("GET", "/v1/events", nil))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %v %v", err, resp)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			if n > 0 {
+				lines <- string(buf[:n])
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	var seen strings.Builder
+	deadline := time.After(5 * time.Second)
+	waitFor := func(s string) {
+		for !strings.Contains(seen.String(), s) {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("stream ended before %q: %s", s, seen.String())
+				}
+				seen.WriteString(l)
+			case <-deadline:
+				t.Fatalf("no %q in %s", s, seen.String())
+			}
+		}
+	}
+	waitFor("event: ready")
+	// Changes to the private repository, then one to the public one: the
+	// stream names only the public one.
+	mustPut(t, rig.db, "/data/priv/b", goatdb.Fields{"v": 2})
+	mustPut(t, rig.db, "/data/pub/b", goatdb.Fields{"v": 2})
+	// The public repository is announced at the start and after its
+	// change; by then the private one's earlier change has been handled.
+	for strings.Count(seen.String(), `"repo":"/data/pub"`) < 2 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("stream ended: %s", seen.String())
+			}
+			seen.WriteString(l)
+		case <-deadline:
+			t.Fatalf("the public change was not announced: %s", seen.String())
+		}
+	}
+	if !strings.Contains(seen.String(), `"repo":"/data/pub"`) || strings.Contains(seen.String(), "/data/priv") {
+		t.Fatalf("stream: %s", seen.String())
+	}
+}

@@ -100,11 +100,30 @@ type StateReporter interface {
 	SyncState() State
 }
 
+// excluder is an optional extra of a Repo whose commits can leave the
+// set CommitsSince lists, and come back, after they joined it
+// (repo.Repo.Exclude and Restore): ExcludedSeq returns the sequence number
+// just after the last such change, 0 if there was none. A State computed
+// at a sequence number before it is computed again from the start. A Repo
+// without it is taken to be one whose commits only ever join.
+type excluder interface {
+	ExcludedSeq() uint64
+}
+
+// excludedSeq returns r's ExcludedSeq, or 0 if it has none.
+func excludedSeq(r Repo) uint64 {
+	if x, ok := r.(excluder); ok {
+		return x.ExcludedSeq()
+	}
+	return 0
+}
+
 // states caches each repository's State by (epoch, seq), so that an
 // unchanged repository costs one CommitsSince call returning nothing, and
-// a changed one costs only its new commits. Repo values must be
-// comparable (pointers are). Entries are never evicted: a process that
-// opens and closes many repositories should use StateReporter.
+// a changed one costs only its new commits. A repository whose exclusions
+// changed since (excluder) is counted again from the start. Repo values
+// must be comparable (pointers are). Entries are never evicted: a process
+// that opens and closes many repositories should use StateReporter.
 type states struct {
 	mu sync.Mutex // guards m
 	m  map[Repo]*stateEntry
@@ -117,7 +136,9 @@ type stateEntry struct {
 }
 
 // of returns r's current state. Its Seq and Digest always agree: both come
-// from one CommitsSince call.
+// from one CommitsSince call, and no exclusion changed the repository
+// between the sequence number the cached state was computed at and the one
+// CommitsSince returned.
 func (c *states) of(r Repo) State {
 	if sr, ok := r.(StateReporter); ok {
 		return sr.SyncState()
@@ -134,14 +155,23 @@ func (c *states) of(r Repo) State {
 	c.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if epoch := r.Epoch(); !e.ok || e.st.Epoch != epoch {
-		e.st, e.ok = State{Epoch: epoch}, true
+	for {
+		xs := excludedSeq(r)
+		if epoch := r.Epoch(); !e.ok || e.st.Epoch != epoch || xs > e.st.Seq {
+			e.st, e.ok = State{Epoch: epoch}, true
+		}
+		fresh, cur := r.CommitsSince(e.st.Seq)
+		if excludedSeq(r) != xs {
+			// An exclusion changed commits while they were read: the
+			// list may hold some that left, or miss some that came back.
+			e.ok = false
+			continue
+		}
+		for _, c := range fresh {
+			e.st.Digest = e.st.Digest.Add(c.ID())
+		}
+		e.st.Count += uint64(len(fresh))
+		e.st.Seq = cur
+		return e.st
 	}
-	fresh, cur := r.CommitsSince(e.st.Seq)
-	for _, c := range fresh {
-		e.st.Digest = e.st.Digest.Add(c.ID())
-	}
-	e.st.Count += uint64(len(fresh))
-	e.st.Seq = cur
-	return e.st
 }

@@ -1,0 +1,88 @@
+package syncproto_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/syncproto"
+)
+
+// refuseKey is a Policy that refuses the commits of one item while on,
+// and lets everything else through.
+type refuseKey struct {
+	key string
+	on  atomic.Bool
+}
+
+func (p *refuseKey) AcceptCommit(_ context.Context, _ string, c *commit.Commit) error {
+	if p.on.Load() && c.Key() == p.key {
+		return errors.New("not allowed: " + p.key + " is read-only")
+	}
+	return nil
+}
+
+func (p *refuseKey) AdmitCommit(ctx context.Context, path string, c *commit.Commit, _, _ item.Item) error {
+	return p.AcceptCommit(ctx, path, c)
+}
+
+func (p *refuseKey) View(context.Context, string, syncproto.Repo) (syncproto.View, error) {
+	return nil, nil
+}
+
+// TestConvergesAfterExcludeAndRestore: the Syncer's digest of a client
+// repository follows commits that leave it (repo.Exclude) and come back
+// (Restore), although their sequence numbers are behind its cache: after
+// the client quarantines a commit the server refused, the next sync
+// agrees at once and sends nothing; after the client restores it (the
+// server now takes it), the next sync sends it and both hold the same
+// commits.
+func TestConvergesAfterExcludeAndRestore(t *testing.T) {
+	srv, cli := openPeer(t, 0), openPeer(t, 1)
+	writeItems(t, cli, "ok", 3, 3)
+	policy := &refuseKey{key: "bad"}
+	policy.on.Store(true)
+	s := newSyncer(t, syncproto.Loopback(serve(t, srv, &syncproto.ResponderOptions{Policy: policy})),
+		&syncproto.SyncerOptions{MaxRounds: 4})
+	syncOnce(t, s, cli)
+	bad, err := cli.Write(repo.Update{Key: "bad", Fn: func(repo.Current) (item.Item, commit.Schema, error) {
+		return item.New(map[string]item.Value{"v": item.Int(1)}), testSchema, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := syncOnce(t, s, cli) // the Syncer's digest now counts bad
+	if len(st.Rejected) != 1 || st.Rejected[0].ID != bad[0].ID() {
+		t.Fatalf("rejected %v, want %s", st.Rejected, bad[0].ID().Short())
+	}
+
+	if err := cli.Exclude([]commit.ID{bad[0].ID()}, repo.ExcludeQuarantined, st.Rejected[0].Reason); err != nil {
+		t.Fatal(err)
+	}
+	st, err = s.Sync(context.Background(), syncproto.Local{Path: testPath, Repo: cli})
+	if err != nil || st.Rounds != 1 || st.CommitsSent != 0 || len(st.Rejected) != 0 || st.Converged != 1 {
+		t.Fatalf("sync after excluding: %v, %+v; want one round, nothing sent", err, st)
+	}
+	requireSame(t, srv, cli)
+
+	policy.on.Store(false)
+	if err := cli.Restore([]commit.ID{bad[0].ID()}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = s.Sync(context.Background(), syncproto.Local{Path: testPath, Repo: cli})
+	if err != nil || st.CommitsSent != 1 || len(st.Rejected) != 0 {
+		t.Fatalf("sync after restoring: %v, %+v; want the restored commit sent", err, st)
+	}
+	if !srv.Has(bad[0].ID()) {
+		t.Fatal("the server lacks the restored commit")
+	}
+	requireSame(t, srv, cli)
+	st = syncOnce(t, s, cli)
+	if st.Rounds != 1 || st.CommitsSent+st.CommitsReceived != 0 {
+		t.Fatalf("sync once agreed: %+v, want one round and no commits", st)
+	}
+}

@@ -112,7 +112,8 @@ func TestRepairFromPeer(t *testing.T) {
 	if err := os.WriteFile(logFile(srvDir, "/data/unreadable"), []byte("not a log"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServe(t, srvDir)
+	// The test is about repair, not logins: anyone may sync.
+	srv := startServe(t, srvDir, "--anonymous", "--rules", "open")
 
 	dir := newDir(t)
 	mustPut(t, dir, "/data/t/a", `{"v": "first"}`)

@@ -18,7 +18,11 @@
 //	backup DEST                   copy the directory consistently, while it is in use
 //	schema                        list the registered schemas and their fields
 //	serve [--addr HOST:PORT]      run the sync server (default 127.0.0.1:8080) until SIGINT/SIGTERM
+//	    --rules FILE|open --anonymous --tls-cert FILE --tls-key FILE --metrics-addr HOST:PORT
 //	    --peer URL --rate N --log-level L --log-json
+//	user add NAME [--role ROLE]   add a user to the server's DIR; print a one-time login code, last
+//	user list | revoke NAME       the users (--json); disable one and void its sessions
+//	session list | revoke SESSION the logged-in sessions (--json); void one
 //	sync URL [REPO...]            sync with a server until both sides hold the same commits
 //	    --json
 //	login URL NAME --code CODE    log this directory's session in to a server; print user, server, expiry
@@ -26,10 +30,11 @@
 //	logout [URL]                  tell the server to revoke the session and forget the login
 //	version, help [COMMAND]
 //
-// --json is accepted by init, ls, verify, schema and whoami, whose
-// default output is for people. --dir defaults to $GOATDB_DIR, else ./goatdb-data, and is
-// created by the first command that writes. Schemas come from --schemas
-// FILE or, when it exists, DIR/schemas.json (format: schema/FORMAT.md).
+// --json is accepted by init, ls, verify, schema, whoami, user list and
+// session list, whose default output is for people. --dir defaults to
+// $GOATDB_DIR, else ./goatdb-data, and is created by the first command
+// that writes. Schemas come from --schemas FILE or, when it exists,
+// DIR/schemas.json (format: schema/FORMAT.md).
 //
 // # Exit status
 //
@@ -38,7 +43,8 @@
 //     missing data directory for a command that only reads), or a
 //     failed check (verify found problems, the server refused commits).
 //   - 2: anything else: bad usage, bad input (an invalid path, malformed
-//     JSON, a value of the wrong type for the schema), a data directory
+//     JSON, a value of the wrong type for the schema, a user or session
+//     that user and session do not know), a data directory
 //     held by another process (for a command that writes), a damaged
 //     file, an I/O error.
 //
@@ -65,6 +71,21 @@
 //   - run, the whole program, takes its arguments and streams as
 //     parameters and returns the exit status, so tests run every command
 //     in-process; main only wires it to the process.
+//
+// # Serving and accounts
+//
+// serve always authenticates: every client logs in (login, with a
+// one-time code from user add) and signs its requests, and rules decide
+// what each user reads and writes (authz.DefaultRules, or --rules). The
+// deployment's identity (its root and node keys) is kept in DIR/auth/,
+// created at the first start or the first user add. user and session
+// reach a running serve through its admin socket DIR/admin.sock (mode
+// 0600, removed when serve stops); when no server runs they open DIR
+// themselves (list read-only, and revoke creates nothing). If the
+// socket's path is too long for a Unix socket (over 103 bytes), serve
+// warns and runs without it, and user add, user revoke and session revoke
+// then ask to stop the server first. Metrics are served only with
+// --metrics-addr, which must be a loopback address.
 //
 // # Backup and restore
 //

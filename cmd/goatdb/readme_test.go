@@ -57,6 +57,7 @@ func replaySection(t *testing.T, name string) {
 		tmpDirs:  tempDirForms(t, tmp),
 		commits:  newIDMap("commit id"),
 		sessions: newIDMap("session id"),
+		codes:    newIDMap("login code"),
 	}
 	for _, b := range blocks {
 		for _, st := range b {
@@ -227,6 +228,7 @@ type tour struct {
 	tmpDirs  []string // the temporary directory as the command may print it
 	commits  *idMap
 	sessions *idMap
+	codes    *idMap // one-time login codes of 'goatdb user add'
 	status   int    // of the last command, for echo $?
 	url      string // the server 'goatdb serve' started, standing for readmeURL
 }
@@ -239,7 +241,8 @@ const readmeURL = "http://127.0.0.1:8080"
 // first block starts 'goatdb serve' (in the background, on a free port,
 // stopped when the test ends), the others run in a second "terminal".
 // Byte counts in sync reports vary with signatures and compression and
-// are not compared.
+// are not compared, nor are the times of expiries (RFC 3339 to the
+// second); login codes are matched like ids.
 func TestREADMESync(t *testing.T) { replaySection(t, "Sync") }
 
 // serve starts 'goatdb serve' in the background on a free port and
@@ -278,9 +281,11 @@ func (s *tour) serve(where string, c shellCmd) string {
 var byteCountRE = regexp.MustCompile(`\(\d+(\.\d+)? (B|kB|MB)\)`)
 
 var (
-	commitRE  = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
-	sessionRE = regexp.MustCompile(`\b[A-Z2-7]{52}\b`)
-	timeRE    = regexp.MustCompile(`"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"`)
+	commitRE    = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
+	sessionRE   = regexp.MustCompile(`\b[A-Z2-7]{52}\b`)
+	loginCodeRE = regexp.MustCompile(`\b[A-Z2-7]{8}-[A-Z2-7]{8}-[A-Z2-7]{8}\b`)
+	timeRE      = regexp.MustCompile(`"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"`)
+	expiryRE    = regexp.MustCompile(`\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\b`)
 )
 
 // shellCmd is a parsed "$ " line.
@@ -420,6 +425,9 @@ func (s *tour) actualWord(w string) (string, error) {
 	if w, err = s.sessions.toActual(w, sessionRE); err != nil {
 		return "", err
 	}
+	if w, err = s.codes.toActual(w, loginCodeRE); err != nil {
+		return "", err
+	}
 	if rest, ok := strings.CutPrefix(w, tourDir); ok && (rest == "" || rest[0] == '/') {
 		w = s.tmpDirs[0] + rest
 	}
@@ -502,10 +510,13 @@ func (s *tour) compare(st step, got string) {
 	want = timeRE.ReplaceAllString(want, `"time":"TIME"`)
 	got = s.commits.toREADME(got, want, commitRE)
 	got = s.sessions.toREADME(got, want, sessionRE)
+	got = s.codes.toREADME(got, want, loginCodeRE)
 	if s.url != "" {
 		got = strings.ReplaceAll(got, s.url, readmeURL)
 		got = byteCountRE.ReplaceAllString(got, "(N B)")
 		want = byteCountRE.ReplaceAllString(want, "(N B)")
+		got = expiryRE.ReplaceAllString(got, "TIME")
+		want = expiryRE.ReplaceAllString(want, "TIME")
 	}
 	if got == want {
 		return

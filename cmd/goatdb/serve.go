@@ -1,14 +1,24 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/server"
 )
 
@@ -22,8 +32,34 @@ streams end, requests in flight finish, every repository is flushed. It
 prints the URL it listens on. Peers sync with 'goatdb sync URL' or the Go
 API (DB.Sync, DB.StartSync).
 
+Every client logs in: 'goatdb user add NAME' (beside the running server or
+while it is stopped) prints a one-time login code, which the client gives
+to 'goatdb login URL NAME --code CODE'. Every request is then signed by the
+client's session key. The deployment's identity (its root and node keys)
+is kept in DIR/auth/, created at the first start; keep it private and back
+it up with the data.
+
+Who may read and write what is decided by rules: by default, logged-in
+users read and write everything under /data/, each user its own /user/NAME/,
+and only the server /sys/. --rules FILE takes a rules file instead (JSON of
+path patterns with read and write expressions; see the README); a file that
+does not compile stops serve with the entry at fault. --rules open lets
+every session read and write everything outside /sys/ and /user/: for
+development only, and serve warns about it at every start. --anonymous
+lets sessions that never logged in act as the anonymous user (off by
+default: they are refused).
+
 Routes: POST /v1/sync (the sync protocol), GET /v1/events (change notices,
-Server-Sent Events), GET /healthz, GET /metrics (Prometheus).
+Server-Sent Events), /v1/auth/ (login, register, renew, logout, revoke,
+whoami), GET /healthz (open to all). Metrics (Prometheus) are served only
+with --metrics-addr, on that separate address, which must be a loopback
+one (127.0.0.1, [::1] or localhost): they name repositories and figures
+that clients may not see.
+
+--tls-cert FILE and --tls-key FILE (both, PEM) serve HTTPS. Account
+administration ('goatdb user', 'goatdb session') reaches the running
+server through the Unix socket DIR/admin.sock (mode 0600); if DIR's path is
+too long for a Unix socket, serve warns and runs without it.
 
 --peer URL (repeatable) replicates with another server: every repository
 here is kept in sync with it, and every one it announces is created here.
@@ -31,16 +67,33 @@ here is kept in sync with it, and every one it announces is created here.
 /v1/ routes (0: no limit). Access logs go to standard error at --log-level
 (debug, info, warn, error), as text or, with --log-json, JSON lines.`,
 	setup: func(fs *flag.FlagSet) runFunc {
-		addr := fs.String("addr", "127.0.0.1:8080", "listen on `HOST:PORT`")
-		var peers listFlag
-		fs.Var(&peers, "peer", "replicate with the server at `URL` (repeatable)")
-		rate := fs.Float64("rate", 100, "requests per second per client on /v1/ routes (0: no limit)")
-		level := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
-		logJSON := fs.Bool("log-json", false, "log JSON lines")
-		return func(e *env, args []string) error {
-			return serve(e, args, *addr, peers, *rate, *level, *logJSON)
-		}
+		var o serveOptions
+		fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT`")
+		fs.Var((*listFlag)(&o.peers), "peer", "replicate with the server at `URL` (repeatable)")
+		fs.Float64Var(&o.rate, "rate", 100, "requests per second per client on /v1/ routes (0: no limit)")
+		fs.StringVar(&o.level, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
+		fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines")
+		fs.StringVar(&o.rules, "rules", "", "read and write rules from `FILE`, or \"open\" (development only: everyone reads and writes)")
+		fs.BoolVar(&o.anonymous, "anonymous", false, "let sessions that never logged in act as the anonymous user")
+		fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with the certificate chain in `FILE` (PEM; needs --tls-key)")
+		fs.StringVar(&o.tlsKey, "tls-key", "", "serve HTTPS with the private key in `FILE` (PEM; needs --tls-cert)")
+		fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on the loopback address `HOST:PORT` (default: not served)")
+		return func(e *env, args []string) error { return serve(e, args, &o) }
 	},
+}
+
+// serveOptions are serve's flags.
+type serveOptions struct {
+	addr        string
+	peers       []string
+	rate        float64
+	level       string
+	logJSON     bool
+	rules       string // "", "open" or a file
+	anonymous   bool
+	tlsCert     string
+	tlsKey      string
+	metricsAddr string
 }
 
 // listFlag collects a repeatable flag's values.
@@ -49,31 +102,60 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-func serve(e *env, args []string, addr string, peers []string, rate float64, level string, logJSON bool) error {
+// openRulesWarning is logged at every start with --rules open.
+const openRulesWarning = "--rules open: every session may read and write every path outside /sys/ and /user/; for development only, never in production"
+
+// maxSocketPath is the longest Unix socket path every supported system
+// takes (sun_path is 108 bytes on Linux, 104 on macOS and the BSDs, both
+// with the terminating NUL).
+const maxSocketPath = 103
+
+func serve(e *env, args []string, o *serveOptions) error {
 	if len(args) > 0 {
 		return usagef("serve", "serve takes no arguments")
 	}
 	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return usagef("serve", "--log-level %q: want debug, info, warn or error", level)
+	if err := lv.UnmarshalText([]byte(o.level)); err != nil {
+		return usagef("serve", "--log-level %q: want debug, info, warn or error", o.level)
 	}
-	if rate < 0 {
-		return usagef("serve", "--rate %g: want 0 (no limit) or more", rate)
+	if o.rate < 0 {
+		return usagef("serve", "--rate %g: want 0 (no limit) or more", o.rate)
 	}
+	rate := o.rate
 	if rate == 0 {
 		rate = -1
 	}
-	for _, p := range peers {
+	for _, p := range o.peers {
 		if _, err := goatdb.NormalizeServerURL(p); err != nil {
 			return usagef("serve", "--peer: %v", err)
 		}
 	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usagef("serve", "--tls-cert and --tls-key go together: give both for HTTPS, or neither")
+	}
+	if o.metricsAddr != "" {
+		if err := checkLoopback(o.metricsAddr); err != nil {
+			return usagef("serve", "--metrics-addr %s: %v", o.metricsAddr, err)
+		}
+	}
 	hopts := &slog.HandlerOptions{Level: lv}
 	var handler slog.Handler = slog.NewTextHandler(e.stderr, hopts)
-	if logJSON {
+	if o.logJSON {
 		handler = slog.NewJSONHandler(e.stderr, hopts)
 	}
 	logger := slog.New(handler)
+	rules, err := loadRules(o.rules)
+	if err != nil {
+		return err
+	}
+	var tlsConfig *tls.Config
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return final(fmt.Errorf("--tls-cert %s --tls-key %s: %v; give a PEM certificate chain and its private key", o.tlsCert, o.tlsKey, err))
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	}
 	reg, err := e.reg()
 	if err != nil {
 		return err
@@ -85,19 +167,160 @@ func serve(e *env, args []string, addr string, peers []string, rate float64, lev
 	case err != nil:
 		return &exitError{code: exitUsage, err: err, hinted: true}
 	}
-	srv, err := server.New(db, &server.Options{Logger: logger, Peers: peers, RateLimit: rate})
+	id, err := server.OpenIdentity(e.dir)
+	if err != nil {
+		return errors.Join(final(err), db.Close())
+	}
+	if o.rules == "open" {
+		logger.Warn(openRulesWarning)
+	}
+	srv, err := server.New(db, &server.Options{Logger: logger, Peers: o.peers, RateLimit: rate,
+		Auth: &server.AuthOptions{Identity: id, Rules: rules, Anonymous: o.anonymous}})
 	if err != nil {
 		return errors.Join(err, db.Close())
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return errors.Join(final(fmt.Errorf("listen on %s: %v; is another server running there? give another --addr", addr, err)), srv.Close(), db.Close())
-	}
-	fmt.Fprintf(e.stdout, "goatdb: serving %s on http://%s\n", e.dir, ln.Addr())
-	err = srv.Serve(e.ctx, ln)
+	err = serveListening(e, o, srv, logger, tlsConfig)
 	err = errors.Join(err, srv.Close(), db.Close())
 	if err == nil {
 		fmt.Fprintln(e.stdout, "goatdb: stopped")
 	}
 	return err
+}
+
+// loadRules returns the rules --rules names: authz's defaults for "",
+// authz.OpenRules for "open", else the rules file.
+func loadRules(flagValue string) (*authz.Rules, error) {
+	switch flagValue {
+	case "":
+		return authz.DefaultRules(), nil
+	case "open":
+		return authz.OpenRules(), nil
+	}
+	r, err := authz.LoadRulesFile(flagValue)
+	if err != nil {
+		return nil, final(fmt.Errorf("--rules: %w; fix the file (its format is in the README)", err))
+	}
+	return r, nil
+}
+
+// checkLoopback checks that a HOST:PORT names a loopback address.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT (%v)", err)
+	}
+	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	return errors.New("metrics are served only on a loopback address (127.0.0.1, [::1] or localhost), because they name repositories and figures that clients may not see; put a proxy in front to reach them from elsewhere")
+}
+
+// serveListening listens on the main and metrics addresses, runs the
+// admin socket, and serves until e.ctx ends.
+func serveListening(e *env, o *serveOptions, srv *server.Server, logger *slog.Logger, tlsConfig *tls.Config) error {
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return final(fmt.Errorf("listen on %s: %v; is another server running there? give another --addr", o.addr, err))
+	}
+	var mln net.Listener
+	if o.metricsAddr != "" {
+		if mln, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			return errors.Join(final(fmt.Errorf("--metrics-addr: listen on %s: %v; give another --metrics-addr", o.metricsAddr, err)), ln.Close())
+		}
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	runAdmin(ctx, &wg, srv, e.dir, logger)
+	var metricsErr error
+	if mln != nil {
+		ms := &http.Server{Handler: metricsMux(srv), ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := ms.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+				metricsErr = fmt.Errorf("serve metrics on %s: %w", mln.Addr(), err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-ctx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			_ = ms.Shutdown(sctx)
+		}()
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	fmt.Fprintf(e.stdout, "goatdb: serving %s on %s://%s\n", e.dir, scheme, ln.Addr())
+	if mln != nil {
+		fmt.Fprintf(e.stdout, "goatdb: metrics on http://%s/metrics\n", mln.Addr())
+	}
+	err = srv.Serve(ctx, ln)
+	cancel()
+	wg.Wait()
+	return errors.Join(err, metricsErr)
+}
+
+// metricsMux serves the server's metrics at /metrics, and nothing else.
+func metricsMux(srv *server.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", srv.MetricsHandler())
+	return mux
+}
+
+// runAdmin serves the admin socket DIR/admin.sock until ctx ends, and
+// returns once it answers (or could not be served: serve then warns and
+// goes on without it, and 'goatdb user' says to stop the server).
+func runAdmin(ctx context.Context, wg *sync.WaitGroup, srv *server.Server, dir string, logger *slog.Logger) {
+	path := filepath.Join(dir, server.AdminSocket)
+	if len(path) > maxSocketPath {
+		logger.Warn("no admin socket: its path is too long for a Unix socket; 'goatdb user add' and the revoke commands work only while the server is stopped, or serve from a shorter --dir path",
+			"path", path, "bytes", len(path), "max", maxSocketPath)
+		return
+	}
+	failed := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.ServeAdmin(ctx, path); err != nil {
+			failed <- err
+		}
+	}()
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for !adminReady(path) {
+		select {
+		case err := <-failed:
+			logger.Warn("no admin socket; 'goatdb user add' and the revoke commands work only while the server is stopped", "err", err)
+			return
+		case <-deadline.C:
+			logger.Warn("the admin socket does not answer yet", "path", path)
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// adminReady reports whether the admin socket at path answers and has its
+// final mode (on Windows, which has no file modes, whether it answers).
+func adminReady(path string) bool {
+	info, err := os.Stat(path)
+	if err != nil || runtime.GOOS != "windows" && (info.Mode().Type() != fs.ModeSocket || info.Mode().Perm() != 0o600) {
+		return false
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }

@@ -39,18 +39,19 @@ type background struct {
 	stop           func() int // cancels the context and returns the exit status
 }
 
-var servingLine = regexp.MustCompile(`^goatdb: serving (.+) on (http://127\.0\.0\.1:[0-9]+)\n`)
+var servingLine = regexp.MustCompile(`^goatdb: serving (.+) on (https?://127\.0\.0\.1:[0-9]+)\n`)
 
-// startServe runs 'goatdb serve' on dir and a free loopback port until
-// stop (or the end of the test), and returns once it prints its URL.
-func startServe(t *testing.T, dir string) *background {
+// startServe runs 'goatdb serve' on dir and a free loopback port, with
+// flags after its own, until stop (or the end of the test), and returns
+// once it prints its URL.
+func startServe(t *testing.T, dir string, flags ...string) *background {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &background{stdout: new(outBuffer), stderr: new(outBuffer)}
 	done := make(chan int, 1)
+	args := append([]string{"--dir", dir, "serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, flags...)
 	go func() {
-		done <- run(ctx, []string{"--dir", dir, "serve", "--addr", "127.0.0.1:0", "--log-level", "warn"},
-			strings.NewReader(""), b.stdout, b.stderr)
+		done <- run(ctx, args, strings.NewReader(""), b.stdout, b.stderr)
 	}()
 	var once sync.Once
 	var code int
@@ -73,6 +74,7 @@ func startServe(t *testing.T, dir string) *background {
 		}
 		select {
 		case code := <-done:
+			done <- code // for stop
 			t.Fatalf("serve exited with %d before serving: stdout %q, stderr %q", code, b.stdout, b.stderr)
 		default:
 		}
@@ -104,14 +106,14 @@ func syncOK(t *testing.T, dir string, args ...string) (sent, received, rounds, i
 }
 
 // TestServeAndSync runs 'goatdb serve' in-process and syncs two other
-// directories through it with 'goatdb sync'.
+// directories, logged in as two users, through it with 'goatdb sync'.
 func TestServeAndSync(t *testing.T) {
 	t.Parallel()
 	srvDir := newDir(t)
 	srv := startServe(t, srvDir)
 
 	t.Run("push", func(t *testing.T) {
-		a := newDir(t)
+		a := loggedIn(t, srvDir, srv.url, "alice")
 		mustPut(t, a, "/data/tasks/t1", `{"title": "from a"}`)
 		sent, received, rounds, inSync := syncOK(t, a, srv.url)
 		if sent != "1" || received != "0" || rounds == "0" || inSync != "1" {
@@ -122,7 +124,7 @@ func TestServeAndSync(t *testing.T) {
 		}
 	})
 
-	b := newDir(t)
+	b := loggedIn(t, srvDir, srv.url, "bob")
 	t.Run("pull a named repository", func(t *testing.T) {
 		sent, received, _, inSync := syncOK(t, b, srv.url, "/data/tasks")
 		if sent != "0" || received != "1" || inSync != "1" {
@@ -167,7 +169,7 @@ func TestServeAndSync(t *testing.T) {
 	})
 
 	t.Run("failures", func(t *testing.T) {
-		c := newDir(t)
+		c := loggedIn(t, srvDir, srv.url, "carol")
 		r := cli(t, c, "", "sync", srv.url, "/data/none")
 		if r.code != 2 || !strings.HasPrefix(r.stderr, "goatdb: ") || strings.Count(r.stderr, "\n") != 1 ||
 			!strings.Contains(r.stderr, "/data/none does not exist on this server") {

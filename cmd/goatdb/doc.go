@@ -79,7 +79,7 @@
 // what each user reads and writes (authz.DefaultRules, or --rules). The
 // deployment's identity (its root and node keys) is kept in DIR/auth/,
 // created at the first start or the first user add. user and session
-// reach a running serve through its admin socket DIR/admin.sock (mode
+// reach a running serve through its admin socket DIR/auth/admin.sock (mode
 // 0600, removed when serve stops); when no server runs they open DIR
 // themselves (list read-only, and revoke creates nothing). If the
 // socket's path is too long for a Unix socket (over 103 bytes), serve

@@ -58,7 +58,7 @@ that clients may not see.
 
 --tls-cert FILE and --tls-key FILE (both, PEM) serve HTTPS. Account
 administration ('goatdb user', 'goatdb session') reaches the running
-server through the Unix socket DIR/admin.sock (mode 0600); if DIR's path is
+server through the Unix socket DIR/auth/admin.sock (mode 0600); if DIR's path is
 too long for a Unix socket, serve warns and runs without it.
 
 --peer URL (repeatable) replicates with another server: every repository
@@ -275,7 +275,7 @@ func metricsMux(srv *server.Server) http.Handler {
 	return mux
 }
 
-// runAdmin serves the admin socket DIR/admin.sock until ctx ends, and
+// runAdmin serves the admin socket DIR/auth/admin.sock until ctx ends, and
 // returns once it answers (or could not be served: serve then warns and
 // goes on without it, and 'goatdb user' says to stop the server).
 func runAdmin(ctx context.Context, wg *sync.WaitGroup, srv *server.Server, dir string, logger *slog.Logger) {

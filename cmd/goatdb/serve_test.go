@@ -25,6 +25,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goatdb/goatdb/server"
 )
 
 // TestServeNotLoggedIn syncs with a server from a directory that never
@@ -49,7 +51,7 @@ func TestAdminSocket(t *testing.T) {
 		t.Parallel()
 		dir := newDir(t)
 		srv := startServe(t, dir)
-		sock := filepath.Join(dir, "admin.sock")
+		sock := filepath.Join(dir, server.AdminSocket)
 		info, err := os.Stat(sock)
 		if err != nil {
 			t.Fatal(err)

@@ -16,7 +16,7 @@ var sessionCommand = &command{
 	summary: "list and revoke the logged-in sessions of a server's data directory",
 	about: `Session lists and revokes the sessions (devices) logged in to 'goatdb serve'
 on DIR. Like 'goatdb user', it works while the server runs (through its
-admin socket DIR/admin.sock) and while it is stopped.
+admin socket DIR/auth/admin.sock) and while it is stopped.
 
 session list prints each session that logged in: its id (the device's
 public key, as 'goatdb init' prints it), its user ("-" for an anonymous

@@ -24,7 +24,7 @@ var userCommand = &command{
 	args:    "add|list|revoke [NAME]",
 	summary: "add, list and revoke the users of a server's data directory",
 	about: `User manages who may log in to 'goatdb serve' on DIR. It works while the
-server runs (through its admin socket DIR/admin.sock) and while it is
+server runs (through its admin socket DIR/auth/admin.sock) and while it is
 stopped (on the data directory itself).
 
 user add NAME [--role ROLE]... creates the user, or gives an existing one

@@ -17,8 +17,10 @@ import (
 	"github.com/goatdb/goatdb/commit"
 )
 
-// AdminSocket is the name of the admin socket in a data directory.
-const AdminSocket = "admin.sock"
+// AdminSocket is the path of the admin socket in a data directory: in
+// the identity's folder auth/ (mode 0700), so that only the data
+// directory's owner reaches it from the moment it exists.
+const AdminSocket = "auth/admin.sock"
 
 // Admin is what an operator does to a deployment's accounts. *Accounts
 // does it in process (a server that is not running); *AdminClient does it
@@ -37,7 +39,8 @@ var (
 )
 
 // ServeAdmin serves account administration on a Unix socket at path
-// (created with mode 0600, replacing a stale one) until ctx ends. Whoever
+// (created with mode 0600 in a folder of mode 0700, replacing a stale
+// one) until ctx ends. Whoever
 // can connect acts as the deployment's root: the socket lives in the data
 // directory, and access to the data directory is root access anyway.
 func (s *Server) ServeAdmin(ctx context.Context, path string) error {
@@ -47,6 +50,14 @@ func (s *Server) ServeAdmin(ctx context.Context, path string) error {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return fmt.Errorf("server: admin socket %s is in use by another server", path)
+	}
+	// The socket's folder is the owner's alone, so the socket cannot be
+	// reached in the moment before its own mode is set.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("server: admin socket: %w", err)
+	}
+	if err := os.Chmod(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("server: admin socket: %w", err)
 	}
 	_ = os.Remove(path)
 	ln, err := net.Listen("unix", path)

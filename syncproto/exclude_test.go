@@ -86,3 +86,27 @@ func TestConvergesAfterExcludeAndRestore(t *testing.T) {
 		t.Fatalf("sync once agreed: %+v, want one round and no commits", st)
 	}
 }
+
+// TestConvergesHoldingExcludedServerCommits: a client that excluded
+// commits the server holds and sends it (commits of an item it forgot that
+// are its own, say) counts them as refused here, with the reason
+// HeldOutside, and agrees with the server; the server keeps them.
+func TestConvergesHoldingExcludedServerCommits(t *testing.T) {
+	srv, cli := openPeer(t, 0), openPeer(t, 1)
+	writeItems(t, srv, "a", 3, 3)
+	s := newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), &syncproto.SyncerOptions{MaxRounds: 4})
+	syncOnce(t, s, cli)
+	h := mustHead(t, cli, "a000000001")
+	if err := cli.Exclude([]commit.ID{h}, repo.ExcludeForgotten, "no longer readable"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		st := syncOnce(t, s, cli)
+		if st.Converged != 1 || len(st.Refused) != 1 || st.Refused[0].ID != h || st.Refused[0].Reason != syncproto.HeldOutside {
+			t.Fatalf("sync: %+v, want agreement with %s refused as held outside", st, h.Short())
+		}
+	}
+	if _, _, ok := cli.Get("a000000001"); ok || !srv.Has(h) {
+		t.Fatal("the excluded item came back, or the server lost it")
+	}
+}

@@ -124,7 +124,7 @@ type Stats struct {
 	CommitsSent     int
 	CommitsReceived int
 	Rejected        []RepoRejection // our commits the server refused
-	Refused         []RepoRejection // the server's commits this peer refused
+	Refused         []RepoRejection // the server's commits this peer refused, or holds outside its set (HeldOutside)
 	Hidden          []RepoHidden    // our commits the server holds outside what we may read
 	Converged       int             // repositories that ended with the same commits on both sides
 	Missing         int             // ids local pending commits still wait for, which the server lacks too
@@ -506,7 +506,34 @@ func (u *run) store(p *RepoResponse, st *Stats) error {
 			u.exRemote.add(rj.ID)
 		}
 	}
+	if len(stored)+len(refused) < len(p.Commits) {
+		u.heldOutside(p.Commits, st)
+	}
 	return nil
+}
+
+// HeldOutside is the reason Stats.Refused gives for a commit the server
+// sent that this peer holds outside the set it syncs: excluded
+// (repo.Repo.Exclude) or refused when it first came.
+const HeldOutside = "held here outside the synced commits (excluded or refused before)"
+
+// heldOutside counts as refused here the commits the server sent that
+// Receive passed over as held but that are not among the local commits
+// (Commit does not return them): without them the two sides' sets
+// would never agree.
+func (u *run) heldOutside(encs [][]byte, st *Stats) {
+	for _, b := range encs {
+		c, err := commit.Decode(b)
+		if err != nil || u.excluded[c.ID()] {
+			continue
+		}
+		if _, ok := u.Repo.Commit(c.ID()); ok {
+			continue
+		}
+		st.Refused = append(st.Refused, RepoRejection{u.Path, Rejection{c.ID(), HeldOutside}})
+		u.excluded[c.ID()] = true
+		u.exRemote.add(c.ID())
+	}
 }
 
 // ids returns the ids of every commit r holds.

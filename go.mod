@@ -3,6 +3,7 @@ module github.com/goatdb/goatdb
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/bits-and-blooms/bloom/v3 v3.7.1
 	github.com/expr-lang/expr v1.17.8
 	github.com/go-chi/chi/v5 v5.5.0

@@ -19,9 +19,12 @@
 //
 // Every request carries a Goat-Auth header signed by the session's key
 // over the method, host, path and query, a digest of the body, the time, a
-// nonce and the deployment's id (SignRequest). A Verifier checks it,
-// refuses a time outside its window (answering with a server nonce the
-// client echoes; see ChallengeError) and a nonce used before (NonceCache).
+// nonce and the deployment's id (SignRequest, v1), or MACed over the same
+// with a request key the session shares with the server's node (v2:
+// NewRequestKey, MACRequest), which costs the server a keyed hash instead
+// of a signature check. A Verifier checks either, refuses a time outside
+// its window (answering with a server nonce the client echoes; see
+// ChallengeError) and a nonce used before by either (NonceCache).
 //
 // # Rules
 //
@@ -51,7 +54,13 @@
 //   - A signature covers every byte of its record before it, and each kind
 //     of signed message starts differently (certificates "goatdb-cert\x00",
 //     requests "goatdb-req-v1\x00", commits a 32-byte id), so a signature
-//     made for one is never valid as another.
+//     made for one is never valid as another. Request MACs cover
+//     "goatdb-req-v2\x00" messages, under keys derived for one session,
+//     one node key and one deployment, used for nothing else.
+//   - Only the holder of a session's private key, or of the node's, can
+//     compute their request key: a v2 header proves possession of the
+//     session's key to that node as a v1 signature does. Cached request
+//     keys are bounded (VerifierOptions.MACSessions).
 //   - A certificate is valid at t only if it chains to the root key, names
 //     the audience asked for, lies inside its node's interval, and its
 //     interval [NotBefore, Expires) holds t. Revocations are checked apart

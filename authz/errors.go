@@ -38,11 +38,19 @@ var (
 	// ErrUnauthenticated.
 	ErrMalformed = unauthenticated("authz: malformed Goat-Auth header")
 
-	// ErrBadSignature is returned when the header's signature does not
-	// verify over the request: the method, host, path, query, body digest,
+	// ErrBadSignature is returned when the header's signature (v1) or MAC
+	// (v2) does not verify over the request: the method, host, path, query, body digest,
 	// time, nonce, echoed server nonce or audience differ from what the
 	// session signed. It matches ErrUnauthenticated.
 	ErrBadSignature = unauthenticated("authz: bad request signature")
+
+	// ErrUnknownNodeKey is returned when a v2 header's MAC is under a
+	// request key derived with a node key the Verifier does not hold, or
+	// the Verifier takes no v2 headers (no VerifierOptions.MACKey). A
+	// server answers it naming its node key in a Goat-Node header, if it
+	// has one, so that the client derives the request key for that key,
+	// or signs with v1. It matches ErrUnauthenticated.
+	ErrUnknownNodeKey = unauthenticated("authz: request MAC for another node key")
 
 	// ErrBodyMismatch is returned when the body digest in the header is not
 	// the digest of the body received. It matches ErrUnauthenticated.

@@ -3,6 +3,7 @@ package authz_test
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,11 +86,12 @@ func checkCanonical(t *testing.T, in, enc []byte, again func([]byte) ([]byte, er
 	}
 }
 
-// FuzzAuthHeader: ParseAuthHeader never panics, accepts only the canonical
-// form, and Verify never panics or accepts a header it did not get signed.
+// FuzzAuthHeader: ParseAuthHeader never panics, accepts only the
+// canonical form of v1 and v2 headers, and Verify never panics or accepts
+// a header it did not get signed or MACed.
 func FuzzAuthHeader(f *testing.F) {
 	c := newClock(t0)
-	v, err := authz.NewVerifier(audience, &authz.VerifierOptions{Now: c.Now})
+	v, err := authz.NewVerifier(audience, &authz.VerifierOptions{Now: c.Now, MACKey: nodeKey})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -102,7 +104,29 @@ func FuzzAuthHeader(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, s := range []string{good, withEcho, "", "v1", "v1; ", "v1; s=; t=; n=; d=; sig=", good + ";"} {
+	k, err := authz.NewRequestKey(sessionKey, pub(nodeKey), audience)
+	if err != nil {
+		f.Fatal(err)
+	}
+	goodV2, err := authz.MACRequest(k, syncReq, t0, nonce(3), "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	v2Echo, err := authz.MACRequest(k, syncReq, t0.Add(time.Hour), nonce(4), v.Challenge(sessionOf(sessionKey)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	otherNode, err := authz.NewRequestKey(sessionKey, pub(otherKey), audience)
+	if err != nil {
+		f.Fatal(err)
+	}
+	v2Other, err := authz.MACRequest(otherNode, syncReq, t0, nonce(5), "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	accepted := map[string]bool{good: true, withEcho: true, goodV2: true, v2Echo: true}
+	for _, s := range []string{good, withEcho, goodV2, v2Echo, v2Other, "", "v1", "v1; ", "v1; s=; t=; n=; d=; sig=", good + ";",
+		"v2", "v2; ", "v2; s=; k=; t=; n=; d=; mac=", "v2; s=; k=; t=; n=; d=; e=; mac=", goodV2 + ";", strings.Replace(goodV2, "v2; ", "v1; ", 1)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -119,8 +143,32 @@ func FuzzAuthHeader(f *testing.F) {
 		if len(s) > authz.MaxHeaderLen {
 			t.Fatalf("accepted %d bytes", len(s))
 		}
-		if _, err := v.Verify(s, syncReq); err == nil && s != good && s != withEcho {
+		if _, err := v.Verify(s, syncReq); err == nil && !accepted[s] {
 			t.Fatalf("Verify accepted a header nobody signed: %q", s)
+		}
+	})
+}
+
+// FuzzNodeKey: ParseNodeKey (a Goat-Node header, which a client takes from
+// any answer) never panics, accepts only the canonical spelling of a
+// point, and a key it accepts derives a request key or fails cleanly.
+func FuzzNodeKey(f *testing.F) {
+	for _, s := range []string{authz.FormatNodeKey(pub(nodeKey)), authz.FormatNodeKey(make([]byte, 32)), "", "AAAA", strings.Repeat("_", 43)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := authz.ParseNodeKey(s)
+		if err != nil {
+			if !errors.Is(err, authz.ErrMalformed) {
+				t.Fatalf("%v does not match ErrMalformed", err)
+			}
+			return
+		}
+		if authz.FormatNodeKey(k) != s {
+			t.Fatalf("parsed %q, prints as %q", s, authz.FormatNodeKey(k))
+		}
+		if rk, err := authz.NewRequestKey(sessionKey, k, audience); err == nil && !rk.Node().Equal(k) {
+			t.Fatalf("request key for %x names %x", k, rk.Node())
 		}
 	})
 }

@@ -209,6 +209,7 @@ type certAnswer struct {
 	Expires     string   `json:"expires"`
 	Audience    string   `json:"audience"`
 	Root        string   `json:"root"`
+	Node        string   `json:"node"` // the node's public key, for request MACs
 }
 
 // certify runs a route that issues a certificate (login, register,
@@ -248,6 +249,9 @@ func (rm *remote) certify(ctx context.Context, route string, body []byte, user, 
 		return Login{}, fmt.Errorf("goatdb: %s at %s: %w", route, rm.url, err)
 	}
 	rm.setAudience(c.audience)
+	if node, err := base64.StdEncoding.DecodeString(ans.Node); err == nil && len(node) == ed25519.PublicKeySize {
+		rm.setNode(node)
+	}
 	return c.login(rm.url), nil
 }
 

@@ -672,6 +672,9 @@ type loginAnswer struct {
 	Expires     string   `json:"expires"`
 	Audience    string   `json:"audience"`
 	Root        string   `json:"root"`
+	// Node is this node's public key, which v2 request MACs are keyed
+	// for (authz.NewRequestKey).
+	Node string `json:"node"`
 }
 
 func (a *Accounts) answer(c *authz.SessionCertificate) loginAnswer {
@@ -682,7 +685,8 @@ func (a *Accounts) answer(c *authz.SessionCertificate) loginAnswer {
 	return loginAnswer{User: c.User(), Roles: roles, Session: c.Session().String(),
 		Certificate: base64.StdEncoding.EncodeToString(c.Encode()),
 		Expires:     c.Expires().UTC().Format(time.RFC3339), Audience: a.id.Audience,
-		Root: base64.StdEncoding.EncodeToString(a.id.Root)}
+		Root: base64.StdEncoding.EncodeToString(a.id.Root),
+		Node: base64.StdEncoding.EncodeToString(a.id.Node.Key())}
 }
 
 // Authenticator is an application's own login: it reads the credentials

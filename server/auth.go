@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/goatdb/goatdb/authz"
@@ -66,19 +67,30 @@ const NonceHeader = "Goat-Nonce"
 // maxAuthBody bounds the body of an /v1/auth request.
 const maxAuthBody = 64 << 10
 
-// authenticate verifies the Goat-Auth header of every /v1 request and puts
+// authenticate verifies the Goat-Auth header of every /v1 request (signed,
+// v1, or MACed with the session's request key for this node, v2) and puts
 // the principal in the request's context. Unsigned, badly signed,
-// replayed or stale requests get 401 with a reason; a session that has no
+// replayed or stale requests get 401 with a reason and this node's key; a session that has no
 // valid certificate gets 401 too, except on the login and register routes
 // (and when anonymous sessions are allowed).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	if s.accounts == nil {
 		return next
 	}
+	// Every 401, and the answer to every v1 request, names this node's key
+	// (Goat-Node), so that a client derives the request key for it and
+	// MACs its next requests (v2), which are cheaper to check.
+	node := s.verifier.NodeHeader()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refuse := func(format string, args ...any) {
+			if node != "" {
+				w.Header().Set(authz.NodeHeaderName, node)
+			}
+			s.unauthorized(w, format, args...)
+		}
 		header := r.Header.Get(authz.AuthHeaderName)
 		if header == "" {
-			s.unauthorized(w, "request not signed (no %s header); log in with 'goatdb login URL NAME --code CODE'", authz.AuthHeaderName)
+			refuse("request not signed (no %s header); log in with 'goatdb login URL NAME --code CODE'", authz.AuthHeaderName)
 			return
 		}
 		body, err := io.ReadAll(r.Body)
@@ -98,7 +110,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		switch {
 		case errors.As(err, &ch):
 			w.Header().Set(NonceHeader, ch.Nonce)
-			s.unauthorized(w, "%v; sign the request again with the %s nonce (check this device's clock)", err, NonceHeader)
+			refuse("%v; sign the request again with the %s nonce (check this device's clock)", err, NonceHeader)
 			return
 		case errors.Is(err, authz.ErrTooManyRequests):
 			s.metrics.rateLimited.Add(1)
@@ -106,13 +118,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			httpError(w, http.StatusTooManyRequests, "%v; retry later", err)
 			return
 		case err != nil:
-			s.unauthorized(w, "%v", err)
+			refuse("%v", err)
 			return
 		}
 		p, err := s.principal(session, r.URL.Path)
 		if err != nil {
-			s.unauthorized(w, "%v", err)
+			refuse("%v", err)
 			return
+		}
+		if node != "" && strings.HasPrefix(header, "v1;") {
+			w.Header().Set(authz.NodeHeaderName, node)
 		}
 		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 	})
@@ -343,7 +358,8 @@ func (s *Server) setupAuth(o *AuthOptions) error {
 	if err != nil {
 		return err
 	}
-	v, err := authz.NewVerifier(o.Identity.Audience, &authz.VerifierOptions{Window: o.Window, Now: o.Accounts.Now})
+	v, err := authz.NewVerifier(o.Identity.Audience, &authz.VerifierOptions{Window: o.Window, Now: o.Accounts.Now,
+		MACKey: o.Identity.NodeKey})
 	if err != nil {
 		return err
 	}

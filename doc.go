@@ -54,7 +54,13 @@
 // sync in the background, driven by local writes and the server's event
 // stream. The protocol is package syncproto's. Every commit received is
 // verified before it is stored, and a commit the server refuses is
-// reported (ErrRejected, SyncStats.Rejected), never dropped silently.
+// reported (ErrRejected, SyncStats.Rejected), never dropped silently: it
+// is quarantined, kept out of its item's value and of sync but listed by
+// DB.Rejected until DB.Reauthor writes it again (after a new login, say),
+// DB.Discard drops it or DB.Restore brings it back. Items the server no
+// longer lets this session read are forgotten: they leave every read
+// and query (Watch yields ErrAccessRemoved, a query's removal is marked
+// QueryEvent.AccessRemoved) until the server sends them again.
 // Resume points (DIR/resume.json) make routine syncs cost what changed; a
 // lost or stale one costs a Bloom-filter round, never a commit.
 //

@@ -59,8 +59,16 @@ var (
 
 	// ErrRejected is returned (wrapped, naming the first commit and why)
 	// by Sync when the server refused commits. The sync itself completed;
-	// SyncStats.Rejected lists every refusal.
+	// SyncStats.Rejected lists every refusal, and DB.Rejected the writes
+	// quarantined for them.
 	ErrRejected = errors.New("goatdb: server rejected commits")
+
+	// ErrAccessRemoved is returned (wrapped, naming the item and the
+	// server) by Watch when the watched item leaves this database because
+	// a server answered that this session may no longer read it: a sync
+	// forgot its commits (see DB.Sync). QueryEvent.AccessRemoved marks a
+	// query's QueryRemoved event for the same cause.
+	ErrAccessRemoved = errors.New("goatdb: access removed")
 )
 
 type deletedError struct{}

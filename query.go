@@ -82,6 +82,12 @@ type QueryEvent struct {
 	Item Item  // the new value (Added, Changed), or the value removed
 	Old  Item  // the value before (Changed)
 	Err  error // why an update failed (Failed)
+	// AccessRemoved is set on a QueryRemoved event when the item left the
+	// database because a server no longer lets this session read it (a
+	// sync forgot its commits; see DB.Sync and ErrAccessRemoved), rather
+	// than because it changed, was deleted or fell past Limit. It says
+	// what holds when the event is delivered.
+	AccessRemoved bool
 }
 
 // queryRegistry holds a DB's open queries so that Close stops them.
@@ -259,8 +265,25 @@ func (q *Query) Wait(ctx context.Context) error { return q.q.Wait(ctx) }
 // Close stop the goroutine.
 func (q *Query) Subscribe(fn func(QueryEvent)) (cancel func()) {
 	return q.q.Subscribe(func(ev query.Event) {
-		fn(QueryEvent{Kind: ev.Kind, Item: q.item(ev.Item), Old: q.item(ev.Old), Err: ev.Err})
+		e := QueryEvent{Kind: ev.Kind, Item: q.item(ev.Item), Old: q.item(ev.Old), Err: ev.Err}
+		if ev.Kind == QueryRemoved {
+			e.AccessRemoved = q.forgotten(ev.Item.Key)
+		}
+		fn(e)
 	})
+}
+
+// forgotten reports whether item key left the query's repository because
+// a sync forgot it.
+func (q *Query) forgotten(key string) bool {
+	q.db.mu.RLock()
+	r := q.db.repos[q.repo]
+	q.db.mu.RUnlock()
+	if r == nil {
+		return false
+	}
+	_, ok := forgottenBy(r, key)
+	return ok
 }
 
 // Progress reports how far the current (or last) update is: items

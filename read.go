@@ -194,6 +194,12 @@ func (db *DB) All(repoPath string) iter.Seq2[Item, error] {
 // too: check Item.Deleted. An item that does not exist yet is watched
 // until it is written, but its repository must exist: if it does not, the
 // sequence yields one error wrapping ErrNotFound (and creates nothing).
+//
+// An item yielded that then leaves the database yields an error, and is
+// watched on: one wrapping ErrAccessRemoved if a sync forgot it because
+// the server no longer lets this session read it, one wrapping
+// ErrNotFound if it existed only through writes a server refused (see
+// DB.Rejected). If it comes back it is yielded again.
 func (db *DB) Watch(ctx context.Context, path string) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
 		rp, key, err := SplitPath(path)
@@ -213,7 +219,15 @@ func (db *DB) Watch(ctx context.Context, path string) iter.Seq2[Item, error] {
 				yield(Item{}, ErrClosed)
 				return
 			}
-			if head, ok := r.Head(key); ok && head != last {
+			head, ok := r.Head(key)
+			if !ok && last != (commit.ID{}) {
+				last = commit.ID{}
+				if !yield(Item{}, goneError(rp, key, r)) {
+					return
+				}
+				continue
+			}
+			if ok && head != last {
 				// The item read may be newer than head: what it holds is
 				// what was yielded, so a later look does not yield it again.
 				it, err := db.getAny(path)

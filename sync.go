@@ -38,6 +38,18 @@ const SyncContentType = "application/x-goatdb-sync"
 // syncproto.ErrNotConverged if writes on either side kept the two from
 // agreeing within the round budget (a later sync goes on from there); the
 // stats are valid in every case and list each rejection with its reason.
+//
+// A write the server refused is quarantined, not dropped: it leaves its
+// item's value and what this peer syncs (so the sync converges and the
+// next one does not send it again), and DB.Rejected lists it until
+// DB.Reauthor, DB.Discard or DB.Restore. A refusal worth retrying
+// unchanged (its reason starts with repo.MissingParents) quarantines
+// nothing: a later sync sends the commit again. Commits the server
+// answers as hidden (SyncStats.Hidden: it holds them, but this session
+// may no longer read their item) are forgotten: the item leaves every
+// read here (Watch yields ErrAccessRemoved), until the server sends them
+// again (read access regained): then they are restored. An error doing
+// any of this is joined to the sync's.
 // On a read-only database Sync fails with ErrReadOnly: receiving commits
 // is a write. A sync that ends in agreement also resolves quarantined
 // damage whose lost commits are back (see DB.Health).
@@ -57,13 +69,18 @@ func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (Sync
 	if len(repos) == 0 {
 		err = ignoreEmptyUnknown(err, locals)
 	}
+	done, qerr := rm.settle(locals, st)
 	if serr := db.resumes.save(); serr != nil {
 		db.opts.Logger.Warn("save sync resume points", "err", serr)
+	}
+	if len(done.quarantined) > 0 || done.forgotten > 0 || done.restored > 0 {
+		db.opts.Logger.Info("sync settled refused and unreadable commits", "server", rm.url,
+			"quarantined", len(done.quarantined), "forgotten", done.forgotten, "restored", done.restored)
 	}
 	if err == nil && len(st.Rejected) > 0 {
 		err = rejectedError(st.Rejected)
 	}
-	return st, err
+	return st, errors.Join(err, qerr)
 }
 
 // ignoreEmptyUnknown drops from a sync's error the repositories that hold

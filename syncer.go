@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
 )
@@ -253,7 +254,14 @@ type ServerStatus struct {
 	LastError error     // the last failure, nil after a success
 	Sent      int       // commits sent
 	Received  int       // commits received
-	Rejected  []syncproto.RepoRejection
+	// Rejected are the server's latest refusals of local commits (at most
+	// 100), retryable ones included.
+	Rejected []syncproto.RepoRejection
+	// Quarantined counts the local writes quarantined after the server
+	// refused them (DB.Rejected lists those still quarantined), and
+	// Forgotten the commits forgotten because the server no longer lets
+	// this session read them (see DB.Sync).
+	Quarantined, Forgotten int
 }
 
 // Status reports on every server, in the order given to StartSync.
@@ -374,10 +382,11 @@ func (sl *serverLoop) work() {
 			continue
 		}
 		st, err := sl.rm.syncer.Sync(ctx, locals...)
+		done, qerr := sl.rm.settle(locals, st)
 		if ctx.Err() != nil {
 			return
 		}
-		sl.record(st, err)
+		sl.record(st, done, errors.Join(err, qerr))
 		if save == nil {
 			// Resume points are saved at most once a second (and by
 			// Stop): a stale one costs a Bloom round, never a commit.
@@ -403,8 +412,9 @@ func (sl *serverLoop) work() {
 	}
 }
 
-// record keeps a sync's outcome in the status and logs failures.
-func (sl *serverLoop) record(st SyncStats, err error) {
+// record keeps a sync's outcome in the status and logs rejections,
+// quarantines and failures.
+func (sl *serverLoop) record(st SyncStats, done settled, err error) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	sl.status.Sent += st.CommitsSent
@@ -413,8 +423,23 @@ func (sl *serverLoop) record(st SyncStats, err error) {
 	if n := len(sl.status.Rejected); n > 100 {
 		sl.status.Rejected = slices.Delete(sl.status.Rejected, 0, n-100)
 	}
+	sl.status.Quarantined += len(done.quarantined)
+	sl.status.Forgotten += done.forgotten
+	quarantined := map[commit.ID]bool{}
+	for _, w := range done.quarantined {
+		quarantined[w.Commit] = true
+	}
 	for _, rj := range st.Rejected {
-		sl.s.log.Warn("server rejected a commit", "server", sl.rm.url, "repo", rj.Path, "commit", rj.ID, "reason", rj.Reason)
+		sl.s.log.Warn("server rejected a commit", "server", sl.rm.url, "repo", rj.Path, "commit", rj.ID,
+			"reason", rj.Reason, "quarantined", quarantined[rj.ID])
+	}
+	for _, h := range st.Hidden {
+		sl.s.log.Info("forgot commits the server no longer lets this session read", "server", sl.rm.url,
+			"repo", h.Path, "commits", len(h.IDs))
+	}
+	if done.restored > 0 {
+		sl.s.log.Info("restored forgotten commits the server lets this session read again", "server", sl.rm.url,
+			"commits", done.restored)
 	}
 	if err != nil {
 		sl.status.Failures++

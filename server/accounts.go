@@ -585,7 +585,7 @@ func (a *Accounts) certify(session commit.SessionID, user string, roles []string
 		exp = ne
 	}
 	c, err := authz.Issue(a.id.NodeKey, a.id.Node, authz.SessionFields{Session: session, User: user, Roles: roles,
-		NotBefore: now.Add(-time.Second), Expires: exp, Audience: a.id.Audience})
+		NotBefore: a.notBefore(session, user, now), Expires: exp, Audience: a.id.Audience})
 	if err != nil {
 		return nil, err
 	}
@@ -603,6 +603,35 @@ func (a *Accounts) certify(session commit.SessionID, user string, roles []string
 		return nil, err
 	}
 	return c, a.refresh()
+}
+
+// certSkew is how far before its issue a certificate starts, so that a
+// device whose clock is a little behind the server's can write as soon as
+// it logs in.
+const certSkew = 5 * time.Minute
+
+// notBefore returns the start of a certificate issued now: certSkew ago,
+// but never before a revocation that voids the session's or user's
+// earlier certificates (a certificate counts as issued at its start), so
+// that a login right after a revocation is valid.
+func (a *Accounts) notBefore(session commit.SessionID, user string, now time.Time) time.Time {
+	nb := now.Add(-certSkew)
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for _, r := range a.revs {
+		f := r.Fields()
+		if (f.User == "" && f.Session == session || f.User != "" && f.User == user) &&
+			f.NotBeforeIssued.Before(authz.MaxTime) && f.NotBeforeIssued.After(nb) {
+			nb = f.NotBeforeIssued
+		}
+	}
+	if nnb := a.id.Node.NotBefore(); nb.Before(nnb) {
+		nb = nnb // a session certificate lies inside its node's
+	}
+	if nb.After(now) {
+		nb = now
+	}
+	return nb
 }
 
 // RevokeSession voids every certificate of session from now on.

@@ -125,7 +125,7 @@ func OpenIdentity(dir string) (*Identity, error) {
 		name, _ := os.Hostname()
 		name = nodeName(name)
 		if id.Node, err = authz.IssueNode(root, authz.NodeFields{Node: name, Key: id.NodeKey.Public().(ed25519.PublicKey),
-			NotBefore: now.Add(-time.Minute), Expires: now.Add(nodeLifetime)}); err != nil {
+			NotBefore: now.Add(-2 * certSkew), Expires: now.Add(nodeLifetime)}); err != nil {
 			return nil, fmt.Errorf("server: identity: %w", err)
 		}
 		if err := writeSecret(certPath, id.Node.Encode()); err != nil {
@@ -219,7 +219,7 @@ func NewIdentity(audience string) (*Identity, ed25519.PrivateKey, error) {
 	}
 	now := time.Now()
 	node, err := authz.IssueNode(root, authz.NodeFields{Node: "node", Key: nodeKey.Public().(ed25519.PublicKey),
-		NotBefore: now.Add(-time.Minute), Expires: now.Add(nodeLifetime)})
+		NotBefore: now.Add(-2 * certSkew), Expires: now.Add(nodeLifetime)})
 	if err != nil {
 		return nil, nil, err
 	}

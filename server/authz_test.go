@@ -12,6 +12,7 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
+	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/syncproto"
@@ -639,5 +640,66 @@ func TestEventsOnlyForReadableRepos(t *testing.T) {
 	}
 	if !strings.Contains(seen.String(), `"repo":"/data/pub"`) || strings.Contains(seen.String(), "/data/priv") {
 		t.Fatalf("stream: %s", seen.String())
+	}
+}
+
+// TestMergeOfAcceptedParentsAccepted: two users edit one item apart; the
+// merge one of them computes and pushes (no author, no signature) is taken
+// because the server computes the same merge of parents it accepted. A
+// forged merge of the same parents (TestForgedMergeRejected) is refused:
+// a keyless merge cannot carry a value of its own past the rules.
+func TestMergeOfAcceptedParentsAccepted(t *testing.T) {
+	rig := newAuthRig(t, authz.OpenRules(), nil)
+	alice := rig.client().login("alice")
+	bob := rig.client().login("bob")
+	alice.put("/data/x", "t", map[string]item.Value{"title": str("base")})
+	if _, err := alice.sync("/data/x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.sync("/data/x"); err != nil {
+		t.Fatal(err)
+	}
+	a := alice.put("/data/x", "t", map[string]item.Value{"title": str("alice's")})
+	b := bob.put("/data/x", "t", map[string]item.Value{"done": item.Bool(true)})
+	if _, err := alice.sync("/data/x"); err != nil {
+		t.Fatal(err)
+	}
+
+	// TestForgedMergeRejected: bob pushes his write and a merge of it with
+	// alice's that carries a value of its own.
+	forged, err := commit.NewMerge("t", []*commit.Commit{a, b}, commit.Fields{Repo: "/data/x", Full: true,
+		Value: item.Item{}.With("title", str("forged")).With("owner", str("bob"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := syncproto.EncodeRequest(&syncproto.Request{Session: bob.sid, Repos: []syncproto.RepoRequest{{Path: "/data/x", Count: 3,
+		Commits: [][]byte{b.Encode(), forged.Encode()}}}})
+	_, raw, _ := bob.do("POST", "/v1/sync", body)
+	resp, err := syncproto.DecodeResponse([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rej := resp.Repos[0].Rejected; len(rej) != 1 || rej[0].ID != forged.ID() {
+		t.Fatalf("forged merge: rejected %v", rej)
+	}
+
+	// Bob syncs: he receives alice's write, merges, and pushes the merge.
+	if _, err := bob.sync("/data/x"); err != nil {
+		t.Fatal(err)
+	}
+	head, ok := bob.repo("/data/x").Head("t")
+	if !ok {
+		t.Fatal("no head")
+	}
+	mc, _ := bob.repo("/data/x").Commit(head)
+	if !mc.IsMerge() {
+		t.Fatalf("bob's head %s is not a merge", head.Short())
+	}
+	r, _ := rig.db.Repo("/data/x")
+	if !r.Has(head) {
+		t.Fatal("the server does not hold the merge of accepted parents")
+	}
+	if got := get(t, rig.db, "/data/x/t"); got["title"] != "alice's" || got["done"] != true {
+		t.Fatalf("the server's value %v", got)
 	}
 }

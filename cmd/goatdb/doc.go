@@ -25,13 +25,16 @@
 //	session list | revoke SESSION the logged-in sessions (--json); void one
 //	sync URL [REPO...]            sync with a server until both sides hold the same commits
 //	    --json
+//	rejected [REPO] [--json]      the local writes servers refused, kept out of the items
+//	reauthor PATH ID...|--all     write refused writes again as new commits; print their ids
+//	discard PATH ID...|--all      drop refused writes for good
 //	login URL NAME --code CODE    log this directory's session in to a server; print user, server, expiry
 //	whoami [--json]               the servers this directory is logged in to, as whom, until when
 //	logout [URL]                  tell the server to revoke the session and forget the login
 //	version, help [COMMAND]
 //
-// --json is accepted by init, ls, verify, schema, whoami, user list and
-// session list, whose default output is for people. --dir defaults to
+// --json is accepted by init, ls, verify, schema, whoami, rejected, user
+// list and session list, whose default output is for people. --dir defaults to
 // $GOATDB_DIR, else ./goatdb-data, and is created by the first command
 // that writes. Schemas come from --schemas FILE or, when it exists,
 // DIR/schemas.json (format: schema/FORMAT.md).
@@ -62,7 +65,7 @@
 //     a repository would create is not created for a write that is going
 //     to fail (put and import check the first items of a new repository
 //     before writing). The one exception is import, below.
-//   - get, ls, log, query, export, verify, backup and whoami open the
+//   - get, ls, log, query, export, verify, backup, whoami and rejected open the
 //     directory read-only: they create, repair and write nothing in it (a
 //     missing DIR exits 1), and they work beside a running 'goatdb serve' or any
 //     other writer, reading each log up to its last complete record.

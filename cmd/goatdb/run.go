@@ -62,8 +62,8 @@ func init() {
 	commands = []*command{
 		initCommand, putCommand, getCommand, rmCommand, lsCommand, queryCommand, logCommand,
 		importCommand, exportCommand, verifyCommand, backupCommand, schemaCommand,
-		serveCommand, userCommand, sessionCommand, syncCommand, loginCommand, whoamiCommand,
-		logoutCommand, versionCommand, helpCommand,
+		serveCommand, userCommand, sessionCommand, syncCommand, rejectedCommand, reauthorCommand,
+		discardCommand, loginCommand, whoamiCommand, logoutCommand, versionCommand, helpCommand,
 	}
 }
 

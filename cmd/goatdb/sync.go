@@ -19,7 +19,9 @@ the data directory; a REPO that does not exist here is created, so an empty
 directory catches up by naming it.
 
 Every commit received is verified (its id and signature) before it is
-stored; a commit the server refuses is listed with the reason. The exit
+stored; a commit the server refuses is listed with the reason and kept
+aside, out of its item, until 'goatdb reauthor' or 'goatdb discard'
+('goatdb rejected' lists it). The exit
 status is 1 if the server refused commits and 2 if it could not be reached
 or the sync failed. --json prints the figures as one JSON object.`,
 	setup: func(fs *flag.FlagSet) runFunc {

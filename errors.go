@@ -27,8 +27,9 @@ var (
 
 	// ErrReadOnly is returned when a write is attempted on a database
 	// opened read-only (Options.ReadOnly): Put, Create, Delete,
-	// Batch.Commit, Sync, StartSync, Query.Save, and Repo for a repository
-	// that does not exist. Nothing is written.
+	// Batch.Commit, Sync, StartSync, Query.Save, Discard, Reauthor,
+	// Restore, and Repo for a repository that does not exist. Nothing is
+	// written.
 	ErrReadOnly = errors.New("goatdb: database is read-only")
 
 	// ErrClosed is returned when the database is used after Close.

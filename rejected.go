@@ -127,9 +127,10 @@ func (db *DB) Discard(path string, ids ...commit.ID) error {
 }
 
 // Reauthor writes quarantined writes again: per item, the change they
-// made (relative to the last write of theirs the server took) is applied
-// to the item's current value as one new commit, signed by this
-// database's session, and the quarantined writes are discarded. It is
+// made (relative to the value they were written on) is applied to the
+// item's current value as one new commit, signed by this database's
+// session, so other fields changed since stay as they are; then the
+// quarantined writes are discarded. It is
 // how work refused for a session that had expired or was revoked gets
 // through once the session has logged in again (DB.LoginCode); the next
 // sync sends the new commits. path and ids are as for Discard. It returns

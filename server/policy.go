@@ -46,15 +46,11 @@ func trusted(ctx context.Context) (authz.Principal, bool) {
 // author returns the principal c's author acted as when it made c, or why
 // c must be refused.
 //
-// AcceptCommit brings the accounts' index up to date first; AdmitCommit
-// runs inside the repository's lock and must not read repositories, so it
-// uses the index as AcceptCommit left it (fresh).
-func (a *authPolicy) author(c *commit.Commit, fresh bool) (authz.Principal, error) {
-	check := a.accounts.author
-	if fresh {
-		check = a.accounts.Author
-	}
-	p, anon, err := check(c.Session(), time.UnixMilli(c.Time()))
+// View brings the accounts' index up to date before a request's commits
+// are accepted; AdmitCommit runs inside the repository's lock and must not
+// read repositories, so both checks use the index as View left it.
+func (a *authPolicy) author(c *commit.Commit) (authz.Principal, error) {
+	p, anon, err := a.accounts.author(c.Session(), time.UnixMilli(c.Time()))
 	switch {
 	case err != nil:
 		return authz.Principal{}, err
@@ -70,7 +66,7 @@ func (a *authPolicy) AcceptCommit(ctx context.Context, _ string, c *commit.Commi
 	if _, ok := trusted(ctx); ok || c.IsMerge() {
 		return nil
 	}
-	_, err := a.author(c, true)
+	_, err := a.author(c)
 	return err
 }
 
@@ -79,7 +75,7 @@ func (a *authPolicy) AdmitCommit(ctx context.Context, path string, c *commit.Com
 	if _, ok := trusted(ctx); ok {
 		return nil
 	}
-	p, err := a.author(c, false)
+	p, err := a.author(c)
 	if err != nil {
 		return err
 	}
@@ -113,6 +109,13 @@ func (a *authPolicy) View(ctx context.Context, path string, r syncproto.Repo) (s
 	p, ok := trusted(ctx)
 	if ok {
 		return nil, nil
+	}
+	// The Responder asks for the view before it accepts any commit: bring
+	// the accounts' index up to date here, so that a failure to read it
+	// fails the repository's section (retryable) instead of refusing
+	// commits for good.
+	if err := a.accounts.refresh(); err != nil {
+		return nil, fmt.Errorf("server: reading the accounts: %w", err)
 	}
 	if a.rules.RepoScope(path) == authz.ByRepo {
 		if a.rules.MayRead(ctx, p, path+"/x", item.Item{}) != nil {

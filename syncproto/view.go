@@ -36,20 +36,25 @@ import (
 // changes only with new commits); rebuilt later, it gets a new Epoch.
 
 // Bounds on what a viewState remembers to resolve positions: past them it
-// forgets the oldest half of its positions.
+// forgets the oldest half of its positions. (views.bounds holds them, so
+// tests can lower them.)
 const (
 	maxMarks   = 4096 // positions
 	maxEntered = 4096 // items that entered the view
 )
 
+// viewBounds are a viewState's bounds.
+type viewBounds struct{ marks, entered int }
+
 // views caches view states by repository and view key, least recently
 // used out.
 type views struct {
-	mu  sync.Mutex // guards m and lru
-	max int
-	key [32]byte // keys the hash that makes positions' epochs
-	m   map[viewID]*list.Element
-	lru list.List // of *viewEntry, most recently used first
+	mu     sync.Mutex // guards m and lru
+	max    int
+	bounds viewBounds
+	key    [32]byte // keys the hash that makes positions' epochs
+	m      map[viewID]*list.Element
+	lru    list.List // of *viewEntry, most recently used first
 }
 
 type viewID struct {
@@ -66,6 +71,7 @@ type viewEntry struct {
 // derived from secret (random if nil).
 func (w *views) init(max int, secret []byte) {
 	w.max = max
+	w.bounds = viewBounds{maxMarks, maxEntered}
 	if secret == nil {
 		secret = make([]byte, 32)
 		rand.Read(secret) // never fails (crypto/rand)
@@ -86,7 +92,7 @@ func (w *views) of(r Repo, key string) *viewState {
 	if w.m == nil {
 		w.m = map[viewID]*list.Element{}
 	}
-	vs := &viewState{key: key, hkey: &w.key}
+	vs := &viewState{key: key, hkey: &w.key, bounds: w.bounds}
 	w.m[id] = w.lru.PushFront(&viewEntry{id, vs})
 	for w.lru.Len() > w.max {
 		delete(w.m, w.lru.Remove(w.lru.Back()).(*viewEntry).id)
@@ -100,8 +106,9 @@ func (w *views) of(r Repo, key string) *viewState {
 // adds those in view. When an item enters or leaves V, V is counted again
 // from the whole log, once.
 type viewState struct {
-	key  string    // the view key
-	hkey *[32]byte // the key of the positions' hash
+	key    string    // the view key
+	hkey   *[32]byte // the key of the positions' hash
+	bounds viewBounds
 
 	mu      sync.RWMutex    // guards everything below
 	built   bool            // the fields below are set
@@ -234,10 +241,10 @@ func (vs *viewState) visible(c *commit.Commit, v View) bool {
 
 // trim keeps marks and entered within their bounds.
 func (vs *viewState) trim() {
-	if n := len(vs.entered); n > maxEntered {
+	if n := len(vs.entered); n > vs.bounds.entered {
 		vs.forget(vs.entered[n/2].pos)
 	}
-	if n := len(vs.marks); n > maxMarks {
+	if n := len(vs.marks); n > vs.bounds.marks {
 		vs.forget(vs.base + uint64(n/2))
 	}
 }

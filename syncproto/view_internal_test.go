@@ -71,6 +71,8 @@ func TestPositionsBounded(t *testing.T) {
 	r := openMem(t)
 	var w views
 	w.init(4, []byte("a secret"))
+	w.bounds.marks = 64 // the bound's logic, not its size, is tested
+	maxMarks := w.bounds.marks
 	v := keyView{key: "k", read: map[string]bool{"a": true}}
 	vs := w.of(r, "k")
 	first := vs.update(r, v)
@@ -80,7 +82,7 @@ func TestPositionsBounded(t *testing.T) {
 		vs.update(r, v)
 	}
 	last := vs.update(r, v)
-	if last.Seq != first.Seq+maxMarks+10 || last.Epoch != first.Epoch {
+	if last.Seq != first.Seq+uint64(maxMarks)+10 || last.Epoch != first.Epoch {
 		t.Fatalf("position %d/%x after %d changes from %d/%x", last.Seq, last.Epoch, maxMarks+10, first.Seq, first.Epoch)
 	}
 	if n := len(vs.marks); n > maxMarks {
@@ -119,10 +121,12 @@ func TestEnteredBounded(t *testing.T) {
 	r := openMem(t)
 	var w views
 	w.init(4, nil)
+	w.bounds.entered = 64 // the bound's logic, not its size, is tested
+	maxEntered := w.bounds.entered
 	read := map[string]bool{}
 	v := keyView{key: "k", read: read}
 	vs := w.of(r, "k")
-	const n = maxEntered + 100
+	n := maxEntered + 100
 	for i := range n {
 		write(t, r, fmt.Sprint("i", i), 0) // seen, unreadable
 	}
@@ -143,7 +147,7 @@ func TestEnteredBounded(t *testing.T) {
 	if !ok || len(in) != 1 || !in[fmt.Sprint("i", n-1)] {
 		t.Fatalf("the previous position: %v, entered since %v; want the last item", ok, in)
 	}
-	if last.Count != 2*n {
+	if last.Count != uint64(2*n) {
 		t.Fatalf("count %d, want every commit of the %d items now readable", last.Count, n)
 	}
 }

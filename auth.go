@@ -296,7 +296,7 @@ func keyString(k ed25519.PublicKey) string { return base64.StdEncoding.EncodeToS
 // and not tried again for renewRetry; the request goes on with the
 // certificate it has.
 func (rm *remote) maybeRenew(ctx context.Context) {
-	if rm.db.opts.ReadOnly || !rm.needsRenewal(time.Now()) {
+	if rm.db.opts.ReadOnly || rm.nodeCert != "" || !rm.needsRenewal(time.Now()) {
 		return
 	}
 	rm.sign.renewMu.Lock()

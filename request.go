@@ -58,6 +58,13 @@ import (
 // audienceHeader names the deployment in a server's 401 answers.
 const audienceHeader = "Goat-Audience"
 
+// NodeCertHeader carries, on every request of a server node replicating
+// its peers (SyncOptions.Node), the node's certificate (base64 of
+// authz.NodeCertificate.Encode): a server of the same deployment that
+// verifies it against its root key treats the request, signed by the
+// node's key, as the node's.
+const NodeCertHeader = "Goat-Node-Cert"
+
 // authPrefix is the path prefix of the routes that manage sessions; no
 // certificate renewal runs before them.
 const authPrefix = "/v1/auth/"
@@ -90,6 +97,9 @@ func (rm *remote) audience() string {
 	rm.sign.mu.Unlock()
 	if a != "" {
 		return a
+	}
+	if rm.nodeCert != "" {
+		return "" // a node keeps no login: the server names its audience
 	}
 	if c, ok := rm.db.creds.get(rm.url); ok {
 		return c.audience
@@ -183,14 +193,17 @@ func (rm *remote) send(ctx context.Context, method, path string, body []byte, he
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	if aud != "" && rm.db.key != nil {
+	if rm.nodeCert != "" {
+		req.Header.Set(NodeCertHeader, rm.nodeCert)
+	}
+	if aud != "" && rm.key != nil {
 		var h string
 		r := authz.Request{Method: method, Host: req.URL.Host, PathQuery: req.URL.RequestURI(), Body: authz.BodyDigest(body)}
 		if k, node := rm.requestKey(aud); k != nil {
 			h, err = authz.MACRequest(k, r, rm.clock(), authz.NewNonce(), echo)
 			used = node
 		} else {
-			h, err = authz.SignRequest(rm.db.key, aud, r, rm.clock(), authz.NewNonce(), echo)
+			h, err = authz.SignRequest(rm.key, aud, r, rm.clock(), authz.NewNonce(), echo)
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("goatdb: sign the request to %s: %w", rm.url, err)
@@ -222,7 +235,7 @@ func (rm *remote) requestKey(aud string) (*authz.RequestKey, ed25519.PublicKey) 
 	if k := rm.sign.reqKey; k != nil && k.Audience() == aud && k.Node().Equal(node) {
 		return k, node
 	}
-	k, err := authz.NewRequestKey(rm.db.key, node, aud)
+	k, err := authz.NewRequestKey(rm.key, node, aud)
 	if err != nil {
 		rm.db.opts.Logger.Debug("no request key for the server's node key; signing with v1", "server", rm.url, "err", err)
 		return nil, nil

@@ -3,6 +3,8 @@ package goatdb
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,17 +153,28 @@ func rejectedError(rs []syncproto.RepoRejection) error {
 // kept for the database's lifetime), and what signing its requests needs
 // (request.go).
 type remote struct {
-	db      *DB
-	url     string
-	syncer  *syncproto.Syncer
-	client  *http.Client
-	resumes syncproto.ResumeStore
-	sign    signer
+	db       *DB
+	url      string
+	syncer   *syncproto.Syncer
+	client   *http.Client
+	resumes  syncproto.ResumeStore
+	sign     signer
+	key      ed25519.PrivateKey // signs requests: the session's, or a node's
+	nodeCert string             // a node's certificate, base64, sent with every request; "" for a session
 }
 
 // remote returns the remote for serverURL, creating it on first use.
 // client, if not nil, replaces the default HTTP client of a new remote.
 func (db *DB) remote(serverURL string, client *http.Client) (*remote, error) {
+	return db.remoteAs(serverURL, client, nil)
+}
+
+// remoteAs is remote, authenticated as the server node node when it is
+// not nil: its requests are signed with the node's key and carry its
+// certificate (NodeCertHeader), it has no stored login to renew, and it
+// keeps resume points of its own (a node sees every commit; a session,
+// what the rules let it).
+func (db *DB) remoteAs(serverURL string, client *http.Client, node *NodeAuth) (*remote, error) {
 	u, err := NormalizeServerURL(serverURL)
 	if err != nil {
 		return nil, err
@@ -169,16 +182,22 @@ func (db *DB) remote(serverURL string, client *http.Client) (*remote, error) {
 	if db.isClosed() {
 		return nil, ErrClosed
 	}
+	id, key, session := u, db.key, db.session
+	var cert string
+	if node != nil {
+		id, key, cert = u+"#node", node.Key, base64.StdEncoding.EncodeToString(node.Certificate)
+		copy(session[:], node.Key.Public().(ed25519.PublicKey))
+	}
 	db.remotesMu.Lock()
 	defer db.remotesMu.Unlock()
-	if rm := db.remotes[u]; rm != nil {
+	if rm := db.remotes[id]; rm != nil {
 		return rm, nil
 	}
 	if client == nil {
 		client = defaultHTTPClient
 	}
-	rm := &remote{db: db, url: u, client: client, resumes: db.resumes.forServer(u)}
-	rm.syncer, err = syncproto.NewSyncer(&httpTransport{rm: rm}, db.session,
+	rm := &remote{db: db, url: u, client: client, resumes: db.resumes.forServer(id), key: key, nodeCert: cert}
+	rm.syncer, err = syncproto.NewSyncer(&httpTransport{rm: rm}, session,
 		&syncproto.SyncerOptions{Resumes: rm.resumes, Logger: db.opts.Logger.With("server", u)})
 	if err != nil {
 		return nil, err
@@ -186,7 +205,7 @@ func (db *DB) remote(serverURL string, client *http.Client) (*remote, error) {
 	if db.remotes == nil {
 		db.remotes = map[string]*remote{}
 	}
-	db.remotes[u] = rm
+	db.remotes[id] = rm
 	return rm, nil
 }
 

@@ -3,6 +3,7 @@ package goatdb
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
@@ -42,6 +44,20 @@ type SyncOptions struct {
 	// send a keep-alive every 15 seconds) before it is reconnected, which
 	// also notices a laptop that slept; 0 means 45 seconds.
 	IdleTimeout time.Duration
+	// Node, if set, authenticates these syncs as a server node of the
+	// servers' deployment instead of as this database's session: what a
+	// server replicating its peers does (package server sets it). Nodes
+	// relay every commit and read everything; the servers check the node
+	// certificate against their deployment's root key.
+	Node *NodeAuth
+}
+
+// NodeAuth is a server node's credentials: its key, which signs its
+// requests, and its certificate from the deployment's root key
+// (authz.NodeCertificate.Encode).
+type NodeAuth struct {
+	Key         ed25519.PrivateKey
+	Certificate []byte
 }
 
 // Validate checks the options.
@@ -53,6 +69,14 @@ func (o *SyncOptions) Validate() error {
 	}
 	if o.MinBackoff < 0 || o.MaxBackoff < 0 || o.Interval < 0 || o.IdleTimeout < 0 {
 		return errors.New("goatdb: negative duration in SyncOptions")
+	}
+	if o.Node != nil {
+		if len(o.Node.Key) != ed25519.PrivateKeySize {
+			return errors.New("goatdb: SyncOptions.Node has no Ed25519 key")
+		}
+		if _, err := authz.DecodeNodeCertificate(o.Node.Certificate); err != nil {
+			return fmt.Errorf("goatdb: SyncOptions.Node: %w", err)
+		}
 	}
 	return nil
 }
@@ -120,7 +144,7 @@ func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	seen := map[string]bool{}
 	for _, u := range servers {
-		rm, err := db.remote(u, o.Client)
+		rm, err := db.remoteAs(u, o.Client, o.Node)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/commit"
 )
@@ -121,7 +124,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			refuse("%v", err)
 			return
 		}
-		p, err := s.principal(session, r.URL.Path)
+		var p authz.Principal
+		if nc := r.Header.Get(goatdb.NodeCertHeader); nc != "" {
+			p, err = s.nodePrincipal(session, nc)
+		} else {
+			p, err = s.principal(session, r.URL.Path)
+		}
 		if err != nil {
 			refuse("%v", err)
 			return
@@ -154,6 +162,50 @@ func (s *Server) principal(session commit.SessionID, path string) (authz.Princip
 	}
 	return authz.Principal{}, err
 }
+
+// nodePrincipal checks a node certificate a request carries (base64 in
+// goatdb.NodeCertHeader): it must chain to the deployment's root, be valid
+// now, and be for the key that signed the request. Verified certificates
+// are remembered (a bounded cache), so a node's requests cost no more than
+// a session's.
+func (s *Server) nodePrincipal(session commit.SessionID, header string) (authz.Principal, error) {
+	now := s.accounts.opts.Now()
+	s.nodesMu.Lock()
+	c, ok := s.nodes[header]
+	s.nodesMu.Unlock()
+	if !ok {
+		b, err := base64.StdEncoding.Strict().DecodeString(header)
+		if err != nil || len(b) > maxNodeCertLen {
+			return authz.Principal{}, fmt.Errorf("%s is not a base64 node certificate", goatdb.NodeCertHeader)
+		}
+		if c, err = authz.DecodeNodeCertificate(b); err != nil {
+			return authz.Principal{}, err
+		}
+		if err := c.Verify(s.auth.Identity.Root, now); err != nil {
+			return authz.Principal{}, fmt.Errorf("node certificate: %w", err)
+		}
+		s.nodesMu.Lock()
+		if s.nodes == nil || len(s.nodes) >= maxNodeCerts {
+			s.nodes = map[string]*authz.NodeCertificate{}
+		}
+		s.nodes[header] = c
+		s.nodesMu.Unlock()
+	}
+	if !c.Covers(now) {
+		return authz.Principal{}, fmt.Errorf("node certificate of %s is not valid at %s", c.Node(), now.UTC().Format(time.RFC3339))
+	}
+	if !c.Key().Equal(ed25519.PublicKey(session[:])) {
+		return authz.Principal{}, fmt.Errorf("node certificate of %s is not for the key that signed the request", c.Node())
+	}
+	return c.Principal(), nil
+}
+
+// Bounds on node certificates: their encoded size, and how many verified
+// ones a server remembers.
+const (
+	maxNodeCertLen = 4 << 10
+	maxNodeCerts   = 1024
+)
 
 // unauthorized answers 401 with a reason and the deployment's audience.
 func (s *Server) unauthorized(w http.ResponseWriter, format string, args ...any) {

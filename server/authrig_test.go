@@ -65,7 +65,10 @@ func newAuthRig(t *testing.T, rules *authz.Rules, tweak func(*server.AuthOptions
 	}
 	db := dbtest.OpenDB(t, nil)
 	run := serve(t, db, &server.Options{Auth: ao, RateLimit: -1}, "")
-	return &authRig{t: t, db: db, run: run, id: id, root: root, acc: run.srv.Accounts(), clock: c}
+	if ao.Identity != id {
+		root = nil // the test's own identity: it holds the root key
+	}
+	return &authRig{t: t, db: db, run: run, id: ao.Identity, root: root, acc: run.srv.Accounts(), clock: c}
 }
 
 // client is a test peer that signs its requests: a session key and its
@@ -77,6 +80,22 @@ type client struct {
 	now   func() time.Time // the client's clock; the rig's by default
 	repos map[string]*repo.Repo
 	echo  string // a server nonce to echo in the next request
+	url   string // the server it talks to: the rig's, or another node's
+}
+
+// on returns the client talking to another node of the rig's deployment.
+func (c *client) on(n *running) *client {
+	d := *c
+	d.url = n.url
+	return &d
+}
+
+// base returns the URL of the server the client talks to.
+func (c *client) base() string {
+	if c.url != "" {
+		return c.url
+	}
+	return c.rig.run.url
 }
 
 func (r *authRig) client() *client {
@@ -106,7 +125,7 @@ func (c *client) login(user string, roles ...string) *client {
 
 // header signs a request.
 func (c *client) header(method, pathQuery string, body []byte) string {
-	u, _ := url.Parse(c.rig.run.url)
+	u, _ := url.Parse(c.base())
 	h, err := authz.SignRequest(c.key, c.rig.id.Audience, authz.Request{Method: method, Host: u.Host, PathQuery: pathQuery,
 		Body: authz.BodyDigest(body)}, c.now(), authz.NewNonce(), c.echo)
 	if err != nil {
@@ -125,7 +144,7 @@ func (c *client) do(method, pathQuery string, body []byte) (int, string, http.He
 func (c *client) send(method, pathQuery string, body []byte, header string) (int, string, http.Header) {
 	t := c.rig.t
 	t.Helper()
-	req, err := http.NewRequest(method, c.rig.run.url+pathQuery, bytes.NewReader(body))
+	req, err := http.NewRequest(method, c.base()+pathQuery, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,11 @@ func (h *hub) watch(path string, r *repo.Repo) {
 	}
 	h.repos[path] = r
 	ch := r.Changed() // now, so that no change after the open is missed
+	if h.onChange != nil {
+		// A repository that appears (received from a peer, say) is a
+		// change too. Not under h.mu: onChange may take other locks.
+		h.wg.Go(func() { h.onChange(path) })
+	}
 	h.wg.Go(func() {
 		for {
 			if r.Closed() {

@@ -19,6 +19,7 @@ import (
 
 // running is a server serving on a loopback port until stopped.
 type running struct {
+	db   *goatdb.DB
 	srv  *server.Server
 	url  string
 	addr string
@@ -61,7 +62,7 @@ func serve(t testing.TB, db *goatdb.DB, opts *server.Options, addr string) *runn
 		return serr
 	}
 	t.Cleanup(func() { stop() })
-	return &running{srv: srv, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), stop: stop}
+	return &running{db: db, srv: srv, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), stop: stop}
 }
 
 // values returns every live item of every repository as path → fields.

@@ -134,6 +134,9 @@ type Server struct {
 	verifier  *authz.Verifier // nil without authentication
 	policy    *authPolicy     // nil without authentication
 
+	nodesMu sync.Mutex                        // guards nodes
+	nodes   map[string]*authz.NodeCertificate // verified node certificates by header
+
 	mu       sync.Mutex // guards serving
 	serving  bool
 	draining chan struct{} // closed when Serve begins to shut down
@@ -291,6 +294,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			po = *s.opts.PeerSync
 		}
 		po.Follow = true
+		if s.auth != nil {
+			// Replicate as this node of the deployment: peers of the
+			// same deployment trust what it relays.
+			po.Node = &goatdb.NodeAuth{Key: s.auth.Identity.NodeKey, Certificate: s.auth.Identity.Node.Encode()}
+		}
 		var err error
 		if peers, err = s.db.StartSync(s.opts.Peers, &po); err != nil {
 			return fmt.Errorf("server: replicate with peers: %w", err)

@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -138,4 +140,40 @@ func (r *authRig) rootKey(t *testing.T) ed25519.PrivateKey {
 		t.Fatal("the rig does not hold its root key")
 	}
 	return r.root
+}
+
+// TestOpenIdentitySharedRoot: a second data directory given the first's
+// audience and root key is a node of the same deployment, with a key and
+// certificate of its own, even if it had started once on its own.
+func TestOpenIdentitySharedRoot(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, err := server.OpenIdentity(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.OpenIdentity(dirB); err != nil { // a deployment of its own first
+		t.Fatal(err)
+	}
+	for _, f := range []string{"audience", "root.key"} {
+		b, err := os.ReadFile(filepath.Join(dirA, "auth", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dirB, "auth", f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := server.OpenIdentity(dirB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Audience != a.Audience || !b.Root.Equal(a.Root) || b.NodeKey.Equal(a.NodeKey) {
+		t.Fatalf("b: audience %q root %x; a: %q %x", b.Audience, b.Root, a.Audience, a.Root)
+	}
+	if err := b.Node.Verify(a.Root, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(filepath.Join(dirB, "auth", "node.key")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("node.key: %v %v", info, err)
+	}
 }

@@ -68,10 +68,13 @@ const (
 // OpenIdentity loads the identity kept in dir/auth/, creating a new
 // deployment on first use: a random audience, a root key, and a node key
 // with a certificate from that root. The keys are written with mode 0600.
-// A deployment of several nodes keeps its root key elsewhere (root.pub
-// then names it) and gives each node its node.key and node.cert; a
-// single server keeps root.key beside them and renews its own node
-// certificate.
+// A deployment of several nodes shares its audience and root: copy
+// auth/audience and auth/root.key from the first node's directory to each
+// other node's (each keeps a node key of its own, and gets a node
+// certificate from the root when it starts), or keep the root key
+// elsewhere, give each node auth/root.pub (the root public key in hex)
+// and a node.cert the root signed. A node whose certificate does not
+// chain to the root it holds gets a new one.
 func OpenIdentity(dir string) (*Identity, error) {
 	ad := filepath.Join(dir, identityDir)
 	if err := os.MkdirAll(ad, 0o700); err != nil {
@@ -121,7 +124,8 @@ func OpenIdentity(dir string) (*Identity, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("server: identity: %w", err)
 	}
-	if root != nil && (id.Node == nil || !id.Node.Key().Equal(id.NodeKey.Public()) || id.Node.Expires().Sub(now) < renewNodeBefore) {
+	if root != nil && (id.Node == nil || !id.Node.Key().Equal(id.NodeKey.Public()) || id.Node.Expires().Sub(now) < renewNodeBefore ||
+		id.Node.Verify(id.Root, now) != nil) {
 		name, _ := os.Hostname()
 		name = nodeName(name)
 		if id.Node, err = authz.IssueNode(root, authz.NodeFields{Node: name, Key: id.NodeKey.Public().(ed25519.PublicKey),

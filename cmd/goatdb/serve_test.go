@@ -390,3 +390,48 @@ func cliProcess(t *testing.T, env []string, args ...string) result {
 	}
 	return result{code, out.String(), errb.String()}
 }
+
+// TestServePeerNodes runs two servers as nodes of one deployment (the
+// second given the first's audience and root key) with --peer: a user who
+// logged in on the first syncs a write to it, and the write and the login
+// reach the second, which serves both.
+func TestServePeerNodes(t *testing.T) {
+	t.Parallel()
+	dirA, dirB := newDir(t), newDir(t)
+	code := addUser(t, dirA, "alice") // makes A's identity
+	if err := os.MkdirAll(filepath.Join(dirB, "auth"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"audience", "root.key"} {
+		b, err := os.ReadFile(filepath.Join(dirA, "auth", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dirB, "auth", f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := startServe(t, dirA)
+	b := startServe(t, dirB, "--peer", a.url)
+
+	laptop := newDir(t)
+	login(t, laptop, a.url, "alice", code)
+	mustPut(t, laptop, "/data/t/x", `{"v": "from the laptop"}`)
+	syncOK(t, laptop, a.url)
+
+	// The same session syncs with B once B holds its certificate.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := cli(t, laptop, "", "sync", b.url, "/data/t")
+		if r.code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the laptop cannot sync with the second node: %+v", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := ok(t, dirB, "get", "/data/t/x"); got != `{"v":"from the laptop"}`+"\n" {
+		t.Fatalf("the second node holds %q", got)
+	}
+}

@@ -200,18 +200,6 @@ func (rm *remote) call(ctx context.Context, method, route string, body []byte, h
 	return nil
 }
 
-// certAnswer is what login, register and renew answer.
-type certAnswer struct {
-	User        string   `json:"user"`
-	Roles       []string `json:"roles"`
-	Session     string   `json:"session"`
-	Certificate string   `json:"certificate"`
-	Expires     string   `json:"expires"`
-	Audience    string   `json:"audience"`
-	Root        string   `json:"root"`
-	Node        string   `json:"node"` // the node's public key, for request MACs
-}
-
 // certify runs a route that issues a certificate (login, register,
 // renew), checks the certificate and stores it. user, if not "", is the
 // user the certificate must name; hint is what a 401 tells to do ("" for
@@ -228,7 +216,7 @@ func (db *DB) certify(ctx context.Context, serverURL, route string, body []byte,
 }
 
 func (rm *remote) certify(ctx context.Context, route string, body []byte, user, hint string) (Login, error) {
-	var ans certAnswer
+	var ans authz.LoginAnswer
 	if err := rm.call(ctx, http.MethodPost, route, body, hint, &ans); err != nil {
 		return Login{}, err
 	}
@@ -259,7 +247,7 @@ func (rm *remote) certify(ctx context.Context, route string, body []byte, user, 
 // peer: canonical, for this session (and user, if not ""), chaining to
 // the root and audience the server named, and not expired. A clock behind
 // the server's does not refuse a certificate that starts in its future.
-func (db *DB) checkAnswer(ans *certAnswer, user string) (credential, error) {
+func (db *DB) checkAnswer(ans *authz.LoginAnswer, user string) (credential, error) {
 	root, err := base64.StdEncoding.DecodeString(ans.Root)
 	if err != nil || len(root) != ed25519.PublicKeySize {
 		return credential{}, fmt.Errorf("%w: the root key %.64q is not a base64 Ed25519 public key", authz.ErrUntrusted, ans.Root)

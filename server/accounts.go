@@ -692,26 +692,12 @@ func validUser(name string) error {
 	return nil
 }
 
-// loginAnswer is the JSON answer of the login, register and renew routes.
-type loginAnswer struct {
-	User        string   `json:"user"`
-	Roles       []string `json:"roles"`
-	Session     string   `json:"session"`
-	Certificate string   `json:"certificate"`
-	Expires     string   `json:"expires"`
-	Audience    string   `json:"audience"`
-	Root        string   `json:"root"`
-	// Node is this node's public key, which v2 request MACs are keyed
-	// for (authz.NewRequestKey).
-	Node string `json:"node"`
-}
-
-func (a *Accounts) answer(c *authz.SessionCertificate) loginAnswer {
+func (a *Accounts) answer(c *authz.SessionCertificate) authz.LoginAnswer {
 	roles := c.Roles()
 	if roles == nil {
 		roles = []string{}
 	}
-	return loginAnswer{User: c.User(), Roles: roles, Session: c.Session().String(),
+	return authz.LoginAnswer{User: c.User(), Roles: roles, Session: c.Session().String(),
 		Certificate: base64.StdEncoding.EncodeToString(c.Encode()),
 		Expires:     c.Expires().UTC().Format(time.RFC3339), Audience: a.id.Audience,
 		Root: base64.StdEncoding.EncodeToString(a.id.Root),

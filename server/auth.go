@@ -96,15 +96,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			refuse("request not signed (no %s header); log in with 'goatdb login URL NAME --code CODE'", authz.AuthHeaderName)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			s.metrics.badRequests.Add(1)
-			httpError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes; send fewer commits per request", tooBig.Limit)
-			return
-		case err != nil:
-			httpError(w, http.StatusBadRequest, "reading the request body: %v", err)
+		body, ok := s.readBody(w, r)
+		if !ok {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

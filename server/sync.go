@@ -27,15 +27,8 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	rc.SetReadDeadline(deadline)
 	rc.SetWriteDeadline(deadline)
 
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		s.metrics.badRequests.Add(1)
-		httpError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes; send fewer commits per request", tooBig.Limit)
-		return
-	case err != nil:
-		httpError(w, http.StatusBadRequest, "reading the request body: %v", err)
+	body, ok := s.readBody(w, r)
+	if !ok {
 		return
 	}
 	s.metrics.bytesIn.Add(uint64(len(body)))
@@ -76,6 +69,23 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
 	w.Write(msg)
 	s.metrics.syncSeconds.observe(time.Since(began).Seconds())
+}
+
+// readBody reads a request's body, or answers 413 (over the route's
+// limit) or 400 and returns false.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		s.metrics.badRequests.Add(1)
+		httpError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes; send fewer commits per request", tooBig.Limit)
+		return nil, false
+	case err != nil:
+		httpError(w, http.StatusBadRequest, "reading the request body: %v", err)
+		return nil, false
+	}
+	return body, true
 }
 
 // protocolError answers a request the protocol refused: 413 if too

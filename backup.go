@@ -29,8 +29,10 @@ import (
 // written through a temporary file that is synced and renamed, and every
 // directory created is synced, so a crash during Backup leaves no file
 // that looks complete but is not; only a nil error means the copy is
-// whole. The session key (mode 0600) and schemas.json are copied too; sync
-// resume points and saved query states are not (they are rebuilt).
+// whole. The session key, the stored logins (credentials.json) and a
+// server's deployment identity (auth/, all mode 0600) and schemas.json are
+// copied too; sync resume points and saved query states are not (they are
+// rebuilt).
 //
 // To restore, stop the process that has the directory open, move the
 // directory aside and put the copy in its place.
@@ -53,16 +55,28 @@ func (db *DB) Backup(ctx context.Context, dest string) error {
 			return fmt.Errorf("goatdb: backup %s: %w", rp, err)
 		}
 	}
-	for _, f := range []struct {
+	files := []struct {
 		name string
 		perm fs.FileMode
-	}{{keyFile, 0o600}, {schemaFile, 0o644}} {
+	}{{keyFile, 0o600}, {schemaFile, 0o644}, {credFileName, 0o600}}
+	for _, name := range identityFiles {
+		files = append(files, struct {
+			name string
+			perm fs.FileMode
+		}{name, 0o600})
+	}
+	for _, f := range files {
 		if err := db.backupFile(f.name, dest, f.perm); err != nil {
 			return fmt.Errorf("goatdb: backup %s: %w", f.name, err)
 		}
 	}
 	return nil
 }
+
+// identityFiles are a server's deployment identity in its data directory
+// (package server's OpenIdentity): without them a restored server would
+// be a new deployment, and every session would have to log in again.
+var identityFiles = []string{"auth/audience", "auth/root.key", "auth/root.pub", "auth/node.key", "auth/node.cert"}
 
 // schemaFile is the schema file the goatdb command reads from the data
 // directory; Backup copies it.
@@ -205,6 +219,11 @@ func (db *DB) backupFile(name, dest string, perm fs.FileMode) error {
 	}
 	if err != nil {
 		return err
+	}
+	if dir := filepath.Dir(filepath.Join(dest, name)); dir != filepath.Clean(dest) {
+		if err := vfs.MkdirAllSync(db.fs, dir, 0o700); err != nil {
+			return err
+		}
 	}
 	return vfs.WriteFileAtomic(db.fs, filepath.Join(dest, name), data, perm)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/internal/dbtest"
+	"github.com/goatdb/goatdb/server"
 )
 
 // ack is a write a writer saw acknowledged: item path and value n.
@@ -311,5 +312,40 @@ func TestBackupKeepsQuarantine(t *testing.T) {
 	h, err := cp.Health()
 	if err != nil || h.Status != goatdb.StatusDamaged {
 		t.Errorf("the copy's health: %v (%v), want the original's quarantined damage", h, err)
+	}
+}
+
+// TestBackupKeepsIdentityAndLogins: a backup holds what a restored
+// directory needs to go on as it was: a server's deployment identity
+// (auth/) and a client's stored logins, all readable by the owner only.
+func TestBackupKeepsIdentityAndLogins(t *testing.T) {
+	dir := t.TempDir()
+	id, err := server.OpenIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := []byte(`{"stand-in":"a login"}`)
+	if err := os.WriteFile(filepath.Join(dir, "credentials.json"), creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := dbtest.OpenDBIn(t, dir, nil)
+	dest := filepath.Join(t.TempDir(), "copy")
+	if err := db.Backup(t.Context(), dest); err != nil {
+		t.Fatal(err)
+	}
+	again, err := server.OpenIdentity(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Audience != id.Audience || !again.Root.Equal(id.Root) || !again.NodeKey.Equal(id.NodeKey) {
+		t.Fatal("the restored directory is another deployment or node")
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "credentials.json")); err != nil || string(b) != string(creds) {
+		t.Fatalf("credentials.json in the copy: %q, %v", b, err)
+	}
+	for _, f := range []string{"credentials.json", "auth/root.key", "auth/node.key"} {
+		if info, err := os.Stat(filepath.Join(dest, f)); err != nil || info.Mode().Perm() != 0o600 {
+			t.Errorf("%s in the copy: %v, %v", f, info, err)
+		}
 	}
 }

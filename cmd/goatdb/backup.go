@@ -19,7 +19,8 @@ var backupCommand = &command{
 that must not exist yet or be empty, and prints what it copied. Nothing
 needs to stop: it opens the directory read-only, beside a running 'goatdb
 serve' or any other writer, and copies every repository log up to its last
-complete record, with the session key and schemas.json. The copy holds
+complete record, with the session key, schemas.json, a server's
+deployment keys (auth/) and stored logins (credentials.json). The copy holds
 every write acknowledged before backup started (and perhaps later ones).
 Every file is synced before backup returns; only exit status 0 means the
 copy is whole. Sync resume points and saved query states are not copied:

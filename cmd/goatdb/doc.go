@@ -94,7 +94,8 @@
 //
 // backup DEST copies every repository log up to its last complete record
 // (so every write acknowledged before it began), the quarantine files,
-// session.key and schemas.json into DEST, a new or empty directory, each
+// session.key, schemas.json, a server's deployment keys (auth/) and stored
+// logins (credentials.json) into DEST, a new or empty directory, each
 // file through a synced temporary file. To restore, stop the server, move
 // DIR aside, copy DEST in its place and start the server; peers send back
 // the commits newer than the backup at the next sync.

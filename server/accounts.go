@@ -23,6 +23,7 @@ import (
 	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/repo"
 )
 
 // The repositories that hold a deployment's accounts. Only root and node
@@ -129,10 +130,10 @@ type Accounts struct {
 	opMu sync.Mutex // serializes operations that read then write (codes)
 
 	mu      sync.RWMutex
-	seqs    [3]uint64 // of SessionsRepo, RevocationsRepo, UsersRepo when indexed
-	loaded  bool
+	indexed [3]position                                      // of SessionsRepo, RevocationsRepo, UsersRepo
 	certs   map[commit.SessionID][]*authz.SessionCertificate // sorted by NotBefore
-	revs    []*authz.Revocation
+	revItem map[string]*authz.Revocation                     // by item key
+	revs    []*authz.Revocation                              // revItem's values
 	users   map[string]User
 	revoked chan struct{} // closed and replaced when revocations change
 }
@@ -160,85 +161,157 @@ func (a *Accounts) Identity() *Identity { return a.id }
 // Grace returns the offline grace.
 func (a *Accounts) Grace() time.Duration { return a.opts.Grace }
 
-// repoSeq returns the sequence number of a repository, 0 if it does not
-// exist.
-func (a *Accounts) repoSeq(path string) uint64 {
-	r, err := a.db.LookupRepo(path)
-	if err != nil {
-		return 0
-	}
-	return r.Seq()
+// position is how far the index has read a /sys repository.
+type position struct {
+	epoch, seq uint64
+	ok         bool // the repository was read at least once
 }
 
-// refresh reloads the index if a /sys repository changed since it was
-// built.
+// sysRepos are the repositories the index follows, in the order of
+// Accounts.indexed.
+var sysRepos = [3]string{SessionsRepo, RevocationsRepo, UsersRepo}
+
+// positionOf returns where a repository is now (the zero position if it
+// does not exist) and the repository.
+func (a *Accounts) positionOf(path string) (position, *repo.Repo) {
+	r, err := a.db.LookupRepo(path)
+	if err != nil {
+		return position{}, nil
+	}
+	return position{epoch: r.Epoch(), seq: r.Seq(), ok: true}, r
+}
+
+// refresh brings the index up to date with the /sys repositories: it
+// rereads only the items written since it last read them (all of them
+// after a log was rewritten), and verifies only certificates and records
+// it has not verified before, so that a login costs a few item reads, not
+// a pass over every session.
 func (a *Accounts) refresh() error {
-	seqs := [3]uint64{a.repoSeq(SessionsRepo), a.repoSeq(RevocationsRepo), a.repoSeq(UsersRepo)}
+	var now [3]position
+	var repos [3]*repo.Repo
+	for i, p := range sysRepos {
+		now[i], repos[i] = a.positionOf(p)
+	}
 	a.mu.RLock()
-	same := a.loaded && seqs == a.seqs
+	same := a.certs != nil && now == a.indexed
 	a.mu.RUnlock()
 	if same {
 		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.loaded && seqs == a.seqs {
-		return nil
+	if a.certs == nil {
+		a.certs, a.revItem, a.users = map[commit.SessionID][]*authz.SessionCertificate{}, map[string]*authz.Revocation{}, map[string]User{}
 	}
-	certs := map[commit.SessionID][]*authz.SessionCertificate{}
-	for it, err := range a.db.All(SessionsRepo) {
-		if err != nil {
-			if errors.Is(err, goatdb.ErrNotFound) {
-				break
-			}
-			return fmt.Errorf("server: load %s: %w", SessionsRepo, err)
-		}
-		for _, s := range stringsOf(it, "certs") {
-			c, err := a.decodeCert(s)
-			if err != nil {
-				a.opts.Logger.Warn("session certificate ignored", "item", it.Path(), "err", err)
-				continue
-			}
-			certs[c.Session()] = append(certs[c.Session()], c)
-		}
-	}
-	for s, cs := range certs {
-		sort.Slice(cs, func(i, j int) bool { return cs[i].NotBefore().Before(cs[j].NotBefore()) })
-		certs[s] = cs
-	}
-	var revs []*authz.Revocation
-	for it, err := range a.db.All(RevocationsRepo) {
-		if err != nil {
-			if errors.Is(err, goatdb.ErrNotFound) {
-				break
-			}
-			return fmt.Errorf("server: load %s: %w", RevocationsRepo, err)
-		}
-		s, _ := it.Get("record").(string)
-		r, err := a.decodeRevocation(s)
-		if err != nil {
-			a.opts.Logger.Warn("revocation record ignored", "item", it.Path(), "err", err)
+	revsChanged := false
+	for i, path := range sysRepos {
+		old, r := a.indexed[i], repos[i]
+		if r == nil || old == now[i] {
 			continue
 		}
-		revs = append(revs, r)
-	}
-	users := map[string]User{}
-	for it, err := range a.db.All(UsersRepo) {
-		if err != nil {
-			if errors.Is(err, goatdb.ErrNotFound) {
-				break
-			}
-			return fmt.Errorf("server: load %s: %w", UsersRepo, err)
+		var keys []string
+		seq := now[i].seq
+		if !old.ok || old.epoch != now[i].epoch {
+			keys = r.Keys(true) // everything: a first read, or a rewritten log
+			a.resetLocked(path)
+		} else {
+			keys, seq = r.Since(old.seq)
 		}
-		name := it.Path()[len(UsersRepo)+1:]
-		d, _ := it.Get("disabled").(bool)
-		users[name] = User{Name: name, Roles: stringsOf(it, "roles"), Disabled: d}
+		for _, k := range keys {
+			if err := a.reindexLocked(path, k); err != nil {
+				return err
+			}
+		}
+		if path == RevocationsRepo {
+			revsChanged = true
+		}
+		a.indexed[i] = position{epoch: now[i].epoch, seq: seq, ok: true}
 	}
-	changed := len(revs) != len(a.revs)
-	a.certs, a.revs, a.users, a.seqs, a.loaded = certs, revs, users, seqs, true
-	if changed {
+	if revsChanged {
+		a.revs = a.revs[:0:0]
+		for _, r := range a.revItem {
+			a.revs = append(a.revs, r)
+		}
 		close(a.revoked)
 		a.revoked = make(chan struct{})
+	}
+	return nil
+}
+
+// resetLocked forgets what the index holds of one repository.
+func (a *Accounts) resetLocked(path string) {
+	switch path {
+	case SessionsRepo:
+		clear(a.certs)
+	case RevocationsRepo:
+		clear(a.revItem)
+	case UsersRepo:
+		clear(a.users)
+	}
+}
+
+// reindexLocked reads one item of a /sys repository into the index (or
+// drops it, if it is gone or deleted).
+func (a *Accounts) reindexLocked(path, key string) error {
+	it, err := a.db.Get(path + "/" + key)
+	gone := errors.Is(err, goatdb.ErrNotFound)
+	if err != nil && !gone {
+		return fmt.Errorf("server: load %s/%s: %w", path, key, err)
+	}
+	switch path {
+	case SessionsRepo:
+		sid, perr := commit.ParseSessionID(key)
+		if perr != nil {
+			a.opts.Logger.Warn("session item ignored: its key is not a session", "item", path+"/"+key)
+			return nil
+		}
+		old := a.certs[sid]
+		delete(a.certs, sid)
+		if gone {
+			return nil
+		}
+		known := make(map[string]*authz.SessionCertificate, len(old))
+		for _, c := range old {
+			known[base64.StdEncoding.EncodeToString(c.Encode())] = c
+		}
+		var cs []*authz.SessionCertificate
+		for _, enc := range stringsOf(it, "certs") {
+			c := known[enc]
+			if c == nil {
+				if c, err = a.decodeCert(enc); err != nil {
+					a.opts.Logger.Warn("session certificate ignored", "item", it.Path(), "err", err)
+					continue
+				}
+			}
+			if c.Session() != sid {
+				a.opts.Logger.Warn("session certificate ignored: it is another session's", "item", it.Path())
+				continue
+			}
+			cs = append(cs, c)
+		}
+		sort.Slice(cs, func(i, j int) bool { return cs[i].NotBefore().Before(cs[j].NotBefore()) })
+		if len(cs) > 0 {
+			a.certs[sid] = cs
+		}
+	case RevocationsRepo:
+		delete(a.revItem, key)
+		if gone {
+			return nil
+		}
+		rec, _ := it.Get("record").(string)
+		r, err := a.decodeRevocation(rec)
+		if err != nil {
+			a.opts.Logger.Warn("revocation record ignored", "item", it.Path(), "err", err)
+			return nil
+		}
+		a.revItem[key] = r
+	case UsersRepo:
+		delete(a.users, key)
+		if gone {
+			return nil
+		}
+		d, _ := it.Get("disabled").(bool)
+		a.users[key] = User{Name: key, Roles: stringsOf(it, "roles"), Disabled: d}
 	}
 	return nil
 }

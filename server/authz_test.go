@@ -703,3 +703,32 @@ func TestMergeOfAcceptedParentsAccepted(t *testing.T) {
 		t.Fatalf("the server's value %v", got)
 	}
 }
+
+// TestRenewWritesOnlyWhenDue: renewing a certificate with more than half
+// its lifetime left answers it as it is and writes nothing (a loop of
+// renewals costs no disk), unless the user's roles changed, which a
+// renewal then carries.
+func TestRenewWritesOnlyWhenDue(t *testing.T) {
+	rig := newAuthRig(t, authz.DefaultRules(), nil)
+	c := rig.client().login("alice")
+	r, err := rig.db.Repo(server.SessionsRepo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := r.Seq()
+	for range 5 {
+		if st, b, _ := c.do("POST", "/v1/auth/renew", nil); st != http.StatusOK {
+			t.Fatalf("renew: %d %s", st, b)
+		}
+	}
+	if r.Seq() != seq {
+		t.Fatal("renewing a fresh certificate wrote to /sys/sessions")
+	}
+	if _, _, err := rig.acc.AddUser("alice", []string{"admin"}); err != nil {
+		t.Fatal(err)
+	}
+	st, b, _ := c.do("POST", "/v1/auth/renew", nil)
+	if st != http.StatusOK || !strings.Contains(b, `"roles":["admin"]`) || r.Seq() == seq {
+		t.Fatalf("renew after a role change: %d %s", st, b)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -363,15 +362,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 
 // sameUser reports whether session belongs to p's (non-anonymous) user.
 func (s *Server) sameUser(session commit.SessionID, p authz.Principal) bool {
-	if p.User == "" {
-		return false
-	}
-	ss, err := s.accounts.Sessions()
-	if err != nil {
-		return false
-	}
-	i := slices.IndexFunc(ss, func(si SessionInfo) bool { return si.Session == session })
-	return i >= 0 && ss[i].User == p.User
+	return p.User != "" && s.accounts.userOf(session) == p.User
 }
 
 type whoami struct {

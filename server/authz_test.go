@@ -732,3 +732,42 @@ func TestRenewWritesOnlyWhenDue(t *testing.T) {
 		t.Fatalf("renew after a role change: %d %s", st, b)
 	}
 }
+
+// TestRevokeRoute: a user revokes its own sessions but not another user's;
+// an admin revokes any session or user; a revoked user's sessions get 401.
+func TestRevokeRoute(t *testing.T) {
+	rig := newAuthRig(t, authz.DefaultRules(), nil)
+	alice1 := rig.client().login("alice")
+	alice2 := rig.client().login("alice")
+	bob := rig.client().login("bob")
+	admin := rig.client().login("root", "admin")
+	revoke := func(c *client, field, value string) int {
+		body, _ := json.Marshal(map[string]string{field: value})
+		st, _, _ := c.do("POST", "/v1/auth/revoke", body)
+		return st
+	}
+	if st := revoke(bob, "session", alice1.sid.String()); st != http.StatusForbidden {
+		t.Fatalf("bob revoking alice's session: %d", st)
+	}
+	if st := revoke(bob, "user", "alice"); st != http.StatusForbidden {
+		t.Fatalf("bob revoking alice: %d", st)
+	}
+	if st := revoke(alice1, "session", alice2.sid.String()); st != http.StatusOK {
+		t.Fatalf("alice revoking her other session: %d", st)
+	}
+	if st, _, _ := alice2.do("GET", "/v1/auth/whoami", nil); st != http.StatusUnauthorized {
+		t.Fatalf("the revoked session: %d", st)
+	}
+	if st := revoke(admin, "user", "bob"); st != http.StatusOK {
+		t.Fatalf("an admin revoking bob: %d", st)
+	}
+	if st, _, _ := bob.do("GET", "/v1/auth/whoami", nil); st != http.StatusUnauthorized {
+		t.Fatalf("a session of a revoked user: %d", st)
+	}
+	if st := revoke(admin, "user", "nobody"); st != http.StatusNotFound {
+		t.Fatalf("revoking an unknown user: %d", st)
+	}
+	if st, _, _ := alice1.do("GET", "/v1/auth/whoami", nil); st != http.StatusOK {
+		t.Fatalf("alice's first session: %d", st)
+	}
+}

@@ -88,6 +88,13 @@
 // Revoking a session or a user (Accounts.RevokeSession, RevokeUser)
 // refuses its next request and ends its event streams at once.
 //
+// Servers of one deployment (one audience and root key, a node key and
+// certificate each: OpenIdentity) replicate with Options.Peers as nodes:
+// their requests are signed with the node key and carry the node
+// certificate (goatdb.NodeCertHeader), which the peer checks against the
+// root. A node reads and relays everything, /sys included, so logins and
+// revocations made on one node hold on all of them.
+//
 // # Invariants
 //
 //   - The server keeps no state per client beyond an open event stream and

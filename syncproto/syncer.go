@@ -512,6 +512,10 @@ func (u *run) store(p *RepoResponse, st *Stats) error {
 	return nil
 }
 
+// holder is the optional method of a Repo that says whether it holds a
+// commit in its graph, in the synced set or not (repo.Repo.Has).
+type holder interface{ Has(id commit.ID) bool }
+
 // HeldOutside is the reason Stats.Refused gives for a commit the server
 // sent that this peer holds outside the set it syncs: excluded
 // (repo.Repo.Exclude) or refused when it first came.
@@ -520,14 +524,19 @@ const HeldOutside = "held here outside the synced commits (excluded or refused b
 // heldOutside counts as refused here the commits the server sent that
 // Receive passed over as held but that are not among the local commits
 // (Commit does not return them): without them the two sides' sets
-// would never agree.
+// would never agree. A commit another sync is storing at this moment
+// (not in the graph yet: Has says no) is not one of them.
 func (u *run) heldOutside(encs [][]byte, st *Stats) {
+	h, ok := u.Repo.(holder)
+	if !ok {
+		return
+	}
 	for _, b := range encs {
 		c, err := commit.Decode(b)
 		if err != nil || u.excluded[c.ID()] {
 			continue
 		}
-		if _, ok := u.Repo.Commit(c.ID()); ok {
+		if _, ok := u.Repo.Commit(c.ID()); ok || !h.Has(c.ID()) {
 			continue
 		}
 		st.Refused = append(st.Refused, RepoRejection{u.Path, Rejection{c.ID(), HeldOutside}})

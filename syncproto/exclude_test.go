@@ -110,3 +110,39 @@ func TestConvergesHoldingExcludedServerCommits(t *testing.T) {
 		t.Fatal("the excluded item came back, or the server lost it")
 	}
 }
+
+// inFlight is a client repository whose Receive passes over one commit as
+// another sync would that is storing it at that moment: neither stored nor
+// refused, and not in the graph yet.
+type inFlight struct {
+	*repo.Repo
+	skip commit.ID
+}
+
+func (r inFlight) Receive(encs [][]byte) ([]commit.ID, []repo.Rejection, error) {
+	keep := encs[:0:0]
+	for _, b := range encs {
+		if c, err := commit.Decode(b); err == nil && c.ID() == r.skip {
+			continue
+		}
+		keep = append(keep, b)
+	}
+	return r.Repo.Receive(keep)
+}
+
+// TestInFlightCommitNotHeldOutside: a commit that another sync is storing
+// while this one receives it is not counted as held outside the synced set
+// (which would leave it out of every later agreement with the server).
+func TestInFlightCommitNotHeldOutside(t *testing.T) {
+	srv := openPeer(t, 1)
+	writeItems(t, srv, "a", 3, 1)
+	cli := openPeer(t, 2)
+	cs, _ := srv.CommitsSince(0)
+	s := newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), nil)
+	st, _ := s.Sync(context.Background(), syncproto.Local{Path: testPath, Repo: inFlight{cli, cs[0].ID()}})
+	for _, rj := range st.Refused {
+		if rj.Reason == syncproto.HeldOutside {
+			t.Fatalf("a commit in flight counted as held outside: %+v", st.Refused)
+		}
+	}
+}

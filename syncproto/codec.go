@@ -66,6 +66,10 @@ const envelopeSize = 3 // version, kind, codec
 var (
 	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
 	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxPayloadSize))
+	// zcap decompresses into a buffer of a size the caller reserved, and
+	// never beyond it (DecodeRequestBound).
+	zcap, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxPayloadSize),
+		zstd.WithDecodeAllCapLimit(true))
 )
 
 // EncodeRequest returns a request's wire encoding.
@@ -266,17 +270,8 @@ func seal(b []byte, kind byte) ([]byte, error) {
 // open checks a message's envelope and returns its payload, in memory of
 // its own: decoded messages refer to it instead of copying each commit.
 func open(msg []byte, kind byte) ([]byte, error) {
-	if len(msg) > MaxMessageSize {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(msg), MaxMessageSize)
-	}
-	if len(msg) < envelopeSize {
-		return nil, fmt.Errorf("%w: %d bytes, shorter than the %d-byte envelope", ErrMalformed, len(msg), envelopeSize)
-	}
-	if !slices.Contains(supportedVersions, msg[0]) {
-		return nil, fmt.Errorf("%w: version %d (this build reads version %v)", ErrVersion, msg[0], supportedVersions)
-	}
-	if msg[1] != kind {
-		return nil, fmt.Errorf("%w: message kind %d, want %d (%s)", ErrMalformed, msg[1], kind, kindName(kind))
+	if err := checkEnvelope(msg, kind); err != nil {
+		return nil, err
 	}
 	switch msg[2] {
 	case codecNone:
@@ -296,11 +291,88 @@ func open(msg []byte, kind byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: unknown codec %d", ErrMalformed, msg[2])
 }
 
+// checkEnvelope checks a message's size, version and kind.
+func checkEnvelope(msg []byte, kind byte) error {
+	if len(msg) > MaxMessageSize {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(msg), MaxMessageSize)
+	}
+	if len(msg) < envelopeSize {
+		return fmt.Errorf("%w: %d bytes, shorter than the %d-byte envelope", ErrMalformed, len(msg), envelopeSize)
+	}
+	if !slices.Contains(supportedVersions, msg[0]) {
+		return fmt.Errorf("%w: version %d (this build reads version %v)", ErrVersion, msg[0], supportedVersions)
+	}
+	if msg[1] != kind {
+		return fmt.Errorf("%w: message kind %d, want %d (%s)", ErrMalformed, msg[1], kind, kindName(kind))
+	}
+	return nil
+}
+
 func kindName(kind byte) string {
 	if kind == kindRequest {
 		return "request"
 	}
 	return "response"
+}
+
+// PayloadBound returns how many bytes opening msg takes at most: its
+// payload's size if it is not compressed, or the size its zstd frame
+// declares (MaxPayloadSize if it declares none, or more), so that a server
+// can reserve that much memory before DecodeRequestBound allocates it.
+// Encode declares the size of what it compresses.
+func PayloadBound(msg []byte) int {
+	if len(msg) < envelopeSize || len(msg) > MaxMessageSize {
+		return 0 // refused before anything is allocated
+	}
+	if msg[2] != codecZstd {
+		return len(msg) - envelopeSize
+	}
+	var h zstd.Header
+	if err := h.Decode(msg[envelopeSize:]); err != nil || !h.HasFCS || h.FrameContentSize > MaxPayloadSize {
+		return MaxPayloadSize
+	}
+	return int(h.FrameContentSize)
+}
+
+// DecodeRequestBound is DecodeRequest for a message whose payload may
+// take at most bound bytes (PayloadBound, or less): it allocates at most
+// that much to decompress it, and a payload that turns out larger (a
+// frame that lied about its size, or several frames) is refused with
+// ErrTooLarge. A server reserves bound from its memory budget first.
+func DecodeRequestBound(msg []byte, bound int) (*Request, error) {
+	payload, err := openBound(msg, kindRequest, bound)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRequestPayload(payload)
+}
+
+// openBound is open, decompressing into at most bound bytes.
+func openBound(msg []byte, kind byte, bound int) ([]byte, error) {
+	bound = min(bound, MaxPayloadSize)
+	if err := checkEnvelope(msg, kind); err != nil {
+		return nil, err
+	}
+	if msg[2] != codecZstd {
+		if len(msg)-envelopeSize > bound {
+			return nil, fmt.Errorf("%w: payload of %d bytes, over the %d reserved", ErrTooLarge, len(msg)-envelopeSize, bound)
+		}
+		return open(msg, kind)
+	}
+	payload, err := zcap.DecodeAll(msg[envelopeSize:], make([]byte, 0, bound))
+	switch {
+	case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded):
+		return nil, fmt.Errorf("%w: payload over the %d bytes reserved", ErrTooLarge, bound)
+	case err != nil && bound < MaxPayloadSize:
+		// A block that would not fit the buffer fails like a bad one:
+		// either way the message is not taken within what was reserved.
+		return nil, fmt.Errorf("%w: payload over the %d bytes reserved, or not a valid frame: %v", ErrTooLarge, bound, err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: decompress payload: %w", ErrMalformed, err)
+	case len(payload) > bound:
+		return nil, fmt.Errorf("%w: payload of %d bytes, over the %d reserved", ErrTooLarge, len(payload), bound)
+	}
+	return payload, nil
 }
 
 // DecodeRequest decodes a request. It never panics; any input that is not
@@ -312,6 +384,11 @@ func DecodeRequest(msg []byte) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeRequestPayload(payload)
+}
+
+// decodeRequestPayload decodes an opened request's payload.
+func decodeRequestPayload(payload []byte) (*Request, error) {
 	d := &decoder{buf: payload}
 	r := &Request{}
 	copy(r.Session[:], d.fixed(len(r.Session)))

@@ -2,6 +2,7 @@ package syncproto_test
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 
 	"github.com/goatdb/goatdb/syncproto"
@@ -22,6 +23,12 @@ func FuzzDecodeRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := syncproto.DecodeRequest(b)
+		// Within the bound the message declares, it decodes the same, or
+		// (a frame that lied about its size) not at all.
+		breq, berr := syncproto.DecodeRequestBound(b, syncproto.PayloadBound(b))
+		if berr == nil && (err != nil || !reflect.DeepEqual(req, breq)) {
+			t.Fatalf("decoded within its bound (%+v) but not alone (%v) or differently", breq, err)
+		}
 		if err != nil {
 			return
 		}

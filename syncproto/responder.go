@@ -227,6 +227,16 @@ func NewResponder(repos Repos, opts *ResponderOptions) (*Responder, error) {
 	return s, nil
 }
 
+type sendBudgetKey struct{}
+
+// WithSendBudget returns ctx asking Handle to answer with at most n
+// commit bytes (at least one commit is still sent), when n is below
+// ResponderOptions.MaxSendBytes: a server short of memory answers with
+// less, and the client goes on in its next round.
+func WithSendBudget(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, sendBudgetKey{}, n)
+}
+
 // HandleMessage decodes a request, handles it and encodes the response:
 // what a transport calls with a request body. Errors wrap ErrMalformed,
 // ErrVersion or ErrTooLarge when the request is at fault.
@@ -257,6 +267,9 @@ func (s *Responder) Handle(ctx context.Context, req *Request) (*Response, error)
 	}
 	resp := &Response{Repos: make([]RepoResponse, len(req.Repos))}
 	budget := s.opts.MaxSendBytes
+	if n, ok := ctx.Value(sendBudgetKey{}).(int); ok && n < budget {
+		budget = max(n, 0)
+	}
 	for i := range req.Repos {
 		if err := ctx.Err(); err != nil {
 			return nil, err

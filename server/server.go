@@ -64,6 +64,15 @@ type Options struct {
 	// MaxSendBytes bounds the commit bytes of one response; 0 means
 	// syncproto's default.
 	MaxSendBytes int
+	// MemoryBudget bounds the memory sync requests in flight hold at once:
+	// bodies, decompressed payloads and answers, each reserved before it
+	// is allocated. A request that finds no room gets 503 with
+	// Retry-After, and an answer is made smaller (the client continues in
+	// its next round) when room is short. A request larger than the
+	// budget can hold is never taken, so keep it well above the largest
+	// request clients send (about 2 × syncproto.MaxMessageSize covers any).
+	// 0 means DefaultMemoryBudget; negative, no limit.
+	MemoryBudget int64
 }
 
 // Validate checks the options.
@@ -114,6 +123,9 @@ func (o Options) withDefaults() Options {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
+	if o.MemoryBudget == 0 {
+		o.MemoryBudget = DefaultMemoryBudget
+	}
 	return o
 }
 
@@ -129,6 +141,7 @@ type Server struct {
 	limiter   *limiter
 	hub       *hub
 	handler   http.Handler
+	mem       memBudget
 	auth      *AuthOptions    // nil without authentication
 	accounts  *Accounts       // nil without authentication
 	verifier  *authz.Verifier // nil without authentication
@@ -157,6 +170,8 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 	if o.RateLimit > 0 {
 		s.limiter = newLimiter(o.RateLimit, o.RateBurst)
 	}
+	s.mem.max = max(0, o.MemoryBudget)
+	s.metrics.memInUse = s.mem.used.Load
 	var err error
 	policy := o.Policy
 	if o.Auth != nil {
@@ -233,7 +248,7 @@ func (s *Server) routes() http.Handler {
 	}
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.rateLimit)
-		r.With(s.limitBody(syncproto.MaxMessageSize), s.authenticate).Post("/sync", s.handleSync)
+		r.With(s.limitBody(syncproto.MaxMessageSize), s.reserveBody, s.authenticate).Post("/sync", s.handleSync)
 		r.With(s.limitBody(0), s.authenticate).Get("/events", s.handleEvents)
 		if s.accounts != nil {
 			s.authRoutes(r.With(s.limitBody(maxAuthBody), s.authenticate))

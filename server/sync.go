@@ -32,7 +32,23 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.bytesIn.Add(uint64(len(body)))
-	req, err := syncproto.DecodeRequest(body)
+	// Reserve what decoding allocates before it does, and ask for an
+	// answer no larger than the room left; a request the budget cannot
+	// hold is answered 503.
+	res := reservationOf(r.Context())
+	bound := syncproto.PayloadBound(body)
+	ctx := r.Context()
+	if res != nil {
+		res.shrinkTo(int64(len(body)))
+		if !res.grow(int64(bound)) {
+			s.overBudget(w)
+			return
+		}
+		if free := s.mem.free(); free < int64(s.sendBytes()) {
+			ctx = syncproto.WithSendBudget(ctx, int(free))
+		}
+	}
+	req, err := syncproto.DecodeRequestBound(body, bound)
 	if err != nil {
 		s.protocolError(w, err)
 		return
@@ -40,7 +56,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	for i := range req.Repos {
 		s.metrics.commitsIn.Add(uint64(len(req.Repos[i].Commits)))
 	}
-	resp, err := s.responder.Handle(r.Context(), req)
+	resp, err := s.responder.Handle(ctx, req)
 	if err != nil {
 		if r.Context().Err() != nil {
 			httpError(w, http.StatusServiceUnavailable, "request cancelled: %v", r.Context().Err())
@@ -60,6 +76,13 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, "encoding the response failed: %v", err)
 		return
 	}
+	// The answer is held until the client has read it: it counts against
+	// the budget until then. The request's commits are stored already, so
+	// a client answered 503 here finds them there when it retries.
+	if res != nil && !res.grow(int64(len(msg))) {
+		s.overBudget(w)
+		return
+	}
 	s.metrics.commitsOut.Add(out)
 	s.metrics.rejected.Add(rejected)
 	s.metrics.bytesOut.Add(uint64(len(msg)))
@@ -69,6 +92,14 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
 	w.Write(msg)
 	s.metrics.syncSeconds.observe(time.Since(began).Seconds())
+}
+
+// sendBytes is the most commit bytes one answer carries.
+func (s *Server) sendBytes() int {
+	if s.opts.MaxSendBytes > 0 {
+		return s.opts.MaxSendBytes
+	}
+	return 16 << 20 // syncproto's default
 }
 
 // readBody reads a request's body, or answers 413 (over the route's

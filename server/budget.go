@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/goatdb/goatdb/syncproto"
+)
+
+// DefaultMemoryBudget is how much memory the sync requests a server
+// handles may hold at once (Options.MemoryBudget): their bodies, their
+// decompressed payloads and their answers.
+const DefaultMemoryBudget = 256 << 20
+
+// memBudget bounds the bytes sync requests hold at once: a request
+// reserves its body before it is read, its decompressed payload before it
+// is decompressed (syncproto.PayloadBound), and its encoded answer until
+// the client has read it; its answer is asked to fit in the room left
+// (syncproto.WithSendBudget). A request that finds no room is answered
+// 503 at once, so what requests hold stays within the budget whatever
+// clients send, however many at once, and however slowly they read. (An
+// answer is built before its reservation is taken, so for the moment it
+// takes to encode it, a request may hold up to the room that was left
+// when it began.)
+type memBudget struct {
+	max  int64 // 0: no limit
+	used atomic.Int64
+}
+
+// take reserves n bytes, or reports that they do not fit.
+func (b *memBudget) take(n int64) bool {
+	if b.max == 0 {
+		b.used.Add(n)
+		return true
+	}
+	for {
+		u := b.used.Load()
+		if u+n > b.max {
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
+}
+
+// free returns how many bytes are not reserved (a large number without a
+// limit).
+func (b *memBudget) free() int64 {
+	if b.max == 0 {
+		return 1 << 62
+	}
+	return max(0, b.max-b.used.Load())
+}
+
+// reservation is one request's share of the budget: it grows as the
+// request learns what it needs, and is given back whole when it ends.
+type reservation struct {
+	b *memBudget
+	n int64
+}
+
+func (r *reservation) grow(n int64) bool {
+	if !r.b.take(n) {
+		return false
+	}
+	r.n += n
+	return true
+}
+
+// shrinkTo gives back what the request reserved beyond n.
+func (r *reservation) shrinkTo(n int64) {
+	if n < r.n {
+		r.b.used.Add(n - r.n)
+		r.n = n
+	}
+}
+
+func (r *reservation) release() { r.shrinkTo(0) }
+
+type reservationKey struct{}
+
+// reserveBody reserves a sync request's body (its Content-Length, or the
+// largest a body may be) before anything reads it, and gives the
+// request's whole reservation back when it is answered. A request that
+// finds no room is answered 503 with Retry-After and the connection
+// closed.
+func (s *Server) reserveBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := r.ContentLength
+		if n < 0 || n > syncproto.MaxMessageSize {
+			n = syncproto.MaxMessageSize
+		}
+		res := &reservation{b: &s.mem}
+		if !res.grow(n) {
+			s.overBudget(w)
+			return
+		}
+		defer res.release()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reservationKey{}, res)))
+	})
+}
+
+// reservationOf returns the request's reservation.
+func reservationOf(ctx context.Context) *reservation {
+	res, _ := ctx.Value(reservationKey{}).(*reservation)
+	return res
+}
+
+// overBudget answers a request the memory budget has no room for.
+func (s *Server) overBudget(w http.ResponseWriter) {
+	s.metrics.overBudget.Add(1)
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Connection", "close")
+	httpError(w, http.StatusServiceUnavailable, "the server is busy (its memory budget for requests is in use); retry in a moment")
+}

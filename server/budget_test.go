@@ -1,0 +1,177 @@
+package server_test
+
+import (
+	"bytes"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/internal/dbtest"
+	"github.com/goatdb/goatdb/server"
+	"github.com/goatdb/goatdb/syncproto"
+)
+
+// bomb is a sync request of a few kilobytes that decompresses to size
+// bytes (of zeros: not a valid payload, but that is found only once it is
+// decompressed). declared says whether its frame declares its size.
+func bomb(t testing.TB, size int, declared bool) []byte {
+	t.Helper()
+	msg := []byte{1, 1, 1} // version 1, a request, zstd
+	if declared {
+		enc, _ := zstd.NewWriter(nil)
+		return enc.EncodeAll(make([]byte, size), msg)
+	}
+	var buf bytes.Buffer
+	w, _ := zstd.NewWriter(&buf)
+	zero := make([]byte, 1<<20)
+	for i := 0; i < size; i += len(zero) {
+		w.Write(zero)
+		w.Flush() // no single block: the frame cannot declare its size
+	}
+	w.Close()
+	return append(msg, buf.Bytes()...)
+}
+
+// postSync sends a raw sync body and returns the status, the headers and
+// whether the server closes the connection.
+func postSync(t testing.TB, url string, body []byte) (int, http.Header, bool) {
+	t.Helper()
+	resp, err := http.Post(url+"/v1/sync", goatdb.SyncContentType, bytes.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return 0, nil, false
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header, resp.Close
+}
+
+// TestMemoryBudgetRefusesBombs: a request of a few kilobytes whose frame
+// declares more than the memory budget has room for is answered 503
+// (Retry-After, connection closed) before anything is decompressed; one
+// that declares no size is decompressed only up to
+// syncproto.UndeclaredBound and refused with 413; within the budget it is
+// decoded (and refused as malformed); the budget is all given back after.
+func TestMemoryBudgetRefusesBombs(t *testing.T) {
+	srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{MemoryBudget: 16 << 20, RateLimit: -1}, "")
+	b := bomb(t, 32<<20, true)
+	if len(b) > 64<<10 {
+		t.Fatalf("the bomb is %d bytes", len(b))
+	}
+	st, h, closed := postSync(t, srv.url, b)
+	if st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !closed {
+		t.Fatalf("a 32 MiB bomb under a 16 MiB budget: %d %v (closed %v)", st, h, closed)
+	}
+	// A frame that declares no size is decompressed only up to
+	// syncproto.UndeclaredBound bytes, and refused as too large.
+	if st, _, _ := postSync(t, srv.url, bomb(t, 32<<20, false)); st != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a 32 MiB bomb that declares no size: %d", st)
+	}
+	if st, _, _ := postSync(t, srv.url, bomb(t, 4<<20, true)); st != http.StatusBadRequest {
+		t.Fatalf("a 4 MiB bomb within the budget: %d, want 400 (decoded, malformed)", st)
+	}
+	m := scrape(t, srv.url)
+	if m.get("goatdb_memory_budget_refused_total") != 1 || m.get("goatdb_memory_budget_in_use_bytes") != 0 {
+		t.Fatalf("refused %v, in use %v", m.get("goatdb_memory_budget_refused_total"), m.get("goatdb_memory_budget_in_use_bytes"))
+	}
+	cli := dbtest.OpenDB(t, nil)
+	mustPut(t, cli, "/data/t/x", goatdb.Fields{"v": 1})
+	mustSync(t, cli, srv.url, "/data/t")
+}
+
+// TestMemoryBudgetHeldUntilAnswered: a request in flight holds its share
+// of the budget (its body and payload) until it is answered; meanwhile a
+// second one that does not fit is answered 503, and once the first is done
+// the second goes through.
+func TestMemoryBudgetHeldUntilAnswered(t *testing.T) {
+	cli := dbtest.OpenDB(t, nil)
+	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": 1})
+	req := pushRequest(t, cli, "/data/p")
+	// Room for one request's body and payload and an answer, not for two.
+	budget := int64(2*len(req) + syncproto.PayloadBound(req) - 1)
+	g := &gatePolicy{entered: make(chan struct{}), open: make(chan struct{})}
+	srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{Policy: g, MemoryBudget: budget, RateLimit: -1}, "")
+	openGate := sync.OnceFunc(func() { close(g.open) })
+	t.Cleanup(openGate)
+	first := make(chan int, 1)
+	go func() {
+		st, _, _ := postSync(t, srv.url, req)
+		first <- st
+	}()
+	select {
+	case <-g.entered:
+	case st := <-first:
+		t.Fatalf("the first request was answered %d before reaching the policy", st)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first request never reached the policy")
+	}
+	if st, _, _ := postSync(t, srv.url, req); st != http.StatusServiceUnavailable {
+		t.Fatalf("a second request while the first holds the budget: %d", st)
+	}
+	openGate()
+	if st := <-first; st != http.StatusOK {
+		t.Fatalf("the first request: %d", st)
+	}
+	if st, _, _ := postSync(t, srv.url, req); st != http.StatusOK {
+		t.Fatalf("after the first was answered: %d", st)
+	}
+}
+
+// BenchmarkBombs sends 60 zstd bombs at once (a few kilobytes each that
+// declare 60 MiB) and reports the server's peak Go heap, with the default
+// memory budget and without one, in one run:
+//
+//	go test -run='^$' -bench='^BenchmarkBombs$' -benchtime=1x ./server
+func BenchmarkBombs(b *testing.B) {
+	for _, budget := range []int64{0, -1} {
+		name := "budget=default"
+		if budget < 0 {
+			name = "budget=none"
+		}
+		b.Run(name, func(b *testing.B) {
+			srv := serve(b, dbtest.OpenDB(b, nil), &server.Options{MemoryBudget: budget, RateLimit: -1}, "")
+			body := bomb(b, 60<<20, true)
+			for b.Loop() {
+				runtime.GC()
+				var base runtime.MemStats
+				runtime.ReadMemStats(&base)
+				peak := peakHeap(func() {
+					var wg sync.WaitGroup
+					for range 60 {
+						wg.Go(func() { postSync(b, srv.url, body) })
+					}
+					wg.Wait()
+				})
+				b.ReportMetric(float64(peak-base.HeapInuse)/(1<<20), "peak-heap-MiB")
+			}
+		})
+	}
+}
+
+// peakHeap runs fn and returns the largest HeapInuse seen meanwhile.
+func peakHeap(fn func()) uint64 {
+	done := make(chan struct{})
+	var peak atomic.Uint64
+	go func() {
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	fn()
+	close(done)
+	return peak.Load()
+}

@@ -63,14 +63,24 @@ func TestPayloadBound(t *testing.T) {
 	w.Write(raw[len(raw)/2:])
 	w.Close()
 	undeclared := append(msg[:3:3], z.Bytes()...)
-	if b := syncproto.PayloadBound(undeclared); b != syncproto.MaxPayloadSize {
+	if b := syncproto.PayloadBound(undeclared); b != syncproto.UndeclaredBound {
 		t.Fatalf("bound of a frame without a size: %d", b)
 	}
-	if _, err := syncproto.DecodeRequestBound(undeclared, len(raw)-1); !errors.Is(err, syncproto.ErrTooLarge) {
-		t.Fatalf("an undeclared frame over the bound: %v", err)
+	if _, err := syncproto.DecodeRequestBound(undeclared, syncproto.PayloadBound(undeclared)); !errors.Is(err, syncproto.ErrTooLarge) {
+		t.Fatalf("an undeclared frame over its bound: %v", err)
 	}
 	if _, err := syncproto.DecodeRequestBound(undeclared, len(raw)); err != nil {
-		t.Fatalf("an undeclared frame within the bound: %v", err)
+		t.Fatalf("an undeclared frame within a bound: %v", err)
+	}
+	// The smallest requests Encode compresses declare no size, and fit.
+	small := &syncproto.Request{Repos: []syncproto.RepoRequest{{Path: "/data/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+		{Path: "/data/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"}}}
+	sm, err := syncproto.EncodeRequest(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := syncproto.DecodeRequestBound(sm, syncproto.PayloadBound(sm)); err != nil {
+		t.Fatalf("a small request (codec %d) within its bound: %v", sm[2], err)
 	}
 }
 

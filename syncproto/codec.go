@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/klauspost/compress/zstd"
@@ -315,11 +316,17 @@ func kindName(kind byte) string {
 	return "response"
 }
 
+// UndeclaredBound is the most a compressed payload whose zstd frame does
+// not declare its size may hold, for DecodeRequestBound: Encode declares
+// the size of every payload it compresses but the smallest (under 256
+// bytes), and a peer that does not must keep such payloads this small.
+const UndeclaredBound = 4 << 10
+
 // PayloadBound returns how many bytes opening msg takes at most: its
 // payload's size if it is not compressed, or the size its zstd frame
-// declares (MaxPayloadSize if it declares none, or more), so that a server
-// can reserve that much memory before DecodeRequestBound allocates it.
-// Encode declares the size of what it compresses.
+// declares (UndeclaredBound if it declares none; MaxPayloadSize at most),
+// so that a server can reserve that much memory before
+// DecodeRequestBound allocates it.
 func PayloadBound(msg []byte) int {
 	if len(msg) < envelopeSize || len(msg) > MaxMessageSize {
 		return 0 // refused before anything is allocated
@@ -328,7 +335,10 @@ func PayloadBound(msg []byte) int {
 		return len(msg) - envelopeSize
 	}
 	var h zstd.Header
-	if err := h.Decode(msg[envelopeSize:]); err != nil || !h.HasFCS || h.FrameContentSize > MaxPayloadSize {
+	switch err := h.Decode(msg[envelopeSize:]); {
+	case err != nil || !h.HasFCS:
+		return UndeclaredBound
+	case h.FrameContentSize > MaxPayloadSize:
 		return MaxPayloadSize
 	}
 	return int(h.FrameContentSize)
@@ -363,10 +373,10 @@ func openBound(msg []byte, kind byte, bound int) ([]byte, error) {
 	switch {
 	case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded):
 		return nil, fmt.Errorf("%w: payload over the %d bytes reserved", ErrTooLarge, bound)
-	case err != nil && bound < MaxPayloadSize:
-		// A block that would not fit the buffer fails like a bad one:
-		// either way the message is not taken within what was reserved.
-		return nil, fmt.Errorf("%w: payload over the %d bytes reserved, or not a valid frame: %v", ErrTooLarge, bound, err)
+	case err != nil && strings.Contains(err.Error(), "bigger than max block size"):
+		// How the decoder says that a block of a frame that declares no
+		// size does not fit what is left of the buffer.
+		return nil, fmt.Errorf("%w: payload over the %d bytes reserved", ErrTooLarge, bound)
 	case err != nil:
 		return nil, fmt.Errorf("%w: decompress payload: %w", ErrMalformed, err)
 	case len(payload) > bound:

@@ -128,7 +128,10 @@
 //	            the versions this build reads.
 //	  kind      1 byte: 1 request, 2 response
 //	  codec     1 byte: 0 none (body is the payload), 1 zstd (body is
-//	            zstd frames of the payload, at most MaxPayloadSize bytes)
+//	            zstd frames of the payload, at most MaxPayloadSize bytes;
+//	            a frame that does not declare its content size holds at
+//	            most UndeclaredBound bytes, so a server knows what to
+//	            reserve before it decompresses)
 //	The whole message is at most MaxMessageSize bytes.
 //
 //	request   := session nrepos reqrepo*

@@ -19,7 +19,7 @@
 //	schema                        list the registered schemas and their fields
 //	serve [--addr HOST:PORT]      run the sync server (default 127.0.0.1:8080) until SIGINT/SIGTERM
 //	    --rules FILE|open --anonymous --tls-cert FILE --tls-key FILE --metrics-addr HOST:PORT
-//	    --peer URL --rate N --log-level L --log-json
+//	    --peer URL --rate N --memory-budget MIB --log-level L --log-json
 //	user add NAME [--role ROLE]   add a user to the server's DIR; print a one-time login code, last
 //	user list | revoke NAME       the users (--json); disable one and void its sessions
 //	session list | revoke SESSION the logged-in sessions (--json); void one

@@ -64,13 +64,17 @@ too long for a Unix socket, serve warns and runs without it.
 --peer URL (repeatable) replicates with another server: every repository
 here is kept in sync with it, and every one it announces is created here.
 --rate N limits each client (by IP address) to N requests per second on
-/v1/ routes (0: no limit). Access logs go to standard error at --log-level
+/v1/ routes (0: no limit). --memory-budget MIB bounds the memory sync
+requests in flight hold at once (bodies, decompressed payloads, answers
+not yet read; default 256, 0: no limit): a request that finds no room
+gets 503 with Retry-After, and clients retry. Access logs go to standard error at --log-level
 (debug, info, warn, error), as text or, with --log-json, JSON lines.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		var o serveOptions
 		fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT`")
 		fs.Var((*listFlag)(&o.peers), "peer", "replicate with the server at `URL` (repeatable)")
 		fs.Float64Var(&o.rate, "rate", 100, "requests per second per client on /v1/ routes (0: no limit)")
+		fs.Int64Var(&o.memoryMiB, "memory-budget", server.DefaultMemoryBudget>>20, "memory sync requests in flight may hold, in `MIB` (0: no limit)")
 		fs.StringVar(&o.level, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 		fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines")
 		fs.StringVar(&o.rules, "rules", "", "read and write rules from `FILE`, or \"open\" (development only: everyone reads and writes)")
@@ -87,6 +91,7 @@ type serveOptions struct {
 	addr        string
 	peers       []string
 	rate        float64
+	memoryMiB   int64
 	level       string
 	logJSON     bool
 	rules       string // "", "open" or a file
@@ -124,6 +129,9 @@ func serve(e *env, args []string, o *serveOptions) error {
 	rate := o.rate
 	if rate == 0 {
 		rate = -1
+	}
+	if o.memoryMiB < 0 || o.memoryMiB > 1<<30 {
+		return usagef("serve", "--memory-budget %d: want MiB from 0 (no limit) to %d", o.memoryMiB, 1<<30)
 	}
 	for _, p := range o.peers {
 		if _, err := goatdb.NormalizeServerURL(p); err != nil {
@@ -174,7 +182,11 @@ func serve(e *env, args []string, o *serveOptions) error {
 	if o.rules == "open" {
 		logger.Warn(openRulesWarning)
 	}
-	srv, err := server.New(db, &server.Options{Logger: logger, Peers: o.peers, RateLimit: rate,
+	budget := o.memoryMiB << 20
+	if o.memoryMiB == 0 {
+		budget = -1 // no limit
+	}
+	srv, err := server.New(db, &server.Options{Logger: logger, Peers: o.peers, RateLimit: rate, MemoryBudget: budget,
 		Auth: &server.AuthOptions{Identity: id, Rules: rules, Anonymous: o.anonymous}})
 	if err != nil {
 		return errors.Join(err, db.Close())

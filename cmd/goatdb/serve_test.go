@@ -435,3 +435,19 @@ func TestServePeerNodes(t *testing.T) {
 		t.Fatalf("the second node holds %q", got)
 	}
 }
+
+// TestServeMemoryBudget: --memory-budget is checked, and a server with a
+// small budget serves ordinary syncs. (How a budget refuses what does not
+// fit is tested in package server; here every /v1 request is
+// authenticated before its payload is opened.)
+func TestServeMemoryBudget(t *testing.T) {
+	t.Parallel()
+	failure(t, cli(t, newDir(t), "", "serve", "--memory-budget", "-1"), 2, "--memory-budget -1")
+	srvDir := newDir(t)
+	code := addUser(t, srvDir, "alice")
+	srv := startServe(t, srvDir, "--memory-budget", "1")
+	dir := newDir(t)
+	login(t, dir, srv.url, "alice", code)
+	mustPut(t, dir, "/data/t/x", `{"v": 1}`)
+	syncOK(t, dir, srv.url)
+}

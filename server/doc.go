@@ -12,7 +12,9 @@
 //	                  (naming the supported ones), 413 for one over
 //	                  syncproto.MaxMessageSize, 415 for another content
 //	                  type, 429 with Retry-After when the client is over
-//	                  its rate.
+//	                  its rate, 503 with Retry-After (and the connection
+//	                  closed) when the memory budget for requests in
+//	                  flight (Options.MemoryBudget) has no room for it.
 //	GET  /v1/events   a text/event-stream: first a "changed" event per
 //	                  repository (its position), then "ready", then a
 //	                  "changed" event each time a repository changes, and
@@ -100,6 +102,11 @@
 //   - The server keeps no state per client beyond an open event stream and
 //     a rate-limit bucket; every sync request is answered from the
 //     repositories alone (see syncproto).
+//   - What sync requests in flight hold (bodies, decompressed payloads,
+//     answers not yet read by their clients) stays within
+//     Options.MemoryBudget: each is reserved before it is allocated, and a
+//     request that does not fit is answered 503. A payload is opened only
+//     for an authenticated request.
 //   - A sync response is written only after the commits of its request are
 //     stored with the database's durability, so under Sync durability a
 //     commit the server acknowledged survives a crash.

@@ -105,8 +105,8 @@
 //   - What sync requests in flight hold (bodies, decompressed payloads,
 //     answers not yet read by their clients) stays within
 //     Options.MemoryBudget: each is reserved before it is allocated, and a
-//     request that does not fit is answered 503. A payload is opened only
-//     for an authenticated request.
+//     request that does not fit is answered 503. With Options.Auth, a
+//     payload is opened only for an authenticated request.
 //   - A sync response is written only after the commits of its request are
 //     stored with the database's durability, so under Sync durability a
 //     commit the server acknowledged survives a crash.

@@ -12,9 +12,11 @@
 //	                  (naming the supported ones), 413 for one over
 //	                  syncproto.MaxMessageSize, 415 for another content
 //	                  type, 429 with Retry-After when the client is over
-//	                  its rate, 503 with Retry-After (and the connection
-//	                  closed) when the memory budget for requests in
-//	                  flight (Options.MemoryBudget) has no room for it.
+//	                  its rate, 408 when its body arrives slower than
+//	                  Options.MinBodyRate after Options.BodyGrace, 503 with
+//	                  Retry-After when the memory budget for requests in
+//	                  flight (Options.MemoryBudget) has no room for it;
+//	                  429, 408 and 503 close the connection.
 //	GET  /v1/events   a text/event-stream: first a "changed" event per
 //	                  repository (its position), then "ready", then a
 //	                  "changed" event each time a repository changes, and

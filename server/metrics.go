@@ -27,6 +27,7 @@ type metrics struct {
 	rateLimited           atomic.Uint64
 	unauthorized          atomic.Uint64
 	overBudget            atomic.Uint64
+	slowBodies            atomic.Uint64
 	memInUse              func() int64 // the memory budget's bytes in use
 	panics                atomic.Uint64
 	streams               atomic.Int64
@@ -83,6 +84,7 @@ func (m *metrics) write(w io.Writer) error {
 	counter(bw, "goatdb_http_rate_limited_total", "Requests refused with 429 by the per-client rate limit.", m.rateLimited.Load())
 	counter(bw, "goatdb_http_unauthorized_total", "Requests refused with 401: unsigned, badly signed, replayed, stale, or from a session without a valid certificate.", m.unauthorized.Load())
 	counter(bw, "goatdb_http_panics_total", "Handler panics recovered.", m.panics.Load())
+	counter(bw, "goatdb_http_slow_bodies_total", "Requests cut (408) because their body arrived slower than the minimum rate.", m.slowBodies.Load())
 	counter(bw, "goatdb_memory_budget_refused_total", "Sync requests answered 503 because the memory budget for requests had no room.", m.overBudget.Load())
 	if m.memInUse != nil {
 		gauge(bw, "goatdb_memory_budget_in_use_bytes", "Bytes of the memory budget that requests in flight hold.", m.memInUse())

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -155,10 +158,54 @@ func (s *Server) limitBody(n int64) func(http.Handler) http.Handler {
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, n)
+			if n > 0 && s.opts.MinBodyRate > 0 {
+				now := time.Now()
+				r.Body = &rateReader{ReadCloser: r.Body, rc: http.NewResponseController(w), rate: s.opts.MinBodyRate,
+					grace: s.opts.BodyGrace, start: now, until: now.Add(s.opts.RequestTimeout)}
+			}
 			next.ServeHTTP(w, r)
 		})
 	}
 }
+
+// rateReader cuts a request body that arrives slower than rate bytes per
+// second on average, after a grace: before each read it moves the
+// connection's read deadline to when the body read so far, and the read
+// to come, are due. A client that trickles its body to hold a connection
+// and its reservation is cut after seconds, not after the request
+// timeout.
+type rateReader struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	rate  float64 // bytes per second
+	grace time.Duration
+	start time.Time
+	until time.Time // the request's own deadline, which no read passes
+	read  int64
+}
+
+func (r *rateReader) Read(p []byte) (int, error) {
+	due := r.start.Add(r.grace + time.Duration(float64(r.read+int64(len(p)))/r.rate*float64(time.Second)))
+	if due.After(r.until) {
+		due = r.until
+	}
+	r.rc.SetReadDeadline(due)
+	n, err := r.ReadCloser.Read(p)
+	r.read += int64(n)
+	if err != nil {
+		// Done with the body: the connection is read again only for the
+		// next request (or to notice the client left), under the
+		// request's own deadline.
+		r.rc.SetReadDeadline(r.until)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("%w: %d bytes in %v", errSlowBody, r.read, time.Since(r.start).Round(time.Millisecond))
+		}
+	}
+	return n, err
+}
+
+// errSlowBody is why a body that arrived too slowly was cut.
+var errSlowBody = errors.New("the request body arrived too slowly")
 
 // rateLimit answers 429, with Retry-After, to a client over its rate.
 func (s *Server) rateLimit(next http.Handler) http.Handler {
@@ -170,6 +217,7 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 		if !ok {
 			s.metrics.rateLimited.Add(1)
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			w.Header().Set("Connection", "close") // a refused client holds no connection
 			httpError(w, http.StatusTooManyRequests, "over the rate limit of %g requests per second; retry in %v", s.limiter.rate, wait.Round(time.Millisecond))
 			return
 		}

@@ -91,6 +91,7 @@ func emptySync(t testing.TB) []byte {
 func TestRateLimit(t *testing.T) {
 	const rate, burst = 5, 5
 	body := emptySync(t)
+	var lastClose bool // whether the last answer closed its connection
 	send := func(url, client string) (int, string, http.Header) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, url+"/v1/sync", strings.NewReader(string(body)))
@@ -107,6 +108,7 @@ func TestRateLimit(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
+		lastClose = resp.Close
 		return resp.StatusCode, string(b), resp.Header
 	}
 	// exhaust sends requests until one is refused and checks the refusal
@@ -133,6 +135,9 @@ func TestRateLimit(t *testing.T) {
 			}
 			if s, err := strconv.Atoi(h.Get("Retry-After")); err != nil || s < 1 {
 				t.Errorf("429 with Retry-After %q, want a whole number of seconds ≥ 1", h.Get("Retry-After"))
+			}
+			if !lastClose {
+				t.Error("a 429 leaves the connection open")
 			}
 			return
 		}

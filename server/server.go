@@ -73,12 +73,18 @@ type Options struct {
 	// request clients send (about 2 × syncproto.MaxMessageSize covers any).
 	// 0 means DefaultMemoryBudget; negative, no limit.
 	MemoryBudget int64
+	// MinBodyRate is the least average rate, in bytes per second, at
+	// which a request body must arrive once BodyGrace has passed; a slower
+	// one is cut with 408 and the connection closed. 0 means 8 KiB/s;
+	// negative, no minimum. BodyGrace 0 means 5 seconds.
+	MinBodyRate float64
+	BodyGrace   time.Duration
 }
 
 // Validate checks the options.
 func (o *Options) Validate() error {
 	switch {
-	case o.RequestTimeout < 0 || o.KeepAlive < 0 || o.ShutdownTimeout < 0:
+	case o.RequestTimeout < 0 || o.KeepAlive < 0 || o.ShutdownTimeout < 0 || o.BodyGrace < 0:
 		return errors.New("server: negative duration in Options")
 	case o.RateBurst < 0 || o.MaxEventStreams < 0:
 		return errors.New("server: negative RateBurst or MaxEventStreams")
@@ -125,6 +131,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MemoryBudget == 0 {
 		o.MemoryBudget = DefaultMemoryBudget
+	}
+	if o.MinBodyRate == 0 {
+		o.MinBodyRate = 8 << 10
+	}
+	if o.BodyGrace == 0 {
+		o.BodyGrace = 5 * time.Second
 	}
 	return o
 }

@@ -112,6 +112,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 		s.metrics.badRequests.Add(1)
 		httpError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes; send fewer commits per request", tooBig.Limit)
 		return nil, false
+	case errors.Is(err, errSlowBody):
+		s.metrics.slowBodies.Add(1)
+		w.Header().Set("Connection", "close")
+		httpError(w, http.StatusRequestTimeout, "%v: at least %g bytes per second after %v", err, s.opts.MinBodyRate, s.opts.BodyGrace)
+		return nil, false
 	case err != nil:
 		httpError(w, http.StatusBadRequest, "reading the request body: %v", err)
 		return nil, false

@@ -2,10 +2,10 @@ package server
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"sync/atomic"
-
-	"github.com/goatdb/goatdb/syncproto"
 )
 
 // DefaultMemoryBudget is how much memory the sync requests a server
@@ -14,7 +14,7 @@ import (
 const DefaultMemoryBudget = 256 << 20
 
 // memBudget bounds the bytes sync requests hold at once: a request
-// reserves its body before it is read, its decompressed payload before it
+// reserves its body as it is read, its decompressed payload before it
 // is decompressed (syncproto.PayloadBound), and its encoded answer until
 // the client has read it; its answer is asked to fit in the room left
 // (syncproto.WithSendBudget). A request that finds no room is answered
@@ -81,26 +81,37 @@ func (r *reservation) release() { r.shrinkTo(0) }
 
 type reservationKey struct{}
 
-// reserveBody reserves a sync request's body (its Content-Length, or the
-// largest a body may be) before anything reads it, and gives the
-// request's whole reservation back when it is answered. A request that
-// finds no room is answered 503 with Retry-After and the connection
-// closed.
+// reserveBody gives a sync request a reservation, which its body takes
+// from as it arrives (so a body that trickles in holds only what it sent)
+// and which the request grows as it learns what else it needs; it is
+// given back whole when the request is answered. A body that finds no
+// room is answered 503 with Retry-After and the connection closed.
 func (s *Server) reserveBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := r.ContentLength
-		if n < 0 || n > syncproto.MaxMessageSize {
-			n = syncproto.MaxMessageSize
-		}
 		res := &reservation{b: &s.mem}
-		if !res.grow(n) {
-			s.overBudget(w)
-			return
-		}
 		defer res.release()
+		r.Body = &budgetReader{ReadCloser: r.Body, res: res}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reservationKey{}, res)))
 	})
 }
+
+// budgetReader reserves each chunk of a body as it is read.
+type budgetReader struct {
+	io.ReadCloser
+	res *reservation
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 && !b.res.grow(int64(n)) {
+		return 0, errOverBudget
+	}
+	return n, err
+}
+
+// errOverBudget is why a body that did not fit the memory budget was not
+// read.
+var errOverBudget = errors.New("the memory budget for requests has no room for this body")
 
 // reservationOf returns the request's reservation.
 func reservationOf(ctx context.Context) *reservation {

@@ -39,7 +39,6 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	bound := syncproto.PayloadBound(body)
 	ctx := r.Context()
 	if res != nil {
-		res.shrinkTo(int64(len(body)))
 		if !res.grow(int64(bound)) {
 			s.overBudget(w)
 			return
@@ -111,6 +110,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	case errors.As(err, &tooBig):
 		s.metrics.badRequests.Add(1)
 		httpError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes; send fewer commits per request", tooBig.Limit)
+		return nil, false
+	case errors.Is(err, errOverBudget):
+		s.overBudget(w)
 		return nil, false
 	case errors.Is(err, errSlowBody):
 		s.metrics.slowBodies.Add(1)

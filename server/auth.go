@@ -129,7 +129,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if node != "" && strings.HasPrefix(header, "v1;") {
 			w.Header().Set(authz.NodeHeaderName, node)
 		}
-		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+		ctx := context.WithValue(withPrincipal(r.Context(), p), bodyKey{}, body)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -101,9 +101,15 @@ func (s *Server) sendBytes() int {
 	return 16 << 20 // syncproto's default
 }
 
+// bodyKey holds a request body authenticate read already.
+type bodyKey struct{}
+
 // readBody reads a request's body, or answers 413 (over the route's
 // limit) or 400 and returns false.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if body, ok := r.Context().Value(bodyKey{}).([]byte); ok {
+		return body, true // read (and counted) once, by authenticate
+	}
 	body, err := io.ReadAll(r.Body)
 	var tooBig *http.MaxBytesError
 	switch {

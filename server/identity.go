@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb/authz"
+	"github.com/goatdb/goatdb/vfs"
 )
 
 // Identity is a server node's place in its deployment: the deployment's
@@ -77,7 +78,7 @@ const (
 // chain to the root it holds gets a new one.
 func OpenIdentity(dir string) (*Identity, error) {
 	ad := filepath.Join(dir, identityDir)
-	if err := os.MkdirAll(ad, 0o700); err != nil {
+	if err := vfs.MkdirAllSync(vfs.OS, ad, 0o700); err != nil {
 		return nil, fmt.Errorf("server: identity: %w", err)
 	}
 	now := time.Now()
@@ -186,25 +187,12 @@ func loadOrCreateKey(path string, create bool) (ed25519.PrivateKey, error) {
 	return key, nil
 }
 
-// writeSecret writes a file readable only by its owner, atomically.
+// writeSecret writes a file readable only by its owner, atomically and
+// durably (the file and its directory entry are synced before it
+// returns): a key that certified sessions must not vanish in a crash, or
+// the next start would make a new deployment.
 func writeSecret(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("server: identity: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := vfs.WriteFileAtomic(vfs.OS, path, b, 0o600); err != nil {
 		return fmt.Errorf("server: identity: %w", err)
 	}
 	return nil

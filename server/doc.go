@@ -104,6 +104,8 @@
 //   - The server keeps no state per client beyond an open event stream and
 //     a rate-limit bucket; every sync request is answered from the
 //     repositories alone (see syncproto).
+//   - At most Options.MaxConnections connections are open at once; more
+//     wait in the listen backlog.
 //   - What sync requests in flight hold (bodies, decompressed payloads,
 //     answers not yet read by their clients) stays within
 //     Options.MemoryBudget: each is reserved before it is allocated, and a

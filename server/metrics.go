@@ -31,6 +31,7 @@ type metrics struct {
 	memInUse              func() int64 // the memory budget's bytes in use
 	panics                atomic.Uint64
 	streams               atomic.Int64
+	connections           atomic.Int64
 	repositories          atomic.Int64
 	// storage state, read from the database at each scrape
 	quarantined, unavailable, failing atomic.Int64
@@ -90,6 +91,7 @@ func (m *metrics) write(w io.Writer) error {
 		gauge(bw, "goatdb_memory_budget_in_use_bytes", "Bytes of the memory budget that requests in flight hold.", m.memInUse())
 	}
 	gauge(bw, "goatdb_event_streams", "Event streams connected.", m.streams.Load())
+	gauge(bw, "goatdb_http_connections", "Connections open (at most Options.MaxConnections).", m.connections.Load())
 	gauge(bw, "goatdb_repositories", "Repositories open.", m.repositories.Load())
 	gauge(bw, "goatdb_storage_quarantined_ranges", "Damaged log ranges quarantined and not yet resolved by a sync.", m.quarantined.Load())
 	gauge(bw, "goatdb_storage_unavailable_repositories", "Repositories that cannot be opened.", m.unavailable.Load())

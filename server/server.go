@@ -79,6 +79,10 @@ type Options struct {
 	// negative, no minimum. BodyGrace 0 means 5 seconds.
 	MinBodyRate float64
 	BodyGrace   time.Duration
+	// MaxConnections bounds the connections Serve keeps open; more wait
+	// in the listen backlog until one closes. 0 means
+	// DefaultMaxConnections; negative, no bound.
+	MaxConnections int
 }
 
 // Validate checks the options.
@@ -131,6 +135,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MemoryBudget == 0 {
 		o.MemoryBudget = DefaultMemoryBudget
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
 	}
 	if o.MinBodyRate == 0 {
 		o.MinBodyRate = 8 << 10
@@ -307,6 +314,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.serving = true
 	s.mu.Unlock()
 
+	if s.opts.MaxConnections > 0 {
+		ln = newLimitListener(ln, s.opts.MaxConnections, &s.metrics.connections)
+	}
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 )
@@ -10,11 +11,14 @@ import (
 // once (Options.MaxConnections).
 const DefaultMaxConnections = 4096
 
-// limitListener accepts a connection only while fewer than cap are open;
-// past that, new connections wait in the kernel's backlog until one
+// limitListener accepts a connection only while fewer than its cap are
+// open; past that, new connections wait in the kernel's backlog until one
 // closes, so no number of clients can make the server hold more file
 // descriptors and goroutines than the cap. Accept returns once the
-// listener is closed, even while it waits for a slot.
+// listener is closed, even while it waits for a slot. Connections are
+// returned as they are (a *tls.Conn stays one, for HTTP/2); the
+// http.Server's ConnState hook (connState) gives a slot back when one
+// closes.
 type limitListener struct {
 	net.Listener
 	slots chan struct{}
@@ -39,26 +43,18 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	l.open.Add(1)
-	return &limitConn{Conn: c, l: l}, nil
+	return c, nil
+}
+
+// connState gives a closed (or hijacked) connection's slot back.
+func (l *limitListener) connState(_ net.Conn, st http.ConnState) {
+	if st == http.StateClosed || st == http.StateHijacked {
+		l.open.Add(-1)
+		<-l.slots
+	}
 }
 
 func (l *limitListener) Close() error {
 	l.once.Do(func() { close(l.done) })
 	return l.Listener.Close()
-}
-
-// limitConn gives its slot back when it is closed (once).
-type limitConn struct {
-	net.Conn
-	l    *limitListener
-	once sync.Once
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() {
-		c.l.open.Add(-1)
-		<-c.l.slots
-	})
-	return err
 }

@@ -314,15 +314,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.serving = true
 	s.mu.Unlock()
 
-	if s.opts.MaxConnections > 0 {
-		ln = newLimitListener(ln, s.opts.MaxConnections, &s.metrics.connections)
-	}
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.opts.MaxConnections > 0 {
+		ll := newLimitListener(ln, s.opts.MaxConnections, &s.metrics.connections)
+		ln, hs.ConnState = ll, ll.connState
 	}
 	var peers *goatdb.Syncer
 	if len(s.opts.Peers) > 0 {

@@ -155,12 +155,6 @@ func OpenAccounts(db *goatdb.DB, id *Identity, opts *AccountOptions) (*Accounts,
 	return a, nil
 }
 
-// Identity returns the deployment identity the accounts certify for.
-func (a *Accounts) Identity() *Identity { return a.id }
-
-// Grace returns the offline grace.
-func (a *Accounts) Grace() time.Duration { return a.opts.Grace }
-
 // position is how far the index has read a /sys repository.
 type position struct {
 	epoch, seq uint64
@@ -427,23 +421,16 @@ func (a *Accounts) disabledLocked(c *authz.SessionCertificate) bool {
 	return ok && u.Disabled
 }
 
-// Author returns the principal a commit stamped at t by session was made
+// author returns the principal a commit stamped at t by session was made
 // as, checking what a server checks before it accepts a commit (a
 // certificate of the session covered t, no revocation voids it for a
 // commit received now, and now is within the certificate's expiry plus the
-// grace). ok is false with a reason when the commit must be refused;
-// anonymous is true when the session never had a certificate.
-func (a *Accounts) Author(session commit.SessionID, t time.Time) (p authz.Principal, anonymous bool, err error) {
-	if err := a.refresh(); err != nil {
-		return authz.Principal{}, false, err
-	}
-	return a.author(session, t)
-}
-
-// author is Author on the index as it is, without looking for changes in
-// the /sys repositories: for callers that hold a repository's lock (a
-// write rule runs inside repo.ReceiveChecked), where reading a repository
-// could wait on that lock.
+// grace); err says why the commit must be refused, and anonymous is true
+// when the session never had a certificate. It reads the index as it is,
+// without looking for changes in the /sys repositories: its callers hold a
+// repository's lock (a write rule runs inside repo.ReceiveChecked), where
+// reading a repository could wait on that lock, so the policy refreshes
+// the index before (authPolicy.View).
 func (a *Accounts) author(session commit.SessionID, t time.Time) (p authz.Principal, anonymous bool, err error) {
 	now := a.opts.Now()
 	a.mu.RLock()

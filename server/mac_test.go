@@ -110,6 +110,27 @@ func newNode(t *testing.T, id *server.Identity, root ed25519.PrivateKey, name st
 	return &server.Identity{Audience: id.Audience, Root: id.Root, NodeKey: key, Node: cert}
 }
 
+// loggedInWrite serves a node of id behind a front, logs a new client in
+// as alice through it, and writes one note on the client.
+func loggedInWrite(t *testing.T, id *server.Identity) (srv *server.Server, sdb *goatdb.DB, f *front, cdb *goatdb.DB) {
+	t.Helper()
+	sdb = dbtest.OpenDB(t, &goatdb.Options{Durability: goatdb.Async})
+	srv = newNodeServer(t, sdb, id)
+	f = newFront(t, srv.Handler())
+	code, _, err := srv.Accounts().AddUser("alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdb = dbtest.OpenDB(t, nil)
+	if _, err := cdb.LoginCode(context.Background(), f.url, "alice", code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cdb.Put("/data/notes/a", goatdb.Fields{"text": "a"}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, sdb, f, cdb
+}
+
 func newNodeServer(t *testing.T, db *goatdb.DB, id *server.Identity) *server.Server {
 	t.Helper()
 	srv, err := server.New(db, &server.Options{RateLimit: -1,
@@ -145,20 +166,7 @@ func TestClientMACsRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sdb := dbtest.OpenDB(t, &goatdb.Options{Durability: goatdb.Async})
-	srv := newNodeServer(t, sdb, id)
-	f := newFront(t, srv.Handler())
-	code, _, err := srv.Accounts().AddUser("alice", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cdb := dbtest.OpenDB(t, nil)
-	if _, err := cdb.LoginCode(ctx, f.url, "alice", code); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cdb.Put("/data/notes/a", goatdb.Fields{"text": "a"}); err != nil {
-		t.Fatal(err)
-	}
+	_, sdb, f, cdb := loggedInWrite(t, id)
 	if _, err := cdb.Sync(ctx, f.url, "/data/notes"); err != nil {
 		t.Fatal(err)
 	}
@@ -328,20 +336,7 @@ func TestClientForgetsNodeKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sdb := dbtest.OpenDB(t, &goatdb.Options{Durability: goatdb.Async})
-	srv := newNodeServer(t, sdb, id)
-	f := newFront(t, srv.Handler())
-	code, _, err := srv.Accounts().AddUser("alice", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cdb := dbtest.OpenDB(t, nil)
-	if _, err := cdb.LoginCode(ctx, f.url, "alice", code); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cdb.Put("/data/notes/a", goatdb.Fields{"text": "a"}); err != nil {
-		t.Fatal(err)
-	}
+	srv, _, f, cdb := loggedInWrite(t, id)
 	f.set(v1Only{srv.Handler(), id.Audience})
 	n := f.len()
 	if _, err := cdb.Sync(ctx, f.url, "/data/notes"); !errors.Is(err, goatdb.ErrUnauthenticated) {

@@ -64,36 +64,6 @@ func (s *rulesServer) login(t *testing.T, db *goatdb.DB, user string) {
 	}
 }
 
-// taskRules: items of /data/tasks are readable by logged-in users and
-// writable by their owner alone.
-func taskRules(t *testing.T) *authz.Rules {
-	var b authz.Builder
-	b.Handle("/data/tasks/{id}", authz.Rule{
-		Scope: authz.ByRepo,
-		Read:  func(_ context.Context, p authz.Principal, _ authz.Ref, _ item.Item) bool { return p.User != "" },
-		Write: func(_ context.Context, p authz.Principal, _ authz.Ref, before, after item.Item) error {
-			owner := func(it item.Item) string {
-				if v, ok := it.Get("owner"); ok && v.Type() == item.TypeString {
-					return v.Str()
-				}
-				return ""
-			}
-			switch {
-			case before.Len() > 0 && owner(before) != p.User:
-				return fmt.Errorf("only %s may change this task", owner(before))
-			case owner(after) != p.User:
-				return errors.New("the owner of a task is its writer")
-			}
-			return nil
-		},
-	})
-	r, err := b.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // field returns an item's field as a string ("" if the item cannot be
 // read).
 func field(t *testing.T, db *goatdb.DB, path, name string) string {
@@ -109,7 +79,7 @@ func field(t *testing.T, db *goatdb.DB, path, name string) string {
 // logged in, holding it and two offline writes to it the rules refuse.
 func refusedTask(t *testing.T) (s *rulesServer, bob *goatdb.DB, bobDir string, writes []commit.ID) {
 	t.Helper()
-	s = newRulesServer(t, taskRules(t))
+	s = newRulesServer(t, dbtest.OwnerRules(t))
 	alice := dbtest.OpenDB(t, nil)
 	s.login(t, alice, "alice")
 	if _, err := alice.Put("/data/tasks/t1", goatdb.Fields{"owner": "alice", "title": "a"}); err != nil {
@@ -228,7 +198,7 @@ func TestDiscardRejected(t *testing.T) {
 // server refuses, reports it in its status and log, and does not send it
 // again.
 func TestStartSyncQuarantines(t *testing.T) {
-	s := newRulesServer(t, taskRules(t))
+	s := newRulesServer(t, dbtest.OwnerRules(t))
 	alice := dbtest.OpenDB(t, nil)
 	s.login(t, alice, "alice")
 	if _, err := alice.Put("/data/tasks/t1", goatdb.Fields{"owner": "alice", "title": "a"}); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/syncproto"
@@ -237,42 +237,11 @@ func TestBuiltinSysRules(t *testing.T) {
 	}
 }
 
-// ownerRules: items of /data/tasks are readable by logged-in users and
-// writable by their owner, who may not hand them to someone else.
-func ownerRules(t *testing.T) *authz.Rules {
-	var b authz.Builder
-	b.Handle("/data/tasks/{id}", authz.Rule{
-		Scope: authz.ByRepo,
-		Read:  func(_ context.Context, p authz.Principal, _ authz.Ref, _ item.Item) bool { return p.User != "" },
-		Write: func(_ context.Context, p authz.Principal, _ authz.Ref, before, after item.Item) error {
-			owner := func(it item.Item) string {
-				v, ok := it.Get("owner")
-				if !ok || v.Type() != item.TypeString {
-					return ""
-				}
-				return v.Str()
-			}
-			switch {
-			case before.Len() > 0 && owner(before) != p.User:
-				return fmt.Errorf("only %s may change this task", owner(before))
-			case owner(after) != p.User:
-				return errors.New("the owner of a task is its writer")
-			}
-			return nil
-		},
-	})
-	r, err := b.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // TestWriteRuleSeesBeforeAfter: a rule that forbids changing a task's
 // owner refuses exactly the commit that does, and authz.Check gives the
 // same answers without a server (TestRuleCheckWithoutServer).
 func TestWriteRuleSeesBeforeAfter(t *testing.T) {
-	rules := ownerRules(t)
+	rules := dbtest.OwnerRules(t)
 	rig := newAuthRig(t, rules, nil)
 	alice := rig.client().login("alice")
 	ok1 := alice.put("/data/tasks", "t1", map[string]item.Value{"owner": str("alice"), "title": str("a")})

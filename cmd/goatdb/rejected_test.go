@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/goatdb/goatdb"
-	"github.com/goatdb/goatdb/authz"
-	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/server"
 )
 
@@ -20,30 +16,7 @@ import (
 // function that makes a one-time login code for a user.
 func ownerServer(t *testing.T) (url string, code func(user string) string) {
 	t.Helper()
-	var b authz.Builder
-	b.Handle("/data/tasks/{id}", authz.Rule{
-		Scope: authz.ByRepo,
-		Read:  func(_ context.Context, p authz.Principal, _ authz.Ref, _ item.Item) bool { return p.User != "" },
-		Write: func(_ context.Context, p authz.Principal, _ authz.Ref, before, after item.Item) error {
-			owner := func(it item.Item) string {
-				if v, ok := it.Get("owner"); ok && v.Type() == item.TypeString {
-					return v.Str()
-				}
-				return ""
-			}
-			switch {
-			case before.Len() > 0 && owner(before) != p.User:
-				return fmt.Errorf("only %s may change this task", owner(before))
-			case owner(after) != p.User:
-				return errors.New("the owner of a task is its writer")
-			}
-			return nil
-		},
-	})
-	rules, err := b.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rules := dbtest.OwnerRules(t)
 	id, _, err := server.NewIdentity("cli-test")
 	if err != nil {
 		t.Fatal(err)

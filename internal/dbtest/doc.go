@@ -1,6 +1,7 @@
 // Package dbtest is the test harness shared by goatdb's packages: the test
 // flags, the seeds of randomized tests, and helpers that open a repository
-// or a database for one test and check it when the test ends.
+// or a database for one test and check it when the test ends, and the
+// authorization rules the tests share (OwnerRules).
 //
 // Only tests import it. It imports package repo and the root package
 // goatdb, so it serves external test packages (package x_test) and packages

@@ -117,6 +117,10 @@ func (q *Query) stopWatching(force bool) bool {
 	defer q.mu.Unlock()
 	if force || len(q.subs)+len(q.joining) == 0 || q.closed {
 		q.watching = false
+		// Wake every Wait: with no watcher to deliver, they update
+		// themselves.
+		close(q.deliveredCh)
+		q.deliveredCh = make(chan struct{})
 		return true
 	}
 	return false

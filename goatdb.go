@@ -325,6 +325,28 @@ func (db *DB) LookupRepo(path string) (*repo.Repo, error) {
 	return r, err
 }
 
+// HasRepo reports whether the repository at path /type/repo exists,
+// without opening it.
+func (db *DB) HasRepo(path string) (bool, error) {
+	if err := CheckRepoPath(path); err != nil {
+		return false, err
+	}
+	db.mu.RLock()
+	r, closed := db.repos[path], db.closed
+	db.mu.RUnlock()
+	switch {
+	case closed:
+		return false, ErrClosed
+	case r != nil:
+		return true, nil
+	}
+	_, err := db.fs.Stat(db.logPath(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // OnRepoOpen calls fn for every repository open now and for each one
 // opened later, until remove is called. fn runs with the database's lock
 // held: it must return quickly and must not call the database.

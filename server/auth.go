@@ -85,6 +85,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	node := s.verifier.NodeHeader()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		refuse := func(format string, args ...any) {
+			s.chargeFailure(r)
 			if node != "" {
 				w.Header().Set(authz.NodeHeaderName, node)
 			}
@@ -297,6 +298,13 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if !s.auth.Anonymous {
 		httpError(w, http.StatusForbidden, "this server takes no anonymous sessions; log in with 'goatdb login URL NAME --code CODE'")
 		return
+	}
+	if l := s.quotas.registrations; l != nil {
+		if ok, wait := l.take(s.clientKey(r), 1, time.Now()); !ok {
+			s.refuse(w, &refusal{limit: limitRegistration, status: http.StatusTooManyRequests, wait: wait,
+				msg: fmt.Sprintf("this address registered its quota of %s; retry in %v or log in", l.desc, wait.Round(time.Second))})
+			return
+		}
 	}
 	cert, err := s.accounts.Register(principalOf(r).Session)
 	s.certified(w, r, cert, err)

@@ -54,6 +54,13 @@ type authRig struct {
 
 func newAuthRig(t *testing.T, rules *authz.Rules, tweak func(*server.AuthOptions)) *authRig {
 	t.Helper()
+	return newAuthRigWith(t, rules, tweak, &server.Options{RateLimit: -1})
+}
+
+// newAuthRigWith is newAuthRig with server options (Auth is set from
+// rules and tweak).
+func newAuthRigWith(t *testing.T, rules *authz.Rules, tweak func(*server.AuthOptions), opts *server.Options) *authRig {
+	t.Helper()
 	id, root, err := server.NewIdentity("test-deployment")
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +71,9 @@ func newAuthRig(t *testing.T, rules *authz.Rules, tweak func(*server.AuthOptions
 		tweak(ao)
 	}
 	db := dbtest.OpenDB(t, nil)
-	run := serve(t, db, &server.Options{Auth: ao, RateLimit: -1}, "")
+	o := *opts
+	o.Auth = ao
+	run := serve(t, db, &o, "")
 	if ao.Identity != id {
 		root = nil // the test's own identity: it holds the root key
 	}
@@ -160,6 +169,9 @@ func (c *client) send(method, pathQuery string, body []byte, header string) (int
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if resp.Close {
+		resp.Header.Set("Connection", "close") // the client took it out
+	}
 	return resp.StatusCode, string(b), resp.Header
 }
 

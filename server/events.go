@@ -214,6 +214,15 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			only[p] = true
 		}
 	}
+	release, err := openStream(s.accountsOf(r))
+	if err != nil {
+		s.limitHit(limitStreams)
+		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Connection", "close")
+		httpError(w, http.StatusTooManyRequests, "%v; close one first", err)
+		return
+	}
+	defer release()
 	sub, err := s.hub.subscribe(only, s.opts.MaxEventStreams)
 	if err != nil {
 		w.Header().Set("Retry-After", "5")

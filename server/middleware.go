@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -207,29 +205,57 @@ func (r *rateReader) Read(p []byte) (int, error) {
 // errSlowBody is why a body that arrived too slowly was cut.
 var errSlowBody = errors.New("the request body arrived too slowly")
 
-// rateLimit answers 429, with Retry-After, to a client over its rate.
+// rateLimit is the first, cheap limit on /v1/ requests. Without
+// authentication it is the request rate of each client (by ClientKey).
+// With authentication, requests are counted per session and user once
+// verified (chargeRequest); here an address whose budget for
+// unauthenticated requests (refused with 401, or of anonymous sessions) is
+// spent is refused before its request is read or verified.
 func (s *Server) rateLimit(next http.Handler) http.Handler {
-	if s.limiter == nil {
-		return next
+	l, limit := s.quotas.session.requests, limitRate
+	if s.accounts != nil {
+		l, limit = s.quotas.address.requests, limitAddressRate
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, wait := s.limiter.allow(s.opts.ClientKey(r), time.Now())
+		key := s.opts.ClientKey(r)
+		r = r.WithContext(context.WithValue(r.Context(), clientKeyKey{}, key))
+		if l == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var ok bool
+		var wait time.Duration
+		if s.accounts == nil {
+			ok, wait = l.take(key, 1, time.Now())
+		} else {
+			ok, wait = l.peek(key, time.Now())
+		}
 		if !ok {
-			s.metrics.rateLimited.Add(1)
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			w.Header().Set("Connection", "close") // a refused client holds no connection
-			httpError(w, http.StatusTooManyRequests, "over the rate limit of %g requests per second; retry in %v", s.limiter.rate, wait.Round(time.Millisecond))
+			s.refuse(w, &refusal{limit: limit, status: http.StatusTooManyRequests, wait: wait,
+				msg: fmt.Sprintf("over the rate limit of %s; retry in %v", l.desc, wait.Round(time.Millisecond))})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// limiter is a token bucket per client. Buckets that have refilled are
-// forgotten, so memory follows the clients active in the last minute.
+// clientKeyKey holds a request's Options.ClientKey in its context.
+type clientKeyKey struct{}
+
+// clientKey returns Options.ClientKey of r, computed once per request.
+func (s *Server) clientKey(r *http.Request) string {
+	if k, ok := r.Context().Value(clientKeyKey{}).(string); ok {
+		return k
+	}
+	return s.opts.ClientKey(r)
+}
+
+// limiter is a token bucket per key. Buckets that have refilled are
+// forgotten, so memory follows the keys active in the last while.
 type limiter struct {
 	rate  float64 // tokens per second
 	burst float64
+	desc  string // "100 requests per second", for messages
 
 	mu      sync.Mutex // guards buckets and swept
 	buckets map[string]*bucket
@@ -241,15 +267,52 @@ type bucket struct {
 	last   time.Time
 }
 
-func newLimiter(rate float64, burst int) *limiter {
-	return &limiter{rate: rate, burst: float64(burst), buckets: map[string]*bucket{}}
+func newLimiter(rate float64, burst int, desc string) *limiter {
+	return &limiter{rate: rate, burst: float64(burst), desc: desc, buckets: map[string]*bucket{}}
 }
 
-// allow takes a token from key's bucket, or says how long until one is
-// there.
-func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
+// take takes n tokens from key's bucket, or says how long until they are
+// there: never (a negative wait) if n is over the burst.
+func (l *limiter) take(key string, n int, now time.Time) (bool, time.Duration) {
+	if float64(n) > l.burst {
+		return false, -1
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	b := l.fill(key, now)
+	if b.tokens >= float64(n) {
+		b.tokens -= float64(n)
+		return true, 0
+	}
+	return false, time.Duration((float64(n) - b.tokens) / l.rate * float64(time.Second))
+}
+
+// peek says whether key's bucket holds a token, without taking it.
+func (l *limiter) peek(key string, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		return true, 0
+	}
+	tokens := min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	if tokens >= 1 {
+		return true, 0
+	}
+	return false, time.Duration((1 - tokens) / l.rate * float64(time.Second))
+}
+
+// give puts back n tokens taken from key's bucket.
+func (l *limiter) give(key string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.buckets[key]; b != nil {
+		b.tokens = min(l.burst, b.tokens+float64(n))
+	}
+}
+
+// fill returns key's bucket, refilled up to now. l.mu must be held.
+func (l *limiter) fill(key string, now time.Time) *bucket {
 	if now.Sub(l.swept) > time.Minute {
 		l.swept = now
 		for k, b := range l.buckets {
@@ -265,9 +328,5 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 	}
 	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return b
 }

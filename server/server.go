@@ -40,14 +40,20 @@ type Options struct {
 	// PeerSync tunes the replication with Peers (backoff, intervals);
 	// Follow is always set.
 	PeerSync *goatdb.SyncOptions
-	// RateLimit is the sustained requests per second each client (by
-	// ClientKey) may make to /v1/ routes; 0 means 100, negative means no
-	// limit. RateBurst is the bucket size; 0 means 2×RateLimit (at least
-	// 10).
+	// Quotas bound what each session, user and client address may do
+	// (see Quotas); nil means DefaultQuotas.
+	Quotas *Quotas
+	// RateLimit, if positive, is the sustained requests per second each
+	// session (without Auth: each client, by ClientKey) may make to /v1/
+	// routes, and RateBurst how many at once: they override
+	// Quotas.Session.Requests and RequestBurst. A negative RateLimit turns
+	// every request-rate limit off (session, user and address).
 	RateLimit float64
 	RateBurst int
-	// ClientKey names the client of a request for rate limiting; nil
-	// means its remote IP address.
+	// ClientKey names the client of a request for the limits by address;
+	// nil means its remote IP address. Behind a reverse proxy, return the
+	// client's address as the proxy reports it (and only trust the
+	// proxy's header).
 	ClientKey func(*http.Request) string
 	// RequestTimeout bounds reading, handling and writing one sync
 	// request; 0 means 60 seconds.
@@ -104,18 +110,27 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// quotas returns Quotas with RateLimit and RateBurst applied.
+func (o *Options) quotas() Quotas {
+	var q Quotas
+	if o.Quotas != nil {
+		q = *o.Quotas
+	}
+	switch {
+	case o.RateLimit < 0:
+		q.Session.Requests, q.User.Requests, q.Address.Requests = -1, -1, -1
+	case o.RateLimit > 0:
+		q.Session.Requests, q.Session.RequestBurst = o.RateLimit, o.RateBurst
+	}
+	return q
+}
+
 func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Policy == nil {
 		o.Policy = syncproto.AllowAll{}
-	}
-	if o.RateLimit == 0 {
-		o.RateLimit = 100
-	}
-	if o.RateBurst == 0 {
-		o.RateBurst = max(10, int(2*o.RateLimit))
 	}
 	if o.ClientKey == nil {
 		o.ClientKey = remoteIP
@@ -156,7 +171,7 @@ type Server struct {
 	log       *slog.Logger
 	responder *syncproto.Responder
 	metrics   *metrics
-	limiter   *limiter
+	quotas    *quotas
 	hub       *hub
 	handler   http.Handler
 	mem       memBudget
@@ -185,9 +200,7 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 	}
 	o = o.withDefaults()
 	s := &Server{db: db, opts: o, log: o.Logger, metrics: newMetrics(), draining: make(chan struct{})}
-	if o.RateLimit > 0 {
-		s.limiter = newLimiter(o.RateLimit, o.RateBurst)
-	}
+	s.quotas = newQuotas(o.quotas())
 	s.mem.max = max(0, o.MemoryBudget)
 	s.metrics.memInUse = s.mem.used.Load
 	var err error
@@ -245,6 +258,11 @@ func (s *Server) repo(ctx context.Context, _ commit.SessionID, path string, crea
 		return nil, fmt.Errorf("%w: %v", syncproto.ErrUnknownRepo, err)
 	}
 	if create {
+		if ok, err := s.db.HasRepo(path); err == nil && !ok {
+			if err := s.chargeRepo(ctx); err != nil {
+				return nil, err
+			}
+		}
 		return s.db.Repo(path)
 	}
 	if s.policy != nil && !s.policy.readable(ctx, path) {
@@ -266,10 +284,10 @@ func (s *Server) routes() http.Handler {
 	}
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.rateLimit)
-		r.With(s.limitBody(syncproto.MaxMessageSize), s.reserveBody, s.authenticate).Post("/sync", s.handleSync)
-		r.With(s.limitBody(0), s.authenticate).Get("/events", s.handleEvents)
+		r.With(s.limitBody(syncproto.MaxMessageSize), s.reserveBody, s.authenticate, s.chargeRequest).Post("/sync", s.handleSync)
+		r.With(s.limitBody(0), s.authenticate, s.chargeRequest).Get("/events", s.handleEvents)
 		if s.accounts != nil {
-			s.authRoutes(r.With(s.limitBody(maxAuthBody), s.authenticate))
+			s.authRoutes(r.With(s.limitBody(maxAuthBody), s.authenticate, s.chargeRequest))
 		}
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

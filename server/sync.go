@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -55,6 +57,12 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	for i := range req.Repos {
 		s.metrics.commitsIn.Add(uint64(len(req.Repos[i].Commits)))
 	}
+	pa := &pushAccounts{accts: s.accountsOf(r)}
+	if rf := s.chargePush(pa.accts, req); rf != nil {
+		s.refuse(w, rf)
+		return
+	}
+	ctx = context.WithValue(ctx, pushKey{}, pa)
 	resp, err := s.responder.Handle(ctx, req)
 	if err != nil {
 		if r.Context().Err() != nil {
@@ -62,6 +70,13 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.protocolError(w, err)
+		return
+	}
+	if pa.refused > 0 && pa.refused == len(req.Repos) {
+		// Every repository of the request was refused by the quota on
+		// new ones (nothing was stored): say so as a whole.
+		s.refuse(w, &refusal{limit: limitRepos, status: http.StatusTooManyRequests, wait: pa.wait, counted: true,
+			msg: fmt.Sprintf("%s (all %d repositories of the request are new)", resp.Repos[0].Message, pa.refused)})
 		return
 	}
 	var out, rejected uint64

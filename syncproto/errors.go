@@ -32,6 +32,12 @@ var (
 	// ErrRemote is returned (wrapped, with the server's message) when the
 	// server failed to serve a repository.
 	ErrRemote = errors.New("syncproto: server error")
+
+	// ErrRefused is wrapped by an error of a Repos or a Policy's View
+	// whose text is written for the requester (a quota, say): the
+	// repository's section is answered StatusError with that text. The
+	// text of any other error is never sent (see Responder).
+	ErrRefused = errors.New("syncproto: refused")
 )
 
 // RepoError is the failure of one repository in a sync; Syncer.Sync

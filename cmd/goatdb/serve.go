@@ -51,9 +51,15 @@ default: they are refused).
 
 Routes: POST /v1/sync (the sync protocol), GET /v1/events (change notices,
 Server-Sent Events), /v1/auth/ (login, register, renew, logout, revoke,
-whoami), GET /healthz (open to all). Metrics (Prometheus) are served only
-with --metrics-addr, on that separate address, which must be a loopback
-one (127.0.0.1, [::1] or localhost): they name repositories and figures
+whoami), and, open to all, GET /healthz (the storage state as JSON,
+naming no repository; 503 while writes fail or shutting down), GET /livez
+(200 while the process serves) and GET /readyz (200 when it should take
+traffic; 503 while starting, shutting down or while writes fail).
+--metrics-addr (or --ops-addr) serves the operator's routes on a separate
+address, which must be a loopback one (127.0.0.1, [::1] or localhost):
+/metrics (Prometheus), /healthz naming the repositories, /livez and
+/readyz. It answers even while the main address is at its connection cap;
+metrics are served only there, since they name repositories and figures
 that clients may not see.
 
 --tls-cert FILE and --tls-key FILE (both, PEM) serve HTTPS. Account
@@ -63,8 +69,18 @@ too long for a Unix socket, serve warns and runs without it.
 
 --peer URL (repeatable) replicates with another server: every repository
 here is kept in sync with it, and every one it announces is created here.
---rate N limits each client (by IP address) to N requests per second on
-/v1/ routes (0: no limit). --memory-budget MIB bounds the memory sync
+Quotas are per session (and per user, over its sessions): --rate
+requests per second (100), --push-mib MiB and --push-commits commits pushed
+per 10 minutes (256, 250000), --repos-per-hour new repositories (100),
+--streams event streams open (16); a user may use 4 times a session's (2
+times its new repositories), and --user-rate sets its request rate (400).
+Requests that fail authentication, and anonymous sessions, count per
+address: --ip-rate (200/s); behind a reverse proxy, --client-ip-header
+X-Forwarded-For takes the address the proxy reports. A request over a
+whole quota gets 413, one over what remains 429 with Retry-After. 0 turns
+a limit off. --max-connections (4096), --max-streams (10000) and
+--min-body-rate KIB (8 KiB/s after 5 s; slower bodies get 408) bound the
+server as a whole. --memory-budget MIB bounds the memory sync
 requests in flight hold at once (bodies, decompressed payloads, answers
 not yet read; default 256, 0: no limit): a request that finds no room
 gets 503 with Retry-After, and clients retry. Access logs go to standard error at --log-level
@@ -73,7 +89,8 @@ gets 503 with Retry-After, and clients retry. Access logs go to standard error a
 		var o serveOptions
 		fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT`")
 		fs.Var((*listFlag)(&o.peers), "peer", "replicate with the server at `URL` (repeatable)")
-		fs.Float64Var(&o.rate, "rate", 100, "requests per second per client on /v1/ routes (0: no limit)")
+		fs.Float64Var(&o.rate, "rate", server.DefaultQuotas().Session.Requests, "requests per second per session on /v1/ routes; without authentication, per client address (0: no limit)")
+		o.limits.register(fs)
 		fs.Int64Var(&o.memoryMiB, "memory-budget", server.DefaultMemoryBudget>>20, "memory sync requests in flight may hold, in `MIB` (0: no limit)")
 		fs.StringVar(&o.level, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 		fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines")
@@ -81,7 +98,8 @@ gets 503 with Retry-After, and clients retry. Access logs go to standard error a
 		fs.BoolVar(&o.anonymous, "anonymous", false, "let sessions that never logged in act as the anonymous user")
 		fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with the certificate chain in `FILE` (PEM; needs --tls-key)")
 		fs.StringVar(&o.tlsKey, "tls-key", "", "serve HTTPS with the private key in `FILE` (PEM; needs --tls-cert)")
-		fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on the loopback address `HOST:PORT` (default: not served)")
+		fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics and the health routes (/healthz, /livez, /readyz) on the loopback address `HOST:PORT` (default: not served)")
+		fs.StringVar(&o.metricsAddr, "ops-addr", "", "the same as --metrics-addr")
 		return func(e *env, args []string) error { return serve(e, args, &o) }
 	},
 }
@@ -99,6 +117,7 @@ type serveOptions struct {
 	tlsCert     string
 	tlsKey      string
 	metricsAddr string
+	limits      limitFlags
 }
 
 // listFlag collects a repeatable flag's values.
@@ -125,10 +144,6 @@ func serve(e *env, args []string, o *serveOptions) error {
 	}
 	if o.rate < 0 {
 		return usagef("serve", "--rate %g: want 0 (no limit) or more", o.rate)
-	}
-	rate := o.rate
-	if rate == 0 {
-		rate = -1
 	}
 	if o.memoryMiB < 0 || o.memoryMiB > 1<<30 {
 		return usagef("serve", "--memory-budget %d: want MiB from 0 (no limit) to %d", o.memoryMiB, 1<<30)
@@ -186,8 +201,12 @@ func serve(e *env, args []string, o *serveOptions) error {
 	if o.memoryMiB == 0 {
 		budget = -1 // no limit
 	}
-	srv, err := server.New(db, &server.Options{Logger: logger, Peers: o.peers, RateLimit: rate, MemoryBudget: budget,
-		Auth: &server.AuthOptions{Identity: id, Rules: rules, Anonymous: o.anonymous}})
+	sopts := &server.Options{Logger: logger, Peers: o.peers, MemoryBudget: budget,
+		Auth: &server.AuthOptions{Identity: id, Rules: rules, Anonymous: o.anonymous}}
+	if err := o.limits.apply(sopts, o.rate); err != nil {
+		return errors.Join(err, db.Close())
+	}
+	srv, err := server.New(db, sopts)
 	if err != nil {
 		return errors.Join(err, db.Close())
 	}
@@ -273,6 +292,7 @@ func serveListening(e *env, o *serveOptions, srv *server.Server, logger *slog.Lo
 	fmt.Fprintf(e.stdout, "goatdb: serving %s on %s://%s\n", e.dir, scheme, ln.Addr())
 	if mln != nil {
 		fmt.Fprintf(e.stdout, "goatdb: metrics on http://%s/metrics\n", mln.Addr())
+		fmt.Fprintf(e.stdout, "goatdb: health on http://%s/healthz, /livez and /readyz\n", mln.Addr())
 	}
 	err = srv.Serve(ctx, ln)
 	cancel()
@@ -280,12 +300,9 @@ func serveListening(e *env, o *serveOptions, srv *server.Server, logger *slog.Lo
 	return errors.Join(err, metricsErr)
 }
 
-// metricsMux serves the server's metrics at /metrics, and nothing else.
-func metricsMux(srv *server.Server) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", srv.MetricsHandler())
-	return mux
-}
+// metricsMux serves the server's operator routes: /metrics and the
+// health routes (server.Server.OpsHandler).
+func metricsMux(srv *server.Server) http.Handler { return srv.OpsHandler() }
 
 // runAdmin serves the admin socket DIR/auth/admin.sock until ctx ends, and
 // returns once it answers (or could not be served: serve then warns and

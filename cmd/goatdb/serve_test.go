@@ -216,10 +216,21 @@ func TestServeMetricsAddr(t *testing.T) {
 		t.Errorf("GET /metrics on the main address: %d %q, want 404", status, body)
 	}
 	if status, _ := httpGet(t, http.DefaultClient, strings.TrimSuffix(metricsURL, "/metrics")+"/v1/sync"); status != 404 && status != 405 {
-		t.Errorf("the metrics address serves more than /metrics: %d", status)
+		t.Errorf("the metrics address serves the sync route: %d", status)
 	}
 	if status, _ := httpGet(t, http.DefaultClient, srv.url+"/healthz"); status != 200 {
 		t.Errorf("GET /healthz: %d", status)
+	}
+	// The metrics address serves the health routes too, naming
+	// repositories in /healthz (asked once the main address answered:
+	// Serve has begun, so /readyz is 200).
+	for _, route := range []string{"/healthz", "/livez", "/readyz"} {
+		if status, body := httpGet(t, http.DefaultClient, strings.TrimSuffix(metricsURL, "/metrics")+route); status != 200 {
+			t.Errorf("GET %s on the metrics address: %d %q", route, status, body)
+		}
+	}
+	if status, body := httpGet(t, http.DefaultClient, strings.TrimSuffix(metricsURL, "/metrics")+"/healthz"); !strings.Contains(body, `"repos":[]`) {
+		t.Errorf("GET /healthz on the metrics address: %d %q, want the repositories listed", status, body)
 	}
 	if code := srv.stop(); code != 0 {
 		t.Fatalf("serve exit %d, stderr %q", code, srv.stderr)
@@ -317,7 +328,7 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("serve with TLS prints %s, want an https:// URL", srv.url)
 	}
 	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if status, body := httpGet(t, trusting, srv.url+"/healthz"); status != 200 || body != "ok\n" {
+	if status, body := httpGet(t, trusting, srv.url+"/healthz"); status != 200 || !strings.HasPrefix(body, `{"status":"ok"`) {
 		t.Errorf("GET /healthz over HTTPS: %d %q", status, body)
 	}
 	if resp, err := http.Get("http" + strings.TrimPrefix(srv.url, "https") + "/healthz"); err == nil {
@@ -450,4 +461,42 @@ func TestServeMemoryBudget(t *testing.T) {
 	login(t, dir, srv.url, "alice", code)
 	mustPut(t, dir, "/data/t/x", `{"v": 1}`)
 	syncOK(t, dir, srv.url)
+}
+
+// TestServeLimits: the limit flags reach the server (a session creates at
+// most --repos-per-hour repositories), and bad values are usage errors.
+func TestServeLimits(t *testing.T) {
+	t.Parallel()
+	for _, bad := range [][]string{{"--rate", "-1"}, {"--user-rate", "-2"}, {"--ip-rate", "-1"}, {"--push-mib", "-1"},
+		{"--push-commits", "-5"}, {"--repos-per-hour", "-1"}, {"--streams", "-1"}, {"--max-streams", "-1"},
+		{"--max-connections", "-3"}, {"--min-body-rate", "-1"}, {"--client-ip-header", "X Forwarded"}} {
+		failure(t, cli(t, newDir(t), "", append([]string{"serve"}, bad...)...), 2, bad[0])
+	}
+	srvDir := newDir(t)
+	code := addUser(t, srvDir, "alice")
+	srv := startServe(t, srvDir, "--repos-per-hour", "1", "--rate", "0")
+	dir := newDir(t)
+	login(t, dir, srv.url, "alice", code)
+	mustPut(t, dir, "/data/a/x", `{"v": 1}`)
+	syncOK(t, dir, srv.url)
+	mustPut(t, dir, "/data/b/x", `{"v": 1}`)
+	r := cli(t, dir, "", "sync", srv.url)
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "new repositor") {
+		t.Errorf("a second new repository with --repos-per-hour 1: exit %d, output %q %q; want a failure naming the quota", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestHeaderAddress: behind a proxy, the client's address is the last
+// entry of the proxy's header; without it, the connection's.
+func TestHeaderAddress(t *testing.T) {
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "10.0.0.1:5555"
+	if got := headerAddress(r, "X-Forwarded-For"); got != "10.0.0.1" {
+		t.Errorf("no header: %q, want the connection's address", got)
+	}
+	r.Header.Add("X-Forwarded-For", "6.6.6.6, 1.2.3.4")
+	r.Header.Add("X-Forwarded-For", "203.0.113.9, 198.51.100.7")
+	if got := headerAddress(r, "X-Forwarded-For"); got != "198.51.100.7" {
+		t.Errorf("got %q, want the entry the proxy added last", got)
+	}
 }

@@ -33,6 +33,12 @@ var (
 	// server failed to serve a repository.
 	ErrRemote = errors.New("syncproto: server error")
 
+	// ErrStorage is returned (as a *StorageError) by Responder.Handle when
+	// storing a request's commits failed: the request must then be
+	// answered with a server error, never with a response, since its
+	// commits are not all stored.
+	ErrStorage = errors.New("syncproto: storing commits failed")
+
 	// ErrRefused is wrapped by an error of a Repos or a Policy's View
 	// whose text is written for the requester (a quota, say): the
 	// repository's section is answered StatusError with that text. The
@@ -49,3 +55,18 @@ type RepoError struct {
 
 func (e *RepoError) Error() string { return "sync " + e.Path + ": " + e.Err.Error() }
 func (e *RepoError) Unwrap() error { return e.Err }
+
+// StorageError is a failure to store a request's commits in repository
+// Path (Responder.Handle). It matches ErrStorage and wraps the
+// repository's error, whose text is for the server's log: it may name
+// files.
+type StorageError struct {
+	Path string
+	Err  error
+}
+
+func (e *StorageError) Error() string {
+	return "syncproto: store commits in " + e.Path + ": " + e.Err.Error()
+}
+
+func (e *StorageError) Unwrap() []error { return []error{ErrStorage, e.Err} }

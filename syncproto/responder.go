@@ -47,7 +47,8 @@ type Repos interface {
 	// Repo returns the repository at path, or an error wrapping
 	// ErrUnknownRepo if there is none (or the session may not know of it).
 	// The requester never sees that error's text: every unknown repository
-	// is answered with the same message, made from its path alone.
+	// is answered with the same message, made from its path alone. Nor
+	// does it see the text of any other error, unless it wraps ErrRefused.
 	// create is true when the peer holds or sends commits for path: a
 	// Repos may create the repository then, and answer ErrUnknownRepo to
 	// a peer that only asks.
@@ -229,6 +230,32 @@ func NewResponder(repos Repos, opts *ResponderOptions) (*Responder, error) {
 
 type sendBudgetKey struct{}
 
+type requestKey struct{}
+
+// RequestInfo is what the caller of Handle tells the Responder about one
+// request, for the reports of its failures (WithRequest).
+type RequestInfo struct {
+	// ID names the request in the server's log: the message of a section
+	// the Responder failed to serve cites it, and the Logger's record of
+	// the failure carries it (as request_id).
+	ID string
+	// Failed, if not nil, is called (during Handle) with the path and the
+	// error of each section the Responder failed to serve, whose message
+	// hides that error.
+	Failed func(path string, err error)
+}
+
+// WithRequest returns ctx carrying info about the request Handle is
+// given it for.
+func WithRequest(ctx context.Context, info RequestInfo) context.Context {
+	return context.WithValue(ctx, requestKey{}, info)
+}
+
+func requestOf(ctx context.Context) RequestInfo {
+	info, _ := ctx.Value(requestKey{}).(RequestInfo)
+	return info
+}
+
 // WithSendBudget returns ctx asking Handle to answer with at most n
 // commit bytes (at least one commit is still sent), when n is below
 // ResponderOptions.MaxSendBytes: a server short of memory answers with
@@ -239,7 +266,8 @@ func WithSendBudget(ctx context.Context, n int) context.Context {
 
 // HandleMessage decodes a request, handles it and encodes the response:
 // what a transport calls with a request body. Errors wrap ErrMalformed,
-// ErrVersion or ErrTooLarge when the request is at fault.
+// ErrVersion or ErrTooLarge when the request is at fault, and ErrStorage
+// when storing its commits failed.
 func (s *Responder) HandleMessage(ctx context.Context, msg []byte) ([]byte, error) {
 	req, err := DecodeRequest(msg)
 	if err != nil {
@@ -254,9 +282,20 @@ func (s *Responder) HandleMessage(ctx context.Context, msg []byte) ([]byte, erro
 
 // Handle answers a request: for each repository, it stores the commits the
 // client sent (those the Policy and validation accept), then chooses the
-// commits the client lacks. A repository that fails gets a section with a
-// status; only a request that names a repository twice, or a cancelled
-// context, fails the whole request.
+// commits the client lacks.
+//
+// A repository that cannot be served (it is unknown, cannot be opened, or
+// the Policy fails on it) gets a section with a status and a message; the
+// others are served. What the message says is chosen here from known
+// texts: "does not exist" for an unknown repository, the error's own text
+// only if it wraps ErrRefused, else that the repository is unavailable,
+// citing the request's id (WithRequest). The error itself goes to the
+// Logger, never to the requester: storage errors name files.
+//
+// The whole request fails when it names a repository twice (ErrMalformed),
+// when ctx ends, and when storing its commits fails (a *StorageError,
+// matching ErrStorage): commits not stored must not be acknowledged by a
+// response, and a client that gets none sends them again.
 func (s *Responder) Handle(ctx context.Context, req *Request) (*Response, error) {
 	seen := make(map[string]bool, len(req.Repos))
 	for _, q := range req.Repos {
@@ -274,7 +313,11 @@ func (s *Responder) Handle(ctx context.Context, req *Request) (*Response, error)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		resp.Repos[i] = s.handleRepo(ctx, req.Session, &req.Repos[i], &budget)
+		p, err := s.handleRepo(ctx, req.Session, &req.Repos[i], &budget)
+		if err != nil {
+			return nil, err
+		}
+		resp.Repos[i] = p
 	}
 	return resp, nil
 }
@@ -300,28 +343,29 @@ func (s *Responder) Notice(ctx context.Context, path string, r Repo) (Notice, er
 	return Notice{Repo: path, Epoch: st.Epoch, Seq: st.Seq}, nil
 }
 
-// handleRepo answers one repository's part of a request.
-func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q *RepoRequest, budget *int) RepoResponse {
+// handleRepo answers one repository's part of a request, or returns a
+// *StorageError if storing its commits failed.
+func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q *RepoRequest, budget *int) (RepoResponse, error) {
 	r, err := s.repos.Repo(ctx, session, q.Path, q.Count > 0 || len(q.Commits) > 0)
 	if err != nil {
-		return s.failed(q.Path, err)
+		return s.failed(ctx, q.Path, err), nil
 	}
 	v, err := s.opts.Policy.View(ctx, q.Path, r)
 	if err != nil {
-		return s.failed(q.Path, err)
+		return s.failed(ctx, q.Path, err), nil
 	}
 	rejected, got, err := s.accept(ctx, q.Path, r, q.Commits)
 	if err != nil {
-		return s.failed(q.Path, err)
+		return RepoResponse{}, err
 	}
 	if v == nil {
-		return s.answer(&scope{r: r}, s.states.of(r), q, rejected, got, budget)
+		return s.answer(&scope{r: r}, s.states.of(r), q, rejected, got, budget), nil
 	}
 	vs := s.views.of(r, v.Key())
 	st := vs.update(r, v)
 	vs.mu.RLock()
 	defer vs.mu.RUnlock()
-	return s.answer(&scope{r: r, v: v, vs: vs}, st, q, rejected, got, budget)
+	return s.answer(&scope{r: r, v: v, vs: vs}, st, q, rejected, got, budget), nil
 }
 
 // answer computes a repository's section over sc, whose state is st,
@@ -381,17 +425,35 @@ func discount(client set, rejected []Rejection, hidden []commit.ID, got map[comm
 // failed turns an error serving a repository into its section. Every
 // unknown repository gets the same message, made from its path alone, so
 // that a repository the requester may not read is indistinguishable from
-// one that does not exist whatever the error says.
-func (s *Responder) failed(path string, err error) RepoResponse {
-	if errors.Is(err, ErrUnknownRepo) {
+// one that does not exist whatever the error says. A refusal (ErrRefused)
+// is answered with its text; any other error is logged, and the section
+// says only that the repository is unavailable: the error may name the
+// server's files.
+func (s *Responder) failed(ctx context.Context, path string, err error) RepoResponse {
+	switch {
+	case errors.Is(err, ErrUnknownRepo):
 		return RepoResponse{Path: path, Status: StatusNotFound, Message: truncate(notFound(path), MaxReasonLen)}
+	case errors.Is(err, ErrRefused):
+		return RepoResponse{Path: path, Status: StatusError, Message: truncate(err.Error(), MaxReasonLen)}
 	}
-	s.opts.Logger.Error("sync repository", "path", path, "err", err)
-	return RepoResponse{Path: path, Status: StatusError, Message: truncate(err.Error(), MaxReasonLen)}
+	info := requestOf(ctx)
+	s.opts.Logger.Error("sync repository unavailable", "request_id", info.ID, "path", path, "err", err)
+	if info.Failed != nil {
+		info.Failed(path, err)
+	}
+	return RepoResponse{Path: path, Status: StatusError, Message: truncate(unavailable(info.ID), MaxReasonLen)}
 }
 
 // notFound is the message of every StatusNotFound section.
 func notFound(path string) string { return path + " does not exist on this server" }
+
+// unavailable is the message of a section the Responder failed to serve.
+func unavailable(requestID string) string {
+	if requestID == "" {
+		return "repository unavailable on the server; retry later (the server's log has the details)"
+	}
+	return "repository unavailable on the server (request id " + requestID + "); retry later (the server's log has the details)"
+}
 
 // pushed are the ids of the commits a request carried that decode, in
 // request order and without repeats (ids), and as a set (has).
@@ -440,7 +502,7 @@ func (s *Responder) accept(ctx context.Context, path string, r Repo, encs [][]by
 		rejected = append(rejected, Rejection{ID: rj.ID, Reason: truncate(rj.Reason, MaxReasonLen)})
 	}
 	if err != nil {
-		return nil, pushed{}, fmt.Errorf("store commits: %w", err)
+		return nil, pushed{}, &StorageError{Path: path, Err: err}
 	}
 	return rejected, got, nil
 }

@@ -109,7 +109,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			refuse("%v; sign the request again with the %s nonce (check this device's clock)", err, NonceHeader)
 			return
 		case errors.Is(err, authz.ErrTooManyRequests):
-			s.metrics.rateLimited.Add(1)
+			s.metrics.nonces.Add(1)
 			w.Header().Set("Retry-After", "1")
 			httpError(w, http.StatusTooManyRequests, "%v; retry later", err)
 			return

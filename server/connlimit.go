@@ -25,17 +25,23 @@ type limitListener struct {
 	done  chan struct{}
 	once  sync.Once
 	open  *atomic.Int64
+	full  func() // called each time Accept finds every slot taken
 }
 
-func newLimitListener(ln net.Listener, max int, open *atomic.Int64) *limitListener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{}), open: open}
+func newLimitListener(ln net.Listener, max int, open *atomic.Int64, full func()) *limitListener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{}), open: open, full: full}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	select {
 	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	default:
+		l.full()
+		select {
+		case l.slots <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
 	}
 	c, err := l.Listener.Accept()
 	if err != nil {

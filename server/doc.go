@@ -99,6 +99,25 @@
 // root. A node reads and relays everything, /sys included, so logins and
 // revocations made on one node hold on all of them.
 //
+// # Metrics
+//
+// /metrics (and MetricsHandler) writes the Prometheus text format with
+// github.com/VictoriaMetrics/metrics: the format with two small
+// dependencies instead of prometheus/client_golang's tree (protobuf,
+// client_model, common, procfs, ...); a metrics.Set per Server, so that
+// several servers in one process keep separate series; and the Go runtime
+// and process series (go_*, process_*) written by the library. Every
+// goatdb_ series is listed, with what it counts, in metrics.go
+// (families); each has HELP and TYPE. Label values come from fixed sets
+// (route patterns, status codes, rejection reasons, limit names) or from
+// the operator (peer URLs, without their user information), never from
+// what a client sends. Among them: goatdb_sync_rounds_total,
+// goatdb_sync_duration_seconds (a histogram with fixed buckets, for
+// histogram_quantile), goatdb_sync_commits_rejected_total{reason},
+// goatdb_limit_hits_total{limit} (every limit that refused a request),
+// goatdb_repositories_open, and per peer of Options.Peers
+// goatdb_peer_replication_lag_seconds and goatdb_peer_sync_errors_total.
+//
 // # Invariants
 //
 //   - The server keeps no state per client beyond an open event stream and

@@ -151,7 +151,7 @@ func (s *Server) limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
-				s.metrics.badRequests.Add(1)
+				s.metrics.tooLarge.Add(1)
 				httpError(w, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the limit of %d", r.ContentLength, n)
 				return
 			}

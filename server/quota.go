@@ -251,6 +251,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *refusal) {
 // limitHit counts a request refused by a limit.
 func (s *Server) limitHit(limit string) {
 	s.metrics.rateLimited.Add(1)
+	s.metrics.limitHit(limit)
 }
 
 // chargeRequest counts an authenticated request against its session and

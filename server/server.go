@@ -339,7 +339,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	if s.opts.MaxConnections > 0 {
-		ll := newLimitListener(ln, s.opts.MaxConnections, &s.metrics.connections)
+		ll := newLimitListener(ln, s.opts.MaxConnections, &s.metrics.connections, s.metrics.connectionsFull)
 		ln, hs.ConnState = ll, ll.connState
 	}
 	var peers *goatdb.Syncer
@@ -358,6 +358,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if peers, err = s.db.StartSync(s.opts.Peers, &po); err != nil {
 			return fmt.Errorf("server: replicate with peers: %w", err)
 		}
+		s.metrics.replicating(peers)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -33,7 +33,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.metrics.bytesIn.Add(uint64(len(body)))
+	s.metrics.bytesIn.Add(len(body))
 	// Reserve what decoding allocates before it does, and ask for an
 	// answer no larger than the room left; a request the budget cannot
 	// hold is answered 503.
@@ -55,7 +55,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i := range req.Repos {
-		s.metrics.commitsIn.Add(uint64(len(req.Repos[i].Commits)))
+		s.metrics.commitsIn.Add(len(req.Repos[i].Commits))
 	}
 	pa := &pushAccounts{accts: s.accountsOf(r)}
 	if rf := s.chargePush(pa.accts, req); rf != nil {
@@ -97,15 +97,15 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		s.overBudget(w)
 		return
 	}
-	s.metrics.commitsOut.Add(out)
-	s.metrics.rejected.Add(rejected)
-	s.metrics.bytesOut.Add(uint64(len(msg)))
+	s.metrics.commitsOut.Add(int(out))
+	s.metrics.rejections(resp)
+	s.metrics.bytesOut.Add(len(msg))
 	s.log.Debug("sync", "request_id", requestIDOf(r.Context()), "session", req.Session,
 		"repos", len(req.Repos), "commits_in", countCommits(req), "commits_out", out, "rejected", rejected)
 	w.Header().Set("Content-Type", goatdb.SyncContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
 	w.Write(msg)
-	s.metrics.syncSeconds.observe(time.Since(began).Seconds())
+	s.metrics.synced(began)
 }
 
 // sendBytes is the most commit bytes one answer carries.
@@ -129,7 +129,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		s.metrics.badRequests.Add(1)
+		s.metrics.tooLarge.Add(1)
 		httpError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes; send fewer commits per request", tooBig.Limit)
 		return nil, false
 	case errors.Is(err, errOverBudget):

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -225,6 +226,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	sub, err := s.hub.subscribe(only, s.opts.MaxEventStreams)
 	if err != nil {
+		if errors.Is(err, errTooManyStreams) {
+			s.limitHit(limitMaxStreams)
+		}
 		w.Header().Set("Retry-After", "5")
 		httpError(w, http.StatusServiceUnavailable, "%v; retry later", err)
 		return

@@ -115,7 +115,7 @@ var syncBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 // limitNames are the limits of goatdb_limit_hits_total, registered up
 // front so that each shows (at 0) before it is first hit.
 var limitNames = []string{"rate", "ip_rate", "push_bytes", "push_commits", "repos_created", "registrations",
-	"event_streams", "memory_budget", "slow_body", "body_size", "connections", "nonces"}
+	"event_streams", "max_event_streams", "memory_budget", "slow_body", "body_size", "connections", "nonces"}
 
 type routeCode struct {
 	route string

@@ -121,6 +121,7 @@ const (
 	limitRepos        = "repos_created"
 	limitStreams      = "event_streams"
 	limitRegistration = "registrations"
+	limitMaxStreams   = "max_event_streams" // the server's, not a quota
 )
 
 // scope is the limits of one kind of principal, with a bucket set per
@@ -248,9 +249,12 @@ func (s *Server) refuse(w http.ResponseWriter, r *refusal) {
 	httpError(w, r.status, "%s", r.msg)
 }
 
-// limitHit counts a request refused by a limit.
+// limitHit counts a request refused by a limit (and, refused by a
+// request rate, in goatdb_http_rate_limited_total too).
 func (s *Server) limitHit(limit string) {
-	s.metrics.rateLimited.Add(1)
+	if limit == limitRate || limit == limitAddressRate {
+		s.metrics.rateLimited.Add(1)
+	}
 	s.metrics.limitHit(limit)
 }
 

@@ -123,6 +123,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		} else {
 			p, err = s.principal(session, r.URL.Path)
 		}
+		if errors.Is(err, errAccounts) {
+			s.storageError(w, r, "", err)
+			return
+		}
 		if err != nil {
 			refuse("%v", err)
 			return
@@ -134,6 +138,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// errAccounts wraps a failure to read the accounts, which is the
+// server's (a storage error), not the request's.
+var errAccounts = errors.New("server: reading the accounts failed")
 
 // principal resolves a verified session to the principal it acts as on
 // route path.
@@ -153,8 +161,10 @@ func (s *Server) principal(session commit.SessionID, path string) (authz.Princip
 		return anon, nil
 	case errors.Is(err, ErrNoSession):
 		return authz.Principal{}, fmt.Errorf("session %s is not logged in on this server; log in with 'goatdb login URL NAME --code CODE'", session)
+	case errors.Is(err, ErrSessionRevoked), errors.Is(err, ErrCertificateExpired):
+		return authz.Principal{}, err
 	}
-	return authz.Principal{}, err
+	return authz.Principal{}, fmt.Errorf("%w: %w", errAccounts, err)
 }
 
 // nodePrincipal checks a node certificate a request carries (base64 in
@@ -285,8 +295,7 @@ func (s *Server) certified(w http.ResponseWriter, r *http.Request, cert *authz.S
 		s.unauthorized(w, "%v", err)
 		return
 	case err != nil:
-		s.log.Error("certify session", "request_id", requestIDOf(r.Context()), "err", err)
-		httpError(w, http.StatusInternalServerError, "certifying the session failed: %v", err)
+		s.storageError(w, r, "", fmt.Errorf("certify session: %w", err))
 		return
 	}
 	s.log.Info("session certified", "request_id", requestIDOf(r.Context()), "session", cert.Session(), "user", cert.User(),
@@ -318,7 +327,7 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	err := s.accounts.RevokeSession(principalOf(r).Session)
 	if err != nil && !errors.Is(err, ErrNoSession) {
-		httpError(w, http.StatusInternalServerError, "logging out failed: %v", err)
+		s.storageError(w, r, "", fmt.Errorf("log out: %w", err))
 		return
 	}
 	writeJSON(w, struct{}{})
@@ -363,7 +372,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrNoUser), errors.Is(err, ErrNoSession):
 		httpError(w, http.StatusNotFound, "%v", err)
 	case err != nil:
-		httpError(w, http.StatusInternalServerError, "revoking failed: %v", err)
+		s.storageError(w, r, "", fmt.Errorf("revoke: %w", err))
 	default:
 		writeJSON(w, struct{}{})
 	}

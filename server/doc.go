@@ -16,7 +16,9 @@
 //	                  Options.MinBodyRate after Options.BodyGrace, 503 with
 //	                  Retry-After when the memory budget for requests in
 //	                  flight (Options.MemoryBudget) has no room for it;
-//	                  429, 408 and 503 close the connection.
+//	                  429, 408 and 503 close the connection. A storage
+//	                  failure storing the request's commits answers the
+//	                  whole request (see Storage errors).
 //	GET  /v1/events   a text/event-stream: first a "changed" event per
 //	                  repository (its position), then "ready", then a
 //	                  "changed" event each time a repository changes, and
@@ -24,15 +26,47 @@
 //	                  (repeatable) limits the stream to those
 //	                  repositories. The data of "changed" is a
 //	                  syncproto.Notice.
-//	GET  /healthz     the storage state (goatdb.DB.Health): 200 "ok"; 200
-//	                  "damaged" and a line per repository that holds
-//	                  quarantined damage or cannot be opened (the others
-//	                  serve); 503 "degraded" while writes to a repository
-//	                  fail; 503 while shutting down. It names
-//	                  repositories, never server paths.
+//	GET  /healthz     the storage state (goatdb.DB.Health) as JSON
+//	                  (application/json):
+//	                    {"status": "ok"|"damaged"|"degraded"|"shutting_down",
+//	                     "repos": [{"repo": "/t/r", "status": "damaged",
+//	                                "problem": "...", "quarantined": 1}],
+//	                     "storage_failures": {"last_minute": 3,
+//	                       "last_15_minutes": 3, "total": 3, "last":
+//	                       {"time", "repo", "problem", "request_id"}}}
+//	                  200 for "ok" and "damaged" (some repository holds
+//	                  quarantined damage or cannot be opened; the others
+//	                  serve); 503 for "degraded" (writes to a repository
+//	                  fail) and "shutting_down". "repos" lists the
+//	                  repositories that are not ok. "storage_failures"
+//	                  counts the requests answered with a storage error
+//	                  (to 10 seconds, in constant memory), so that a
+//	                  failure shows after its repository recovered.
+//	                  Problems are known texts: no server paths. With
+//	                  authentication, "repos" and the repository of
+//	                  "last" are left out (clients may not know of
+//	                  them): OpsHandler's /healthz has them.
+//	GET  /livez       200 "ok" while the process serves HTTP; it never
+//	                  touches storage (liveness).
+//	GET  /readyz      whether to send the server traffic (readiness), as
+//	                  JSON {"ready", "status", "reason"}: 200 while
+//	                  serving; 503 with the reason before Serve
+//	                  ("starting"), once Serve begins to shut down
+//	                  ("shutting_down"), and while writes to a repository
+//	                  fail or the repositories cannot be listed
+//	                  ("degraded": a server that cannot store commits
+//	                  acknowledges none; with one server, that takes it
+//	                  out of a balancer's rotation until the disk
+//	                  recovers, and clients retry meanwhile). A damaged
+//	                  repository does not make it unready.
 //	GET  /metrics     Prometheus text format; only without
-//	                  authentication: with it, serve MetricsHandler on
-//	                  an address only operators reach
+//	                  authentication: with it, serve OpsHandler (or
+//	                  MetricsHandler) on an address only operators reach
+//
+// OpsHandler serves /metrics, /healthz (naming repositories), /livez and
+// /readyz for operators, on a listener of its own (goatdb serve
+// --metrics-addr), which the connection cap of the public one does not
+// hold up.
 //
 // With authentication (Options.Auth), the auth routes, each signed like
 // every /v1 request:
@@ -99,6 +133,35 @@
 // root. A node reads and relays everything, /sys included, so logins and
 // revocations made on one node hold on all of them.
 //
+// # Storage errors
+//
+// A storage error (an I/O error, failing writes, a damaged log, a
+// repository that cannot be opened) is logged at Error level with the
+// request's id (X-Request-Id), and never sent: storage errors name the
+// server's files. A client gets a known text that cites the request id:
+//
+//   - When storing a sync request's commits fails, the whole request is
+//     answered 503 with Retry-After if the failure passes by itself
+//     (writes failing, retried until the disk takes them; the database
+//     closing), else 500: "storage error on the server (request id X):
+//     ...". No response acknowledges commits that may not be stored; the
+//     client keeps them and retries (goatdb treats 5xx as temporary).
+//     Commits of the request's other repositories that were stored stay
+//     stored, and a retry finds them there.
+//   - A repository that cannot be opened, or whose Policy view fails,
+//     fails only its own section (syncproto.StatusError, "repository
+//     unavailable on the server (request id X)"), so that the request's
+//     other repositories sync; commits sent for it are not stored, and
+//     the client does not count them as acknowledged. A refusal written
+//     for the client (syncproto.ErrRefused: quotas) keeps its text.
+//   - Failures reading or writing the accounts (login, renew, logout,
+//     revoke, and finding a session's certificate) are answered the same
+//     way as a failed store (503 or 500), not as an authentication
+//     failure.
+//
+// Protocol refusals (malformed input, unknown versions, unknown
+// repositories, rejected commits) keep their precise messages.
+//
 // # Metrics
 //
 // /metrics (and MetricsHandler) writes the Prometheus text format with
@@ -151,6 +214,8 @@
 //   - A repository that cannot be opened is reported (log, /healthz,
 //     /metrics) and does not keep the server from starting or serving the
 //     others.
+//   - No answer, error or sync section carries the text of a storage
+//     error, nor any server file path; /livez never touches storage.
 //   - Every goroutine the server starts is stopped by Serve's return (per
 //     connection and peer work) or by Close (repository watchers).
 package server

@@ -375,8 +375,9 @@ func TestMetrics(t *testing.T) {
 	})
 }
 
-// TestHealthz: 200 "ok" while serving; 503 while shutting down (asked of
-// the handler itself, since the listener is closed by then).
+// TestHealthz: 200 "ok" while serving; 503 "shutting_down" while
+// shutting down (asked of the handler itself, since the listener is
+// closed by then).
 func TestHealthz(t *testing.T) {
 	srv := serve(t, dbtest.OpenDB(t, nil), nil, "")
 	resp, err := http.Get(srv.url + "/healthz")
@@ -385,7 +386,7 @@ func TestHealthz(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != "ok" {
+	if h := decodeHealth(t, resp.Header, b); resp.StatusCode != http.StatusOK || h.Status != "ok" {
 		t.Fatalf("GET /healthz: %d %q, want 200 ok", resp.StatusCode, b)
 	}
 	if err := srv.stop(); err != nil {
@@ -393,10 +394,9 @@ func TestHealthz(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	srv.srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("GET /healthz after Serve returned: %d %q, want 503", rec.Code, rec.Body)
+	if h := decodeHealth(t, rec.Header(), rec.Body.Bytes()); rec.Code != http.StatusServiceUnavailable || h.Status != "shutting_down" {
+		t.Fatalf("GET /healthz after Serve returned: %d %q, want 503 shutting_down", rec.Code, rec.Body)
 	}
-	checkOneLine(t, rec.Header(), rec.Body.String())
 }
 
 // gatePolicy is a Policy whose AcceptCommit blocks until it is opened.
@@ -420,9 +420,9 @@ func (g *gatePolicy) View(context.Context, string, syncproto.Repo) (syncproto.Vi
 	return nil, nil
 }
 
-// TestShutdownWaitsForSyncInFlight: while Serve shuts down, /healthz says
-// 503, and a sync request in flight is completed and stored before Serve
-// returns.
+// TestShutdownWaitsForSyncInFlight: while Serve shuts down, /healthz and
+// /readyz say 503, and a sync request in flight is completed and stored
+// before Serve returns.
 func TestShutdownWaitsForSyncInFlight(t *testing.T) {
 	srvDB := dbtest.OpenDB(t, nil)
 	g := &gatePolicy{entered: make(chan struct{}), open: make(chan struct{})}
@@ -456,6 +456,9 @@ func TestShutdownWaitsForSyncInFlight(t *testing.T) {
 		srv.srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 		return rec.Code == http.StatusServiceUnavailable
 	})
+	if code, r := ready(t, srv.srv.Handler()); code != http.StatusServiceUnavailable || r.Status != "shutting_down" {
+		t.Errorf("/readyz while draining = %d %+v, want 503 shutting_down", code, r)
+	}
 	select {
 	case err := <-stopped:
 		t.Fatalf("Serve returned (%v) with a request in flight", err)

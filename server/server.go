@@ -186,6 +186,8 @@ type Server struct {
 	mu       sync.Mutex // guards serving
 	serving  bool
 	draining chan struct{} // closed when Serve begins to shut down
+
+	failures storageFailures // storage failures answered, for /healthz
 }
 
 // New returns a server for db. It watches every repository of db for
@@ -279,6 +281,8 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.accessLog, s.countRequests, s.recoverPanic)
 	r.Get("/healthz", s.handleHealth)
+	r.Get("/livez", s.handleLive)
+	r.Get("/readyz", s.handleReady)
 	if s.accounts == nil {
 		r.Get("/metrics", s.handleMetrics)
 	}
@@ -291,7 +295,7 @@ func (s *Server) routes() http.Handler {
 		}
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		httpError(w, http.StatusNotFound, "no such route: %s %s; the routes are POST /v1/sync, GET /v1/events, GET /healthz and GET /metrics", r.Method, r.URL.Path)
+		httpError(w, http.StatusNotFound, "no such route: %s %s; the routes are POST /v1/sync, GET /v1/events, GET /healthz, GET /livez, GET /readyz and GET /metrics", r.Method, r.URL.Path)
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
 		var allow []string

@@ -15,8 +15,8 @@ import (
 	"github.com/goatdb/goatdb/vfs"
 )
 
-// health returns /healthz's status code and body.
-func health(t *testing.T, url string) (int, string) {
+// health returns /healthz's status code, its answer and its body.
+func health(t *testing.T, url string) (int, healthReport, string) {
 	t.Helper()
 	resp, err := http.Get(url + "/healthz")
 	if err != nil {
@@ -27,7 +27,7 @@ func health(t *testing.T, url string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, decodeHealth(t, resp.Header, b), string(b)
 }
 
 // metric returns a series' value in a server's /metrics.
@@ -55,8 +55,8 @@ func TestServeBesideUnopenableRepo(t *testing.T) {
 	// purpose. /data/good is checked below.
 	db = dbtest.OpenDBUnchecked(t, dir, nil)
 	srv := serve(t, db, nil, "")
-	code, body := health(t, srv.url)
-	if code != http.StatusOK || !strings.HasPrefix(body, "damaged\n") || !strings.Contains(body, "/data/bad: damaged") {
+	code, h, body := health(t, srv.url)
+	if code != http.StatusOK || h.Status != "damaged" || len(h.Repos) != 1 || h.Repos[0].Repo != "/data/bad" || h.Repos[0].Status != "damaged" {
 		t.Errorf("/healthz = %d %q, want 200 naming /data/bad as damaged", code, body)
 	}
 	if strings.Contains(body, dir) {
@@ -112,8 +112,8 @@ func TestServeQuarantineRepairedBySync(t *testing.T) {
 	if _, err := db.Get("/data/t/secon"); err == nil {
 		t.Fatalf("the damaged item was read")
 	}
-	code, body := health(t, srv.url)
-	if code != http.StatusOK || !strings.HasPrefix(body, "damaged\n/data/t: damaged: 1 quarantined") {
+	code, h, body := health(t, srv.url)
+	if code != http.StatusOK || h.Status != "damaged" || len(h.Repos) != 1 || h.Repos[0].Repo != "/data/t" || h.Repos[0].Quarantined != 1 {
 		t.Errorf("/healthz = %d %q, want damaged with one quarantined range", code, body)
 	}
 	if got := metric(t, srv.url, "goatdb_storage_quarantined_ranges"); got != 1 {
@@ -123,7 +123,7 @@ func TestServeQuarantineRepairedBySync(t *testing.T) {
 	if got := get(t, db, "/data/t/secon")["v"]; got != "second-value-to-lose" {
 		t.Errorf("after sync the server has %v", got)
 	}
-	if code, body := health(t, srv.url); code != http.StatusOK || body != "ok\n" {
+	if code, h, body := health(t, srv.url); code != http.StatusOK || h.Status != "ok" || len(h.Repos) != 0 {
 		t.Errorf("/healthz after repair = %d %q, want ok", code, body)
 	}
 	if got := metric(t, srv.url, "goatdb_storage_quarantined_ranges"); got != 0 {
@@ -151,8 +151,9 @@ func TestHealthDegradedWhileDiskFails(t *testing.T) {
 	if _, err := db.Get("/data/t/b"); err == nil {
 		t.Errorf("the failed write is readable")
 	}
-	code, body := health(t, srv.url)
-	if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "degraded\n/data/t: degraded: writes are failing") {
+	code, h, body := health(t, srv.url)
+	if code != http.StatusServiceUnavailable || h.Status != "degraded" || len(h.Repos) != 1 ||
+		h.Repos[0].Status != "degraded" || !strings.HasPrefix(h.Repos[0].Problem, "writes are failing") {
 		t.Errorf("/healthz = %d %q, want 503 degraded", code, body)
 	}
 	if got := metric(t, srv.url, "goatdb_storage_failing_repositories"); got != 1 {
@@ -160,7 +161,7 @@ func TestHealthDegradedWhileDiskFails(t *testing.T) {
 	}
 	mem.SetHook(nil)
 	mustPut(t, db, "/data/t/b", goatdb.Fields{"n": 2})
-	if code, body := health(t, srv.url); code != http.StatusOK || body != "ok\n" {
+	if code, h, body := health(t, srv.url); code != http.StatusOK || h.Status != "ok" || len(h.Repos) != 0 {
 		t.Errorf("/healthz after the disk recovered = %d %q, want ok", code, body)
 	}
 }

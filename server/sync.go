@@ -51,7 +51,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := syncproto.DecodeRequestBound(body, bound)
 	if err != nil {
-		s.protocolError(w, err)
+		s.protocolError(w, r, err)
 		return
 	}
 	for i := range req.Repos {
@@ -63,13 +63,19 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx = context.WithValue(ctx, pushKey{}, pa)
-	resp, err := s.responder.Handle(ctx, req)
+	resp, err := s.responder.Handle(syncproto.WithRequest(ctx, s.requestInfo(r)), req)
 	if err != nil {
-		if r.Context().Err() != nil {
+		var se *syncproto.StorageError
+		switch {
+		case r.Context().Err() != nil:
 			httpError(w, http.StatusServiceUnavailable, "request cancelled: %v", r.Context().Err())
-			return
+		case errors.As(err, &se):
+			// Commits of the request may not be stored: no response
+			// acknowledges any of them, and the client sends them again.
+			s.storageError(w, r, se.Path, se.Err)
+		default:
+			s.protocolError(w, r, err)
 		}
-		s.protocolError(w, err)
 		return
 	}
 	if pa.refused > 0 && pa.refused == len(req.Repos) {
@@ -86,8 +92,8 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	}
 	msg, err := syncproto.EncodeResponse(resp)
 	if err != nil {
-		s.log.Error("encode sync response", "err", err)
-		httpError(w, http.StatusInternalServerError, "encoding the response failed: %v", err)
+		s.log.Error("encode sync response", "request_id", requestIDOf(r.Context()), "err", err)
+		httpError(w, http.StatusInternalServerError, "internal error: encoding the response failed (request id %s)", requestIDOf(r.Context()))
 		return
 	}
 	// The answer is held until the client has read it: it counts against
@@ -149,17 +155,20 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 
 // protocolError answers a request the protocol refused: 413 if too
 // large, 400 otherwise (the message names what is wrong, and for an
-// unknown version the supported ones).
-func (s *Server) protocolError(w http.ResponseWriter, err error) {
-	s.metrics.badRequests.Add(1)
+// unknown version the supported ones). Any other error is the server's:
+// 500 citing the request's id, with the error only in the log.
+func (s *Server) protocolError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, syncproto.ErrTooLarge):
+		s.metrics.tooLarge.Add(1)
 		httpError(w, http.StatusRequestEntityTooLarge, "%v", err)
 	case errors.Is(err, syncproto.ErrMalformed), errors.Is(err, syncproto.ErrVersion):
+		s.metrics.badRequests.Add(1)
 		httpError(w, http.StatusBadRequest, "%v", err)
 	default:
-		s.log.Error("sync request failed", "err", err)
-		httpError(w, http.StatusInternalServerError, "%v", err)
+		id := requestIDOf(r.Context())
+		s.log.Error("sync request failed", "request_id", id, "err", err)
+		httpError(w, http.StatusInternalServerError, "internal error on the server (request id %s); retry later (the server's log has the details)", id)
 	}
 }
 

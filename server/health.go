@@ -123,6 +123,7 @@ func (s *Server) storageError(w http.ResponseWriter, r *http.Request, path strin
 	problem := storageProblem(err, "storage error")
 	s.log.Error("storage failure", "request_id", id, "repo", path, "err", err)
 	s.failures.add(time.Now(), storageFailure{repo: path, problem: problem, requestID: id})
+	s.metrics.storageErrors.Inc()
 	code := http.StatusInternalServerError
 	if transient(err) {
 		code = http.StatusServiceUnavailable
@@ -136,6 +137,7 @@ func (s *Server) storageError(w http.ResponseWriter, r *http.Request, path strin
 func (s *Server) requestInfo(r *http.Request) syncproto.RequestInfo {
 	id := requestIDOf(r.Context())
 	return syncproto.RequestInfo{ID: id, Failed: func(path string, err error) {
+		s.metrics.storageErrors.Inc()
 		s.failures.add(time.Now(), storageFailure{repo: path,
 			problem: storageProblem(err, "repository unavailable (cannot be opened or read)"), requestID: id})
 	}}

@@ -237,6 +237,9 @@ func TestSyncStorageFailureIs503(t *testing.T) {
 	if code != http.StatusOK || hr.Status != "ok" || hr.Failures.LastMinute != 2 || hr.Failures.Last == nil {
 		t.Errorf("/healthz once writes work = %d %q, want 200 ok still counting the 2 recent failures", code, raw)
 	}
+	if n := scrape(t, srv.url).get("goatdb_storage_errors_total"); n != 2 {
+		t.Errorf("goatdb_storage_errors_total = %v, want the 2 failures", n)
+	}
 }
 
 // TestUnopenableRepoSection: a repository that cannot be opened fails only

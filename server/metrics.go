@@ -54,6 +54,7 @@ type metrics struct {
 	rateLimited           *vm.Counter
 	unauthorized          *vm.Counter
 	panics                *vm.Counter
+	storageErrors         *vm.Counter
 	limits                map[string]*vm.Counter // by limit name; read-only after newMetrics
 	// Refusals by the limits the server always had: each counts in its
 	// own series and in goatdb_limit_hits_total.
@@ -89,6 +90,7 @@ var families = []family{
 	{"goatdb_storage_quarantined_ranges", "gauge", "Damaged log ranges quarantined and not yet resolved by a sync."},
 	{"goatdb_storage_unavailable_repositories", "gauge", "Repositories that cannot be opened."},
 	{"goatdb_storage_failing_repositories", "gauge", "Repositories whose writes are failing (full or failing disk)."},
+	{"goatdb_storage_errors_total", "counter", "Storage failures met serving requests: requests answered 5xx because storing failed, and repositories of a sync request that could not be opened or read (/healthz has the latest)."},
 	{"goatdb_sync_rounds_total", "counter", "Sync requests answered (200)."},
 	{"goatdb_sync_received_bytes_total", "counter", "Sync request bytes received (on the wire, compressed)."},
 	{"goatdb_sync_sent_bytes_total", "counter", "Sync response bytes sent (on the wire, compressed)."},
@@ -125,20 +127,21 @@ type routeCode struct {
 func newMetrics() *metrics {
 	s := vm.NewSet()
 	m := &metrics{
-		set:          s,
-		requests:     map[routeCode]*vm.Counter{},
-		bytesIn:      s.NewCounter("goatdb_sync_received_bytes_total"),
-		bytesOut:     s.NewCounter("goatdb_sync_sent_bytes_total"),
-		commitsIn:    s.NewCounter("goatdb_sync_commits_received_total"),
-		commitsOut:   s.NewCounter("goatdb_sync_commits_sent_total"),
-		rounds:       s.NewCounter("goatdb_sync_rounds_total"),
-		rejected:     map[string]*vm.Counter{},
-		badRequests:  s.NewCounter("goatdb_sync_bad_requests_total"),
-		rateLimited:  s.NewCounter("goatdb_http_rate_limited_total"),
-		unauthorized: s.NewCounter("goatdb_http_unauthorized_total"),
-		panics:       s.NewCounter("goatdb_http_panics_total"),
-		limits:       map[string]*vm.Counter{},
-		syncSeconds:  s.NewPrometheusHistogramExt("goatdb_sync_duration_seconds", syncBuckets),
+		set:           s,
+		requests:      map[routeCode]*vm.Counter{},
+		bytesIn:       s.NewCounter("goatdb_sync_received_bytes_total"),
+		bytesOut:      s.NewCounter("goatdb_sync_sent_bytes_total"),
+		commitsIn:     s.NewCounter("goatdb_sync_commits_received_total"),
+		commitsOut:    s.NewCounter("goatdb_sync_commits_sent_total"),
+		rounds:        s.NewCounter("goatdb_sync_rounds_total"),
+		rejected:      map[string]*vm.Counter{},
+		badRequests:   s.NewCounter("goatdb_sync_bad_requests_total"),
+		rateLimited:   s.NewCounter("goatdb_http_rate_limited_total"),
+		unauthorized:  s.NewCounter("goatdb_http_unauthorized_total"),
+		panics:        s.NewCounter("goatdb_http_panics_total"),
+		storageErrors: s.NewCounter("goatdb_storage_errors_total"),
+		limits:        map[string]*vm.Counter{},
+		syncSeconds:   s.NewPrometheusHistogramExt("goatdb_sync_duration_seconds", syncBuckets),
 	}
 	for _, c := range rejectionClasses {
 		m.rejected[c] = s.NewCounter(`goatdb_sync_commits_rejected_total{reason="` + c + `"}`)

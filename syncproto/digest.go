@@ -122,12 +122,34 @@ func excludedSeq(r Repo) uint64 {
 // unchanged repository costs one CommitsSince call returning nothing, and
 // a changed one costs only its new commits. A repository whose exclusions
 // changed since (excluder) is counted again from the start. Repo values
-// must be comparable (pointers are). Entries are never evicted: a process
-// that opens and closes many repositories should use StateReporter.
+// must be comparable (pointers are). The entries of repositories that
+// report they are closed (closer) are dropped as new ones come in, so a
+// process that opens and closes many repositories keeps few of the closed
+// ones; other entries are never evicted.
 type states struct {
-	mu sync.Mutex // guards m
-	m  map[Repo]*stateEntry
+	mu    sync.Mutex // guards m and added
+	m     map[Repo]*stateEntry
+	added int // entries added since the last sweep of closed repositories
 }
+
+// closer is an optional extra of a Repo that can be closed
+// (repo.Repo.Closed). A cache keyed by Repo drops a closed one's entries:
+// it would otherwise keep the closed repository, all of it, in memory.
+type closer interface {
+	Closed() bool
+}
+
+// isClosed reports whether r reports that it is closed.
+func isClosed(r Repo) bool {
+	c, ok := r.(closer)
+	return ok && c.Closed()
+}
+
+// sweepDue reports whether a cache of n entries, added of them since its
+// last sweep, should sweep out closed repositories: once an eighth of
+// them (at least 16) are new, so sweeping costs O(1) per entry added and
+// at most about that many closed repositories are kept.
+func sweepDue(n, added int) bool { return added >= max(16, n/8) }
 
 type stateEntry struct {
 	mu sync.Mutex // guards st and ok
@@ -151,6 +173,14 @@ func (c *states) of(r Repo) State {
 	if e == nil {
 		e = &stateEntry{}
 		c.m[r] = e
+		if c.added++; sweepDue(len(c.m), c.added) {
+			for k := range c.m {
+				if isClosed(k) {
+					delete(c.m, k)
+				}
+			}
+			c.added = 0
+		}
 	}
 	c.mu.Unlock()
 	e.mu.Lock()

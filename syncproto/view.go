@@ -49,7 +49,8 @@ type viewBounds struct{ marks, entered int }
 // views caches view states by repository and view key, least recently
 // used out.
 type views struct {
-	mu     sync.Mutex // guards m and lru
+	mu     sync.Mutex // guards m, lru and added
+	added  int        // entries added since the last sweep of closed repositories (closer)
 	max    int
 	bounds viewBounds
 	key    [32]byte // keys the hash that makes positions' epochs
@@ -94,6 +95,17 @@ func (w *views) of(r Repo, key string) *viewState {
 	}
 	vs := &viewState{key: key, hkey: &w.key, bounds: w.bounds}
 	w.m[id] = w.lru.PushFront(&viewEntry{id, vs})
+	if w.added++; sweepDue(w.lru.Len(), w.added) {
+		for e := w.lru.Front(); e != nil; {
+			next := e.Next()
+			if id := e.Value.(*viewEntry).id; isClosed(id.r) {
+				delete(w.m, id)
+				w.lru.Remove(e)
+			}
+			e = next
+		}
+		w.added = 0
+	}
 	for w.lru.Len() > w.max {
 		delete(w.m, w.lru.Remove(w.lru.Back()).(*viewEntry).id)
 	}

@@ -137,7 +137,8 @@ func (db *DB) backupLog(rp, src, dst string) error {
 	if db.opts.ReadOnly {
 		return db.copyLog(src, dst, -1)
 	}
-	r, err := db.lookup(rp)
+	r, release, err := db.hold(rp, false)
+	defer release()
 	switch {
 	case damaged(err):
 		db.opts.Logger.Warn("backup: copying a log that cannot be opened as it is", "repo", rp, "err", err)

@@ -40,6 +40,38 @@
 //     on: every write acknowledged before it began, and perhaps later ones.
 //   - Items read are immutable snapshots; a DB is safe for concurrent use.
 //
+// # Open repositories
+//
+// A repository is opened (its log read into memory, one file descriptor
+// held) when first used. Without a bound (the default) it stays open until
+// DB.Close. Options.MaxOpenRepos, MaxOpenRepoBytes and RepoIdleTimeout
+// bound them, for a process that serves more repositories than it can
+// keep open:
+//
+//   - A repository is in use while a lease on it is held: DB.Acquire and
+//     DB.AcquireExisting return one, and the database holds one for each
+//     operation while it runs (a read, a write, a sync), for the life of
+//     an open Query and of a Watch, and for the round of a background
+//     Syncer. One in use is never closed before DB.Close.
+//   - Over a bound, the least recently used repositories not in use are
+//     flushed and closed until the bounds hold again, or only
+//     repositories in use are left (the bounds are then exceeded until a
+//     lease is released). Repositories under /sys/ are never closed for
+//     idleness.
+//   - Closing never loses an acknowledged write: a repository is flushed
+//     first, and one whose flush fails stays open (and is tried again a
+//     minute later). It is reopened on its next use with the same content,
+//     and nothing opens it while it closes.
+//   - DB.Repo and DB.LookupRepo take no lease: under a bound what they
+//     return may be closed once idle (its writes then fail with
+//     repo.ErrClosed); hold a repository with Acquire instead.
+//   - DB.OnRepoOpen hooks run again at each reopening; a repository closed
+//     for idleness reports Closed and closes its Changed channel, which is
+//     how watchers learn of it.
+//   - Under a bound DB.Health opens nothing: it reports the repositories
+//     open now and what was seen of the others (failed opens, damage held
+//     when they closed).
+//
 // # Sessions
 //
 // Each data directory has a session key (DIR/session.key, mode 0600: the

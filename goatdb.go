@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goatdb/goatdb/commit"
@@ -53,6 +54,19 @@ type Options struct {
 	// Each repository is read, when first used, up to its last complete
 	// record; a writer's later commits are not seen.
 	ReadOnly bool
+	// MaxOpenRepos bounds the repositories kept open at once (an open
+	// repository holds its items in memory and one file descriptor); 0
+	// means no bound. Over it, the least recently used repositories not
+	// in use are flushed and closed, and reopened on their next use (see
+	// Acquire for what "in use" means).
+	MaxOpenRepos int
+	// MaxOpenRepoBytes bounds the estimated memory of the open
+	// repositories in the same way; 0 means no bound. A repository is
+	// estimated at 64 KiB plus 8 bytes per byte of its log.
+	MaxOpenRepoBytes int64
+	// RepoIdleTimeout closes a repository not in use for this long; 0
+	// means never.
+	RepoIdleTimeout time.Duration
 }
 
 // Validate checks the options.
@@ -62,6 +76,9 @@ func (o *Options) Validate() error {
 	}
 	if o.FlushInterval < 0 {
 		return errors.New("goatdb: negative flush interval")
+	}
+	if o.MaxOpenRepos < 0 || o.MaxOpenRepoBytes < 0 || o.RepoIdleTimeout < 0 {
+		return errors.New("goatdb: negative MaxOpenRepos, MaxOpenRepoBytes or RepoIdleTimeout")
 	}
 	return nil
 }
@@ -76,10 +93,20 @@ type DB struct {
 	key     ed25519.PrivateKey
 	session commit.SessionID
 
-	mu     sync.RWMutex          // guards repos, failed and closed
-	repos  map[string]*repo.Repo // open repositories by path /type/repo
-	failed map[string]openFailure
-	closed bool
+	// mu guards repos, closing, failed, gone and closed; pins go from 0
+	// to 1 only under it (see lifecycle.go).
+	mu       sync.RWMutex
+	repos    map[string]*handle       // open (or opening) repositories by path /type/repo
+	closing  map[string]chan struct{} // repositories closing for idleness; closed when done
+	failed   map[string]openFailure   // repositories whose log could not be opened
+	gone     map[string]RepoHealth    // state (not ok) of repositories closed for idleness
+	closed   bool
+	nopen    atomic.Int64   // len(repos)
+	bytes    atomic.Int64   // estimated memory of the open repositories
+	started  time.Time      // for handle.used
+	inflight sync.WaitGroup // opens and idle closes under way; Close waits for them
+	stopIdle chan struct{}  // stops closeIdleLoop (RepoIdleTimeout)
+	idleDone chan struct{}  // closed when closeIdleLoop returns
 
 	queries queryRegistry // open queries (query.go); closed first by Close
 
@@ -118,11 +145,18 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	db := &DB{dir: dir, opts: o, fs: o.FS, repos: map[string]*repo.Repo{}}
+	db := &DB{dir: dir, opts: o, fs: o.FS, repos: map[string]*handle{}, started: time.Now()}
 	db.resumes.db = db
 	db.creds.db = db
 	if err := db.open(); err != nil {
 		return nil, fmt.Errorf("goatdb: open %s: %w", dir, err)
+	}
+	if o.RepoIdleTimeout > 0 {
+		db.stopIdle, db.idleDone = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(db.idleDone)
+			db.closeIdleLoop(db.stopIdle)
+		}()
 	}
 	return db, nil
 }
@@ -206,19 +240,27 @@ func (db *DB) Session() commit.SessionID { return db.session }
 func (db *DB) Schemas() *schema.Registry { return db.opts.Schemas }
 
 // Close stops background syncers and queries, flushes and closes every
-// repository, and releases the directory.
+// repository (those in use too), and releases the directory.
 func (db *DB) Close() error {
 	serr := db.stopSyncers()      // before db.mu: syncers open repositories
 	qerr := db.queries.closeAll() // before db.mu: subscribers may read the DB
 	db.mu.Lock()
-	defer db.mu.Unlock()
 	if db.closed {
+		db.mu.Unlock()
 		return ErrClosed
 	}
 	db.closed = true
+	db.mu.Unlock()
+	if db.stopIdle != nil {
+		close(db.stopIdle)
+		<-db.idleDone
+	}
+	db.inflight.Wait() // opens and idle closes under way
+	db.mu.Lock()
+	defer db.mu.Unlock()
 	errs := []error{serr, qerr, db.resumes.save()}
-	for _, r := range db.repos {
-		errs = append(errs, r.Close())
+	for _, h := range db.repos {
+		errs = append(errs, h.r.Close())
 	}
 	errs = append(errs, db.lock.Close())
 	return errors.Join(errs...)
@@ -226,11 +268,29 @@ func (db *DB) Close() error {
 
 // Flush makes every write so far durable (useful under Async durability).
 func (db *DB) Flush() error {
+	var ls leases
+	var rs []*repo.Repo
+	var closing []chan struct{}
 	db.mu.RLock()
-	defer db.mu.RUnlock()
+	for _, h := range db.repos {
+		if h.r == nil { // still opening: nothing written yet
+			continue
+		}
+		h.pins.Add(1)
+		ls.add(func() { db.release(h) })
+		rs = append(rs, h.r)
+	}
+	for _, done := range db.closing {
+		closing = append(closing, done) // their Close flushes them
+	}
+	db.mu.RUnlock()
+	defer ls.release()
 	var errs []error
-	for _, r := range db.repos {
+	for _, r := range rs {
 		errs = append(errs, r.Flush())
+	}
+	for _, done := range closing {
+		<-done
 	}
 	return errors.Join(errs...)
 }
@@ -239,64 +299,15 @@ func (db *DB) Flush() error {
 // creating) it on first use. On a read-only database a repository that
 // does not exist is an error wrapping both ErrNotFound and ErrReadOnly.
 // Reads that must not create a repository use LookupRepo.
+//
+// Repo takes no lease: with a bound on open repositories
+// (Options.MaxOpenRepos, MaxOpenRepoBytes, RepoIdleTimeout) the
+// repository may be closed once idle, and its writes then fail with
+// repo.ErrClosed. Use Acquire to keep it open while it is used.
 func (db *DB) Repo(path string) (*repo.Repo, error) {
-	db.mu.RLock()
-	r, closed := db.repos[path], db.closed
-	db.mu.RUnlock()
-	if closed {
-		return nil, ErrClosed
-	}
-	if r != nil {
-		return r, nil
-	}
-	if err := CheckRepoPath(path); err != nil {
-		return nil, err
-	}
-	if db.opts.ReadOnly {
-		r, err := db.lookup(path)
-		if err == nil && r == nil {
-			err = fmt.Errorf("%w: repository %s (creating it: %w)", ErrNotFound, path, ErrReadOnly)
-		}
-		return r, err
-	}
-	return db.openRepo(path)
-}
-
-func (db *DB) openRepo(path string) (*repo.Repo, error) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	if db.closed {
-		return nil, ErrClosed
-	}
-	if r := db.repos[path]; r != nil {
-		return r, nil
-	}
-	fi, statErr := db.fs.Stat(db.logPath(path))
-	if f, ok := db.failed[path]; ok && statErr == nil && f.same(fi) {
-		return nil, f.err
-	}
-	r, err := repo.Open(db.logPath(path), &repo.Options{
-		FS: db.fs, Durability: db.opts.Durability, FlushInterval: db.opts.FlushInterval,
-		Key: db.key, Trusted: db.opts.Trusted, Schemas: db.opts.Schemas, ReadOnly: db.opts.ReadOnly,
-		Logger: db.opts.Logger.With("repo", path), Name: path, Validator: db.opts.Schemas,
-	})
-	if err != nil {
-		if statErr == nil && damaged(err) {
-			if db.failed == nil {
-				db.failed = map[string]openFailure{}
-			}
-			db.failed[path] = openFailure{err: err, size: fi.Size(), mod: fi.ModTime()}
-		}
-		return nil, err
-	}
-	delete(db.failed, path)
-	db.repos[path] = r
-	db.remotesMu.Lock() // lock order: mu, then remotesMu
-	for h := range db.hooks {
-		h.fn(path, r)
-	}
-	db.remotesMu.Unlock()
-	return r, nil
+	r, release, err := db.Acquire(path)
+	release()
+	return r, err
 }
 
 // openFailure is why a repository's log could not be opened, and the
@@ -317,11 +328,10 @@ func (db *DB) filePath(name string) string { return filepath.Join(db.dir, name) 
 
 // LookupRepo returns the repository at path /type/repo if it exists,
 // opening it on first use, or an error wrapping ErrNotFound if it does not.
+// Like Repo it takes no lease (see AcquireExisting).
 func (db *DB) LookupRepo(path string) (*repo.Repo, error) {
-	r, err := db.lookup(path)
-	if err == nil && r == nil {
-		err = fmt.Errorf("%w: repository %s", ErrNotFound, path)
-	}
+	r, release, err := db.AcquireExisting(path)
+	release()
 	return r, err
 }
 
@@ -349,7 +359,10 @@ func (db *DB) HasRepo(path string) (bool, error) {
 
 // OnRepoOpen calls fn for every repository open now and for each one
 // opened later, until remove is called. fn runs with the database's lock
-// held: it must return quickly and must not call the database.
+// held: it must return quickly and must not call the database. A
+// repository closed for idleness (see Options.MaxOpenRepos) reports
+// Closed and closes its Changed channel; fn is called again, with a new
+// *repo.Repo, when it is reopened.
 func (db *DB) OnRepoOpen(fn func(path string, r *repo.Repo)) (remove func()) {
 	h := &openHook{fn: fn}
 	db.mu.Lock()
@@ -358,8 +371,10 @@ func (db *DB) OnRepoOpen(fn func(path string, r *repo.Repo)) (remove func()) {
 		db.hooks = map[*openHook]bool{}
 	}
 	db.hooks[h] = true
-	for p, r := range db.repos {
-		fn(p, r)
+	for p, oh := range db.repos {
+		if oh.r != nil { // one still opening calls fn when it is open
+			fn(p, oh.r)
+		}
 	}
 	db.remotesMu.Unlock()
 	db.mu.Unlock()
@@ -371,27 +386,6 @@ func (db *DB) OnRepoOpen(fn func(path string, r *repo.Repo)) (remove func()) {
 }
 
 type openHook struct{ fn func(string, *repo.Repo) }
-
-// lookup returns an open repository or opens an existing one; it returns
-// nil (and no error) if the repository has no log.
-func (db *DB) lookup(path string) (*repo.Repo, error) {
-	db.mu.RLock()
-	r, closed := db.repos[path], db.closed
-	db.mu.RUnlock()
-	switch {
-	case closed:
-		return nil, ErrClosed
-	case r != nil:
-		return r, nil
-	}
-	if err := CheckRepoPath(path); err != nil {
-		return nil, err
-	}
-	if _, err := db.fs.Stat(db.logPath(path)); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	return db.openRepo(path)
-}
 
 // logPath maps /type/repo to DIR/type/repo.log.
 func (db *DB) logPath(path string) string {

@@ -61,17 +61,33 @@ func (h Health) String() string {
 	return strings.Join(lines, "\n")
 }
 
-// Health reports the storage state of every repository: the ones that
-// cannot be opened, whose writes fail, or that hold quarantined damage not
-// yet resolved. A repository not open yet is opened to find out.
+// Health reports the storage state of the database's repositories: the
+// ones that cannot be opened, whose writes fail, or that hold quarantined
+// damage not yet resolved.
+//
+// Without a bound on open repositories (Options.MaxOpenRepos,
+// MaxOpenRepoBytes, RepoIdleTimeout) a repository not open yet is opened
+// to find out, and stays open as every repository does then. With a
+// bound Health opens nothing, so that checking health does not defeat
+// the bound (nor read every log): it reports the repositories open now,
+// those that failed to open, and those closed for idleness as they were
+// when last open (a closed repository does not change). A repository not
+// used since Open is then not reported; 'goatdb verify' reads every log.
 func (db *DB) Health() (Health, error) {
-	paths, err := db.Repos()
-	if err != nil {
-		return Health{}, err
+	var rhs []RepoHealth
+	if db.closesIdle() {
+		rhs = db.seenHealth()
+	} else {
+		paths, err := db.Repos()
+		if err != nil {
+			return Health{}, err
+		}
+		for _, p := range paths {
+			rhs = append(rhs, db.repoHealth(p))
+		}
 	}
 	h := Health{Status: StatusOK}
-	for _, p := range paths {
-		rh := db.repoHealth(p)
+	for _, rh := range rhs {
 		if rh.Status == StatusOK {
 			continue
 		}
@@ -80,16 +96,46 @@ func (db *DB) Health() (Health, error) {
 			h.Status = rh.Status
 		}
 	}
+	slices.SortFunc(h.Repos, func(a, b RepoHealth) int { return strings.Compare(a.Path, b.Path) })
 	return h, nil
 }
 
-func (db *DB) repoHealth(path string) RepoHealth {
-	rh := RepoHealth{Path: path, Status: StatusOK}
-	r, err := db.LookupRepo(path)
-	if err != nil {
-		rh.Status, rh.Err = StatusDamaged, err
-		return rh
+// seenHealth is the state of the repositories open now, of those that
+// failed to open and of those closed for idleness, without opening any.
+func (db *DB) seenHealth() []RepoHealth {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	var out []RepoHealth
+	for p, h := range db.repos {
+		if h.r != nil {
+			out = append(out, healthOf(p, h.r))
+		}
 	}
+	for p, f := range db.failed {
+		if db.repos[p] == nil {
+			out = append(out, RepoHealth{Path: p, Status: StatusDamaged, Err: f.err})
+		}
+	}
+	for p, rh := range db.gone {
+		if db.repos[p] == nil {
+			out = append(out, rh)
+		}
+	}
+	return out
+}
+
+func (db *DB) repoHealth(path string) RepoHealth {
+	r, release, err := db.AcquireExisting(path)
+	if err != nil {
+		return RepoHealth{Path: path, Status: StatusDamaged, Err: err}
+	}
+	defer release()
+	return healthOf(path, r)
+}
+
+// healthOf is the state of the open repository r.
+func healthOf(path string, r *repo.Repo) RepoHealth {
+	rh := RepoHealth{Path: path, Status: StatusOK}
 	st := r.Health()
 	for _, q := range r.Quarantine() {
 		if !q.Resolved {

@@ -12,6 +12,7 @@ import (
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/query"
+	"github.com/goatdb/goatdb/repo"
 )
 
 // ErrQueryConflict is returned by Query and OpenQuery when a query of the
@@ -58,11 +59,13 @@ type QuerySpec struct {
 // Query is an open query: results kept up to date incrementally, in
 // order. It is safe for concurrent use.
 type Query struct {
-	db   *DB
-	q    *query.Query
-	repo string
-	key  string // registry key of a named query
-	refs int    // opens of a named query; guarded by db.queries.mu
+	db      *DB
+	q       *query.Query
+	repo    string
+	r       *repo.Repo // the repository, held open while the query is
+	release func()     // gives back the lease on r
+	key     string     // registry key of a named query
+	refs    int        // opens of a named query; guarded by db.queries.mu
 }
 
 // QueryEventKind says what happened to a query's visible results.
@@ -118,17 +121,30 @@ func (db *DB) Query(ctx context.Context, spec QuerySpec) (*Query, error) {
 // returns the same *Query if the definition matches (each open needs its
 // own Close), or fails with ErrQueryConflict. A repository that does not
 // exist is an error wrapping ErrNotFound: a query creates nothing.
+//
+// An open query holds a lease on its repository (see Acquire): it is not
+// closed for idleness until the query is closed.
 func (db *DB) OpenQuery(spec QuerySpec) (*Query, error) {
-	rp, src, err := db.querySource(spec)
+	rp, r, release, src, err := db.querySource(spec)
 	if err != nil {
 		return nil, err
 	}
+	q, held, err := db.openQuery(spec, rp, r, release, src)
+	if !held {
+		release() // failed, or an open query of that name holds its own
+	}
+	return q, err
+}
+
+// openQuery is OpenQuery once its repository is held; held reports
+// whether the new query holds the lease (release).
+func (db *DB) openQuery(spec QuerySpec, rp string, r *repo.Repo, release func(), src query.Source) (q *Query, held bool, err error) {
 	db.queries.mu.Lock()
 	defer db.queries.mu.Unlock()
 	if db.queries.closed {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
-	q := &Query{db: db, repo: rp, refs: 1}
+	q = &Query{db: db, repo: rp, r: r, release: release, refs: 1}
 	qs := query.Spec{
 		Source: src, Schema: spec.Schema, SortBy: spec.SortBy, Desc: spec.Desc, Limit: spec.Limit,
 		Name: spec.Name, Version: spec.Version, Salt: db.schemaSalt(spec.Schema),
@@ -145,18 +161,19 @@ func (db *DB) OpenQuery(spec QuerySpec) (*Query, error) {
 	}
 	if spec.Name != "" {
 		if err := checkPart(spec.Name, "query name", spec.Name); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		q.key = rp + "/" + spec.Name
 		if !db.opts.ReadOnly {
 			qs.StateFile = strings.TrimSuffix(db.logPath(rp), ".log") + ".queries" + string(filepath.Separator) + spec.Name + ".state"
 		}
 		if open := db.queries.named[q.key]; open != nil {
-			return open.reuse(qs)
+			q, err := open.reuse(qs)
+			return q, false, err
 		}
 	}
 	if q.q, err = query.New(qs); err != nil {
-		return nil, fmt.Errorf("goatdb: query %s: %w", q.key, err)
+		return nil, false, fmt.Errorf("goatdb: query %s: %w", q.key, err)
 	}
 	if q.key != "" {
 		if db.queries.named == nil {
@@ -165,7 +182,7 @@ func (db *DB) OpenQuery(spec QuerySpec) (*Query, error) {
 		db.queries.named[q.key] = q
 	}
 	db.queries.open = append(db.queries.open, q)
-	return q, nil
+	return q, true, nil
 }
 
 // reuse returns an open named query for a new open of the same name.
@@ -185,28 +202,31 @@ func (q *Query) reuse(spec query.Spec) (*Query, error) {
 	return q, nil
 }
 
-// querySource returns the repository path and, for a query that is not
-// chained, the source.
-func (db *DB) querySource(spec QuerySpec) (string, query.Source, error) {
+// querySource returns the repository path, the repository with a lease
+// on it and, for a query that is not chained, the source.
+func (db *DB) querySource(spec QuerySpec) (string, *repo.Repo, func(), query.Source, error) {
 	if spec.Source != nil {
 		if spec.Source.db != db {
-			return "", nil, errors.New("goatdb: a query's Source must be a query of the same DB")
+			return "", nil, nop, nil, errors.New("goatdb: a query's Source must be a query of the same DB")
 		}
 		if spec.Repo != "" && spec.Repo != spec.Source.repo {
-			return "", nil, fmt.Errorf("goatdb: query of %s chained to a query of %s", spec.Repo, spec.Source.repo)
+			return "", nil, nop, nil, fmt.Errorf("goatdb: query of %s chained to a query of %s", spec.Repo, spec.Source.repo)
 		}
-		return spec.Source.repo, nil, nil
+		spec.Repo = spec.Source.repo
 	}
-	r, err := db.LookupRepo(spec.Repo)
+	r, release, err := db.AcquireExisting(spec.Repo)
 	if err != nil {
-		return "", nil, fmt.Errorf("goatdb: query %s: %w", spec.Repo, err)
+		return "", nil, nop, nil, fmt.Errorf("goatdb: query %s: %w", spec.Repo, err)
 	}
 	rp := spec.Repo
+	if spec.Source != nil {
+		return rp, r, release, nil, nil
+	}
 	upgrade := func(key string, v item.Item, s commit.Schema) (item.Item, commit.Schema, error) {
 		it, err := db.view(rp, key, v, s, commit.ID{})
 		return it.data, it.schema, err
 	}
-	return rp, query.FromRepo(r, db.fs, upgrade), nil
+	return rp, r, release, query.FromRepo(r, db.fs, upgrade), nil
 }
 
 // schemaSalt describes the registered schema versions a query's values
@@ -276,13 +296,7 @@ func (q *Query) Subscribe(fn func(QueryEvent)) (cancel func()) {
 // forgotten reports whether item key left the query's repository because
 // a sync forgot it.
 func (q *Query) forgotten(key string) bool {
-	q.db.mu.RLock()
-	r := q.db.repos[q.repo]
-	q.db.mu.RUnlock()
-	if r == nil {
-		return false
-	}
-	_, ok := forgottenBy(r, key)
+	_, ok := forgottenBy(q.r, key)
 	return ok
 }
 
@@ -328,6 +342,7 @@ func (q *Query) Close() error {
 	}
 	reg.forget(q)
 	reg.mu.Unlock()
+	defer q.release()
 	return q.q.Close()
 }
 
@@ -360,6 +375,7 @@ func (r *queryRegistry) closeAll() error {
 		if err := open[i].q.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close query %s: %w", open[i].key, err))
 		}
+		open[i].release()
 	}
 	return errors.Join(errs...)
 }

@@ -22,24 +22,26 @@ func (db *DB) Get(path string) (Item, error) {
 	return it, err
 }
 
-// itemRepo splits an item path and finds its repository; an absent
-// repository fails with ErrNotFound, reported as op on the path.
-func (db *DB) itemRepo(path, op string) (r *repo.Repo, rp, key string, err error) {
+// itemRepo splits an item path and finds its repository, with a lease the
+// caller releases; an absent repository fails with ErrNotFound, reported
+// as op on the path.
+func (db *DB) itemRepo(path, op string) (r *repo.Repo, release func(), rp, key string, err error) {
 	if rp, key, err = SplitPath(path); err != nil {
-		return nil, "", "", err
+		return nil, nop, "", "", err
 	}
-	if r, err = db.lookup(rp); err != nil {
-		return nil, "", "", err
+	if r, release, err = db.hold(rp, false); err != nil {
+		return nil, nop, "", "", err
 	}
 	if r == nil {
-		return nil, "", "", fmt.Errorf("%s %s: %w", op, path, ErrNotFound)
+		return nil, nop, "", "", fmt.Errorf("%s %s: %w", op, path, ErrNotFound)
 	}
-	return r, rp, key, nil
+	return r, release, rp, key, nil
 }
 
 // getAny returns the item even if deleted.
 func (db *DB) getAny(path string) (Item, error) {
-	r, rp, key, err := db.itemRepo(path, "get")
+	r, release, rp, key, err := db.itemRepo(path, "get")
+	defer release()
 	if err != nil {
 		return Item{}, err
 	}
@@ -67,7 +69,8 @@ func (db *DB) view(rp, key string, v item.Item, s commit.Schema, head commit.ID)
 
 // GetAt returns the item as it was at commit id (deleted or not).
 func (db *DB) GetAt(path string, id commit.ID) (Item, error) {
-	r, rp, key, err := db.itemRepo(path, "get at "+id.Short())
+	r, release, rp, key, err := db.itemRepo(path, "get at "+id.Short())
+	defer release()
 	if err != nil {
 		return Item{}, err
 	}
@@ -85,7 +88,8 @@ func (db *DB) GetAt(path string, id commit.ID) (Item, error) {
 // GetAsOf returns the item as it was at time t: the value of its newest
 // commit at or before t.
 func (db *DB) GetAsOf(path string, t time.Time) (Item, error) {
-	r, _, key, err := db.itemRepo(path, "get as of "+t.Format(time.RFC3339))
+	r, release, _, key, err := db.itemRepo(path, "get as of "+t.Format(time.RFC3339))
+	defer release()
 	if err != nil {
 		return Item{}, err
 	}
@@ -119,7 +123,8 @@ type CommitInfo struct {
 // History returns an item's commits, newest first; every commit comes
 // before its parents.
 func (db *DB) History(path string) ([]CommitInfo, error) {
-	r, _, key, err := db.itemRepo(path, "history")
+	r, release, _, key, err := db.itemRepo(path, "history")
+	defer release()
 	if err != nil {
 		return nil, err
 	}
@@ -146,10 +151,11 @@ func (db *DB) History(path string) ([]CommitInfo, error) {
 // are left out unless withDeleted. A repository that does not exist is an
 // error wrapping ErrNotFound.
 func (db *DB) Keys(repoPath string, withDeleted bool) ([]string, error) {
-	r, err := db.LookupRepo(repoPath)
+	r, release, err := db.AcquireExisting(repoPath)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	keys := r.Keys(withDeleted)
 	slices.Sort(keys)
 	return keys, nil
@@ -159,10 +165,11 @@ func (db *DB) Keys(repoPath string, withDeleted bool) ([]string, error) {
 // deleted. A repository that does not exist is an error wrapping
 // ErrNotFound.
 func (db *DB) Count(repoPath string) (int, error) {
-	r, err := db.LookupRepo(repoPath)
+	r, release, err := db.AcquireExisting(repoPath)
 	if err != nil {
 		return 0, err
 	}
+	defer release()
 	return r.Count(), nil
 }
 
@@ -171,11 +178,12 @@ func (db *DB) Count(repoPath string) (int, error) {
 // wrapping ErrNotFound.
 func (db *DB) All(repoPath string) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
-		r, err := db.LookupRepo(repoPath)
+		r, release, err := db.AcquireExisting(repoPath)
 		if err != nil {
 			yield(Item{}, err)
 			return
 		}
+		defer release()
 		for e := range r.All() {
 			if e.Value.Deleted() {
 				continue
@@ -207,11 +215,12 @@ func (db *DB) Watch(ctx context.Context, path string) iter.Seq2[Item, error] {
 			yield(Item{}, err)
 			return
 		}
-		r, err := db.LookupRepo(rp)
+		r, release, err := db.AcquireExisting(rp) // held while watched
 		if err != nil {
 			yield(Item{}, err)
 			return
 		}
+		defer release()
 		var last commit.ID
 		for {
 			changed := r.Changed()

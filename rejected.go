@@ -70,11 +70,12 @@ func (db *DB) Rejected(repoPath string) ([]RejectedWrite, error) {
 	}
 	var out []RejectedWrite
 	for _, rp := range paths {
-		r, err := db.LookupRepo(rp)
+		r, release, err := db.AcquireExisting(rp)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, quarantinedIn(rp, r, "")...)
+		release()
 	}
 	return out, nil
 }
@@ -116,7 +117,8 @@ func splitReason(s, prefix string) (server, reason string) {
 // and none means all of them. An id that is not a rejected write under
 // path is an error wrapping ErrNotFound, and nothing is discarded.
 func (db *DB) Discard(path string, ids ...commit.ID) error {
-	r, picked, err := db.pickRejected("discard", path, ids)
+	r, release, picked, err := db.pickRejected("discard", path, ids)
+	defer release()
 	if err != nil || len(picked) == 0 {
 		return err
 	}
@@ -137,7 +139,8 @@ func (db *DB) Discard(path string, ids ...commit.ID) error {
 // the ids of the new commits (none for an item the change leaves as it
 // is).
 func (db *DB) Reauthor(path string, ids ...commit.ID) ([]commit.ID, error) {
-	r, picked, err := db.pickRejected("reauthor", path, ids)
+	r, release, picked, err := db.pickRejected("reauthor", path, ids)
+	defer release()
 	if err != nil || len(picked) == 0 {
 		return nil, err
 	}
@@ -154,7 +157,8 @@ func (db *DB) Reauthor(path string, ids ...commit.ID) ([]commit.ID, error) {
 // rules changed). A server that still refuses them quarantines them
 // again. path and ids are as for Discard.
 func (db *DB) Restore(path string, ids ...commit.ID) error {
-	r, picked, err := db.pickRejected("restore", path, ids)
+	r, release, picked, err := db.pickRejected("restore", path, ids)
+	defer release()
 	if err != nil || len(picked) == 0 {
 		return err
 	}
@@ -164,22 +168,23 @@ func (db *DB) Restore(path string, ids ...commit.ID) error {
 	return nil
 }
 
-// pickRejected returns the repository of path and the quarantined
-// commits ids name under it (all of them if ids is empty).
-func (db *DB) pickRejected(op, path string, ids []commit.ID) (*repo.Repo, []commit.ID, error) {
+// pickRejected returns the repository of path, with a lease the caller
+// releases (a no-op on error), and the quarantined commits ids name under
+// it (all of them if ids is empty).
+func (db *DB) pickRejected(op, path string, ids []commit.ID) (*repo.Repo, func(), []commit.ID, error) {
 	if db.opts.ReadOnly {
-		return nil, nil, fmt.Errorf("goatdb: %s %s: %w", op, path, ErrReadOnly)
+		return nil, nop, nil, fmt.Errorf("goatdb: %s %s: %w", op, path, ErrReadOnly)
 	}
 	rp, key := path, ""
 	if CheckRepoPath(path) != nil {
 		var err error
 		if rp, key, err = SplitPath(path); err != nil {
-			return nil, nil, err
+			return nil, nop, nil, err
 		}
 	}
-	r, err := db.LookupRepo(rp)
+	r, release, err := db.AcquireExisting(rp)
 	if err != nil {
-		return nil, nil, fmt.Errorf("goatdb: %s %s: %w", op, path, err)
+		return nil, nop, nil, fmt.Errorf("goatdb: %s %s: %w", op, path, err)
 	}
 	listed := quarantinedIn(rp, r, key)
 	if len(ids) == 0 {
@@ -187,14 +192,15 @@ func (db *DB) pickRejected(op, path string, ids []commit.ID) (*repo.Repo, []comm
 		for i, w := range listed {
 			out[i] = w.Commit
 		}
-		return r, out, nil
+		return r, release, out, nil
 	}
 	for _, id := range ids {
 		if !slices.ContainsFunc(listed, func(w RejectedWrite) bool { return w.Commit == id }) {
-			return nil, nil, fmt.Errorf("goatdb: %s %s: %w: commit %s is not a rejected write there (see DB.Rejected)", op, path, ErrNotFound, id)
+			release()
+			return nil, nop, nil, fmt.Errorf("goatdb: %s %s: %w: commit %s is not a rejected write there (see DB.Rejected)", op, path, ErrNotFound, id)
 		}
 	}
-	return r, ids, nil
+	return r, release, ids, nil
 }
 
 // settled counts what settle did after a sync.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,15 +64,23 @@ func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (Sync
 	if err != nil {
 		return SyncStats{}, err
 	}
-	locals, err := db.syncLocals(repos)
+	paths, err := db.syncPaths(repos)
 	if err != nil {
 		return SyncStats{}, err
 	}
-	st, err := rm.syncer.Sync(ctx, locals...)
-	if len(repos) == 0 {
-		err = ignoreEmptyUnknown(err, locals)
+	var st SyncStats
+	var done settled
+	var errs, qerrs []error
+	for batch := range slices.Chunk(paths, db.syncBatch(len(paths))) {
+		b := db.syncSome(ctx, rm, batch, len(repos) == 0)
+		st = addStats(st, b.st)
+		done.add(b.done)
+		errs, qerrs = append(errs, b.err), append(qerrs, b.qerr)
+		if b.err != nil && stopsSync(ctx, b.err) {
+			break
+		}
 	}
-	done, qerr := rm.settle(locals, st)
+	err, qerr := errors.Join(errs...), errors.Join(qerrs...)
 	if serr := db.resumes.save(); serr != nil {
 		db.opts.Logger.Warn("save sync resume points", "err", serr)
 	}
@@ -83,6 +92,75 @@ func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (Sync
 		err = rejectedError(st.Rejected)
 	}
 	return st, errors.Join(err, qerr)
+}
+
+// synced is what a sync of some repositories did: its stats, what it
+// settled, its error and that of settling.
+type synced struct {
+	st        SyncStats
+	done      settled
+	err, qerr error
+}
+
+// syncSome syncs the repositories at paths, holding them meanwhile, and
+// settles what the server refused or hides; all says the caller named
+// none (see ignoreEmptyUnknown).
+func (db *DB) syncSome(ctx context.Context, rm *remote, paths []string, all bool) synced {
+	var held leases
+	defer held.release()
+	locals, err := db.syncLocals(paths, &held)
+	if err != nil {
+		return synced{err: err}
+	}
+	var out synced
+	out.st, out.err = rm.syncer.Sync(ctx, locals...)
+	if all {
+		out.err = ignoreEmptyUnknown(out.err, locals)
+	}
+	out.done, out.qerr = rm.settle(locals, out.st)
+	return out
+}
+
+// add adds what another sync settled.
+func (s *settled) add(o settled) {
+	s.quarantined = append(s.quarantined, o.quarantined...)
+	s.forgotten += o.forgotten
+	s.restored += o.restored
+}
+
+// syncBatch is how many repositories one sync holds open at once: all of
+// them without a bound on open repositories, else a share of the bound.
+func (db *DB) syncBatch(n int) int {
+	switch {
+	case db.opts.MaxOpenRepos > 0:
+		return max(1, db.opts.MaxOpenRepos/2)
+	case db.bounded():
+		return 100
+	}
+	return max(1, n)
+}
+
+// stopsSync reports whether a sync failure ends a sync of several batches:
+// the context ended, or the server could not be reached or refused the
+// request.
+func stopsSync(ctx context.Context, err error) bool {
+	var se *ServerError
+	return ctx.Err() != nil || errors.Is(err, ErrUnreachable) || errors.As(err, &se)
+}
+
+// addStats adds b's counts to a's.
+func addStats(a, b SyncStats) SyncStats {
+	a.Rounds += b.Rounds
+	a.BytesSent += b.BytesSent
+	a.BytesReceived += b.BytesReceived
+	a.CommitsSent += b.CommitsSent
+	a.CommitsReceived += b.CommitsReceived
+	a.Rejected = append(a.Rejected, b.Rejected...)
+	a.Refused = append(a.Refused, b.Refused...)
+	a.Hidden = append(a.Hidden, b.Hidden...)
+	a.Converged += b.Converged
+	a.Missing += b.Missing
+	return a
 }
 
 // ignoreEmptyUnknown drops from a sync's error the repositories that hold
@@ -113,27 +191,30 @@ func ignoreEmptyUnknown(err error, locals []syncproto.Local) error {
 	return errors.Join(keep...)
 }
 
-// syncLocals opens the named repositories, or every repository in the
-// data directory when none are named.
-func (db *DB) syncLocals(paths []string) ([]syncproto.Local, error) {
+// syncPaths checks the named repositories, or lists every repository in
+// the data directory when none are named.
+func (db *DB) syncPaths(paths []string) ([]string, error) {
 	if len(paths) == 0 {
-		all, err := db.Repos()
-		if err != nil {
-			return nil, err
-		}
-		paths = all
+		return db.Repos()
 	}
 	for _, p := range paths {
 		if err := CheckRepoPath(p); err != nil {
 			return nil, err
 		}
 	}
+	return paths, nil
+}
+
+// syncLocals opens (or creates) the repositories at paths, adding their
+// leases to held.
+func (db *DB) syncLocals(paths []string, held *leases) ([]syncproto.Local, error) {
 	locals := make([]syncproto.Local, 0, len(paths))
 	for _, p := range paths {
-		r, err := db.Repo(p)
+		r, release, err := db.Acquire(p)
 		if err != nil {
 			return nil, err
 		}
+		held.add(release)
 		locals = append(locals, syncproto.Local{Path: p, Repo: r})
 	}
 	return locals, nil

@@ -6,7 +6,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -105,6 +107,11 @@ func (o SyncOptions) withDefaults() SyncOptions {
 // a server is down and catches up by itself when the server returns, or
 // when an event stream went silent (a laptop that slept). DB.StartSync
 // starts one; Stop or DB.Close stops it.
+//
+// It holds a repository open only for the sync round that syncs it (at
+// most half of Options.MaxOpenRepos at once), and follows the changes of
+// those that are open: a repository closed for idleness changes only by
+// being opened again, which the Syncer sees (DB.OnRepoOpen).
 type Syncer struct {
 	db      *DB
 	opts    SyncOptions
@@ -116,10 +123,17 @@ type Syncer struct {
 
 	unhook func() // removes the OnRepoOpen hook
 
-	mu      sync.Mutex // guards watched and stopped
-	watched map[string]*repo.Repo
+	mu      sync.Mutex            // guards the fields below
+	paths   map[string]bool       // the repositories kept in sync
+	watched map[string]*repo.Repo // those open now, each followed by a watch goroutine
+	seen    map[string]position   // where those closed since were when they closed
 	stopped bool
 }
+
+// position is where a repository's log is.
+type position struct{ epoch, seq uint64 }
+
+func positionOf(r *repo.Repo) position { return position{r.Epoch(), r.Seq()} }
 
 // StartSync starts a background Syncer for the given server URLs. It
 // keeps in sync every repository in the data directory, every one opened
@@ -140,7 +154,8 @@ func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
 		return nil, fmt.Errorf("goatdb: a read-only database cannot sync: %w", ErrReadOnly)
 	}
 	o = o.withDefaults()
-	s := &Syncer{db: db, opts: o, log: db.opts.Logger.With("component", "syncer"), watched: map[string]*repo.Repo{}}
+	s := &Syncer{db: db, opts: o, log: db.opts.Logger.With("component", "syncer"),
+		paths: map[string]bool{}, watched: map[string]*repo.Repo{}, seen: map[string]position{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	seen := map[string]bool{}
 	for _, u := range servers {
@@ -154,7 +169,7 @@ func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
 		}
 	}
 
-	// Register first, then open: every repository open now or opened
+	// Register first, then list: every repository open now or opened
 	// from now on reaches s.opened.
 	db.remotesMu.Lock()
 	if db.syncers == nil {
@@ -166,11 +181,7 @@ func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
 
 	all, err := db.Repos()
 	if err == nil {
-		for _, p := range append(all, o.Repos...) {
-			if _, err = db.Repo(p); err != nil {
-				break
-			}
-		}
+		err = s.follow(all, o.Repos)
 	}
 	if err != nil {
 		return nil, errors.Join(err, s.Stop())
@@ -181,57 +192,121 @@ func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
 	return s, nil
 }
 
-// opened starts watching a repository that was just opened. It is called
-// with db.mu held and must not call back into the DB.
+// follow keeps in sync the repositories listed in the data directory,
+// without opening them, and the named ones, creating those that do not
+// exist.
+func (s *Syncer) follow(listed, named []string) error {
+	for _, p := range named {
+		if _, err := s.db.fs.Stat(s.db.logPath(p)); errors.Is(err, fs.ErrNotExist) {
+			_, release, err := s.db.Acquire(p) // s.opened follows it
+			if err != nil {
+				return err
+			}
+			release()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range append(listed, named...) {
+		if !s.paths[p] {
+			s.paths[p] = true
+			s.markLocked(p)
+		}
+	}
+	return nil
+}
+
+// markLocked marks path dirty on every server; s.mu is held.
+func (s *Syncer) markLocked(path string) {
+	for _, sl := range s.servers {
+		sl.mark(path, false)
+	}
+}
+
+// opened starts watching a repository that was just opened, and marks it
+// dirty unless it is where it was when it closed. It is called with db.mu
+// held and must not call back into the DB.
 func (s *Syncer) opened(path string, r *repo.Repo) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped || s.watched[path] == r {
 		return
 	}
+	s.paths[path] = true
 	s.watched[path] = r
 	ch := r.Changed() // now, so that no change after the open is missed
-	s.wg.Go(func() { s.watch(path, r, ch) })
-	for _, sl := range s.servers {
-		sl.mark(path, false)
+	at := positionOf(r)
+	s.wg.Go(func() { s.watch(path, r, ch, at) })
+	if was, ok := s.seen[path]; !ok || was != at {
+		s.markLocked(path)
 	}
+	delete(s.seen, path)
 }
 
-// watch marks the repository dirty on every server each time it changes.
-func (s *Syncer) watch(path string, r *repo.Repo, ch <-chan struct{}) {
+// watch marks the repository dirty on every server each time it changes,
+// until it closes; at is its position when it was last marked.
+func (s *Syncer) watch(path string, r *repo.Repo, ch <-chan struct{}, at position) {
 	for {
-		if r.Closed() {
-			return
-		}
 		select {
 		case <-ch:
 		case <-s.ctx.Done():
 			return
 		}
-		ch = r.Changed()
-		for _, sl := range s.servers {
-			sl.mark(path, false)
+		if r.Closed() {
+			s.closed(path, r, at)
+			return
 		}
+		ch = r.Changed()
+		at = positionOf(r)
+		s.mu.Lock()
+		s.markLocked(path)
+		s.mu.Unlock()
 	}
 }
 
-// repo returns the watched repository at path, or nil.
-func (s *Syncer) repo(path string) *repo.Repo {
+// closed forgets a repository that closed, remembering where it was (a
+// closed repository does not change), and marks it dirty if it changed
+// since it was last marked.
+func (s *Syncer) closed(path string, r *repo.Repo, at position) {
+	now := positionOf(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.watched[path]
+	if s.watched[path] == r { // not reopened meanwhile
+		delete(s.watched, path)
+		s.seen[path] = now
+	}
+	if now != at {
+		s.markLocked(path)
+	}
 }
 
-// paths returns the watched repositories' paths, sorted.
-func (s *Syncer) paths() []string {
+// position returns where the repository at path is without opening it, if
+// that is known, and whether it is kept in sync at all.
+func (s *Syncer) position(path string) (at position, known, followed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ps := make([]string, 0, len(s.watched))
-	for p := range s.watched {
-		ps = append(ps, p)
+	if !s.paths[path] {
+		return position{}, false, false
 	}
-	slices.Sort(ps)
-	return ps
+	if r := s.watched[path]; r != nil {
+		return positionOf(r), true, true
+	}
+	at, known = s.seen[path]
+	return at, known, true
+}
+
+// follows reports whether the repository at path is kept in sync.
+func (s *Syncer) follows(path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paths[path]
+}
+
+// pathList returns the paths of the repositories kept in sync, sorted.
+func (s *Syncer) pathList() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.paths))
 }
 
 // Stop stops the Syncer and waits for its goroutines; a sync under way is
@@ -339,8 +414,12 @@ func (sl *serverLoop) mark(path string, force bool) {
 	}
 }
 
-// take returns the dirty repositories that need a sync, and forgets them.
-func (sl *serverLoop) take() []syncproto.Local {
+// take returns the dirty repositories that need a sync, sorted, holding
+// them open (held), and forgets them. It takes at most a sync batch of the
+// database (DB.syncBatch); the rest stays dirty for the next round. A
+// repository closed since it was last synced is checked against its
+// resume point without opening it.
+func (sl *serverLoop) take(held *leases) []syncproto.Local {
 	sl.mu.Lock()
 	dirty, force := sl.dirty, sl.force
 	sl.dirty, sl.force = map[string]bool{}, map[string]bool{}
@@ -351,26 +430,43 @@ func (sl *serverLoop) take() []syncproto.Local {
 		}
 	}
 	sl.mu.Unlock()
+	paths := slices.Sorted(maps.Keys(dirty))
+	limit := sl.s.db.syncBatch(len(paths))
 	var out []syncproto.Local
-	for p := range dirty {
-		r := sl.s.repo(p)
-		if r == nil {
-			continue
+	for i, p := range paths {
+		if len(out) == limit {
+			for _, q := range paths[i:] {
+				sl.mark(q, force[q])
+			}
+			break
 		}
 		pt, ok := announced[p]
-		if force[p] || sl.needsSync(p, r, pt, ok) {
+		at, known, followed := sl.s.position(p)
+		if !followed || known && !force[p] && !sl.needsSync(p, at, pt, ok) {
+			continue
+		}
+		r, release, err := sl.s.db.hold(p, false)
+		if err != nil || r == nil {
+			if err != nil && !errors.Is(err, ErrClosed) {
+				sl.s.log.Warn("open repository to sync", "repo", p, "err", err)
+			}
+			continue
+		}
+		if force[p] || sl.needsSync(p, positionOf(r), pt, ok) {
 			out = append(out, syncproto.Local{Path: p, Repo: r})
+			held.add(release)
+		} else {
+			release()
 		}
 	}
-	slices.SortFunc(out, func(a, b syncproto.Local) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 
-// needsSync reports whether the repository changed here since its resume
-// point, or the server announced a position past it.
-func (sl *serverLoop) needsSync(path string, r *repo.Repo, announced syncproto.Point, ok bool) bool {
+// needsSync reports whether the repository, at position at, changed here
+// since its resume point, or the server announced a position past it.
+func (sl *serverLoop) needsSync(path string, at position, announced syncproto.Point, ok bool) bool {
 	res, had := sl.rm.resumes.LoadResume(path)
-	if !had || r.Epoch() != res.LocalEpoch || r.Seq() != res.LocalSeq {
+	if !had || at.epoch != res.LocalEpoch || at.seq != res.LocalSeq {
 		return true
 	}
 	return ok && (announced.Epoch != res.ServerEpoch || announced.Seq > res.ServerSeq)
@@ -388,7 +484,7 @@ func (sl *serverLoop) work() {
 		select {
 		case <-sl.kick:
 		case <-tick.C:
-			for _, p := range sl.s.paths() {
+			for _, p := range sl.s.pathList() {
 				sl.mark(p, true)
 			}
 			continue
@@ -401,16 +497,13 @@ func (sl *serverLoop) work() {
 		case <-ctx.Done():
 			return
 		}
-		locals := sl.take()
-		if len(locals) == 0 {
+		ran, err := sl.round(ctx)
+		if !ran {
 			continue
 		}
-		st, err := sl.rm.syncer.Sync(ctx, locals...)
-		done, qerr := sl.rm.settle(locals, st)
 		if ctx.Err() != nil {
 			return
 		}
-		sl.record(st, done, errors.Join(err, qerr))
 		if save == nil {
 			// Resume points are saved at most once a second (and by
 			// Stop): a stale one costs a Bloom round, never a commit.
@@ -420,20 +513,41 @@ func (sl *serverLoop) work() {
 			fails = 0
 			continue
 		}
-		// Retry what is still behind, after a pause. A repository that is
-		// empty here and unknown there has nothing to sync until one side
-		// writes to it.
-		for _, l := range locals {
-			if l.Repo.(*repo.Repo).Stats().Commits > 0 || !errors.Is(err, syncproto.ErrUnknownRepo) {
-				sl.mark(l.Path, false)
-			}
-		}
 		fails++
 		_, after := retryable(err)
 		if !sleep(ctx, max(after, sl.backoff(fails))) {
 			return
 		}
 	}
+}
+
+// round syncs the dirty repositories that need it, holding them open
+// meanwhile, and marks again those a failed sync left behind. It reports
+// whether it synced anything, and the sync's error.
+func (sl *serverLoop) round(ctx context.Context) (bool, error) {
+	var held leases
+	defer held.release()
+	locals := sl.take(&held)
+	if len(locals) == 0 {
+		return false, nil
+	}
+	st, err := sl.rm.syncer.Sync(ctx, locals...)
+	done, qerr := sl.rm.settle(locals, st)
+	if ctx.Err() != nil {
+		return true, err
+	}
+	sl.record(st, done, errors.Join(err, qerr))
+	if err != nil {
+		// Retry what is still behind, after a pause. A repository that
+		// is empty here and unknown there has nothing to sync until one
+		// side writes to it.
+		for _, l := range locals {
+			if l.Repo.(*repo.Repo).Stats().Commits > 0 || !errors.Is(err, syncproto.ErrUnknownRepo) {
+				sl.mark(l.Path, false)
+			}
+		}
+	}
+	return true, err
 }
 
 // record keeps a sync's outcome in the status and logs rejections,
@@ -581,7 +695,7 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 				sl.announce(n)
 			case "ready":
 				ready = true
-				for _, p := range sl.s.paths() {
+				for _, p := range sl.s.pathList() {
 					if !listed[p] {
 						_, had := sl.rm.resumes.LoadResume(p)
 						sl.mark(p, had)
@@ -605,7 +719,7 @@ func (sl *serverLoop) announce(n syncproto.Notice) {
 	sl.mu.Lock()
 	sl.announced[n.Repo] = syncproto.Point{Epoch: n.Epoch, Seq: n.Seq}
 	sl.mu.Unlock()
-	if sl.s.repo(n.Repo) != nil {
+	if sl.s.follows(n.Repo) {
 		sl.mark(n.Repo, false)
 		return
 	}

@@ -171,7 +171,7 @@ func (b *Batch) commitRepo(rp string, idx []int, ids []commit.ID) error {
 	for i, j := range idx {
 		updates[i] = b.ops[j].update
 	}
-	r, err := b.db.lookup(rp)
+	r, release, err := b.db.hold(rp, false)
 	if err != nil {
 		return err
 	}
@@ -181,10 +181,11 @@ func (b *Batch) commitRepo(rp string, idx []int, ids []commit.ID) error {
 		if err := dryRun(updates); err != nil {
 			return err
 		}
-		if r, err = b.db.Repo(rp); err != nil {
+		if r, release, err = b.db.Acquire(rp); err != nil {
 			return err
 		}
 	}
+	defer release()
 	commits, err := r.Write(updates...)
 	if err != nil {
 		return err

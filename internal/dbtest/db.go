@@ -75,7 +75,7 @@ func problems(db *goatdb.DB) []error {
 	}
 	var out []error
 	for _, rp := range repos {
-		r, err := db.Repo(rp)
+		r, release, err := db.Acquire(rp) // held: a bounded db may close idle ones
 		if err != nil {
 			out = append(out, fmt.Errorf("check %s: %w", rp, err))
 			continue
@@ -83,6 +83,7 @@ func problems(db *goatdb.DB) []error {
 		for _, p := range r.Check() {
 			out = append(out, fmt.Errorf("check %s: %s", rp, p))
 		}
+		release()
 	}
 	return out
 }

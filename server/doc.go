@@ -20,8 +20,11 @@
 //	                  failure storing the request's commits answers the
 //	                  whole request (see Storage errors).
 //	GET  /v1/events   a text/event-stream: first a "changed" event per
-//	                  repository (its position), then "ready", then a
-//	                  "changed" event each time a repository changes, and
+//	                  repository open, or opened since the server
+//	                  started (its position; with a policy, only those
+//	                  open now; a client syncs the others it holds), then
+//	                  "ready", then a "changed" event each time a
+//	                  repository changes, and
 //	                  a keep-alive comment every KeepAlive. ?repo=/t/r
 //	                  (repeatable) limits the stream to those
 //	                  repositories. The data of "changed" is a
@@ -211,9 +214,17 @@
 //     refused as retryable: nobody can make the server keep commits hanging
 //     from made-up parents), and fits the schema the server has registered
 //     for it (run the server with the application's schemas).
-//   - A repository that cannot be opened is reported (log, /healthz,
-//     /metrics) and does not keep the server from starting or serving the
-//     others.
+//   - New opens no repository: each is opened when a request needs it, so
+//     a server starts in the same time with any number of them. With a
+//     bound on the database (goatdb.Options.MaxOpenRepos,
+//     MaxOpenRepoBytes; goatdb serve sets both) idle ones are closed
+//     again: a sync request holds the repository it works on (one at a
+//     time) until it moves to the next or is answered, the /sys
+//     repositories stay open, and event streams follow repositories as
+//     they open and close.
+//   - A repository that cannot be opened is reported when a request needs
+//     it (logged once, /healthz, /metrics) and does not keep the server
+//     from starting or serving the others.
 //   - No answer, error or sync section carries the text of a storage
 //     error, nor any server file path; /livez never touches storage.
 //   - Every goroutine the server starts is stopped by Serve's return (per

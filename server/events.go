@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,9 +16,15 @@ import (
 )
 
 // hub fans repository changes out to event streams. One goroutine per
-// repository waits for its changes; each subscriber keeps the set of
+// open repository waits for its changes; each subscriber keeps the set of
 // repositories changed since its stream last wrote, so a burst of changes
 // costs a subscriber one event per repository, with the latest position.
+//
+// The hub follows repositories as the database opens them
+// (DB.OnRepoOpen). One closed for idleness wakes its goroutine, which
+// ends: the hub keeps its position (a closed repository does not change)
+// and, if it changed since it was last announced, announces it. When it
+// is reopened it is followed again, and announced only if it moved.
 type hub struct {
 	metrics *metrics
 	unhook  func()
@@ -25,8 +32,9 @@ type hub struct {
 	// repository that changed, before streams are told.
 	onChange func(path string)
 
-	mu       sync.Mutex // guards the fields below
-	repos    map[string]*repo.Repo
+	mu       sync.Mutex                  // guards the fields below
+	repos    map[string]*repo.Repo       // the open repositories
+	known    map[string]syncproto.Notice // positions of those closed since
 	subs     map[*subscriber]bool
 	draining bool
 	closed   bool
@@ -45,12 +53,18 @@ type subscriber struct {
 }
 
 func newHub(m *metrics) *hub {
-	return &hub{metrics: m, repos: map[string]*repo.Repo{}, subs: map[*subscriber]bool{},
-		stop: make(chan struct{}), drained: make(chan struct{})}
+	return &hub{metrics: m, repos: map[string]*repo.Repo{}, known: map[string]syncproto.Notice{},
+		subs: map[*subscriber]bool{}, stop: make(chan struct{}), drained: make(chan struct{})}
+}
+
+// noticeOf is the position of repository path, open as r.
+func noticeOf(path string, r *repo.Repo) syncproto.Notice {
+	return syncproto.Notice{Repo: path, Epoch: r.Epoch(), Seq: r.Seq()}
 }
 
 // watch starts following a repository (it is the database's OnRepoOpen
-// hook, so it must not block). A new repository is announced at once.
+// hook, so it must not block). A new repository is announced at once, a
+// reopened one if it is not where it was when it closed.
 func (h *hub) watch(path string, r *repo.Repo) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -59,29 +73,62 @@ func (h *hub) watch(path string, r *repo.Repo) {
 	}
 	h.repos[path] = r
 	ch := r.Changed() // now, so that no change after the open is missed
+	at := noticeOf(path, r)
+	was, reopened := h.known[path]
+	delete(h.known, path)
+	h.wg.Go(func() { h.follow(path, r, ch, at) })
+	if reopened && was == at {
+		return
+	}
 	if h.onChange != nil {
 		// A repository that appears (received from a peer, say) is a
 		// change too. Not under h.mu: onChange may take other locks.
 		h.wg.Go(func() { h.onChange(path) })
 	}
-	h.wg.Go(func() {
-		for {
-			if r.Closed() {
-				return
-			}
-			select {
-			case <-ch:
-			case <-h.stop:
-				return
-			}
-			ch = r.Changed()
-			if h.onChange != nil {
-				h.onChange(path)
-			}
-			h.publish(path)
-		}
-	})
 	h.publishLocked(path)
+}
+
+// follow announces each change of repository path, open as r, until it
+// closes or the hub stops; at is its position when last announced.
+func (h *hub) follow(path string, r *repo.Repo, ch <-chan struct{}, at syncproto.Notice) {
+	for {
+		select {
+		case <-ch:
+		case <-h.stop:
+			return
+		}
+		if r.Closed() {
+			if h.closedRepo(path, r, at) {
+				h.changed(path)
+			}
+			return
+		}
+		ch = r.Changed()
+		at = noticeOf(path, r)
+		h.changed(path)
+	}
+}
+
+// changed tells onChange and the subscribers that path changed.
+func (h *hub) changed(path string) {
+	if h.onChange != nil {
+		h.onChange(path)
+	}
+	h.publish(path)
+}
+
+// closedRepo forgets repository path, open as r until now, keeping its
+// position, and reports whether it moved since at.
+func (h *hub) closedRepo(path string, r *repo.Repo, at syncproto.Notice) bool {
+	now := noticeOf(path, r)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.repos[path] != r {
+		return false // reopened meanwhile, and announced then
+	}
+	delete(h.repos, path)
+	h.known[path] = now
+	return now != at
 }
 
 func (h *hub) publish(path string) {
@@ -134,10 +181,12 @@ func (h *hub) subscribe(only map[string]bool, maxSubs int) (*subscriber, error) 
 		return nil, errTooManyStreams
 	}
 	sub := &subscriber{only: only, wake: make(chan struct{}, 1), queued: map[string]bool{}}
-	paths := make([]string, 0, len(h.repos))
-	for p := range h.repos {
-		if only == nil || only[p] {
-			paths = append(paths, p)
+	paths := make([]string, 0, len(h.repos)+len(h.known))
+	for _, m := range []map[string]bool{keys(h.repos), keys(h.known)} {
+		for p := range m {
+			if only == nil || only[p] {
+				paths = append(paths, p)
+			}
 		}
 	}
 	slices.Sort(paths)
@@ -158,10 +207,25 @@ func (h *hub) unsubscribe(sub *subscriber) {
 	}
 }
 
-func (h *hub) repo(path string) *repo.Repo {
+// lookup returns repository path if it is open, else where it was when it
+// closed; ok is false for a repository the hub never saw.
+func (h *hub) lookup(path string) (r *repo.Repo, n syncproto.Notice, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.repos[path]
+	if r := h.repos[path]; r != nil {
+		return r, noticeOf(path, r), true
+	}
+	n, ok = h.known[path]
+	return nil, n, ok
+}
+
+// keys returns the keys of m.
+func keys[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
 }
 
 func (h *hub) count() int {
@@ -257,21 +321,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	for {
 		for _, p := range sub.take() {
-			rp := s.hub.repo(p)
-			if rp == nil {
+			n, ok := s.noticeFor(r.Context(), p, first)
+			if !ok {
 				continue
-			}
-			n := syncproto.Notice{Repo: p, Epoch: rp.Epoch(), Seq: rp.Seq()}
-			if s.policy != nil {
-				// Only repositories the session may read, at the
-				// position of its view: a change it may not see
-				// sends nothing new.
-				if !s.policy.readable(r.Context(), p) {
-					continue
-				}
-				if n, err = s.responder.Notice(r.Context(), p, rp); err != nil {
-					continue
-				}
 			}
 			data, err := syncproto.EncodeNotice(n)
 			if err != nil {
@@ -303,4 +355,35 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			revoked = s.accounts.Revoked()
 		}
 	}
+}
+
+// noticeFor returns the notice of repository path for the event stream of
+// the request whose context is ctx, and whether to send it: the position
+// of the repository, or of the session's view of it with a policy (only
+// for a repository the session may read: a change it may not see sends
+// nothing new). A repository closed for idleness is where it was when it
+// closed; a view of it is computed by opening it again, except in the
+// listing that starts a stream (a client syncs the repositories the
+// listing leaves out that it holds, once it reads "ready").
+func (s *Server) noticeFor(ctx context.Context, path string, listing bool) (syncproto.Notice, bool) {
+	rp, n, ok := s.hub.lookup(path)
+	switch {
+	case !ok:
+		return n, false
+	case s.policy == nil:
+		return n, true
+	case !s.policy.readable(ctx, path):
+		return n, false
+	case rp == nil && listing:
+		return n, false
+	case rp == nil:
+		r, release, err := s.db.AcquireExisting(path)
+		if err != nil {
+			return n, false
+		}
+		defer release()
+		rp = r
+	}
+	n, err := s.responder.Notice(ctx, path, rp)
+	return n, err == nil
 }

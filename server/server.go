@@ -180,6 +180,8 @@ type Server struct {
 	verifier  *authz.Verifier // nil without authentication
 	policy    *authPolicy     // nil without authentication
 
+	unavailable sync.Map // repositories that failed to open, logged once (lease.go)
+
 	nodesMu sync.Mutex                        // guards nodes
 	nodes   map[string]*authz.NodeCertificate // verified node certificates by header
 
@@ -190,8 +192,13 @@ type Server struct {
 	failures storageFailures // storage failures answered, for /healthz
 }
 
-// New returns a server for db. It watches every repository of db for
-// changes, to notify event streams, until Close.
+// New returns a server for db. It opens no repository: each is opened when
+// a request needs it, and event streams follow the repositories open
+// (DB.OnRepoOpen) until Close. Give db a bound on open repositories
+// (goatdb.Options.MaxOpenRepos, MaxOpenRepoBytes) to serve more
+// repositories than it can keep open; the server holds each one open only
+// while a request works on it, and the /sys repositories (accounts) for
+// good.
 func New(db *goatdb.DB, opts *Options) (*Server, error) {
 	var o Options
 	if opts != nil {
@@ -221,18 +228,6 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Open every repository so that event streams list and follow them.
-	// One that cannot be opened is reported (log, /healthz, /metrics)
-	// and does not stop the others.
-	paths, err := db.Repos()
-	if err != nil {
-		return nil, fmt.Errorf("server: list repositories: %w", err)
-	}
-	for _, p := range paths {
-		if _, err := db.Repo(p); err != nil {
-			o.Logger.Error("repository unavailable: it is not served until repaired; 'goatdb verify' lists its problems", "repo", p, "err", err)
-		}
-	}
 	s.hub = newHub(s.metrics)
 	if s.accounts != nil {
 		// Accounts follow /sys however it changes (an admin, a peer), so
@@ -246,12 +241,13 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 		}
 	}
 	s.hub.unhook = db.OnRepoOpen(s.hub.watch)
-	s.handler = s.routes()
+	s.handler = s.holdRepos(s.routes())
 	return s, nil
 }
 
 // repo is the Responder's Repos: it opens existing repositories, and
-// creates one only for a request that brings commits.
+// creates one only for a request that brings commits, and holds each for
+// the request (holdRepo).
 //
 // A repository the session may not read answers, to a request that brings
 // nothing, exactly as one that does not exist.
@@ -265,12 +261,12 @@ func (s *Server) repo(ctx context.Context, _ commit.SessionID, path string, crea
 				return nil, err
 			}
 		}
-		return s.db.Repo(path)
+		return s.holdRepo(ctx, path, true)
 	}
 	if s.policy != nil && !s.policy.readable(ctx, path) {
 		return nil, unknownRepo(path)
 	}
-	r, err := s.db.LookupRepo(path)
+	r, err := s.holdRepo(ctx, path, false)
 	if errors.Is(err, goatdb.ErrNotFound) {
 		return nil, unknownRepo(path)
 	}

@@ -83,7 +83,11 @@ a limit off. --max-connections (4096), --max-streams (10000) and
 server as a whole. --memory-budget MIB bounds the memory sync
 requests in flight hold at once (bodies, decompressed payloads, answers
 not yet read; default 256, 0: no limit): a request that finds no room
-gets 503 with Retry-After, and clients retry. Access logs go to standard error at --log-level
+gets 503 with Retry-After, and clients retry. Repositories are opened when
+a request needs them, and closed again when idle once more than
+--max-open-repos are open (default: a quarter of the process's file limit,
+at most 1000) or their estimated memory passes --repo-memory MIB (512); 0
+turns either bound off. Access logs go to standard error at --log-level
 (debug, info, warn, error), as text or, with --log-json, JSON lines.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		var o serveOptions
@@ -92,6 +96,8 @@ gets 503 with Retry-After, and clients retry. Access logs go to standard error a
 		fs.Float64Var(&o.rate, "rate", server.DefaultQuotas().Session.Requests, "requests per second per session on /v1/ routes; without authentication, per client address (0: no limit)")
 		o.limits.register(fs)
 		fs.Int64Var(&o.memoryMiB, "memory-budget", server.DefaultMemoryBudget>>20, "memory sync requests in flight may hold, in `MIB` (0: no limit)")
+		fs.IntVar(&o.openRepos, "max-open-repos", defaultMaxOpenRepos(), "keep at most `N` repositories open; idle ones are closed (default: a quarter of the file limit, at most 1000; 0: no bound)")
+		fs.Int64Var(&o.repoMiB, "repo-memory", defaultRepoMemoryMiB, "estimated memory open repositories may take, in `MIB`; idle ones are closed (0: no bound)")
 		fs.StringVar(&o.level, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 		fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines")
 		fs.StringVar(&o.rules, "rules", "", "read and write rules from `FILE`, or \"open\" (development only: everyone reads and writes)")
@@ -118,6 +124,8 @@ type serveOptions struct {
 	tlsKey      string
 	metricsAddr string
 	limits      limitFlags
+	openRepos   int   // --max-open-repos
+	repoMiB     int64 // --repo-memory
 }
 
 // listFlag collects a repeatable flag's values.
@@ -147,6 +155,9 @@ func serve(e *env, args []string, o *serveOptions) error {
 	}
 	if o.memoryMiB < 0 || o.memoryMiB > 1<<30 {
 		return usagef("serve", "--memory-budget %d: want MiB from 0 (no limit) to %d", o.memoryMiB, 1<<30)
+	}
+	if o.openRepos < 0 || o.repoMiB < 0 || o.repoMiB > 1<<30 {
+		return usagef("serve", "--max-open-repos %d --repo-memory %d: want 0 (no bound) or more", o.openRepos, o.repoMiB)
 	}
 	for _, p := range o.peers {
 		if _, err := goatdb.NormalizeServerURL(p); err != nil {
@@ -183,7 +194,8 @@ func serve(e *env, args []string, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	db, err := goatdb.Open(e.dir, &goatdb.Options{Schemas: reg, Logger: logger})
+	db, err := goatdb.Open(e.dir, &goatdb.Options{Schemas: reg, Logger: logger,
+		MaxOpenRepos: o.openRepos, MaxOpenRepoBytes: o.repoMiB << 20})
 	switch {
 	case errors.Is(err, goatdb.ErrLocked):
 		return final(fmt.Errorf("data directory %s is in use by another goatdb process; stop it, or give another --dir", e.dir))

@@ -62,7 +62,7 @@ type Options struct {
 	MaxOpenRepos int
 	// MaxOpenRepoBytes bounds the estimated memory of the open
 	// repositories in the same way; 0 means no bound. A repository is
-	// estimated at 64 KiB plus 8 bytes per byte of its log.
+	// estimated at 80 KiB plus 8 bytes per byte of its log.
 	MaxOpenRepoBytes int64
 	// RepoIdleTimeout closes a repository not in use for this long; 0
 	// means never.

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,6 +104,37 @@ func TestIdleReposClosedOverBound(t *testing.T) {
 	keys, err := db.Keys("/data/r4", false)
 	if err != nil || !slices.Equal(keys, []string{"i0", "i1", "i2"}) {
 		t.Errorf("keys of a reopened repository: %v, %v", keys, err)
+	}
+}
+
+// TestMemoryBoundClosesRepos: MaxOpenRepoBytes bounds the estimated
+// memory of the open repositories (80 KiB each for small ones, more for
+// those with larger logs).
+func TestMemoryBoundClosesRepos(t *testing.T) {
+	db := dbtest.OpenDBIn(t, "/db", &goatdb.Options{FS: vfs.NewMem(), MaxOpenRepoBytes: 250 << 10})
+	o := trackOpens(t, db)
+	for i := range 10 {
+		mustPut(t, db, fmt.Sprintf("/data/small%d/x", i), goatdb.Fields{"n": i})
+		if open := o.open(); len(open) > 3 {
+			t.Fatalf("%d small repositories open: %v", len(open), open)
+		}
+	}
+	if n := len(o.open()); n != 3 {
+		t.Errorf("%d small repositories open, want the 3 that fit", n)
+	}
+	// A larger one takes the room of two.
+	rng := rand.New(rand.NewPCG(1, 2))
+	var text strings.Builder
+	for range 6000 {
+		text.WriteByte(byte('a' + rng.IntN(26))) // zstd leaves most of it
+	}
+	mustPut(t, db, "/data/large/x", goatdb.Fields{"text": text.String()})
+	mustPut(t, db, "/data/small9/x", goatdb.Fields{"n": 9})
+	if open := o.open(); !slices.Equal(open, []string{"/data/large", "/data/small9"}) {
+		t.Errorf("with a larger repository, open: %v", open)
+	}
+	if it, err := db.Get("/data/large/x"); err != nil || it.Get("text") != text.String() {
+		t.Errorf("the larger repository reopened: %v", err)
 	}
 }
 
@@ -404,5 +437,75 @@ func TestSyncUnderBound(t *testing.T) {
 	}
 	if open := opens.open(); len(open) > bound {
 		t.Errorf("client: %d open while syncing in the background: %v", len(open), open)
+	}
+}
+
+// TestConcurrentUseUnderBound: goroutines writing and reading many more
+// repositories than the bound, beside Flush and Health, lose nothing and
+// read every write they made (run it with -race).
+func TestConcurrentUseUnderBound(t *testing.T) {
+	mem := vfs.NewMem()
+	db, err := goatdb.Open("/db", &goatdb.Options{FS: mem, Durability: goatdb.Async, MaxOpenRepos: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, repos, rounds = 6, 12, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, workers+1)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range rounds {
+				p := fmt.Sprintf("/data/r%d/w%d", (w*7+i)%repos, w)
+				if _, err := db.Put(p, goatdb.Fields{"i": i}); err != nil {
+					errs <- err
+					return
+				}
+				if it, err := db.Get(p); err != nil || it.Get("i") != int64(i) {
+					errs <- fmt.Errorf("%s: read %v, %v after writing %d", p, it.Get("i"), err, i)
+					return
+				}
+			}
+		})
+	}
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := db.Flush(); err != nil {
+				errs <- err
+				return
+			}
+			if h, err := db.Health(); err != nil || h.Status != goatdb.StatusOK {
+				errs <- fmt.Errorf("health %v, %v", h, err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	want := map[string]int{}
+	for w := range workers {
+		for i := range rounds {
+			want[fmt.Sprintf("/data/r%d/w%d", (w*7+i)%repos, w)] = i
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = dbtest.OpenDBIn(t, "/db", &goatdb.Options{FS: mem.Crash(nil)})
+	for p, i := range want {
+		if it, err := db.Get(p); err != nil || it.Get("i") != int64(i) {
+			t.Errorf("after Close and a crash, %s = %v, %v; want %d", p, it.Get("i"), err, i)
+		}
 	}
 }

@@ -27,6 +27,26 @@
 // bytes and round trips of goatdb syncs over HTTP on 127.0.0.1 in a few
 // scenarios, and the latency from a write on one client to its arrival on
 // another.
+//
+// The abuse benchmark (abuse*.go) is a mode of its own: it builds
+// cmd/goatdb, and runs each attack on a server's resources against a
+// fresh 'goatdb serve' process on 127.0.0.1 (authentication on, the
+// default rules), while ordinary clients (goatdb databases that log in)
+// write and sync; the report gives per attack the server's peak RSS
+// (VmHWM), what the attacker got (statuses, streams held, repositories
+// created...), the ordinary clients' sync latency beside a baseline run
+// without attack, and /healthz's. Linux only (/proc; attackers bind to
+// 127.0.0.2 and on). Attacks: 300 never-reading clients, 60 zstd bombs,
+// a push flood, 4,083 new repositories per request, 1,100 slow bodies,
+// 10,000 event streams, 200 more sessions behind one address, one session
+// from 20 addresses.
+//
+//	go run . --abuse > results-abuse.txt   # every attack, 15 s each: about three minutes
+//	go run . --abuse --quick               # smaller attacks, 5 s each
+//	go run . --abuse --only 'bomb|streams' # some attacks (and the baseline)
+//	go run . --abuse --bin ./goatdb --serve-flag=--rate=50   # another binary, more serve flags
+//	go run . --abuse -h                    # the sizes and the other flags
+//	go test -run TestAbuse -v              # every attack at tiny sizes, as a test
 package main
 
 import (
@@ -50,6 +70,9 @@ func main() {
 // run runs the command: 0 on success, 1 if the benchmark failed, 2 on bad
 // usage. Progress goes to stderr, the report to stdout.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if abuseMode(args) {
+		return runAbuseCommand(ctx, args, stdout, stderr)
+	}
 	cfg, asJSON, err := parseFlags(args, stderr)
 	if err != nil {
 		return 2
@@ -88,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 		"and the sync section's parts whose \"sync PART\" matches, e.g. '^sync' or '^sync (wire|arrival-1)$'")
 	syncOn := fs.Bool("sync", true, "run the sync section")
 	dir := fs.String("dir", os.TempDir(), "`directory` for the temporary data")
+	fs.Bool("abuse", false, "run the abuse benchmark instead: attacks on a goatdb serve process ('go run . --abuse -h' for its flags)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--sync=false] [--dir DIR]\n\nengines:")
 		for _, e := range engineSpecs {

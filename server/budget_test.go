@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"runtime"
 	"sync"
@@ -92,8 +94,8 @@ func TestMemoryBudgetHeldUntilAnswered(t *testing.T) {
 	cli := dbtest.OpenDB(t, nil)
 	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": 1})
 	req := pushRequest(t, cli, "/data/p")
-	// Room for one request's body and payload and an answer, not for two.
-	budget := int64(2*len(req) + syncproto.PayloadBound(req) - 1)
+	// Room for one request's body and payload and its answer, not for two.
+	budget := int64(2*(len(req)+syncproto.PayloadBound(req)+server.MinAnswerBudget) - 1)
 	g := &gatePolicy{entered: make(chan struct{}), open: make(chan struct{})}
 	srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{Policy: g, MemoryBudget: budget, RateLimit: -1}, "")
 	openGate := sync.OnceFunc(func() { close(g.open) })
@@ -174,4 +176,48 @@ func peakHeap(fn func()) uint64 {
 	fn()
 	close(done)
 	return peak.Load()
+}
+
+// TestMemoryBudgetSizesAnswers: the room to build an answer is reserved
+// before it is built, and the answer is made to fit it: a request for a
+// repository larger than the budget gets part of it (More set), never an
+// answer the budget cannot hold, and a client still converges round by
+// round. (Without the reservation, each of many requests for everything
+// built a whole answer at once, outside the budget.)
+func TestMemoryBudgetSizesAnswers(t *testing.T) {
+	const budget = 3 << 20
+	sdb := dbtest.OpenDB(t, nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	big := make([]byte, 24<<10)
+	for i := range 160 { // about 5 MiB of commits that do not compress
+		for j := range big {
+			big[j] = 'a' + byte(rng.IntN(26))
+		}
+		mustPut(t, sdb, fmt.Sprintf("/data/big/k%03d", i), goatdb.Fields{"v": string(big)})
+	}
+	srv := serve(t, sdb, &server.Options{MemoryBudget: budget, RateLimit: -1}, "")
+	msg, err := syncproto.EncodeRequest(&syncproto.Request{Repos: []syncproto.RepoRequest{{Path: "/data/big"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, body, _ := post(t, srv.url, goatdb.SyncContentType, msg)
+	if st != http.StatusOK {
+		t.Fatalf("sync: %d %s", st, body)
+	}
+	resp, err := syncproto.DecodeResponse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, c := range resp.Repos[0].Commits {
+		n += len(c)
+	}
+	if n == 0 || n > budget/3 || !resp.Repos[0].More {
+		t.Errorf("answer of %d commit bytes (More %v), want some, at most a third of the %d budget, and More", n, resp.Repos[0].More, budget)
+	}
+	cli := dbtest.OpenDB(t, nil)
+	mustSync(t, cli, srv.url, "/data/big")
+	if got, err := cli.Count("/data/big"); err != nil || got != 160 {
+		t.Errorf("client holds %d items (%v), want 160", got, err)
+	}
 }

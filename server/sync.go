@@ -34,20 +34,26 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.bytesIn.Add(len(body))
-	// Reserve what decoding allocates before it does, and ask for an
-	// answer no larger than the room left; a request the budget cannot
-	// hold is answered 503.
+	// Reserve what decoding allocates before it does, and what building
+	// the answer allocates before it is built: the answer's commits are
+	// made to fit the room left. A request the budget cannot hold is
+	// answered 503.
 	res := reservationOf(r.Context())
 	bound := syncproto.PayloadBound(body)
 	ctx := r.Context()
+	var building int64 // reserved for building the answer
 	if res != nil {
 		if !res.grow(int64(bound)) {
 			s.overBudget(w)
 			return
 		}
-		if free := s.mem.free(); free < int64(s.sendBytes()) {
-			ctx = syncproto.WithSendBudget(ctx, int(free))
+		send := min(int64(s.sendBytes()), s.mem.free()/answerCost)
+		if send < minAnswer || !res.grow(send*answerCost) {
+			s.overBudget(w)
+			return
 		}
+		building = send * answerCost
+		ctx = syncproto.WithSendBudget(ctx, int(send))
 	}
 	req, err := syncproto.DecodeRequestBound(body, bound)
 	if err != nil {
@@ -97,11 +103,9 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The answer is held until the client has read it: it counts against
-	// the budget until then. The request's commits are stored already, so
-	// a client answered 503 here finds them there when it retries.
-	if res != nil && !res.grow(int64(len(msg))) {
-		s.overBudget(w)
-		return
+	// the budget until then, in place of what building it took.
+	if res != nil {
+		res.shrinkTo(res.n - building + int64(len(msg)))
 	}
 	s.metrics.commitsOut.Add(int(out))
 	s.metrics.rejections(resp)
@@ -113,6 +117,20 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	w.Write(msg)
 	s.metrics.synced(began)
 }
+
+// Building an answer of n commit bytes takes up to about answerCost × n
+// bytes at once: the commits read, the payload they are encoded into
+// (sized up front), and the compressed message. A request for which the
+// budget has room for less than minAnswer commit bytes is answered 503:
+// it would make no progress.
+const (
+	answerCost = 3
+	minAnswer  = 64 << 10
+)
+
+// MinAnswerBudget is the least room in the memory budget a sync request
+// needs, beyond its body and payload, to be answered.
+const MinAnswerBudget = answerCost * minAnswer
 
 // sendBytes is the most commit bytes one answer carries.
 func (s *Server) sendBytes() int {

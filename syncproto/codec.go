@@ -123,7 +123,7 @@ func appendRepoRequest(b []byte, q *RepoRequest) ([]byte, error) {
 
 // EncodeResponse returns a response's wire encoding.
 func EncodeResponse(r *Response) ([]byte, error) {
-	b := make([]byte, envelopeSize, 256)
+	b := make([]byte, envelopeSize, envelopeSize+responseSize(r))
 	if len(r.Repos) > MaxRepos {
 		return nil, fmt.Errorf("%w: %d repositories, at most %d", ErrMalformed, len(r.Repos), MaxRepos)
 	}
@@ -135,6 +135,27 @@ func EncodeResponse(r *Response) ([]byte, error) {
 		}
 	}
 	return seal(b, kindResponse)
+}
+
+// responseSize estimates the payload of r, so that it is allocated once
+// (an answer may carry megabytes of commits: growing its buffer by
+// doubling would allocate twice that).
+func responseSize(r *Response) int {
+	n := binary.MaxVarintLen64
+	for i := range r.Repos {
+		p := &r.Repos[i]
+		n += len(p.Path) + len(p.Message) + 80 + len(commit.ID{})*(len(p.Missing)+len(p.Hidden))
+		if p.Filter != nil {
+			n += int(p.Filter.bf.Cap()/8) + 64
+		}
+		for _, c := range p.Commits {
+			n += binary.MaxVarintLen32 + len(c)
+		}
+		for _, rj := range p.Rejected {
+			n += len(rj.ID) + binary.MaxVarintLen32 + len(rj.Reason)
+		}
+	}
+	return min(n, MaxPayloadSize+1)
 }
 
 func appendRepoResponse(b []byte, p *RepoResponse) ([]byte, error) {

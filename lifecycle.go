@@ -54,8 +54,9 @@ func nop() {}
 
 // Acquire returns the repository at path /type/repo, opening (or
 // creating) it as Repo does, and a lease on it: the repository stays open
-// until release is called (or DB.Close). Call release once, when done;
-// further calls do nothing.
+// until release is called (or DB.Close), even under a bound on open
+// repositories (Options.MaxOpenRepos). Call release once, when done;
+// further calls do nothing, and on error it is a no-op.
 func (db *DB) Acquire(path string) (r *repo.Repo, release func(), err error) {
 	if db.opts.ReadOnly {
 		r, release, err = db.hold(path, false)

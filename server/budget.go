@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 )
 
@@ -23,9 +24,77 @@ const DefaultMemoryBudget = 256 << 20
 // answer is built before its reservation is taken, so for the moment it
 // takes to encode it, a request may hold up to the room that was left
 // when it began.)
+//
+// No one session, user or client address may hold more than share of it
+// at once (once a request's sender is known: after authentication), so
+// that one client's heavy requests leave room for everyone else's.
 type memBudget struct {
-	max  int64 // 0: no limit
-	used atomic.Int64
+	max   int64 // 0: no limit
+	share int64 // most one account holds; 0: no limit
+	used  atomic.Int64
+
+	mu   sync.Mutex       // guards held
+	held map[string]int64 // bytes held by account ("session:KEY")
+}
+
+// claim counts n bytes against each of keys, or none of them if one
+// would then hold more than the share.
+func (b *memBudget) claim(keys []string, n int64) bool {
+	if b.share == 0 || len(keys) == 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range keys {
+		if b.held[k]+n > b.share {
+			return false
+		}
+	}
+	if b.held == nil {
+		b.held = map[string]int64{}
+	}
+	for _, k := range keys {
+		b.held[k] += n
+	}
+	return true
+}
+
+// room returns how many bytes a request of keys may still reserve: the
+// budget's free bytes, and its accounts' room in their share.
+func (b *memBudget) room(keys []string) int64 {
+	free := b.free()
+	if b.share == 0 || len(keys) == 0 {
+		return free
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range keys {
+		free = min(free, b.share-b.held[k])
+	}
+	return max(free, 0)
+}
+
+// budgetKeys names accounts for the memory budget's shares.
+func budgetKeys(accts []account) []string {
+	keys := make([]string, len(accts))
+	for i, a := range accts {
+		keys[i] = a.scope.name + ":" + a.key
+	}
+	return keys
+}
+
+// unclaim gives back n bytes claimed for keys.
+func (b *memBudget) unclaim(keys []string, n int64) {
+	if b.share == 0 || len(keys) == 0 || n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range keys {
+		if b.held[k] -= n; b.held[k] <= 0 {
+			delete(b.held, k)
+		}
+	}
 }
 
 // take reserves n bytes, or reports that they do not fit.
@@ -57,15 +126,30 @@ func (b *memBudget) free() int64 {
 // reservation is one request's share of the budget: it grows as the
 // request learns what it needs, and is given back whole when it ends.
 type reservation struct {
-	b *memBudget
-	n int64
+	b    *memBudget
+	n    int64
+	keys []string // the accounts it counts against, once known
 }
 
 func (r *reservation) grow(n int64) bool {
 	if !r.b.take(n) {
 		return false
 	}
+	if !r.b.claim(r.keys, n) {
+		r.b.used.Add(-n)
+		return false
+	}
 	r.n += n
+	return true
+}
+
+// own counts the reservation, and what it grows by, against the accounts
+// of the request's sender; false if one of them has no room for it.
+func (r *reservation) own(keys []string) bool {
+	if !r.b.claim(keys, r.n) {
+		return false
+	}
+	r.keys = keys
 	return true
 }
 
@@ -73,6 +157,7 @@ func (r *reservation) grow(n int64) bool {
 func (r *reservation) shrinkTo(n int64) {
 	if n < r.n {
 		r.b.used.Add(n - r.n)
+		r.b.unclaim(r.keys, r.n-n)
 		r.n = n
 	}
 }

@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"runtime"
@@ -74,8 +76,8 @@ func TestMemoryBudgetRefusesBombs(t *testing.T) {
 	if st, _, _ := postSync(t, srv.url, bomb(t, 32<<20, false)); st != http.StatusRequestEntityTooLarge {
 		t.Fatalf("a 32 MiB bomb that declares no size: %d", st)
 	}
-	if st, _, _ := postSync(t, srv.url, bomb(t, 4<<20, true)); st != http.StatusBadRequest {
-		t.Fatalf("a 4 MiB bomb within the budget: %d, want 400 (decoded, malformed)", st)
+	if st, _, _ := postSync(t, srv.url, bomb(t, 2<<20, true)); st != http.StatusBadRequest {
+		t.Fatalf("a 2 MiB bomb within a client's share of the budget: %d, want 400 (decoded, malformed)", st)
 	}
 	m := scrape(t, srv.url)
 	if m.get("goatdb_memory_budget_refused_total") != 1 || m.get("goatdb_memory_budget_in_use_bytes") != 0 {
@@ -94,8 +96,9 @@ func TestMemoryBudgetHeldUntilAnswered(t *testing.T) {
 	cli := dbtest.OpenDB(t, nil)
 	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": 1})
 	req := pushRequest(t, cli, "/data/p")
-	// Room for one request's body and payload and its answer, not for two.
-	budget := int64(2*(len(req)+syncproto.PayloadBound(req)+server.MinAnswerBudget) - 1)
+	// A client's share (a quarter) has room for one request's body,
+	// payload and answer, not for two.
+	budget := int64(4 * (len(req) + syncproto.PayloadBound(req) + server.MinAnswerBudget))
 	g := &gatePolicy{entered: make(chan struct{}), open: make(chan struct{})}
 	srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{Policy: g, MemoryBudget: budget, RateLimit: -1}, "")
 	openGate := sync.OnceFunc(func() { close(g.open) })
@@ -185,11 +188,12 @@ func peakHeap(fn func()) uint64 {
 // round. (Without the reservation, each of many requests for everything
 // built a whole answer at once, outside the budget.)
 func TestMemoryBudgetSizesAnswers(t *testing.T) {
-	const budget = 3 << 20
+	const budget = 16 << 20
+	const share = budget / 4 // one client's
 	sdb := dbtest.OpenDB(t, nil)
 	rng := rand.New(rand.NewPCG(3, 4))
 	big := make([]byte, 24<<10)
-	for i := range 160 { // about 5 MiB of commits that do not compress
+	for i := range 160 { // about 4 MiB of commits that do not compress, more than a share
 		for j := range big {
 			big[j] = 'a' + byte(rng.IntN(26))
 		}
@@ -212,12 +216,67 @@ func TestMemoryBudgetSizesAnswers(t *testing.T) {
 	for _, c := range resp.Repos[0].Commits {
 		n += len(c)
 	}
-	if n == 0 || n > budget/3 || !resp.Repos[0].More {
-		t.Errorf("answer of %d commit bytes (More %v), want some, at most a third of the %d budget, and More", n, resp.Repos[0].More, budget)
+	if n == 0 || n > share/3 || !resp.Repos[0].More {
+		t.Errorf("answer of %d commit bytes (More %v), want some, at most a third of one client's share (%d) of the budget, and More", n, resp.Repos[0].More, share)
 	}
 	cli := dbtest.OpenDB(t, nil)
 	mustSync(t, cli, srv.url, "/data/big")
 	if got, err := cli.Count("/data/big"); err != nil || got != 160 {
 		t.Errorf("client holds %d items (%v), want 160", got, err)
+	}
+}
+
+// TestMemoryBudgetShare: one client holds at most a quarter of the
+// budget, so its heavy requests leave room for everyone else's: while a
+// client's request holds its share, its next one is answered 503 and
+// another client's goes through.
+func TestMemoryBudgetShare(t *testing.T) {
+	cli := dbtest.OpenDB(t, nil)
+	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": 1})
+	req := pushRequest(t, cli, "/data/p")
+	empty := emptySync(t)
+	budget := int64(4 * (len(req) + syncproto.PayloadBound(req) + server.MinAnswerBudget))
+	g := &gatePolicy{entered: make(chan struct{}), open: make(chan struct{})}
+	srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{Policy: g, MemoryBudget: budget, RateLimit: -1,
+		ClientKey: func(r *http.Request) string { return r.Header.Get("X-Client") }}, "")
+	openGate := sync.OnceFunc(func() { close(g.open) })
+	t.Cleanup(openGate)
+	send := func(client string, body []byte) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.url+"/v1/sync", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr.Header.Set("Content-Type", goatdb.SyncContentType)
+		hr.Header.Set("X-Client", client)
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Errorf("client %s: %v", client, err)
+			return 0
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	first := make(chan int, 1)
+	go func() { first <- send("a", req) }()
+	select {
+	case <-g.entered:
+	case st := <-first:
+		t.Fatalf("a's first request was answered %d before reaching the policy", st)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a's first request never reached the policy")
+	}
+	if st := send("a", req); st != http.StatusServiceUnavailable {
+		t.Errorf("a's second request while its first holds a's share: %d, want 503", st)
+	}
+	if st := send("b", empty); st != http.StatusOK {
+		t.Errorf("b's request while a holds its share: %d, want 200", st)
+	}
+	openGate()
+	if st := <-first; st != http.StatusOK {
+		t.Fatalf("a's first request: %d", st)
 	}
 }

@@ -76,7 +76,11 @@ type Options struct {
 	// its next round) when room is short. A request larger than the
 	// budget can hold is never taken, so keep it well above the largest
 	// request clients send (about 2 × syncproto.MaxMessageSize covers any).
-	// 0 means DefaultMemoryBudget; negative, no limit.
+	// One session, user or client address holds at most a quarter of it
+	// at once, so that one client's heavy requests leave room for the
+	// others': keep it at 4 × the largest request clients send (goatdb's
+	// client sends at most 16 MiB of commits a request). 0 means
+	// DefaultMemoryBudget; negative, no limit.
 	MemoryBudget int64
 	// MinBodyRate is the least average rate, in bytes per second, at
 	// which a request body must arrive once BodyGrace has passed; a slower
@@ -211,6 +215,7 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 	s := &Server{db: db, opts: o, log: o.Logger, metrics: newMetrics(), draining: make(chan struct{})}
 	s.quotas = newQuotas(o.quotas())
 	s.mem.max = max(0, o.MemoryBudget)
+	s.mem.share = s.mem.max / 4
 	s.metrics.memInUse = s.mem.used.Load
 	var err error
 	policy := o.Policy

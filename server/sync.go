@@ -42,13 +42,14 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	bound := syncproto.PayloadBound(body)
 	ctx := r.Context()
 	var building int64 // reserved for building the answer
+	accts := s.accountsOf(r)
 	if res != nil {
-		if !res.grow(int64(bound)) {
+		if !res.own(budgetKeys(accts)) || !res.grow(int64(bound)) {
 			s.overBudget(w)
 			return
 		}
-		send := min(int64(s.sendBytes()), s.mem.free()/answerCost)
-		if send < minAnswer || !res.grow(send*answerCost) {
+		send := min(int64(s.sendBytes()), s.mem.room(res.keys)/answerCost)
+		if send < min(minAnswer, int64(s.sendBytes())) || !res.grow(send*answerCost) {
 			s.overBudget(w)
 			return
 		}
@@ -63,7 +64,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	for i := range req.Repos {
 		s.metrics.commitsIn.Add(len(req.Repos[i].Commits))
 	}
-	pa := &pushAccounts{accts: s.accountsOf(r)}
+	pa := &pushAccounts{accts: accts}
 	if rf := s.chargePush(pa.accts, req); rf != nil {
 		s.refuse(w, rf)
 		return

@@ -16,14 +16,13 @@ const DefaultMemoryBudget = 256 << 20
 
 // memBudget bounds the bytes sync requests hold at once: a request
 // reserves its body as it is read, its decompressed payload before it
-// is decompressed (syncproto.PayloadBound), and its encoded answer until
-// the client has read it; its answer is asked to fit in the room left
-// (syncproto.WithSendBudget). A request that finds no room is answered
-// 503 at once, so what requests hold stays within the budget whatever
-// clients send, however many at once, and however slowly they read. (An
-// answer is built before its reservation is taken, so for the moment it
-// takes to encode it, a request may hold up to the room that was left
-// when it began.)
+// is decompressed (syncproto.PayloadBound), what building its answer
+// allocates as the answer's commits are chosen (syncproto.WithSendReserve:
+// the answer is made to fit the room left, with at least one commit per
+// repository), and its encoded answer until the client has read it. A
+// request that finds no room for its body or payload is answered 503 at
+// once, so what requests hold stays within the budget whatever clients
+// send, however many at once, and however slowly they read.
 //
 // No one session, user or client address may hold more than share of it
 // at once (once a request's sender is known: after authentication), so

@@ -98,7 +98,7 @@ func TestMemoryBudgetHeldUntilAnswered(t *testing.T) {
 	req := pushRequest(t, cli, "/data/p")
 	// A client's share (a quarter) has room for one request's body,
 	// payload and answer, not for two.
-	budget := int64(4 * (len(req) + syncproto.PayloadBound(req) + server.MinAnswerBudget))
+	budget := int64(4 * (len(req) + syncproto.PayloadBound(req) + 1024)) // 1 KiB for an answer
 	g := &gatePolicy{entered: make(chan struct{}), open: make(chan struct{})}
 	srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{Policy: g, MemoryBudget: budget, RateLimit: -1}, "")
 	openGate := sync.OnceFunc(func() { close(g.open) })
@@ -235,7 +235,7 @@ func TestMemoryBudgetShare(t *testing.T) {
 	mustPut(t, cli, "/data/p/x", goatdb.Fields{"v": 1})
 	req := pushRequest(t, cli, "/data/p")
 	empty := emptySync(t)
-	budget := int64(4 * (len(req) + syncproto.PayloadBound(req) + server.MinAnswerBudget))
+	budget := int64(4 * (len(req) + syncproto.PayloadBound(req) + 1024)) // 1 KiB for an answer
 	g := &gatePolicy{entered: make(chan struct{}), open: make(chan struct{})}
 	srv := serve(t, dbtest.OpenDB(t, nil), &server.Options{Policy: g, MemoryBudget: budget, RateLimit: -1,
 		ClientKey: func(r *http.Request) string { return r.Header.Get("X-Client") }}, "")

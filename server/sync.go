@@ -35,26 +35,21 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.bytesIn.Add(len(body))
 	// Reserve what decoding allocates before it does, and what building
-	// the answer allocates before it is built: the answer's commits are
-	// made to fit the room left. A request the budget cannot hold is
-	// answered 503.
+	// the answer allocates as its commits are chosen: the answer is made
+	// to fit the room left. A request the budget cannot hold is answered
+	// 503.
 	res := reservationOf(r.Context())
 	bound := syncproto.PayloadBound(body)
 	ctx := r.Context()
-	var building int64 // reserved for building the answer
 	accts := s.accountsOf(r)
+	var ans *answerReserve
 	if res != nil {
 		if !res.own(budgetKeys(accts)) || !res.grow(int64(bound)) {
 			s.overBudget(w)
 			return
 		}
-		send := min(int64(s.sendBytes()), s.mem.room(res.keys)/answerCost)
-		if send < min(minAnswer, int64(s.sendBytes())) || !res.grow(send*answerCost) {
-			s.overBudget(w)
-			return
-		}
-		building = send * answerCost
-		ctx = syncproto.WithSendBudget(ctx, int(send))
+		ans = &answerReserve{res: res}
+		ctx = syncproto.WithSendReserve(ctx, ans.take)
 	}
 	req, err := syncproto.DecodeRequestBound(body, bound)
 	if err != nil {
@@ -105,8 +100,12 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	}
 	// The answer is held until the client has read it: it counts against
 	// the budget until then, in place of what building it took.
-	if res != nil {
-		res.shrinkTo(res.n - building + int64(len(msg)))
+	if ans != nil {
+		if held := res.n - ans.reserved + int64(len(msg)); held < res.n {
+			res.shrinkTo(held)
+		} else {
+			res.grow(held - res.n) // a small answer without commits: best effort
+		}
 	}
 	s.metrics.commitsOut.Add(int(out))
 	s.metrics.rejections(resp)
@@ -120,18 +119,38 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 }
 
 // Building an answer of n commit bytes takes up to about answerCost × n
-// bytes at once: the commits read, the payload they are encoded into
-// (sized up front), and the compressed message. A request for which the
-// budget has room for less than minAnswer commit bytes is answered 503:
-// it would make no progress.
+// bytes at once: the commits encoded, the payload they are copied into
+// (sized up front), and the compressed message. An answer reserves it in
+// steps of at least answerStep commit bytes, as its commits are chosen.
 const (
 	answerCost = 3
-	minAnswer  = 64 << 10
+	answerStep = 256 << 10
 )
 
-// MinAnswerBudget is the least room in the memory budget a sync request
-// needs, beyond its body and payload, to be answered.
-const MinAnswerBudget = answerCost * minAnswer
+// answerReserve reserves, from a request's reservation, the memory to
+// build its answer as the Responder chooses its commits
+// (syncproto.WithSendReserve). Handle calls it from one goroutine.
+type answerReserve struct {
+	res      *reservation
+	credit   int64 // commit bytes reserved and not yet taken
+	reserved int64 // bytes reserved in all
+}
+
+func (a *answerReserve) take(n int) bool {
+	if need := int64(n) - a.credit; need > 0 {
+		step := max(need, answerStep)
+		if !a.res.grow(step * answerCost) {
+			step = need
+			if !a.res.grow(step * answerCost) {
+				return false
+			}
+		}
+		a.credit += step
+		a.reserved += step * answerCost
+	}
+	a.credit -= int64(n)
+	return true
+}
 
 // sendBytes is the most commit bytes one answer carries.
 func (s *Server) sendBytes() int {

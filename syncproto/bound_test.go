@@ -111,3 +111,45 @@ func TestSendBudget(t *testing.T) {
 	}
 	requireSame(t, srv, cli)
 }
+
+// TestSendReserve: a Responder asks the reserve before it puts each
+// commit in its answer, leaves out those it refuses (sending at least
+// one), and asks for no more than it sends; the client still converges.
+func TestSendReserve(t *testing.T) {
+	srv := openPeer(t, 1)
+	writeItems(t, srv, "a", 50, 10)
+	cli := openPeer(t, 2)
+	r := serve(t, srv, nil)
+	var asked, granted, rounds int
+	tr := syncproto.TransportFunc(func(ctx context.Context, msg []byte) ([]byte, error) {
+		left := 3 // commits granted this round
+		return r.HandleMessage(syncproto.WithSendReserve(ctx, func(n int) bool {
+			asked++
+			if n <= 0 {
+				t.Errorf("reserve asked for %d bytes", n)
+			}
+			if left == 0 {
+				return false
+			}
+			left--
+			granted++
+			return true
+		}), msg)
+	})
+	s := newSyncer(t, tr, nil)
+	received := 0
+	for range 40 {
+		st, err := s.Sync(context.Background(), syncproto.Local{Path: "/data/tasks", Repo: cli})
+		rounds, received = rounds+st.Rounds, received+st.CommitsReceived
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syncproto.ErrNotConverged) {
+			t.Fatal(err)
+		}
+	}
+	if received != 50 || granted != 50 || rounds < 50/3 {
+		t.Fatalf("granting 3 commits a round: %d rounds, %d commits received, %d granted (%d asked)", rounds, received, granted, asked)
+	}
+	requireSame(t, srv, cli)
+}

@@ -230,6 +230,24 @@ func NewResponder(repos Repos, opts *ResponderOptions) (*Responder, error) {
 
 type sendBudgetKey struct{}
 
+type sendReserveKey struct{}
+
+// sendLimit is what one answer may still carry: left commit bytes, and
+// what reserve (if set) grants as they are taken.
+type sendLimit struct {
+	left    int
+	reserve func(n int) bool
+}
+
+// take reports whether a commit of n bytes fits, and counts it if so.
+func (l *sendLimit) take(n int) bool {
+	if n > l.left || l.reserve != nil && !l.reserve(n) {
+		return false
+	}
+	l.left -= n
+	return true
+}
+
 type requestKey struct{}
 
 // RequestInfo is what the caller of Handle tells the Responder about one
@@ -262,6 +280,17 @@ func requestOf(ctx context.Context) RequestInfo {
 // less, and the client goes on in its next round.
 func WithSendBudget(ctx context.Context, n int) context.Context {
 	return context.WithValue(ctx, sendBudgetKey{}, n)
+}
+
+// WithSendReserve returns ctx asking Handle to call reserve with the size
+// of each commit it would put in its answer, before it does: a commit
+// reserve refuses is left out (More is set, and the client goes on in its
+// next round), except the first of each repository's section, which is
+// always sent. A server
+// reserves, from a memory budget, what building the answer will
+// allocate, so that answers are made to fit the memory it has.
+func WithSendReserve(ctx context.Context, reserve func(n int) bool) context.Context {
+	return context.WithValue(ctx, sendReserveKey{}, reserve)
 }
 
 // HandleMessage decodes a request, handles it and encodes the response:
@@ -305,15 +334,16 @@ func (s *Responder) Handle(ctx context.Context, req *Request) (*Response, error)
 		seen[q.Path] = true
 	}
 	resp := &Response{Repos: make([]RepoResponse, len(req.Repos))}
-	budget := s.opts.MaxSendBytes
-	if n, ok := ctx.Value(sendBudgetKey{}).(int); ok && n < budget {
-		budget = max(n, 0)
+	budget := &sendLimit{left: s.opts.MaxSendBytes}
+	if n, ok := ctx.Value(sendBudgetKey{}).(int); ok && n < budget.left {
+		budget.left = max(n, 0)
 	}
+	budget.reserve, _ = ctx.Value(sendReserveKey{}).(func(int) bool)
 	for i := range req.Repos {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		p, err := s.handleRepo(ctx, req.Session, &req.Repos[i], &budget)
+		p, err := s.handleRepo(ctx, req.Session, &req.Repos[i], budget)
 		if err != nil {
 			return nil, err
 		}
@@ -345,7 +375,7 @@ func (s *Responder) Notice(ctx context.Context, path string, r Repo) (Notice, er
 
 // handleRepo answers one repository's part of a request, or returns a
 // *StorageError if storing its commits failed.
-func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q *RepoRequest, budget *int) (RepoResponse, error) {
+func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q *RepoRequest, budget *sendLimit) (RepoResponse, error) {
 	r, err := s.repos.Repo(ctx, session, q.Path, q.Count > 0 || len(q.Commits) > 0)
 	if err != nil {
 		return s.failed(ctx, q.Path, err), nil
@@ -370,7 +400,7 @@ func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q 
 
 // answer computes a repository's section over sc, whose state is st,
 // once the request's commits are stored.
-func (s *Responder) answer(sc *scope, st State, q *RepoRequest, rejected []Rejection, got pushed, budget *int) RepoResponse {
+func (s *Responder) answer(sc *scope, st State, q *RepoRequest, rejected []Rejection, got pushed, budget *sendLimit) RepoResponse {
 	p := RepoResponse{Path: q.Path, Epoch: st.Epoch, Seq: st.Seq, Count: st.Count, Digest: st.Digest,
 		Rejected: rejected, Missing: sc.missing(), Hidden: sc.hidden(got.ids)}
 	client := discount(set{q.Digest, q.Count}, rejected, p.Hidden, got.has)
@@ -555,17 +585,19 @@ var errPolicyFailed = errors.New("the server's policy failed")
 // the scope (the candidates are chosen from it already: this is the last
 // word), within the byte budget (always at least one), and reports
 // whether it left any out for lack of room.
-func (s *Responder) send(sc *scope, cs []*commit.Commit, budget *int) ([]*commit.Commit, bool) {
+func (s *Responder) send(sc *scope, cs []*commit.Commit, budget *sendLimit) ([]*commit.Commit, bool) {
 	var out []*commit.Commit
 	for i, c := range cs {
 		if !sc.visible(c) {
 			continue
 		}
-		if c.Size() > *budget && len(out) > 0 {
-			return out, i < len(cs)
+		if !budget.take(c.Size()) {
+			if len(out) > 0 {
+				return out, i < len(cs)
+			}
+			budget.left = max(0, budget.left-c.Size()) // the first goes anyway
 		}
 		out = append(out, c)
-		*budget -= c.Size()
 	}
 	return out, false
 }

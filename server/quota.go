@@ -64,11 +64,11 @@ type Quotas struct {
 // event streams for itself.
 func DefaultQuotas() Quotas {
 	return Quotas{
-		Session: Quota{Requests: 100, RequestBurst: 1000, PushBytes: 256 << 20, PushCommits: 250_000,
+		Session: Quota{Requests: 100, RequestBurst: 1000, PushBytes: 64 << 20, PushCommits: 250_000,
 			Repos: 100, EventStreams: 16},
-		User: Quota{Requests: 400, RequestBurst: 4000, PushBytes: 1 << 30, PushCommits: 1_000_000,
+		User: Quota{Requests: 400, RequestBurst: 4000, PushBytes: 256 << 20, PushCommits: 1_000_000,
 			Repos: 200, EventStreams: 64},
-		Address: Quota{Requests: 200, RequestBurst: 2000, PushBytes: 256 << 20, PushCommits: 250_000,
+		Address: Quota{Requests: 200, RequestBurst: 2000, PushBytes: 64 << 20, PushCommits: 250_000,
 			Repos: 100, EventStreams: 256},
 		Registrations: 100,
 		PushWindow:    10 * time.Minute,

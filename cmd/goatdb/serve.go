@@ -71,7 +71,7 @@ too long for a Unix socket, serve warns and runs without it.
 here is kept in sync with it, and every one it announces is created here.
 Quotas are per session (and per user, over its sessions): --rate
 requests per second (100), --push-mib MiB and --push-commits commits pushed
-per 10 minutes (256, 250000), --repos-per-hour new repositories (100),
+per 10 minutes (64, 250000), --repos-per-hour new repositories (100),
 --streams event streams open (16); a user may use 4 times a session's (2
 times its new repositories), and --user-rate sets its request rate (400).
 Requests that fail authentication, and anonymous sessions, count per

@@ -58,21 +58,6 @@ func (b *memBudget) claim(keys []string, n int64) bool {
 	return true
 }
 
-// room returns how many bytes a request of keys may still reserve: the
-// budget's free bytes, and its accounts' room in their share.
-func (b *memBudget) room(keys []string) int64 {
-	free := b.free()
-	if b.share == 0 || len(keys) == 0 {
-		return free
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, k := range keys {
-		free = min(free, b.share-b.held[k])
-	}
-	return max(free, 0)
-}
-
 // budgetKeys names accounts for the memory budget's shares.
 func budgetKeys(accts []account) []string {
 	keys := make([]string, len(accts))
@@ -111,15 +96,6 @@ func (b *memBudget) take(n int64) bool {
 			return true
 		}
 	}
-}
-
-// free returns how many bytes are not reserved (a large number without a
-// limit).
-func (b *memBudget) free() int64 {
-	if b.max == 0 {
-		return 1 << 62
-	}
-	return max(0, b.max-b.used.Load())
 }
 
 // reservation is one request's share of the budget: it grows as the

@@ -152,14 +152,6 @@ func (a *answerReserve) take(n int) bool {
 	return true
 }
 
-// sendBytes is the most commit bytes one answer carries.
-func (s *Server) sendBytes() int {
-	if s.opts.MaxSendBytes > 0 {
-		return s.opts.MaxSendBytes
-	}
-	return 16 << 20 // syncproto's default
-}
-
 // bodyKey holds a request body authenticate read already.
 type bodyKey struct{}
 

@@ -291,6 +291,11 @@ func (db *DB) closeIdle(h *handle, done chan struct{}) {
 		db.mu.Unlock()
 		return
 	}
+	// The flush succeeded: a write failure remembered when it was taken
+	// out has cleared, so remember its state afresh.
+	db.mu.Lock()
+	db.remember(h.path, h.r)
+	db.mu.Unlock()
 	err := h.r.Close()
 	db.mu.Lock()
 	delete(db.closing, h.path)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -507,5 +508,33 @@ func TestConcurrentUseUnderBound(t *testing.T) {
 		if it, err := db.Get(p); err != nil || it.Get("i") != int64(i) {
 			t.Errorf("after Close and a crash, %s = %v, %v; want %d", p, it.Get("i"), err, i)
 		}
+	}
+}
+
+// TestHealthClearsAfterRecoveredClose: a repository whose writes failed,
+// closed for idleness once the disk recovered (its flush succeeds), is
+// remembered as ok: health does not stay degraded until it is opened
+// again.
+func TestHealthClearsAfterRecoveredClose(t *testing.T) {
+	mem := vfs.NewMem()
+	db := dbtest.OpenDBIn(t, "/db", &goatdb.Options{FS: mem, MaxOpenRepos: 1})
+	mustPut(t, db, "/data/t/a", goatdb.Fields{"v": 1})
+	mem.SetHook(func(op, name string) error {
+		if op == "write" && strings.HasSuffix(name, "t.log") {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	if _, err := db.Put("/data/t/b", goatdb.Fields{"v": 2}); err == nil {
+		t.Fatal("a write to a full disk succeeded")
+	}
+	if h, _ := db.Health(); h.Status != goatdb.StatusDegraded {
+		t.Fatalf("Health while writes fail = %v, want degraded", h)
+	}
+	mem.SetHook(nil)
+	mustPut(t, db, "/data/other/x", goatdb.Fields{"v": 3}) // closes /data/t, whose flush now succeeds
+	h, err := db.Health()
+	if err != nil || h.Status != goatdb.StatusOK {
+		t.Errorf("Health once the disk recovered and /data/t closed = %v, %v; want ok", h, err)
 	}
 }

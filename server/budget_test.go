@@ -280,3 +280,49 @@ func TestMemoryBudgetShare(t *testing.T) {
 		t.Fatalf("a's first request: %d", st)
 	}
 }
+
+// TestMemoryBudgetFirstCommits: every commit of an answer is reserved,
+// the first of each repository's section too: a request for many
+// repositories of one large commit each gets what fits its client's
+// share, not one commit per repository whatever their size.
+func TestMemoryBudgetFirstCommits(t *testing.T) {
+	const budget = 16 << 20
+	const share = budget / 4
+	sdb := dbtest.OpenDB(t, nil)
+	rng := rand.New(rand.NewPCG(5, 6))
+	big := make([]byte, 600<<10)
+	var repos []syncproto.RepoRequest
+	for i := range 12 { // 7 MiB of commits that do not compress, in 12 repositories
+		for j := range big {
+			big[j] = 'a' + byte(rng.IntN(26))
+		}
+		p := fmt.Sprintf("/data/big%02d", i)
+		mustPut(t, sdb, p+"/k", goatdb.Fields{"v": string(big)})
+		repos = append(repos, syncproto.RepoRequest{Path: p})
+	}
+	srv := serve(t, sdb, &server.Options{MemoryBudget: budget, RateLimit: -1}, "")
+	msg, err := syncproto.EncodeRequest(&syncproto.Request{Repos: repos})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, body, _ := post(t, srv.url, goatdb.SyncContentType, msg)
+	if st != http.StatusOK {
+		t.Fatalf("sync: %d %s", st, body)
+	}
+	resp, err := syncproto.DecodeResponse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, more int
+	for _, r := range resp.Repos {
+		for _, c := range r.Commits {
+			n += len(c)
+		}
+		if r.More {
+			more++
+		}
+	}
+	if n == 0 || n > share/3 || more == 0 {
+		t.Errorf("answer of %d commit bytes, %d sections with More; want some, at most a third of a client's share (%d), and More", n, more, share)
+	}
+}

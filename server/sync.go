@@ -99,12 +99,20 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The answer is held until the client has read it: it counts against
-	// the budget until then, in place of what building it took.
+	// the budget until then, in place of what building it took. An
+	// answer for which there was no room (not one of the commits it
+	// needed, or its own bytes) is 503: the request's commits are stored
+	// already, so a client that retries finds them there.
 	if ans != nil {
+		if ans.refused && ans.granted == 0 {
+			s.overBudget(w)
+			return
+		}
 		if held := res.n - ans.reserved + int64(len(msg)); held < res.n {
 			res.shrinkTo(held)
-		} else {
-			res.grow(held - res.n) // a small answer without commits: best effort
+		} else if !res.grow(held - res.n) {
+			s.overBudget(w)
+			return
 		}
 	}
 	s.metrics.commitsOut.Add(int(out))
@@ -134,6 +142,8 @@ type answerReserve struct {
 	res      *reservation
 	credit   int64 // commit bytes reserved and not yet taken
 	reserved int64 // bytes reserved in all
+	granted  int   // commits granted
+	refused  bool  // a commit was refused
 }
 
 func (a *answerReserve) take(n int) bool {
@@ -142,6 +152,7 @@ func (a *answerReserve) take(n int) bool {
 		if !a.res.grow(step * answerCost) {
 			step = need
 			if !a.res.grow(step * answerCost) {
+				a.refused = true
 				return false
 			}
 		}
@@ -149,6 +160,7 @@ func (a *answerReserve) take(n int) bool {
 		a.reserved += step * answerCost
 	}
 	a.credit -= int64(n)
+	a.granted++
 	return true
 }
 

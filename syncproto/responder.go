@@ -233,18 +233,27 @@ type sendBudgetKey struct{}
 type sendReserveKey struct{}
 
 // sendLimit is what one answer may still carry: left commit bytes, and
-// what reserve (if set) grants as they are taken.
+// what reserve (if set) grants as they are taken. The first commit of a
+// section goes whatever left says (a commit larger than the budget still
+// makes progress), but never past reserve: once reserve refuses, the
+// answer takes no more commits.
 type sendLimit struct {
 	left    int
 	reserve func(n int) bool
+	full    bool // reserve refused
 }
 
-// take reports whether a commit of n bytes fits, and counts it if so.
-func (l *sendLimit) take(n int) bool {
-	if n > l.left || l.reserve != nil && !l.reserve(n) {
+// take reports whether a commit of n bytes fits, and counts it if so;
+// first says it would be its section's first.
+func (l *sendLimit) take(n int, first bool) bool {
+	if l.full || n > l.left && !first {
 		return false
 	}
-	l.left -= n
+	if l.reserve != nil && !l.reserve(n) {
+		l.full = true
+		return false
+	}
+	l.left = max(0, l.left-n)
 	return true
 }
 
@@ -283,10 +292,10 @@ func WithSendBudget(ctx context.Context, n int) context.Context {
 }
 
 // WithSendReserve returns ctx asking Handle to call reserve with the size
-// of each commit it would put in its answer, before it does: a commit
-// reserve refuses is left out (More is set, and the client goes on in its
-// next round), except the first of each repository's section, which is
-// always sent. A server
+// of each commit it would put in its answer, before it does: once reserve
+// refuses, that commit and every later one are left out (More is set,
+// and the client goes on in its next round); a section may then have no
+// commits at all. A server
 // reserves, from a memory budget, what building the answer will
 // allocate, so that answers are made to fit the memory it has.
 func WithSendReserve(ctx context.Context, reserve func(n int) bool) context.Context {
@@ -587,15 +596,12 @@ var errPolicyFailed = errors.New("the server's policy failed")
 // whether it left any out for lack of room.
 func (s *Responder) send(sc *scope, cs []*commit.Commit, budget *sendLimit) ([]*commit.Commit, bool) {
 	var out []*commit.Commit
-	for i, c := range cs {
+	for _, c := range cs {
 		if !sc.visible(c) {
 			continue
 		}
-		if !budget.take(c.Size()) {
-			if len(out) > 0 {
-				return out, i < len(cs)
-			}
-			budget.left = max(0, budget.left-c.Size()) // the first goes anyway
+		if !budget.take(c.Size(), len(out) == 0) {
+			return out, true // c is left out
 		}
 		out = append(out, c)
 	}

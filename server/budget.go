@@ -36,6 +36,15 @@ type memBudget struct {
 	held map[string]int64 // bytes held by account ("session:KEY")
 }
 
+// most returns the most one request may hold: the share, or the whole
+// budget without one; 0 without a limit.
+func (b *memBudget) most() int64 {
+	if b.share > 0 {
+		return b.share
+	}
+	return b.max
+}
+
 // claim counts n bytes against each of keys, or none of them if one
 // would then hold more than the share.
 func (b *memBudget) claim(keys []string, n int64) bool {

@@ -336,6 +336,35 @@ func (s *Server) chargePush(accts []account, req *syncproto.Request) *refusal {
 	if len(accts) == 0 {
 		return nil
 	}
+	charges := pushCharges(req)
+	now := time.Now()
+	for i, c := range charges {
+		if c.n == 0 {
+			continue
+		}
+		if rf := charge(accts, c.n, c.limit, c.what, c.pick, now); rf != nil {
+			refund(accts, charges[:i])
+			return rf
+		}
+	}
+	return nil
+}
+
+// refundPush gives back what chargePush took for a request whose commits
+// were not stored (storing failed, or it was cancelled): the client sends
+// them again.
+func (s *Server) refundPush(accts []account, req *syncproto.Request) {
+	refund(accts, pushCharges(req))
+}
+
+// pushCharge is what a push counts against one limit.
+type pushCharge struct {
+	n           int
+	limit, what string
+	pick        func(*scope) *limiter
+}
+
+func pushCharges(req *syncproto.Request) []pushCharge {
 	var commits, bytes int
 	for i := range req.Repos {
 		rr := &req.Repos[i]
@@ -344,31 +373,20 @@ func (s *Server) chargePush(accts []account, req *syncproto.Request) *refusal {
 			bytes += len(c)
 		}
 	}
-	now := time.Now()
-	charges := []struct {
-		n           int
-		limit, what string
-		pick        func(*scope) *limiter
-	}{
+	return []pushCharge{
 		{commits, limitPushCommits, "commits", func(sc *scope) *limiter { return sc.commits }},
 		{bytes, limitPushBytes, "commit bytes", func(sc *scope) *limiter { return sc.bytes }},
 	}
-	for i, c := range charges {
-		if c.n == 0 {
-			continue
-		}
-		if rf := charge(accts, c.n, c.limit, c.what, c.pick, now); rf != nil {
-			for _, d := range charges[:i] {
-				for _, a := range accts {
-					if l := d.pick(a.scope); l != nil && d.n > 0 {
-						l.give(a.key, d.n)
-					}
-				}
+}
+
+func refund(accts []account, charges []pushCharge) {
+	for _, d := range charges {
+		for _, a := range accts {
+			if l := d.pick(a.scope); l != nil && d.n > 0 {
+				l.give(a.key, d.n)
 			}
-			return rf
 		}
 	}
-	return nil
 }
 
 // pushKey holds, in a sync request's context, what its new repositories

@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
+	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/server"
+	"github.com/goatdb/goatdb/vfs"
 )
 
 // slow is a rate no test outlives: a bucket spent stays spent.
@@ -284,4 +287,28 @@ func countKeys(t *testing.T, rig *authRig, path string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestQuotaPushRefundedOnStorageFailure: commits the server failed to
+// store do not count against the push quota: the client sends them again.
+func TestQuotaPushRefundedOnStorageFailure(t *testing.T) {
+	mem := vfs.NewMem()
+	db := dbtest.OpenDBIn(t, "/srv", &goatdb.Options{FS: mem})
+	mustPut(t, db, "/data/t/seed", goatdb.Fields{"n": 0})
+	q := server.Quotas{Session: server.Quota{PushCommits: 3}, PushWindow: 1000 * time.Hour}
+	srv := serve(t, db, &server.Options{Quotas: &q, RateLimit: -1}, "")
+	cli := dbtest.OpenDB(t, nil)
+	mustSync(t, cli, srv.url, "/data/t")
+	mustPut(t, cli, "/data/t/a", goatdb.Fields{"n": 1})
+	mustPut(t, cli, "/data/t/b", goatdb.Fields{"n": 2})
+	failWrites(mem, "t.log")
+	if code, body, _ := postWithID(t, srv.url, pushRequest(t, cli, "/data/t"), "refund-1"); code != http.StatusServiceUnavailable {
+		t.Fatalf("a push while writes fail: %d %q, want 503", code, body)
+	}
+	failWrites(mem, "")
+	mustPut(t, cli, "/data/t/c", goatdb.Fields{"n": 3})
+	mustSync(t, cli, srv.url, "/data/t") // the 3 commits: the whole quota, if the failed push was refunded
+	if n, err := db.Count("/data/t"); err != nil || n != 4 {
+		t.Errorf("server holds %d items (%v), want 4", n, err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -78,8 +79,9 @@ type Options struct {
 	// request clients send (about 2 × syncproto.MaxMessageSize covers any).
 	// One session, user or client address holds at most a quarter of it
 	// at once, so that one client's heavy requests leave room for the
-	// others': keep it at 4 × the largest request clients send (goatdb's
-	// client sends at most 16 MiB of commits a request). 0 means
+	// others'; a request whose body and payload alone need more than that
+	// is refused with 413. Keep it at 8 × the largest request clients send
+	// (goatdb's client sends at most 16 MiB of commits a request). 0 means
 	// DefaultMemoryBudget; negative, no limit.
 	MemoryBudget int64
 	// MinBodyRate is the least average rate, in bytes per second, at
@@ -444,7 +446,26 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	return AddressKey(host)
+}
+
+// AddressKey is the key of a client address (host, without port) for the
+// limits by address, as the default Options.ClientKey makes it:
+// the address itself for IPv4, its /64 for IPv6 (one host commonly holds
+// a whole /64, so single addresses would hand it endless keys).
+func AddressKey(host string) string {
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.Is4() || ip.Is4In6() {
+		if err == nil {
+			return ip.Unmap().String()
+		}
+		return host
+	}
+	p, err := ip.WithZone("").Prefix(64)
+	if err != nil {
+		return host
+	}
+	return p.String()
 }

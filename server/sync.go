@@ -44,6 +44,11 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	accts := s.accountsOf(r)
 	var ans *answerReserve
 	if res != nil {
+		if need, most := int64(len(body))+int64(bound), s.mem.most(); most > 0 && need > most {
+			s.metrics.tooLarge.Add(1)
+			httpError(w, http.StatusRequestEntityTooLarge, "this request takes %d bytes of memory to decode (its body and payload), more than one client may hold at once on this server (%d); send fewer commits per request", need, most)
+			return
+		}
 		if !res.own(budgetKeys(accts)) || !res.grow(int64(bound)) {
 			s.overBudget(w)
 			return
@@ -68,6 +73,9 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	resp, err := s.responder.Handle(syncproto.WithRequest(ctx, s.requestInfo(r)), req)
 	if err != nil {
 		var se *syncproto.StorageError
+		if r.Context().Err() != nil || errors.As(err, &se) {
+			s.refundPush(accts, req) // not stored: the client sends them again
+		}
 		switch {
 		case r.Context().Err() != nil:
 			httpError(w, http.StatusServiceUnavailable, "request cancelled: %v", r.Context().Err())

@@ -55,8 +55,11 @@ func (l *limitFlags) apply(opts *server.Options, sessionRate float64) error {
 			return usagef("serve", "--%s %d: want 0 (no limit) or more", name, v)
 		}
 	}
-	if l.pushMiB > 1<<30 {
-		return usagef("serve", "--push-mib %d: want at most %d", l.pushMiB, 1<<30)
+	for name, v := range map[string]int64{"push-mib": l.pushMiB, "push-commits": l.pushCommits, "repos-per-hour": int64(l.reposPerHour),
+		"streams": int64(l.streams), "max-streams": int64(l.maxStreams), "max-connections": int64(l.maxConnections)} {
+		if v > 1<<30 {
+			return usagef("serve", "--%s %d: want at most %d", name, v, 1<<30)
+		}
 	}
 	if h := l.clientIPHeader; h != "" && strings.ContainsAny(h, " :\t\r\n") {
 		return usagef("serve", "--client-ip-header %q: want a header name such as X-Forwarded-For", h)
@@ -96,12 +99,12 @@ func headerAddress(r *http.Request, header string) string {
 	if len(vs) > 0 {
 		parts := strings.Split(vs[len(vs)-1], ",")
 		if a := strings.TrimSpace(parts[len(parts)-1]); a != "" {
-			return a
+			return server.AddressKey(a)
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	return server.AddressKey(host)
 }

@@ -469,7 +469,7 @@ func TestServeLimits(t *testing.T) {
 	t.Parallel()
 	for _, bad := range [][]string{{"--rate", "-1"}, {"--user-rate", "-2"}, {"--ip-rate", "-1"}, {"--push-mib", "-1"},
 		{"--push-commits", "-5"}, {"--repos-per-hour", "-1"}, {"--streams", "-1"}, {"--max-streams", "-1"},
-		{"--max-connections", "-3"}, {"--min-body-rate", "-1"}, {"--client-ip-header", "X Forwarded"}} {
+		{"--max-connections", "-3"}, {"--min-body-rate", "-1"}, {"--client-ip-header", "X Forwarded"}, {"--push-commits", "2000000000"}} {
 		failure(t, cli(t, newDir(t), "", append([]string{"serve"}, bad...)...), 2, bad[0])
 	}
 	srvDir := newDir(t)
@@ -498,5 +498,9 @@ func TestHeaderAddress(t *testing.T) {
 	r.Header.Add("X-Forwarded-For", "203.0.113.9, 198.51.100.7")
 	if got := headerAddress(r, "X-Forwarded-For"); got != "198.51.100.7" {
 		t.Errorf("got %q, want the entry the proxy added last", got)
+	}
+	r.Header.Add("X-Forwarded-For", "2001:db8:7:8:9::1")
+	if got := headerAddress(r, "X-Forwarded-For"); got != "2001:db8:7:8::/64" {
+		t.Errorf("got %q, want the IPv6 client's /64", got)
 	}
 }

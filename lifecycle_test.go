@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,7 +18,6 @@ import (
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/repo"
-	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/vfs"
 )
 
@@ -378,17 +376,7 @@ func mustPut(t testing.TB, db *goatdb.DB, path string, fields goatdb.Fields) {
 // boundedServer serves a new database bounded to max open repositories.
 func boundedServer(t *testing.T, max int) (*goatdb.DB, string) {
 	t.Helper()
-	db := dbtest.OpenDB(t, &goatdb.Options{MaxOpenRepos: max})
-	srv, err := server.New(db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	return db, hs.URL
+	return syncServerWith(t, &goatdb.Options{MaxOpenRepos: max})
 }
 
 // TestSyncUnderBound: DB.Sync and a background Syncer sync many more

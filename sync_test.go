@@ -29,7 +29,13 @@ import (
 // httptest server and returns the database and the URL.
 func syncServer(t *testing.T) (*goatdb.DB, string) {
 	t.Helper()
-	db := dbtest.OpenDB(t, nil)
+	return syncServerWith(t, nil)
+}
+
+// syncServerWith serves a new database opened with opts.
+func syncServerWith(t *testing.T, opts *goatdb.Options) (*goatdb.DB, string) {
+	t.Helper()
+	db := dbtest.OpenDB(t, opts)
 	srv, err := server.New(db, nil)
 	if err != nil {
 		t.Fatal(err)

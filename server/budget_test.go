@@ -199,18 +199,7 @@ func TestMemoryBudgetSizesAnswers(t *testing.T) {
 		mustPut(t, sdb, fmt.Sprintf("/data/big/k%03d", i), goatdb.Fields{"v": string(big)})
 	}
 	srv := serve(t, sdb, &server.Options{MemoryBudget: budget, RateLimit: -1}, "")
-	msg, err := syncproto.EncodeRequest(&syncproto.Request{Repos: []syncproto.RepoRequest{{Path: "/data/big"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, body, _ := post(t, srv.url, goatdb.SyncContentType, msg)
-	if st != http.StatusOK {
-		t.Fatalf("sync: %d %s", st, body)
-	}
-	resp, err := syncproto.DecodeResponse([]byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := askAll(t, srv.url, []syncproto.RepoRequest{{Path: "/data/big"}})
 	var n int
 	for _, c := range resp.Repos[0].Commits {
 		n += len(c)
@@ -300,18 +289,7 @@ func TestMemoryBudgetFirstCommits(t *testing.T) {
 		repos = append(repos, syncproto.RepoRequest{Path: p})
 	}
 	srv := serve(t, sdb, &server.Options{MemoryBudget: budget, RateLimit: -1}, "")
-	msg, err := syncproto.EncodeRequest(&syncproto.Request{Repos: repos})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, body, _ := post(t, srv.url, goatdb.SyncContentType, msg)
-	if st != http.StatusOK {
-		t.Fatalf("sync: %d %s", st, body)
-	}
-	resp, err := syncproto.DecodeResponse([]byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := askAll(t, srv.url, repos)
 	var n, more int
 	for _, r := range resp.Repos {
 		for _, c := range r.Commits {
@@ -324,4 +302,23 @@ func TestMemoryBudgetFirstCommits(t *testing.T) {
 	if n == 0 || n > share/3 || more == 0 {
 		t.Errorf("answer of %d commit bytes, %d sections with More; want some, at most a third of a client's share (%d), and More", n, more, share)
 	}
+}
+
+// askAll sends one sync round for repos, as a peer that holds nothing of
+// them, and returns the answer.
+func askAll(t *testing.T, url string, repos []syncproto.RepoRequest) *syncproto.Response {
+	t.Helper()
+	msg, err := syncproto.EncodeRequest(&syncproto.Request{Repos: repos})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, body, _ := post(t, url, goatdb.SyncContentType, msg)
+	if st != http.StatusOK {
+		t.Fatalf("sync: %d %s", st, body)
+	}
+	resp, err := syncproto.DecodeResponse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
 )
 
@@ -94,18 +95,7 @@ func TestSendBudget(t *testing.T) {
 	tr := syncproto.TransportFunc(func(ctx context.Context, msg []byte) ([]byte, error) {
 		return r.HandleMessage(syncproto.WithSendBudget(ctx, 1), msg)
 	})
-	s := newSyncer(t, tr, nil)
-	rounds, received := 0, 0
-	for range 20 {
-		st, err := s.Sync(context.Background(), syncproto.Local{Path: "/data/tasks", Repo: cli})
-		rounds, received = rounds+st.Rounds, received+st.CommitsReceived
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syncproto.ErrNotConverged) {
-			t.Fatal(err)
-		}
-	}
+	rounds, received := syncToEnd(t, newSyncer(t, tr, nil), cli, 20)
 	if received != 50 || rounds < 50 {
 		t.Fatalf("with a 1-byte budget: %d rounds, %d commits", rounds, received)
 	}
@@ -120,7 +110,7 @@ func TestSendReserve(t *testing.T) {
 	writeItems(t, srv, "a", 50, 10)
 	cli := openPeer(t, 2)
 	r := serve(t, srv, nil)
-	var asked, granted, rounds int
+	var asked, granted int
 	tr := syncproto.TransportFunc(func(ctx context.Context, msg []byte) ([]byte, error) {
 		left := 3 // commits granted this round
 		return r.HandleMessage(syncproto.WithSendReserve(ctx, func(n int) bool {
@@ -136,20 +126,27 @@ func TestSendReserve(t *testing.T) {
 			return true
 		}), msg)
 	})
-	s := newSyncer(t, tr, nil)
-	received := 0
-	for range 40 {
+	rounds, received := syncToEnd(t, newSyncer(t, tr, nil), cli, 40)
+	if received != 50 || granted != 50 || rounds < 50/3 {
+		t.Fatalf("granting 3 commits a round: %d rounds, %d commits received, %d granted (%d asked)", rounds, received, granted, asked)
+	}
+	requireSame(t, srv, cli)
+}
+
+// syncToEnd syncs /data/tasks into cli until it converges (at most tries
+// syncs, each up to its round budget) and returns the rounds and the
+// commits received.
+func syncToEnd(t *testing.T, s *syncproto.Syncer, cli *repo.Repo, tries int) (rounds, received int) {
+	t.Helper()
+	for range tries {
 		st, err := s.Sync(context.Background(), syncproto.Local{Path: "/data/tasks", Repo: cli})
 		rounds, received = rounds+st.Rounds, received+st.CommitsReceived
 		if err == nil {
-			break
+			return rounds, received
 		}
 		if !errors.Is(err, syncproto.ErrNotConverged) {
 			t.Fatal(err)
 		}
 	}
-	if received != 50 || granted != 50 || rounds < 50/3 {
-		t.Fatalf("granting 3 commits a round: %d rounds, %d commits received, %d granted (%d asked)", rounds, received, granted, asked)
-	}
-	requireSame(t, srv, cli)
+	return rounds, received
 }

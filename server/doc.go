@@ -10,9 +10,10 @@
 //	                  syncproto response back. 400 with a reason for a
 //	                  malformed request or an unsupported protocol version
 //	                  (naming the supported ones), 413 for one over
-//	                  syncproto.MaxMessageSize, 415 for another content
-//	                  type, 429 with Retry-After when the client is over
-//	                  its rate, 408 when its body arrives slower than
+//	                  syncproto.MaxMessageSize or over a whole quota,
+//	                  415 for another content type, 429 with Retry-After
+//	                  when the client is over what remains of a quota
+//	                  (see Quotas), 408 when its body arrives slower than
 //	                  Options.MinBodyRate after Options.BodyGrace, 503 with
 //	                  Retry-After when the memory budget for requests in
 //	                  flight (Options.MemoryBudget) has no room for it;
@@ -187,15 +188,24 @@
 // # Invariants
 //
 //   - The server keeps no state per client beyond an open event stream and
-//     a rate-limit bucket; every sync request is answered from the
+//     its quota buckets; every sync request is answered from the
 //     repositories alone (see syncproto).
+//   - Every request counts against the quotas of its session and user, or
+//     of its address when it is not authenticated or its session is
+//     anonymous (Quotas); a request over one is refused before it is
+//     handled, with nothing of it stored, and a repository over the quota
+//     on new ones is refused before it is created. Nodes and the root are
+//     not limited.
 //   - At most Options.MaxConnections connections are open at once; more
 //     wait in the listen backlog.
 //   - What sync requests in flight hold (bodies, decompressed payloads,
-//     answers not yet read by their clients) stays within
-//     Options.MemoryBudget: each is reserved before it is allocated, and a
-//     request that does not fit is answered 503. With Options.Auth, a
-//     payload is opened only for an authenticated request.
+//     answers as they are built and until their clients read them) stays
+//     within Options.MemoryBudget, and what the requests of one session,
+//     user or address hold within a quarter of it: each is reserved before
+//     it is allocated, an answer is made to fit the room left, and a
+//     request that does not fit is answered 503 (413 if it never could).
+//     With Options.Auth, a payload is opened only for an authenticated
+//     request.
 //   - A sync response is written only after the commits of its request are
 //     stored with the database's durability, so under Sync durability a
 //     commit the server acknowledged survives a crash.

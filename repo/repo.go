@@ -141,6 +141,7 @@ type Repo struct {
 	log     *logWriter       // nil when read-only
 
 	mu      sync.RWMutex // guards everything below
+	horizon int64        // the log's horizon (Unix ms); 0 if never compacted
 	commits map[commit.ID]*node
 	items   map[string]*itemState
 	list    []*itemState          // every item in order of first commit, for iteration

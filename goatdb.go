@@ -357,6 +357,22 @@ func (db *DB) HasRepo(path string) (bool, error) {
 	return err == nil, err
 }
 
+// LogSize returns the size in bytes of the log of the repository at path
+// /type/repo, without opening it.
+func (db *DB) LogSize(path string) (int64, error) {
+	if err := CheckRepoPath(path); err != nil {
+		return 0, err
+	}
+	fi, err := db.fs.Stat(db.logPath(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%w: repository %s", ErrNotFound, path)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
 // OnRepoOpen calls fn for every repository open now and for each one
 // opened later, until remove is called. fn runs with the database's lock
 // held: it must return quickly and must not call the database. A

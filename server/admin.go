@@ -68,7 +68,7 @@ func (s *Server) ServeAdmin(ctx context.Context, path string) error {
 		ln.Close()
 		return fmt.Errorf("server: admin socket: %w", err)
 	}
-	hs := &http.Server{Handler: AdminHandler(s.accounts), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

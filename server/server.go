@@ -17,6 +17,7 @@ import (
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/gc"
 	"github.com/goatdb/goatdb/syncproto"
 )
 
@@ -90,6 +91,10 @@ type Options struct {
 	// negative, no minimum. BodyGrace 0 means 5 seconds.
 	MinBodyRate float64
 	BodyGrace   time.Duration
+	// GC is the history policy of the deployment: the horizon goatdb gc
+	// (through the admin socket) collects to. Its certificate lifetime and
+	// offline grace must not be shorter than the accounts' (AuthOptions).
+	GC gc.Policy
 	// MaxConnections bounds the connections Serve keeps open; more wait
 	// in the listen backlog until one closes. 0 means
 	// DefaultMaxConnections; negative, no bound.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
+	"github.com/goatdb/goatdb/gc"
 	"github.com/goatdb/goatdb/server"
 )
 
@@ -95,6 +96,7 @@ turns either bound off. Access logs go to standard error at --log-level
 		fs.Var((*listFlag)(&o.peers), "peer", "replicate with the server at `URL` (repeatable)")
 		fs.Float64Var(&o.rate, "rate", server.DefaultQuotas().Session.Requests, "requests per second per session on /v1/ routes; without authentication, per client address (0: no limit)")
 		o.limits.register(fs)
+		fs.BoolVar(&o.gc, "gc", true, "collect history older than the horizon by itself (see 'goatdb help gc'), at most once a day per repository")
 		fs.Int64Var(&o.memoryMiB, "memory-budget", server.DefaultMemoryBudget>>20, "memory sync requests in flight may hold, in `MIB` (0: no limit)")
 		fs.IntVar(&o.openRepos, "max-open-repos", defaultMaxOpenRepos(), "keep at most `N` repositories open; idle ones are closed (default: a quarter of the file limit, at most 1000; 0: no bound)")
 		fs.Int64Var(&o.repoMiB, "repo-memory", defaultRepoMemoryMiB, "estimated memory open repositories may take, in `MIB`; idle ones are closed (0: no bound)")
@@ -126,6 +128,7 @@ type serveOptions struct {
 	limits      limitFlags
 	openRepos   int   // --max-open-repos
 	repoMiB     int64 // --repo-memory
+	gc          bool  // --gc
 }
 
 // listFlag collects a repeatable flag's values.
@@ -222,7 +225,16 @@ func serve(e *env, args []string, o *serveOptions) error {
 	if err != nil {
 		return errors.Join(err, db.Close())
 	}
+	var col *gc.Collector
+	if o.gc {
+		if col, err = gc.Start(db, &gc.CollectorOptions{Options: gc.Options{Policy: srv.GCPolicy()}, Logger: logger}); err != nil {
+			return errors.Join(err, srv.Close(), db.Close())
+		}
+	}
 	err = serveListening(e, o, srv, logger, tlsConfig)
+	if col != nil {
+		col.Stop()
+	}
 	err = errors.Join(err, srv.Close(), db.Close())
 	if err == nil {
 		fmt.Fprintln(e.stdout, "goatdb: stopped")

@@ -65,6 +65,12 @@ const audienceHeader = "Goat-Audience"
 // node's key, as the node's.
 const NodeCertHeader = "Goat-Node-Cert"
 
+// NodeHistoryHeader carries, beside NodeCertHeader, how long the node
+// keeps history (NodeAuth.History), in seconds: a peer that keeps another
+// length refuses the node (403), since each would refuse as below its
+// horizon commits the other still accepts.
+const NodeHistoryHeader = "Goat-Node-History"
+
 // authPrefix is the path prefix of the routes that manage sessions; no
 // certificate renewal runs before them.
 const authPrefix = "/v1/auth/"
@@ -195,6 +201,9 @@ func (rm *remote) send(ctx context.Context, method, path string, body []byte, he
 	}
 	if rm.nodeCert != "" {
 		req.Header.Set(NodeCertHeader, rm.nodeCert)
+	}
+	if rm.nodeHist != "" {
+		req.Header.Set(NodeHistoryHeader, rm.nodeHist)
 	}
 	if aud != "" && rm.key != nil {
 		var h string

@@ -242,6 +242,7 @@ type remote struct {
 	sign     signer
 	key      ed25519.PrivateKey // signs requests: the session's, or a node's
 	nodeCert string             // a node's certificate, base64, sent with every request; "" for a session
+	nodeHist string             // a node's NodeAuth.History in seconds, sent beside nodeCert; "" for none
 }
 
 // remote returns the remote for serverURL, creating it on first use.
@@ -278,6 +279,9 @@ func (db *DB) remoteAs(serverURL string, client *http.Client, node *NodeAuth) (*
 		client = defaultHTTPClient
 	}
 	rm := &remote{db: db, url: u, client: client, resumes: db.resumes.forServer(id), key: key, nodeCert: cert}
+	if node != nil && node.History > 0 {
+		rm.nodeHist = strconv.FormatInt(int64(node.History/time.Second), 10)
+	}
 	rm.syncer, err = syncproto.NewSyncer(&httpTransport{rm: rm}, session,
 		&syncproto.SyncerOptions{Resumes: rm.resumes, Logger: db.opts.Logger.With("server", u)})
 	if err != nil {

@@ -60,6 +60,11 @@ type SyncOptions struct {
 type NodeAuth struct {
 	Key         ed25519.PrivateKey
 	Certificate []byte
+	// History is how long the node keeps history its sessions may build
+	// on (gc.Policy.Kept); peers with another refuse to replicate, since
+	// each would refuse as below its horizon commits the other accepts.
+	// 0 sends none.
+	History time.Duration
 }
 
 // Validate checks the options.

@@ -67,6 +67,13 @@ func (p Policy) Horizon(now time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
+// Kept returns how far back from now history is kept, before flooring
+// to the day: L + G + S.
+func (p Policy) Kept() time.Duration {
+	p = p.withDefaults()
+	return p.CertLifetime + p.OfflineGrace + p.Skew
+}
+
 // ErrPolicyMismatch is returned by Same for policies whose horizons
 // differ.
 var ErrPolicyMismatch = errors.New("gc: the horizon policies differ")

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/gc"
 	"github.com/goatdb/goatdb/repo"
 )
@@ -107,4 +109,24 @@ func (s *Server) GCPolicy() gc.Policy {
 		p.OfflineGrace = max(p.OfflineGrace, a.Grace)
 	}
 	return p
+}
+
+// sameHistory checks a peer node's history length (goatdb.NodeHistoryHeader,
+// seconds; "" from a node that sends none) against this server's: nodes
+// that keep different lengths of history would each refuse, as below its
+// horizon, commits the other accepts.
+func (s *Server) sameHistory(header string) error {
+	if header == "" {
+		return nil
+	}
+	secs, err := strconv.ParseInt(header, 10, 64)
+	if err != nil || secs <= 0 || secs > 1<<40 {
+		return fmt.Errorf("%s %q: want whole seconds", goatdb.NodeHistoryHeader, header)
+	}
+	theirs, ours := time.Duration(secs)*time.Second, s.GCPolicy().Kept().Truncate(time.Second)
+	if theirs != ours {
+		return fmt.Errorf("%w: this node keeps %v of history and the peer %v (certificate lifetime + offline grace + skew); configure the nodes alike",
+			gc.ErrPolicyMismatch, ours, theirs)
+	}
+	return nil
 }

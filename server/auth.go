@@ -131,6 +131,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			refuse("%v", err)
 			return
 		}
+		if p.Node {
+			if err := s.sameHistory(r.Header.Get(goatdb.NodeHistoryHeader)); err != nil {
+				httpError(w, http.StatusForbidden, "%v", err)
+				return
+			}
+		}
 		if node != "" && strings.HasPrefix(header, "v1;") {
 			w.Header().Set(authz.NodeHeaderName, node)
 		}

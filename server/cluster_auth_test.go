@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
+	"github.com/goatdb/goatdb/gc"
 	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/server"
@@ -175,5 +177,45 @@ func TestOpenIdentitySharedRoot(t *testing.T) {
 	}
 	if info, err := os.Stat(filepath.Join(dirB, "auth", "node.key")); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("node.key: %v %v", info, err)
+	}
+}
+
+// TestPeersRefuseDifferentHistory: a node that keeps another length of
+// history (gc.Policy) is refused by its peer with 403 naming the
+// difference, since each would refuse as below its horizon commits the
+// other still accepts; a node configured alike replicates.
+func TestPeersRefuseDifferentHistory(t *testing.T) {
+	idA, root, err := server.NewIdentity("cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := authz.OpenRules()
+	a := newAuthRig(t, rules, func(o *server.AuthOptions) { o.Identity = idA })
+	start := func(name string, policy gc.Policy) *running {
+		_, key, _ := ed25519.GenerateKey(nil)
+		now := time.Now()
+		nc, err := authz.IssueNode(root, authz.NodeFields{Node: name, Key: key.Public().(ed25519.PublicKey),
+			NotBefore: now.Add(-time.Hour), Expires: now.Add(24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := &server.Identity{Audience: idA.Audience, Root: idA.Root, NodeKey: key, Node: nc}
+		return serve(t, dbtest.OpenDB(t, nil), &server.Options{RateLimit: -1, Peers: []string{a.run.url}, GC: policy,
+			Auth: &server.AuthOptions{Identity: id, Rules: rules}}, "")
+	}
+	a.client().login("alice") // something in /sys to replicate
+	other := start("longer", gc.Policy{CertLifetime: 60 * 24 * time.Hour})
+	alike := start("alike", gc.Policy{})
+	ms := httptest.NewServer(other.srv.MetricsHandler())
+	defer ms.Close()
+	eventually(t, 10*time.Second, "the longer-history node's replication refused", func() bool {
+		return scrape(t, ms.URL).sum("goatdb_peer_sync_errors_total") > 0
+	})
+	eventually(t, 10*time.Second, "the alike node replicates /sys", func() bool {
+		_, err := alike.db.LookupRepo("/sys/sessions")
+		return err == nil
+	})
+	if _, err := other.db.LookupRepo("/sys/sessions"); err == nil {
+		t.Error("the node with another history length replicated /sys/sessions")
 	}
 }

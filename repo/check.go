@@ -30,10 +30,12 @@ func (p Problem) String() string {
 
 // Check verifies the repository from its log: framing, every commit's id
 // (re-hashed) and signature, every delta and merge (recomputed), every
-// exclusion record, and every item's excluded commits, leaves, head and
-// cached value. Pending and excluded commits are not problems (see Stats);
-// a commit in the graph over an excluded one is. It returns nil when all
-// is well.
+// exclusion and horizon record, and every item's excluded commits, leaves,
+// head and cached value. Pending and excluded commits are not problems (see
+// Stats); a commit in the graph over an excluded one is. A complete commit
+// may lack parents only if the horizon record lists it (shallow: they were
+// collected), and a shallow merge is not recomputed (its collected parents
+// are gone). It returns nil when all is well.
 func (r *Repo) Check() []Problem {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -76,7 +78,7 @@ func (r *Repo) checkLog() []Problem {
 		return append(ps, Problem{Offset: 0, What: err.Error()})
 	}
 	sc := scanLog(data)
-	if h.version != logVersion {
+	if h.version == 1 {
 		sc = scanLogV1(data)
 	}
 	for _, d := range sc.damage {
@@ -87,6 +89,7 @@ func (r *Repo) checkLog() []Problem {
 	if sc.end < int64(len(data)) && !r.opts.ReadOnly {
 		ps = append(ps, Problem{Offset: sc.end, What: fmt.Sprintf("torn tail of %d bytes", int64(len(data))-sc.end)})
 	}
+	var hi horizonInfo
 	for _, rec := range sc.recs {
 		if rec.bad || rec.untrusted || uint64(rec.end) > r.seq {
 			continue
@@ -94,6 +97,14 @@ func (r *Repo) checkLog() []Problem {
 		if rec.typ == recExclude {
 			if _, err := decodeExclusion(rec.data); err != nil {
 				ps = append(ps, Problem{Offset: rec.off, What: "exclusion record: " + err.Error()})
+			}
+			continue
+		}
+		if rec.typ == recHorizon {
+			if h.version != compactedVersion {
+				ps = append(ps, Problem{Offset: rec.off, What: fmt.Sprintf("horizon record in a version %d log", h.version)})
+			} else if err := decodeHorizon(rec.data, &hi); err != nil {
+				ps = append(ps, Problem{Offset: rec.off, What: err.Error()})
 			}
 			continue
 		}
@@ -151,10 +162,19 @@ func (r *Repo) checkNode(n *node) []Problem {
 	if !n.complete() {
 		return ps
 	}
+	absent := false
+	for _, p := range n.c.Parents() {
+		if r.commits[p] == nil {
+			absent = true
+			if !n.shallow {
+				add("parent %s is missing, yet the commit is complete", p.Short())
+			}
+		}
+	}
 	if _, err := r.valueOf(n); err != nil {
 		add("delta does not apply: %v", err)
 	}
-	if n.c.IsMerge() {
+	if n.c.IsMerge() && !absent {
 		if why := r.checkMerge(n.c); why != "" {
 			add("%s", why)
 		}

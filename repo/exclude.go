@@ -804,6 +804,7 @@ func (r *Repo) planItemLocked(st *itemState, roots map[*node]bool) (reauthoring,
 	for _, n := range set {
 		for _, p := range n.c.Parents() {
 			switch pn := r.commits[p]; {
+			case pn == nil: // collected by compaction
 			case in[pn]:
 				hasChild[pn] = true
 			case !pn.out && !slices.Contains(bases, pn):

@@ -412,7 +412,7 @@ func TestBadHeader(t *testing.T) {
 		{"text short", []byte("hi"), repo.ErrNotLog, "not a goatdb log"},
 		{"sqlite", append([]byte("SQLite format 3\x00"), make([]byte, 100)...), repo.ErrNotLog, "bad magic"},
 		{"magic typo, no records", append([]byte("goatdbLH"), header[8:]...), repo.ErrNotLog, "bad magic"},
-		{"version 3", withLog(withVersion(3, true)), repo.ErrVersion, "version 3"},
+		{"version 4", withLog(withVersion(4, true)), repo.ErrVersion, "version 4"},
 		{"version 0", withVersion(0, true), repo.ErrVersion, "version 0"},
 		{"bad checksum header only", badSum[:hs], repo.ErrCorrupt, "header checksum mismatch"},
 	}

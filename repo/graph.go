@@ -23,12 +23,16 @@ const maxMergeLeaves = 63
 type node struct {
 	c       *commit.Commit
 	seq     uint64 // log position after the commit's record
-	missing int    // parents and base that are not complete yet
+	missing int32  // parents and base that are not complete yet
+	mark    uint32 // scratch of the compaction planning (compact.go)
 	bad     string // why a complete-looking commit is invalid; never a leaf
 	gen     uint32 // 1 + the largest parent generation; set on completion
 	depth   uint16 // 0 for a full snapshot, else deltas since its base
 	out     bool   // excluded: the commit or an ancestor is (exclude.go); never a leaf
-	base    *node  // the full snapshot a delta is relative to
+	// shallow: some parents were collected by compaction (horizon.go);
+	// gen and depth are those they had with them.
+	shallow bool
+	base    *node // the full snapshot a delta is relative to
 	schema  commit.Schema
 }
 
@@ -66,7 +70,12 @@ func (r *Repo) insert(c *commit.Commit, seq uint64) (*node, bool) {
 	r.commits[c.ID()] = n
 	r.entries = append(r.entries, n)
 	st := r.itemLocked(c.Key())
-	for _, p := range c.Parents() {
+	e, listed := r.listedEntry(c)
+	for i, p := range c.Parents() {
+		if listed && i < 64 && e.absent&(1<<i) != 0 && r.commits[p] == nil {
+			n.shallow = true // collected: completes without it (horizon.go)
+			continue
+		}
 		r.await(n, p)
 	}
 	if !c.IsFull() {
@@ -122,6 +131,9 @@ func (r *Repo) completeChain(n *node) {
 // commits waiting on it stay pending. A merge that was pending (it arrived
 // before its parents, so Receive could not check it) is recomputed here.
 func (r *Repo) completeOne(n *node, wasPending bool) bool {
+	if r.planEnd > 0 && n.seq <= r.planEnd && n.mark != r.keepMark {
+		n.mark = r.lateMark // pending when the compaction being planned began
+	}
 	err := r.link(n)
 	if err == nil && (wasPending || r.untrusted[n.c.ID()]) && n.c.IsMerge() {
 		if why := r.checkMerge(n.c); why != "" {
@@ -171,7 +183,9 @@ func (r *Repo) itemNodes(st *itemState) []*node {
 		seen[n] = true
 		out = append(out, n)
 		for _, p := range n.c.Parents() {
-			stack = append(stack, r.commits[p])
+			if pn := r.commits[p]; pn != nil { // nil: collected
+				stack = append(stack, pn)
+			}
 		}
 	}
 	for _, n := range st.pending {
@@ -185,12 +199,16 @@ func (r *Repo) itemNodes(st *itemState) []*node {
 func byID(a, b *node) int { return commit.CompareIDs(a.c.ID(), b.c.ID()) }
 
 // link sets n's generation, delta base, depth and schema, checking the
-// commit against its parents.
+// commit against its parents. A shallow commit (its collected parents
+// absent) takes its generation and depth from the horizon record.
 func (r *Repo) link(n *node) error {
 	c := n.c
 	var gen uint32
 	for _, p := range c.Parents() {
 		pn := r.commits[p]
+		if pn == nil { // collected: n is shallow
+			continue
+		}
 		if pn.c.Key() != c.Key() {
 			return fmt.Errorf("parent %s belongs to item %s", p.Short(), pn.c.Key())
 		}
@@ -200,6 +218,15 @@ func (r *Repo) link(n *node) error {
 		gen = max(gen, pn.gen)
 	}
 	n.gen = gen + 1
+	var e shallowEntry
+	if n.shallow {
+		var ok bool
+		if e, ok = r.listedEntry(c); !ok || e.gen <= gen {
+			n.gen = 0
+			return fmt.Errorf("shallow commit without a generation above its parents' in the horizon record")
+		}
+		n.gen = e.gen
+	}
 	if c.IsFull() {
 		n.schema = c.Schema()
 		return nil
@@ -212,14 +239,20 @@ func (r *Repo) link(n *node) error {
 		return fmt.Errorf("delta base %s is not an ancestor", c.Base().Short())
 	}
 	n.base, n.schema = b, b.schema
-	n.depth = uint16(min(maxChain, 1+r.minParentDepth(c)))
+	if n.shallow {
+		n.depth = e.depth
+	} else {
+		n.depth = uint16(min(maxChain, 1+r.minParentDepth(c)))
+	}
 	return nil
 }
 
 func (r *Repo) minParentDepth(c *commit.Commit) uint16 {
 	d := uint16(maxChain)
 	for _, p := range c.Parents() {
-		d = min(d, r.commits[p].depth)
+		if pn := r.commits[p]; pn != nil {
+			d = min(d, pn.depth)
+		}
 	}
 	return d
 }
@@ -279,6 +312,13 @@ func (r *Repo) paintDown(leaves []*node) ([]*node, map[*node]uint64) {
 		}
 		for _, p := range n.c.Parents() {
 			pn := r.commits[p]
+			if pn == nil {
+				// Collected by compaction: an ancestor of every kept
+				// commit of the item, so painted by every leaf and
+				// stale by now on a peer that holds it (see
+				// writeStamps for leaves with no common ancestor).
+				continue
+			}
 			if paint[pn]|f != paint[pn] {
 				if paint[pn] == 0 {
 					heap.Push(q, pn)

@@ -10,10 +10,11 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// The log file format (version 2).
+// The log file format (version 2, and 3 for a compacted log).
 //
-//	file    := header record*
-//	header  := magic (8 bytes "goatdbLG") | version (u32 LE, 2) | owner (32 bytes) | epoch (u64 LE) | crc32c of the first 52 bytes (u32 LE)
+//	file    := header record*                   (version 2)
+//	         | header horizon+ record*          (version 3: a compacted log)
+//	header  := magic (8 bytes "goatdbLG") | version (u32 LE, 2 or 3) | owner (32 bytes) | epoch (u64 LE) | crc32c of the first 52 bytes (u32 LE)
 //
 //	record:
 //	  0       2      3          7                 15         19         23
@@ -33,6 +34,9 @@ import (
 //	  type 5: a mark: no data; its claim is the whole log before it
 //	  type 6: an exclusion: commits excluded, restored or discarded
 //	          (format drawn in exclude.go)
+//	  type 7: a horizon: the log was compacted; history before a time
+//	          was collected, and these kept commits lost parents to it
+//	          (format drawn in horizon.go); only right after the header
 //	stored  := 0x00 | commit encoding
 //	         | 0x01 | commit encoding without its 32 session bytes, which are the owner's
 //
@@ -80,6 +84,16 @@ import (
 // loses no commit, and forgets the exclusion (the commits come back into
 // its graph), which is why it needs no new version.
 //
+// Type 7 does need one. A build that took the horizon record for damage
+// would quarantine it and rebuild the log without it: the kept commits
+// whose parents were collected would then wait for those parents for
+// ever, with every commit above them, so the items they hold would leave
+// its reads, and the log it rewrote would have lost the record for every
+// later build too. So a compacted log is version 3, which every older
+// build refuses to open (ErrVersion) without touching it. Compaction is
+// the only writer of version 3; a log never compacted stays version 2,
+// readable by older builds.
+//
 // Version 1 logs (records framed as uvarint length | crc32c | type | data,
 // with no claims) are read; a writable open rebuilds them as version 2.
 const (
@@ -88,12 +102,17 @@ const (
 	logVersion    = 2
 	maxRecordSize = 64 << 20
 
+	// compactedVersion is the version of a log that starts with horizon
+	// records.
+	compactedVersion = 3
+
 	recCommit     = 1
 	recCommitZstd = 2
 	recGroup      = 3
 	recGroupZstd  = 4
 	recMark       = 5
 	recExclude    = 6
+	recHorizon    = 7
 
 	// recHeadSize is the length of a record's head.
 	recHeadSize = 23
@@ -117,10 +136,14 @@ type logHeader struct {
 	version uint32
 }
 
+// appendHeader appends a log header of h's version, 2 if it has none.
 func appendHeader(b []byte, h logHeader) []byte {
 	start := len(b)
+	if h.version == 0 {
+		h.version = logVersion
+	}
 	b = append(b, logMagic[:]...)
-	b = binary.LittleEndian.AppendUint32(b, logVersion)
+	b = binary.LittleEndian.AppendUint32(b, h.version)
 	b = append(b, h.owner[:]...)
 	b = binary.LittleEndian.AppendUint64(b, h.epoch)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
@@ -140,8 +163,8 @@ func checkHeader(data []byte) (logHeader, error) {
 	case crc32.Checksum(data[:HeaderSize-4], castagnoli) != binary.LittleEndian.Uint32(data[HeaderSize-4:HeaderSize]):
 		return h, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
 	}
-	if v := binary.LittleEndian.Uint32(data[8:12]); v != logVersion && v != 1 {
-		return h, fmt.Errorf("%w: log format version %d, this build reads 1 and %d", ErrVersion, v, logVersion)
+	if v := binary.LittleEndian.Uint32(data[8:12]); v != logVersion && v != 1 && v != compactedVersion {
+		return h, fmt.Errorf("%w: log format version %d, this build reads 1 to %d", ErrVersion, v, compactedVersion)
 	}
 	h.version = binary.LittleEndian.Uint32(data[8:12])
 	copy(h.owner[:], data[12:44])
@@ -290,18 +313,22 @@ type recHead struct {
 // well-formed head starts there. It does not look at the record's data,
 // which may run past the end of data.
 func parseHead(data []byte, off int) (h recHead, ok bool) {
-	if len(data)-off < recHeadSize || data[off] != recMagic[0] || data[off+1] != recMagic[1] {
+	if len(data)-off < recHeadSize {
 		return h, false
 	}
-	b := data[off : off+recHeadSize]
-	if crc32.Checksum(b[:19], castagnoli) != binary.LittleEndian.Uint32(b[19:]) {
+	return headAt(data[off:off+recHeadSize], int64(off))
+}
+
+// headAt reads the record head b, found at offset off of its file.
+func headAt(b []byte, off int64) (h recHead, ok bool) {
+	if b[0] != recMagic[0] || b[1] != recMagic[1] || crc32.Checksum(b[:19], castagnoli) != binary.LittleEndian.Uint32(b[19:]) {
 		return h, false
 	}
 	h = recHead{typ: b[2], length: int(binary.LittleEndian.Uint32(b[3:])),
 		claim: int64(binary.LittleEndian.Uint64(b[7:])), dataCRC: binary.LittleEndian.Uint32(b[15:])}
 	switch {
-	case h.typ < recCommit || h.typ > recExclude, h.length > maxRecordSize,
-		h.typ == recMark && h.length != 0, h.claim < 0, h.claim > int64(off):
+	case h.typ < recCommit || h.typ > recHorizon, h.length > maxRecordSize,
+		h.typ == recMark && h.length != 0, h.claim < 0, h.claim > off:
 		return h, false
 	}
 	return h, true
@@ -338,7 +365,7 @@ func recordCommits(typ byte, data []byte) ([][]byte, error) {
 		if data, err = zdec.DecodeAll(data, nil); err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)
 		}
-	case recMark, recExclude:
+	case recMark, recExclude, recHorizon:
 		return nil, nil
 	default:
 		return nil, fmt.Errorf("unknown record type %d", typ)

@@ -45,13 +45,38 @@ type logWriter struct {
 	gen      uint64
 	lostFrom map[uint64]int64
 	closed   bool
+	// inc counts the files the log has been swapped to (compaction);
+	// shifts[i] is how far the records after the copied prefix moved back
+	// when file i was replaced, so a ticket of an earlier file can be
+	// placed in this one (see at).
+	inc    int
+	shifts []int64
+	// pre, if set, runs before the next write of records: the directory
+	// sync of a swap that failed, which must succeed before anything
+	// written to the new file is acknowledged.
+	pre func() error
 }
 
-// ticket names records appended: the log's end after them, and the
-// generation they were appended in.
+// ticket names records appended: the log's end after them, the
+// generation they were appended in, and the file (logWriter.inc) whose
+// positions end counts.
 type ticket struct {
 	end int64
 	gen uint64
+	inc int
+}
+
+// at returns where t's records end in the current file. Records move back
+// by a constant when the log is swapped for a compacted copy (the tail
+// after the copied prefix is copied as it is), and everything before the
+// swap was durable, so a ticket of an earlier file is placed, and found
+// durable, by subtracting the shifts since. w.mu must be held.
+func (w *logWriter) at(t ticket) int64 {
+	end := t.end
+	for i := t.inc; i < w.inc; i++ {
+		end -= w.shifts[i]
+	}
+	return end
 }
 
 func newLogWriter(f vfs.File, size int64, covered, keep bool) *logWriter {
@@ -93,7 +118,7 @@ func (w *logWriter) appendLocked(add func(b []byte, claim int64) []byte) (ticket
 	n := len(w.buf)
 	w.buf = add(w.buf, w.durable)
 	w.size += int64(len(w.buf) - n)
-	return ticket{w.size, w.gen}, nil
+	return ticket{w.size, w.gen, w.inc}, nil
 }
 
 // generation returns the current generation.
@@ -122,6 +147,27 @@ func (w *logWriter) durableTo() int64 {
 	return w.durable
 }
 
+// ticketTo returns a ticket for the records up to end of the current file.
+func (w *logWriter) ticketTo(end int64) ticket {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return ticket{end, w.gen, w.inc}
+}
+
+// place returns where t's records end in the current file.
+func (w *logWriter) place(t ticket) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.at(t)
+}
+
+// isDurable reports whether t's records are durable.
+func (w *logWriter) isDurable(t ticket) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.durable >= w.at(t)
+}
+
 // Failure returns the failure the log has not yet recovered from, or nil.
 func (w *logWriter) Failure() error {
 	w.mu.Lock()
@@ -147,7 +193,7 @@ func (w *logWriter) sync(t ticket) error {
 		switch {
 		case w.lostLocked(t):
 			return w.lostErr()
-		case w.durable >= t.end:
+		case w.durable >= w.at(t):
 			return nil
 		case w.busy:
 			w.cond.Wait()
@@ -170,11 +216,14 @@ func (w *logWriter) lostErr() error {
 // first cutting the file back to its durable size after a failure.
 func (w *logWriter) flushLocked() error {
 	w.busy = true
-	buf, target, durable, repair := w.buf, w.size, w.durable, w.failed != nil
+	buf, target, durable, repair, pre := w.buf, w.size, w.durable, w.failed != nil, w.pre
 	w.buf = w.spare[:0]
 	w.mu.Unlock()
 	var err error
-	if repair {
+	if pre != nil {
+		err = pre()
+	}
+	if err == nil && repair {
 		err = w.cut(durable)
 	}
 	if err == nil && len(buf) > 0 {
@@ -197,6 +246,9 @@ func (w *logWriter) flushLocked() error {
 	switch {
 	case err == nil:
 		w.durable, w.failed = target, nil
+		if pre != nil {
+			w.pre = nil
+		}
 		w.marked = endsWithMark(buf, w.marked)
 		w.spare = buf[:0]
 	case w.keep:
@@ -240,7 +292,7 @@ func (w *logWriter) cut(size int64) error {
 // syncAll makes everything appended so far durable.
 func (w *logWriter) syncAll() error {
 	w.mu.Lock()
-	t := ticket{w.size, w.gen}
+	t := ticket{w.size, w.gen, w.inc}
 	w.mu.Unlock()
 	return w.sync(t)
 }
@@ -264,4 +316,52 @@ func (w *logWriter) close() error {
 	defer w.mu.Unlock()
 	w.closed = true
 	return errors.Join(err, w.f.Close())
+}
+
+// quiesce waits for the flush in progress, if any, then writes and syncs
+// what is buffered. It returns holding w.mu, with every record appended so
+// far durable, or an error with w.mu released. The caller keeps writers
+// from appending meanwhile (compaction holds the graph lock).
+func (w *logWriter) quiesce() error {
+	w.mu.Lock()
+	for {
+		switch {
+		case w.busy:
+			w.cond.Wait()
+			continue
+		case w.closed:
+			w.mu.Unlock()
+			return ErrClosed
+		case w.failed == nil && len(w.buf) == 0 && w.pre == nil:
+			return nil
+		}
+		if err := w.flushLocked(); err != nil {
+			w.mu.Unlock()
+			return err
+		}
+	}
+}
+
+// swapLocked makes f, whose size bytes are all durable, the log's file,
+// and returns the file it replaces. Positions after the prefix the
+// compaction copied moved back by shift; tickets of the old file are
+// placed by it (see at). The generation moves on too, so a failure of the
+// new file never drops records of the old one. w.mu must be held, after
+// quiesce.
+func (w *logWriter) swapLocked(f vfs.File, size, shift int64) vfs.File {
+	old := w.f
+	w.f, w.size, w.durable, w.marked = f, size, size, true
+	w.buf, w.spare = w.buf[:0], nil
+	w.shifts = append(w.shifts, shift)
+	w.inc++
+	w.gen++
+	return old
+}
+
+// failDirSync records that the directory entry of a swapped-in file may
+// not be durable: nothing written to the file after it is acknowledged
+// until sync succeeds. w.mu must be held.
+func (w *logWriter) failDirSync(sync func() error, err error) {
+	w.pre = sync
+	w.failed = fmt.Errorf("%w: sync the directory after compaction: %w", ErrLogFailed, err)
 }

@@ -175,7 +175,7 @@ func (r *Repo) quarantine(data []byte, h logHeader, sc scan, kept map[int][]*com
 		missing = append(missing, id.String())
 	}
 	ranges := slices.Clone(sc.damage)
-	if h.version != logVersion && sc.end < int64(len(data)) && !bytesAllZero(data[sc.end:]) {
+	if h.version == 1 && sc.end < int64(len(data)) && !bytesAllZero(data[sc.end:]) {
 		ranges = append(ranges, Damage{Offset: sc.end, Length: int64(len(data)) - sc.end, Reason: "version 1 log: end without a valid record"})
 	}
 	now := r.opts.Now().UTC()

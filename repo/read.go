@@ -126,11 +126,16 @@ func (r *Repo) Has(id commit.ID) bool {
 }
 
 // ValueAt returns the item value and schema a complete commit holds; a
-// quarantined commit's too, not a forgotten one's.
+// quarantined commit's too, not a forgotten one's. A commit not here, in a
+// log compacted at some horizon, is an error wrapping ErrCollected (it may
+// have been collected) rather than ErrNotFound.
 func (r *Repo) ValueAt(id commit.ID) (item.Item, commit.Schema, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	n := r.commits[id]
+	if n == nil && r.horizon > 0 {
+		return item.Item{}, commit.Schema{}, fmt.Errorf("commit %s is not here: %w", id.Short(), collectedErr("", r.horizon))
+	}
 	if n == nil || r.excludedKindLocked(n) == ExcludeForgotten {
 		return item.Item{}, commit.Schema{}, fmt.Errorf("%w: commit %s", ErrNotFound, id.Short())
 	}
@@ -148,6 +153,9 @@ type Info struct {
 	Pending  bool        // parents or base missing
 	Bad      string      // why the commit is invalid, if it is
 	Excluded ExcludeKind // why it is out of the graph (see Excluded), or 0
+	// Shallow: some of the commit's parents were collected by compaction
+	// (see Repo.Compact); the history before it is gone.
+	Shallow bool
 }
 
 // History returns every commit of an item, newest first: by generation,
@@ -168,7 +176,7 @@ func (r *Repo) History(key string) []Info {
 	slices.SortFunc(nodes, func(a, b *node) int { return -cmpNode(a, b) })
 	out := make([]Info, 0, len(nodes))
 	for _, n := range nodes {
-		info := Info{Commit: n.c, Seq: n.seq, Pending: !n.complete() && n.bad == "", Bad: n.bad}
+		info := Info{Commit: n.c, Seq: n.seq, Pending: !n.complete() && n.bad == "", Bad: n.bad, Shallow: n.shallow}
 		if root := by[n]; root != nil {
 			if info.Excluded = r.excl[root.c.ID()].kind; info.Excluded == ExcludeForgotten {
 				continue
@@ -181,24 +189,22 @@ func (r *Repo) History(key string) []Info {
 
 // AsOf returns the id of the newest commit of an item (by timestamp, then
 // id) at or before t (Unix ms) on the path from its head: the item as it
-// was then on this peer's history.
+// was then on this peer's history. It returns false for a time whose
+// commit was collected by compaction, too (ItemAsOf tells the two apart).
 func (r *Repo) AsOf(key string, t int64) (commit.ID, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	st := r.items[key]
-	if st == nil {
-		return commit.ID{}, false
-	}
+	id, err := r.ItemAsOf(key, t)
+	return id, err == nil
+}
+
+// asOfLocked returns the newest of nodes at or before t.
+func (r *Repo) asOfLocked(nodes []*node, t int64) *node {
 	var best *node
-	for _, n := range r.itemNodes(st) {
+	for _, n := range nodes {
 		if n.complete() && !n.out && n.c.Time() <= t && (best == nil || cmp.Or(cmp.Compare(n.c.Time(), best.c.Time()), cmp.Compare(n.gen, best.gen), byID(n, best)) > 0) {
 			best = n
 		}
 	}
-	if best == nil {
-		return commit.ID{}, false
-	}
-	return best.c.ID(), true
+	return best
 }
 
 // Seq returns the repository's sequence number: the log position after the
@@ -291,7 +297,11 @@ func (r *Repo) Stats() Stats {
 // Epoch returns the log's epoch: a random number chosen when the log was
 // created. A log rewritten by compaction has a new one, so a (epoch, seq)
 // pair kept by a peer names a position in one file only.
-func (r *Repo) Epoch() uint64 { return r.epoch }
+func (r *Repo) Epoch() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.epoch
+}
 
 // IDs returns the id of every commit the repository holds, pending ones
 // included, in log order; commits refused when they completed (see

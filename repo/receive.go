@@ -25,7 +25,9 @@ func (r Rejection) Error() string { return fmt.Sprintf("commit %s: %s", r.ID.Sho
 // clock, or, when its parents are here, it does not fit them: wrong
 // item, timestamp before a parent, a delta base that is not a full-snapshot
 // ancestor, or a merge that differs from the merge this peer computes from
-// the same leaves. Commits whose parents are missing are stored as pending
+// the same leaves. A commit stamped before the log's horizon that is not
+// here is refused for good (BelowHorizon: see Repo.Compact). Commits whose
+// parents are missing are stored as pending
 // and checked when they complete. Duplicates are ignored. Under Sync
 // durability Receive returns after the stored commits are durable.
 func (r *Repo) Receive(encs [][]byte) (stored []commit.ID, rejected []Rejection, err error) {
@@ -63,6 +65,12 @@ func (r *Repo) ReceiveChecked(encs [][]byte, admit Admit) (stored []commit.ID, r
 // MissingParents starts the reason ReceiveComplete gives for a commit
 // whose parents it does not hold.
 const MissingParents = "missing parents"
+
+// BelowHorizon starts the reason every Receive gives for a commit stamped
+// before the log's horizon (see Repo.Horizon) that this repository does not
+// hold: history before the horizon was collected, and no commit that old
+// can be valid any more, so it is refused for good.
+const BelowHorizon = "below horizon"
 
 func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []commit.ID, rejected []Rejection, err error) {
 	if r.log == nil {
@@ -104,6 +112,11 @@ func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []comm
 	}
 	for _, c := range decoded {
 		if r.commits[c.ID()] != nil || seen[c.ID()] || r.held[c.ID()] {
+			continue
+		}
+		if c.Time() < r.horizon {
+			rejected = append(rejected, Rejection{ID: c.ID(), Reason: fmt.Sprintf("%s: commit stamped %s, before %s; history before it was collected here",
+				BelowHorizon, fmtMillis(c.Time()), fmtMillis(r.horizon))})
 			continue
 		}
 		if complete {
@@ -289,6 +302,8 @@ func (r *Repo) absentDepLocked(c *commit.Commit, batch map[commit.ID]bool) (comm
 	}
 	return commit.ID{}, false
 }
+
+func fmtMillis(t int64) string { return time.UnixMilli(t).UTC().Format(time.RFC3339Nano) }
 
 // fits checks what a received commit says of where and when it was made:
 // it must name this repository (when this one is named), and not be

@@ -38,6 +38,9 @@ import (
 
 // load reads the log, recovers it and replays every record.
 func (r *Repo) load() error {
+	if !r.opts.ReadOnly {
+		r.removeCompactLeftover()
+	}
 	data, err := r.opts.FS.ReadFile(r.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !r.opts.ReadOnly:
@@ -50,7 +53,7 @@ func (r *Repo) load() error {
 	h, herr := checkHeader(data)
 	var sc scan
 	switch {
-	case herr == nil && h.version == logVersion:
+	case herr == nil && h.version != 1:
 		sc = scanLog(data)
 	case herr == nil:
 		sc = scanLogV1(data)
@@ -82,7 +85,9 @@ func (r *Repo) load() error {
 		r.opts.Logger.Warn("cut torn tail of log", "path", r.path, "offset", sc.end, "bytes", int64(len(data))-sc.end)
 	}
 	ops, badOps := r.loadExclusions(sc.recs)
+	badOps = append(badOps, r.loadHorizon(sc.recs, h.version)...)
 	kept, bad := r.replay(sc.recs)
+	r.listed = nil
 	r.noteExclusions(ops)
 	sc.damage = append(sc.damage, badOps...)
 	sc.damage = append(sc.damage, bad...)
@@ -94,7 +99,7 @@ func (r *Repo) load() error {
 		r.warnDamage()
 		return r.settle()
 	}
-	if len(sc.damage) > 0 || h.version != logVersion {
+	if len(sc.damage) > 0 || h.version == 1 {
 		if r.rebuilt {
 			return fmt.Errorf("%w: the log still holds damage after it was rebuilt", ErrCorrupt)
 		}
@@ -132,6 +137,7 @@ func (r *Repo) reset() {
 	r.waiting, r.entries, r.damage = map[commit.ID][]*node{}, nil, nil
 	r.seq, r.live = 0, 0
 	r.excl, r.touched, r.exclSeq = map[commit.ID]*exclusion{}, nil, 0
+	r.horizon, r.prevEpoch = 0, 0
 }
 
 // warnDamage logs every unresolved quarantined range.
@@ -198,11 +204,16 @@ func (r *Repo) openForAppend(end, size int64, uncovered bool) error {
 }
 
 // rebuild writes the log anew, atomically: the sound trusted records as
-// they are, and for every other record the commits replay kept from it,
-// each record claiming everything before it (the whole file is synced
-// before it replaces the old one), under a new epoch.
+// they are (a compacted log's horizon records first, as they were), and
+// for every other record the commits replay kept from it, each record
+// claiming everything before it (the whole file is synced before it
+// replaces the old one), under a new epoch.
 func (r *Repo) rebuild(h logHeader, sc scan, kept map[int][]*commit.Commit) error {
-	b := appendHeader(nil, logHeader{owner: h.owner, epoch: newEpoch()})
+	version := uint32(logVersion)
+	if h.version == compactedVersion {
+		version = compactedVersion
+	}
+	b := appendHeader(nil, logHeader{owner: h.owner, epoch: newEpoch(), version: version})
 	for i, rec := range sc.recs {
 		switch {
 		case rec.typ == recMark:

@@ -137,10 +137,10 @@ type Repo struct {
 	opts    Options
 	session commit.SessionID
 	owner   commit.SessionID // the log's owner (from its header): stored without session bytes
-	epoch   uint64           // the log's epoch (from its header)
 	log     *logWriter       // nil when read-only
 
 	mu      sync.RWMutex // guards everything below
+	epoch   uint64       // the log's epoch (from its header; compaction changes it)
 	horizon int64        // the log's horizon (Unix ms); 0 if never compacted
 	commits map[commit.ID]*node
 	items   map[string]*itemState
@@ -153,6 +153,18 @@ type Repo struct {
 	watched atomic.Bool           // someone took changed since it was last replaced
 	damage  []Damage              // damaged ranges found at open (kept in the log only when read-only)
 	closed  bool
+
+	// prevEpoch is the epoch of the log this one was compacted from;
+	// listed holds, while the log is replayed, the shallow commits of its
+	// horizon records (horizon.go).
+	prevEpoch uint64
+	listed    map[idPrefix]shallowEntry
+	// While a compaction plans (compact.go): the log position it covers,
+	// and the marks of the commits it keeps and of those that completed
+	// since it began.
+	planEnd            uint64
+	keepMark, lateMark uint32
+	compactions        uint32
 	// quarantined lists the ranges in the quarantine file.
 	quarantined []Quarantined
 	rebuilt     bool // load rebuilt the log around damage once
@@ -357,16 +369,22 @@ func (r *Repo) Closed() bool {
 	return r.closed
 }
 
-// Wait blocks until the sequence number exceeds seq, ctx ends, or the
+// Wait blocks until the sequence number exceeds seq, the log is compacted
+// (the epoch changes: sequence numbers start over), ctx ends, or the
 // repository is closed (ErrClosed).
 func (r *Repo) Wait(ctx context.Context, seq uint64) error {
-	for {
+	var epoch uint64
+	for first := true; ; first = false {
 		r.mu.RLock()
 		cur, ch, closed := r.seq, r.changed, r.closed
+		if first {
+			epoch = r.epoch
+		}
+		moved := r.epoch != epoch
 		r.watched.Store(true)
 		r.mu.RUnlock()
 		switch {
-		case cur > seq:
+		case cur > seq, moved:
 			return nil
 		case closed:
 			return ErrClosed

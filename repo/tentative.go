@@ -105,13 +105,12 @@ func (r *Repo) holdBatchLocked(b *batch, gen *uint64) (ticket, error) {
 // they touched and wakes watchers. Merges it writes are held like any
 // other commit; it returns the ticket of the last batch still held.
 func (r *Repo) confirmLocked() (ticket, bool) {
-	durable := r.log.durableTo()
 	keys := map[string]bool{}
 	moved := false
 	for len(r.tentative) > 0 {
 		b := r.tentative[0]
 		lost := r.log.lost(b.t)
-		if !lost && b.t.end > durable {
+		if !lost && !r.log.isDurable(b.t) {
 			break
 		}
 		r.tentative[0] = nil
@@ -126,8 +125,9 @@ func (r *Repo) confirmLocked() (ticket, bool) {
 			r.forgetDroppedLocked()
 			continue
 		}
+		end := uint64(r.log.place(b.t)) // moved if the log was compacted since
 		if b.op != nil {
-			for k := range r.applyOpLocked(b.op, uint64(b.t.end)) {
+			for k := range r.applyOpLocked(b.op, end) {
 				keys[k] = true
 			}
 			moved = true
@@ -135,11 +135,11 @@ func (r *Repo) confirmLocked() (ticket, bool) {
 		}
 		r.markLocked(b.commits, b.untrusted, b.validate)
 		for _, c := range b.commits {
-			r.insert(c, uint64(b.t.end))
+			r.insert(c, end)
 			keys[c.Key()] = true
 		}
 		r.untrusted, r.validating = nil, nil
-		r.seq = uint64(b.t.end)
+		r.seq = end
 		moved = true
 	}
 	if moved {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/goatdb/goatdb/commit"
@@ -493,7 +494,7 @@ func (r *Repo) mergeValues(nodes []*node, target commit.Schema) (item.Item, erro
 			return item.Item{}, err
 		}
 	}
-	return r.mergeOnto(base, nodes, target, paint)
+	return r.mergeOnto(base, nodes, target, paint, len(cas) == 0)
 }
 
 // mergeOnto merges each node's changes since base. The last writer of a
@@ -502,7 +503,8 @@ func (r *Repo) mergeValues(nodes []*node, target commit.Schema) (item.Item, erro
 // (as painted by paintDown) that changed the field, not by the node's own
 // timestamp, which for a merge is just its newest parent's. So the result
 // does not depend on which merges a peer happened to make on the way.
-func (r *Repo) mergeOnto(base item.Item, nodes []*node, target commit.Schema, paint map[*node]uint64) (item.Item, error) {
+// disjoint says the nodes have no common ancestor.
+func (r *Repo) mergeOnto(base item.Item, nodes []*node, target commit.Schema, paint map[*node]uint64, disjoint bool) (item.Item, error) {
 	deltas := make([]item.Delta, len(nodes))
 	stamps := make([]map[string]item.Stamp, len(nodes))
 	for i, n := range nodes {
@@ -511,7 +513,7 @@ func (r *Repo) mergeOnto(base item.Item, nodes []*node, target commit.Schema, pa
 			return item.Item{}, err
 		}
 		deltas[i] = item.Diff(base, v)
-		if stamps[i], err = r.writeStamps(n, i, len(nodes), target, paint); err != nil {
+		if stamps[i], err = r.writeStamps(i, len(nodes), target, paint, disjoint); err != nil {
 			return item.Item{}, err
 		}
 	}
@@ -538,11 +540,41 @@ func (r *Repo) targetValue(n *node, target commit.Schema) (item.Item, error) {
 // (painted with bit i but not by every node) changed relative to its
 // parent, the stamp of the newest such commit. Merge commits write nothing
 // of their own and are skipped.
-func (r *Repo) writeStamps(n *node, i, count int, target commit.Schema, paint map[*node]uint64) (map[string]item.Stamp, error) {
+//
+// A shallow commit's collected parents (compaction) are ancestors of every
+// kept commit of its item, so they are in node i's own history only when
+// the nodes have no common ancestor at all (disjoint: an item written anew
+// by a peer that never saw it). A peer holding them then stamps each field
+// of the collected history with when it was written there, which is
+// before every kept commit and before the horizon, so older than any
+// stamp a leaf can bring besides; the shallow commit stands for them with
+// the oldest stamp there is on every field of its value, which orders each
+// field against the other leaves' stamps the same way (down to commits of
+// the same millisecond). Otherwise they are stale paint, as on that peer.
+func (r *Repo) writeStamps(i, count int, target commit.Schema, paint map[*node]uint64, disjoint bool) (map[string]item.Stamp, error) {
 	all := uint64(1)<<count - 1
 	out := map[string]item.Stamp{}
 	for c, p := range paint {
-		if p&(1<<i) == 0 || p&all == all || c.c.IsMerge() {
+		if p&(1<<i) == 0 || p&all == all {
+			continue
+		}
+		if c.shallow && disjoint && slices.ContainsFunc(c.c.Parents(), func(id commit.ID) bool { return r.commits[id] == nil }) {
+			v, err := r.targetValue(c, target)
+			if err != nil {
+				return nil, err
+			}
+			d := item.Diff(item.Item{}, v)
+			collected := item.Stamp{Time: math.MinInt64}
+			for _, e := range d.Edits {
+				if _, ok := out[e.Field]; !ok {
+					out[e.Field] = collected
+				}
+			}
+			if _, ok := out[item.DeletedField]; !ok && d.Deleted != item.FlagKeep {
+				out[item.DeletedField] = collected
+			}
+		}
+		if c.c.IsMerge() {
 			continue
 		}
 		v, err := r.targetValue(c, target)
@@ -551,7 +583,11 @@ func (r *Repo) writeStamps(n *node, i, count int, target commit.Schema, paint ma
 		}
 		var prev item.Item
 		if ps := c.c.Parents(); len(ps) == 1 {
-			if prev, err = r.targetValue(r.commits[ps[0]], target); err != nil {
+			pn := r.commits[ps[0]]
+			if pn == nil {
+				continue // shallow: its fields were stamped above
+			}
+			if prev, err = r.targetValue(pn, target); err != nil {
 				return nil, err
 			}
 		}

@@ -206,9 +206,9 @@ func (c *Collector) Stop() {
 }
 
 // pass collects the repositories worth a look: a log of at least
-// Policy.MinBytes not planned for this horizon yet. (A repository is
+// Policy.MinBytes not planned for this horizon yet (a repository is
 // planned at most once per horizon: what it holds below the horizon does
-// not grow until the horizon moves.)
+// not grow until the horizon moves), and one with commits to drop.
 func (c *Collector) pass(ctx context.Context, db *goatdb.DB, opts *CollectorOptions, planned map[string]int64) ([]Result, error) {
 	paths, err := db.Repos()
 	if err != nil {
@@ -222,7 +222,10 @@ func (c *Collector) pass(ctx context.Context, db *goatdb.DB, opts *CollectorOpti
 	h := p.Horizon(now()).UnixMilli()
 	var todo []string
 	for _, path := range paths {
-		if size, err := db.LogSize(path); err != nil || size < p.MinBytes || planned[path] == h {
+		// A repository with commits to drop (a purge) is compacted
+		// whatever its size, until they are gone.
+		dropping := opts.Drop != nil && opts.Drop(path) != nil
+		if size, err := db.LogSize(path); !dropping && (err != nil || size < p.MinBytes || planned[path] == h) {
 			continue
 		}
 		planned[path] = h

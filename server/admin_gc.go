@@ -40,18 +40,21 @@ type gcAnswer struct {
 }
 
 // adminHandler is the admin socket's API: the accounts' (AdminHandler),
-// and POST /gc {"repos","dry_run","force"}, which collects history with
-// the server's policy (Options.GC) and answers what it did.
+// POST /gc {"repos","dry_run","force"}, which collects history with the
+// server's policy (Options.GC), dropping what purges shunned (ShunDrop),
+// and answers what it did, and POST /purge (purgeRoutes).
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", AdminHandler(s.accounts))
+	s.purgeRoutes(mux)
 	mux.HandleFunc("POST /gc", func(w http.ResponseWriter, r *http.Request) {
 		var in GCRequest
 		if err := readJSON(r, &in); err != nil {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
-		results, err := gc.CollectAll(r.Context(), s.db, in.Repos, &gc.Options{Policy: s.GCPolicy(), DryRun: in.DryRun, Force: in.Force})
+		results, err := gc.CollectAll(r.Context(), s.db, in.Repos, &gc.Options{Policy: s.GCPolicy(), DryRun: in.DryRun, Force: in.Force,
+			Drop: s.ShunDrop()})
 		var out gcAnswer
 		for _, res := range results {
 			st := res.Stats

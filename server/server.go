@@ -190,6 +190,7 @@ type Server struct {
 	accounts  *Accounts       // nil without authentication
 	verifier  *authz.Verifier // nil without authentication
 	policy    *authPolicy     // nil without authentication
+	shuns     *shunIndex      // the purges (purge.go)
 
 	unavailable sync.Map // repositories that failed to open, logged once (lease.go)
 
@@ -235,20 +236,37 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 	} else {
 		o.Logger.Warn("serving without authentication: every client may read and write everything (set server.Options.Auth)")
 	}
+	// Purges apply to every principal, under any policy (purge.go).
+	s.shuns = newShunIndex(db, o.Logger)
+	if err := s.shuns.refresh(true); err != nil {
+		return nil, err
+	}
+	policy = &shunPolicy{inner: policy, shuns: s.shuns}
 	s.responder, err = syncproto.NewResponder(syncproto.ReposFunc(s.repo), &syncproto.ResponderOptions{
 		Policy: policy, MaxSendBytes: o.MaxSendBytes, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
 	s.hub = newHub(s.metrics)
-	if s.accounts != nil {
-		// Accounts follow /sys however it changes (an admin, a peer), so
-		// that a revocation ends streams within moments.
-		s.hub.onChange = func(path string) {
-			if strings.HasPrefix(path, "/sys/") {
-				if err := s.accounts.refresh(); err != nil {
-					s.log.Error("reload accounts", "err", err)
-				}
+	// A repository whose shuns changed is announced as changed: the views
+	// of it did, and followers sync to forget what they must.
+	s.shuns.changed = func(repos []string) {
+		for _, rp := range repos {
+			s.hub.publish(rp)
+		}
+	}
+	// Accounts and shun records follow /sys however it changes (an
+	// admin, a peer), so that a revocation ends streams, and a purge
+	// hides its item, within moments.
+	s.hub.onChange = func(path string) {
+		if path == ShunRepo {
+			if err := s.shuns.refresh(true); err != nil {
+				s.log.Error("reload shun records", "err", err)
+			}
+		}
+		if s.accounts != nil && strings.HasPrefix(path, "/sys/") {
+			if err := s.accounts.refresh(); err != nil {
+				s.log.Error("reload accounts", "err", err)
 			}
 		}
 	}

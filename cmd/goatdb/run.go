@@ -61,7 +61,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		initCommand, putCommand, getCommand, rmCommand, lsCommand, queryCommand, logCommand,
-		importCommand, exportCommand, verifyCommand, gcCommand, backupCommand, schemaCommand,
+		importCommand, exportCommand, verifyCommand, gcCommand, purgeCommand, backupCommand, schemaCommand,
 		serveCommand, userCommand, sessionCommand, syncCommand, rejectedCommand, reauthorCommand,
 		discardCommand, loginCommand, whoamiCommand, logoutCommand, versionCommand, helpCommand,
 	}

@@ -227,7 +227,7 @@ func serve(e *env, args []string, o *serveOptions) error {
 	}
 	var col *gc.Collector
 	if o.gc {
-		if col, err = gc.Start(db, &gc.CollectorOptions{Options: gc.Options{Policy: srv.GCPolicy()}, Logger: logger}); err != nil {
+		if col, err = gc.Start(db, &gc.CollectorOptions{Options: gc.Options{Policy: srv.GCPolicy(), Drop: srv.ShunDrop()}, Logger: logger}); err != nil {
 			return errors.Join(err, srv.Close(), db.Close())
 		}
 	}

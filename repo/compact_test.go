@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -263,5 +264,263 @@ func TestDeltaBaseClosure(t *testing.T) {
 	if r3.Has(base.ID()) || r3.Has(last.ID()) || !r3.Has(c9.ID()) {
 		t.Errorf("after the second compaction: base held %v, last held %v (want neither), c9 held %v (want it)",
 			r3.Has(base.ID()), r3.Has(last.ID()), r3.Has(c9.ID()))
+	}
+}
+
+// TestCollectedHistoryErrors: reads of history that compaction collected
+// say so (ErrCollected, with the time), rather than "not found"; reads of
+// what is kept still work.
+func TestCollectedHistoryErrors(t *testing.T) {
+	clock := newCtClock()
+	fs := vfs.NewMem()
+	r := ctOpen(t, fs, clock, "a", repo.Sync)
+	c1 := ctFull(t, r, "x", 1)
+	c2 := ctFull(t, r, "x", 2)
+	clock.at(clock.ms0() + 40*day)
+	c3 := ctFull(t, r, "x", 3)
+	h := clock.ms0() + 30*day
+	_, r = ctCompact(t, r, func() *repo.Repo { return ctOpen(t, fs, clock, "a", repo.Sync) }, h, nil)
+	fresh := ctSet(t, r, "fresh", "v", "1")
+
+	if _, _, err := r.ValueAt(c1.ID()); !errors.Is(err, repo.ErrCollected) || !strings.Contains(err.Error(), "was collected") {
+		t.Errorf("value at a collected commit: %v, want ErrCollected", err)
+	}
+	if _, _, err := r.ValueAt(c2.ID()); err != nil {
+		t.Errorf("value at a kept commit: %v", err)
+	}
+	if _, err := r.ItemAsOf("x", c1.Time()); !errors.Is(err, repo.ErrCollected) {
+		t.Errorf("x as of c1's time: %v, want ErrCollected", err)
+	}
+	if _, ok := r.AsOf("x", c1.Time()); ok {
+		t.Error("AsOf answers for a time whose commit was collected")
+	}
+	for _, tc := range []struct {
+		at   int64
+		want commit.ID
+	}{{c2.Time(), c2.ID()}, {h, c2.ID()}, {c3.Time(), c3.ID()}} {
+		if id, err := r.ItemAsOf("x", tc.at); err != nil || id != tc.want {
+			t.Errorf("x as of %d: %s %v, want %s", tc.at, id.Short(), err, tc.want.Short())
+		}
+	}
+	if _, err := r.ItemAsOf("fresh", fresh.Time()-1); !errors.Is(err, repo.ErrNotFound) {
+		t.Errorf("an item before its first commit, after the horizon: %v, want ErrNotFound", err)
+	}
+	if _, err := r.ItemAsOf("gone", c1.Time()); !errors.Is(err, repo.ErrCollected) {
+		t.Errorf("an unknown item before the horizon: %v, want ErrCollected", err)
+	}
+	hist, err := r.ItemHistory("x")
+	if !errors.Is(err, repo.ErrCollected) || len(hist) != 2 || hist[0].Commit.ID() != c3.ID() || !hist[1].Shallow {
+		t.Errorf("history of x: %d commits, %v; want c3, then c2 shallow, and ErrCollected", len(hist), err)
+	}
+	if hist, err := r.ItemHistory("fresh"); err != nil || len(hist) != 1 {
+		t.Errorf("history of an item never collected: %d commits, %v", len(hist), err)
+	}
+	if _, err := r.ItemHistory("nothing"); !errors.Is(err, repo.ErrNotFound) {
+		t.Errorf("history of no item: %v, want ErrNotFound", err)
+	}
+}
+
+// TestBelowHorizonRefused: a commit stamped before the horizon that the
+// repository does not hold is refused for good, with a reason saying so; a
+// commit it holds is a duplicate as ever, and new commits are taken.
+func TestBelowHorizonRefused(t *testing.T) {
+	clock := newCtClock()
+	fs := vfs.NewMem()
+	r := ctOpen(t, fs, clock, "a", repo.Sync)
+	peer := ctOpen(t, vfs.NewMem(), clock, "b", repo.Sync)
+	c1 := ctFull(t, r, "x", 1)
+	c2 := ctFull(t, r, "x", 2)
+	old := ctFull(t, peer, "y", 1) // never sent to r
+	clock.at(clock.ms0() + 40*day)
+	ctFull(t, r, "x", 3)
+	h := clock.ms0() + 30*day
+	_, r = ctCompact(t, r, func() *repo.Repo { return ctOpen(t, fs, clock, "a", repo.Sync) }, h, nil)
+
+	for name, receive := range map[string]func([][]byte) ([]commit.ID, []repo.Rejection, error){
+		"Receive": r.Receive, "ReceiveComplete": r.ReceiveComplete,
+	} {
+		for _, c := range []*commit.Commit{c1, old} {
+			stored, rej, err := receive([][]byte{c.Encode()})
+			if err != nil || len(stored) != 0 || len(rej) != 1 || !strings.HasPrefix(rej[0].Reason, repo.BelowHorizon) {
+				t.Errorf("%s of a commit below the horizon: stored %v, rejected %v, %v", name, stored, rej, err)
+			}
+		}
+		if stored, rej, err := receive([][]byte{c2.Encode()}); err != nil || len(stored) != 0 || len(rej) != 0 {
+			t.Errorf("%s of a kept commit below the horizon: stored %v, rejected %v, %v", name, stored, rej, err)
+		}
+	}
+	if r.Has(c1.ID()) || r.Has(old.ID()) {
+		t.Error("a commit below the horizon was stored")
+	}
+	late := ctFull(t, peer, "y", 2)
+	if stored, rej, err := r.Receive([][]byte{late.Encode()}); err != nil || len(stored) != 1 || len(rej) != 0 {
+		t.Errorf("a new commit: stored %v, rejected %v, %v", stored, rej, err)
+	}
+}
+
+// TestDropPurgesItem: Drop removes an item's whole history, heads
+// included, at once and for good (the key can be written again, with a
+// fresh history); a dropped commit in the middle of an item takes its
+// descendants with it and leaves the item as it was before.
+func TestDropPurgesItem(t *testing.T) {
+	clock := newCtClock()
+	fs := vfs.NewMem()
+	r := ctOpen(t, fs, clock, "a", repo.Sync)
+	var secret []*commit.Commit
+	for i := range 3 {
+		secret = append(secret, ctFull(t, r, "secret", i))
+		ctSet(t, r, "kept", "n", fmt.Sprint(i))
+	}
+	mid := ctSet(t, r, "mixed", "v", "1")
+	bad := ctSet(t, r, "mixed", "v", "2")
+	ctSet(t, r, "mixed", "w", "3")
+	clock.at(clock.ms0() + 40*day)
+	secret = append(secret, ctSet(t, r, "secret", "recent", "yes"))
+	keptBefore, _, _ := r.Get("kept")
+	drop := func(c *commit.Commit) bool { return c.Key() == "secret" || c.ID() == bad.ID() }
+	plan, err := r.PlanCompact(0, &repo.CompactOptions{Drop: drop})
+	if err != nil || plan.CommitsAfter != plan.CommitsBefore-6 {
+		t.Fatalf("plan: %+v, %v; want 6 commits dropped", plan, err)
+	}
+	st, r2 := ctCompact(t, r, func() *repo.Repo { return ctOpen(t, fs, clock, "a", repo.Sync) }, 0,
+		&repo.CompactOptions{Drop: drop})
+	if st.CommitsAfter != st.CommitsBefore-6 {
+		t.Errorf("stats %+v: want 6 commits dropped", st)
+	}
+	for _, c := range secret {
+		if r2.Has(c.ID()) {
+			t.Errorf("dropped commit %s still held", c.ID().Short())
+		}
+	}
+	if _, _, ok := r2.Get("secret"); ok || len(r2.History("secret")) != 0 {
+		t.Error("the dropped item is still there")
+	}
+	for _, k := range r2.Keys(true) {
+		if k == "secret" {
+			t.Error("the dropped item is still listed")
+		}
+	}
+	if v, _, _ := r2.Get("kept"); !item.ItemsEqual(v, keptBefore) {
+		t.Errorf("kept = %v, want %v", v, keptBefore)
+	}
+	if v, _, _ := r2.Get("mixed"); !item.ItemsEqual(v, item.Item{}.With("v", item.String("1"))) {
+		t.Errorf("mixed = %v, want it as of before the dropped commit", v)
+	}
+	if head, _ := r2.Head("mixed"); head != mid.ID() {
+		t.Errorf("head of mixed is %s, want %s", head.Short(), mid.ID().Short())
+	}
+	if r2.Horizon() != 0 {
+		t.Errorf("a purge moved the horizon to %d", r2.Horizon())
+	}
+	again := ctSet(t, r2, "secret", "v", "new")
+	if len(again.Parents()) != 0 || len(r2.History("secret")) != 1 {
+		t.Errorf("the key written again has %d parents and %d commits of history", len(again.Parents()), len(r2.History("secret")))
+	}
+	dbtest.RequireClean(t, r2)
+}
+
+// TestCompactWhileWriting compacts, three times over, a repository that 8
+// writers keep writing to, under both durabilities: every write
+// acknowledged is there after, in memory and after reopening, with its
+// value, and writers wait only for the swaps.
+func TestCompactWhileWriting(t *testing.T) {
+	for _, d := range []repo.Durability{repo.Sync, repo.Async} {
+		t.Run(d.String(), func(t *testing.T) {
+			clock := newCtClock()
+			path := t.TempDir() + "/w.log"
+			open := func() *repo.Repo {
+				return dbtest.OpenRepo(t, path, &repo.Options{Key: ctKey("w"), Now: clock.now, Durability: d})
+			}
+			r := open()
+			for i := range 5 {
+				for k := range 40 {
+					ctFull(t, r, fmt.Sprint("old", k), i)
+				}
+			}
+			clock.at(clock.ms0() + 40*day)
+			h := clock.ms0() + 30*day
+
+			const writers = 8
+			var mu sync.Mutex
+			acked := map[commit.ID]bool{}
+			last := map[string]string{}
+			var slowest time.Duration
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for g := range writers {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						key, v := fmt.Sprint("w", g), fmt.Sprint(i)
+						shared := fmt.Sprint("shared", g%2)
+						start := time.Now()
+						cs, err := r.Write(
+							repo.Update{Key: key, Fn: func(c repo.Current) (item.Item, commit.Schema, error) {
+								return c.Value.With("v", item.String(v)), c.Schema, nil
+							}},
+							repo.Update{Key: shared, Fn: func(c repo.Current) (item.Item, commit.Schema, error) {
+								return c.Value.With(key, item.String(v)), c.Schema, nil
+							}})
+						took := time.Since(start)
+						if err != nil {
+							t.Errorf("writer %d: %v", g, err)
+							return
+						}
+						mu.Lock()
+						for _, c := range cs {
+							acked[c.ID()] = true
+						}
+						last[key] = v
+						slowest = max(slowest, took)
+						mu.Unlock()
+					}
+				})
+			}
+			var pauses []time.Duration
+			for range 3 {
+				time.Sleep(20 * time.Millisecond)
+				st, err := r.Compact(h, nil)
+				if err != nil {
+					t.Fatalf("compact: %v", err)
+				}
+				pauses = append(pauses, st.Pause)
+			}
+			time.Sleep(10 * time.Millisecond)
+			close(stop)
+			wg.Wait()
+			t.Logf("%d writes acknowledged; pauses %v; slowest write %v", len(acked), pauses, slowest)
+			check := func(r *repo.Repo, when string) {
+				t.Helper()
+				for id := range acked {
+					if !r.Has(id) {
+						t.Fatalf("%s: acknowledged commit %s lost", when, id.Short())
+					}
+				}
+				for k, v := range last {
+					got, _, _ := r.Get(k)
+					if s, _ := got.Get("v"); !item.Equal(s, item.String(v)) {
+						t.Errorf("%s: %s = %v, acknowledged %s", when, k, s, v)
+					}
+				}
+			}
+			check(r, "in memory")
+			dbtest.RequireClean(t, r)
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r = open()
+			dbtest.RequireClean(t, r)
+			check(r, "after reopening")
+			if r.Horizon() != h {
+				t.Errorf("horizon %d, want %d", r.Horizon(), h)
+			}
+			if _, err := os.Stat(path + ".compact"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the compaction's copy is left: %v", err)
+			}
+		})
 	}
 }

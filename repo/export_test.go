@@ -1,7 +1,21 @@
 package repo
 
+import "github.com/goatdb/goatdb/commit"
+
 // MarkSize is the length of a mark record, for the external tests.
 const MarkSize = recHeadSize
 
 // AppendMarkForTest appends a mark claiming all of log.
 func AppendMarkForTest(log []byte) []byte { return appendMark(log, int64(len(log))) }
+
+// GenDepthForTest returns the generation and delta depth of a commit, and
+// whether its parents were collected (shallow).
+func GenDepthForTest(r *Repo, id commit.ID) (gen uint32, depth uint16, shallow, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := r.commits[id]
+	if n == nil {
+		return 0, 0, false, false
+	}
+	return n.gen, n.depth, n.shallow, true
+}

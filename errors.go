@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/goatdb/goatdb/internal/corrupt"
+	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/vfs"
 )
 
@@ -31,6 +32,11 @@ var (
 	// Restore, and Repo for a repository that does not exist. Nothing is
 	// written.
 	ErrReadOnly = errors.New("goatdb: database is read-only")
+
+	// ErrCollected is returned (wrapped, naming the time) when what was
+	// asked lies in history that garbage collection removed: a value as of
+	// a time before the oldest commit kept of the item (see package gc).
+	ErrCollected = repo.ErrCollected
 
 	// ErrClosed is returned when the database is used after Close.
 	ErrClosed = errors.New("goatdb: closed")

@@ -2,6 +2,7 @@ package goatdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -76,6 +77,10 @@ func (db *DB) GetAt(path string, id commit.ID) (Item, error) {
 	}
 	c, ok := r.Commit(id)
 	if !ok || c.Key() != key {
+		if h := r.Horizon(); h > 0 {
+			return Item{}, fmt.Errorf("get %s at %s: %w: no such commit of this item here; history before %s was collected, so it may have been one",
+				path, id.Short(), ErrNotFound, time.UnixMilli(h).UTC().Format(time.RFC3339))
+		}
 		return Item{}, fmt.Errorf("get %s at %s: %w: no such commit of this item", path, id.Short(), ErrNotFound)
 	}
 	v, s, err := r.ValueAt(id)
@@ -93,8 +98,11 @@ func (db *DB) GetAsOf(path string, t time.Time) (Item, error) {
 	if err != nil {
 		return Item{}, err
 	}
-	id, ok := r.AsOf(key, t.UnixMilli())
-	if !ok {
+	id, err := r.ItemAsOf(key, t.UnixMilli())
+	switch {
+	case errors.Is(err, repo.ErrCollected):
+		return Item{}, fmt.Errorf("get %s as of %s: %w", path, t.Format(time.RFC3339), err)
+	case err != nil:
 		return Item{}, fmt.Errorf("get %s as of %s: %w: the item did not exist yet", path, t.Format(time.RFC3339), ErrNotFound)
 	}
 	return db.GetAt(path, id)
@@ -118,10 +126,14 @@ type CommitInfo struct {
 	Session commit.SessionID // zero for merges
 	Kind    Kind
 	Pending bool // waiting for parents from a peer
+	// Collected: the commit's parents were collected (package gc), so
+	// history before it is gone; its Parents are still named.
+	Collected bool
 }
 
 // History returns an item's commits, newest first; every commit comes
-// before its parents.
+// before its parents. After garbage collection, the oldest commits kept
+// are marked Collected: history before them is gone.
 func (db *DB) History(path string) ([]CommitInfo, error) {
 	r, release, _, key, err := db.itemRepo(path, "history")
 	defer release()
@@ -142,7 +154,8 @@ func (db *DB) History(path string) ([]CommitInfo, error) {
 		case c.IsFull():
 			kind = KindFull
 		}
-		out[i] = CommitInfo{ID: c.ID(), Parents: slices.Clone(c.Parents()), Time: c.Timestamp(), Session: c.Session(), Kind: kind, Pending: h.Pending}
+		out[i] = CommitInfo{ID: c.ID(), Parents: slices.Clone(c.Parents()), Time: c.Timestamp(), Session: c.Session(), Kind: kind,
+			Pending: h.Pending, Collected: h.Shallow}
 	}
 	return out, nil
 }

@@ -96,7 +96,11 @@ func collectHere(e *env, req server.GCRequest) ([]gc.Result, error) {
 	case err != nil:
 		return nil, &exitError{code: exitUsage, err: err, hinted: true}
 	}
-	results, err := gc.CollectAll(e.ctx, db, req.Repos, &gc.Options{DryRun: req.DryRun, Force: req.Force})
+	drop, err := server.ShunDrop(db) // what 'goatdb purge' shunned goes at compaction
+	if err != nil {
+		return nil, errors.Join(final(err), db.Close())
+	}
+	results, err := gc.CollectAll(e.ctx, db, req.Repos, &gc.Options{DryRun: req.DryRun, Force: req.Force, Drop: drop})
 	if cerr := db.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close %s: %w", e.dir, cerr))
 	}

@@ -58,6 +58,8 @@ func get(e *env, args []string, at string) error {
 		switch {
 		case errors.Is(err, goatdb.ErrDeleted):
 			return failf("%s is deleted; 'goatdb put' restores it and 'goatdb log' shows its history", path)
+		case errors.Is(err, goatdb.ErrCollected):
+			return failf("%v; 'goatdb log %s' shows the history kept", err, path)
 		case errors.Is(err, goatdb.ErrNotFound) && at == "":
 			return failf("%s not found", path)
 		case errors.Is(err, goatdb.ErrNotFound):

@@ -18,9 +18,11 @@ parents), one JSON object per line:
    "session": "<session id>", "kind": "full" | "delta" | "merge"}
 
 A merge has "session": null (every peer computes the same merge), and a
-commit still waiting for parents from a peer has "pending": true. Any id can
-be given to 'goatdb get --at'. A deleted item still has its history; a
-missing item exits 1.`,
+commit still waiting for parents from a peer has "pending": true. After
+'goatdb gc', the oldest commits kept have "collected": true: history before
+them was collected, and their parents are gone. Any id listed can be given
+to 'goatdb get --at'; a time before the history kept exits 1 saying so. A
+deleted item still has its history; a missing item exits 1.`,
 	setup: func(*flag.FlagSet) runFunc { return history },
 }
 
@@ -31,6 +33,9 @@ type logLine struct {
 	Session *string  `json:"session"`
 	Kind    string   `json:"kind"`
 	Pending bool     `json:"pending,omitempty"`
+	// Collected: history before this commit was collected (goatdb gc);
+	// its parents are named but gone.
+	Collected bool `json:"collected,omitempty"`
 }
 
 func history(e *env, args []string) error {
@@ -49,7 +54,8 @@ func history(e *env, args []string) error {
 			return err
 		}
 		for _, c := range hist {
-			l := logLine{ID: c.ID.String(), Parents: []string{}, Time: formatTime(c.Time), Kind: string(c.Kind), Pending: c.Pending}
+			l := logLine{ID: c.ID.String(), Parents: []string{}, Time: formatTime(c.Time), Kind: string(c.Kind), Pending: c.Pending,
+				Collected: c.Collected}
 			for _, p := range c.Parents {
 				l.Parents = append(l.Parents, p.String())
 			}

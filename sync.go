@@ -494,6 +494,7 @@ type resumePointJSON struct {
 	LocalSeq    uint64 `json:"local_seq"`
 	ServerCount uint64 `json:"server_count"`
 	Syncs       int    `json:"syncs"`
+	Horizon     int64  `json:"horizon,omitempty"`
 }
 
 func encodeResumes(m map[string]map[string]syncproto.Resume) ([]byte, error) {

@@ -13,11 +13,23 @@ import (
 
 // The wire format is drawn in doc.go; keep the two in step.
 
-// Version is the message format version this build writes.
+// Version is the message format version this build writes for messages
+// that carry no horizon field; a message that carries one (a request or
+// an answer about a repository that collected history, see
+// RepoResponse.Horizon) is VersionHorizon. A build that predates horizons
+// refuses such a message with its ErrVersion, which names what it reads:
+// it could neither compare digests with a collected peer nor store its
+// shallow roots, and would push the history the server collected.
 const Version = 1
 
+// VersionHorizon is the version of messages with horizon fields: version
+// 1 with request flag bit 3 and answer flag bits 3 to 5. A version 2
+// message uses at least one of them, and a version 1 message none, so
+// that each message has one encoding.
+const VersionHorizon = 2
+
 // supportedVersions lists the versions this build reads.
-var supportedVersions = []byte{1}
+var supportedVersions = []byte{Version, VersionHorizon}
 
 // Bounds on messages. A decoder refuses anything larger before allocating
 // for it; an encoder refuses to produce it.
@@ -51,16 +63,25 @@ const compressMin = 128
 
 // Section flags.
 const (
-	reqResume = 1 << 0
-	reqFilter = 1 << 1
-	reqRepair = 1 << 2
-	reqFlags  = reqResume | reqFilter | reqRepair
+	reqResume  = 1 << 0
+	reqFilter  = 1 << 1
+	reqRepair  = 1 << 2
+	reqHorizon = 1 << 3 // version 2
+	reqFlags   = reqResume | reqFilter | reqRepair
+	reqFlags2  = reqHorizon
 
-	respFilter = 1 << 0
-	respMore   = 1 << 1
-	respHidden = 1 << 2
-	respFlags  = respFilter | respMore | respHidden
+	respFilter    = 1 << 0
+	respMore      = 1 << 1
+	respHidden    = 1 << 2
+	respHorizon   = 1 << 3 // version 2
+	respAtHorizon = 1 << 4 // version 2
+	respShallow   = 1 << 5 // version 2
+	respFlags     = respFilter | respMore | respHidden
+	respFlags2    = respHorizon | respAtHorizon | respShallow
 )
+
+// maxHorizon bounds a horizon on the wire: a Unix millisecond time, 1 up.
+const maxHorizon = 1<<63 - 1
 
 const envelopeSize = 3 // version, kind, codec
 
@@ -81,13 +102,17 @@ func EncodeRequest(r *Request) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d repositories, at most %d", ErrMalformed, len(r.Repos), MaxRepos)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Repos)))
+	version := byte(Version)
 	for i := range r.Repos {
 		var err error
 		if b, err = appendRepoRequest(b, &r.Repos[i]); err != nil {
 			return nil, err
 		}
+		if r.Repos[i].Horizon != 0 {
+			version = VersionHorizon
+		}
 	}
-	return seal(b, kindRequest)
+	return seal(b, kindRequest, version)
 }
 
 func appendRepoRequest(b []byte, q *RepoRequest) ([]byte, error) {
@@ -105,9 +130,18 @@ func appendRepoRequest(b []byte, q *RepoRequest) ([]byte, error) {
 	if q.Repair {
 		flags |= reqRepair
 	}
+	if q.Horizon < 0 {
+		return nil, fmt.Errorf("%w: negative horizon %d", ErrMalformed, q.Horizon)
+	}
+	if q.Horizon != 0 {
+		flags |= reqHorizon
+	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, q.Count)
 	b = append(b, q.Digest[:]...)
+	if q.Horizon != 0 {
+		b = binary.AppendUvarint(b, uint64(q.Horizon))
+	}
 	if q.Resume != nil {
 		b = binary.LittleEndian.AppendUint64(b, q.Resume.Epoch)
 		b = binary.AppendUvarint(b, q.Resume.Seq)
@@ -128,13 +162,17 @@ func EncodeResponse(r *Response) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d repositories, at most %d", ErrMalformed, len(r.Repos), MaxRepos)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Repos)))
+	version := byte(Version)
 	for i := range r.Repos {
 		var err error
 		if b, err = appendRepoResponse(b, &r.Repos[i]); err != nil {
 			return nil, err
 		}
+		if p := &r.Repos[i]; p.Status == StatusOK && (p.Horizon != 0 || p.AtHorizon != nil || len(p.Shallow) > 0) {
+			version = VersionHorizon
+		}
 	}
-	return seal(b, kindResponse)
+	return seal(b, kindResponse, version)
 }
 
 // responseSize estimates the payload of r, so that it is allocated once
@@ -144,7 +182,8 @@ func responseSize(r *Response) int {
 	n := binary.MaxVarintLen64
 	for i := range r.Repos {
 		p := &r.Repos[i]
-		n += len(p.Path) + len(p.Message) + 80 + len(commit.ID{})*(len(p.Missing)+len(p.Hidden))
+		n += len(p.Path) + len(p.Message) + 140 + len(commit.ID{})*(len(p.Missing)+len(p.Hidden))
+		n += (len(commit.ID{}) + 2*binary.MaxVarintLen32 + binary.MaxVarintLen64) * len(p.Shallow)
 		if p.Filter != nil {
 			n += int(p.Filter.bf.Cap()/8) + 64
 		}
@@ -180,11 +219,30 @@ func appendRepoResponse(b []byte, p *RepoResponse) ([]byte, error) {
 	if len(p.Hidden) > 0 {
 		flags |= respHidden
 	}
+	switch {
+	case p.Horizon < 0:
+		return nil, fmt.Errorf("%w: negative horizon %d", ErrMalformed, p.Horizon)
+	case p.Horizon != 0:
+		flags |= respHorizon
+	}
+	if p.AtHorizon != nil {
+		flags |= respAtHorizon
+	}
+	if len(p.Shallow) > 0 {
+		flags |= respShallow
+	}
 	b = append(b, flags)
 	b = binary.LittleEndian.AppendUint64(b, p.Epoch)
 	b = binary.AppendUvarint(b, p.Seq)
 	b = binary.AppendUvarint(b, p.Count)
 	b = append(b, p.Digest[:]...)
+	if p.Horizon != 0 {
+		b = binary.AppendUvarint(b, uint64(p.Horizon))
+	}
+	if p.AtHorizon != nil {
+		b = binary.AppendUvarint(b, p.AtHorizon.Count)
+		b = append(b, p.AtHorizon.Digest[:]...)
+	}
 	if p.Filter != nil {
 		b = appendFilter(b, p.Filter)
 	}
@@ -204,15 +262,32 @@ func appendRepoResponse(b []byte, p *RepoResponse) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if len(p.Hidden) == 0 {
-		return b, nil
+	if len(p.Hidden) > 0 {
+		if len(p.Hidden) > MaxCommits {
+			return nil, fmt.Errorf("%w: %d hidden ids, at most %d", ErrMalformed, len(p.Hidden), MaxCommits)
+		}
+		b = binary.AppendUvarint(b, uint64(len(p.Hidden)))
+		for _, id := range p.Hidden {
+			b = append(b, id[:]...)
+		}
 	}
-	if len(p.Hidden) > MaxCommits {
-		return nil, fmt.Errorf("%w: %d hidden ids, at most %d", ErrMalformed, len(p.Hidden), MaxCommits)
-	}
-	b = binary.AppendUvarint(b, uint64(len(p.Hidden)))
-	for _, id := range p.Hidden {
-		b = append(b, id[:]...)
+	if len(p.Shallow) > 0 {
+		if len(p.Shallow) > MaxCommits {
+			return nil, fmt.Errorf("%w: %d shallow roots, at most %d", ErrMalformed, len(p.Shallow), MaxCommits)
+		}
+		b = binary.AppendUvarint(b, uint64(len(p.Shallow)))
+		for _, sr := range p.Shallow {
+			if sr.Gen == 0 {
+				return nil, fmt.Errorf("%w: shallow root %s of generation 0", ErrMalformed, sr.ID.Short())
+			}
+			if sr.Absent == 0 {
+				return nil, fmt.Errorf("%w: shallow root %s with no collected parent", ErrMalformed, sr.ID.Short())
+			}
+			b = append(b, sr.ID[:]...)
+			b = binary.AppendUvarint(b, uint64(sr.Gen))
+			b = binary.AppendUvarint(b, uint64(sr.Depth))
+			b = binary.AppendUvarint(b, sr.Absent)
+		}
 	}
 	return b, nil
 }
@@ -270,16 +345,16 @@ func appendIDs(b []byte, ids []commit.ID) ([]byte, error) {
 
 // seal fills in the envelope of b (whose first envelopeSize bytes are
 // reserved) and compresses the payload when that pays.
-func seal(b []byte, kind byte) ([]byte, error) {
+func seal(b []byte, kind, version byte) ([]byte, error) {
 	payload := b[envelopeSize:]
 	if len(payload) > MaxPayloadSize {
 		return nil, fmt.Errorf("%w: payload of %d bytes, at most %d", ErrTooLarge, len(payload), MaxPayloadSize)
 	}
-	b[0], b[1], b[2] = Version, kind, codecNone
+	b[0], b[1], b[2] = version, kind, codecNone
 	if len(payload) >= compressMin {
 		z := zenc.EncodeAll(payload, make([]byte, envelopeSize, envelopeSize+len(payload)/2))
 		if len(z) < len(b) {
-			z[0], z[1], z[2] = Version, kind, codecZstd
+			z[0], z[1], z[2] = version, kind, codecZstd
 			b = z
 		}
 	}
@@ -375,7 +450,7 @@ func DecodeRequestBound(msg []byte, bound int) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeRequestPayload(payload)
+	return decodeRequestPayload(payload, msg[0])
 }
 
 // openBound is open, decompressing into at most bound bytes.
@@ -415,12 +490,13 @@ func DecodeRequest(msg []byte) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeRequestPayload(payload)
+	return decodeRequestPayload(payload, msg[0])
 }
 
-// decodeRequestPayload decodes an opened request's payload.
-func decodeRequestPayload(payload []byte) (*Request, error) {
-	d := &decoder{buf: payload}
+// decodeRequestPayload decodes an opened request's payload, of the given
+// version.
+func decodeRequestPayload(payload []byte, version byte) (*Request, error) {
+	d := &decoder{buf: payload, version: version}
 	r := &Request{}
 	copy(r.Session[:], d.fixed(len(r.Session)))
 	n := d.count(MaxRepos, 1, "repositories")
@@ -439,7 +515,7 @@ func DecodeResponse(msg []byte) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{buf: payload}
+	d := &decoder{buf: payload, version: msg[0]}
 	r := &Response{}
 	n := d.count(MaxRepos, 1, "repositories")
 	for i := 0; i < n && d.err == nil; i++ {
@@ -454,9 +530,11 @@ func DecodeResponse(msg []byte) (*Response, error) {
 // decoder reads a payload. The first error sticks; after it every read
 // returns zero values, so callers check once at the end.
 type decoder struct {
-	buf []byte
-	off int
-	err error
+	buf     []byte
+	off     int
+	err     error
+	version byte // the message's
+	used2   bool // a field of version 2 was read
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -468,6 +546,9 @@ func (d *decoder) fail(format string, args ...any) {
 func (d *decoder) finish() error {
 	if d.err == nil && d.off != len(d.buf) {
 		d.fail("%d trailing bytes", len(d.buf)-d.off)
+	}
+	if d.err == nil && d.version == VersionHorizon && !d.used2 {
+		d.fail("version %d message with no field of version %d", VersionHorizon, VersionHorizon)
 	}
 	return d.err
 }
@@ -572,20 +653,41 @@ func (d *decoder) digest() (g Digest) {
 	return g
 }
 
-func (d *decoder) flags(allowed byte) byte {
+// flags reads a flags byte of which only allowed bits may be set, and
+// the bits of v2 too in a message of version 2.
+func (d *decoder) flags(allowed, v2 byte) byte {
+	if d.version >= VersionHorizon {
+		allowed |= v2
+	}
 	f := d.byte()
 	if f&^allowed != 0 {
 		d.fail("unknown flags %#x", f&^allowed)
 		return 0
 	}
+	if f&v2 != 0 {
+		d.used2 = true
+	}
 	return f
+}
+
+// horizon reads a horizon: a uvarint, 1 to maxHorizon.
+func (d *decoder) horizon() int64 {
+	v := d.uvarint()
+	if d.err == nil && (v == 0 || v > maxHorizon) {
+		d.fail("horizon %d, want 1 to %d", v, uint64(maxHorizon))
+		return 0
+	}
+	return int64(v)
 }
 
 func (d *decoder) repoRequest() RepoRequest {
 	q := RepoRequest{Path: d.string(1, MaxPathLen, "repository path")}
-	flags := d.flags(reqFlags)
+	flags := d.flags(reqFlags, reqFlags2)
 	q.Count = d.uvarint()
 	q.Digest = d.digest()
+	if flags&reqHorizon != 0 {
+		q.Horizon = d.horizon()
+	}
 	if flags&reqResume != 0 {
 		q.Resume = &Point{Epoch: d.uint64le(), Seq: d.uvarint()}
 	}
@@ -607,11 +709,17 @@ func (d *decoder) repoResponse() RepoResponse {
 		p.Message = d.string(0, MaxReasonLen, "status message")
 		return p
 	}
-	flags := d.flags(respFlags)
+	flags := d.flags(respFlags, respFlags2)
 	p.Epoch = d.uint64le()
 	p.Seq = d.uvarint()
 	p.Count = d.uvarint()
 	p.Digest = d.digest()
+	if flags&respHorizon != 0 {
+		p.Horizon = d.horizon()
+	}
+	if flags&respAtHorizon != 0 {
+		p.AtHorizon = &SetSum{Count: d.uvarint(), Digest: d.digest()}
+	}
 	if flags&respFilter != 0 {
 		p.Filter = d.filter()
 	}
@@ -631,7 +739,39 @@ func (d *decoder) repoResponse() RepoResponse {
 			d.fail("hidden flag set with no hidden ids")
 		}
 	}
+	if flags&respShallow != 0 {
+		p.Shallow = d.shallow()
+	}
 	return p
+}
+
+// shallow reads a list of shallow roots: 1 to MaxCommits of (id,
+// generation 1 to 2^32-1, depth 0 to 2^16-1, absent mask not 0).
+func (d *decoder) shallow() []ShallowRoot {
+	n := d.count(MaxCommits, len(commit.ID{})+3, "shallow roots")
+	if n == 0 {
+		d.fail("shallow flag set with no shallow roots")
+		return nil
+	}
+	out := make([]ShallowRoot, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		copy(out[i].ID[:], d.fixed(len(out[i].ID)))
+		g, dp, ab := d.uvarint(), d.uvarint(), d.uvarint()
+		switch {
+		case d.err != nil:
+		case g == 0 || g > 1<<32-1:
+			d.fail("shallow root of generation %d, want 1 to %d", g, uint64(1<<32-1))
+		case dp > 1<<16-1:
+			d.fail("shallow root of delta depth %d, at most %d", dp, 1<<16-1)
+		case ab == 0:
+			d.fail("shallow root with no collected parent")
+		}
+		out[i].Gen, out[i].Depth, out[i].Absent = uint32(g), uint16(dp), ab
+	}
+	if d.err != nil {
+		return nil
+	}
+	return out
 }
 
 func (d *decoder) filter() *Filter {

@@ -33,6 +33,13 @@ func sampleRequests() map[string]*syncproto.Request {
 			{Path: "/data/b", Resume: &syncproto.Point{}, Filter: testFilter(1)},
 			{Path: "/sys/sessions", Count: 1 << 40},
 		}},
+		// Version 2: a section names a horizon.
+		"horizon": {Session: commit.SessionID{5}, Repos: []syncproto.RepoRequest{
+			{Path: "/data/a", Horizon: 1_767_225_600_000, Count: 7, Digest: syncproto.Digest{3},
+				Resume: &syncproto.Point{Epoch: 9, Seq: 99}},
+			{Path: "/data/b", Horizon: 1<<63 - 1, Count: 2, Filter: testFilter(50), Commits: commits[1:2]},
+			{Path: "/data/c", Count: 1},
+		}},
 	}
 }
 
@@ -49,6 +56,21 @@ func sampleResponses() map[string]*syncproto.Response {
 				Hidden:   []commit.ID{{3}, {4}}},
 			{Path: "/data/b", Status: syncproto.StatusNotFound, Message: "no such repository"},
 			{Path: "/data/c", Status: syncproto.StatusError},
+		}},
+		// Version 2: horizons, sets at the horizon, shallow roots.
+		"horizon": {Repos: []syncproto.RepoResponse{
+			{Path: "/data/a", Epoch: 7, Seq: 70, Count: 5, Digest: syncproto.Digest{6}, Horizon: 1_767_225_600_000,
+				AtHorizon: &syncproto.SetSum{Count: 3, Digest: syncproto.Digest{8}},
+				Commits:   [][]byte{bytes.Repeat([]byte("y"), 200), []byte("z")},
+				Shallow: []syncproto.ShallowRoot{{ID: commit.ID{1}, Gen: 1, Absent: 1},
+					{ID: commit.ID{2}, Gen: 1<<32 - 1, Depth: 1<<16 - 1, Absent: 1<<64 - 1}},
+				Hidden: []commit.ID{{3}}},
+			{Path: "/data/b", Horizon: 1, Filter: testFilter(10)},
+			{Path: "/data/c", AtHorizon: &syncproto.SetSum{}},
+			{Path: "/data/d", Status: syncproto.StatusNotFound, Message: "no such repository"},
+		}},
+		"shallow only": {Repos: []syncproto.RepoResponse{
+			{Path: "/data/a", Count: 1, Commits: [][]byte{[]byte("c")}, Shallow: []syncproto.ShallowRoot{{ID: commit.ID{4}, Gen: 3, Depth: 2, Absent: 2}}},
 		}},
 	}
 }
@@ -126,6 +148,9 @@ func normResp(r *syncproto.Response) *syncproto.Response {
 		if len(p.Hidden) == 0 {
 			p.Hidden = nil
 		}
+		if len(p.Shallow) == 0 {
+			p.Shallow = nil
+		}
 	}
 	return &c
 }
@@ -148,8 +173,10 @@ func TestDecodeErrors(t *testing.T) {
 		want error
 		text string
 	}{
-		{"version", patch(good, 0, 2), syncproto.ErrVersion, "reads version [1]"},
-		{"version zero", patch(good, 0, 0), syncproto.ErrVersion, "reads version [1]"},
+		{"version", patch(good, 0, 3), syncproto.ErrVersion, "reads version [1 2]"},
+		{"version zero", patch(good, 0, 0), syncproto.ErrVersion, "reads version [1 2]"},
+		{"version 2 without its fields", patch(good, 0, 2), syncproto.ErrMalformed, "no field of version 2"},
+		{"horizon flag in version 1", patch(good, flagsAt, 0x09), syncproto.ErrMalformed, "unknown flags 0x8"},
 		{"kind", patch(good, 1, 2), syncproto.ErrMalformed, "want 1 (request)"},
 		{"codec", patch(good, 2, 7), syncproto.ErrMalformed, "unknown codec"},
 		{"trailing", append(bytes.Clone(good), 0), syncproto.ErrMalformed, "trailing"},

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/bits"
+	"slices"
 	"sync"
 
 	"github.com/goatdb/goatdb/commit"
@@ -84,6 +85,155 @@ type set struct {
 
 func (s *set) add(id commit.ID) { s.d, s.n = s.d.Add(id), s.n+1 }
 
+// minus returns the set less its subset t.
+func (s set) minus(t set) set { return set{s.d.Minus(t.d), s.n - t.n} }
+
+// dayMillis is a UTC day in Unix milliseconds, the unit of commit times.
+const dayMillis = 24 * 60 * 60 * 1000
+
+// dayOf returns the UTC day (days since the Unix epoch) of time t.
+func dayOf(t int64) int64 {
+	d := t / dayMillis
+	if t%dayMillis < 0 {
+		d--
+	}
+	return d
+}
+
+// maxCuts bounds the horizons inside a day a tally keeps the partial day
+// of: horizons change once per compaction, so a few are plenty.
+const maxCuts = 4
+
+// tally is the count and digest of a set of commits, and of its commits
+// of each UTC day, so that the set of those from any time h on (a
+// horizon) is had in O(days): everything less the days before h's. A
+// horizon inside a day (not at midnight UTC) also needs the commits of
+// its day before it: the tally keeps that set, its cut, for the few
+// horizons it was asked about, and adds to it as commits come.
+type tally struct {
+	all  set
+	days map[int64]*set
+	cuts map[int64]*set // horizon → its day's commits before it
+}
+
+// add adds commit id of time t (it must not be in the set).
+func (t *tally) add(id commit.ID, at int64) {
+	t.all.add(id)
+	day := dayOf(at)
+	if t.days == nil {
+		t.days = map[int64]*set{}
+	}
+	s := t.days[day]
+	if s == nil {
+		s = &set{}
+		t.days[day] = s
+	}
+	s.add(id)
+	for h, c := range t.cuts {
+		if at < h && dayOf(h) == day {
+			c.add(id)
+		}
+	}
+}
+
+// missingCuts returns the horizons of hs that need a cut (they are not
+// at midnight UTC) that t does not have.
+func (t *tally) missingCuts(hs ...int64) []int64 {
+	var out []int64
+	for _, h := range hs {
+		if _, ok := t.cuts[h]; !ok && h > 0 && h%dayMillis != 0 && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// setCuts records the cuts of horizons hs (at most maxCuts), cut(h)
+// giving the set's commits of h's day before h. It forgets the others if
+// there is no room for them.
+func (t *tally) setCuts(hs []int64, cut func(h int64) set) {
+	if len(hs) == 0 {
+		return
+	}
+	if t.cuts == nil {
+		t.cuts = map[int64]*set{}
+	}
+	if len(t.cuts)+len(hs) > maxCuts {
+		clear(t.cuts)
+	}
+	for _, h := range hs {
+		c := cut(h)
+		t.cuts[h] = &c
+	}
+}
+
+// emptied returns an empty tally that keeps the cuts of t's horizons and
+// of hs (within maxCuts, those of hs first), to count a set again.
+func (t *tally) emptied(hs ...int64) tally {
+	var e tally
+	keep := (&e).missingCuts(hs...)
+	for h := range t.cuts {
+		if len(keep) < maxCuts && !slices.Contains(keep, h) {
+			keep = append(keep, h)
+		}
+	}
+	e.setCuts(keep, func(int64) set { return set{} })
+	return e
+}
+
+// above returns the set of the commits of time h or later; all of them
+// if h ≤ 0 (no horizon). A horizon inside a day must have its cut
+// (needsCut).
+func (t *tally) above(h int64) set {
+	if h <= 0 {
+		return t.all
+	}
+	out := t.all
+	day := dayOf(h)
+	for d, s := range t.days {
+		if d < day {
+			out = out.minus(*s)
+		}
+	}
+	if c := t.cuts[h]; c != nil {
+		out = out.minus(*c)
+	}
+	return out
+}
+
+// cutOf returns the cut of horizon h over cs: those of h's day before h.
+func cutOf(cs []*commit.Commit, h int64, in func(*commit.Commit) bool) set {
+	var c set
+	day := dayOf(h)
+	for _, x := range cs {
+		if t := x.Time(); t < h && dayOf(t) == day && (in == nil || in(x)) {
+			c.add(x.ID())
+		}
+	}
+	return c
+}
+
+// stamp is a commit id and its time.
+type stamp struct {
+	id commit.ID
+	at int64
+}
+
+// stamps is a small list of commits (those one side refused), whose set
+// from a horizon on is computed by going through them.
+type stamps []stamp
+
+// above returns the set of the commits of time h or later (all if h ≤ 0).
+func (ss stamps) above(h int64) set {
+	var s set
+	for _, x := range ss {
+		if h <= 0 || x.at >= h {
+			s.add(x.id)
+		}
+	}
+	return s
+}
+
 // State is what a peer says about its copy of a repository: its log
 // epoch and sequence number, and the count and digest of its commit ids at
 // that sequence number.
@@ -152,9 +302,23 @@ func isClosed(r Repo) bool {
 func sweepDue(n, added int) bool { return added >= max(16, n/8) }
 
 type stateEntry struct {
-	mu sync.Mutex // guards st and ok
+	mu sync.Mutex // guards st, t and ok
 	st State
+	t  tally // the commits up to st.Seq, by day
 	ok bool
+}
+
+// horizoner is the optional method of a Repo that collected its history
+// before a time (repo.Repo.Horizon): its horizon, in Unix milliseconds; 0
+// if it never collected.
+type horizoner interface{ Horizon() int64 }
+
+// horizonOf returns r's horizon, 0 if it has none.
+func horizonOf(r Repo) int64 {
+	if h, ok := r.(horizoner); ok {
+		return max(h.Horizon(), 0)
+	}
+	return 0
 }
 
 // of returns r's current state. Its Seq and Digest always agree: both come
@@ -165,6 +329,36 @@ func (c *states) of(r Repo) State {
 	if sr, ok := r.(StateReporter); ok {
 		return sr.SyncState()
 	}
+	st, _ := c.at(r, 0, 0)
+	return st
+}
+
+// at returns r's current state with its Count and Digest over the commits
+// from horizon h on (all if h is 0), and its set from horizon g on, both
+// at the same sequence number. A StateReporter's own state is used for
+// horizon 0 only.
+func (c *states) at(r Repo, h, g int64) (State, set) {
+	if sr, ok := r.(StateReporter); ok && h <= 0 && g <= 0 {
+		st := sr.SyncState()
+		return st, set{st.Digest, st.Count}
+	}
+	e := c.entry(r)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.update(r)
+	if len(e.t.missingCuts(h, g)) > 0 {
+		// Count again from the start, adding the cuts as it goes.
+		e.ok = false
+		e.update(r, h, g)
+	}
+	st := e.st
+	in := e.t.above(h)
+	st.Count, st.Digest = in.n, in.d
+	return st, e.t.above(g)
+}
+
+// entry returns r's cache entry, made if there is none.
+func (c *states) entry(r Repo) *stateEntry {
 	c.mu.Lock()
 	if c.m == nil {
 		c.m = map[Repo]*stateEntry{}
@@ -183,12 +377,17 @@ func (c *states) of(r Repo) State {
 		}
 	}
 	c.mu.Unlock()
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	return e
+}
+
+// update brings the entry up to r's current sequence number. If it
+// starts again from the beginning, it keeps the cuts of the horizons it
+// had and of cuts. The caller holds e.mu.
+func (e *stateEntry) update(r Repo, cuts ...int64) {
 	for {
 		xs := excludedSeq(r)
 		if epoch := r.Epoch(); !e.ok || e.st.Epoch != epoch || xs > e.st.Seq {
-			e.st, e.ok = State{Epoch: epoch}, true
+			e.st, e.ok, e.t = State{Epoch: epoch}, true, e.t.emptied(cuts...)
 		}
 		fresh, cur := r.CommitsSince(e.st.Seq)
 		if excludedSeq(r) != xs {
@@ -198,10 +397,10 @@ func (c *states) of(r Repo) State {
 			continue
 		}
 		for _, c := range fresh {
-			e.st.Digest = e.st.Digest.Add(c.ID())
+			e.t.add(c.ID(), c.Time())
 		}
-		e.st.Count += uint64(len(fresh))
+		e.st.Count, e.st.Digest = e.t.all.n, e.t.all.d
 		e.st.Seq = cur
-		return e.st
+		return
 	}
 }

@@ -30,6 +30,12 @@
 //     but the ids of commits the request itself carried (Rejected,
 //     Hidden). A repository the requester may read nothing of is
 //     answered exactly as one that does not exist.
+//   - Nothing collected is sent again (see Horizons): no side compares,
+//     filters, bulk-sends or pushes commits below the server's horizon
+//     once the client named it; such commits travel only when asked for
+//     by id (missing) or to a client that holds nothing (cold start). The
+//     server never asks for a collected parent: a shallow root is
+//     complete.
 //   - Decoders never panic, check every length against a bound and the
 //     bytes left before allocating, accept only the canonical encoding,
 //     and reject trailing bytes. Encoders refuse what decoders would.
@@ -83,6 +89,54 @@
 // runs the Bloom path even if the digests match, so a digest collision
 // cannot hide a difference for ever.
 //
+// # Horizons
+//
+// A server that collected its history (repo.Repo.Compact) keeps the
+// commits from its horizon H on, and a few older ones: current heads,
+// leaves of the window, shallow roots (commits whose parents it
+// collected) and the delta bases of what it keeps. A client may keep its
+// whole history. The two still agree, and nothing collected is ever sent
+// again:
+//
+//   - Each answer carries H (RepoResponse.Horizon); the client names it in
+//     its requests (RepoRequest.Horizon, kept in its Resume point), and
+//     both sides give the count and digest of their commits with a time
+//     at or after H only, ignoring older ones, collected or not. A
+//     request that named another horizon (an old resume point, none yet)
+//     is answered over the horizon it named, plus the server's set from H
+//     on (AtHorizon), which the client compares with its own: an
+//     up-to-date client converges in that one round trip, whatever the
+//     compaction changed, and a client behind takes the Bloom path once.
+//   - Sets from H on cost O(days), not O(commits): each side keeps its
+//     Digest and count per UTC day of the commits' times, and takes the
+//     days before H's from the total (a horizon inside a day also counts
+//     that day's commits before it once, and keeps that cut up to date).
+//   - Filters hold, and bulk sends and pushes choose among, commits from
+//     H on only, once the client named H. The client never pushes an
+//     older commit for a filter: the server collected it. It pushes on the
+//     resume path what it wrote since its resume point, old-stamped or
+//     not: the server refuses a commit below H that it does not hold with
+//     the reason "below horizon" (repo.Receive), final, which the embedding
+//     layer quarantines like any refusal.
+//   - Cold start: a client that holds nothing names no horizon, and keeps
+//     naming none until it converged: it gets every commit the server
+//     holds, older ones too, and the two compare everything they hold, so
+//     that an answer cut short (More) still ends with all of them. The
+//     server marks the commits it sends whose parents it collected
+//     (RepoResponse.Shallow, with their generation numbers, like Git's
+//     shallow lines); the client stores them as roots of that generation
+//     (repo.Repo.ReceiveShallow), so both build the same graph and
+//     compute the same merges.
+//   - A client that named no horizon but holds commits (its first sync
+//     with this server since it collected) compares from H on, but is
+//     also offered the older commits its filter lacks: a client offline
+//     past the horizon gets the old heads it missed. Once it named H,
+//     older commits come only by id.
+//
+// Resume points name the log's epoch, which a compaction changes; a
+// client whose point names the old one takes the path above: one round
+// trip of about 200 bytes when it was up to date, else one Bloom round.
+//
 // # Views
 //
 // A Policy gives each request a View of each repository (nil: all of
@@ -124,8 +178,13 @@
 // that many bytes.
 //
 //	message   := version kind codec body
-//	  version   1 byte: 1. Others are refused with ErrVersion, naming
-//	            the versions this build reads.
+//	  version   1 byte: 1, or 2 for a message with a horizon field (flag
+//	            bit 3 of a request section, bits 3 to 5 of an answer): a
+//	            version 2 message has at least one, a version 1 message
+//	            none. Others are refused with ErrVersion, naming the
+//	            versions this build reads; a build that predates horizons
+//	            so refuses anything about a repository that collected
+//	            history, which it could not sync.
 //	  kind      1 byte: 1 request, 2 response
 //	  codec     1 byte: 0 none (body is the payload), 1 zstd (body is
 //	            zstd frames of the payload, at most MaxPayloadSize bytes;
@@ -137,11 +196,15 @@
 //	request   := session nrepos reqrepo*
 //	  session   32 bytes: the requesting peer's session id
 //	  nrepos    uvarint, at most MaxRepos
-//	reqrepo   := path flags count digest [resume] [filter] commits missing
+//	reqrepo   := path flags count digest [horizon] [resume] [filter]
+//	             commits missing
 //	  path      string, 1 to MaxPathLen bytes, unique in the request
-//	  flags     1 byte: bit 0 resume, bit 1 filter, bit 2 repair; others 0
-//	  count     uvarint: the client's commit count
-//	  digest    32 bytes: the client's Digest
+//	  flags     1 byte: bit 0 resume, bit 1 filter, bit 2 repair, bit 3
+//	            horizon (version 2); others 0
+//	  count     uvarint: the client's commit count (from the horizon on)
+//	  digest    32 bytes: the client's Digest (from the horizon on)
+//	  horizon   uvarint, 1 to 2^63-1: Unix milliseconds (iff flag bit 3;
+//	            set iff the horizon is not 0)
 //	  resume    8-byte epoch, uvarint seq: the server position to resume
 //	            from (iff flag bit 0)
 //	  filter    the client's filter (iff flag bit 1)
@@ -153,14 +216,20 @@
 //	resprepo  := path status (message | answer)
 //	  status    1 byte: 0 ok, 1 not found, 2 error
 //	  message   string, at most MaxReasonLen bytes (status not ok)
-//	answer    := flags epoch seq count digest [filter] commits missing
-//	             rejected [hidden]
-//	  flags     1 byte: bit 0 filter, bit 1 more, bit 2 hidden; others 0
+//	answer    := flags epoch seq count digest [horizon] [athorizon]
+//	             [filter] commits missing rejected [hidden] [shallow]
+//	  flags     1 byte: bit 0 filter, bit 1 more, bit 2 hidden, bits 3
+//	            horizon, 4 athorizon and 5 shallow (version 2); others 0
 //	  epoch     8 bytes: the server log's epoch (or the view's, see Views)
 //	  seq       uvarint: the sequence number (or view position) of count
 //	            and digest
-//	  count     uvarint, digest 32 bytes: the server's (over the view),
-//	            after the request
+//	  count     uvarint, digest 32 bytes: the server's (over the view,
+//	            from the request's horizon on), after the request
+//	  horizon   uvarint, 1 to 2^63-1: the server's horizon (iff flag bit
+//	            3; set iff it is not 0)
+//	  athorizon uvarint count, 32-byte digest: the server's from its
+//	            horizon on (iff flag bit 4; set iff the request named
+//	            another horizon)
 //	  filter    the server's filter (iff flag bit 0)
 //	  commits, missing   as in reqrepo
 //	  rejected  uvarint n (at most MaxCommits), n × (32-byte id, string
@@ -170,6 +239,12 @@
 //	            Only answers to a requester with a restricted view carry
 //	            it; a build that predates it refuses such an answer as
 //	            malformed.
+//	  shallow   uvarint n (1 to MaxCommits), n × (32-byte commit id,
+//	            uvarint generation 1 to 2^32-1, uvarint delta depth 0 to
+//	            2^16-1, uvarint mask of the collected parents, bit i for
+//	            parent i, not 0): the commits of this answer some of
+//	            whose parents the server collected (iff flag bit 5; set
+//	            iff there are some)
 //
 //	filter    := salt k m words
 //	  salt      16 bytes

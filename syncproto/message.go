@@ -17,9 +17,15 @@ type Request struct {
 
 // RepoRequest is the client's part of a round for one repository.
 type RepoRequest struct {
-	Path   string // the repository, e.g. "/data/tasks"
-	Count  uint64 // how many commits the client holds, pending ones included
-	Digest Digest // digest of the client's commit ids
+	Path string // the repository, e.g. "/data/tasks"
+	// Horizon is the time (Unix milliseconds) Count and Digest start at:
+	// they cover the client's commits with a time at or after it. 0 (all
+	// of them) until a server named a horizon (RepoResponse.Horizon); a
+	// client that holds no commit sends 0, and gets everything the server
+	// holds, below its horizon too (cold start).
+	Horizon int64
+	Count   uint64 // how many commits the client holds (from Horizon on), pending ones included
+	Digest  Digest // digest of the client's commit ids (from Horizon on)
 	// Resume, if set, asks for the server's commits since this point (which
 	// the client got at its last sync with this server).
 	Resume *Point
@@ -85,10 +91,23 @@ type RepoResponse struct {
 	// sequence number, or, for a requester who may read only part of the
 	// repository, a position in that view which reveals nothing of the
 	// log (see Policy).
-	Epoch  uint64
-	Seq    uint64 // the position this answer is complete up to
-	Count  uint64 // how many commits the server holds (in view), after this request's
-	Digest Digest // digest of the server's commit ids (in view), after this request's
+	Epoch uint64
+	Seq   uint64 // the position this answer is complete up to
+	// Count and Digest are the server's commits (in view) with a time at
+	// or after the request's Horizon, after this request's: the two sides'
+	// sets compared over the same commits.
+	Count  uint64
+	Digest Digest
+	// Horizon is the server's horizon (Unix milliseconds): it collected
+	// its history before it (repo.Repo.Horizon), keeping only some older
+	// commits (current heads, shallow roots). 0 if it never collected.
+	// Both sides compare their commits from the horizon on; the client
+	// names it in its next requests.
+	Horizon int64
+	// AtHorizon is the server's count and digest over its commits from
+	// Horizon on, when the request named another horizon (Count and Digest
+	// are over the request's); nil when the request named Horizon.
+	AtHorizon *SetSum
 	// Filter, if set, holds the server's commit ids: the client should send
 	// the commits it does not hold in its next request.
 	Filter *Filter
@@ -107,6 +126,28 @@ type RepoResponse struct {
 	// out, so the client leaves them out of its comparison too. Only ids
 	// of commits in the request's Commits ever appear here.
 	Hidden []commit.ID
+	// Shallow names the commits of Commits whose parents the server
+	// collected (shallow roots), with their generation numbers: the client
+	// stores them as roots of that generation (repo.Repo.ReceiveShallow),
+	// so that it builds the same graph, and merges the same, as the server.
+	Shallow []ShallowRoot
+}
+
+// SetSum is the count and digest of a set of commit ids.
+type SetSum struct {
+	Count  uint64
+	Digest Digest
+}
+
+// ShallowRoot is a commit some of whose parents were collected, with what
+// its peer needs to take it as complete without them: what its
+// generation number and delta depth were with them, and which of them
+// were collected.
+type ShallowRoot struct {
+	ID     commit.ID
+	Gen    uint32 // generation: 1 + its parents' largest, as it was before they were collected
+	Depth  uint16 // delta depth: deltas since its base (0 for a full snapshot)
+	Absent uint64 // bit i: its parent i (in commit order) was collected; not 0
 }
 
 // Rejection names a commit a peer refused and why.

@@ -397,24 +397,39 @@ func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q 
 	if err != nil {
 		return RepoResponse{}, err
 	}
+	h := horizonOf(r)
 	if v == nil {
-		return s.answer(&scope{r: r}, s.states.of(r), q, rejected, got, budget), nil
+		st, at := s.states.at(r, q.Horizon, h)
+		return s.answer(&scope{r: r, h: h}, st, at, q, rejected, got, budget), nil
 	}
 	vs := s.views.of(r, v.Key())
-	st := vs.update(r, v)
+	st, at := vs.updateAt(r, v, q.Horizon, h)
 	vs.mu.RLock()
 	defer vs.mu.RUnlock()
-	return s.answer(&scope{r: r, v: v, vs: vs}, st, q, rejected, got, budget), nil
+	return s.answer(&scope{r: r, v: v, vs: vs, h: h}, st, at, q, rejected, got, budget), nil
 }
 
-// answer computes a repository's section over sc, whose state is st,
-// once the request's commits are stored.
-func (s *Responder) answer(sc *scope, st State, q *RepoRequest, rejected []Rejection, got pushed, budget *sendLimit) RepoResponse {
-	p := RepoResponse{Path: q.Path, Epoch: st.Epoch, Seq: st.Seq, Count: st.Count, Digest: st.Digest,
+// answer computes a repository's section over sc, whose state is st
+// (with its count and digest from the request's horizon on) and whose set
+// from its own horizon on is at, once the request's commits are stored.
+//
+// Horizons. The two sides compare their commits from the request's
+// horizon on: the server's answer carries its own horizon, and its set
+// from there on (AtHorizon) if that is another, for the client to compare
+// and name it next time. Commits before the server's horizon are not
+// compared, nor looked for with filters, nor taken into bulk sends, once
+// the client named a horizon: only the client that names none (it holds
+// nothing, or never synced with a collected server) gets them as
+// candidates; any client gets them when it asks for them (missing).
+func (s *Responder) answer(sc *scope, st State, at set, q *RepoRequest, rejected []Rejection, got pushed, budget *sendLimit) RepoResponse {
+	p := RepoResponse{Path: q.Path, Epoch: st.Epoch, Seq: st.Seq, Count: st.Count, Digest: st.Digest, Horizon: sc.h,
 		Rejected: rejected, Missing: sc.missing(), Hidden: sc.hidden(got.ids)}
-	client := discount(set{q.Digest, q.Count}, rejected, p.Hidden, got.has)
+	if sc.h != q.Horizon {
+		p.AtHorizon = &SetSum{Count: at.n, Digest: at.d}
+	}
+	client := discount(set{q.Digest, q.Count}, q.Horizon, rejected, p.Hidden, got)
 	if client == (set{st.Digest, st.Count}) && !q.Repair {
-		if sc.vs == nil {
+		if sc.vs == nil && q.Horizon <= sc.h {
 			agreed(sc.r) // a view's agreement says nothing of the rest
 		}
 		return p
@@ -422,32 +437,33 @@ func (s *Responder) answer(sc *scope, st State, q *RepoRequest, rejected []Rejec
 	out, negatives := sc.candidates(q, client.n, got.has)
 	sent, more := s.send(sc, out, budget)
 	p.Commits, p.More = encodeAll(sent), more
+	p.Shallow = sc.shallow(sent)
 	if q.Filter != nil && client.n > 0 && !more {
 		// Predict the client's set once it stores what is sent: the
 		// commits its filter lacks are certainly new to it. If it will
 		// still differ, the client holds commits this side lacks.
 		for _, c := range sent {
-			if negatives[c.ID()] {
+			if negatives[c.ID()] && (q.Horizon <= 0 || c.Time() >= q.Horizon) {
 				client.add(c.ID())
 			}
 		}
 		if client != (set{st.Digest, st.Count}) {
-			p.Filter = sc.filter(st, q.Count)
+			p.Filter = sc.filter(at, q.Count)
 		}
 	}
 	return p
 }
 
-// discount removes from the client's set the commits refused or hidden
-// here: it still holds them, this side never will (or will never count
-// them for it).
-func discount(client set, rejected []Rejection, hidden []commit.ID, got map[commit.ID]bool) set {
+// discount removes from the client's set (from horizon h on) the commits
+// refused or hidden here: it still holds them, this side never will (or
+// will never count them for it).
+func discount(client set, h int64, rejected []Rejection, hidden []commit.ID, got pushed) set {
 	if len(rejected) == 0 && len(hidden) == 0 {
 		return client
 	}
 	done := map[commit.ID]bool{}
 	sub := func(id commit.ID) {
-		if got[id] && !done[id] && client.n > 0 {
+		if got.has[id] && !done[id] && client.n > 0 && (h <= 0 || got.at[id] >= h) {
 			done[id] = true
 			client = set{client.d.Sub(id), client.n - 1}
 		}
@@ -495,10 +511,12 @@ func unavailable(requestID string) string {
 }
 
 // pushed are the ids of the commits a request carried that decode, in
-// request order and without repeats (ids), and as a set (has).
+// request order and without repeats (ids), and as a set (has), with
+// their times (at).
 type pushed struct {
 	ids []commit.ID
 	has map[commit.ID]bool
+	at  map[commit.ID]int64
 }
 
 // accept is the one place incoming commits are accepted or rejected: the
@@ -510,7 +528,8 @@ func (s *Responder) accept(ctx context.Context, path string, r Repo, encs [][]by
 	if len(encs) == 0 {
 		return nil, pushed{}, nil
 	}
-	got := pushed{ids: make([]commit.ID, 0, len(encs)), has: make(map[commit.ID]bool, len(encs))}
+	got := pushed{ids: make([]commit.ID, 0, len(encs)), has: make(map[commit.ID]bool, len(encs)),
+		at: make(map[commit.ID]int64, len(encs))}
 	var rejected []Rejection
 	pass := encs[:0:0]
 	for _, b := range encs {
@@ -523,6 +542,7 @@ func (s *Responder) accept(ctx context.Context, path string, r Repo, encs [][]by
 			continue
 		}
 		got.has[c.ID()] = true
+		got.at[c.ID()] = c.Time()
 		got.ids = append(got.ids, c.ID())
 		if _, held := r.Commit(c.ID()); held {
 			continue // already stored: nothing for the Policy to decide

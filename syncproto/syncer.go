@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/repo"
 )
 
 // SyncerOptions configure a Syncer. The zero value is valid.
@@ -76,6 +77,9 @@ type Resume struct {
 	LocalEpoch, LocalSeq   uint64
 	ServerCount            uint64 // the server's commit count then, to size filters
 	Syncs                  int    // converged syncs since the last repair
+	// Horizon is the server's horizon then (RepoResponse.Horizon): the
+	// next sync's requests compare the commits from it on.
+	Horizon int64
 }
 
 // ResumeStore keeps resume points by repository path, for one server. The
@@ -305,8 +309,18 @@ type run struct {
 	lastSeq  uint64             // local sequence number at the last request
 	lastGot  int                // commits received in the last round
 	excluded map[commit.ID]bool // ids one side refused, or the server hides
-	exLocal  set                // our commits the server refused or hides
-	exRemote set                // the server's commits we refused
+	exLocal  stamps             // our commits the server refused or hides
+	exRemote stamps             // the server's commits we refused
+
+	// Horizons. h is the server's horizon as last heard of (from the
+	// stored resume point, then from each answer): the requests name it,
+	// and the two sides compare their commits from it on. A repository
+	// that held nothing at the first request is cold: its requests name
+	// no horizon, so that it gets every commit the server holds, older
+	// ones too, and the sides compare all their commits.
+	h     int64
+	cold  bool
+	lastH int64 // the horizon the last request named
 
 	done bool
 	err  error
@@ -317,17 +331,29 @@ func (s *Syncer) newRun(l Local) *run {
 	u := &run{Local: l, states: &s.states, got: map[commit.ID]bool{}, excluded: map[commit.ID]bool{}}
 	u.resume, u.ok = s.opts.Resumes.LoadResume(l.Path)
 	u.repair = s.opts.RepairEvery > 0 && u.ok && u.resume.Syncs+1 >= s.opts.RepairEvery
+	if u.ok {
+		u.h = max(u.resume.Horizon, 0)
+	}
 	return u
 }
 
 // request builds this round's section. The first round resumes from the
 // resume point if it is usable, or else sends a Bloom filter of every
-// local commit (none if there are none: the server then sends everything).
-// Later rounds send what the server's last answer showed it lacks, and a
-// filter unless that will make both sides equal.
+// local commit from the horizon on (none if there are none: the server
+// then sends everything). Later rounds send what the server's last
+// answer showed it lacks, and a filter unless that will make both sides
+// equal.
 func (u *run) request(roundsLeft int, budget *int) RepoRequest {
-	st := u.states.of(u.Repo)
-	q := RepoRequest{Path: u.Path, Count: st.Count, Digest: st.Digest, Missing: limitIDs(u.Repo.Missing())}
+	st, all := u.states.at(u.Repo, u.h, 0)
+	if u.srv == nil && all.n == 0 {
+		u.cold = true
+	}
+	h := u.h
+	if u.cold {
+		h = 0
+		st.Count, st.Digest = all.n, all.d
+	}
+	q := RepoRequest{Path: u.Path, Horizon: h, Count: st.Count, Digest: st.Digest, Missing: limitIDs(u.Repo.Missing())}
 	var push []*commit.Commit
 	switch {
 	case u.srv == nil && u.ok && !u.repair && u.resume.LocalEpoch == st.Epoch && u.resume.LocalSeq <= st.Seq:
@@ -340,21 +366,26 @@ func (u *run) request(roundsLeft int, budget *int) RepoRequest {
 	}
 	push, u.backlog = fit(push, budget)
 	q.Commits = encodeAll(push)
-	if q.Resume == nil && st.Count > 0 && (u.srv == nil || !u.equalAfter(st, push)) {
-		q.Filter = filterOf(ids(u.Repo), u.diff(st), roundsLeft)
+	if q.Resume == nil && st.Count > 0 && (u.srv == nil || !u.equalAfter(st, h, push)) {
+		q.Filter = filterOf(idsFrom(u.Repo, h), u.diff(st, h), roundsLeft)
 	}
-	u.lastSeq = st.Seq
+	u.lastSeq, u.lastH = st.Seq, h
 	return q
 }
 
 // toPush returns the commits the server's last answer showed it lacks:
-// those its filter does not hold (all of them if that is most), else
-// those written here since the last request; and the ids it asked for.
+// those from its horizon on that its filter does not hold (all of them if
+// that is most), else those written here since the last request; and the
+// ids it asked for. Commits before the server's horizon are never pushed
+// for its filter: it collected them, and would refuse them.
 func (u *run) toPush() []*commit.Commit {
 	out := u.backlog
 	var cand []*commit.Commit
 	if f := u.srv.Filter; f != nil {
 		all, _ := u.Repo.CommitsSince(0)
+		if u.srv.Horizon > 0 {
+			all = fromHorizon(all, u.srv.Horizon)
+		}
 		cand, _ = split(all, f, u.excluded)
 	} else {
 		since, _ := u.Repo.CommitsSince(u.lastSeq)
@@ -380,29 +411,55 @@ func fit(cs []*commit.Commit, budget *int) (now, later []*commit.Commit) {
 	return cs, nil
 }
 
-// equalAfter reports whether both sides will hold the same commits once
-// the server stores push (assuming it lacks all of them and refuses none).
-func (u *run) equalAfter(st State, push []*commit.Commit) bool {
-	srv := set{u.srv.Digest.Minus(u.exRemote.d), u.srv.Count - u.exRemote.n}
-	for _, c := range push {
-		srv.add(c.ID())
+// equalAfter reports whether both sides will hold the same commits from
+// horizon h on (st's count and digest are over them) once the server
+// stores push (assuming it lacks all of them and refuses none).
+func (u *run) equalAfter(st State, h int64, push []*commit.Commit) bool {
+	srv, ok := u.server(u.srv, h)
+	if !ok {
+		return false
 	}
-	return srv == u.local(st) && len(u.backlog) == 0
+	for _, c := range push {
+		if h <= 0 || c.Time() >= h {
+			srv.add(c.ID())
+		}
+	}
+	return srv == u.local(st, h) && len(u.backlog) == 0
 }
 
-// local is the local set less the commits the server refused.
-func (u *run) local(st State) set {
-	return set{st.Digest.Minus(u.exLocal.d), st.Count - u.exLocal.n}
+// server returns the server's set from horizon h on, as its answer p (to
+// a request that named horizon u.lastH) says, less the commits this side
+// refused; false if p says nothing of that set.
+func (u *run) server(p *RepoResponse, h int64) (set, bool) {
+	var s set
+	switch {
+	case h == u.lastH:
+		s = set{p.Digest, p.Count}
+	case h == p.Horizon && p.AtHorizon != nil:
+		s = set{p.AtHorizon.Digest, p.AtHorizon.Count}
+	default:
+		return set{}, false
+	}
+	return s.minus(u.exRemote.above(h)), true
+}
+
+// local is the local set from horizon h on (st's count and digest are
+// over it) less the commits the server refused or hides.
+func (u *run) local(st State, h int64) set {
+	return set{st.Digest, st.Count}.minus(u.exLocal.above(h))
 }
 
 // diff estimates how many commits the server holds that this peer lacks:
-// what it sent last round, or the difference in counts.
-func (u *run) diff(st State) uint64 {
+// what it sent last round, or the difference in counts from horizon h on
+// (st's count is over them).
+func (u *run) diff(st State, h int64) uint64 {
 	srvCount := st.Count
 	switch {
 	case u.srv != nil:
-		srvCount = u.srv.Count
-	case u.ok:
+		if s, ok := u.server(u.srv, h); ok {
+			srvCount = s.n
+		}
+	case u.ok && u.resume.Horizon == h:
 		srvCount = u.resume.ServerCount
 	}
 	return max(uint64(u.lastGot), max(srvCount, st.Count)-min(srvCount, st.Count))
@@ -430,16 +487,24 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 		u.exclude(rj.ID)
 	}
 	u.hide(p.Hidden, st)
-	now := u.states.of(u.Repo)
-	srv := set{p.Digest.Minus(u.exRemote.d), p.Count - u.exRemote.n}
-	if srv != u.local(now) || p.More || len(u.backlog) > 0 {
+	// Compare from the server's horizon on; a cold repository compares
+	// everything, and names no horizon until it converged.
+	h := p.Horizon
+	if u.cold {
+		h = 0
+	} else {
+		u.h = p.Horizon
+	}
+	now, _ := u.states.at(u.Repo, h, 0)
+	srv, ok := u.server(p, h)
+	if !ok || srv != u.local(now, h) || p.More || len(u.backlog) > 0 {
 		u.srv = p
 		return
 	}
 	u.done = true
 	agreed(u.Repo)
 	u.next = Resume{ServerEpoch: p.Epoch, ServerSeq: p.Seq, LocalEpoch: now.Epoch, LocalSeq: now.Seq,
-		ServerCount: p.Count, Syncs: u.resume.Syncs + 1}
+		ServerCount: srv.n, Syncs: u.resume.Syncs + 1, Horizon: p.Horizon}
 	if u.repair || !u.ok {
 		u.next.Syncs = 0
 	}
@@ -449,11 +514,12 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 // comparison with the server's set. It reports whether id was held here
 // and not excluded yet.
 func (u *run) exclude(id commit.ID) bool {
-	if _, ok := u.Repo.Commit(id); !ok || u.excluded[id] {
+	c, ok := u.Repo.Commit(id)
+	if !ok || u.excluded[id] {
 		return false
 	}
 	u.excluded[id] = true
-	u.exLocal.add(id)
+	u.exLocal = append(u.exLocal, stamp{id, c.Time()})
 	return true
 }
 
@@ -479,6 +545,28 @@ func (u *run) hide(ids []commit.ID, st *Stats) {
 	st.Hidden = append(st.Hidden, RepoHidden{Path: u.Path, IDs: held})
 }
 
+// shallowReceiver is the optional method of a Repo that can store
+// commits whose parents it lacks as shallow roots, with the generation the
+// server gives (repo.Repo.ReceiveShallow): the commits of a collected
+// server whose parents it collected.
+type shallowReceiver interface {
+	ReceiveShallow(encs [][]byte, roots map[commit.ID]repo.Shallow) (stored []commit.ID, rejected []repo.Rejection, err error)
+}
+
+// receive has the Repo validate and store the commits of p: those p
+// names as shallow roots as such, if the Repo can (shallowReceiver);
+// without it they wait for their parents.
+func (u *run) receive(p *RepoResponse) ([]commit.ID, []repo.Rejection, error) {
+	if sr, ok := u.Repo.(shallowReceiver); ok && len(p.Shallow) > 0 {
+		roots := make(map[commit.ID]repo.Shallow, len(p.Shallow))
+		for _, r := range p.Shallow {
+			roots[r.ID] = repo.Shallow{Gen: r.Gen, Depth: r.Depth, Absent: r.Absent}
+		}
+		return sr.ReceiveShallow(p.Commits, roots)
+	}
+	return u.Repo.Receive(p.Commits)
+}
+
 // store receives the server's commits (repo.Receive validates them) and
 // notes those refused.
 func (u *run) store(p *RepoResponse, st *Stats) error {
@@ -487,23 +575,23 @@ func (u *run) store(p *RepoResponse, st *Stats) error {
 	if len(p.Commits) == 0 {
 		return nil
 	}
-	stored, refused, err := u.Repo.Receive(p.Commits)
+	stored, refused, err := u.receive(p)
 	if err != nil {
 		return err
 	}
 	for _, id := range stored {
 		u.got[id] = true
 	}
-	var real map[commit.ID]bool // ids of the commits sent that decode
+	var real map[commit.ID]int64 // times of the commits sent that decode, by id
 	if len(refused) > 0 {
-		real = decodedIDs(p.Commits)
+		real = decodedTimes(p.Commits)
 	}
 	for _, rj := range refused {
 		st.Refused = append(st.Refused, RepoRejection{u.Path, Rejection{rj.ID, rj.Reason}})
 		// The server's digest counts what it holds: commits that decode.
-		if real[rj.ID] && !u.excluded[rj.ID] {
+		if at, ok := real[rj.ID]; ok && !u.excluded[rj.ID] {
 			u.excluded[rj.ID] = true
-			u.exRemote.add(rj.ID)
+			u.exRemote = append(u.exRemote, stamp{rj.ID, at})
 		}
 	}
 	if len(stored)+len(refused) < len(p.Commits) {
@@ -541,26 +629,29 @@ func (u *run) heldOutside(encs [][]byte, st *Stats) {
 		}
 		st.Refused = append(st.Refused, RepoRejection{u.Path, Rejection{c.ID(), HeldOutside}})
 		u.excluded[c.ID()] = true
-		u.exRemote.add(c.ID())
+		u.exRemote = append(u.exRemote, stamp{c.ID(), c.Time()})
 	}
 }
 
-// ids returns the ids of every commit r holds.
-func ids(r Repo) []commit.ID {
+// idsFrom returns the ids of every commit r holds from horizon h on (all
+// of them for 0).
+func idsFrom(r Repo, h int64) []commit.ID {
 	cs, _ := r.CommitsSince(0)
-	out := make([]commit.ID, len(cs))
-	for i, c := range cs {
-		out[i] = c.ID()
+	out := make([]commit.ID, 0, len(cs))
+	for _, c := range cs {
+		if h <= 0 || c.Time() >= h {
+			out = append(out, c.ID())
+		}
 	}
 	return out
 }
 
-// decodedIDs returns the ids of the encodings that decode.
-func decodedIDs(encs [][]byte) map[commit.ID]bool {
-	out := map[commit.ID]bool{}
+// decodedTimes returns the times of the encodings that decode, by id.
+func decodedTimes(encs [][]byte) map[commit.ID]int64 {
+	out := map[commit.ID]int64{}
 	for _, b := range encs {
 		if c, err := commit.Decode(b); err == nil {
-			out[c.ID()] = true
+			out[c.ID()] = c.Time()
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/repo"
 	"github.com/zeebo/blake3"
 )
 
@@ -127,7 +128,7 @@ type viewState struct {
 	epoch   uint64          // the log epoch the state follows
 	point   uint64          // Point.Epoch of the view's positions
 	seq     uint64          // the log sequence number read up to
-	in      set             // count and digest of V
+	in      tally           // count and digest of V, by day
 	read    map[string]bool // each item seen: whether the view may read it
 	pos     uint64          // the current position (Point.Seq)
 	base    uint64          // the oldest position still resolved
@@ -144,6 +145,14 @@ type entered struct {
 // update brings the state up to date with r, whose view v is, and
 // returns V's State: the view's position, count and digest.
 func (vs *viewState) update(r Repo, v View) State {
+	st, _ := vs.updateAt(r, v, 0, 0)
+	return st
+}
+
+// updateAt is update with the count and digest of V's commits from
+// horizon h on (all of them for 0); it also returns V's set from horizon
+// g on.
+func (vs *viewState) updateAt(r Repo, v View, h, g int64) (State, set) {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	if e := r.Epoch(); !vs.built || vs.epoch != e {
@@ -151,17 +160,31 @@ func (vs *viewState) update(r Repo, v View) State {
 	} else {
 		vs.advance(r, v)
 	}
-	return State{Epoch: vs.point, Seq: vs.pos, Count: vs.in.n, Digest: vs.in.d}
+	if hs := vs.in.missingCuts(h, g); len(hs) > 0 {
+		// The commits of V up to vs.seq: the log's, less those after it
+		// (read after, so that none written meanwhile is counted).
+		all, _ := r.CommitsSince(0)
+		later, _ := r.CommitsSince(vs.seq)
+		skip := make(map[commit.ID]bool, len(later))
+		for _, c := range later {
+			skip[c.ID()] = true
+		}
+		vs.in.setCuts(hs, func(h int64) set {
+			return cutOf(all, h, func(c *commit.Commit) bool { return !skip[c.ID()] && vs.visible(c, v) })
+		})
+	}
+	in := vs.in.above(h)
+	return State{Epoch: vs.point, Seq: vs.pos, Count: in.n, Digest: in.d}, vs.in.above(g)
 }
 
 // build counts V from the whole log of epoch e.
 func (vs *viewState) build(r Repo, v View, e uint64) {
 	all, cur := r.CommitsSince(0)
 	vs.read = map[string]bool{}
-	vs.in = set{}
+	vs.in = vs.in.emptied()
 	for _, c := range all {
 		if vs.mayRead(c.Key(), v) || v.Own(c) {
-			vs.in.add(c.ID())
+			vs.in.add(c.ID(), c.Time())
 		}
 	}
 	vs.built, vs.epoch, vs.seq = true, e, cur
@@ -188,7 +211,7 @@ func (vs *viewState) advance(r Repo, v View) {
 		vs.marks[len(vs.marks)-1] = cur
 		return
 	}
-	before := vs.in
+	before := vs.in.all
 	var in []string // items that entered V
 	flipped := false
 	asked := map[string]bool{}
@@ -213,7 +236,7 @@ func (vs *viewState) advance(r Repo, v View) {
 	if !flipped {
 		for _, c := range fresh {
 			if vs.visible(c, v) {
-				vs.in.add(c.ID())
+				vs.in.add(c.ID(), c.Time())
 			}
 		}
 		vs.seq = cur
@@ -226,15 +249,15 @@ func (vs *viewState) advance(r Repo, v View) {
 		for _, c := range later {
 			ask(c.Key())
 		}
-		vs.in = set{}
+		vs.in = vs.in.emptied()
 		for _, c := range all {
 			if vs.visible(c, v) {
-				vs.in.add(c.ID())
+				vs.in.add(c.ID(), c.Time())
 			}
 		}
 		vs.seq = upTo
 	}
-	if vs.in == before {
+	if vs.in.all == before {
 		vs.marks[len(vs.marks)-1] = vs.seq
 		return
 	}
@@ -320,11 +343,14 @@ func (vs *viewState) pointEpoch(e, seq uint64) uint64 {
 // or a view's commits. A scope caches the commits in it, which every
 // Bloom-path step reads.
 type scope struct {
-	r   Repo
-	v   View       // nil: all of r
-	vs  *viewState // v's state, read-locked while the scope is in use; nil if v is
-	all []*commit.Commit
-	got bool // all is set
+	r     Repo
+	v     View       // nil: all of r
+	vs    *viewState // v's state, read-locked while the scope is in use; nil if v is
+	h     int64      // r's horizon
+	all   []*commit.Commit
+	got   bool             // all is set
+	above []*commit.Commit // those of all from h on, if aok
+	aok   bool
 }
 
 // visible reports whether c is in the scope.
@@ -336,6 +362,64 @@ func (sc *scope) everything() []*commit.Commit {
 		sc.all, sc.got = sc.since(0), true
 	}
 	return sc.all[:len(sc.all):len(sc.all)]
+}
+
+// recent returns the commits in the scope from its horizon on, in log
+// order: all of them if r never collected.
+func (sc *scope) recent() []*commit.Commit {
+	all := sc.everything()
+	if sc.h <= 0 {
+		return all
+	}
+	if !sc.aok {
+		sc.above, sc.aok = fromHorizon(all, sc.h), true
+	}
+	return sc.above[:len(sc.above):len(sc.above)]
+}
+
+// fromHorizon returns the commits of cs of time h or later.
+func fromHorizon(cs []*commit.Commit, h int64) []*commit.Commit {
+	out := make([]*commit.Commit, 0, len(cs))
+	for _, c := range cs {
+		if c.Time() >= h {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// pool returns the commits a request's filter and bulk sends choose from:
+// those from the horizon on, unless the request named no horizon (the
+// client compares everything: it holds nothing, or never synced with a
+// collected server), then all of them.
+func (sc *scope) pool(q *RepoRequest) []*commit.Commit {
+	if q.Horizon == 0 {
+		return sc.everything()
+	}
+	return sc.recent()
+}
+
+// shallowRooter is the optional method of a Repo that collected history:
+// whether a commit it holds is a shallow root (some of its parents were
+// collected), and if so its generation, delta depth and which parents
+// were collected (repo.Repo.ShallowRoot).
+type shallowRooter interface {
+	ShallowRoot(id commit.ID) (repo.Shallow, bool)
+}
+
+// shallow returns the shallow roots among cs.
+func (sc *scope) shallow(cs []*commit.Commit) []ShallowRoot {
+	sr, ok := sc.r.(shallowRooter)
+	if !ok || sc.h <= 0 {
+		return nil
+	}
+	var out []ShallowRoot
+	for _, c := range cs {
+		if x, ok := sr.ShallowRoot(c.ID()); ok && x.Gen > 0 && x.Absent != 0 {
+			out = append(out, ShallowRoot{ID: c.ID(), Gen: x.Gen, Depth: x.Depth, Absent: x.Absent})
+		}
+	}
+	return out
 }
 
 // since returns the commits in the scope after log sequence number seq,
@@ -401,22 +485,24 @@ func (sc *scope) hidden(ids []commit.ID) []commit.ID {
 }
 
 // candidates chooses the commits in the scope the client lacks, in log
-// order within each item (so parents come before children): everything if
-// it is empty; what is new since its resume point; what its filter does
-// not hold (and, if that is most of the scope, everything else after it,
-// so that no round is needed to find commits hidden by false positives);
-// and the ids it asked for. negatives are the ids its filter certainly
-// lacks.
+// order within each item (so parents come before children): everything
+// if it is empty (from the horizon on if it named one: it holds only
+// older commits); what is new since its resume point; what its filter
+// does not hold (and, if that is most of the pool, everything else after
+// it, so that no round is needed to find commits hidden by false
+// positives); and the ids it asked for. The pool is the commits from the
+// horizon on unless the request named none (see pool). negatives are the
+// ids its filter certainly lacks.
 func (sc *scope) candidates(q *RepoRequest, clientCount uint64, got map[commit.ID]bool) (out []*commit.Commit, negatives map[commit.ID]bool) {
 	switch {
 	case clientCount == 0:
-		out = sc.everything()
+		out = sc.pool(q)
 	case q.Resume != nil:
 		out = sc.resume(*q.Resume, got)
 	}
 	if q.Filter != nil && clientCount > 0 {
 		var neg []*commit.Commit
-		neg, negatives = split(sc.everything(), q.Filter, nil)
+		neg, negatives = split(sc.pool(q), q.Filter, nil)
 		out = appendUnique(out, neg)
 	}
 	var ok func(*commit.Commit) bool
@@ -459,14 +545,15 @@ func (sc *scope) resume(pt Point, got map[commit.ID]bool) []*commit.Commit {
 	return appendUnique(hist, out)
 }
 
-// filter returns a filter of the scope's commit ids for the client to
-// find what it should send; it is sized for the difference in counts.
-func (sc *scope) filter(st State, clientCount uint64) *Filter {
-	cs := sc.everything()
+// filter returns a filter of the scope's commit ids from its horizon on
+// (whose set is at) for the client to find what it should send; it is
+// sized for the difference in counts.
+func (sc *scope) filter(at set, clientCount uint64) *Filter {
+	cs := sc.recent()
 	ids := make([]commit.ID, len(cs))
 	for i, c := range cs {
 		ids[i] = c.ID()
 	}
-	diff := max(clientCount, st.Count) - min(clientCount, st.Count)
+	diff := max(clientCount, at.n) - min(clientCount, at.n)
 	return filterOf(ids, diff, 0)
 }

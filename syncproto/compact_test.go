@@ -1,0 +1,343 @@
+package syncproto_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/internal/dbtest"
+	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/syncproto"
+	"github.com/goatdb/goatdb/vfs"
+)
+
+// The tests of this file sync a client that keeps its whole history with a
+// server that compacted its log (repo.Repo.Compact) at horizon h.
+
+// compacted returns a server, a client holding the same full history
+// (synced before the compaction, its resume points in resumes), their
+// clock, and the horizon the server then compacted at: 37 days before
+// horizonNow, at midnight UTC, plus offset.
+func compacted(t *testing.T, offset time.Duration) (srv, cli *repo.Repo, resumes *syncproto.MemResumes, clk *clock, h int64) {
+	t.Helper()
+	clk = &clock{}
+	srv, other := openTimed(t, 0, clk), openTimed(t, 1, clk)
+	cli = openTimed(t, 2, clk)
+	history(t, srv, other, clk, horizonNow)
+	resumes = &syncproto.MemResumes{}
+	syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), &syncproto.SyncerOptions{Resumes: resumes}), cli)
+	requireSame(t, srv, cli)
+	h = horizonNow.Add(-37 * day).Truncate(day).Add(offset).UnixMilli()
+	before := len(ids(srv))
+	if _, err := srv.Compact(h, nil); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Horizon() != h {
+		t.Fatalf("horizon %d after Compact(%d)", srv.Horizon(), h)
+	}
+	if after := len(ids(srv)); after >= before {
+		t.Fatalf("compaction kept %d of %d commits", after, before)
+	}
+	return srv, cli, resumes, clk, h
+}
+
+// sameFrom fails unless a and b hold the same commits from h on, and the
+// same value for every item.
+func sameFrom(t *testing.T, a, b *repo.Repo, h int64) {
+	t.Helper()
+	an, ad := aboveHorizon(a, h)
+	bn, bd := aboveHorizon(b, h)
+	if an != bn || ad != bd {
+		t.Fatalf("commits from the horizon on differ: %d vs %d", an, bn)
+	}
+	sameValues(t, a, b)
+}
+
+// sameValues fails unless a and b hold the same items with the same values.
+func sameValues(t *testing.T, a, b *repo.Repo) {
+	t.Helper()
+	ka, kb := a.Keys(true), b.Keys(true)
+	slices.Sort(ka)
+	slices.Sort(kb)
+	if !slices.Equal(ka, kb) {
+		t.Fatalf("item keys differ: %v vs %v", ka, kb)
+	}
+	for _, k := range ka {
+		va, _, _ := a.Get(k)
+		vb, _, _ := b.Get(k)
+		ha, _ := a.Head(k)
+		hb, _ := b.Head(k)
+		if !item.ItemsEqual(va, vb) || ha != hb {
+			t.Fatalf("item %s differs: %v (head %s) vs %v (head %s)", k, va, ha.Short(), vb, hb.Short())
+		}
+	}
+}
+
+// TestHorizonDigestEqual: a client keeping its whole history and a
+// compacted server have the same count and digest of commits from the
+// horizon on, though the client holds more, and converge in one round
+// trip that sends no commit, by resume point (which names the old epoch)
+// or by filter, at a horizon at midnight or inside a day.
+func TestHorizonDigestEqual(t *testing.T) {
+	for _, offset := range []time.Duration{0, 5*time.Hour + 17*time.Millisecond} {
+		t.Run(fmt.Sprint(offset), func(t *testing.T) {
+			srv, cli, resumes, _, h := compacted(t, offset)
+			if len(ids(cli)) <= len(ids(srv)) {
+				t.Fatalf("client holds %d commits, server %d: want more", len(ids(cli)), len(ids(srv)))
+			}
+			sameFrom(t, srv, cli, h)
+			for _, res := range []*syncproto.MemResumes{resumes, nil} {
+				opts := &syncproto.SyncerOptions{}
+				if res != nil {
+					opts.Resumes = res
+				}
+				s := newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), opts)
+				st := syncOnce(t, s, cli)
+				if st.Rounds != 1 || st.CommitsSent != 0 || st.CommitsReceived != 0 || st.Converged != 1 {
+					t.Fatalf("resume %v: %+v, want one round trip with no commit", res != nil, st)
+				}
+				// The next sync names the horizon and resumes.
+				if st = syncOnce(t, s, cli); st.Rounds != 1 || st.BytesSent+st.BytesReceived > 250 {
+					t.Fatalf("resume %v, again: %+v", res != nil, st)
+				}
+			}
+			// Both sides write; they converge, and agree from the horizon on.
+			for i := range 3 {
+				write(t, srv, fmt.Sprintf("item%02d", i), "srv", item.Int(1))
+				write(t, cli, fmt.Sprintf("item%02d", 10+i), "cli", item.Int(2))
+			}
+			st := syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), &syncproto.SyncerOptions{Resumes: resumes}), cli)
+			if st.CommitsSent != 3 || st.CommitsReceived != 3 || len(st.Rejected) != 0 {
+				t.Fatalf("%+v, want 3 commits each way", st)
+			}
+			sameFrom(t, srv, cli, h)
+		})
+	}
+}
+
+func write(t *testing.T, r *repo.Repo, key, field string, v item.Value) *commit.Commit {
+	t.Helper()
+	cs, err := r.Write(repo.Update{Key: key, Fn: func(cur repo.Current) (item.Item, commit.Schema, error) {
+		return cur.Value.With(field, v), testSchema, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs[0]
+}
+
+// TestCollectedNeverResent: after the server compacted, a client with the
+// whole history pushes none of the commits it collected, by resume point
+// or by filter (repair included); a commit below the horizon pushed
+// explicitly is refused "below horizon"; and a commit the client wrote
+// since, stamped below the horizon, is refused once and not offered again.
+func TestCollectedNeverResent(t *testing.T) {
+	srv, cli, resumes, clk, h := compacted(t, 0)
+	for _, opts := range []*syncproto.SyncerOptions{{Resumes: resumes}, {}, {RepairEvery: 1}} {
+		s := newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), opts)
+		for range 2 {
+			if st := syncOnce(t, s, cli); st.CommitsSent != 0 || len(st.Rejected) != 0 {
+				t.Fatalf("%+v: %+v, want nothing pushed", opts, st)
+			}
+		}
+	}
+	// A collected commit, pushed explicitly.
+	var old *commit.Commit
+	all, _ := cli.CommitsSince(0)
+	for _, c := range all {
+		if _, held := srv.Commit(c.ID()); !held {
+			old = c
+			break
+		}
+	}
+	if old == nil || old.Time() >= h {
+		t.Fatal("no collected commit below the horizon")
+	}
+	resp, err := serve(t, srv, nil).Handle(context.Background(), &syncproto.Request{Repos: []syncproto.RepoRequest{{
+		Path: testPath, Horizon: h, Count: 1, Commits: [][]byte{old.Encode()}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rj := resp.Repos[0].Rejected; len(rj) != 1 || rj[0].ID != old.ID() || !strings.Contains(rj[0].Reason, "below horizon") {
+		t.Fatalf("rejected %+v, want %s below horizon", rj, old.ID().Short())
+	}
+	if _, held := srv.Commit(old.ID()); held || len(resp.Repos[0].Missing) != 0 {
+		t.Fatalf("server stored the collected commit, or misses %v", resp.Repos[0].Missing)
+	}
+	// A write stamped below the horizon (a clock 40 days behind): refused
+	// once with the reason, then not offered again.
+	clk.set(horizonNow.Add(-40 * day))
+	late := write(t, cli, "late", "title", item.String("written offline"))
+	clk.set(horizonNow)
+	s := newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), &syncproto.SyncerOptions{Resumes: resumes})
+	st := syncOnce(t, s, cli)
+	if len(st.Rejected) != 1 || st.Rejected[0].ID != late.ID() || !strings.Contains(st.Rejected[0].Reason, "below horizon") || st.Converged != 1 {
+		t.Fatalf("%+v, want %s rejected below horizon", st, late.ID().Short())
+	}
+	for range 2 {
+		if st = syncOnce(t, s, cli); st.CommitsSent != 0 || len(st.Rejected) != 0 || st.Rounds != 1 {
+			t.Fatalf("again: %+v, want the refused commit not offered", st)
+		}
+	}
+}
+
+// afterCompaction builds a server of items items written 60 days before
+// horizonNow, half of them updated 10 days before, and a client that
+// synced with it (its resume points in the returned store); then the
+// server takes behind more updates the client does not have, and compacts
+// at 37 days before horizonNow. It returns the two and the store.
+func afterCompaction(t testing.TB, items, behind int) (srv, cli *repo.Repo, resumes *syncproto.MemResumes) {
+	t.Helper()
+	clk := &clock{}
+	open := func(i int) *repo.Repo {
+		return dbtest.OpenRepo(t, "/peer.log", &repo.Options{FS: vfs.NewMem(), Key: peerKey(i), Now: clk.now,
+			Trusted: true, Durability: repo.Async})
+	}
+	srv, cli = open(0), open(1)
+	clk.set(horizonNow.Add(-60 * day))
+	writeItems(t, srv, "k", items, 1000)
+	clk.set(horizonNow.Add(-10 * day))
+	touch := func(from, n int) {
+		var ups []repo.Update
+		for i := from; i < from+n; i++ {
+			ups = append(ups, repo.Update{Key: fmt.Sprintf("k%09d", i), Fn: func(cur repo.Current) (item.Item, commit.Schema, error) {
+				return cur.Value.With("count", item.Int(-1)), cur.Schema, nil
+			}})
+			if len(ups) == 1000 {
+				if _, err := srv.Write(ups...); err != nil {
+					t.Fatal(err)
+				}
+				ups = nil
+			}
+		}
+		if _, err := srv.Write(ups...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	touch(0, items/2)
+	clk.set(horizonNow)
+	resumes = &syncproto.MemResumes{}
+	syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), &syncproto.SyncerOptions{Resumes: resumes, RepairEvery: -1}), cli)
+	if behind > 0 {
+		clk.set(horizonNow.Add(-time.Hour))
+		touch(items/2, behind)
+		clk.set(horizonNow)
+	}
+	if _, err := srv.Compact(horizonNow.Add(-37*day).Truncate(day).UnixMilli(), nil); err != nil {
+		t.Fatal(err)
+	}
+	return srv, cli, resumes
+}
+
+// TestResumeAfterCompaction: a client whose resume point names the log a
+// compaction replaced syncs in one round trip of a few hundred bytes if it
+// was up to date, and with one reconciliation round (a Bloom round) if the
+// server has commits it lacks. The figures are logged.
+func TestResumeAfterCompaction(t *testing.T) {
+	const items = 1000
+	for _, behind := range []int{0, 10} {
+		srv, cli, resumes := afterCompaction(t, items, behind)
+		s := newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), &syncproto.SyncerOptions{Resumes: resumes, RepairEvery: -1})
+		st := syncOnce(t, s, cli)
+		t.Logf("%d items, %d commits from the horizon on, client %d behind: %d round trips, %d B up, %d B down, %d commits received",
+			items, items/2+behind, behind, st.Rounds, st.BytesSent, st.BytesReceived, st.CommitsReceived)
+		switch {
+		case st.CommitsReceived != behind || st.CommitsSent != 0:
+			t.Fatalf("%+v, want the %d commits it lacked and none pushed", st, behind)
+		case behind == 0 && (st.Rounds != 1 || st.BytesSent+st.BytesReceived > 400):
+			t.Fatalf("up to date: %+v, want one round trip of a few hundred bytes", st)
+		case behind > 0 && st.Rounds > 2:
+			t.Fatalf("behind: %+v, want at most one reconciliation round", st)
+		}
+		sameValues(t, srv, cli)
+		if st = syncOnce(t, s, cli); st.Rounds != 1 || st.BytesSent+st.BytesReceived > 250 {
+			t.Fatalf("the next sync: %+v, want one small round trip", st)
+		}
+	}
+}
+
+// BenchmarkResumeAfterCompaction measures the first sync after the server
+// compacted, of a client that synced before: 10,000 items, 5,000 of them
+// updated after the horizon, the client up to date or 100 updates behind.
+func BenchmarkResumeAfterCompaction(b *testing.B) {
+	for _, behind := range []int{0, 100} {
+		b.Run(fmt.Sprintf("behind=%d", behind), func(b *testing.B) {
+			var rounds, up, down int64
+			for range b.N {
+				b.StopTimer()
+				srv, cli, resumes := afterCompaction(b, 10_000, behind)
+				s := newSyncer(b, syncproto.Loopback(serve(b, srv, nil)), &syncproto.SyncerOptions{Resumes: resumes, RepairEvery: -1})
+				b.StartTimer()
+				st := syncOnce(b, s, cli)
+				rounds, up, down = rounds+int64(st.Rounds), up+st.BytesSent, down+st.BytesReceived
+			}
+			b.ReportMetric(float64(rounds)/float64(b.N), "rt/sync")
+			b.ReportMetric(float64(up)/float64(b.N), "sent-B/sync")
+			b.ReportMetric(float64(down)/float64(b.N), "recv-B/sync")
+		})
+	}
+}
+
+// TestColdStartFromCollectedServer: a client that holds nothing gets
+// everything the compacted server kept (old current heads, shallow roots
+// and their generations, delta bases), also when the answers are cut
+// short; its values and heads equal the server's, nothing is pending,
+// it keeps them when reopened, and it syncs on as any client.
+func TestColdStartFromCollectedServer(t *testing.T) {
+	srv, _, _, clk, h := compacted(t, 0)
+	var oldHeads, shallow int
+	for _, k := range srv.Keys(true) {
+		if id, _ := srv.Head(k); func() bool { c, _ := srv.Commit(id); return c.Time() < h }() {
+			oldHeads++
+		}
+		for _, in := range srv.History(k) {
+			if in.Shallow {
+				shallow++
+			}
+		}
+	}
+	if oldHeads == 0 || shallow == 0 {
+		t.Fatalf("%d old heads, %d shallow roots on the server: want some of each", oldHeads, shallow)
+	}
+	for i, maxSend := range []int{0, 1500} {
+		fs := vfs.NewMem()
+		opts := &repo.Options{FS: fs, Key: peerKey(3 + i), Now: clk.now}
+		cold := dbtest.OpenRepo(t, "/cold.log", opts)
+		s := newSyncer(t, syncproto.Loopback(serve(t, srv, &syncproto.ResponderOptions{MaxSendBytes: maxSend})), &syncproto.SyncerOptions{MaxRounds: 100})
+		st := syncOnce(t, s, cold)
+		t.Logf("max send %d: %d round trips, %d commits (server %d), %d B down", maxSend, st.Rounds, st.CommitsReceived, len(ids(srv)), st.BytesReceived)
+		if !slices.Equal(ids(cold), ids(srv)) || len(st.Refused) != 0 {
+			t.Fatalf("max send %d: %d commits here, the server kept %d; refused %v", maxSend, len(ids(cold)), len(ids(srv)), st.Refused)
+		}
+		if m := cold.Missing(); len(m) != 0 {
+			t.Fatalf("max send %d: %d commits pending", maxSend, len(m))
+		}
+		sameValues(t, srv, cold)
+		if maxSend > 0 && st.Rounds < 3 {
+			t.Fatalf("%d round trips: the send budget should cut answers short", st.Rounds)
+		}
+		if st = syncOnce(t, s, cold); st.Rounds != 1 || st.CommitsReceived+st.CommitsSent != 0 {
+			t.Fatalf("again: %+v", st)
+		}
+		// Reopened, it still holds them all, complete.
+		if err := cold.Close(); err != nil {
+			t.Fatal(err)
+		}
+		cold = dbtest.OpenRepo(t, "/cold.log", opts)
+		if m := cold.Missing(); len(m) != 0 || !slices.Equal(ids(cold), ids(srv)) {
+			t.Fatalf("reopened: %d pending, %d commits", len(m), len(ids(cold)))
+		}
+		sameValues(t, srv, cold)
+		// It writes on top of a shallow root's item, and the server takes it.
+		write(t, cold, "item15", "cold", item.Int(int64(i)))
+		if st = syncOnce(t, s, cold); st.CommitsSent != 1 || len(st.Rejected) != 0 {
+			t.Fatalf("push: %+v", st)
+		}
+		sameValues(t, srv, cold)
+	}
+}

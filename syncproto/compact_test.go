@@ -184,6 +184,23 @@ func TestCollectedNeverResent(t *testing.T) {
 			t.Fatalf("again: %+v, want the refused commit not offered", st)
 		}
 	}
+	// An item written offline below the horizon, then on top of it after:
+	// found by filter, the new commit is refused for its missing parent,
+	// which the client then sends (no filter looks below the horizon), and
+	// which is refused for good.
+	clk.set(horizonNow.Add(-40 * day))
+	parent := write(t, cli, "offline", "title", item.String("written offline"))
+	clk.set(horizonNow)
+	child := write(t, cli, "offline", "title", item.String("and edited since"))
+	st = syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), nil), cli)
+	reasons := map[commit.ID]string{}
+	for _, rj := range st.Rejected {
+		reasons[rj.ID] = rj.Reason
+	}
+	if len(reasons) != 2 || !strings.HasPrefix(reasons[child.ID()], repo.MissingParents) ||
+		!strings.HasPrefix(reasons[parent.ID()], repo.BelowHorizon) || st.Converged != 1 {
+		t.Fatalf("%+v, want %s missing its parent and %s below horizon", st, child.ID().Short(), parent.ID().Short())
+	}
 }
 
 // afterCompaction builds a server of items items written 60 days before

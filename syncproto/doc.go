@@ -117,7 +117,10 @@
 //     resume path what it wrote since its resume point, old-stamped or
 //     not: the server refuses a commit below H that it does not hold with
 //     the reason "below horizon" (repo.Receive), final, which the embedding
-//     layer quarantines like any refusal.
+//     layer quarantines like any refusal. A commit refused for missing
+//     parents older than H (written on top of them while offline) has
+//     them pushed in the next round, once: the server takes them if it
+//     holds them, else refuses them below the horizon.
 //   - Cold start: a client that holds nothing names no horizon, and keeps
 //     naming none until it converged: it gets every commit the server
 //     holds, older ones too, and the two compare everything they hold, so

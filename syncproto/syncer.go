@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/goatdb/goatdb/commit"
@@ -322,6 +323,12 @@ type run struct {
 	cold  bool
 	lastH int64 // the horizon the last request named
 
+	// retry are the commits to push again in the next round: the parents
+	// and delta base of a commit the server refused for lack of them, and
+	// that commit (once per commit and sync: retried).
+	retry   []*commit.Commit
+	retried map[commit.ID]bool
+
 	done bool
 	err  error
 	next Resume // the resume point to store once done
@@ -396,7 +403,9 @@ func (u *run) toPush() []*commit.Commit {
 		}
 	}
 	out = appendUnique(out, cand)
-	return appendWanted(out, u.Repo, u.srv.Missing, nil)
+	out = appendWanted(out, u.Repo, u.srv.Missing, nil)
+	out, u.retry = appendUnique(out, u.retry), nil
+	return out
 }
 
 // fit splits commits into those that fit the byte budget (at least one)
@@ -483,8 +492,12 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 		return
 	}
 	for _, rj := range p.Rejected {
-		st.Rejected = append(st.Rejected, RepoRejection{u.Path, rj})
-		u.exclude(rj.ID)
+		if !u.retried[rj.ID] { // a retried commit's refusal was reported already
+			st.Rejected = append(st.Rejected, RepoRejection{u.Path, rj})
+		}
+		if !u.retryParents(rj, p.Horizon) {
+			u.exclude(rj.ID)
+		}
 	}
 	u.hide(p.Hidden, st)
 	// Compare from the server's horizon on; a cold repository compares
@@ -508,6 +521,46 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 	if u.repair || !u.ok {
 		u.next.Syncs = 0
 	}
+}
+
+// retryParents queues for the next round, once per commit and sync, the
+// parents and delta base held here of a local commit the server refused
+// for lack of them (repo.MissingParents) when some are older than the
+// server's horizon h, and the commit again, and reports whether it did.
+// No filter looks at commits that old (younger ones are found by the next
+// Bloom round): the server refuses them for good if it collected them
+// (repo.BelowHorizon), and the embedding layer quarantines them with what
+// builds on them, instead of the commit being refused for missing parents
+// at every sync.
+func (u *run) retryParents(rj Rejection, h int64) bool {
+	if h <= 0 || !strings.HasPrefix(rj.Reason, repo.MissingParents) || u.retried[rj.ID] {
+		return false
+	}
+	c, ok := u.Repo.Commit(rj.ID)
+	if !ok {
+		return false
+	}
+	deps := c.Parents()
+	if !c.IsFull() {
+		deps = append(deps[:len(deps):len(deps)], c.Base())
+	}
+	var held []*commit.Commit
+	old := false
+	for _, id := range deps {
+		if d, ok := u.Repo.Commit(id); ok {
+			held = append(held, d)
+			old = old || d.Time() < h
+		}
+	}
+	if !old {
+		return false
+	}
+	if u.retried == nil {
+		u.retried = map[commit.ID]bool{}
+	}
+	u.retried[rj.ID] = true
+	u.retry = append(append(u.retry, held...), c)
+	return true
 }
 
 // exclude leaves a local commit the server refused or hides out of the

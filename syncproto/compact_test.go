@@ -358,3 +358,97 @@ func TestColdStartFromCollectedServer(t *testing.T) {
 		sameValues(t, srv, cold)
 	}
 }
+
+// TestHorizonRestrictedView: the same through a view of part of the
+// repository: a client that synced its view before the compaction agrees
+// with the compacted server at once, by resume point or by filter, at a
+// horizon inside a day; a client that holds nothing gets the view's part
+// of what the server kept.
+func TestHorizonRestrictedView(t *testing.T) {
+	clk := &clock{}
+	srv, other, cli := openTimed(t, 0, clk), openTimed(t, 1, clk), openTimed(t, 2, clk)
+	history(t, srv, other, clk, horizonNow)
+	policy := newRulePolicy(prefixed("item0", "item2"), cli.Session())
+	resp, err := syncproto.NewResponder(single(testPath, srv), &syncproto.ResponderOptions{Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumes := &syncproto.MemResumes{}
+	syncOnce(t, newSyncer(t, syncproto.Loopback(resp), &syncproto.SyncerOptions{Resumes: resumes}), cli)
+	h := horizonNow.Add(-37 * day).Truncate(day).Add(3*time.Hour + 1).UnixMilli()
+	if _, err := srv.Compact(h, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range []*syncproto.MemResumes{resumes, {}} {
+		s := newSyncer(t, syncproto.Loopback(resp), &syncproto.SyncerOptions{Resumes: res})
+		for range 2 {
+			if st := syncOnce(t, s, cli); st.Rounds != 1 || st.CommitsSent+st.CommitsReceived != 0 {
+				t.Fatalf("%+v, want one round trip with no commit", st)
+			}
+		}
+	}
+	write(t, srv, "item05", "late", item.Int(1))
+	write(t, srv, "item15", "late", item.Int(1))
+	if st := syncOnce(t, newSyncer(t, syncproto.Loopback(resp), &syncproto.SyncerOptions{Resumes: resumes}), cli); st.CommitsReceived != 1 || st.Rounds != 1 {
+		t.Fatalf("%+v, want the one commit in view, resumed", st)
+	}
+	cold := openTimed(t, 3, clk)
+	syncOnce(t, newSyncer(t, syncproto.Loopback(resp), nil), cold)
+	in, _ := inView(t, policy, srv)
+	holdsExactly(t, cold, in)
+	if m := cold.Missing(); len(m) != 0 {
+		t.Fatalf("%d commits pending", len(m))
+	}
+	for _, k := range cold.Keys(true) {
+		a, _, _ := srv.Get(k)
+		b, _, _ := cold.Get(k)
+		if !item.ItemsEqual(a, b) {
+			t.Fatalf("item %s differs", k)
+		}
+	}
+}
+
+// TestHorizonWireVersions: messages about repositories that never
+// collected history are version 1, as before horizons, so that builds
+// that predate them go on syncing them; about a compacted one, the
+// server's answers and the requests of a client that heard of its horizon
+// are version 2, which such builds refuse by version.
+func TestHorizonWireVersions(t *testing.T) {
+	clk := &clock{}
+	srv, other, cli := openTimed(t, 0, clk), openTimed(t, 1, clk), openTimed(t, 2, clk)
+	history(t, srv, other, clk, horizonNow)
+	var reqs, resps []byte
+	resp := serve(t, srv, nil)
+	tr := syncproto.TransportFunc(func(ctx context.Context, req []byte) ([]byte, error) {
+		out, err := resp.HandleMessage(ctx, req)
+		if err == nil {
+			reqs, resps = append(reqs, req[0]), append(resps, out[0])
+		}
+		return out, err
+	})
+	s := newSyncer(t, tr, nil)
+	syncOnce(t, s, cli) // cold
+	write(t, cli, "item00", "v", item.Int(1))
+	syncOnce(t, s, cli) // resumed
+	syncOnce(t, newSyncer(t, tr, &syncproto.SyncerOptions{RepairEvery: 1}), cli)
+	for i := range reqs {
+		if reqs[i] != syncproto.Version || resps[i] != syncproto.Version {
+			t.Fatalf("round %d: request version %d, answer version %d; want %d", i, reqs[i], resps[i], syncproto.Version)
+		}
+	}
+	if _, err := srv.Compact(horizonNow.Add(-37*day).Truncate(day).UnixMilli(), nil); err != nil {
+		t.Fatal(err)
+	}
+	reqs, resps = nil, nil
+	syncOnce(t, s, cli)
+	syncOnce(t, s, cli)
+	if len(reqs) != 2 || reqs[0] != syncproto.Version || reqs[1] != syncproto.VersionHorizon ||
+		resps[0] != syncproto.VersionHorizon || resps[1] != syncproto.VersionHorizon {
+		t.Fatalf("after the compaction: requests %v, answers %v; want [1 2], [2 2]", reqs, resps)
+	}
+	// Any answer with a horizon field is version 2.
+	msg, err := syncproto.EncodeResponse(&syncproto.Response{Repos: []syncproto.RepoResponse{{Path: testPath, Horizon: 1}}})
+	if err != nil || msg[0] != syncproto.VersionHorizon {
+		t.Fatalf("%v, version %d", err, msg[0])
+	}
+}

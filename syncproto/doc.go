@@ -67,7 +67,8 @@
 // changed during the round.
 //
 // Bloom path (first contact, a changed epoch, a failed resume, repair).
-// The client sends a Bloom filter of its ids under a fresh random salt;
+// The client sends a Bloom filter of its ids (from the horizon on, see
+// Horizons) under a fresh random salt;
 // the server sends every commit the filter certainly lacks, and, unless
 // its digest after those commits will equal the client's, a filter of its
 // own ids, from which the client finds and pushes what the server lacks
@@ -138,7 +139,12 @@
 //
 // Resume points name the log's epoch, which a compaction changes; a
 // client whose point names the old one takes the path above: one round
-// trip of about 200 bytes when it was up to date, else one Bloom round.
+// trip of about 200 bytes when it was up to date, else one Bloom round
+// (measured, BenchmarkResumeAfterCompaction: 10,000 items, 5,000 updates
+// after the horizon, the client 100 updates behind: two round trips,
+// 11 KB up and 4 KB down). The compacted log names the epoch it replaced
+// (repo.Repo.PreviousEpoch) but keeps no map of old positions to new, so
+// such a point is not translated.
 //
 // # Views
 //

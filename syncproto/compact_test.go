@@ -452,3 +452,63 @@ func TestHorizonWireVersions(t *testing.T) {
 		t.Fatalf("%v, version %d", err, msg[0])
 	}
 }
+
+// TestSyncDuringCompaction: clients sync, and the server takes writes,
+// while it compacts; whatever a sync saw, the next ones converge and the
+// values agree.
+func TestSyncDuringCompaction(t *testing.T) {
+	clk := &clock{}
+	srv, other := openTimed(t, 0, clk), openTimed(t, 1, clk)
+	history(t, srv, other, clk, horizonNow)
+	clis := []*repo.Repo{openTimed(t, 2, clk), openTimed(t, 3, clk)}
+	resp := serve(t, srv, nil)
+	syncers := []*syncproto.Syncer{newSyncer(t, syncproto.Loopback(resp), nil), newSyncer(t, syncproto.Loopback(resp), nil)}
+	syncOnce(t, syncers[0], clis[0]) // one full history, one cold
+	h := horizonNow.Add(-37 * day).Truncate(day).UnixMilli()
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for i := range 3 {
+			v := item.Int(int64(i))
+			if _, err = srv.Write(repo.Update{Key: fmt.Sprintf("item%02d", i), Fn: func(cur repo.Current) (item.Item, commit.Schema, error) {
+				return cur.Value.With("during", v), testSchema, nil
+			}}); err != nil {
+				break
+			}
+			if _, err = srv.Compact(h+int64(i)*3_600_000, nil); err != nil {
+				break
+			}
+		}
+		done <- err
+	}()
+	for i := 0; ; i++ {
+		for j, c := range clis {
+			write(t, c, fmt.Sprintf("item%02d", 10+j), "client", item.Int(int64(i)))
+			// Not converging within a sync is allowed while the server
+			// changes under it; failing otherwise is not.
+			if _, err := syncers[j].Sync(context.Background(), syncproto.Local{Path: testPath, Repo: c}); err != nil && !errorsIs(err, syncproto.ErrNotConverged) {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, c := range clis {
+				syncOnce(t, syncers[j], c)
+			}
+			for j, c := range clis {
+				if st := syncOnce(t, syncers[j], c); st.Rounds != 1 || st.CommitsSent+st.CommitsReceived != 0 {
+					t.Fatalf("client %d: %+v, want in sync", j, st)
+				}
+				sameValues(t, srv, c)
+				if m := c.Missing(); len(m) != 0 {
+					t.Fatalf("client %d: %d commits pending", j, len(m))
+				}
+			}
+			return
+		default:
+		}
+	}
+}

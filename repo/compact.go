@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 
@@ -52,8 +53,9 @@ const (
 	tailSmall       = 64 << 10 // a tail this small is copied under the lock
 	maxTailPasses   = 8
 	compactAttempts = 3
-	planBatch       = 4096 // commits planned per hold of the read lock
+	planBatch       = 256 // commits planned per hold of the read lock
 	copyBuffer      = 1 << 20
+	syncEvery       = 1 << 20
 )
 
 var errCompactRace = errors.New("a commit written during the compaction builds on history it collects")
@@ -162,10 +164,19 @@ type compactPlan struct {
 	commits   []*commit.Commit // the kept commits of recs, in log order
 	list      []listed         // the shallow commits
 	shallow   []*node
-	excl      []*exclOp       // the exclusions in force over kept commits
-	affected  map[string]bool // items that lose commits besides collected history
-	removed   int             // commits not kept
-	keptBytes int64           // estimated bytes of the records kept
+	excl      []*exclOp // the exclusions in force over kept commits
+	// kept lists the commits kept, in log order, and keptRec the index in
+	// recs of each one's record.
+	kept    []*node
+	keptRec []int32
+	// affected holds the items that lose commits besides collected
+	// history (a purge, a refused commit), with the commits they keep;
+	// prune the items whose list of pending commits may hold collected
+	// ones.
+	affected  map[string][]*node
+	prune     []*itemState
+	removed   int   // commits not kept
+	keptBytes int64 // estimated bytes of the records kept
 }
 
 // planRec is a record before E0 that holds kept commits.
@@ -185,7 +196,7 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 		return nil, ErrClosed
 	}
 	r.compactions++
-	p := &compactPlan{h: max(h, r.horizon), prevEpoch: r.epoch, end: r.seq, affected: map[string]bool{},
+	p := &compactPlan{h: max(h, r.horizon), prevEpoch: r.epoch, end: r.seq, affected: map[string][]*node{},
 		keep: 1<<31 | (r.compactions%(1<<30))<<1}
 	r.planEnd, r.keepMark, r.lateMark = p.end, p.keep, p.keep|1
 	count, _ := slices.BinarySearchFunc(r.entries, p.end+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
@@ -201,8 +212,8 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 	// under a running plan, so this needs no lock.
 	byKey := make(map[string]int32, len(r.list))
 	itemOf := make([]int32, len(entries))
-	var counts []int32
-	var keys []string
+	counts := make([]int32, 0, len(r.list))
+	keys := make([]string, 0, len(r.list))
 	for i, n := range entries {
 		k := n.c.Key()
 		id, ok := byKey[k]
@@ -227,6 +238,7 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 	}
 	itemOf, fill = nil, nil
 
+	p.list, p.shallow = make([]listed, 0, len(counts)), make([]*node, 0, len(counts))
 	var s planScratch
 	for item := 0; item < len(counts); {
 		r.mu.RLock()
@@ -240,6 +252,7 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 			done += len(nodes)
 		}
 		r.mu.RUnlock()
+		runtime.Gosched() // writers first
 	}
 
 	r.mu.RLock()
@@ -256,6 +269,8 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 		for ; j < len(entries) && entries[j].seq == seq; j++ {
 			if n := entries[j]; n.mark == p.keep {
 				p.commits = append(p.commits, n.c)
+				p.kept = append(p.kept, n)
+				p.keptRec = append(p.keptRec, int32(len(p.recs)))
 				size += int64(binary.MaxVarintLen32 + storedSize(n.c, r.owner))
 			} else {
 				p.removed++
@@ -382,7 +397,16 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 		}
 		s.childMin[i] = math.MaxInt64
 	}
+	// local returns the index among nodes of the commit id, or -1.
 	local := func(id commit.ID) int {
+		if m <= 8 {
+			for j, n := range nodes {
+				if n.c.ID() == id {
+					return j
+				}
+			}
+			return -1
+		}
 		x := r.commits[id]
 		if x == nil || x.mark == 0 || int(x.mark) > m || nodes[x.mark-1] != x {
 			return -1
@@ -519,19 +543,33 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 			}
 		}
 		if absent != 0 {
-			p.list = append(p.list, listed{n.c.ID(), shallowEntry{gen: n.gen, depth: n.depth, absent: absent}})
+			if ps := len(n.c.Parents()); ps <= 64 && absent == allParents>>(64-ps) {
+				absent = allParents
+			}
+			p.list = append(p.list, listed{prefixOf(n.c.ID()), shallowEntry{gen: n.gen, depth: n.depth, absent: absent}})
 			p.shallow = append(p.shallow, n)
 		}
 	}
+	affected, collected := false, false
 	for i, n := range nodes {
 		if s.kept[i] {
 			n.mark = p.keep
 			continue
 		}
 		n.mark = 0
-		if s.state[i] != stGood {
-			p.affected[key] = true
+		affected = affected || s.state[i] != stGood
+		collected = true
+	}
+	if affected {
+		var left []*node
+		for i, n := range nodes {
+			if s.kept[i] {
+				left = append(left, n)
+			}
 		}
+		p.affected[key] = left
+	} else if st := r.items[key]; collected && st != nil && len(st.pending) > 0 {
+		p.prune = append(p.prune, st)
 	}
 }
 
@@ -581,12 +619,17 @@ func (r *Repo) prefixRecords(p *compactPlan, epoch uint64) []byte {
 
 // compactCopy writes the new log.
 type compactCopy struct {
-	src   vfs.File // the log, read
-	bw    *bufio.Writer
-	dst   vfs.File
-	off   int64 // the new log's size so far
-	data  []byte
-	owner commit.SessionID
+	src  vfs.File // the log, read
+	bw   *bufio.Writer
+	dst  vfs.File
+	off  int64 // the new log's size so far
+	data []byte
+	zbuf []byte // for recordCount
+	// synced is how much of the copy was synced: it is synced every
+	// syncEvery bytes, so that no fsync of it holds the disk for long
+	// (a writer's fsync waits behind it).
+	synced int64
+	owner  commit.SessionID
 }
 
 // records reads the records of the log in [from, to) in order, checking
@@ -617,6 +660,12 @@ func (c *compactCopy) records(from, to int64, fn func(end int64, h recHead, data
 			return err
 		}
 		off = end
+		if c.off-c.synced >= syncEvery {
+			if err := c.sync(); err != nil {
+				return err
+			}
+			runtime.Gosched()
+		}
 	}
 	return nil
 }
@@ -650,6 +699,7 @@ func (c *compactCopy) sync() error {
 	if err := c.bw.Flush(); err != nil {
 		return err
 	}
+	c.synced = c.off
 	return c.dst.Sync()
 }
 
@@ -670,7 +720,7 @@ func (c *compactCopy) prefix(p *compactPlan) error {
 		kept := p.commits[rec.from:rec.to]
 		var err error
 		switch {
-		case len(kept) == rec.total && recordCount(h.typ, data) == rec.total:
+		case len(kept) == rec.total && c.recordCount(h.typ, data) == rec.total:
 			err = c.verbatim(h.typ, data, h.dataCRC)
 		case len(kept) == 1:
 			err = c.raw(appendCommitRecord(nil, kept[0], c.owner, c.off))
@@ -694,15 +744,16 @@ func (c *compactCopy) tail(from, to int64) error {
 }
 
 // recordCount returns how many commits a commit record holds, or -1.
-func recordCount(typ byte, data []byte) int {
+func (c *compactCopy) recordCount(typ byte, data []byte) int {
 	switch typ {
 	case recCommit, recCommitZstd:
 		return 1
 	case recGroupZstd:
 		var err error
-		if data, err = zdec.DecodeAll(data, nil); err != nil {
+		if c.zbuf, err = zdec.DecodeAll(data, c.zbuf[:0]); err != nil {
 			return -1
 		}
+		data = c.zbuf
 	}
 	n, k := binary.Uvarint(data)
 	if k <= 0 || n > uint64(len(data)) {
@@ -745,6 +796,7 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (CompactStat
 		}
 	}()
 	c := &compactCopy{src: src, dst: dst, bw: bufio.NewWriterSize(dst, copyBuffer), owner: r.owner}
+	g := prepareSwap(p)
 	epoch := newEpoch()
 	pre := r.prefixRecords(p, epoch)
 	exclEnds := make([]uint64, len(p.excl))
@@ -833,7 +885,7 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (CompactStat
 	r.log.mu.Unlock()
 	old.Close()
 	st.CommitsBefore = len(r.commits)
-	r.applyCompactLocked(p, n0, int64(p.end)-n0, epoch, exclEnds)
+	r.applyCompactLocked(p, g, n0, int64(p.end)-n0, epoch, exclEnds)
 	st.CommitsAfter, st.BytesAfter, st.Shallow = len(r.commits), c.off, len(p.list)
 	unlock()
 	return st, nil
@@ -866,31 +918,43 @@ func (r *Repo) compactRaceLocked(p *compactPlan) error {
 	return nil
 }
 
+// swapGraph is the graph of the new log, prepared before the swap: the
+// commits kept, by id, and in log order.
+type swapGraph struct {
+	commits map[commit.ID]*node
+	entries []*node
+}
+
+// prepareSwap builds the maps and lists of the graph after the swap that
+// do not depend on what is written meanwhile, so that the swap only adds
+// the tail to them.
+func prepareSwap(p *compactPlan) swapGraph {
+	g := swapGraph{commits: make(map[commit.ID]*node, len(p.kept)+1024), entries: make([]*node, len(p.kept), len(p.kept)+1024)}
+	for i, n := range p.kept {
+		g.commits[n.c.ID()] = n
+		g.entries[i] = n
+	}
+	return g
+}
+
 // applyCompactLocked makes the graph that of the new log: the commits not
 // kept leave it, every sequence number moves into the new file (a kept
 // record's by the plan, the tail's by shift), the shallow commits are
 // marked, the items that lost more than collected history are rebuilt,
-// and watchers are woken. r.mu must be held.
-func (r *Repo) applyCompactLocked(p *compactPlan, n0, shift int64, epoch uint64, exclEnds []uint64) {
-	kept := r.entries[:0]
-	k := 0
-	for _, n := range r.entries {
-		switch {
-		case n.seq > p.end:
-			n.seq -= uint64(shift)
-		case n.mark != p.keep:
-			delete(r.commits, n.c.ID())
-			continue
-		default:
-			for p.recs[k].oldEnd < n.seq {
-				k++
-			}
-			n.seq = p.recs[k].newEnd
-		}
-		kept = append(kept, n)
+// and watchers are woken. Its work is in the commits kept and the tail,
+// with the maps built before (g). r.mu must be held.
+func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, epoch uint64, exclEnds []uint64) {
+	i, _ := slices.BinarySearchFunc(r.entries, p.end+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
+	tail := r.entries[i:]
+	for j, n := range p.kept {
+		n.seq = p.recs[p.keptRec[j]].newEnd
 	}
-	clear(r.entries[len(kept):])
-	r.entries = kept
+	for _, n := range tail {
+		n.seq -= uint64(shift)
+		g.commits[n.c.ID()] = n
+		g.entries = append(g.entries, n)
+	}
+	r.commits, r.entries = g.commits, g.entries
 	for _, n := range p.shallow {
 		n.shallow = true
 	}
@@ -920,20 +984,17 @@ func (r *Repo) applyCompactLocked(p *compactPlan, n0, shift int64, epoch uint64,
 			r.waiting[id] = ws
 		}
 	}
-	for _, st := range r.list {
-		if len(st.pending) > 0 {
-			st.pending = slices.DeleteFunc(st.pending, func(n *node) bool { return n.complete() || r.commits[n.c.ID()] != n })
-		}
+	for _, st := range p.prune {
+		st.pending = slices.DeleteFunc(st.pending, func(n *node) bool { return n.complete() || r.commits[n.c.ID()] != n })
 	}
 	if len(p.affected) > 0 {
-		nodes := map[string][]*node{}
-		for _, n := range r.entries {
-			if p.affected[n.c.Key()] {
-				nodes[n.c.Key()] = append(nodes[n.c.Key()], n)
+		for _, n := range tail {
+			if left, ok := p.affected[n.c.Key()]; ok {
+				p.affected[n.c.Key()] = append(left, n)
 			}
 		}
-		for key := range p.affected {
-			r.rebuildItemLocked(r.items[key], nodes[key])
+		for key, left := range p.affected {
+			r.rebuildItemLocked(r.items[key], left)
 		}
 		r.list = slices.DeleteFunc(r.list, func(st *itemState) bool { return r.items[st.key] != st })
 	}

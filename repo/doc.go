@@ -4,7 +4,8 @@
 // # Log
 //
 // The log (format drawn in log.go) starts with a header (magic number,
-// version, the creating peer's session, a random epoch) and holds records
+// version, the creating peer's session, a random epoch), in a compacted log
+// horizon records (see Compaction), and holds records
 // with a checksummed head and checksummed data: one commit, or every
 // commit of one Write, so that a crash keeps all of a write or none of it.
 // Each record claims the bytes that were durable when it was framed, a
@@ -91,12 +92,63 @@
 // so the graph is a function of the commits and the roots, live and after
 // recovery; a read-only open applies them and writes nothing.
 //
+// # Compaction
+//
+// Compact (compact.go) rewrites the log without the history before a
+// horizon H while writers go on writing; package gc decides when and at
+// which H. The invariants:
+//
+//   - Current state is never collected: every leaf and head of every item
+//     stays, however old, with the snapshot its value needs; so do
+//     excluded commits (Restore can still bring them back, and their
+//     exclusion records are written again in the new log), pending
+//     commits and what they wait on.
+//   - Whatever a valid author may still build on stays: every commit
+//     stamped at or after H, and every commit that was a leaf at some
+//     time at or after H (its earliest child is stamped at or after H, or
+//     it has none). No commit older than H can be accepted any more
+//     (B.4.1 of the design), so nothing else can get a child.
+//   - Merges come out the same as on a peer that keeps everything. Per
+//     item, compaction collects only the ancestors of one commit, the
+//     frontier, that every kept commit descends from and that is an
+//     ancestor or a descendant of every one of them, taken at or below
+//     every kept delta's base: what it collects is below the common
+//     ancestors of any leaves a merge will join, where a merge's walk
+//     never goes. The frontier, and the kept merges with a parent below
+//     it, are shallow: the horizon record (a type 7 record after the
+//     header of a version 3 log, horizon.go) lists them with their
+//     generation numbers and delta depths, which replay uses instead of
+//     recomputing them from parents it does not have. Check accepts
+//     missing parents of listed commits, and nothing else. An item with no
+//     such frontier (histories that never joined) keeps everything.
+//   - A purge (CompactOptions.Drop) drops the commits named and every
+//     commit descending from them, current heads included; an item left
+//     with nothing is forgotten and its key can be written again.
+//   - Reads of collected history say so (ErrCollected: ValueAt, ItemAsOf,
+//     ItemHistory), and Receive refuses a commit stamped before H that is
+//     not here (BelowHorizon).
+//   - A crash at any point leaves the old log or the new one, whole: the
+//     copy is PATH.compact, synced before it is renamed over the log, and
+//     the directory synced after; an open deletes a leftover copy.
+//     Everything acknowledged before the swap is in both.
+//   - Writers wait for the swap only (CompactStats.Pause, a few
+//     milliseconds: the last of the log is written and synced, the copy's
+//     tail completed and synced, the rename and the directory sync), and
+//     for planning batches of a few hundred commits. The copy and its
+//     catch-up run without the lock. The graph keeps only what the new log
+//     holds, and sequence numbers start over in it under a new epoch (see
+//     below).
+//
 // # Sequence numbers
 //
 // Every commit's sequence number is the log position just after its record;
 // Seq returns the latest (an exclusion record advances it too). Since lists
 // the items with commits, or commits excluded or restored, after a given
 // sequence number, which is how queries and sync resume without rescanning.
+// A sequence number names a position in one file: compaction gives the log
+// a new epoch (Epoch; PreviousEpoch names the one before), maps every
+// sequence number into the new file and wakes watchers (Changed, Wait), so
+// a saved (epoch, seq) from before must start over.
 //
 // # Durability
 //

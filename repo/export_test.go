@@ -19,3 +19,15 @@ func GenDepthForTest(r *Repo, id commit.ID) (gen uint32, depth uint16, shallow, 
 	}
 	return n.gen, n.depth, n.shallow, true
 }
+
+// KeptBytesForTest returns the bytes of the records before the log's end
+// that a compaction at h would keep: the kept set.
+func KeptBytesForTest(r *Repo, h int64) (int64, error) {
+	r.exclMu.Lock()
+	defer r.exclMu.Unlock()
+	p, err := r.planCompact(h, nil)
+	if err != nil {
+		return 0, err
+	}
+	return p.keptBytes, nil
+}

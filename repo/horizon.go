@@ -144,7 +144,7 @@ func (r *Repo) ItemAsOf(key string, t int64) (commit.ID, error) {
 //	| u8 = 1  | i64 LE Unix ms  | u64 LE      | uvarint n | n × entry       |
 //	+---------+-----------------+-------------+-----------+-----------------+
 //
-//	entry := id prefix (12 B) | generation (uvarint) | depth (uvarint) | absent (uvarint)
+//	entry := id prefix (8 B) | uvarint (generation << 1 | more) [ | depth (uvarint) | absent (uvarint) ]
 //
 // Horizon: history before it was collected; a commit stamped before it
 // that the log does not hold is refused (it can never be valid again). Old
@@ -155,32 +155,46 @@ func (r *Repo) ItemAsOf(key string, t int64) (commit.ID, error) {
 // ancestors, and so compute merge commits, exactly as a peer holding the
 // whole history does), their delta depth (the chain length the delta rule
 // continues from), and a bit mask of which of their parents, by index in
-// the commit, were collected. Replay takes those parents as absent rather
-// than missing: the commit completes without them, with the stored
-// generation and depth. Its delta base is always kept (compaction keeps
-// every kept delta's base), so it is awaited as usual.
+// the commit, were collected. more = 0 stands for the usual entry, a full
+// snapshot (depth 0) whose parents were all collected; more = 1 gives depth
+// and mask. Replay takes those parents as absent rather than missing: the
+// commit completes without them, with the stored generation and depth. Its
+// delta base is always kept (compaction keeps every kept delta's base), so
+// it is awaited as usual.
 //
-// A commit is named by the first 12 bytes of its id, not 32: most
-// compacted items keep one commit, a snapshot of 150-250 bytes, whose
-// entry this keeps at about 15 bytes instead of 35. An entry only applies
-// to a commit whose parents named by the mask are absent, so a wrong match
-// needs a commit with collected parents whose id shares those 96 bits: a
-// second preimage, about 2^96 hashes.
+// A commit is named by the first 8 bytes of its id: most compacted items
+// keep a single commit, a snapshot of 100-250 bytes in the log, and its
+// entry is about 9 bytes this way, against 35 with the whole id, which
+// keeps the log after compaction within a tenth of the kept commits. An
+// entry only applies to a commit whose parents named by the mask are
+// absent when it is replayed: a shallow commit, or a pending one, which a
+// server takes only from a trusted peer (ReceiveComplete refuses commits
+// without their parents). A pending commit matches by accident with odds
+// of about one in 2^64 per pair, and on purpose only after some 2^64
+// hashes (a second preimage), by an author who could write to the item
+// anyway; it would then join its item's graph without its parents.
 //
 // A long list is split over several records (at most horizonChunk entries
 // each), all with the same horizon and old epoch.
 
 const (
 	horizonVersion = 1
-	horizonPrefix  = 12
-	horizonChunk   = 1 << 20
+	horizonPrefix  = 8
+
+	// allParents is the absent mask of a commit whose parents were all
+	// collected.
+	allParents = ^uint64(0)
 )
+
+// horizonChunk is how many entries one horizon record holds at most (a
+// variable for the tests).
+var horizonChunk = 1 << 20
 
 // shallowEntry is one entry of the horizon record.
 type shallowEntry struct {
 	gen    uint32
 	depth  uint16
-	absent uint64 // bit i: parent i was collected
+	absent uint64 // bit i: parent i was collected (allParents: all were)
 }
 
 type idPrefix [horizonPrefix]byte
@@ -200,14 +214,14 @@ type horizonInfo struct {
 
 // listed is one shallow commit to write in a horizon record.
 type listed struct {
-	id commit.ID
+	prefix idPrefix
 	shallowEntry
 }
 
 // appendHorizonRecords frames the horizon records of a compacted log:
 // claim is the offset of the first (the header's end); each claims itself.
 func appendHorizonRecords(b []byte, horizon int64, prevEpoch uint64, list []listed) []byte {
-	slices.SortFunc(list, func(a, b listed) int { return bytes.Compare(a.id[:horizonPrefix], b.id[:horizonPrefix]) })
+	slices.SortFunc(list, func(a, b listed) int { return bytes.Compare(a.prefix[:], b.prefix[:]) })
 	for first := true; first || len(list) > 0; first = false {
 		chunk := list[:min(len(list), horizonChunk)]
 		list = list[len(chunk):]
@@ -216,8 +230,12 @@ func appendHorizonRecords(b []byte, horizon int64, prevEpoch uint64, list []list
 		data = binary.LittleEndian.AppendUint64(data, prevEpoch)
 		data = binary.AppendUvarint(data, uint64(len(chunk)))
 		for _, e := range chunk {
-			data = append(data, e.id[:horizonPrefix]...)
-			data = binary.AppendUvarint(data, uint64(e.gen))
+			data = append(data, e.prefix[:]...)
+			if e.depth == 0 && e.absent == allParents {
+				data = binary.AppendUvarint(data, uint64(e.gen)<<1)
+				continue
+			}
+			data = binary.AppendUvarint(data, uint64(e.gen)<<1|1)
 			data = binary.AppendUvarint(data, uint64(e.depth))
 			data = binary.AppendUvarint(data, e.absent)
 		}
@@ -248,7 +266,7 @@ func decodeHorizon(data []byte, hi *horizonInfo) error {
 	}
 	rest := data[17:]
 	n, k := binary.Uvarint(rest)
-	if k <= 0 || n > uint64(len(rest))/(horizonPrefix+3) {
+	if k <= 0 || n > uint64(len(rest))/(horizonPrefix+1) {
 		return fmt.Errorf("%w: entry count", errHorizonFormat)
 	}
 	rest = rest[k:]
@@ -259,18 +277,22 @@ func decodeHorizon(data []byte, hi *horizonInfo) error {
 		var p idPrefix
 		copy(p[:], rest)
 		rest = rest[horizonPrefix:]
-		var vals [3]uint64
+		vals := [3]uint64{0, 0, allParents}
 		for i := range vals {
 			v, k := binary.Uvarint(rest)
 			if k <= 0 {
 				return fmt.Errorf("%w: entry cut short", errHorizonFormat)
 			}
 			vals[i], rest = v, rest[k:]
+			if i == 0 && v&1 == 0 {
+				break
+			}
 		}
-		if vals[0] == 0 || vals[0] > 1<<32-1 || vals[1] > maxChain || vals[2] == 0 {
+		gen := vals[0] >> 1
+		if gen == 0 || gen > 1<<32-1 || vals[1] > maxChain || vals[2] == 0 {
 			return fmt.Errorf("%w: entry out of range", errHorizonFormat)
 		}
-		hi.shallow[p] = shallowEntry{gen: uint32(vals[0]), depth: uint16(vals[1]), absent: vals[2]}
+		hi.shallow[p] = shallowEntry{gen: uint32(gen), depth: uint16(vals[1]), absent: vals[2]}
 	}
 	if len(rest) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", errHorizonFormat, len(rest))

@@ -36,8 +36,9 @@ import (
 //  3. Catch up, without the lock: the records appended since are copied
 //     as they are (only their heads' claims change), a few times until
 //     what is left is small; fsync after each pass.
-//  4. Swap, under the write lock, the only pause: the last of the log is
-//     written and synced, the rest of the tail copied, the copy synced,
+//  4. Swap, under the write lock, the only pause: the rest of the tail
+//     is copied, and the records buffered and not yet written to the log
+//     after it, the copy synced,
 //     renamed over the log, the directory synced; the log writer goes on
 //     in the new file, and the graph drops the collected commits, maps
 //     every sequence number into the new file and takes the new epoch.
@@ -743,6 +744,23 @@ func (c *compactCopy) tail(from, to int64) error {
 	})
 }
 
+// buffered copies records appended to the log but not written to it yet
+// (buf, whose first byte would be at offset base of the log) as they are.
+func (c *compactCopy) buffered(buf []byte, base int64) error {
+	for off := 0; off < len(buf); {
+		h, ok := headAt(buf[off:off+recHeadSize], base+int64(off))
+		end := off + recHeadSize + h.length
+		if !ok || end > len(buf) {
+			return fmt.Errorf("repo: the log's buffer holds no whole record at offset %d", base+int64(off))
+		}
+		if err := c.verbatim(h.typ, buf[off+recHeadSize:end], h.dataCRC); err != nil {
+			return err
+		}
+		off = end
+	}
+	return nil
+}
+
 // recordCount returns how many commits a commit record holds, or -1.
 func (c *compactCopy) recordCount(typ byte, data []byte) int {
 	switch typ {
@@ -847,13 +865,18 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (CompactStat
 		unlock()
 		return st, err
 	}
-	if err := r.log.quiesce(); err != nil {
+	if err := r.log.hold(); err != nil {
 		unlock()
 		return st, err
 	}
-	// r.log.mu is held: nothing is being written or synced.
+	// r.log.mu is held: nothing is being written or synced. The records
+	// not written yet go straight to the copy, after the rest of the log.
 	st.BytesBefore = r.log.size
-	err = c.tail(from, r.log.size)
+	err = c.tail(from, r.log.durable)
+	bufAt := c.off // where the buffered records start in the copy
+	if err == nil {
+		err = c.buffered(r.log.buf, r.log.durable)
+	}
 	if err == nil {
 		err = c.raw(appendMark(nil, c.off))
 	}
@@ -874,11 +897,15 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (CompactStat
 	if dirErr != nil {
 		dirErr = fsys.SyncDir(dir)
 	}
-	old := r.log.swapLocked(dst, c.off, int64(p.end)-n0)
+	durable := c.off
 	if dirErr != nil {
 		// The new log is the live one, but its name may not survive a
-		// crash yet: nothing written to it is acknowledged before the
-		// directory is synced (the old log holds everything before).
+		// crash yet: nothing written to it only is acknowledged before
+		// the directory is synced (the old log holds the rest).
+		durable = bufAt
+	}
+	old := r.log.swapLocked(dst, c.off, durable, int64(p.end)-n0)
+	if dirErr != nil {
 		r.log.failDirSync(func() error { return fsys.SyncDir(dir) }, dirErr)
 		r.opts.Logger.Error("sync the directory after compaction", "path", r.path, "err", dirErr)
 	}

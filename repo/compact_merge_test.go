@@ -27,7 +27,7 @@ import (
 // peers meet.
 func TestMergeIdenticalAcrossCollectedAndFullPeers(t *testing.T) {
 	shallowSeen := 0
-	for _, seed := range dbtest.Seeds(12, 200) {
+	for _, seed := range dbtest.Seeds(8, 200) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			dbtest.LogSeed(t, seed)
 			s := newConvSim(t, seed)

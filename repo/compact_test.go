@@ -433,8 +433,13 @@ func TestCompactWhileWriting(t *testing.T) {
 			}
 			r := open()
 			for i := range 5 {
+				var ups []repo.Update
 				for k := range 40 {
-					ctFull(t, r, fmt.Sprint("old", k), i)
+					key := fmt.Sprint("old", k)
+					ups = append(ups, ctUpdate(key, "big", strings.Repeat(fmt.Sprintf("%s-%d;", key, i), 60)))
+				}
+				if _, err := r.Write(ups...); err != nil {
+					t.Fatal(err)
 				}
 			}
 			clock.at(clock.ms0() + 40*day)
@@ -477,6 +482,9 @@ func TestCompactWhileWriting(t *testing.T) {
 						last[key] = v
 						slowest = max(slowest, took)
 						mu.Unlock()
+						if d == repo.Async {
+							time.Sleep(200 * time.Microsecond) // a write does not wait for the disk
+						}
 					}
 				})
 			}

@@ -318,13 +318,14 @@ func (w *logWriter) close() error {
 	return errors.Join(err, w.f.Close())
 }
 
-// quiesce waits for the flush in progress, if any, then writes and syncs
-// what is buffered. It returns holding w.mu, with every record appended so
-// far durable, or an error with w.mu released. The caller keeps writers
-// from appending meanwhile (compaction holds the graph lock).
-func (w *logWriter) quiesce() error {
+// hold waits for the flush in progress, if any, and returns holding w.mu
+// with no failure outstanding (a failure is retried once), or an error with
+// w.mu released. The records appended and not written yet are in w.buf;
+// those before w.durable are in the file. The caller keeps writers from
+// appending meanwhile (compaction holds the graph lock).
+func (w *logWriter) hold() error {
 	w.mu.Lock()
-	for {
+	for tried := false; ; tried = true {
 		switch {
 		case w.busy:
 			w.cond.Wait()
@@ -332,8 +333,12 @@ func (w *logWriter) quiesce() error {
 		case w.closed:
 			w.mu.Unlock()
 			return ErrClosed
-		case w.failed == nil && len(w.buf) == 0 && w.pre == nil:
+		case w.failed == nil && w.pre == nil:
 			return nil
+		case tried:
+			err := w.failed
+			w.mu.Unlock()
+			return err
 		}
 		if err := w.flushLocked(); err != nil {
 			w.mu.Unlock()
@@ -342,15 +347,16 @@ func (w *logWriter) quiesce() error {
 	}
 }
 
-// swapLocked makes f, whose size bytes are all durable, the log's file,
-// and returns the file it replaces. Positions after the prefix the
-// compaction copied moved back by shift; tickets of the old file are
-// placed by it (see at). The generation moves on too, so a failure of the
-// new file never drops records of the old one. w.mu must be held, after
-// quiesce.
-func (w *logWriter) swapLocked(f vfs.File, size, shift int64) vfs.File {
+// swapLocked makes f the log's file and returns the file it replaces. f
+// holds size bytes, durable up to durable: the records of the old file,
+// and those that were buffered (w.buf), copied after them, so that every
+// position after the prefix the compaction rewrote moved back by shift;
+// tickets of the old file are placed by it (see at). The generation moves
+// on too, so a failure of the new file never drops records of the old one.
+// w.mu must be held, after hold.
+func (w *logWriter) swapLocked(f vfs.File, size, durable, shift int64) vfs.File {
 	old := w.f
-	w.f, w.size, w.durable, w.marked = f, size, size, true
+	w.f, w.size, w.durable, w.marked = f, size, durable, true
 	w.buf, w.spare = w.buf[:0], nil
 	w.shifts = append(w.shifts, shift)
 	w.inc++

@@ -203,11 +203,15 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 	count, _ := slices.BinarySearchFunc(r.entries, p.end+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
 	entries := r.entries[:count:count]
 	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.planEnd = 0
-		r.mu.Unlock()
-	}()
+	planning := true
+	done := func() {
+		if planning {
+			r.mu.Lock()
+			r.planEnd, planning = 0, false
+			r.mu.Unlock()
+		}
+	}
+	defer done()
 
 	// Group the commits by item. Keys and sequence numbers do not change
 	// under a running plan, so this needs no lock.
@@ -259,9 +263,10 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 	r.mu.RLock()
 	p.excl = r.keptExclusions(p.keep)
 	r.mu.RUnlock()
+	done()
 
-	// The records to copy. The plan's marks no longer change (a commit
-	// completing now was planned already).
+	// The records to copy. The plan's marks no longer change: every commit
+	// was planned, and completions no longer mark.
 	prev := uint64(HeaderSize)
 	for i := 0; i < len(entries); {
 		seq := entries[i].seq

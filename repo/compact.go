@@ -24,10 +24,11 @@ import (
 // doc.go, Compaction, for what is kept and why):
 //
 //  1. Plan, from the graph in memory: the log position E0 it covers, and
-//     per item the commits kept. Items are planned a few thousand commits
+//     per item the commits kept. Items are planned a few hundred commits
 //     at a time under the read lock, so writers wait at most for one
 //     batch; commits that complete after E0 are marked as they do
-//     (node.mark) and planned as the pending commits they were at E0.
+//     (node.mark) and planned as the pending commits they were at E0. The
+//     maps of the graph after the swap are built too, without the lock.
 //  2. Copy, without the lock: a new header (new epoch, version 3), the
 //     horizon records, the exclusions still in force, then the records
 //     before E0 that hold kept commits, in log order (as they are when
@@ -35,13 +36,14 @@ import (
 //     ones), into PATH.compact; fsync.
 //  3. Catch up, without the lock: the records appended since are copied
 //     as they are (only their heads' claims change), a few times until
-//     what is left is small; fsync after each pass.
-//  4. Swap, under the write lock, the only pause: the rest of the tail
-//     is copied, and the records buffered and not yet written to the log
-//     after it, the copy synced,
-//     renamed over the log, the directory synced; the log writer goes on
-//     in the new file, and the graph drops the collected commits, maps
-//     every sequence number into the new file and takes the new epoch.
+//     what is left is small. The copy is synced every MiB, so that no
+//     fsync of it holds the disk long while writers sync theirs.
+//  4. Swap, under the write lock, the only pause: the rest of the tail,
+//     then the records buffered and not yet written to the log, are
+//     copied, the copy synced, renamed over the log, the directory
+//     synced; the log writer goes on in the new file, and the graph takes
+//     the maps prepared (dropping the collected commits), maps every
+//     sequence number into the new file and takes the new epoch.
 //
 // Before the rename the old log is whole and PATH.compact is deleted by
 // the next open; after it, the new log is whole (synced before the
@@ -88,7 +90,7 @@ func (r *Repo) removeCompactLeftover() {
 // (purge). See doc.go, Compaction.
 //
 // Writers wait only for the swap at the end (CompactStats.Pause), and for
-// planning batches of a few thousand commits. Sequence numbers start over
+// planning batches of a few hundred commits. Sequence numbers start over
 // in the new file, under a new epoch: watchers are woken (Changed, Wait).
 // Exclude, Restore, Discard and Reauthor wait for a compaction to finish.
 func (r *Repo) Compact(h int64, opts *CompactOptions) (CompactStats, error) {
@@ -201,7 +203,7 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 		keep: 1<<31 | (r.compactions%(1<<30))<<1}
 	r.planEnd, r.keepMark, r.lateMark = p.end, p.keep, p.keep|1
 	count, _ := slices.BinarySearchFunc(r.entries, p.end+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
-	entries := r.entries[:count:count]
+	entries, items := r.entries[:count:count], len(r.list)
 	r.mu.Unlock()
 	planning := true
 	done := func() {
@@ -215,10 +217,10 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 
 	// Group the commits by item. Keys and sequence numbers do not change
 	// under a running plan, so this needs no lock.
-	byKey := make(map[string]int32, len(r.list))
+	byKey := make(map[string]int32, items)
 	itemOf := make([]int32, len(entries))
-	counts := make([]int32, 0, len(r.list))
-	keys := make([]string, 0, len(r.list))
+	counts := make([]int32, 0, items)
+	keys := make([]string, 0, items)
 	for i, n := range entries {
 		k := n.c.Key()
 		id, ok := byKey[k]
@@ -251,10 +253,10 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 			r.mu.RUnlock()
 			return nil, ErrClosed
 		}
-		for done := 0; item < len(counts) && done < planBatch; item++ {
+		for planned := 0; item < len(counts) && planned < planBatch; item++ {
 			nodes := flat[starts[item]:starts[item+1]]
 			r.planItem(keys[item], nodes, p, drop, &s)
-			done += len(nodes)
+			planned += len(nodes)
 		}
 		r.mu.RUnlock()
 		runtime.Gosched() // writers first

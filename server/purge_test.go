@@ -224,9 +224,10 @@ func TestPurgeHidesAtOnce(t *testing.T) {
 		return err == nil && hiddenOrPurged(st, secret)
 	})
 	frank := rig.client().login("frank")
-	if _, err := frank.on(b).sync("/data/x"); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, 10*time.Second, "frank's new session replicated to node b, and a sync there", func() bool {
+		_, err := frank.on(b).sync("/data/x")
+		return err == nil
+	})
 	for _, id := range sh.Commits {
 		if frank.repo("/data/x").Has(id) {
 			t.Fatalf("node b sent commit %s after it learned of the purge", id.Short())

@@ -1,7 +1,6 @@
 package repo_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -76,18 +75,7 @@ func TestKill9DuringCompact(t *testing.T) {
 		t.Run(fmt.Sprintf("after=%d", target), func(t *testing.T) {
 			dir := t.TempDir()
 			cmd, out, stderr := startChild(t, "TestKill9DuringCompactChild", killCompactEnv+"="+dir)
-			lines := make(chan string)
-			go func() {
-				defer close(lines)
-				br := bufio.NewReader(out)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					lines <- strings.TrimSuffix(line, "\n")
-				}
-			}()
+			lines := childLines(out)
 			last := map[string]string{}
 			acks, compactions, maxStep := 0, 0, -1
 			handle := func(line string) {

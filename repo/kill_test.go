@@ -96,6 +96,25 @@ func startChild(t *testing.T, test, env string) (*exec.Cmd, io.Reader, *strings.
 	return cmd, out, stderr
 }
 
+// childLines yields the whole lines a child process writes to out; a
+// fragment without its newline (the child was killed mid-line) is no
+// acknowledgement and is not yielded.
+func childLines(out io.Reader) <-chan string {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		br := bufio.NewReader(out)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			lines <- strings.TrimSuffix(line, "\n")
+		}
+	}()
+	return lines
+}
+
 // TestKill kills a writing child process with SIGKILL at three points and
 // checks that every write it acknowledged survives.
 func TestKill(t *testing.T) {
@@ -106,18 +125,7 @@ func TestKill(t *testing.T) {
 		t.Run(fmt.Sprintf("after=%d", target), func(t *testing.T) {
 			dir := t.TempDir()
 			cmd, out, stderr := startChild(t, "TestKillChild", killEnv+"="+dir)
-			lines := make(chan string)
-			go func() {
-				defer close(lines)
-				br := bufio.NewReader(out)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return // a fragment without its newline is no acknowledgement
-					}
-					lines <- strings.TrimSuffix(line, "\n")
-				}
-			}()
+			lines := childLines(out)
 
 			last := map[string]string{} // key → last acknowledged value
 			maxStep := -1

@@ -20,21 +20,11 @@ import (
 
 const day = 24 * 60 * 60 * 1000 // ms
 
-// ctClock is a settable clock that moves 1 ms per reading, so every commit
-// has its own timestamp.
-type ctClock struct {
-	mu sync.Mutex
-	ms int64
-}
+// ctClock is the exclusion tests' clock (1 ms per reading, so every
+// commit has its own timestamp), which compaction tests also set.
+type ctClock = exClock
 
-func newCtClock() *ctClock { return &ctClock{ms: 1_700_000_000_000} }
-
-func (c *ctClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.ms++
-	return time.UnixMilli(c.ms)
-}
+func newCtClock() *ctClock { return newExClock() }
 
 // at moves the clock to ms (never back).
 func (c *ctClock) at(ms int64) {

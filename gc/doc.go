@@ -31,7 +31,9 @@
 //   - Collect never compacts a repository whose log already has the
 //     horizon it would compact to, nor one where less than
 //     Policy.MinFraction of the log (and less than Policy.MinBytes) would
-//     be reclaimed, unless forced.
+//     be reclaimed, unless forced or it holds commits to drop (Options.Drop:
+//     what goatdb purge shunned), which go at the next pass whatever
+//     their size.
 //   - A dry run changes nothing.
 //   - The Collector stops its goroutine in Stop, and holds a lease on a
 //     repository while it plans and compacts it.

@@ -148,6 +148,8 @@ func (e *boltEngine) task(op opID) (task, error) {
 		return task{batch: true, run: func(int) error { return e.count() }}, nil
 	case opKeys:
 		return task{batch: true, run: func(int) error { return e.keys() }}, nil
+	case opCompact:
+		return e.compact()
 	}
 	return task{}, errUnknownOp(op)
 }

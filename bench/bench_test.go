@@ -18,8 +18,8 @@ func tinyConfig(t *testing.T) *config {
 	return &config{
 		mode:    "tiny",
 		items:   200,
-		samples: [4]int{3, 3, 3, 3},
-		warmups: [4]int{1, 1, 1, 1},
+		samples: [numKinds]int{3, 3, 3, 3, 3},
+		warmups: [numKinds]int{1, 1, 1, 1, 1},
 		dir:     t.TempDir(),
 	}
 }
@@ -277,6 +277,72 @@ func TestSyncOnlySelects(t *testing.T) {
 	cfg.only = regexp.MustCompile(`^goatdb`)
 	if res, err := runSync(t.Context(), cfg, io.Discard); res != nil || err != nil {
 		t.Errorf("--only goatdb ran the sync section: %+v, %v", res, err)
+	}
+}
+
+// TestCompactOp runs the compaction alone on every engine at a tiny size
+// and checks its figures, its sizes table and JSON, and that the data is
+// gone.
+func TestCompactOp(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.only = regexp.MustCompile(` compact$`)
+	results, err := runAll(t.Context(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != len(engineSpecs) {
+		t.Fatalf("%d results, want one per engine", len(results))
+	}
+	for _, r := range results {
+		c := r.compact
+		switch {
+		case r.op.id != opCompact || c == nil:
+			t.Fatalf("%s %s: no compaction figures", r.spec.id, r.op.id)
+		case c.BytesBefore <= 0 || c.BytesAfter <= 0 || c.PauseMedian <= 0 || c.PauseMax < c.PauseMedian:
+			t.Errorf("%s: %+v", r.spec.id, *c)
+		case c.PauseWhole == (r.spec.family == familyGoat):
+			t.Errorf("%s: writers wait for the whole operation: %v", r.spec.id, c.PauseWhole)
+		case r.spec.family == familyGoat && c.Ratio > 0.5:
+			// Each item written 5 times, 4 of them collected.
+			t.Errorf("%s: log %d → %d bytes, want it well under half", r.spec.id, c.BytesBefore, c.BytesAfter)
+		case c.Ratio > 1:
+			t.Errorf("%s: compaction grew the data: %d → %d bytes", r.spec.id, c.BytesBefore, c.BytesAfter)
+		}
+	}
+	rep := buildReport(cfg, results, nil)
+	for _, s := range rep.Sections {
+		if len(s.Tables) != 2 || len(s.Tables[1].Rows) != len(s.Tables[0].Rows) {
+			t.Fatalf("%s: tables %+v, want the times and a sizes row per engine", s.ID, s.Tables)
+		}
+		for _, row := range s.Tables[1].Rows {
+			if len(row) != len(s.Tables[1].Columns) {
+				t.Errorf("%s: row %q has %d cells for %d columns", s.ID, row, len(row), len(s.Tables[1].Columns))
+			}
+		}
+	}
+	var text, js bytes.Buffer
+	if err := rep.writeText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"compact 200 items written 5 times", "after ÷ before", "(the swap)", "(the whole operation)", "VACUUM", "bolt.Compact"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("no %q in:\n%s", want, text.String())
+		}
+	}
+	if err := rep.writeJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Sections []struct {
+			Data []opFigure
+		}
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Sections) != 2 || back.Sections[0].Data[0].Compaction == nil ||
+		back.Sections[0].Data[0].Compaction.BytesAfter <= 0 {
+		t.Errorf("JSON: %v, %s", err, js.String())
+	}
+	if left, _ := os.ReadDir(cfg.dir); len(left) > 0 {
+		t.Errorf("left in the data directory: %v", left)
 	}
 }
 

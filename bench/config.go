@@ -20,8 +20,8 @@ const (
 type config struct {
 	mode    string         // "quick" or "full"
 	items   int            // N, the big repository's size
-	samples [4]int         // timed samples per operation, by opKind
-	warmups [4]int         // untimed samples first, by opKind
+	samples [numKinds]int  // timed samples per operation, by opKind
+	warmups [numKinds]int  // untimed samples first, by opKind
 	dir     string         // where the temporary data directory goes
 	only    *regexp.Regexp // runs an engine's op if it matches "ENGINE OP"; nil runs all
 	sync    syncConfig
@@ -50,13 +50,15 @@ func (a arrivalRun) part() string { return fmt.Sprintf("arrival-%d", a.receivers
 const syncWirePart = "wire"
 
 // fullConfig is the default run, a few minutes on 2 cores: about a
-// minute for the engines, one to five for sync.
+// minute for the engines and 40 s more for the compaction (which builds
+// its databases, then reloads goatdb's 500,000 commits before every
+// sample: 3 samples and a warm-up), one to five for sync.
 func fullConfig() config {
 	return config{
 		mode:    "full",
 		items:   fullN,
-		samples: [4]int{kindInstance: 50, kindBig: 11, kindWrite: 200, kindRead: 500},
-		warmups: [4]int{kindInstance: 3, kindBig: 2, kindWrite: 10, kindRead: 20},
+		samples: [numKinds]int{kindInstance: 50, kindBig: 11, kindWrite: 200, kindRead: 500, kindCompact: 3},
+		warmups: [numKinds]int{kindInstance: 3, kindBig: 2, kindWrite: 10, kindRead: 20, kindCompact: 1},
 		// With 500 receivers a write takes 50–250 ms until all of them
 		// hold it: 1000 writes take one to four minutes.
 		sync: syncConfig{on: true, n: fullSyncN, bigN: fullSyncBigN, newN: 10, reps: 50,
@@ -70,8 +72,8 @@ func quickConfig() config {
 	return config{
 		mode:    "quick",
 		items:   10_000,
-		samples: [4]int{kindInstance: 30, kindBig: 11, kindWrite: 50, kindRead: 200},
-		warmups: [4]int{kindInstance: 2, kindBig: 1, kindWrite: 5, kindRead: 10},
+		samples: [numKinds]int{kindInstance: 30, kindBig: 11, kindWrite: 50, kindRead: 200, kindCompact: 5},
+		warmups: [numKinds]int{kindInstance: 2, kindBig: 1, kindWrite: 5, kindRead: 10, kindCompact: 1},
 		sync: syncConfig{on: true, n: 2_000, bigN: 20_000, newN: 10, reps: 50,
 			arrival: []arrivalRun{{receivers: 1, writes: 100}, {receivers: 50, writes: 100}}},
 	}

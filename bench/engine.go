@@ -12,7 +12,8 @@ type engine interface {
 	// setup creates the engine's data in dir, an empty directory: the
 	// main instance, open until close, with the smallN-item repository
 	// and updateN items for updates; and, if big, an instance of n items
-	// on disk, closed.
+	// on disk, closed. dir's parent is the run's directory, where engines
+	// may share files they would build alike (see sharedSource).
 	setup(dir string, n int, big bool) error
 	// task binds an operation to the engine, doing its untimed setup.
 	task(op opID) (task, error)
@@ -35,6 +36,12 @@ type task struct {
 	// that a slow operation does not pay for the garbage of the one
 	// before it.
 	gc bool
+	// compacted, for a compaction, is what the sample's compaction did,
+	// which run or after sets; the runner keeps it for timed samples.
+	compacted *compaction
+	// pauseWhole says writers wait for the whole compaction, not only a
+	// part of it.
+	pauseWhole bool
 }
 
 // class is a durability class: engines are compared within theirs.

@@ -166,6 +166,8 @@ func (e *goatEngine) task(op opID) (task, error) {
 		return task{batch: true, run: func(int) error { return e.count() }}, nil
 	case opKeys:
 		return task{batch: true, run: func(int) error { return e.keys() }}, nil
+	case opCompact:
+		return e.compact()
 	}
 	return task{}, errUnknownOp(op)
 }
@@ -216,10 +218,14 @@ func (e *goatEngine) readAll() task {
 	}
 }
 
-func goatReadAll(db *goatdb.DB, n int) error {
+func goatReadAll(db *goatdb.DB, n int) error { return goatCheckAll(db, goatRepo, n, countSum(n)) }
+
+// goatCheckAll reads and decodes every item of repo, which must be n
+// items with counts summing to want.
+func goatCheckAll(db *goatdb.DB, repo string, n int, want float64) error {
 	var got int
 	var sum float64
-	for it, err := range db.All(goatRepo) {
+	for it, err := range db.All(repo) {
 		if err != nil {
 			return err
 		}
@@ -232,8 +238,8 @@ func goatReadAll(db *goatdb.DB, n int) error {
 		sum += count.Float()
 		got++
 	}
-	if got != n || sum != countSum(n) {
-		return fmt.Errorf("read all: %d items with count sum %v, want %d and %v", got, sum, n, countSum(n))
+	if got != n || sum != want {
+		return fmt.Errorf("read all: %d items with count sum %v, want %d and %v", got, sum, n, want)
 	}
 	return nil
 }

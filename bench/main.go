@@ -7,6 +7,7 @@
 //	go run . --only 'goatdb|sqlite-full'   # engines and operations matching
 //	go run . --only '^sync'                # the sync section alone
 //	go run . --sync=false                  # without the sync section
+//	go run . --sync=false --only ' compact$'   # the compaction rows alone: about 40 s
 //
 // The workload: schema test/1 = {title string, count number (default 0),
 // tags set (default empty)}; item i = {title: "Item i", count: i, tags:
@@ -22,6 +23,13 @@
 // items and the sum of their counts, the exact results of each query. A
 // failed check or operation stops the run with the engine and operation
 // named. The data lives in a temporary directory, removed at exit.
+//
+// The compaction rows (compact.go) compact a database of N items each
+// written 5 times: goatdb's garbage collection (gc.Collect, with a clock
+// 100 days on so that all but the current state is below the horizon),
+// SQLite's VACUUM and bbolt's Compact into a new file, each sample on a
+// fresh copy of the same database. Beside the time, a table gives the
+// sizes before and after and how long writers wait.
 //
 // The sync section (sync.go, measured by internal/syncbench) reports the
 // bytes and round trips of goatdb syncs over HTTP on 127.0.0.1 in a few

@@ -23,6 +23,7 @@ const (
 	opQueryComplex   opID = "query-complex"
 	opCount          opID = "count"
 	opKeys           opID = "keys"
+	opCompact        opID = "compact"
 )
 
 // opKind groups operations that take the same number of samples.
@@ -33,6 +34,8 @@ const (
 	kindBig                    // works on all N items: slow
 	kindWrite                  // writes, durably or not
 	kindRead                   // reads the smallN-item repository
+	kindCompact                // compacts a copy of an N-item database: slowest
+	numKinds
 )
 
 // op is one operation of the workload. In name, "N" stands for the size
@@ -57,6 +60,7 @@ var ops = []op{
 	{opQueryComplex, "complex query", kindRead},
 	{opCount, "count", kindRead},
 	{opKeys, "keys", kindRead},
+	{opCompact, "compact N items written " + strconv.Itoa(compactRounds) + " times", kindCompact},
 }
 
 // title is the operation's name for a big repository of n items.

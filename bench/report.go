@@ -94,6 +94,9 @@ func buildReport(cfg *config, results []result, syncRes *syncResults) *report {
 	if len(results) > 0 {
 		r.Notes = notes(cfg)
 	}
+	if slices.ContainsFunc(results, func(r result) bool { return r.op.id == opCompact }) {
+		r.Notes = append(r.Notes, compactNotes(cfg)...)
+	}
 	if syncRes != nil {
 		r.Sections = append(r.Sections, syncSection(cfg, syncRes))
 		r.Notes = append(r.Notes, syncNotes(cfg, syncRes)...)
@@ -140,7 +143,11 @@ func opSections(cfg *config, results []result) []section {
 		if len(mine) == 0 {
 			continue
 		}
-		out = append(out, section{ID: cl.id, Title: cl.title, Tables: []table{opTable(cfg, mine)}, Data: opData(cfg, mine)})
+		tables := []table{opTable(cfg, mine)}
+		if t, ok := compactTable(cfg, mine); ok {
+			tables = append(tables, t)
+		}
+		out = append(out, section{ID: cl.id, Title: cl.title, Tables: tables, Data: opData(cfg, mine)})
 	}
 	return out
 }
@@ -208,12 +215,13 @@ type opFigure struct {
 	EngineName string  `json:"engine_name"`
 	VsBest     float64 `json:"goatdb_over_best_other,omitempty"`
 	summary
+	Compaction *compactSummary `json:"compaction,omitempty"`
 }
 
 func opData(cfg *config, results []result) []opFigure {
 	out := make([]opFigure, 0, len(results))
 	for _, r := range results {
-		f := opFigure{Op: r.op.id, OpName: r.op.title(cfg.items), Engine: r.spec.id, EngineName: r.spec.name, summary: r.summary}
+		f := opFigure{Op: r.op.id, OpName: r.op.title(cfg.items), Engine: r.spec.id, EngineName: r.spec.name, summary: r.summary, Compaction: r.compact}
 		if best := bestOther(r.op.id, results); r.spec.family == familyGoat && best != nil {
 			f.VsBest = r.Median / best.Median
 		}

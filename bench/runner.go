@@ -32,6 +32,7 @@ type result struct {
 	op   op
 	spec *engineSpec
 	summary
+	compact *compactSummary // a compaction's sizes and pauses; nil for other operations
 }
 
 // runAll sets up the engines in a temporary directory under cfg.dir,
@@ -103,6 +104,9 @@ type job struct {
 	k     int // calls of the task so far
 	reps  int // operations per timed sample
 	times []float64
+	// compacted has what each timed sample's compaction did, for a
+	// compaction.
+	compacted []compaction
 }
 
 // runOp runs one operation on every engine that the run selects for it:
@@ -115,9 +119,13 @@ func runOp(ctx context.Context, cfg *config, o op, engines []*openEngine, progre
 		if !cfg.selected(e.spec, o) {
 			continue
 		}
+		prep := time.Now()
 		t, err := e.eng.task(o.id)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", e.spec.name, title, err)
+		}
+		if o.kind == kindCompact { // builds the database to compact
+			fmt.Fprintf(progress, "prepare %-20s %v\n", e.spec.name, time.Since(prep).Round(time.Millisecond))
 		}
 		jobs = append(jobs, &job{e: e, t: t, reps: 1})
 	}
@@ -140,7 +148,8 @@ func runOp(ctx context.Context, cfg *config, o op, engines []*openEngine, progre
 	fmt.Fprintf(progress, "%-28s %v\n", title, time.Since(start).Round(time.Millisecond))
 	res := make([]result, 0, len(jobs))
 	for _, j := range jobs {
-		res = append(res, result{op: o, spec: j.e.spec, summary: summarize(j.times, j.reps)})
+		res = append(res, result{op: o, spec: j.e.spec, summary: summarize(j.times, j.reps),
+			compact: summarizeCompactions(j.compacted, j.t.pauseWhole)})
 	}
 	return res, nil
 }
@@ -162,6 +171,9 @@ func rounds(ctx context.Context, title string, jobs []*job, n int, timed bool) e
 			}
 			if timed {
 				j.times = append(j.times, float64(d.Nanoseconds())/float64(j.reps))
+				if j.t.compacted != nil {
+					j.compacted = append(j.compacted, *j.t.compacted)
+				}
 			}
 		}
 	}
@@ -171,6 +183,9 @@ func rounds(ctx context.Context, title string, jobs []*job, n int, timed bool) e
 // sample runs one sample: before, reps timed runs, after.
 func (j *job) sample() (time.Duration, error) {
 	first := j.k
+	if j.t.compacted != nil {
+		*j.t.compacted = compaction{}
+	}
 	if j.t.before != nil {
 		if err := j.t.before(first); err != nil {
 			return 0, err

@@ -223,6 +223,8 @@ func (e *sqliteEngine) task(op opID) (task, error) {
 		return task{batch: true, run: func(int) error { return e.count() }}, nil
 	case opKeys:
 		return task{batch: true, run: func(int) error { return e.keys() }}, nil
+	case opCompact:
+		return e.compact()
 	}
 	return task{}, errUnknownOp(op)
 }

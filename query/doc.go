@@ -44,6 +44,13 @@
 //     the saved position all match; otherwise it rescans. Where and Less
 //     are Go functions, which cannot be hashed: Spec.Version stands for
 //     them.
+//   - A compaction rewrites the log and starts positions over, under a new
+//     epoch (Source.Epoch). A query whose position is of an older epoch —
+//     idle, interrupted mid-pass, chained, resumed or live — rescans on its
+//     next update, and its changes are computed against the results it
+//     published, so subscribers see only what really changed; Wait waits
+//     for the new epoch's position; and Save writes no state for results
+//     of an older epoch (it removes the file: the next open rescans).
 //   - Values are read from the source at the head the query evaluated, so
 //     results never show a value the predicate did not see.
 //   - Subscribers see, per subscription and in order, the visible results

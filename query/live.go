@@ -171,7 +171,7 @@ func (q *Query) deliver() {
 		jobs = append(jobs, job{s, s.initial, s.pending, s.errs})
 		s.initial, s.pending, s.errs = nil, nil, nil
 	}
-	seq := q.pubSeq
+	seq, epoch := q.pubSeq, q.pubEpoch
 	q.mu.Unlock()
 	for _, j := range jobs {
 		if j.initial != nil {
@@ -187,8 +187,8 @@ func (q *Query) deliver() {
 		}
 	}
 	q.mu.Lock()
-	if seq > q.delivered {
-		q.delivered = seq
+	if seq > q.delivered || epoch != q.delEpoch {
+		q.delivered, q.delEpoch = seq, epoch
 		close(q.deliveredCh)
 		q.deliveredCh = make(chan struct{})
 	}
@@ -236,27 +236,41 @@ func (q *Query) emit(s *sub, ev Event) {
 // Wait returns once the query reflects at least the source position of
 // the moment it was called: with subscribers, when the watcher has
 // delivered every change up to there; without, by updating. It returns
-// the update's error if the watcher's last update failed.
+// the update's error if the watcher's last update failed. After a
+// compaction (a new epoch) it waits for the position of the new epoch.
 func (q *Query) Wait(ctx context.Context) error {
-	target := q.src.Seq()
+	epoch, target := q.position()
 	for {
 		q.mu.Lock()
-		closed, watching, delivered, failed, ch := q.closed, q.watching, q.delivered, q.failed, q.deliveredCh
+		closed, watching, delivered, delEpoch, failed, ch := q.closed, q.watching, q.delivered, q.delEpoch, q.failed, q.deliveredCh
 		q.mu.Unlock()
 		switch {
 		case closed:
 			return ErrClosed
 		case !watching:
 			return q.Update(ctx)
-		case delivered >= target:
+		case delEpoch == epoch && delivered >= target:
 			return nil
 		case failed != nil:
 			return failed
+		case delEpoch != epoch && q.src.Epoch() != epoch: // compacted: positions started over
+			epoch, target = q.position()
+			continue
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// position returns the source's epoch and its position in it.
+func (q *Query) position() (epoch, seq uint64) {
+	for {
+		epoch, seq = q.src.Epoch(), q.src.Seq()
+		if q.src.Epoch() == epoch {
+			return epoch, seq
 		}
 	}
 }

@@ -87,6 +87,7 @@ type Query struct {
 	tree  *btree.BTreeG[*entry] // every matching item, in order
 	byKey keyIndex
 	seq   uint64                // the source position tree reflects
+	epoch uint64                // the source epoch seq is a position of
 	fresh bool                  // tree must be built by a full scan
 	work  *batch                // the update in progress, if one was interrupted
 	bound *entry                // the last visible entry, or nil when all are visible
@@ -104,12 +105,14 @@ type Query struct {
 	mu          sync.Mutex
 	snap        *btree.BTreeG[*entry] // the published results; never modified
 	pubSeq      uint64
+	pubEpoch    uint64
 	subs        []*sub // receiving changes
 	joining     []*sub // subscribed, waiting for their first snapshot
 	failed      error  // the last update's error; nil after a success
 	closed      bool
 	watching    bool
 	delivered   uint64        // every change up to this position was delivered
+	delEpoch    uint64        // the epoch of delivered
 	deliveredCh chan struct{} // closed and replaced when delivered grows
 	resumed     bool
 
@@ -128,6 +131,7 @@ type batch struct {
 	next    int
 	from    uint64
 	to      uint64
+	epoch   uint64 // of from and to
 	scan    bool
 	bOld    *entry // the last visible entry when the pass began
 	stamp   uint64
@@ -260,8 +264,12 @@ func (q *Query) update(ctx context.Context) error {
 			return err
 		}
 	}
-	// A pass that an earlier update left unfinished comes first; then one
-	// for what arrived since.
+	// A pass that an earlier update left unfinished comes first (unless
+	// the log was compacted since: it rescans); then one for what arrived
+	// since.
+	if q.work != nil && q.work.epoch != q.current() {
+		q.reset()
+	}
 	if q.work != nil {
 		if err := q.pass(ctx); err != nil {
 			return err
@@ -286,31 +294,50 @@ func (q *Query) pass(ctx context.Context) error {
 	return nil
 }
 
+// current returns the epoch the query's positions are compared in: its
+// source's, or for a chained query its upstream's (updated first).
+func (q *Query) current() uint64 {
+	if q.up != nil {
+		return q.up.epoch
+	}
+	return q.src.Epoch()
+}
+
 // begin starts a pass over the keys that may have changed, and reports
-// whether there is one.
+// whether there is one. After a compaction (a new epoch: positions start
+// over, so the query's own means nothing) it rescans.
 func (q *Query) begin() bool {
+	if !q.fresh && q.epoch != q.current() {
+		q.reset()
+	}
 	var keys []string
-	var to uint64
+	var to, epoch uint64
 	from := q.seq
 	up := q.up
 	switch {
 	case up == nil && q.fresh:
+		epoch = q.src.Epoch() // first: a compaction after it only rescans again
 		to = q.src.Seq()
 		keys = q.src.Keys()
 	case up == nil:
 		keys, to = q.src.Since(q.seq)
+		if q.src.Epoch() != q.epoch { // compacted meanwhile: keys and to are the new log's
+			q.reset()
+			return q.begin() // a scan
+		}
 		if to == q.seq {
 			return false
 		}
+		epoch = q.epoch
 	case q.fresh:
-		keys, to = up.visibleKeys(), up.seq
+		keys, to, epoch = up.visibleKeys(), up.seq, up.epoch
 	case q.seq == up.seq:
 		return false
 	case up.last.usable && up.last.from == q.seq && up.last.to == up.seq:
-		keys, to = up.last.keys, up.seq
+		keys, to, epoch = up.last.keys, up.seq, up.epoch
 	default:
 		keys, _ = q.src.Since(q.seq)
-		to = up.seq
+		to, epoch = up.seq, up.epoch
 		if !q.local { // a limit upstream: items may have crossed it without commits
 			keys = union(keys, up.visibleKeys(), q.byKey.all())
 		}
@@ -319,7 +346,7 @@ func (q *Query) begin() bool {
 		q.byKey.overlay = make(map[string]*entry, min(len(keys), 1024))
 	}
 	q.stamp++
-	q.work = &batch{keys: keys, from: from, to: to, scan: q.fresh, bOld: q.bound, stamp: q.stamp}
+	q.work = &batch{keys: keys, from: from, to: to, epoch: epoch, scan: q.fresh, bOld: q.bound, stamp: q.stamp}
 	q.done.Store(0)
 	q.total.Store(int64(len(keys)))
 	return true
@@ -464,9 +491,9 @@ func (q *Query) where(it Item) (match bool, err error) {
 	return q.spec.Where(it), nil
 }
 
-// reset drops the index after a failed pass: the next update rescans.
-// The published results stay, and the rescan's changes are computed
-// against them.
+// reset drops the index after a failed pass or a compaction: the next
+// pass rescans. The published results stay, and the rescan's changes are
+// computed against them.
 func (q *Query) reset() {
 	q.mu.Lock()
 	q.prior = q.snap
@@ -496,7 +523,7 @@ func (q *Query) finish() {
 		vis = q.visibleChanges(w)
 	}
 	q.prior = nil
-	q.seq, q.fresh, q.work = w.to, false, nil
+	q.seq, q.epoch, q.fresh, q.work = w.to, w.epoch, false, nil
 	q.last = lastPass{from: w.from, to: w.to, usable: usable}
 	if usable {
 		q.last.keys = make([]string, len(vis))
@@ -518,7 +545,7 @@ func (q *Query) publish(vis []visChange, changed bool) {
 	if snap != nil {
 		q.snap = snap
 	}
-	q.pubSeq = q.seq
+	q.pubSeq, q.pubEpoch = q.seq, q.epoch
 	for _, s := range q.subs {
 		s.queue(vis)
 	}

@@ -20,8 +20,13 @@ type Item struct {
 // Source is the repository a query reads. FromRepo adapts a *repo.Repo;
 // tests may supply their own.
 type Source interface {
-	// Seq returns the log position after the last commit. It only grows.
+	// Seq returns the log position after the last commit. It only grows
+	// within an epoch.
 	Seq() uint64
+	// Epoch identifies the numbering of positions: it changes when they
+	// start over (a compaction rewrote the log), which also closes
+	// Changed's channel. A position is meaningful only in its epoch.
+	Epoch() uint64
 	// Since returns the keys of items with commits after seq, and Seq.
 	Since(seq uint64) ([]string, uint64)
 	// Keys returns the key of every item with a head, deleted ones
@@ -74,6 +79,9 @@ func (s *RepoSource) Repo() *repo.Repo { return s.r }
 
 // Seq implements Source.
 func (s *RepoSource) Seq() uint64 { return s.r.Seq() }
+
+// Epoch implements Source.
+func (s *RepoSource) Epoch() uint64 { return s.r.Epoch() }
 
 // Since implements Source.
 func (s *RepoSource) Since(seq uint64) ([]string, uint64) { return s.r.Since(seq) }

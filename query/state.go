@@ -43,7 +43,8 @@ import (
 // Where, Less, Version, sort or schemas changed; seq against the log's
 // length and the fingerprint against its bytes a log that was cut,
 // replaced or rewritten (compaction moves every position). Any of these
-// makes the query rescan. Entries store heads, not values: values are
+// makes the query rescan. A query whose results predate a compaction (an
+// older Source.Epoch) saves no state. Entries store heads, not values: values are
 // read from the log at those heads when first needed, so resuming costs
 // one pass over the file and no item reads. Key order lets the resumed
 // entries serve lookups by binary search in place, with no map to build;
@@ -93,18 +94,24 @@ func (q *Query) save() error {
 	q.saveMu.Lock()
 	defer q.saveMu.Unlock()
 	q.mu.Lock()
-	snap, seq := q.snap, q.pubSeq
+	snap, seq, epoch := q.snap, q.pubSeq, q.pubEpoch
 	q.mu.Unlock()
 	if seq == 0 { // never ran: nothing worth saving
 		return nil
 	}
+	fsys, log := lg.LogFile()
+	if q.src.Epoch() != epoch {
+		return q.dropState(fsys)
+	}
 	if err := lg.Flush(); err != nil {
 		return fmt.Errorf("save query %s: %w", q.spec.Name, err)
 	}
-	fsys, log := lg.LogFile()
 	sum, err := fingerprint(fsys, log, seq)
 	if err != nil {
 		return fmt.Errorf("save query %s: %w", q.spec.Name, err)
+	}
+	if q.src.Epoch() != epoch { // compacted meanwhile: the bytes read may be the new log's
+		return q.dropState(fsys)
 	}
 	data, err := encodeState(q.def, seq, sum, snap)
 	if err == nil {
@@ -115,6 +122,17 @@ func (q *Query) save() error {
 	}
 	if err != nil {
 		return fmt.Errorf("save query %s: %w", q.spec.Name, err)
+	}
+	return nil
+}
+
+// dropState removes the state file of a query whose published results
+// are positions of a log since compacted (see Source.Epoch): no state can
+// describe them, so the next open rescans, unless an update catches the
+// query up and it saves again first.
+func (q *Query) dropState(fsys vfs.FS) error {
+	if err := fsys.Remove(q.spec.StateFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("save query %s: remove the state of a compacted log: %w", q.spec.Name, err)
 	}
 	return nil
 }
@@ -215,6 +233,7 @@ func decodeState(data []byte) (*savedState, error) {
 func (q *Query) resume() {
 	lg := q.src.(Log)
 	fsys, log := lg.LogFile()
+	epoch := q.src.Epoch()
 	data, err := fsys.ReadFile(q.spec.StateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
@@ -224,8 +243,11 @@ func (q *Query) resume() {
 		if st, err = decodeState(data); err == nil {
 			err = q.check(st, fsys, log)
 		}
+		if err == nil && q.src.Epoch() != epoch {
+			err = fmt.Errorf("%w: the log was compacted while the state was checked", errStale)
+		}
 		if err == nil {
-			q.load(st)
+			q.load(st, epoch)
 			return
 		}
 	}
@@ -250,16 +272,17 @@ func (q *Query) check(st *savedState, fsys vfs.FS, log string) error {
 	return nil
 }
 
-// load builds the index from a state's entries, which are in index order.
-func (q *Query) load(st *savedState) {
+// load builds the index from a state's entries, which are in index order
+// and positions of epoch.
+func (q *Query) load(st *savedState, epoch uint64) {
 	q.bulk = true
 	for _, e := range st.inOrder {
 		q.tree.Load(e)
 	}
 	q.bulk = false
 	q.byKey = keyIndex{base: st.byKey}
-	q.seq, q.fresh = st.seq, false
+	q.seq, q.epoch, q.fresh = st.seq, epoch, false
 	q.bound = q.boundary()
 	q.snap = q.tree.Copy()
-	q.pubSeq, q.resumed = st.seq, true
+	q.pubSeq, q.pubEpoch, q.resumed = st.seq, epoch, true
 }

@@ -266,7 +266,7 @@ func (db *DB) checkAnswer(ans *authz.LoginAnswer, user string) (credential, erro
 	case user != "" && cert.User() != user:
 		return credential{}, fmt.Errorf("%w: the certificate is for user %q, not %q", authz.ErrUntrusted, cert.User(), user)
 	}
-	now := time.Now()
+	now := db.opts.Now()
 	at := now
 	if now.Before(cert.NotBefore()) {
 		at = cert.NotBefore()
@@ -284,12 +284,12 @@ func keyString(k ed25519.PublicKey) string { return base64.StdEncoding.EncodeToS
 // and not tried again for renewRetry; the request goes on with the
 // certificate it has.
 func (rm *remote) maybeRenew(ctx context.Context) {
-	if rm.db.opts.ReadOnly || rm.nodeCert != "" || !rm.needsRenewal(time.Now()) {
+	if rm.db.opts.ReadOnly || rm.nodeCert != "" || !rm.needsRenewal(rm.db.opts.Now()) {
 		return
 	}
 	rm.sign.renewMu.Lock()
 	defer rm.sign.renewMu.Unlock()
-	now := time.Now()
+	now := rm.db.opts.Now()
 	if now.Before(rm.sign.renewAfter) || !rm.needsRenewal(now) {
 		return // failed lately, or another request renewed it
 	}

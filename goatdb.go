@@ -67,6 +67,12 @@ type Options struct {
 	// RepoIdleTimeout closes a repository not in use for this long; 0
 	// means never.
 	RepoIdleTimeout time.Duration
+	// Now is the clock: commits are stamped with it, requests to servers
+	// signed with it and certificates checked against it. nil means
+	// time.Now. Setting it is for tests and simulations (days of history in
+	// a second); a clock behind or ahead of the servers' makes them refuse
+	// this peer's requests and commits.
+	Now func() time.Time
 }
 
 // Validate checks the options.
@@ -144,6 +150,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	db := &DB{dir: dir, opts: o, fs: o.FS, repos: map[string]*handle{}, started: time.Now()}
 	db.resumes.db = db

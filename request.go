@@ -125,7 +125,7 @@ func (rm *remote) clock() time.Time {
 	rm.sign.mu.Lock()
 	off := rm.sign.offset
 	rm.sign.mu.Unlock()
-	return time.Now().Add(off)
+	return rm.db.opts.Now().Add(off)
 }
 
 // learnClock takes the server's clock from the Date header of a clock

@@ -591,7 +591,7 @@ func (sl *serverLoop) record(st SyncStats, done settled, err error) {
 		return
 	}
 	sl.status.Syncs++
-	sl.status.LastSync = time.Now()
+	sl.status.LastSync = sl.rm.db.opts.Now()
 	sl.status.LastError = nil
 }
 

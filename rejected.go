@@ -28,13 +28,22 @@ import (
 // server sends one of them again, the session may read it again: they
 // are restored.
 //
+// A commit a server refuses as below its horizon after an earlier sync
+// left it there (syncproto.Stats.Collected) is history that server
+// collected: this peer, which kept it, leaves it out too
+// (repo.ExcludeCollected), so that it does not merge as a leaf with the
+// history that replaced it. It is no refused write: Rejected does not
+// list it, and a quarantined write built on it stays listed.
+//
 // The server's name and reason are kept in the exclusion's reason, as
-// "rejected by URL: REASON" and "no longer readable on URL".
+// "rejected by URL: REASON", "no longer readable on URL" and "collected by
+// URL".
 
 const (
-	rejectedByPrefix = "rejected by "
-	unreadablePrefix = "no longer readable on "
-	reasonSeparator  = ": "
+	rejectedByPrefix  = "rejected by "
+	unreadablePrefix  = "no longer readable on "
+	collectedByPrefix = "collected by "
+	reasonSeparator   = ": "
 )
 
 // RejectedWrite is a local write a server refused, quarantined here.
@@ -207,6 +216,7 @@ func (db *DB) pickRejected(op, path string, ids []commit.ID) (*repo.Repo, func()
 type settled struct {
 	quarantined []RejectedWrite // writes quarantined, their descendants left out
 	forgotten   int             // commits forgotten
+	collected   int             // commits left out as history the server collected
 	restored    int             // forgotten commits the server sent again
 }
 
@@ -236,10 +246,49 @@ func (rm *remote) settle(locals []syncproto.Local, st SyncStats) (settled, error
 			errs = append(errs, fmt.Errorf("quarantine the writes %s refused in %s: %w", rm.url, g.path, err))
 			continue
 		}
-		now := time.Now()
+		now := rm.db.opts.Now()
 		for _, c := range cs {
 			out.quarantined = append(out.quarantined, RejectedWrite{Path: g.path + "/" + c.Key(), Commit: c.ID(),
 				Cause: c.ID(), Reason: g.reason, Server: rm.url, At: now})
+		}
+	}
+	for path, ids := range byRepo(st.Collected) {
+		r := repos[path]
+		if r == nil {
+			continue
+		}
+		cs := inGraph(r, ids)
+		if len(cs) == 0 {
+			continue
+		}
+		if err := r.Exclude(idsOf(cs), repo.ExcludeCollected, collectedByPrefix+rm.url); err != nil {
+			errs = append(errs, fmt.Errorf("leave out the history %s collected in %s: %w", rm.url, path, err))
+			continue
+		}
+		out.collected += len(cs)
+		// Writes built on that history were never on the server (it
+		// could not take them without it): they are quarantined, so
+		// that they stay listed, not left out with it.
+		var over []commit.ID
+		for _, e := range r.Excluded() {
+			if e.Kind == repo.ExcludeCollected && e.ID != e.Root && !e.Merge {
+				over = append(over, e.ID)
+			}
+		}
+		if len(over) == 0 {
+			continue
+		}
+		reason := repo.BelowHorizon + ": builds on history the server collected"
+		if err := r.Exclude(over, repo.ExcludeQuarantined, rejectedByPrefix+rm.url+reasonSeparator+reason); err != nil {
+			errs = append(errs, fmt.Errorf("quarantine the writes on history %s collected in %s: %w", rm.url, path, err))
+			continue
+		}
+		now := rm.db.opts.Now()
+		for _, e := range quarantinedIn(path, r, "") {
+			if slices.Contains(over, e.Commit) && e.Cause == e.Commit {
+				out.quarantined = append(out.quarantined, RejectedWrite{Path: e.Path, Commit: e.Commit, Cause: e.Cause,
+					Reason: reason, Server: rm.url, At: now})
+			}
 		}
 	}
 	for _, h := range st.Hidden {
@@ -273,6 +322,15 @@ func (rm *remote) settle(locals []syncproto.Local, st SyncStats) (settled, error
 		out.restored += len(back)
 	}
 	return out, errors.Join(errs...)
+}
+
+// byRepo groups rejections' commits by repository.
+func byRepo(rs []syncproto.RepoRejection) map[string][]commit.ID {
+	out := map[string][]commit.ID{}
+	for _, rj := range rs {
+		out[rj.Path] = append(out[rj.Path], rj.ID)
+	}
+	return out
 }
 
 // heldOutside returns, by repository, the commits the server sent that

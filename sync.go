@@ -84,9 +84,9 @@ func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (Sync
 	if serr := db.resumes.save(); serr != nil {
 		db.opts.Logger.Warn("save sync resume points", "err", serr)
 	}
-	if len(done.quarantined) > 0 || done.forgotten > 0 || done.restored > 0 {
-		db.opts.Logger.Info("sync settled refused and unreadable commits", "server", rm.url,
-			"quarantined", len(done.quarantined), "forgotten", done.forgotten, "restored", done.restored)
+	if len(done.quarantined) > 0 || done.forgotten > 0 || done.restored > 0 || done.collected > 0 {
+		db.opts.Logger.Info("sync settled refused, unreadable and collected commits", "server", rm.url,
+			"quarantined", len(done.quarantined), "forgotten", done.forgotten, "restored", done.restored, "collected", done.collected)
 	}
 	if err == nil && len(st.Rejected) > 0 {
 		err = rejectedError(st.Rejected)
@@ -118,6 +118,21 @@ func (db *DB) syncSome(ctx context.Context, rm *remote, paths []string, all bool
 		out.err = ignoreEmptyUnknown(out.err, locals)
 	}
 	out.done, out.qerr = rm.settle(locals, out.st)
+	if out.err == nil && out.qerr == nil && out.done.collected > 0 {
+		// Leaving out history the server collected changed items'
+		// leaves (a write quarantined, an older commit of the history is
+		// a leaf again): one more sync sends and settles what that
+		// changed, so that this one ends with the server's values.
+		st, err := rm.syncer.Sync(ctx, locals...)
+		if all {
+			err = ignoreEmptyUnknown(err, locals)
+		}
+		done, qerr := rm.settle(locals, st)
+		converged := st.Converged
+		out.st, out.err, out.qerr = addStats(out.st, st), err, qerr
+		out.st.Converged = converged
+		out.done.add(done)
+	}
 	return out
 }
 
@@ -126,6 +141,7 @@ func (s *settled) add(o settled) {
 	s.quarantined = append(s.quarantined, o.quarantined...)
 	s.forgotten += o.forgotten
 	s.restored += o.restored
+	s.collected += o.collected
 }
 
 // syncBatch is how many repositories one sync holds open at once: all of
@@ -160,6 +176,7 @@ func addStats(a, b SyncStats) SyncStats {
 	a.Hidden = append(a.Hidden, b.Hidden...)
 	a.Converged += b.Converged
 	a.Missing += b.Missing
+	a.Collected = append(a.Collected, b.Collected...)
 	return a
 }
 

@@ -342,6 +342,27 @@ func (r *Repo) keptExclusions(keep uint32) []*exclOp {
 	if len(hidden) > 0 {
 		add(exclOp{action: actDiscard, at: groups[len(groups)-1].at}, hidden)
 	}
+	// Quarantined writes a Restore brought back stay known as such (a
+	// quarantine lifted at once says so to the new log), and so do the
+	// commits kept that build on one collected.
+	var back []commit.ID
+	keys := map[string]bool{}
+	for id := range r.reinstated {
+		if n := r.commits[id]; n != nil {
+			keys[n.c.Key()] = true
+		}
+	}
+	for _, key := range sortedKeys(keys) {
+		for n, under := range r.descends(r.itemNodes(r.items[key]), func(n *node) bool { return r.reinstated[n.c.ID()] }) {
+			if under && n.mark == keep && r.excl[n.c.ID()] == nil {
+				back = append(back, n.c.ID())
+			}
+		}
+	}
+	if len(back) > 0 {
+		add(exclOp{action: actExclude, kind: ExcludeQuarantined, reason: "restored"}, slices.Clone(back))
+		add(exclOp{action: actRestore}, back)
+	}
 	return ops
 }
 

@@ -50,8 +50,10 @@
 //
 // Exclude takes commits out of the graph without deleting them (exclude.go):
 // a local write a server refused (quarantined: listed by Excluded until
-// Restore, Reauthor or Discard) or the commits of an item this peer may
-// no longer read (forgotten). The invariants:
+// Restore, Reauthor or Discard), the commits of an item this peer may no
+// longer read (forgotten), or old history a server collected that this
+// peer kept, which would otherwise merge as a leaf with the history that
+// replaced it (collected). The invariants:
 //
 //   - A commit is excluded if it was named to Exclude (a root) or descends
 //     from an excluded commit: a child or a merge over it, whether it was

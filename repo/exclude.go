@@ -40,22 +40,34 @@ const (
 	// longer read: out of every read and of sync; ValueAt and History no
 	// longer show them either.
 	ExcludeForgotten ExcludeKind = 2
+	// ExcludeCollected marks history a server stored and has since
+	// collected (it refuses the commit as below its horizon): an old
+	// commit held here only, kept out of the item's value (it would merge
+	// as a leaf with the history that replaced it, whose link to it the
+	// server collected) and of sync, and never listed as a refused write.
+	// A quarantined commit that descends from it stays listed, as
+	// quarantined.
+	ExcludeCollected ExcludeKind = 3
 )
 
-// String returns "quarantined", "forgotten" or "none".
+// String returns "quarantined", "forgotten", "collected" or "none".
 func (k ExcludeKind) String() string {
 	switch k {
 	case ExcludeQuarantined:
 		return "quarantined"
 	case ExcludeForgotten:
 		return "forgotten"
+	case ExcludeCollected:
+		return "collected"
 	case 0:
 		return "none"
 	}
 	return fmt.Sprintf("ExcludeKind(%d)", uint8(k))
 }
 
-func (k ExcludeKind) valid() bool { return k == ExcludeQuarantined || k == ExcludeForgotten }
+func (k ExcludeKind) valid() bool {
+	return k == ExcludeQuarantined || k == ExcludeForgotten || k == ExcludeCollected
+}
 
 // Exclusion is one excluded commit.
 type Exclusion struct {
@@ -68,6 +80,8 @@ type Exclusion struct {
 	// excluded ancestor it descends from. A commit with a forgotten
 	// ancestor is forgotten whatever else excludes it.
 	Root commit.ID
+	// Merge is true for a merge commit.
+	Merge bool
 }
 
 // exclusion is what excludes a root.
@@ -182,7 +196,7 @@ func (r *Repo) Excluded() []Exclusion {
 			}
 			e := r.excl[root.c.ID()]
 			all = append(all, listed{n.seq, Exclusion{ID: n.c.ID(), Key: n.c.Key(), Kind: e.kind, Reason: e.reason,
-				At: time.UnixMilli(e.at).UTC(), Root: root.c.ID()}})
+				At: time.UnixMilli(e.at).UTC(), Root: root.c.ID(), Merge: n.c.IsMerge()}})
 		}
 	}
 	slices.SortFunc(all, func(a, b listed) int {
@@ -203,6 +217,35 @@ func (r *Repo) ExcludedSeq() uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.exclSeq
+}
+
+// Reinstated reports whether commit id, or one of its ancestors held
+// here, is a quarantined write a Restore brought back: a server refused
+// it, so none of them was ever stored by that server, whatever a sync
+// since may say of the positions before them.
+func (r *Repo) Reinstated(id commit.ID) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(r.reinstated) == 0 {
+		return false
+	}
+	seen := map[commit.ID]bool{}
+	stack := []commit.ID{id}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[x] {
+			continue
+		}
+		seen[x] = true
+		if r.reinstated[x] {
+			return true
+		}
+		if n := r.commits[x]; n != nil {
+			stack = append(stack, n.c.Parents()...)
+		}
+	}
+	return false
 }
 
 // Reauthor writes again, as new local commits signed with this
@@ -316,6 +359,12 @@ func (r *Repo) foldOp(op *exclOp) {
 		case actExclude:
 			r.excl[id] = &exclusion{kind: op.kind, reason: op.reason, at: op.at}
 		case actRestore:
+			if e := r.excl[id]; e != nil && e.kind == ExcludeQuarantined {
+				if r.reinstated == nil {
+					r.reinstated = map[commit.ID]bool{}
+				}
+				r.reinstated[id] = true
+			}
 			delete(r.excl, id)
 		case actDiscard:
 			if e := r.excl[id]; e != nil {
@@ -759,6 +808,9 @@ func (r *Repo) planReauthorLocked(ids []commit.ID) ([]reauthoring, []commit.ID, 
 		return nil, nil, err
 	}
 	byKey := map[string]map[*node]bool{}
+	// Collected history under a quarantined write is where its change
+	// starts (planItemLocked), not part of it.
+	roots = slices.DeleteFunc(roots, func(id commit.ID) bool { return r.excl[id].kind == ExcludeCollected })
 	for _, id := range roots {
 		if e := r.excl[id]; e.kind != ExcludeQuarantined {
 			return nil, nil, fmt.Errorf("%w: commit %s is %s, not quarantined", ErrNotExcluded, id.Short(), e.kind)
@@ -807,7 +859,7 @@ func (r *Repo) planItemLocked(st *itemState, roots map[*node]bool) (reauthoring,
 			case pn == nil: // collected by compaction
 			case in[pn]:
 				hasChild[pn] = true
-			case !pn.out && !slices.Contains(bases, pn):
+			case (!pn.out || r.excl[p] != nil && r.excl[p].kind == ExcludeCollected) && !slices.Contains(bases, pn):
 				bases = append(bases, pn)
 			}
 		}

@@ -72,6 +72,12 @@ const MissingParents = "missing parents"
 // can be valid any more, so it is refused for good.
 const BelowHorizon = "below horizon"
 
+// BelowHorizonReason is the reason for refusing a commit stamped t (Unix
+// ms) that is not held here, in a log whose horizon is h.
+func BelowHorizonReason(t, h int64) string {
+	return fmt.Sprintf("%s: commit stamped %s, before %s; history before it was collected here", BelowHorizon, fmtMillis(t), fmtMillis(h))
+}
+
 func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []commit.ID, rejected []Rejection, err error) {
 	if r.log == nil {
 		return nil, nil, fmt.Errorf("repo: %s is read-only", r.path)
@@ -115,8 +121,7 @@ func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []comm
 			continue
 		}
 		if c.Time() < r.horizon {
-			rejected = append(rejected, Rejection{ID: c.ID(), Reason: fmt.Sprintf("%s: commit stamped %s, before %s; history before it was collected here",
-				BelowHorizon, fmtMillis(c.Time()), fmtMillis(r.horizon))})
+			rejected = append(rejected, Rejection{ID: c.ID(), Reason: BelowHorizonReason(c.Time(), r.horizon)})
 			continue
 		}
 		if complete {

@@ -184,10 +184,12 @@ type Repo struct {
 	// excl holds the commits excluded by name (exclude.go); node.out
 	// marks them and every commit descending from one. touched lists the
 	// exclusion records that changed items, in log order, for Since;
-	// exclSeq is the end of the last exclusion record.
-	excl    map[commit.ID]*exclusion
-	touched []touch
-	exclSeq uint64
+	// exclSeq is the end of the last exclusion record. reinstated holds
+	// the quarantined commits a Restore brought back (Reinstated).
+	excl       map[commit.ID]*exclusion
+	touched    []touch
+	exclSeq    uint64
+	reinstated map[commit.ID]bool
 
 	// exclMu serializes Exclude, Restore, Discard and Reauthor, so each
 	// one resolves its ids against the exclusions the previous one left.

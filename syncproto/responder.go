@@ -428,13 +428,21 @@ func (s *Responder) answer(sc *scope, st State, at set, q *RepoRequest, rejected
 		p.AtHorizon = &SetSum{Count: at.n, Digest: at.d}
 	}
 	client := discount(set{q.Digest, q.Count}, q.Horizon, rejected, p.Hidden, got)
+	var out []*commit.Commit
+	var negatives map[commit.ID]bool
 	if client == (set{st.Digest, st.Count}) && !q.Repair {
 		if sc.vs == nil && q.Horizon <= sc.h {
 			agreed(sc.r) // a view's agreement says nothing of the rest
 		}
-		return p
+		// Equal sets are compared from the horizon on: the client may
+		// still wait for older commits (the parents of what it got
+		// while it was offline past the horizon), which it asks by id.
+		if out = sc.wanted(q.Missing); len(out) == 0 {
+			return p
+		}
+	} else {
+		out, negatives = sc.candidates(q, client.n, got.has)
 	}
-	out, negatives := sc.candidates(q, client.n, got.has)
 	sent, more := s.send(sc, out, budget)
 	p.Commits, p.More = encodeAll(sent), more
 	p.Shallow = sc.shallow(sent)
@@ -546,6 +554,13 @@ func (s *Responder) accept(ctx context.Context, path string, r Repo, encs [][]by
 		got.ids = append(got.ids, c.ID())
 		if _, held := r.Commit(c.ID()); held {
 			continue // already stored: nothing for the Policy to decide
+		}
+		if h := horizonOf(r); c.Time() < h {
+			// Refused for good whoever wrote it: the reason says so
+			// before any rule is asked (a client that knows this
+			// server stored the commit once takes it as collected).
+			rejected = append(rejected, Rejection{ID: c.ID(), Reason: truncate(repo.BelowHorizonReason(c.Time(), h), MaxReasonLen)})
+			continue
 		}
 		if err := s.opts.Policy.AcceptCommit(ctx, path, c); err != nil {
 			rejected = append(rejected, Rejection{ID: c.ID(), Reason: truncate("not accepted: "+err.Error(), MaxReasonLen)})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -133,6 +135,10 @@ type Stats struct {
 	Hidden          []RepoHidden    // our commits the server holds outside what we may read
 	Converged       int             // repositories that ended with the same commits on both sides
 	Missing         int             // ids local pending commits still wait for, which the server lacks too
+	// Collected are local commits the server refused as below its
+	// horizon that an earlier sync left on it: history it has since
+	// collected, not writes it refused (see Syncer).
+	Collected []RepoRejection
 }
 
 // RepoRejection is a Rejection in one repository.
@@ -308,6 +314,10 @@ type run struct {
 	got      map[commit.ID]bool // commits received from the server in this sync
 	backlog  []*commit.Commit   // commits to send that did not fit a request
 	lastSeq  uint64             // local sequence number at the last request
+	lastLog  uint64             // and the local log's epoch then
+	acked    map[commit.ID]bool // once needed: ackedBefore the server's horizon
+	asked    map[commit.ID]bool // ids asked for (RepoRequest.Missing)
+	reported map[commit.ID]bool // refusals in Stats.Rejected
 	lastGot  int                // commits received in the last round
 	excluded map[commit.ID]bool // ids one side refused, or the server hides
 	exLocal  stamps             // our commits the server refused or hides
@@ -335,7 +345,8 @@ type run struct {
 }
 
 func (s *Syncer) newRun(l Local) *run {
-	u := &run{Local: l, states: &s.states, got: map[commit.ID]bool{}, excluded: map[commit.ID]bool{}}
+	u := &run{Local: l, states: &s.states, got: map[commit.ID]bool{}, excluded: map[commit.ID]bool{},
+		asked: map[commit.ID]bool{}, reported: map[commit.ID]bool{}}
 	u.resume, u.ok = s.opts.Resumes.LoadResume(l.Path)
 	u.repair = s.opts.RepairEvery > 0 && u.ok && u.resume.Syncs+1 >= s.opts.RepairEvery
 	if u.ok {
@@ -361,6 +372,9 @@ func (u *run) request(roundsLeft int, budget *int) RepoRequest {
 		st.Count, st.Digest = all.n, all.d
 	}
 	q := RepoRequest{Path: u.Path, Horizon: h, Count: st.Count, Digest: st.Digest, Missing: limitIDs(u.Repo.Missing())}
+	for _, id := range q.Missing {
+		u.asked[id] = true
+	}
 	var push []*commit.Commit
 	switch {
 	case u.srv == nil && u.ok && !u.repair && u.resume.LocalEpoch == st.Epoch && u.resume.LocalSeq <= st.Seq:
@@ -376,7 +390,7 @@ func (u *run) request(roundsLeft int, budget *int) RepoRequest {
 	if q.Resume == nil && st.Count > 0 && (u.srv == nil || !u.equalAfter(st, h, push)) {
 		q.Filter = filterOf(idsFrom(u.Repo, h), u.diff(st, h), roundsLeft)
 	}
-	u.lastSeq, u.lastH = st.Seq, h
+	u.lastSeq, u.lastLog, u.lastH = st.Seq, u.Repo.Epoch(), h
 	return q
 }
 
@@ -487,16 +501,40 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 		u.done, u.err = true, &RepoError{Path: u.Path, Err: fmt.Errorf("%w: %s", ErrRemote, p.Message)}
 		return
 	}
+	if len(p.Shallow) > 0 && u.acked == nil {
+		// Storing shallow roots may compact the local log, after which
+		// the resume point no longer says what the server stored.
+		u.acked = u.ackedBefore(p.Horizon)
+	}
 	if err := u.store(p, st); err != nil {
 		u.done, u.err = true, &RepoError{Path: u.Path, Err: fmt.Errorf("store commits: %w", err)}
 		return
 	}
+	if e := u.Repo.Epoch(); e != u.lastLog {
+		// Storing shallow roots compacted the local log: a position in
+		// the old one means nothing in the new one. Later rounds push
+		// what is written from here on; a commit written since the last
+		// request, not pushed yet, makes the sets differ, and the Bloom
+		// path finds it.
+		_, u.lastSeq = u.Repo.CommitsSince(math.MaxInt64)
+		u.lastLog = e
+	}
 	for _, rj := range p.Rejected {
-		if !u.retried[rj.ID] { // a retried commit's refusal was reported already
+		if u.collected(rj, p.Horizon) {
+			st.Collected = append(st.Collected, RepoRejection{u.Path, rj})
+			u.exclude(rj.ID)
+			st.Rejected = u.dropOver(st.Rejected, rj.ID, true)
+			continue
+		}
+		if !u.reported[rj.ID] { // a commit sent again is reported once
+			u.reported[rj.ID] = true
 			st.Rejected = append(st.Rejected, RepoRejection{u.Path, rj})
 		}
 		if !u.retryParents(rj, p.Horizon) {
 			u.exclude(rj.ID)
+			if !strings.HasPrefix(rj.Reason, repo.MissingParents) {
+				st.Rejected = u.dropOver(st.Rejected, rj.ID, false)
+			}
 		}
 	}
 	u.hide(p.Hidden, st)
@@ -510,7 +548,7 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 	}
 	now, _ := u.states.at(u.Repo, h, 0)
 	srv, ok := u.server(p, h)
-	if !ok || srv != u.local(now, h) || p.More || len(u.backlog) > 0 {
+	if !ok || srv != u.local(now, h) || p.More || len(u.backlog) > 0 || u.unasked() {
 		u.srv = p
 		return
 	}
@@ -521,6 +559,123 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 	if u.repair || !u.ok {
 		u.next.Syncs = 0
 	}
+}
+
+// dropOver settles the refusals in rs for missing parents of this
+// repository's commits that build on commit id, which the server refused
+// for good or collected (collected). Over a refused write they are
+// dropped: they are quarantined with it, and its refusal is the one that
+// matters. Over collected history, merges this peer computed with it are
+// dropped (they leave with it), and writes are refused for good, below the
+// horizon, so that they are quarantined and listed.
+func (u *run) dropOver(rs []RepoRejection, id commit.ID, collected bool) []RepoRejection {
+	gone := map[commit.ID]bool{id: true} // id, and what leaves with it
+	drop := make([]bool, len(rs))
+	for changed := true; changed; {
+		changed = false
+		for i := range rs {
+			rj := &rs[i]
+			if drop[i] || gone[rj.ID] || rj.Path != u.Path || !strings.HasPrefix(rj.Reason, repo.MissingParents) {
+				continue
+			}
+			c, ok := u.Repo.Commit(rj.ID)
+			if !ok || !slices.ContainsFunc(deps(c), func(d commit.ID) bool { return gone[d] }) {
+				continue
+			}
+			gone[rj.ID], changed = true, true
+			if collected && !c.IsMerge() && slices.Contains(deps(c), id) {
+				// A write on top of history the server collected:
+				// refused for good, and kept (quarantined) like any
+				// refused write.
+				rj.Reason = truncate(fmt.Sprintf("%s: builds on %s, history the server collected", repo.BelowHorizon, id.Short()), MaxReasonLen)
+				continue
+			}
+			drop[i] = true
+		}
+	}
+	out := rs[:0]
+	for i, rj := range rs {
+		if !drop[i] {
+			out = append(out, rj)
+		}
+	}
+	return out
+}
+
+// deps returns a commit's parents and, for a delta, its base.
+func deps(c *commit.Commit) []commit.ID {
+	if c.IsFull() {
+		return c.Parents()
+	}
+	return append(slices.Clone(c.Parents()), c.Base())
+}
+
+// unasked reports whether local pending commits wait for an id this run
+// did not ask the server for yet. Equal sets are compared from the
+// server's horizon on, so they can hide older parents the server holds
+// (of commits it sent a peer offline past its horizon); the next round
+// asks for them.
+func (u *run) unasked() bool {
+	for _, id := range limitIDs(u.Repo.Missing()) {
+		if !u.asked[id] {
+			return true
+		}
+	}
+	return false
+}
+
+// collected reports whether the server refused a local commit as below
+// its horizon h (repo.BelowHorizon) that an earlier sync left on it: it
+// stored the commit then and has collected it since, which it does only
+// to history something it keeps replaced. Such a commit is pushed only as
+// the parent of a merge this peer computed with the history that replaced
+// it (the link between them was collected too); it is no refused write.
+func (u *run) collected(rj Rejection, h int64) bool {
+	if !strings.HasPrefix(rj.Reason, repo.BelowHorizon) {
+		return false
+	}
+	if u.acked == nil {
+		u.acked = u.ackedBefore(h)
+	}
+	return u.acked[rj.ID] && !reinstated(u.Repo, rj.ID)
+}
+
+// ackedBefore returns the local commits stamped before h that an earlier
+// sync left on the server: those at or before the local position of the
+// resume point, in the log it names. (A refused commit may be there too,
+// brought back by a Restore: see reinstated.) It is empty when the resume
+// point says nothing of the log as it is.
+func (u *run) ackedBefore(h int64) map[commit.ID]bool {
+	out := map[commit.ID]bool{}
+	if !u.ok || u.Repo.Epoch() != u.resume.LocalEpoch {
+		return out
+	}
+	all, _ := u.Repo.CommitsSince(0)
+	// After all: a commit written between the calls is in after only,
+	// so never taken as acknowledged.
+	after, _ := u.Repo.CommitsSince(u.resume.LocalSeq)
+	later := make(map[commit.ID]bool, len(after))
+	for _, c := range after {
+		later[c.ID()] = true
+	}
+	for _, c := range all {
+		if c.Time() < h && !later[c.ID()] {
+			out[c.ID()] = true
+		}
+	}
+	return out
+}
+
+// reinstater is the optional method of a Repo whose refused commits can
+// come back (repo.Repo.Reinstated): whether a commit or an ancestor is a
+// refused write brought back.
+type reinstater interface{ Reinstated(id commit.ID) bool }
+
+// reinstated reports whether r says commit id or an ancestor is a refused
+// write brought back.
+func reinstated(r Repo, id commit.ID) bool {
+	x, ok := r.(reinstater)
+	return ok && x.Reinstated(id)
 }
 
 // retryParents queues for the next round, once per commit and sync, the

@@ -505,11 +505,17 @@ func (sc *scope) candidates(q *RepoRequest, clientCount uint64, got map[commit.I
 		neg, negatives = split(sc.pool(q), q.Filter, nil)
 		out = appendUnique(out, neg)
 	}
+	return append(out, sc.wanted(q.Missing, out...)...), negatives
+}
+
+// wanted returns the commits in the scope of ids (those a client asked
+// for) but those of have.
+func (sc *scope) wanted(ids []commit.ID, have ...*commit.Commit) []*commit.Commit {
 	var ok func(*commit.Commit) bool
 	if sc.vs != nil {
 		ok = sc.visible
 	}
-	return appendWanted(out, sc.r, q.Missing, ok), negatives
+	return appendWanted(have, sc.r, ids, ok)[len(have):]
 }
 
 // resume returns the commits in the scope after position pt but those the

@@ -36,8 +36,10 @@ import (
 //     ones), into PATH.compact; fsync.
 //  3. Catch up, without the lock: the records appended since are copied
 //     as they are (only their heads' claims change), a few times until
-//     what is left is small. The copy is synced every MiB, so that no
-//     fsync of it holds the disk long while writers sync theirs.
+//     what is left is small. The copy is synced every 256 KiB, so that
+//     no fsync of it holds the disk long while writers sync theirs, and
+//     planning batches and syncs of the copy wait for a writer's fsync in
+//     flight to end first (compact_pace.go).
 //  4. Swap, under the write lock, the only pause: the rest of the tail,
 //     then the records buffered and not yet written to the log, are
 //     copied, the copy synced, renamed over the log, the directory
@@ -56,9 +58,9 @@ const (
 	tailSmall       = 64 << 10 // a tail this small is copied under the lock
 	maxTailPasses   = 8
 	compactAttempts = 3
-	planBatch       = 256 // commits planned per hold of the read lock
-	copyBuffer      = 1 << 20
-	syncEvery       = 1 << 20
+	planBatch       = 256       // commits planned per hold of the read lock
+	copyBuffer      = 1 << 20   // read-ahead of the log
+	syncEvery       = 256 << 10 // see compact_pace.go
 )
 
 var errCompactRace = errors.New("a commit written during the compaction builds on history it collects")
@@ -107,9 +109,12 @@ func (r *Repo) Compact(h int64, opts *CompactOptions) (CompactStats, error) {
 	start := time.Now()
 	r.exclMu.Lock()
 	defer r.exclMu.Unlock()
+	var peak int64
 	for attempt := 1; ; attempt++ {
 		st, err := r.compactOnce(h, drop)
 		st.Took = time.Since(start)
+		peak = max(peak, st.CopyPeak)
+		st.CopyPeak = peak
 		switch {
 		case errors.Is(err, errCompactRace) && attempt < compactAttempts:
 			r.opts.Logger.Info("compaction starts over", "path", r.path, "reason", err)
@@ -259,7 +264,8 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 			planned += len(nodes)
 		}
 		r.mu.RUnlock()
-		runtime.Gosched() // writers first
+		r.yieldToWriters()
+		runtime.Gosched()
 	}
 
 	r.mu.RLock()
@@ -656,9 +662,10 @@ type compactCopy struct {
 	zbuf []byte // for recordCount
 	// synced is how much of the copy was synced: it is synced every
 	// syncEvery bytes, so that no fsync of it holds the disk for long
-	// (a writer's fsync waits behind it).
+	// (a writer's fsync waits behind it; see compact_pace.go).
 	synced int64
 	owner  commit.SessionID
+	yield  func() // before each sync of a piece; nil under the lock
 }
 
 // records reads the records of the log in [from, to) in order, checking
@@ -690,10 +697,12 @@ func (c *compactCopy) records(from, to int64, fn func(end int64, h recHead, data
 		}
 		off = end
 		if c.off-c.synced >= syncEvery {
+			if c.yield != nil {
+				c.yield()
+			}
 			if err := c.sync(); err != nil {
 				return err
 			}
-			runtime.Gosched()
 		}
 	}
 	return nil
@@ -809,8 +818,7 @@ func (c *compactCopy) recordCount(typ byte, data []byte) int {
 }
 
 // compactOnce plans, copies and swaps. r.exclMu must be held.
-func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (CompactStats, error) {
-	var st CompactStats
+func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (st CompactStats, err error) {
 	if err := r.Flush(); err != nil {
 		return st, err
 	}
@@ -841,7 +849,8 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (CompactStat
 			}
 		}
 	}()
-	c := &compactCopy{src: src, dst: dst, bw: bufio.NewWriterSize(dst, copyBuffer), owner: r.owner}
+	c := &compactCopy{src: src, dst: dst, bw: bufio.NewWriterSize(dst, syncEvery), owner: r.owner, yield: r.yieldToWriters}
+	defer func() { st.CopyPeak = c.off }() // the copy only grows
 	g := prepareSwap(p)
 	epoch := newEpoch()
 	pre := r.prefixRecords(p, epoch)
@@ -879,6 +888,7 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (CompactStat
 	}
 
 	// The swap: writers wait from here.
+	c.yield = nil
 	r.mu.Lock()
 	locked := time.Now()
 	unlock := func() {
@@ -905,6 +915,7 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (CompactStat
 	if err == nil {
 		err = c.buffered(r.log.buf, r.log.durable)
 	}
+	st.BytesTail = c.off - n0
 	if err == nil {
 		err = c.raw(appendMark(nil, c.off))
 	}

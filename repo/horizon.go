@@ -38,6 +38,13 @@ type CompactStats struct {
 	// Shallow counts the kept commits whose parents were collected: the
 	// commits the horizon record lists.
 	Shallow int
+	// BytesTail is the part of BytesAfter that holds the records written
+	// while the compaction ran, copied after the kept ones as they are.
+	BytesTail int64
+	// CopyPeak is the largest the copy (PATH.compact) grew: the disk a
+	// compaction needs besides the log's. The copy only grows and becomes
+	// the new log, so it is BytesAfter unless an attempt started over.
+	CopyPeak int64
 }
 
 // Horizon returns the log's horizon time in Unix milliseconds (the units of

@@ -53,6 +53,11 @@ import (
 //     descendants from the log (ShunDrop, for gc.Options.Drop), however
 //     new; until then they stay on disk, and this node's own reads
 //     (DB.Get on the server's database) still show the item.
+//   - A record older than the history horizon whose commits this node no
+//     longer holds is evicted from the index (Shun.Evicted): those
+//     commits are refused as below the horizon, and what builds on them
+//     for its missing parents, so the record costs nothing any more. It
+//     stays in ShunRepo, as the record of the purge.
 //
 // Not promised: a client that had the item keeps what it read (a
 // malicious one keeps it for good, as it could have copied it anyway);
@@ -86,6 +91,10 @@ type Shun struct {
 	Reason  string
 	At      time.Time
 	Records []string // the keys of the records in ShunRepo
+	// Evicted is set, in Server.Shuns, for a record older than the
+	// history horizon whose commits this node no longer holds: it is no
+	// longer needed to refuse them (see shunIndex.evictable).
+	Evicted bool
 }
 
 // Purge shuns every commit of the item at path (/type/repo/item) held in
@@ -245,12 +254,18 @@ type shunIndex struct {
 	// date, with the repositories whose shuns changed; it must not call
 	// refresh.
 	changed func(repos []string)
+	// horizon, if set, is the history horizon now: a record older than
+	// it whose commits this node no longer holds is evicted (evictable).
+	horizon func() time.Time
 
 	refreshMu sync.Mutex // serializes refresh: the last to index read last
 
-	mu    sync.RWMutex // guards the fields below
-	r     *repo.Repo   // ShunRepo, once it exists
-	at    position     // of r, as indexed
+	mu    sync.RWMutex    // guards the fields below
+	r     *repo.Repo      // ShunRepo, once it exists
+	at    position        // of r, as indexed
+	h     time.Time       // the horizon when indexed
+	out   map[string]bool // keys of the records evicted (evictable)
+	due   []epochOf       // repositories whose compaction may evict records
 	ids   map[commit.ID]*Shun
 	repos map[string]*repoShuns // by repository path
 
@@ -319,10 +334,25 @@ func (x *shunIndex) refresh(find bool) error {
 		}
 	}
 	now := position{epoch: r.Epoch(), seq: r.Seq(), ok: true}
-	if now == at && r == cur {
+	h := x.horizonNow()
+	x.mu.RLock()
+	same := h.Equal(x.h) && dueSame(x.due)
+	x.mu.RUnlock()
+	if now == at && r == cur && same {
 		return nil
 	}
 	shuns := readShuns(r, x.log)
+	out := map[string]bool{}
+	var due []epochOf
+	for k, s := range shuns {
+		switch evict, held := x.evictable(s, h); {
+		case evict:
+			delete(shuns, k)
+			out[k] = true
+		case held != nil:
+			due = append(due, epochOf{held, held.Epoch()})
+		}
+	}
 	ids := map[commit.ID]*Shun{}
 	repos := map[string]*repoShuns{}
 	keys := make([]string, 0, len(shuns))
@@ -356,7 +386,7 @@ func (x *shunIndex) refresh(find bool) error {
 	}
 	x.mu.Lock()
 	changed := changedRepos(repos, x.repos)
-	x.r, x.at, x.ids, x.repos = r, now, ids, repos
+	x.r, x.at, x.ids, x.repos, x.h, x.out, x.due = r, now, ids, repos, h, out, due
 	x.mu.Unlock()
 	if len(changed) > 0 {
 		x.cacheMu.Lock()
@@ -374,12 +404,72 @@ func (x *shunIndex) refresh(find bool) error {
 // not exist, unless find).
 func (x *shunIndex) current(find bool) bool {
 	x.mu.RLock()
-	r, at := x.r, x.at
+	r, at, h, due := x.r, x.at, x.h, x.due
 	x.mu.RUnlock()
 	if r == nil {
 		return !find
 	}
-	return !r.Closed() && at == position{epoch: r.Epoch(), seq: r.Seq(), ok: true}
+	return dueSame(due) && !r.Closed() && at == position{epoch: r.Epoch(), seq: r.Seq(), ok: true} && h.Equal(x.horizonNow())
+}
+
+// dueSame reports whether the repositories whose commits keep records
+// from eviction were not compacted (or closed) since: they hold them
+// still.
+func dueSame(due []epochOf) bool {
+	for _, d := range due {
+		if d.r.Epoch() != d.epoch || d.r.Closed() {
+			return false
+		}
+	}
+	return true
+}
+
+// epochOf is a repository and its epoch.
+type epochOf struct {
+	r     *repo.Repo
+	epoch uint64
+}
+
+// horizonNow returns the history horizon now, or the zero time if the
+// index evicts nothing.
+func (x *shunIndex) horizonNow() time.Time {
+	if x.horizon == nil {
+		return time.Time{}
+	}
+	return x.horizon()
+}
+
+// evictable reports whether record s can leave the index: it was made
+// before the horizon h (by more than the clock skew a commit may have),
+// so every commit it names is older than h and refused as below the
+// horizon by this node, and none of those commits is held here any more
+// (a compaction dropped them: until then the record hides them). A
+// record stays in ShunRepo, for the record; what builds on its commits
+// is refused for its missing parents.
+// If only the commits held keep it, held is their repository.
+func (x *shunIndex) evictable(s *Shun, h time.Time) (evict bool, held *repo.Repo) {
+	if h.IsZero() || !s.At.Add(repo.DefaultMaxSkew).Before(h) {
+		return false, nil
+	}
+	rp, _, _ := goatdb.SplitPath(s.Path)
+	r, err := x.db.LookupRepo(rp)
+	if errors.Is(err, goatdb.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, nil
+	}
+	if slices.ContainsFunc(s.Commits, r.Has) {
+		return false, r
+	}
+	return true, nil
+}
+
+// evicted reports whether the record of key k was evicted.
+func (x *shunIndex) evicted(k string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.out[k]
 }
 
 // changedRepos returns the repositories whose shuns differ between now
@@ -583,7 +673,8 @@ func (s *Server) Shuns() ([]Shun, error) {
 		return nil, nil
 	}
 	var out []Shun
-	for _, sh := range readShuns(r, nil) {
+	for k, sh := range readShuns(r, nil) {
+		sh.Evicted = s.shuns.evicted(k)
 		out = append(out, *sh)
 	}
 	slices.SortFunc(out, func(a, b Shun) int {

@@ -95,6 +95,11 @@ type Options struct {
 	// (through the admin socket) collects to. Its certificate lifetime and
 	// offline grace must not be shorter than the accounts' (AuthOptions).
 	GC gc.Policy
+	// Now is the clock of what the server decides by the time that is not
+	// the accounts' (AuthOptions.Accounts.Now, which it also sets when
+	// that is nil): when a purge's record falls below the horizon. nil
+	// means time.Now.
+	Now func() time.Time
 	// MaxConnections bounds the connections Serve keeps open; more wait
 	// in the listen backlog until one closes. 0 means
 	// DefaultMaxConnections; negative, no bound.
@@ -139,6 +144,14 @@ func (o *Options) quotas() Quotas {
 func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Auth != nil && o.Auth.Accounts.Now == nil {
+		a := *o.Auth
+		a.Accounts.Now = o.Now
+		o.Auth = &a
 	}
 	if o.Policy == nil {
 		o.Policy = syncproto.AllowAll{}
@@ -238,6 +251,7 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 	}
 	// Purges apply to every principal, under any policy (purge.go).
 	s.shuns = newShunIndex(db, o.Logger)
+	s.shuns.horizon = func() time.Time { return s.GCPolicy().Horizon(o.Now()) }
 	if err := s.shuns.refresh(true); err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		initCommand, putCommand, getCommand, rmCommand, lsCommand, queryCommand, logCommand,
+		initCommand, putCommand, getCommand, rmCommand, lsCommand, queryCommand, logCommand, diffCommand,
 		importCommand, exportCommand, verifyCommand, gcCommand, purgeCommand, backupCommand, schemaCommand,
 		serveCommand, userCommand, sessionCommand, syncCommand, rejectedCommand, reauthorCommand,
 		discardCommand, loginCommand, whoamiCommand, logoutCommand, versionCommand, helpCommand,

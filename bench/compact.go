@@ -103,10 +103,11 @@ func compactNotes(cfg *config) []string {
 	return []string{
 		fmt.Sprintf("%s: a database of %s items (the workload's), each created and then updated %d times in transactions of %s, "+
 			"is compacted; every sample compacts a fresh copy of the same file(s), copied before it, untimed, and the result is read and checked after it, untimed. "+
-			"%d samples after %d warm-up.",
-			opCompactTitle(cfg), thousands(cfg.items), compactRounds-1, thousands(compactBatch), cfg.samples[kindCompact], cfg.warmups[kindCompact]),
+			"%d timed samples per engine after %d warm-up samples (goatdb reloads the log of %s commits, untimed, before each).",
+			opCompactTitle(cfg), thousands(cfg.items), compactRounds-1, thousands(compactBatch), cfg.samples[kindCompact], cfg.warmups[kindCompact],
+			thousands(compactRounds*cfg.items)),
 		"goatdb: gc.Collect(db, repo, {Force, Now: 100 days on}) on the open database with the repository loaded (untimed): every commit but each item's current one " +
-			"is below the horizon; before and after are the log's sizes, the wait is the swap under the lock (CompactStats.Pause), writers run meanwhile. " +
+			"is below the horizon; before and after are the log's sizes, the wait is the swap under the lock (CompactStats.Pause): writers may write during the rest (none do here). " +
 			"SQLite: VACUUM then PRAGMA wal_checkpoint(TRUNCATE) (in WAL mode the vacuumed pages reach the file, and it shrinks, at the checkpoint); " +
 			"sizes are the database file plus its WAL. bbolt: bolt.Compact(dst, src, 0) into a new file, one transaction, and dst.Close; " +
 			"before is the source file, after the new one. SQLite and bbolt keep no history: their compaction reclaims free pages, goatdb's drops old commits.",

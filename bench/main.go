@@ -7,7 +7,7 @@
 //	go run . --only 'goatdb|sqlite-full'   # engines and operations matching
 //	go run . --only '^sync'                # the sync section alone
 //	go run . --sync=false                  # without the sync section
-//	go run . --sync=false --only ' compact$'   # the compaction rows alone: about 40 s
+//	go run . --only ' compact$'            # the compaction rows alone: 30–45 s
 //
 // The workload: schema test/1 = {title string, count number (default 0),
 // tags set (default empty)}; item i = {title: "Item i", count: i, tags:

@@ -1,7 +1,6 @@
 package goatdb
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
+	"github.com/goatdb/goatdb/transport"
 )
 
 // SyncOptions configure a background Syncer. The zero value is valid.
@@ -646,7 +645,7 @@ func (sl *serverLoop) listen() {
 	}
 }
 
-var eventsHeader = http.Header{"Accept": {"text/event-stream"}}
+var eventsHeader = http.Header{"Accept": {transport.EventsContentType}}
 
 // stream reads one connection of the event stream until it fails, goes
 // silent for IdleTimeout, or ctx ends.
@@ -675,44 +674,32 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 	// too (the server may have lost it).
 	listed := map[string]bool{}
 	ready := false
-	br := bufio.NewReaderSize(resp.Body, 4096)
-	var event, data string
+	er := transport.NewEventReader(resp.Body)
 	for {
-		line, err := readLine(br, syncproto.MaxNoticeSize+16)
-		if err != nil {
-			if ctx.Err() != nil && sl.s.ctx.Err() == nil {
-				return fmt.Errorf("%w: event stream silent for %v", ErrUnreachable, sl.s.opts.IdleTimeout)
-			}
+		ev, err := er.Next()
+		switch {
+		case errors.Is(err, syncproto.ErrMalformed):
+			return fmt.Errorf("event stream from %s: %w", sl.rm.url, err)
+		case err != nil && ctx.Err() != nil && sl.s.ctx.Err() == nil:
+			return fmt.Errorf("%w: event stream silent for %v", ErrUnreachable, sl.s.opts.IdleTimeout)
+		case err != nil:
 			return fmt.Errorf("%w: event stream: %v", ErrUnreachable, err)
 		}
 		idle.Reset(sl.s.opts.IdleTimeout)
-		switch {
-		case line == "":
-			switch event {
-			case "changed":
-				n, err := syncproto.DecodeNotice([]byte(data))
-				if err != nil {
-					return fmt.Errorf("event stream from %s: %w", sl.rm.url, err)
-				}
-				if !ready {
-					listed[n.Repo] = true
-				}
-				sl.announce(n)
-			case "ready":
-				ready = true
-				for _, p := range sl.s.pathList() {
-					if !listed[p] {
-						_, had := sl.rm.resumes.LoadResume(p)
-						sl.mark(p, had)
-					}
+		switch ev.Type {
+		case transport.EventChanged:
+			if !ready {
+				listed[ev.Notice.Repo] = true
+			}
+			sl.announce(ev.Notice)
+		case transport.EventReady:
+			ready = true
+			for _, p := range sl.s.pathList() {
+				if !listed[p] {
+					_, had := sl.rm.resumes.LoadResume(p)
+					sl.mark(p, had)
 				}
 			}
-			event, data = "", ""
-		case strings.HasPrefix(line, ":"): // comment: keep-alive
-		case strings.HasPrefix(line, "event:"):
-			event = strings.TrimSpace(line[len("event:"):])
-		case strings.HasPrefix(line, "data:"):
-			data = strings.TrimPrefix(line[len("data:"):], " ")
 		}
 	}
 }
@@ -732,24 +719,5 @@ func (sl *serverLoop) announce(n syncproto.Notice) {
 		if _, err := sl.s.db.Repo(n.Repo); err != nil && !errors.Is(err, ErrClosed) {
 			sl.s.log.Warn("open announced repository", "repo", n.Repo, "err", err)
 		}
-	}
-}
-
-// readLine reads one line of at most max bytes, without its line ending.
-func readLine(br *bufio.Reader, maxLen int) (string, error) {
-	var sb strings.Builder
-	for {
-		frag, err := br.ReadSlice('\n')
-		sb.Write(frag)
-		if sb.Len() > maxLen {
-			return "", fmt.Errorf("event line over %d bytes", maxLen)
-		}
-		switch {
-		case err == bufio.ErrBufferFull:
-			continue
-		case err != nil:
-			return "", err
-		}
-		return strings.TrimRight(sb.String(), "\r\n"), nil
 	}
 }

@@ -29,7 +29,8 @@
 //	                  a keep-alive comment every KeepAlive. ?repo=/t/r
 //	                  (repeatable) limits the stream to those
 //	                  repositories. The data of "changed" is a
-//	                  syncproto.Notice.
+//	                  syncproto.Notice; package transport draws the
+//	                  format and reads and writes it.
 //	GET  /healthz     the storage state (goatdb.DB.Health) as JSON
 //	                  (application/json):
 //	                    {"status": "ok"|"damaged"|"degraded"|"shutting_down",

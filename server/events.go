@@ -13,6 +13,7 @@ import (
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
+	"github.com/goatdb/goatdb/transport"
 )
 
 // hub fans repository changes out to event streams. One goroutine per
@@ -266,7 +267,8 @@ var (
 	errTooManyStreams = fmt.Errorf("too many event streams")
 )
 
-// handleEvents streams change notices (see the package doc).
+// handleEvents streams change notices (see the package doc; package
+// transport draws the format).
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	var only map[string]bool
 	if ps := r.URL.Query()["repo"]; len(ps) > 0 {
@@ -302,7 +304,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Time{})
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
+	h.Set("Content-Type", transport.EventsContentType)
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
@@ -311,7 +313,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		return bw.Flush() == nil && rc.Flush() == nil
 	}
-	fmt.Fprintf(bw, "retry: 2000\n\n")
+	// Write errors stay in bw until flush reports them.
+	ew := transport.NewEventWriter(bw)
+	_ = ew.Retry(2 * time.Second)
 	first := true
 	keepAlive := time.NewTicker(s.opts.KeepAlive)
 	defer keepAlive.Stop()
@@ -321,19 +325,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	for {
 		for _, p := range sub.take() {
-			n, ok := s.noticeFor(r.Context(), p, first)
-			if !ok {
-				continue
+			if n, ok := s.noticeFor(r.Context(), p, first); ok {
+				_ = ew.Changed(n) // a notice that does not encode is not sent
 			}
-			data, err := syncproto.EncodeNotice(n)
-			if err != nil {
-				continue
-			}
-			fmt.Fprintf(bw, "event: changed\ndata: %s\n\n", data)
 		}
 		if first {
 			first = false
-			fmt.Fprintf(bw, "event: ready\ndata: {}\n\n")
+			_ = ew.Ready()
 		}
 		if !flush() {
 			return
@@ -341,7 +339,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-sub.wake:
 		case <-keepAlive.C:
-			fmt.Fprintf(bw, ": keep-alive\n\n")
+			_ = ew.KeepAlive()
 		case <-r.Context().Done():
 			return
 		case <-s.hub.drained:

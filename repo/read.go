@@ -47,6 +47,20 @@ func (r *Repo) Head(key string) (commit.ID, bool) {
 	return st.head.c.ID(), true
 }
 
+// Heads returns the head commit ids of the items with the given keys (the
+// zero id for an item without a head), read together under one lock.
+func (r *Repo) Heads(keys []string) []commit.ID {
+	out := make([]commit.ID, len(keys))
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for i, k := range keys {
+		if st := r.items[k]; st != nil && st.head != nil {
+			out[i] = st.head.c.ID()
+		}
+	}
+	return out
+}
+
 // Leaves returns the ids of an item's complete leaves, excluded commits
 // left out (more than one only while a merge is impossible).
 func (r *Repo) Leaves(key string) []commit.ID {

@@ -16,7 +16,8 @@ type Current struct {
 	Key    string
 	Value  item.Item
 	Schema commit.Schema
-	Exists bool // the item has at least one commit
+	Head   commit.ID // the head the update builds on; zero for a new item
+	Exists bool      // the item has at least one commit
 }
 
 // Update computes an item's next value and schema from its current one.
@@ -161,7 +162,7 @@ func (r *Repo) stageLocked(updates []Update) (stages, error) {
 		}
 		s := &staged{Current: Current{Key: u.Key}}
 		if head, v, ok := r.headLocked(u.Key); ok {
-			s.head, s.Exists = head, true
+			s.head, s.Exists, s.Head = head, true, head.c.ID()
 			s.Value, s.Schema, s.orig = v, head.schema, v
 		}
 		st.add(s)
@@ -223,7 +224,7 @@ func (r *Repo) build(updates []Update, stages stages) ([]*commit.Commit, error) 
 		if err != nil {
 			return nil, err
 		}
-		s.Value, s.Schema = v, sch
+		s.Value, s.Schema, s.Exists = v, sch, true // the write gives it a commit
 	}
 	var out []*commit.Commit
 	for _, s := range stages.list {

@@ -38,6 +38,13 @@ var (
 	// a time before the oldest commit kept of the item (see package gc).
 	ErrCollected = repo.ErrCollected
 
+	// ErrConflict is returned (wrapped, naming the item, the head
+	// expected and the head found) by a conditional write (IfHead,
+	// IfAbsent) whose item's head is not the one given: another write
+	// moved it since it was read. Nothing is written; read the item again
+	// and retry, or use DB.Update, which retries by itself.
+	ErrConflict = errors.New("goatdb: conflict")
+
 	// ErrClosed is returned when the database is used after Close.
 	ErrClosed = errors.New("goatdb: closed")
 

@@ -29,6 +29,11 @@ func (it Item) Schema() commit.Schema { return it.schema }
 // Head returns the id of the commit this value comes from.
 func (it Item) Head() commit.ID { return it.head }
 
+// Exists reports whether the item had a commit when it was read: false
+// for the empty Item that DB.Update gives its function for an item not
+// written yet, and for one a Tx created and has not committed.
+func (it Item) Exists() bool { return it.head != commit.ID{} }
+
 // Deleted reports whether the item is deleted.
 func (it Item) Deleted() bool { return it.data.Deleted() }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
@@ -13,12 +14,15 @@ import (
 	"github.com/goatdb/goatdb/schema"
 )
 
-// PutOption changes what Put and Create do.
+// PutOption changes what a write does: Put, Create, Update, Delete, and
+// their Batch and Tx forms. Delete heeds only IfHead and IfAbsent.
 type PutOption func(*putConfig)
 
 type putConfig struct {
-	ns      string // schema namespace; "" keeps the item's own
-	replace bool   // fields not named are removed
+	ns      string    // schema namespace; "" keeps the item's own
+	replace bool      // fields not named are removed
+	ifHead  bool      // write only if the item's head is head
+	head    commit.ID // with ifHead: the head expected; zero for none
 }
 
 // WithSchema validates the item against the newest version of the
@@ -29,13 +33,106 @@ func WithSchema(ns string) PutOption { return func(c *putConfig) { c.ns = ns } }
 // others.
 func Replace() PutOption { return func(c *putConfig) { c.replace = true } }
 
+// IfHead makes a write conditional: it happens only if the item's head
+// commit is still id (as returned by Put or read from Item.Head), and
+// otherwise fails with ErrConflict and writes nothing. The zero id means
+// the item must not exist (IfAbsent). The head is compared where the
+// write is committed, under the repository's own check that heads did not
+// move, so no other local write can come between.
+func IfHead(id commit.ID) PutOption {
+	return func(c *putConfig) { c.ifHead, c.head = true, id }
+}
+
+// IfAbsent makes a write happen only if the item does not exist (has no
+// commit at all; a deleted item exists), and otherwise fail with
+// ErrConflict: create-if-absent. It is IfHead(commit.ID{}).
+func IfAbsent() PutOption { return IfHead(commit.ID{}) }
+
+func newPutConfig(opts []PutOption) putConfig {
+	var cfg putConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+// check fails with ErrConflict, as op on path, when the item's head is not
+// the one the write is conditional on.
+func (c *putConfig) check(op, path string, head commit.ID) error {
+	if !c.ifHead || head == c.head {
+		return nil
+	}
+	return conflictError(op, path, c.head, head)
+}
+
+// conflictError says that the item at path has head found where want was
+// expected, and what to do.
+func conflictError(op, path string, want, found commit.ID) error {
+	return &conflict{op: op, path: path, want: want, found: found}
+}
+
+// conflict is ErrConflict with the heads compared, for awaitConflict.
+type conflict struct {
+	op, path    string
+	want, found commit.ID
+}
+
+func (c *conflict) Unwrap() error { return ErrConflict }
+
+func (c *conflict) Error() string {
+	var what string
+	switch {
+	case c.want == commit.ID{}:
+		what = fmt.Sprintf("the item exists (head %s), expected absent", c.found.Short())
+	case c.found == commit.ID{}:
+		what = fmt.Sprintf("the item does not exist, expected head %s", c.want.Short())
+	default:
+		what = fmt.Sprintf("head moved from %s to %s since it was read", c.want.Short(), c.found.Short())
+	}
+	return fmt.Sprintf("%s %s: %v: %s; read it again and retry, or use DB.Update, which retries by itself",
+		c.op, c.path, ErrConflict, what)
+}
+
+// maxConflictWait bounds awaitConflict, for a write that never becomes
+// durable.
+const maxConflictWait = time.Second
+
+// awaitConflict returns once readers of r can see the move that made a
+// conditional write fail with err. The move may be another write still
+// waiting for its fsync (a write builds on it at once while readers see
+// it only once durable): a caller that read the item again at once would
+// read the same head again and conflict again. It waits until the item's
+// head readers see is no longer the one expected, at most
+// maxConflictWait.
+func awaitConflict(r *repo.Repo, err error) {
+	var c *conflict
+	if !errors.As(err, &c) {
+		return
+	}
+	_, key, _ := SplitPath(c.path)
+	deadline := time.NewTimer(maxConflictWait)
+	defer deadline.Stop()
+	for {
+		changed := r.Changed()
+		if head, _ := r.Head(key); head != c.want || r.Closed() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
 // Put sets the named fields of the item at path, creating the item if
 // needed and restoring it if deleted; a nil field value removes the field,
 // and other fields keep their values. An item with a registered schema is
 // validated against it (and upgraded to its newest version); with none,
 // field types come from the values. On any error nothing is written. It
-// returns the item's new head commit id. On a read-only database every
-// write fails with ErrReadOnly.
+// returns the item's new head commit id. With IfHead or IfAbsent it writes
+// only if the item's head is the one given, else fails with ErrConflict.
+// On a read-only database every write fails with ErrReadOnly.
 func (db *DB) Put(path string, fields Fields, opts ...PutOption) (commit.ID, error) {
 	b := Batch{db: db, ops: make([]batchOp, 0, 1)}
 	b.Put(path, fields, opts...)
@@ -57,10 +154,12 @@ func (db *DB) Create(repoPath string, fields Fields, opts ...PutOption) (string,
 }
 
 // Delete marks the item deleted (a soft delete: its history stays, and Put
-// restores it). Deleting a missing item fails with ErrNotFound.
-func (db *DB) Delete(path string) error {
+// restores it). Deleting a missing item fails with ErrNotFound. With
+// IfHead it deletes only if the item's head is the one given, else fails
+// with ErrConflict; other options are ignored.
+func (db *DB) Delete(path string, opts ...PutOption) error {
 	b := db.Batch()
-	b.Delete(path)
+	b.Delete(path, opts...)
 	_, err := b.Commit()
 	return err
 }
@@ -77,6 +176,10 @@ func NewKey() string {
 // Batch collects writes and commits them together: the writes to each
 // repository are atomic (all or none) and share one fsync. Writes to
 // different repositories are committed one repository after another.
+// Writes made conditional with IfHead or IfAbsent are checked together
+// when their repository's writes are committed: if any finds its item
+// moved, Commit fails with ErrConflict and none of that repository's
+// writes happens.
 type Batch struct {
 	db  *DB
 	ops []batchOp
@@ -93,11 +196,11 @@ func (db *DB) Batch() *Batch { return &Batch{db: db} }
 
 // Put adds a Put to the batch.
 func (b *Batch) Put(path string, fields Fields, opts ...PutOption) {
-	var cfg putConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := newPutConfig(opts)
 	b.add(path, func(cur repo.Current) (item.Item, commit.Schema, error) {
+		if err := cfg.check("put", path, cur.Head); err != nil {
+			return item.Item{}, commit.Schema{}, err
+		}
 		return b.db.applyPut(cur, path, fields, cfg)
 	})
 }
@@ -110,13 +213,22 @@ func (b *Batch) Create(repoPath string, fields Fields, opts ...PutOption) string
 }
 
 // Delete adds a Delete to the batch.
-func (b *Batch) Delete(path string) {
+func (b *Batch) Delete(path string, opts ...PutOption) {
+	cfg := newPutConfig(opts)
 	b.add(path, func(cur repo.Current) (item.Item, commit.Schema, error) {
-		if !cur.Exists {
-			return item.Item{}, commit.Schema{}, fmt.Errorf("delete %s: %w", path, ErrNotFound)
+		if err := cfg.check("delete", path, cur.Head); err != nil {
+			return item.Item{}, commit.Schema{}, err
 		}
-		return cur.Value.WithDeleted(true), cur.Schema, nil
+		return applyDelete(cur, path)
 	})
+}
+
+// applyDelete computes the item after a Delete.
+func applyDelete(cur repo.Current, path string) (item.Item, commit.Schema, error) {
+	if !cur.Exists {
+		return item.Item{}, commit.Schema{}, fmt.Errorf("delete %s: %w", path, ErrNotFound)
+	}
+	return cur.Value.WithDeleted(true), cur.Schema, nil
 }
 
 func (b *Batch) add(path string, fn func(repo.Current) (item.Item, commit.Schema, error)) {
@@ -188,6 +300,7 @@ func (b *Batch) commitRepo(rp string, idx []int, ids []commit.ID) error {
 	defer release()
 	commits, err := r.Write(updates...)
 	if err != nil {
+		awaitConflict(r, err)
 		return err
 	}
 	written := make(map[string]commit.ID, len(commits))
@@ -226,7 +339,7 @@ func dryRun(updates []repo.Update) error {
 		if err != nil {
 			return err
 		}
-		c.Value, c.Schema = v, s
+		c.Value, c.Schema, c.Exists = v, s, true
 		cur[u.Key] = c
 	}
 	return nil

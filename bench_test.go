@@ -470,3 +470,87 @@ func (f countingFile) Sync() error {
 	f.c.syncs.Add(1)
 	return err
 }
+
+// incrementCount is an Update function adding 1 to the field count.
+func incrementCount(it goatdb.Item) (goatdb.Fields, error) {
+	n, _ := it.Value("count")
+	return goatdb.Fields{"count": n.Float() + 1}, nil
+}
+
+// BenchmarkUpdateVsPut sets the count of one uncontended item, in turns,
+// with Put (the new value given) and with Update (the value read and
+// incremented): ns/op is one of each; put-ns and update-ns each alone, and
+// update/put their ratio.
+func BenchmarkUpdateVsPut(b *testing.B) {
+	forModes(b, func(b *testing.B, m benchMode) {
+		db := openBench(b, b.TempDir(), m)
+		defer db.Close()
+		path := createItems(b, db, 1)[0]
+		ctx := b.Context()
+		var put, update time.Duration
+		i := 0
+		for b.Loop() {
+			start := time.Now()
+			// -i-1 differs from what the last Update left (-i+1), so
+			// every Put writes.
+			if _, err := db.Put(path, goatdb.Fields{"count": -i - 1}, withTest); err != nil {
+				b.Fatal(err)
+			}
+			mid := time.Now()
+			if _, err := db.Update(ctx, path, incrementCount, withTest); err != nil {
+				b.Fatal(err)
+			}
+			put, update = put+mid.Sub(start), update+time.Since(mid)
+			i++
+		}
+		b.ReportMetric(float64(put.Nanoseconds())/float64(i), "put-ns")
+		b.ReportMetric(float64(update.Nanoseconds())/float64(i), "update-ns")
+		b.ReportMetric(float64(update)/float64(put), "update/put")
+	})
+}
+
+// BenchmarkUpdateContended increments the count of one item b.N times
+// from one goroutine, then b.N times from 8 at once: ops/s for each, and
+// contended/alone the ratio of their throughputs.
+func BenchmarkUpdateContended(b *testing.B) {
+	const writers = 8
+	forModes(b, func(b *testing.B, m benchMode) {
+		db := openBench(b, b.TempDir(), m)
+		defer db.Close()
+		path := createItems(b, db, 1)[0]
+		ctx := b.Context()
+		run := func(goroutines int) time.Duration {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			start := time.Now()
+			for range goroutines {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						if _, err := db.Update(ctx, path, incrementCount, withTest); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			return time.Since(start)
+		}
+		b.ResetTimer()
+		alone := run(1)
+		contended := run(writers)
+		b.StopTimer()
+		it, err := db.Get(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, _ := it.Value("count"); n.Float() != float64(2*b.N) {
+			b.Fatalf("count %v after %d increments", n.Float(), 2*b.N)
+		}
+		aloneRate := float64(b.N) / alone.Seconds()
+		contendedRate := float64(b.N) / contended.Seconds()
+		b.ReportMetric(aloneRate, "alone-ops/s")
+		b.ReportMetric(contendedRate, "contended-ops/s")
+		b.ReportMetric(contendedRate/aloneRate, "contended/alone")
+	})
+}

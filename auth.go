@@ -1,14 +1,12 @@
 package goatdb
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/transport"
 )
 
 // Login is this peer's login to one server: the session certificate the
@@ -35,9 +34,6 @@ type Login struct {
 	// than half of its lifetime is left.
 	Expires time.Time
 }
-
-// maxAuthAnswer bounds the JSON answer of an /v1/auth route.
-const maxAuthAnswer = 64 << 10
 
 // renewRetry is how long a failed renewal is not tried again.
 const renewRetry = time.Minute
@@ -120,14 +116,14 @@ func (db *DB) Logout(ctx context.Context, serverURL string) error {
 		return err
 	}
 	var told error
-	resp, err := rm.do(ctx, http.MethodPost, authPrefix+"logout", nil, nil)
+	resp, err := rm.c.Do(ctx, http.MethodPost, transport.AuthPrefix+"logout", nil, nil)
 	switch {
 	case err != nil:
 		told = err
 	case resp.StatusCode == http.StatusOK, resp.StatusCode == http.StatusUnauthorized:
-		drain(resp)
+		transport.Drain(resp)
 	default:
-		told = serverError(resp)
+		told = transport.ReadServerError(resp)
 		resp.Body.Close()
 	}
 	ferr := db.creds.update(rm.url, func(credential, bool) (credential, bool, error) {
@@ -154,7 +150,7 @@ func (db *DB) WhoAmI(ctx context.Context, serverURL string) (Login, error) {
 		Session string   `json:"session"`
 		Expires string   `json:"expires"`
 	}
-	if err := rm.call(ctx, http.MethodGet, "whoami", nil, "", &ans); err != nil {
+	if err := rm.c.Call(ctx, http.MethodGet, "whoami", nil, "", &ans); err != nil {
 		return Login{}, err
 	}
 	l := Login{Server: rm.url, User: ans.User, Roles: ans.Roles}
@@ -167,37 +163,6 @@ func (db *DB) WhoAmI(ctx context.Context, serverURL string) (Login, error) {
 		}
 	}
 	return l, nil
-}
-
-// call sends a request to /v1/auth/route and decodes the JSON answer into
-// out. A 401 wraps ErrUnauthenticated with hint (see authError).
-func (rm *remote) call(ctx context.Context, method, route string, body []byte, hint string, out any) error {
-	h := http.Header{"Accept": {"application/json"}}
-	if body != nil {
-		h.Set("Content-Type", "application/json")
-	}
-	resp, err := rm.do(ctx, method, authPrefix+route, body, h)
-	if err != nil {
-		return fmt.Errorf("goatdb: %s at %s: %w", route, rm.url, err)
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return unauthenticated(resp, rm.url, hint)
-	case resp.StatusCode != http.StatusOK:
-		return serverError(resp)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAuthAnswer+1))
-	switch {
-	case err != nil:
-		return fmt.Errorf("goatdb: %s at %s: %w: reading the answer: %v", route, rm.url, ErrUnreachable, err)
-	case len(b) > maxAuthAnswer:
-		return fmt.Errorf("goatdb: %s at %s: answer over %d bytes", route, rm.url, maxAuthAnswer)
-	}
-	if err := json.NewDecoder(bytes.NewReader(b)).Decode(out); err != nil {
-		return fmt.Errorf("goatdb: %s at %s: the answer is not the JSON expected: %v", route, rm.url, err)
-	}
-	return nil
 }
 
 // certify runs a route that issues a certificate (login, register,
@@ -217,11 +182,11 @@ func (db *DB) certify(ctx context.Context, serverURL, route string, body []byte,
 
 func (rm *remote) certify(ctx context.Context, route string, body []byte, user, hint string) (Login, error) {
 	var ans authz.LoginAnswer
-	if err := rm.call(ctx, http.MethodPost, route, body, hint, &ans); err != nil {
+	if err := rm.c.Call(ctx, http.MethodPost, route, body, hint, &ans); err != nil {
 		return Login{}, err
 	}
 	c, err := rm.db.checkAnswer(&ans, user)
-	if a := rm.audience(); err == nil && a != "" && a != c.audience {
+	if a := rm.c.Audience(); err == nil && a != "" && a != c.audience {
 		err = fmt.Errorf("%w: the server took the request for deployment %q but certifies for %q", authz.ErrUntrusted, a, c.audience)
 	}
 	if err == nil {
@@ -236,9 +201,9 @@ func (rm *remote) certify(ctx context.Context, route string, body []byte, user, 
 	if err != nil {
 		return Login{}, fmt.Errorf("goatdb: %s at %s: %w", route, rm.url, err)
 	}
-	rm.setAudience(c.audience)
+	rm.c.SetAudience(c.audience)
 	if node, err := base64.StdEncoding.DecodeString(ans.Node); err == nil && len(node) == ed25519.PublicKeySize {
-		rm.setNode(node)
+		rm.c.SetNode(node)
 	}
 	return c.login(rm.url), nil
 }
@@ -279,23 +244,33 @@ func (db *DB) checkAnswer(ans *authz.LoginAnswer, user string) (credential, erro
 
 func keyString(k ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(k) }
 
+// storedAudience returns the audience of the stored login to the server,
+// or "" if there is none (transport.Config.StoredAudience).
+func (rm *remote) storedAudience() string {
+	if c, ok := rm.db.creds.get(rm.url); ok {
+		return c.audience
+	}
+	return ""
+}
+
 // maybeRenew renews the stored certificate for the server if it is valid
-// and less than half of its lifetime is left. A failed renewal is logged
-// and not tried again for renewRetry; the request goes on with the
-// certificate it has.
+// and less than half of its lifetime is left; the transport calls it
+// before every request outside /v1/auth/ (transport.Config.BeforeRequest).
+// A failed renewal is logged and not tried again for renewRetry; the
+// request goes on with the certificate it has.
 func (rm *remote) maybeRenew(ctx context.Context) {
-	if rm.db.opts.ReadOnly || rm.nodeCert != "" || !rm.needsRenewal(rm.db.opts.Now()) {
+	if rm.db.opts.ReadOnly || rm.node || !rm.needsRenewal(rm.db.opts.Now()) {
 		return
 	}
-	rm.sign.renewMu.Lock()
-	defer rm.sign.renewMu.Unlock()
+	rm.renewMu.Lock()
+	defer rm.renewMu.Unlock()
 	now := rm.db.opts.Now()
-	if now.Before(rm.sign.renewAfter) || !rm.needsRenewal(now) {
+	if now.Before(rm.renewAfter) || !rm.needsRenewal(now) {
 		return // failed lately, or another request renewed it
 	}
 	l, err := rm.certify(ctx, "renew", nil, "", "")
 	if err != nil {
-		rm.sign.renewAfter = now.Add(renewRetry)
+		rm.renewAfter = now.Add(renewRetry)
 		rm.db.opts.Logger.Warn("renewing the login failed; going on with the current certificate", "server", rm.url, "err", err)
 		return
 	}

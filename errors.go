@@ -5,6 +5,7 @@ import (
 
 	"github.com/goatdb/goatdb/internal/corrupt"
 	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/transport"
 	"github.com/goatdb/goatdb/vfs"
 )
 
@@ -61,7 +62,7 @@ var (
 	// ErrUnreachable is returned (wrapped, with the cause) when a sync
 	// server cannot be reached: refused connections, timeouts, broken
 	// streams.
-	ErrUnreachable = errors.New("goatdb: server unreachable")
+	ErrUnreachable = transport.ErrUnreachable
 
 	// ErrUnauthenticated is returned (wrapped, together with the
 	// *ServerError) when a server answers 401: it does not take this
@@ -69,7 +70,7 @@ var (
 	// revoked), or it refused a login's credentials. The message says
 	// what to do, such as run 'goatdb login URL NAME --code CODE'
 	// (DB.LoginCode).
-	ErrUnauthenticated = errors.New("goatdb: not authenticated")
+	ErrUnauthenticated = transport.ErrUnauthenticated
 
 	// ErrRejected is returned (wrapped, naming the first commit and why)
 	// by Sync when the server refused commits. The sync itself completed;

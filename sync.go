@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
+	"github.com/goatdb/goatdb/transport"
 	"github.com/goatdb/goatdb/vfs"
 )
 
@@ -27,7 +27,20 @@ import (
 type SyncStats = syncproto.Stats
 
 // SyncContentType is the media type of sync messages on the wire.
-const SyncContentType = "application/x-goatdb-sync"
+const SyncContentType = transport.SyncContentType
+
+// NodeCertHeader carries, on every request of a server node replicating
+// its peers (SyncOptions.Node), the node's certificate (base64 of
+// authz.NodeCertificate.Encode): a server of the same deployment that
+// verifies it against its root key treats the request, signed by the
+// node's key, as the node's.
+const NodeCertHeader = transport.NodeCertHeader
+
+// NodeHistoryHeader carries, beside NodeCertHeader, how long the node
+// keeps history (NodeAuth.History), in seconds: a peer that keeps another
+// length refuses the node (403), since each would refuse as below its
+// horizon commits the other still accepts.
+const NodeHistoryHeader = transport.NodeHistoryHeader
 
 // Sync syncs repositories with the goatdb server at serverURL (for example
 // "http://127.0.0.1:8080") until each holds the same commits as the
@@ -247,19 +260,19 @@ func rejectedError(rs []syncproto.RepoRejection) error {
 }
 
 // remote is one server this database syncs with: its normalised URL, the
-// HTTP transport and the protocol client (which caches digests, so it is
-// kept for the database's lifetime), and what signing its requests needs
-// (request.go).
+// signed-request client, the protocol client (which caches digests, so it
+// is kept for the database's lifetime) and the renewal state of the
+// stored login (auth.go).
 type remote struct {
-	db       *DB
-	url      string
-	syncer   *syncproto.Syncer
-	client   *http.Client
-	resumes  syncproto.ResumeStore
-	sign     signer
-	key      ed25519.PrivateKey // signs requests: the session's, or a node's
-	nodeCert string             // a node's certificate, base64, sent with every request; "" for a session
-	nodeHist string             // a node's NodeAuth.History in seconds, sent beside nodeCert; "" for none
+	db      *DB
+	url     string
+	c       *transport.Client
+	syncer  *syncproto.Syncer
+	resumes syncproto.ResumeStore
+	node    bool // authenticated as a server node, which keeps no login
+
+	renewMu    sync.Mutex // serialises renewals; guards renewAfter
+	renewAfter time.Time  // no renewal before this, after one failed
 }
 
 // remote returns the remote for serverURL, creating it on first use.
@@ -281,25 +294,28 @@ func (db *DB) remoteAs(serverURL string, client *http.Client, node *NodeAuth) (*
 	if db.isClosed() {
 		return nil, ErrClosed
 	}
-	id, key, session := u, db.key, db.session
-	var cert string
+	id := u
+	cfg := transport.Config{URL: u, HTTP: client, Key: db.key, Now: db.opts.Now, Logger: db.opts.Logger}
+	session := db.session
 	if node != nil {
-		id, key, cert = u+"#node", node.Key, base64.StdEncoding.EncodeToString(node.Certificate)
+		id, cfg.Key, cfg.NodeCert = u+"#node", node.Key, base64.StdEncoding.EncodeToString(node.Certificate)
 		copy(session[:], node.Key.Public().(ed25519.PublicKey))
+		if node.History > 0 {
+			cfg.NodeHistory = strconv.FormatInt(int64(node.History/time.Second), 10)
+		}
 	}
 	db.remotesMu.Lock()
 	defer db.remotesMu.Unlock()
 	if rm := db.remotes[id]; rm != nil {
 		return rm, nil
 	}
-	if client == nil {
-		client = defaultHTTPClient
+	rm := &remote{db: db, url: u, resumes: db.resumes.forServer(id), node: node != nil}
+	if node == nil {
+		cfg.StoredAudience = rm.storedAudience
+		cfg.BeforeRequest = rm.maybeRenew
 	}
-	rm := &remote{db: db, url: u, client: client, resumes: db.resumes.forServer(id), key: key, nodeCert: cert}
-	if node != nil && node.History > 0 {
-		rm.nodeHist = strconv.FormatInt(int64(node.History/time.Second), 10)
-	}
-	rm.syncer, err = syncproto.NewSyncer(&httpTransport{rm: rm}, session,
+	rm.c = transport.New(cfg)
+	rm.syncer, err = syncproto.NewSyncer(rm.c, session,
 		&syncproto.SyncerOptions{Resumes: rm.resumes, Logger: db.opts.Logger.With("server", u)})
 	if err != nil {
 		return nil, err
@@ -316,17 +332,6 @@ func (db *DB) isClosed() bool {
 	defer db.mu.RUnlock()
 	return db.closed
 }
-
-// defaultHTTPClient has no overall timeout (event streams are long) but
-// bounded dialing and headers; sync requests carry their own context.
-var defaultHTTPClient = &http.Client{Transport: &http.Transport{
-	Proxy:                 http.ProxyFromEnvironment,
-	MaxIdleConnsPerHost:   16,
-	IdleConnTimeout:       90 * time.Second,
-	ResponseHeaderTimeout: 60 * time.Second,
-	TLSHandshakeTimeout:   10 * time.Second,
-	ForceAttemptHTTP2:     true,
-}}
 
 // NormalizeServerURL checks a server URL (http or https, with a host, no
 // query or fragment) and returns it without a trailing slash.
@@ -346,63 +351,8 @@ func NormalizeServerURL(s string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// httpTransport carries sync messages as signed POST requests to
-// /v1/sync.
-type httpTransport struct {
-	rm *remote
-}
-
-var syncHeader = http.Header{"Content-Type": {SyncContentType}}
-
-func (t *httpTransport) RoundTrip(ctx context.Context, msg []byte) ([]byte, error) {
-	resp, err := t.rm.do(ctx, http.MethodPost, "/v1/sync", msg, syncHeader)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, t.rm.statusError(resp)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, syncproto.MaxMessageSize+1))
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("%w: reading the response: %v", ErrUnreachable, err)
-	case len(body) > syncproto.MaxMessageSize:
-		return nil, fmt.Errorf("%w: response over %d bytes", syncproto.ErrTooLarge, syncproto.MaxMessageSize)
-	}
-	return body, nil
-}
-
 // ServerError is an HTTP error answer from a sync server.
-type ServerError struct {
-	URL        string
-	Status     int           // HTTP status code
-	Message    string        // the server's reason, one line
-	RetryAfter time.Duration // from Retry-After, if the server sent one
-}
-
-func (e *ServerError) Error() string {
-	return fmt.Sprintf("goatdb: server %s answered %d %s: %s", e.URL, e.Status, http.StatusText(e.Status), e.Message)
-}
-
-// Temporary reports whether retrying later may succeed (rate limits,
-// server errors).
-func (e *ServerError) Temporary() bool {
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
-}
-
-func serverError(resp *http.Response) *ServerError {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	msg, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	e := &ServerError{URL: resp.Request.URL.String(), Status: resp.StatusCode, Message: msg}
-	ra := resp.Header.Get("Retry-After")
-	if s, err := strconv.Atoi(ra); err == nil && s >= 0 {
-		e.RetryAfter = time.Duration(s) * time.Second
-	} else if t, err := http.ParseTime(ra); err == nil {
-		e.RetryAfter = max(0, time.Until(t))
-	}
-	return e
-}
+type ServerError = transport.ServerError
 
 // resumeFile keeps every server's resume points, in DIR/resume.json. A
 // stale or lost file costs a Bloom round at the next sync, never a commit:

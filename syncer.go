@@ -645,8 +645,6 @@ func (sl *serverLoop) listen() {
 	}
 }
 
-var eventsHeader = http.Header{"Accept": {transport.EventsContentType}}
-
 // stream reads one connection of the event stream until it fails, goes
 // silent for IdleTimeout, or ctx ends.
 func (sl *serverLoop) stream(ctx context.Context) error {
@@ -654,17 +652,14 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 	defer cancel()
 	idle := time.AfterFunc(sl.s.opts.IdleTimeout, cancel)
 	defer idle.Stop()
-	resp, err := sl.rm.do(ctx, http.MethodGet, "/v1/events", nil, eventsHeader)
+	er, err := sl.rm.c.Events(ctx)
 	if err != nil {
 		if ctx.Err() != nil && sl.s.ctx.Err() == nil {
 			return fmt.Errorf("%w: event stream: no answer within %v", ErrUnreachable, sl.s.opts.IdleTimeout)
 		}
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return sl.rm.statusError(resp)
-	}
+	defer er.Close()
 	sl.mu.Lock()
 	sl.status.Listening = true
 	sl.mu.Unlock()
@@ -674,7 +669,6 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 	// too (the server may have lost it).
 	listed := map[string]bool{}
 	ready := false
-	er := transport.NewEventReader(resp.Body)
 	for {
 		ev, err := er.Next()
 		switch {

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/gc"
 	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/transport"
 )
 
 // GCRequest asks a running server to collect history (goatdb gc).
@@ -114,7 +114,7 @@ func (s *Server) GCPolicy() gc.Policy {
 	return p
 }
 
-// sameHistory checks a peer node's history length (goatdb.NodeHistoryHeader,
+// sameHistory checks a peer node's history length (transport.NodeHistoryHeader,
 // seconds; "" from a node that sends none) against this server's: nodes
 // that keep different lengths of history would each refuse, as below its
 // horizon, commits the other accepts.
@@ -124,7 +124,7 @@ func (s *Server) sameHistory(header string) error {
 	}
 	secs, err := strconv.ParseInt(header, 10, 64)
 	if err != nil || secs <= 0 || secs > 1<<40 {
-		return fmt.Errorf("%s %q: want whole seconds", goatdb.NodeHistoryHeader, header)
+		return fmt.Errorf("%s %q: want whole seconds", transport.NodeHistoryHeader, header)
 	}
 	theirs, ours := time.Duration(secs)*time.Second, s.GCPolicy().Kept().Truncate(time.Second)
 	if theirs != ours {

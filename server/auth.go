@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/transport"
 )
 
 // AuthOptions turn on authentication and authorization: every /v1
@@ -118,7 +118,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		var p authz.Principal
-		if nc := r.Header.Get(goatdb.NodeCertHeader); nc != "" {
+		if nc := r.Header.Get(transport.NodeCertHeader); nc != "" {
 			p, err = s.nodePrincipal(session, nc)
 		} else {
 			p, err = s.principal(session, r.URL.Path)
@@ -132,7 +132,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if p.Node {
-			if err := s.sameHistory(r.Header.Get(goatdb.NodeHistoryHeader)); err != nil {
+			if err := s.sameHistory(r.Header.Get(transport.NodeHistoryHeader)); err != nil {
 				httpError(w, http.StatusForbidden, "%v", err)
 				return
 			}
@@ -174,7 +174,7 @@ func (s *Server) principal(session commit.SessionID, path string) (authz.Princip
 }
 
 // nodePrincipal checks a node certificate a request carries (base64 in
-// goatdb.NodeCertHeader): it must chain to the deployment's root, be valid
+// transport.NodeCertHeader): it must chain to the deployment's root, be valid
 // now, and be for the key that signed the request. Verified certificates
 // are remembered (a bounded cache), so a node's requests cost no more than
 // a session's.
@@ -186,7 +186,7 @@ func (s *Server) nodePrincipal(session commit.SessionID, header string) (authz.P
 	if !ok {
 		b, err := base64.StdEncoding.Strict().DecodeString(header)
 		if err != nil || len(b) > maxNodeCertLen {
-			return authz.Principal{}, fmt.Errorf("%s is not a base64 node certificate", goatdb.NodeCertHeader)
+			return authz.Principal{}, fmt.Errorf("%s is not a base64 node certificate", transport.NodeCertHeader)
 		}
 		if c, err = authz.DecodeNodeCertificate(b); err != nil {
 			return authz.Principal{}, err

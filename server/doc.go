@@ -134,7 +134,7 @@
 // Servers of one deployment (one audience and root key, a node key and
 // certificate each: OpenIdentity) replicate with Options.Peers as nodes:
 // their requests are signed with the node key and carry the node
-// certificate (goatdb.NodeCertHeader), which the peer checks against the
+// certificate (transport.NodeCertHeader), which the peer checks against the
 // root. A node reads and relays everything, /sys included, so logins and
 // revocations made on one node hold on all of them.
 //

@@ -9,13 +9,13 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// Rejection says why a received commit was not stored.
+// Rejection names a commit a peer refused and why: one that Receive did
+// not store, or (as syncproto.Rejection, the same type) one a sync
+// message says the other side refused.
 type Rejection struct {
 	ID     commit.ID // blake3 of the bytes' body, or of all the bytes if they do not decode
 	Reason string
 }
-
-func (r Rejection) Error() string { return fmt.Sprintf("commit %s: %s", r.ID.Short(), r.Reason) }
 
 // Receive validates commits from another peer and stores the valid ones.
 // A commit is rejected, with a reason, if it does not decode, its signature

@@ -2,6 +2,7 @@ package syncproto
 
 import (
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/repo"
 )
 
 // Request is one round of a sync, from a client to a server: one section
@@ -150,8 +151,7 @@ type ShallowRoot struct {
 	Absent uint64 // bit i: its parent i (in commit order) was collected; not 0
 }
 
-// Rejection names a commit a peer refused and why.
-type Rejection struct {
-	ID     commit.ID
-	Reason string
-}
+// Rejection names a commit a peer refused and why: repo's, which
+// Receive returns and a message carries as it is (its Reason cut to
+// MaxReasonLen bytes).
+type Rejection = repo.Rejection

@@ -795,7 +795,7 @@ func (u *run) store(p *RepoResponse, st *Stats) error {
 		real = decodedTimes(p.Commits)
 	}
 	for _, rj := range refused {
-		st.Refused = append(st.Refused, RepoRejection{u.Path, Rejection{rj.ID, rj.Reason}})
+		st.Refused = append(st.Refused, RepoRejection{u.Path, rj})
 		// The server's digest counts what it holds: commits that decode.
 		if at, ok := real[rj.ID]; ok && !u.excluded[rj.ID] {
 			u.excluded[rj.ID] = true
@@ -835,7 +835,7 @@ func (u *run) heldOutside(encs [][]byte, st *Stats) {
 		if _, ok := u.Repo.Commit(c.ID()); ok || !h.Has(c.ID()) {
 			continue
 		}
-		st.Refused = append(st.Refused, RepoRejection{u.Path, Rejection{c.ID(), HeldOutside}})
+		st.Refused = append(st.Refused, RepoRejection{u.Path, Rejection{ID: c.ID(), Reason: HeldOutside}})
 		u.excluded[c.ID()] = true
 		u.exRemote = append(u.exRemote, stamp{c.ID(), c.Time()})
 	}

@@ -46,38 +46,47 @@ type Event struct {
 	Err error
 }
 
-// visChange is a change of the visible results, by entry; it becomes an
-// Event when delivered.
-type visChange struct {
-	kind     Kind // 0: dropped by coalescing
-	old, new *entry
+// kind is what a change of the visible results is to a subscriber:
+// Added (no old entry), Removed (no new one), Changed (both), or 0 for
+// neither (two changes that cancelled out when coalesced).
+func (c change) kind() Kind {
+	switch {
+	case c.old == nil && c.new == nil:
+		return 0
+	case c.old == nil:
+		return Added
+	case c.new == nil:
+		return Removed
+	}
+	return Changed
 }
 
-func (v visChange) key() string {
-	if v.new != nil {
-		return v.new.it.Key
+// key is the key of the entries changed; not for a change of kind 0.
+func (c change) key() string {
+	if c.new != nil {
+		return c.new.it.Key
 	}
-	return v.old.it.Key
+	return c.old.it.Key
 }
 
 // visibleChanges turns a pass's changes into changes of the visible
 // results: each changed key by where its entry was and is relative to the
 // old and new boundaries, plus the unchanged entries that crossed a moved
 // boundary, which are never more than the changed keys.
-func (q *Query) visibleChanges(w *batch) []visChange {
+func (q *Query) visibleChanges(w *batch) []change {
 	limited := q.spec.Limit > 0
-	var out []visChange
+	var out []change
 	for _, c := range w.changes {
 		isVis := c.new != nil && (!limited || q.within(c.new, q.bound))
 		switch {
 		case c.wasVis && isVis:
 			if c.old.it.Head != c.new.it.Head {
-				out = append(out, visChange{Changed, c.old, c.new})
+				out = append(out, change{old: c.old, new: c.new})
 			}
 		case c.wasVis:
-			out = append(out, visChange{Removed, c.old, nil})
+			out = append(out, change{old: c.old})
 		case isVis:
-			out = append(out, visChange{Added, nil, c.new})
+			out = append(out, change{new: c.new})
 		}
 	}
 	if !limited {
@@ -93,7 +102,7 @@ func (q *Query) visibleChanges(w *batch) []visChange {
 			case bNew != nil && q.less(bNew, e):
 				return false
 			case e.stamp != w.stamp:
-				out = append(out, visChange{Added, nil, e})
+				out = append(out, change{new: e})
 			}
 			return true
 		})
@@ -105,7 +114,7 @@ func (q *Query) visibleChanges(w *batch) []visChange {
 			case bOld != nil && q.less(bOld, e):
 				return false
 			case e.stamp != w.stamp:
-				out = append(out, visChange{Removed, e, nil})
+				out = append(out, change{old: e})
 			}
 			return true
 		})
@@ -132,17 +141,17 @@ func (q *Query) compareBounds(a, b *entry) int {
 
 // diff compares the visible results of a published snapshot with the
 // index's, after a rescan.
-func (q *Query) diff(prior *btree.BTreeG[*entry]) []visChange {
+func (q *Query) diff(prior *btree.BTreeG[*entry]) []change {
 	old := map[string]*entry{}
 	q.scanVisible(prior, func(e *entry) { old[e.it.Key] = e })
-	var out []visChange
+	var out []change
 	q.scanVisible(q.tree, func(e *entry) {
 		o := old[e.it.Key]
 		switch {
 		case o == nil:
-			out = append(out, visChange{Added, nil, e})
+			out = append(out, change{new: e})
 		case o.it.Head != e.it.Head:
-			out = append(out, visChange{Changed, o, e})
+			out = append(out, change{old: o, new: e})
 		}
 		delete(old, e.it.Key)
 	})
@@ -152,7 +161,7 @@ func (q *Query) diff(prior *btree.BTreeG[*entry]) []visChange {
 	}
 	slices.SortFunc(gone, func(a, b *entry) int { return strings.Compare(a.it.Key, b.it.Key) })
 	for _, e := range gone {
-		out = append(out, visChange{Removed, e, nil})
+		out = append(out, change{old: e})
 	}
 	return out
 }
@@ -173,21 +182,21 @@ func (q *Query) scanVisible(t *btree.BTreeG[*entry], fn func(*entry)) {
 // coalesce merges a change into the one pending for the same key, so a
 // slow subscriber's queue holds at most one change per key. keep is false
 // when the two cancel out.
-func coalesce(p, v visChange) (merged visChange, keep bool) {
+func coalesce(p, v change) (merged change, keep bool) {
 	switch {
-	case p.kind == Added && v.kind == Changed:
-		return visChange{Added, nil, v.new}, true
-	case p.kind == Added && v.kind == Removed:
-		return visChange{}, false
-	case p.kind == Changed && v.kind == Changed:
-		return visChange{Changed, p.old, v.new}, true
-	case p.kind == Changed && v.kind == Removed:
-		return visChange{Removed, p.old, nil}, true
-	case p.kind == Removed && v.kind == Added:
+	case p.kind() == Added && v.kind() == Changed:
+		return change{new: v.new}, true
+	case p.kind() == Added && v.kind() == Removed:
+		return change{}, false
+	case p.kind() == Changed && v.kind() == Changed:
+		return change{old: p.old, new: v.new}, true
+	case p.kind() == Changed && v.kind() == Removed:
+		return change{old: p.old}, true
+	case p.kind() == Removed && v.kind() == Added:
 		if p.old.it.Head == v.new.it.Head {
-			return visChange{}, false
+			return change{}, false
 		}
-		return visChange{Changed, p.old, v.new}, true
+		return change{old: p.old, new: v.new}, true
 	}
 	return v, true
 }

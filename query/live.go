@@ -14,13 +14,13 @@ import (
 type sub struct {
 	fn        func(Event)
 	initial   *btree.BTreeG[*entry] // results to deliver as Added first
-	pending   []visChange
+	pending   []change
 	errs      []error
 	cancelled atomic.Bool
 }
 
 // queue appends changes, coalescing them with those still pending.
-func (s *sub) queue(vis []visChange) {
+func (s *sub) queue(vis []change) {
 	if len(vis) == 0 {
 		return
 	}
@@ -30,7 +30,7 @@ func (s *sub) queue(vis []visChange) {
 	}
 	index := make(map[string]int, len(s.pending))
 	for i, p := range s.pending {
-		if p.kind != 0 {
+		if p.kind() != 0 {
 			index[p.key()] = i
 		}
 	}
@@ -162,7 +162,7 @@ func (q *Query) deliver() {
 	type job struct {
 		s       *sub
 		initial *btree.BTreeG[*entry]
-		pending []visChange
+		pending []change
 		errs    []error
 	}
 	q.mu.Lock()
@@ -175,10 +175,10 @@ func (q *Query) deliver() {
 	q.mu.Unlock()
 	for _, j := range jobs {
 		if j.initial != nil {
-			q.scanVisible(j.initial, func(e *entry) { q.call(j.s, visChange{Added, nil, e}) })
+			q.scanVisible(j.initial, func(e *entry) { q.call(j.s, change{new: e}) })
 		}
 		for _, v := range j.pending {
-			if v.kind != 0 {
+			if v.kind() != 0 {
 				q.call(j.s, v)
 			}
 		}
@@ -196,10 +196,10 @@ func (q *Query) deliver() {
 }
 
 // call turns a visible change into an event and delivers it.
-func (q *Query) call(s *sub, v visChange) {
-	ev := Event{Kind: v.kind}
+func (q *Query) call(s *sub, v change) {
+	ev := Event{Kind: v.kind()}
 	var err error
-	switch v.kind {
+	switch v.kind() {
 	case Added:
 		ev.Item, err = v.new.item(q.src)
 	case Removed:

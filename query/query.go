@@ -139,10 +139,13 @@ type batch struct {
 	chunk   []change // of the chunk being applied
 }
 
-// change is one key's entry before and after a pass.
+// change is one key's entry before and after: old is nil if the key had
+// none, new if it has none now. A pass records one per key it changed
+// (wasVis set); a change of the visible results (see kind) becomes an
+// Event when delivered.
 type change struct {
 	old, new *entry
-	wasVis   bool
+	wasVis   bool // in a pass: old was visible when the pass began
 }
 
 // lastPass is what a chained query needs of its upstream's last pass: the
@@ -512,13 +515,13 @@ func (q *Query) finish() {
 	q.mu.Lock()
 	want := len(q.subs) > 0
 	q.mu.Unlock()
-	var vis []visChange
+	var vis []change
 	usable := !w.scan && q.prior == nil && q.children.Load() > 0
 	switch {
 	case q.prior != nil && want:
 		vis = q.diff(q.prior)
 	case w.scan && want:
-		q.scanVisible(q.tree, func(e *entry) { vis = append(vis, visChange{Added, nil, e}) })
+		q.scanVisible(q.tree, func(e *entry) { vis = append(vis, change{new: e}) })
 	case want || usable:
 		vis = q.visibleChanges(w)
 	}
@@ -536,7 +539,7 @@ func (q *Query) finish() {
 
 // publish makes the index the visible results (if it changed) and queues
 // the visible changes for the subscribers.
-func (q *Query) publish(vis []visChange, changed bool) {
+func (q *Query) publish(vis []change, changed bool) {
 	var snap *btree.BTreeG[*entry]
 	if changed {
 		snap = q.tree.Copy()

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/ed25519"
 	"fmt"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
@@ -103,17 +104,25 @@ func (o oracle) results(items []query.Item) []string {
 	return lines(out)
 }
 
-// oracleCompare: absent first; ints and numbers by value; else item.Compare.
+// oracleCompare: absent first; ints and numbers by exact value (as
+// big.Float, which holds any int64 and float64); else item.Compare.
 func oracleCompare(a, b item.Value) int {
 	switch {
 	case a.Type() == item.TypeInvalid || b.Type() == item.TypeInvalid:
 		return cmp.Compare(a.Type(), b.Type()) // TypeInvalid (absent) is 0
 	case isNum(a) && isNum(b):
-		if c := cmp.Compare(a.Float(), b.Float()); c != 0 {
+		if c := bigNum(a).Cmp(bigNum(b)); c != 0 {
 			return c
 		}
 	}
 	return item.Compare(a, b)
+}
+
+func bigNum(v item.Value) *big.Float {
+	if v.Type() == item.TypeInt {
+		return new(big.Float).SetInt64(v.Int64())
+	}
+	return big.NewFloat(v.Float())
 }
 
 func isNum(v item.Value) bool { return v.Type() == item.TypeInt || v.Type() == item.TypeNumber }

@@ -1,7 +1,6 @@
 package query
 
 import (
-	"cmp"
 	"fmt"
 	"sync/atomic"
 
@@ -45,18 +44,14 @@ func (e *entry) item(src Source) (Item, error) {
 }
 
 // compareValues orders sort values: absent (the zero Value) first, ints
-// and numbers by numeric value, then item.Compare (type, then value).
+// and numbers together by exact numeric value (item.CompareNumbers; the
+// number 1 before the equal int 1), then item.Compare (type, then value).
 func compareValues(a, b item.Value) int {
-	at, bt := a.Type(), b.Type()
-	if numeric(at) && numeric(bt) && at != bt {
-		if c := cmp.Compare(a.Float(), b.Float()); c != 0 {
-			return c
-		}
+	if c := item.CompareNumbers(a, b); c != 0 {
+		return c
 	}
 	return item.Compare(a, b)
 }
-
-func numeric(t item.Type) bool { return t == item.TypeInt || t == item.TypeNumber }
 
 // loadPanic carries a load error out of a comparator, which cannot return
 // one; the update recovers it.

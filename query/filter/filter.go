@@ -4,7 +4,9 @@
 //
 // An expression sees an item's fields as variables: strings, numbers
 // (float64), ints (int64), bools, dates (time.Time), sets as arrays and
-// maps as maps. A field the item lacks is nil. So
+// maps as maps. A field the item lacks is nil. Ints and numbers compare by
+// value (== and the ordering operators alike), so n == 1 and n > 0.5 match
+// both the int 1 and the number 1.0. So
 //
 //	count > 50
 //	30 < count && count < 70 && "tag50" in tags
@@ -36,6 +38,7 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+	"github.com/expr-lang/expr/vm/runtime"
 	"github.com/goatdb/goatdb/item"
 )
 
@@ -65,6 +68,10 @@ type Filter struct {
 // ordering comparison operators and the functions that replace them.
 var orderOps = map[string]string{"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 
+// equality operators and the functions that replace them: expr compares an
+// int64 with a float64 by converting the int, which rounds past 2^53.
+var equalOps = map[string]string{"==": "_eq", "!=": "_ne"}
+
 // Compile compiles src once; Match evaluates it per item.
 func Compile(src string) (*Filter, error) {
 	tree, err := parser.Parse(src)
@@ -84,6 +91,9 @@ func Compile(src string) (*Filter, error) {
 	}
 	for op, fn := range orderOps {
 		opts = append(opts, expr.Function(fn, ordering(op), new(func(any, any) bool)))
+	}
+	for op, fn := range equalOps {
+		opts = append(opts, expr.Function(fn, equality(op == "=="), new(func(any, any) bool)))
 	}
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
@@ -141,7 +151,8 @@ func (v *identifiers) Visit(n *ast.Node) {
 }
 
 // orderPatch replaces ordering comparisons with calls that treat nil and
-// mismatched types as "not ordered": false.
+// mismatched types as "not ordered": false, and equality with calls that
+// compare ints and numbers exactly.
 type orderPatch struct{}
 
 func (orderPatch) Visit(n *ast.Node) {
@@ -150,6 +161,9 @@ func (orderPatch) Visit(n *ast.Node) {
 		return
 	}
 	fn, ok := orderOps[b.Operator]
+	if !ok {
+		fn, ok = equalOps[b.Operator]
+	}
 	if !ok {
 		return
 	}
@@ -177,6 +191,19 @@ func ordering(op string) func(params ...any) (any, error) {
 	}
 }
 
+// equality returns the function that implements == (eq) or !=: numbers
+// by exact value, anything else as expr compares it.
+func equality(eq bool) func(params ...any) (any, error) {
+	return func(params ...any) (any, error) {
+		x, xok := numberValue(params[0])
+		y, yok := numberValue(params[1])
+		if xok && yok {
+			return (item.CompareNumbers(x, y) == 0) == eq, nil
+		}
+		return runtime.Equal(params[0], params[1]) == eq, nil
+	}
+}
+
 // compare orders two values of the same kind: numbers (any Go integer or
 // float), strings, times, durations. ok is false for anything else.
 func compare(a, b any) (int, bool) {
@@ -192,23 +219,31 @@ func compare(a, b any) (int, bool) {
 		y, ok := b.(time.Duration)
 		return cmpInt(int64(x), int64(y)), ok
 	}
-	xi, xInt := toInt(a)
-	yi, yInt := toInt(b)
-	if xInt && yInt {
-		return cmpInt(xi, yi), true
-	}
-	xf, xok := toFloat(a)
-	yf, yok := toFloat(b)
-	if !xok || !yok || math.IsNaN(xf) || math.IsNaN(yf) {
+	x, xok := numberValue(a)
+	y, yok := numberValue(b)
+	if !xok || !yok {
 		return 0, false
 	}
-	switch {
-	case xf < yf:
-		return -1, true
-	case xf > yf:
-		return 1, true
+	return item.CompareNumbers(x, y), true
+}
+
+// numberValue returns a Go number as an int or number value, exactly;
+// NaN and values of other types are not numbers.
+func numberValue(v any) (item.Value, bool) {
+	if i, ok := toInt(v); ok {
+		return item.Int(i), true
 	}
-	return 0, true
+	switch v := v.(type) {
+	case uint:
+		return numberValue(uint64(v))
+	case uint64:
+		if v <= math.MaxInt64 {
+			return item.Int(int64(v)), true
+		}
+		return item.Number(float64(v)), true // rounds, but only past 2^63
+	}
+	f, ok := toFloat(v)
+	return item.Number(f), ok && !math.IsNaN(f)
 }
 
 func cmpInt(x, y int64) int {
@@ -244,17 +279,10 @@ func toInt(v any) (int64, bool) {
 }
 
 func toFloat(v any) (float64, bool) {
-	if i, ok := toInt(v); ok {
-		return float64(i), true
-	}
 	switch v := v.(type) {
 	case float64:
 		return v, true
 	case float32:
-		return float64(v), true
-	case uint:
-		return float64(v), true
-	case uint64:
 		return float64(v), true
 	}
 	return 0, false

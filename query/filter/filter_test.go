@@ -62,6 +62,59 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+// TestMatchNumbers checks that ints and numbers compare by exact value,
+// whichever way round and whichever type each side is.
+func TestMatchNumbers(t *testing.T) {
+	tests := []struct {
+		expr string
+		want bool
+	}{
+		{`n == 1`, true},
+		{`n == 1.0`, true},
+		{`1 == n`, true},
+		{`n != 1`, false},
+		{`n != 2`, true},
+		{`n > 0.5`, true},
+		{`n < 1.5`, true},
+		{`n >= 1 && n <= 1.0`, true},
+		{`n > 1`, false},
+		{`n in [1, 2]`, true},
+		{`n == "1"`, false},
+		{`n == nil`, false},
+		{`nil == nil`, true},
+		{`[1, 2] == [1, 2]`, true},
+		{`"a" != "b"`, true},
+	}
+	for _, v := range []item.Value{item.Int(1), item.Number(1)} {
+		it := item.New(map[string]item.Value{"n": v})
+		for _, tt := range tests {
+			f, err := filter.Compile(tt.expr)
+			if err != nil {
+				t.Errorf("%s: %v", tt.expr, err)
+				continue
+			}
+			if got, err := f.Match(it); err != nil || got != tt.want {
+				t.Errorf("%s with n = %#v: %v, %v; want %v", tt.expr, v, got, err, tt.want)
+			}
+		}
+	}
+	// Past 2^53 a float64 cannot hold every int: converting would make
+	// 2^53+1 equal to 2^53.
+	big := item.New(map[string]item.Value{"i": item.Int(1<<53 + 1), "f": item.Number(1 << 53)})
+	for expr, want := range map[string]bool{
+		`i == f`: false, `i != f`: true, `i > f`: true, `f < i`: true, `i <= f`: false,
+		`i == 9007199254740992.0`: false, `i == 9007199254740993`: true,
+	} {
+		f, err := filter.Compile(expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		if got, err := f.Match(big); err != nil || got != want {
+			t.Errorf("%s: %v, %v; want %v", expr, got, err, want)
+		}
+	}
+}
+
 func TestSyntaxError(t *testing.T) {
 	tests := []struct {
 		expr      string

@@ -20,6 +20,9 @@ func AppendValue(b []byte, v Value) ([]byte, error) {
 	if err := v.Valid(); err != nil {
 		return b, err
 	}
+	if err := checkStored(v); err != nil {
+		return b, err
+	}
 	return appendValue(b, v), nil
 }
 
@@ -36,7 +39,7 @@ func appendValue(b []byte, v Value) []byte {
 		}
 		b = append(b, byte(TypeNumber))
 		return binary.LittleEndian.AppendUint64(b, v.n)
-	case TypeInt, TypeDate:
+	case TypeInt, TypeDate, TypeCounter:
 		b = append(b, byte(v.t))
 		return binary.AppendVarint(b, int64(v.n))
 	case TypeBool:
@@ -50,6 +53,15 @@ func appendValue(b []byte, v Value) []byte {
 		for i, k := range v.c.keys {
 			b = appendString(b, k)
 			b = appendValue(b, v.c.elems[i])
+		}
+		return b
+	case TypeList:
+		b = append(b, byte(TypeList))
+		b = binary.AppendUvarint(b, uint64(len(v.c.elems)))
+		var prev ElemID
+		for i, e := range v.c.elems {
+			b = appendElem(b, ListElem{ID: v.c.meta[i], Value: e}, prev)
+			prev = v.c.meta[i]
 		}
 		return b
 	}
@@ -80,6 +92,9 @@ func AppendItem(b []byte, it Item) ([]byte, error) {
 	}
 	b = binary.AppendUvarint(b, n)
 	for _, f := range it.fields {
+		if err := checkStored(f.Value); err != nil {
+			return b, fieldErr(f.Name, err)
+		}
 		b = appendString(b, f.Name)
 		b = appendValue(b, f.Value)
 	}
@@ -154,8 +169,79 @@ func appendEdit(b []byte, e Edit) ([]byte, error) {
 			b = appendString(b, k)
 		}
 		return b, nil
+	case OpListOps:
+		return appendListOps(b, e)
+	case OpCounterAdd:
+		if e.N == 0 {
+			return b, fmt.Errorf("%w: counter addition of 0", ErrInvalidValue)
+		}
+		return binary.AppendVarint(b, e.N), nil
 	}
 	return b, fmt.Errorf("%w: unknown edit op %d", ErrInvalidValue, e.Op)
+}
+
+// appendElem appends a list element, coded relative to the id of the
+// element before it (the zero id for the first):
+//
+//	uvarint Seq<<1 | sameTag, [8-byte tag unless sameTag], value
+func appendElem(b []byte, e ListElem, prev ElemID) []byte {
+	h := e.ID.Seq << 1
+	sameTag := !prev.IsHead() && e.ID.Tag == prev.Tag
+	if sameTag {
+		h |= 1
+	}
+	b = binary.AppendUvarint(b, h)
+	if !sameTag {
+		b = binary.LittleEndian.AppendUint64(b, e.ID.Tag)
+	}
+	return appendValue(b, e.Value)
+}
+
+// appendID appends an id: uvarint Seq, then, unless Seq is 0 (the head),
+// the 8-byte tag.
+func appendID(b []byte, id ElemID) []byte {
+	b = binary.AppendUvarint(b, id.Seq)
+	if id.Seq == 0 {
+		return b
+	}
+	return binary.LittleEndian.AppendUint64(b, id.Tag)
+}
+
+func appendListOps(b []byte, e Edit) ([]byte, error) {
+	b = binary.AppendUvarint(b, uint64(len(e.Runs)))
+	for _, r := range e.Runs {
+		if len(r.Elems) == 0 {
+			return b, fmt.Errorf("%w: empty list run", ErrInvalidValue)
+		}
+		if err := checkID(r.After, true); err != nil {
+			return b, err
+		}
+		v := newList(r.Elems)
+		if err := v.validList(); err != nil {
+			return b, err
+		}
+		if !v.assigned() {
+			return b, errUnassigned
+		}
+		b = appendID(b, r.After)
+		b = binary.AppendUvarint(b, uint64(len(r.Elems)))
+		prev := r.After
+		for _, el := range r.Elems {
+			b = appendElem(b, el, prev)
+			prev = el.ID
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.DelIDs)))
+	for i, id := range e.DelIDs {
+		if err := checkID(id, false); err != nil {
+			return b, err
+		}
+		if i > 0 && e.DelIDs[i-1].Compare(id) >= 0 {
+			return b, fmt.Errorf("%w: deleted list elements not sorted or not unique", ErrInvalidValue)
+		}
+		b = appendID(b, id)
+	}
+	return b, nil
 }
 
 // Decoder reads canonical encodings from a byte slice. It never panics; the
@@ -306,6 +392,10 @@ func (d *Decoder) value(depth int) Value {
 	if d.err != nil {
 		return Value{}
 	}
+	if Type(tag).FieldOnly() && depth > 0 {
+		d.Fail("%s value nested in a map, set or list", Type(tag))
+		return Value{}
+	}
 	switch Type(tag) {
 	case TypeString:
 		return String(d.String())
@@ -326,8 +416,10 @@ func (d *Decoder) value(depth int) Value {
 			d.Fail("compact number %d out of range", i)
 		}
 		return Number(float64(i))
-	case TypeInt, TypeDate:
+	case TypeInt, TypeDate, TypeCounter:
 		return Value{t: Type(tag), n: uint64(d.Varint())}
+	case TypeList:
+		return d.list()
 	case TypeBool:
 		b := d.Byte()
 		if b > 1 {
@@ -346,6 +438,100 @@ func (d *Decoder) value(depth int) Value {
 	d.off--
 	d.Fail("unknown value tag %d", tag)
 	return Value{}
+}
+
+func (d *Decoder) list() Value {
+	n := d.Count(3)
+	elems := make([]ListElem, 0, n)
+	var prev ElemID
+	for i := 0; i < n && d.err == nil; i++ {
+		el := d.elem(prev)
+		elems = append(elems, el)
+		prev = el.ID
+	}
+	return d.checkList(elems)
+}
+
+// checkList makes a list of decoded elements, failing if two share an id.
+func (d *Decoder) checkList(elems []ListElem) Value {
+	if d.err != nil {
+		return Value{}
+	}
+	v := newList(elems)
+	if err := v.validList(); err != nil {
+		d.Fail("%v", err)
+		return Value{}
+	}
+	return v
+}
+
+// elem reads a list element coded relative to prev (see appendElem).
+func (d *Decoder) elem(prev ElemID) ListElem {
+	h := d.Uvarint()
+	el := ListElem{ID: ElemID{Seq: h >> 1, Tag: prev.Tag}}
+	if d.err == nil && (el.ID.Seq == 0 || h&1 != 0 && prev.IsHead()) {
+		d.Fail("list element id %d after %d", el.ID.Seq, prev.Seq)
+	}
+	if h&1 == 0 {
+		el.ID.Tag = d.tag()
+		if d.err == nil && !prev.IsHead() && el.ID.Tag == prev.Tag {
+			d.Fail("list element tag not in canonical form")
+		}
+	}
+	el.Value = d.value(MaxDepth)
+	if d.err == nil && !el.Value.t.Scalar() {
+		d.Fail("list element of type %s", el.Value.t)
+	}
+	return el
+}
+
+func (d *Decoder) tag() uint64 {
+	p := d.Bytes(8)
+	if d.err != nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(p)
+}
+
+// id reads an id (see appendID).
+func (d *Decoder) id() ElemID {
+	id := ElemID{Seq: d.Uvarint()}
+	if id.Seq != 0 {
+		id.Tag = d.tag()
+	}
+	if d.err == nil {
+		if err := checkID(id, true); err != nil {
+			d.Fail("%v", err)
+		}
+	}
+	return id
+}
+
+func (d *Decoder) listOps(e *Edit) {
+	n := d.Count(4)
+	for i := 0; i < n && d.err == nil; i++ {
+		r := ListRun{After: d.id()}
+		k := d.Count(3)
+		if d.err == nil && k == 0 {
+			d.Fail("empty list run")
+		}
+		prev := r.After
+		for j := 0; j < k && d.err == nil; j++ {
+			el := d.elem(prev)
+			r.Elems = append(r.Elems, el)
+			prev = el.ID
+		}
+		d.checkList(r.Elems)
+		e.Runs = append(e.Runs, r)
+	}
+	m := d.Count(1)
+	for i := 0; i < m && d.err == nil; i++ {
+		id := d.id()
+		if d.err == nil && (id.IsHead() || i > 0 && e.DelIDs[i-1].Compare(id) >= 0) {
+			d.Fail("deleted list elements not increasing")
+		}
+		e.DelIDs = append(e.DelIDs, id)
+	}
 }
 
 func (d *Decoder) set() Value {
@@ -496,6 +682,12 @@ func (d *Decoder) editPayload(e *Edit) {
 				prev = e.DelKeys[i-1]
 			}
 			e.DelKeys = append(e.DelKeys, d.mapKey(prev, i))
+		}
+	case OpListOps:
+		d.listOps(e)
+	case OpCounterAdd:
+		if e.N = d.Varint(); d.err == nil && e.N == 0 {
+			d.Fail("counter addition of 0")
 		}
 	default:
 		d.Fail("unknown edit op %d", e.Op)

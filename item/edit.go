@@ -16,6 +16,10 @@ const (
 	OpRemove Op = 2 // remove the field
 	OpSetOps Op = 3 // add and remove elements of a set
 	OpMapOps Op = 4 // put and remove keys of a map
+	// OpListOps deletes elements of a list and inserts runs of new ones.
+	OpListOps Op = 5
+	// OpCounterAdd adds to a counter.
+	OpCounterAdd Op = 6
 )
 
 // Edit changes one field.
@@ -28,6 +32,11 @@ type Edit struct {
 
 	Put     []Field  // OpMapOps: keys set, sorted by key
 	DelKeys []string // OpMapOps: keys removed, sorted
+
+	Runs   []ListRun // OpListOps: runs inserted, in list order
+	DelIDs []ElemID  // OpListOps: elements deleted, sorted by id
+
+	N int64 // OpCounterAdd: the amount added (not zero; wraps around)
 }
 
 // Flag says what a delta does to the deleted flag.
@@ -51,8 +60,9 @@ type Delta struct {
 func (d Delta) Empty() bool { return len(d.Edits) == 0 && d.Deleted == FlagKeep }
 
 // Diff returns the delta that turns base into target: Patch(base,
-// Diff(base, target)) equals target. Sets and maps present in both with the
-// same type are diffed element by element.
+// Diff(base, target)) equals target. Sets, maps and lists present in both
+// with the same type are diffed element by element, and a counter present
+// in both becomes an addition of the difference.
 func Diff(base, target Item) Delta {
 	var d Delta
 	if base.deleted != target.deleted {
@@ -92,6 +102,10 @@ func diffValue(name string, a, b Value) (Edit, bool) {
 		return e, true
 	case a.t == TypeMap && b.t == TypeMap:
 		return diffMap(name, a, b), true
+	case a.t == TypeList && b.t == TypeList:
+		return diffList(name, a, b), true
+	case a.t == TypeCounter && b.t == TypeCounter:
+		return Edit{Field: name, Op: OpCounterAdd, N: b.Int64() - a.Int64()}, true
 	}
 	return Edit{Field: name, Op: OpSet, Value: b}, true
 }
@@ -147,9 +161,11 @@ func diffMap(name string, a, b Value) Edit {
 	return e
 }
 
-// Patch applies a delta to base. Set and map operations on a missing field
-// start from an empty set or map; on a field of another type they fail with
-// [ErrTypeMismatch].
+// Patch applies a delta to base. Set, map, list and counter operations on a
+// missing field start from an empty set, map or list or a zero counter; on
+// a field of another type they fail with [ErrTypeMismatch]. List
+// operations that do not fit the list (an anchor or a deleted element
+// missing) fail with [ErrCorrupt].
 func Patch(base Item, d Delta) (Item, error) {
 	out := make([]Field, 0, len(base.fields)+len(d.Edits))
 	i := 0
@@ -199,6 +215,16 @@ func applyEdit(cur Value, e Edit) (Value, error) {
 			return Value{}, fieldErr(e.Field, fmt.Errorf("%w: map operations on a %s field", ErrTypeMismatch, cur.t))
 		}
 		return applyMapOps(cur, e.Put, e.DelKeys), nil
+	case OpListOps:
+		if cur.t != TypeList && cur.t != TypeInvalid {
+			return Value{}, fieldErr(e.Field, fmt.Errorf("%w: list operations on a %s field", ErrTypeMismatch, cur.t))
+		}
+		return applyListOps(cur, e)
+	case OpCounterAdd:
+		if cur.t != TypeCounter && cur.t != TypeInvalid {
+			return Value{}, fieldErr(e.Field, fmt.Errorf("%w: counter addition to a %s field", ErrTypeMismatch, cur.t))
+		}
+		return Counter(cur.Int64() + e.N), nil
 	}
 	return Value{}, fmt.Errorf("%w: unknown edit op %d", ErrCorrupt, e.Op)
 }

@@ -3,6 +3,7 @@ package item_test
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/goatdb/goatdb/internal/dbtest"
@@ -100,7 +101,48 @@ func randMap(r *rand.Rand, depth int) item.Value {
 	return item.Map(m)
 }
 
-// randValue returns a valid value; depth is the map nesting of its place.
+// randList returns a list of a few scalars from small domains, without
+// element ids (see assign).
+func randList(r *rand.Rand) item.Value {
+	elems := make([]item.Value, r.IntN(5))
+	for i := range elems {
+		elems[i] = randListElem(r)
+	}
+	v, err := item.List(elems...)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func randListElem(r *rand.Rand) item.Value {
+	if r.IntN(2) == 0 {
+		return item.String(pick(r, strPool[:4]))
+	}
+	return randScalar(r)
+}
+
+func randCounter(r *rand.Rand) item.Value {
+	if r.IntN(8) == 0 {
+		return item.Counter(int64(r.Uint64()))
+	}
+	return item.Counter(int64(r.IntN(21) - 10))
+}
+
+// randField returns a valid field value: any value, a list or a counter.
+// Lists have no element ids until assign gives them.
+func randField(r *rand.Rand) item.Value {
+	switch r.IntN(6) {
+	case 0:
+		return randList(r)
+	case 1:
+		return randCounter(r)
+	}
+	return randValue(r, 0)
+}
+
+// randValue returns a valid value other than a list or a counter (which
+// are fields only); depth is the map nesting of its place.
 func randValue(r *rand.Rand, depth int) item.Value {
 	switch n := r.IntN(10); {
 	case n < 6:
@@ -118,9 +160,15 @@ func randValue(r *rand.Rand, depth int) item.Value {
 func randItem(r *rand.Rand) item.Item {
 	m := map[string]item.Value{}
 	for range r.IntN(6) {
-		m[pick(r, namePool)] = randValue(r, 0)
+		m[pick(r, namePool)] = randField(r)
 	}
-	return item.New(m).WithDeleted(r.IntN(4) == 0)
+	return assign(r, item.Item{}, item.New(m).WithDeleted(r.IntN(4) == 0))
+}
+
+// assign gives the new list elements of next ids as a write after prev
+// would, with a random tag standing for the write.
+func assign(r *rand.Rand, prev, next item.Item) item.Item {
+	return item.AssignIDs(prev, next, r.Uint64())
 }
 
 // mutate returns a random descendant of it: fields kept, edited element by
@@ -133,18 +181,18 @@ func mutate(r *rand.Rand, it item.Item) item.Item {
 		case 2:
 			out = out.Without(f.Name)
 		case 3:
-			out = out.With(f.Name, randValue(r, 0))
+			out = out.With(f.Name, randField(r))
 		default:
 			out = out.With(f.Name, editValue(r, f.Value))
 		}
 	}
 	for range r.IntN(3) {
-		out = out.With(pick(r, namePool), randValue(r, 0))
+		out = out.With(pick(r, namePool), randField(r))
 	}
 	if r.IntN(4) == 0 {
 		out = out.WithDeleted(!out.Deleted())
 	}
-	return out
+	return assign(r, it, out)
 }
 
 // editValue changes a set or map element by element; other values are
@@ -181,8 +229,36 @@ func editValue(r *rand.Rand, v item.Value) item.Value {
 			m[pick(r, keyPool)] = randValue(r, 1)
 		}
 		return item.Map(m)
+	case item.TypeList:
+		return editList(r, v)
+	case item.TypeCounter:
+		return item.Counter(v.Int64() + int64(r.IntN(11)-5))
 	}
-	return randValue(r, 0)
+	return randField(r)
+}
+
+// editList deletes some elements of a list and inserts new ones (without
+// ids) at random places; the elements kept keep their ids.
+func editList(r *rand.Rand, v item.Value) item.Value {
+	var elems []item.ListElem
+	for _, e := range v.ListElems() {
+		if r.IntN(4) > 0 {
+			elems = append(elems, e)
+		}
+	}
+	for range r.IntN(4) {
+		at := r.IntN(len(elems) + 1)
+		run := make([]item.ListElem, 1+r.IntN(3))
+		for i := range run {
+			run[i].Value = randListElem(r)
+		}
+		elems = slices.Insert(elems, at, run...)
+	}
+	l, err := item.ListOf(elems)
+	if err != nil {
+		panic(err)
+	}
+	return l
 }
 
 // mustSet builds a set or fails the test.

@@ -15,9 +15,17 @@ import (
 //   - set: elements removed by any leaf go, then elements added by any leaf
 //     come back: a concurrent add wins over a remove.
 //   - map: per key, the last put wins; a put beats a concurrent delete.
+//   - list: element by element: every element any leaf inserted is kept,
+//     the order of every leaf's elements is kept, and concurrent
+//     insertions at one place are ordered by element id, greatest first
+//     (RGA's rule), so that each write's run stays together; an element
+//     goes only if a leaf deleted that very element.
+//   - counter: the leaves' additions (each leaf's value minus the base's)
+//     all add up.
 //   - a field the base lacks that every leaf writing it makes a set (or
-//     every one a map): the elements (keys) they create are adds (puts), so
-//     leaves that each start the set all keep their elements.
+//     every one a map, a list or a counter): the elements (keys, value)
+//     they create are adds (puts, inserts, additions), so leaves that each
+//     start the set all keep their elements.
 //   - a field replaced whole by one leaf and edited by another: the last
 //     replacement wins, and the element edits ordered after it apply on top.
 //   - deleted flag: the last leaf that changed it wins.
@@ -123,15 +131,36 @@ func mergeField(cur Value, edits []Edit) (Value, error) {
 	switch writes[0].Op {
 	case OpSetOps:
 		return mergeSetOps(cur, writes)
+	case OpListOps:
+		return mergeListOps(cur, writes)
+	case OpCounterAdd:
+		return mergeCounterAdds(cur, writes)
 	default:
 		return mergeMapOps(cur, writes)
 	}
 }
 
+// mergeCounterAdds adds every branch's addition to cur: none is lost.
+func mergeCounterAdds(cur Value, edits []Edit) (Value, error) {
+	if cur.t != TypeCounter && cur.t != TypeInvalid {
+		return applyAll(cur, edits)
+	}
+	n := cur.Int64()
+	for _, e := range edits {
+		if e.Op != OpCounterAdd {
+			return applyAll(cur, edits)
+		}
+		n += e.N
+	}
+	return Counter(n), nil
+}
+
 // creationsAsAdds rewrites the writes to a field the base lacks as element
-// edits when every one makes it a set (or every one a map): leaves that
-// each start the set add their elements, rather than the last one replacing
-// the others'.
+// edits when every one makes it a set (or every one a map, a list or a
+// counter): leaves that each start the set add their elements, rather than
+// the last one replacing the others'; leaves that each start a list insert
+// their elements at its start; leaves that each start a counter add their
+// values.
 func creationsAsAdds(writes []Edit) []Edit {
 	kind := TypeInvalid
 	for _, e := range writes {
@@ -141,24 +170,46 @@ func creationsAsAdds(writes []Edit) []Edit {
 			t = TypeSet
 		case OpMapOps:
 			t = TypeMap
+		case OpListOps:
+			t = TypeList
+		case OpCounterAdd:
+			t = TypeCounter
 		}
-		if t != TypeSet && t != TypeMap || kind != TypeInvalid && t != kind {
+		if t != TypeSet && t != TypeMap && t != TypeList && t != TypeCounter || kind != TypeInvalid && t != kind {
+			return writes
+		}
+		if t == TypeList && e.Op == OpSet && !e.Value.assigned() {
 			return writes
 		}
 		kind = t
 	}
 	out := slices.Clone(writes)
 	for i, e := range out {
-		switch {
-		case e.Op != OpSet:
-		case kind == TypeSet:
-			out[i] = Edit{Field: e.Field, Op: OpSetOps, Add: e.Value.Elems()}
-		default:
-			out[i] = Edit{Field: e.Field, Op: OpMapOps}
-			for j, k := range e.Value.Keys() {
-				out[i].Put = append(out[i].Put, Field{k, e.Value.c.elems[j]})
-			}
+		if e.Op == OpSet {
+			out[i] = creationAsAdd(e, kind)
 		}
+	}
+	return out
+}
+
+// creationAsAdd returns the element edit that makes a field the base
+// lacks into e.Value, a value of type kind.
+func creationAsAdd(e Edit, kind Type) Edit {
+	switch kind {
+	case TypeSet:
+		return Edit{Field: e.Field, Op: OpSetOps, Add: e.Value.Elems()}
+	case TypeList:
+		out := Edit{Field: e.Field, Op: OpListOps}
+		if e.Value.Len() > 0 {
+			out.Runs = []ListRun{{Elems: e.Value.ListElems()}}
+		}
+		return out
+	case TypeCounter:
+		return Edit{Field: e.Field, Op: OpCounterAdd, N: e.Value.Int64()}
+	}
+	out := Edit{Field: e.Field, Op: OpMapOps}
+	for j, k := range e.Value.Keys() {
+		out.Put = append(out.Put, Field{k, e.Value.c.elems[j]})
 	}
 	return out
 }

@@ -23,14 +23,17 @@ const (
 	TypeDate    Type = 5
 	TypeSet     Type = 6
 	TypeMap     Type = 7
+	TypeList    Type = 8
+	// 9 is the tag of the compact number form, not a type.
+	TypeCounter Type = 10
 )
 
-var typeNames = [...]string{"invalid", "string", "number", "int", "bool", "date", "set", "map"}
+var typeNames = [...]string{"invalid", "string", "number", "int", "bool", "date", "set", "map", "list", "", "counter"}
 
 // String returns the type's name as used in schema files: "string",
-// "number", "int", "bool", "date", "set" or "map".
+// "number", "int", "bool", "date", "set", "map", "list" or "counter".
 func (t Type) String() string {
-	if int(t) < len(typeNames) {
+	if int(t) < len(typeNames) && typeNames[t] != "" {
 		return typeNames[t]
 	}
 	return fmt.Sprintf("type(%d)", t)
@@ -39,12 +42,17 @@ func (t Type) String() string {
 // ParseType returns the type with the given name.
 func ParseType(name string) (Type, bool) {
 	for i, n := range typeNames[1:] {
-		if n == name {
+		if n != "" && n == name {
 			return Type(i + 1), true
 		}
 	}
 	return TypeInvalid, false
 }
+
+// FieldOnly reports whether values of the type may only be item fields,
+// never set elements or map values: lists and counters, whose merge rules
+// are defined per field.
+func (t Type) FieldOnly() bool { return t == TypeList || t == TypeCounter }
 
 // Scalar reports whether values of the type can be set elements.
 func (t Type) Scalar() bool { return t >= TypeString && t <= TypeDate }
@@ -62,8 +70,9 @@ type Value struct {
 }
 
 type composite struct {
-	elems []Value  // set elements, or map values in key order
+	elems []Value  // set or list elements, or map values in key order
 	keys  []string // map keys, sorted
+	meta  []ElemID // list element ids
 }
 
 // String returns a string value.
@@ -88,6 +97,10 @@ func Bool(b bool) Value {
 	}
 	return Value{t: TypeBool}
 }
+
+// Counter returns a counter value: an int64 whose concurrent increments
+// and decrements add up when branches merge.
+func Counter(i int64) Value { return Value{t: TypeCounter, n: uint64(i)} }
 
 // Date returns a date value, truncated to the millisecond, in UTC.
 func Date(t time.Time) Value { return DateMillis(t.UnixMilli()) }
@@ -147,19 +160,19 @@ func (v Value) Type() Type { return v.t }
 // Str returns the string of a string value, or "".
 func (v Value) Str() string { return v.s }
 
-// Float returns a number value as a float64. Int values convert; other types
-// return 0.
+// Float returns a number value as a float64. Int and counter values
+// convert; other types return 0.
 func (v Value) Float() float64 {
 	switch v.t {
 	case TypeNumber:
 		return math.Float64frombits(v.n)
-	case TypeInt:
+	case TypeInt, TypeCounter:
 		return float64(int64(v.n))
 	}
 	return 0
 }
 
-// Int64 returns an int value, a date's Unix milliseconds, or a number
+// Int64 returns an int or counter value, a date's Unix milliseconds, or a number
 // truncated toward zero.
 func (v Value) Int64() int64 {
 	if v.t == TypeNumber {
@@ -174,7 +187,8 @@ func (v Value) Bool() bool { return v.t == TypeBool && v.n != 0 }
 // Time returns a date value as a UTC time.
 func (v Value) Time() time.Time { return time.UnixMilli(int64(v.n)).UTC() }
 
-// Len returns the number of elements of a set or map, and 0 otherwise.
+// Len returns the number of elements of a set, list or map, and 0
+// otherwise.
 func (v Value) Len() int {
 	if v.c == nil {
 		return 0
@@ -182,8 +196,9 @@ func (v Value) Len() int {
 	return len(v.c.elems)
 }
 
-// Elems returns the sorted elements of a set (or the values of a map in key
-// order). The slice is shared: do not modify it.
+// Elems returns the sorted elements of a set, the elements of a list in
+// order, or the values of a map in key order. The slice is shared: do not
+// modify it.
 func (v Value) Elems() []Value {
 	if v.c == nil {
 		return nil
@@ -229,6 +244,13 @@ func (v Value) valid(depth int) error {
 			return fmt.Errorf("%w: number is NaN", ErrInvalidValue)
 		}
 	case TypeInt, TypeBool, TypeDate:
+	case TypeCounter, TypeList:
+		if depth > 0 {
+			return fmt.Errorf("%w: a %s is a field, not a map value", ErrInvalidValue, v.t)
+		}
+		if v.t == TypeList {
+			return v.validList()
+		}
 	case TypeSet:
 		// Set checks its elements, but StringSet does not check UTF-8.
 		for _, e := range v.c.elems {
@@ -268,7 +290,7 @@ func Compare(a, b Value) int {
 		return strings.Compare(a.s, b.s)
 	case TypeNumber:
 		return cmp.Compare(math.Float64frombits(a.n), math.Float64frombits(b.n))
-	case TypeInt, TypeDate:
+	case TypeInt, TypeDate, TypeCounter:
 		return cmp.Compare(int64(a.n), int64(b.n))
 	case TypeBool:
 		return cmp.Compare(a.n, b.n)
@@ -279,6 +301,11 @@ func Compare(a, b Value) int {
 			return c
 		}
 		return slices.CompareFunc(a.Elems(), b.Elems(), Compare)
+	case TypeList:
+		if c := slices.CompareFunc(a.Elems(), b.Elems(), Compare); c != 0 {
+			return c
+		}
+		return slices.CompareFunc(a.meta(), b.meta(), ElemID.Compare)
 	}
 	return 0
 }
@@ -294,21 +321,22 @@ func Equal(a, b Value) bool {
 	return Compare(a, b) == 0
 }
 
-// Any returns the value as a plain Go value: string, float64, int64, bool,
-// time.Time, []any (set) or map[string]any.
+// Any returns the value as a plain Go value: string, float64, int64 (int
+// and counter), bool, time.Time, []any (set, or list in order) or
+// map[string]any.
 func (v Value) Any() any {
 	switch v.t {
 	case TypeString:
 		return v.s
 	case TypeNumber:
 		return v.Float()
-	case TypeInt:
+	case TypeInt, TypeCounter:
 		return v.Int64()
 	case TypeBool:
 		return v.Bool()
 	case TypeDate:
 		return v.Time()
-	case TypeSet:
+	case TypeSet, TypeList:
 		out := make([]any, len(v.c.elems))
 		for i, e := range v.c.elems {
 			out[i] = e.Any()
@@ -333,6 +361,14 @@ func (v Value) GoString() string {
 		return fmt.Sprint(v.Float())
 	case TypeInt:
 		return fmt.Sprintf("%di", v.Int64())
+	case TypeCounter:
+		return fmt.Sprintf("%dc", v.Int64())
+	case TypeList:
+		parts := make([]string, len(v.c.elems))
+		for i, e := range v.c.elems {
+			parts[i] = e.GoString()
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
 	case TypeBool:
 		return fmt.Sprint(v.Bool())
 	case TypeDate:

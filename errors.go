@@ -27,6 +27,12 @@ var (
 	// directory open.
 	ErrLocked = vfs.ErrLocked
 
+	// ErrNotDataDir is matched (errors.Is) by the error Open returns with
+	// Options.MustExist when the directory is not a goatdb data directory:
+	// it does not exist, is not a directory, or holds no session key. The
+	// error's message names the directory and which of these it is.
+	ErrNotDataDir = errors.New("goatdb: not a goatdb data directory")
+
 	// ErrReadOnly is returned when a write is attempted on a database
 	// opened read-only (Options.ReadOnly): Put, Create, Delete,
 	// Batch.Commit, Sync, StartSync, Query.Save, Discard, Reauthor,

@@ -67,6 +67,14 @@ type Options struct {
 	// RepoIdleTimeout closes a repository not in use for this long; 0
 	// means never.
 	RepoIdleTimeout time.Duration
+	// MustExist makes Open fail, creating nothing, when dir is not a goatdb
+	// data directory: when it does not exist, is not a directory, or holds
+	// no session key (session.key, which every Open that may write creates
+	// on a directory's first use, and keeps). The error matches
+	// ErrNotDataDir and names the directory and what it lacks. Tools set
+	// it so that a mistyped path is an error rather than a new, empty
+	// database; it applies to read-only opens too.
+	MustExist bool
 	// Now is the clock: commits are stamped with it, requests to servers
 	// signed with it and certificates checked against it. nil means
 	// time.Now. Setting it is for tests and simulations (days of history in
@@ -134,6 +142,9 @@ type DB struct {
 // lock on DIR/LOCK when it can, so that no writer starts (and repairs logs)
 // while it reads; when a writer holds the directory it proceeds without a
 // lock and reads beside it.
+//
+// With Options.MustExist, Open creates nothing and fails with an error
+// matching ErrNotDataDir on a directory that is not a data directory.
 func Open(dir string, opts *Options) (*DB, error) {
 	var o Options
 	if opts != nil {
@@ -158,6 +169,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 	db.resumes.db = db
 	db.creds.db = db
 	if err := db.open(); err != nil {
+		if errors.Is(err, ErrNotDataDir) {
+			return nil, err // it names the directory
+		}
 		return nil, fmt.Errorf("goatdb: open %s: %w", dir, err)
 	}
 	if o.RepoIdleTimeout > 0 {
@@ -171,6 +185,11 @@ func Open(dir string, opts *Options) (*DB, error) {
 }
 
 func (db *DB) open() error {
+	if db.opts.MustExist {
+		if err := checkDataDir(db.fs, db.dir); err != nil {
+			return err
+		}
+	}
 	if db.opts.ReadOnly {
 		return db.openReadOnly()
 	}
@@ -193,6 +212,41 @@ func (db *DB) open() error {
 	copy(db.session[:], db.key.Public().(ed25519.PublicKey))
 	return nil
 }
+
+// checkDataDir returns an error matching ErrNotDataDir unless dir is a
+// goatdb data directory: a directory holding the session key, the file
+// every writable open creates first (after the lock) and never removes.
+func checkDataDir(fsys vfs.FS, dir string) error {
+	info, err := fsys.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &notDataDirError{dir, "it does not exist"}
+	case err != nil:
+		return err
+	case !info.IsDir():
+		return &notDataDirError{dir, "it is not a directory"}
+	}
+	_, err = fsys.Stat(filepath.Join(dir, keyFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &notDataDirError{dir, "it has no " + keyFile}
+	case err != nil:
+		return err
+	}
+	return nil
+}
+
+// notDataDirError is the error of Open with Options.MustExist on a
+// directory that is not a data directory; it matches ErrNotDataDir.
+type notDataDirError struct {
+	dir, why string
+}
+
+func (e *notDataDirError) Error() string {
+	return "goatdb: " + e.dir + " is not a goatdb data directory (" + e.why + ")"
+}
+
+func (e *notDataDirError) Is(target error) bool { return target == ErrNotDataDir }
 
 // openReadOnly opens an existing directory without creating anything.
 func (db *DB) openReadOnly() error {

@@ -275,6 +275,7 @@ func TestHelpAndVersion(t *testing.T) {
 func TestSchemasFlag(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "d")
+	ok(t, dir, "init")
 	file := filepath.Join(t.TempDir(), "s.json")
 	if err := os.WriteFile(file, []byte(schemaFile), 0o644); err != nil {
 		t.Fatal(err)

@@ -35,16 +35,20 @@
 //
 // --json is accepted by init, ls, verify, schema, whoami, rejected, user
 // list and session list, whose default output is for people. --dir defaults to
-// $GOATDB_DIR, else ./goatdb-data, and is created by the first command
-// that writes. Schemas come from --schemas FILE or, when it exists,
+// $GOATDB_DIR, else ./goatdb-data. Only init and serve (which says so) make
+// it a data directory: every other command exits 1, creating nothing, on a
+// directory that is not one (missing, or without session.key; see
+// goatdb.Options.MustExist), so a mistyped --dir is not a new, empty
+// database. Schemas come from --schemas FILE or, when it exists,
 // DIR/schemas.json (format: schema/FORMAT.md).
 //
 // # Exit status
 //
 //   - 0: success.
 //   - 1: not found (a missing or deleted item, repository or commit, or a
-//     missing data directory for a command that only reads), or a
-//     failed check (verify found problems, the server refused commits).
+//     directory that is not a goatdb data directory), or a failed check
+//     (verify found problems, a sync in which either side refused
+//     commits).
 //   - 2: anything else: bad usage, bad input (an invalid path, malformed
 //     JSON, a value of the wrong type for the schema, a user or session
 //     that user and session do not know), a data directory
@@ -66,8 +70,8 @@
 //     to fail (put and import check the first items of a new repository
 //     before writing). The one exception is import, below.
 //   - get, ls, log, query, export, verify, backup, whoami and rejected open the
-//     directory read-only: they create, repair and write nothing in it (a
-//     missing DIR exits 1), and they work beside a running 'goatdb serve' or any
+//     directory read-only: they create, repair and write nothing in it,
+//     and they work beside a running 'goatdb serve' or any
 //     other writer, reading each log up to its last complete record.
 //   - Flags may come before or after the positional arguments, global flags
 //     after the command too; after -- everything is positional.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/goatdb/goatdb"
@@ -66,10 +65,13 @@ func collect(e *env, args []string, dryRun, force bool) error {
 	for _, r := range results {
 		fmt.Fprintln(e.stdout, r)
 	}
-	if errors.Is(err, gc.ErrNoHistory) {
+	var ee *exitError
+	switch {
+	case errors.Is(err, gc.ErrNoHistory):
 		return failf("%v; 'goatdb ls' lists the repositories", err)
-	}
-	if err != nil {
+	case errors.As(err, &ee):
+		return err
+	case err != nil:
 		return final(err)
 	}
 	if len(results) == 0 {
@@ -80,21 +82,14 @@ func collect(e *env, args []string, dryRun, force bool) error {
 
 // collectHere collects on the data directory opened here.
 func collectHere(e *env, req server.GCRequest) ([]gc.Result, error) {
-	if !fileExists(e.dir) {
-		return nil, failf("data directory %s does not exist; give the right --dir", e.dir)
-	}
 	logger := slog.New(&warnHandler{mu: new(sync.Mutex), w: e.stderr})
 	reg, err := e.reg()
 	if err != nil {
 		return nil, err
 	}
-	db, err := goatdb.Open(e.dir, &goatdb.Options{Schemas: reg, Logger: logger})
-	switch {
-	case errors.Is(err, goatdb.ErrLocked):
-		return nil, final(fmt.Errorf("data directory %s is in use by a goatdb process that does not answer on its admin socket %s; stop it and run this again",
-			e.dir, filepath.Join(e.dir, server.AdminSocket)))
-	case err != nil:
-		return nil, &exitError{code: exitUsage, err: err, hinted: true}
+	db, err := goatdb.Open(e.dir, &goatdb.Options{Schemas: reg, Logger: logger, MustExist: true})
+	if err != nil {
+		return nil, e.openError(err, noAdminSocket(e.dir))
 	}
 	drop, err := server.ShunDrop(db) // what 'goatdb purge' shunned goes at compaction
 	if err != nil {

@@ -108,13 +108,12 @@ const schemaFile = `{"schemas": [
 ]}
 `
 
-// newDir returns a data directory holding schemas.json.
+// newDir returns a data directory, made by 'goatdb init', holding
+// schemas.json.
 func newDir(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	ok(t, dir, "init")
 	if err := os.WriteFile(filepath.Join(dir, "schemas.json"), []byte(schemaFile), 0o644); err != nil {
 		t.Fatal(err)
 	}

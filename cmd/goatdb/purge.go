@@ -100,20 +100,14 @@ func purgeItem(e *env, args []string, reason string) error {
 
 // purgeHere purges on the data directory of a stopped server.
 func purgeHere(e *env, path, reason string) (server.Shun, error) {
-	if !fileExists(e.dir) {
-		return server.Shun{}, failf("data directory %s does not exist; give the right --dir", e.dir)
+	logger := slog.New(&warnHandler{mu: new(sync.Mutex), w: e.stderr})
+	db, err := goatdb.Open(e.dir, &goatdb.Options{Logger: logger, MustExist: true})
+	if err != nil {
+		return server.Shun{}, e.openError(err, noAdminSocket(e.dir))
 	}
 	if !fileExists(filepath.Join(e.dir, "auth")) {
-		return server.Shun{}, final(fmt.Errorf("%s is not a server's data directory (it has no auth/): purge works on the directory of 'goatdb serve'", e.dir))
-	}
-	logger := slog.New(&warnHandler{mu: new(sync.Mutex), w: e.stderr})
-	db, err := goatdb.Open(e.dir, &goatdb.Options{Logger: logger})
-	switch {
-	case errors.Is(err, goatdb.ErrLocked):
-		return server.Shun{}, final(fmt.Errorf("data directory %s is in use by a goatdb process that does not answer on its admin socket %s; stop it and run this again",
-			e.dir, filepath.Join(e.dir, server.AdminSocket)))
-	case err != nil:
-		return server.Shun{}, &exitError{code: exitUsage, err: err, hinted: true}
+		err := fmt.Errorf("%s is not a server's data directory (it has no auth/): purge works on the directory of 'goatdb serve'", e.dir)
+		return server.Shun{}, errors.Join(final(err), db.Close())
 	}
 	sh, err := server.Purge(db, path, reason, time.Now())
 	if cerr := db.Close(); cerr != nil {

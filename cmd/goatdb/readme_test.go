@@ -40,13 +40,30 @@ const readmePath = "../../README.md"
 // the README's: ids are matched to the README's in order of appearance and
 // must stay consistent, so an id used in a later command is the one an
 // earlier command printed.
-func TestREADMETour(t *testing.T) { replaySection(t, "The goatdb command") }
+func TestREADMETour(t *testing.T) { replay(t, readmeSection{name: "The goatdb command"}) }
 
-// replaySection replays the console blocks of a README section in one
+// TestREADMEQueries replays the console blocks of the README's "Queries"
+// section after the tour, whose data they query. The section's Go blocks
+// are examples run elsewhere.
+func TestREADMEQueries(t *testing.T) {
+	replay(t, readmeSection{name: "The goatdb command"}, readmeSection{name: "Queries", mixed: true})
+}
+
+// readmeSection names a README section to replay; mixed says it also has
+// fenced blocks other than console ones, which the replay leaves alone.
+type readmeSection struct {
+	name  string
+	mixed bool
+}
+
+// replay replays the console blocks of README sections, in order, in one
 // temporary working directory.
-func replaySection(t *testing.T, name string) {
+func replay(t *testing.T, secs ...readmeSection) {
 	readme := readREADME(t)
-	blocks := consoleBlocks(t, readme, name)
+	var blocks [][]step
+	for _, sec := range secs {
+		blocks = append(blocks, consoleBlocks(t, readme, sec.name, sec.mixed)...)
+	}
 
 	tmp := t.TempDir()
 	t.Chdir(tmp)
@@ -176,16 +193,21 @@ func fencedBlock(t *testing.T, sec []string, start int, lang string) ([]string, 
 	return nil, 0
 }
 
-// consoleBlocks parses the ```console blocks of a section into steps. Any
-// other fenced block in the section is an error: the section is for
-// commands the test replays.
-func consoleBlocks(t *testing.T, lines []string, name string) [][]step {
+// consoleBlocks parses the ```console blocks of a section into steps.
+// Unless the section is mixed, any other fenced block in it is an error:
+// the section is for commands the test replays.
+func consoleBlocks(t *testing.T, lines []string, name string, mixed bool) [][]step {
 	t.Helper()
 	sec, start := section(t, lines, name)
 	var blocks [][]step
 	for i := 0; i < len(sec); i++ {
 		l := sec[i]
 		if !strings.HasPrefix(l, "```") {
+			continue
+		}
+		if l != "```console" && mixed {
+			for i++; i < len(sec) && !strings.HasPrefix(sec[i], "```"); i++ {
+			}
 			continue
 		}
 		if l != "```console" {
@@ -243,10 +265,11 @@ const readmeURL = "http://127.0.0.1:8080"
 // Byte counts in sync reports vary with signatures and compression and
 // are not compared, nor are the times of expiries (RFC 3339 to the
 // second); login codes are matched like ids.
-func TestREADMESync(t *testing.T) { replaySection(t, "Sync") }
+func TestREADMESync(t *testing.T) { replay(t, readmeSection{name: "Sync"}) }
 
 // serve starts 'goatdb serve' in the background on a free port and
-// returns its first line of output.
+// returns its output up to its "serving" line (the one before says if it
+// created the data directory).
 func (s *tour) serve(where string, c shellCmd) string {
 	t := s.t
 	t.Helper()
@@ -266,10 +289,15 @@ func (s *tour) serve(where string, c shellCmd) string {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		line, _, _ := strings.Cut(w.String(), "\n")
-		if i := strings.Index(line, " on http://"); i >= 0 && strings.Contains(w.String(), "\n") {
-			s.url = line[i+len(" on "):]
-			return line + "\n"
+		lines := splitLines(w.String())
+		if !strings.HasSuffix(w.String(), "\n") && len(lines) > 0 {
+			lines = lines[:len(lines)-1] // not complete yet
+		}
+		for n, line := range lines {
+			if i := strings.Index(line, " on http://"); i >= 0 && strings.HasPrefix(line, "goatdb: serving ") {
+				s.url = line[i+len(" on "):]
+				return joinLines(lines[:n+1])
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: no 'serving' line after 10s; output:\n%s", where, w.String())

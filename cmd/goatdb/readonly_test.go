@@ -81,7 +81,7 @@ func TestReadsOfMissingDirectory(t *testing.T) {
 		{"backup", filepath.Join(t.TempDir(), "b")},
 	} {
 		t.Run(args[0], func(t *testing.T) {
-			failure(t, cli(t, dir, "", args...), 1, "data directory "+dir+" does not exist")
+			failure(t, cli(t, dir, "", args...), 1, dir+" is not a goatdb data directory (it does not exist)")
 			if _, err := os.Stat(dir); !os.IsNotExist(err) {
 				t.Fatalf("goatdb %s created the directory: %v", args[0], err)
 			}

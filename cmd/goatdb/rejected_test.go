@@ -49,7 +49,7 @@ func ownerServer(t *testing.T) (url string, code func(user string) string) {
 // refused again, the rule being what it is), and dropped by discard.
 func TestRejectedReauthorDiscard(t *testing.T) {
 	url, code := ownerServer(t)
-	alice, bob := t.TempDir(), t.TempDir()
+	alice, bob := newDir(t), newDir(t)
 	ok(t, alice, "login", url, "alice", "--code", code("alice"))
 	mustPut(t, alice, "/data/tasks/t1", `{"owner": "alice", "title": "a"}`)
 	ok(t, alice, "sync", url)

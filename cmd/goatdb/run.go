@@ -258,32 +258,48 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// withDB opens the data directory, runs fn and closes it. Read-only opens
-// create, repair and write nothing, and work beside a running writer such
-// as 'goatdb serve'; a missing directory exits 1.
+// withDB opens the data directory, runs fn and closes it. The directory
+// must be a goatdb data directory (see openError): only init and serve
+// create one. Read-only opens create, repair and write nothing, and work
+// beside a running writer such as 'goatdb serve'.
 func (e *env) withDB(readOnly bool, fn func(db *goatdb.DB) error) error {
+	return e.withOpts(goatdb.Options{ReadOnly: readOnly, MustExist: true}, fn)
+}
+
+// withOpts opens the data directory with o (schemas and logger added),
+// runs fn and closes it.
+func (e *env) withOpts(o goatdb.Options, fn func(db *goatdb.DB) error) error {
 	reg, err := e.reg()
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.DiscardHandler)
+	o.Schemas = reg
+	o.Logger = slog.New(slog.DiscardHandler)
 	if !e.quiet {
-		logger = slog.New(&warnHandler{mu: new(sync.Mutex), w: e.stderr})
+		o.Logger = slog.New(&warnHandler{mu: new(sync.Mutex), w: e.stderr})
 	}
-	db, err := goatdb.Open(e.dir, &goatdb.Options{Schemas: reg, ReadOnly: readOnly, Logger: logger})
-	switch {
-	case errors.Is(err, goatdb.ErrLocked):
-		return final(fmt.Errorf("data directory %s is in use by another goatdb process; stop it, or give another --dir", e.dir))
-	case readOnly && errors.Is(err, goatdb.ErrNotFound):
-		return failf("data directory %s does not exist; give the right --dir, or 'goatdb init' creates it", e.dir)
-	case err != nil:
-		return &exitError{code: exitUsage, err: err, hinted: true}
+	db, err := goatdb.Open(e.dir, &o)
+	if err != nil {
+		return e.openError(err, "in use by another goatdb process; stop it, or give another --dir")
 	}
 	err = fn(db)
 	if cerr := db.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close %s: %w", e.dir, cerr))
 	}
 	return err
+}
+
+// openError turns an error of goatdb.Open on the data directory into the
+// command's: a directory that is not a data directory exits 1 and says
+// how to make one; locked says what to do when another process holds it.
+func (e *env) openError(err error, locked string) error {
+	switch {
+	case errors.Is(err, goatdb.ErrNotDataDir):
+		return failf("%v; run 'goatdb init --dir %s' to create one, or check --dir", err, e.dir)
+	case errors.Is(err, goatdb.ErrLocked):
+		return final(fmt.Errorf("data directory %s is %s", e.dir, locked))
+	}
+	return &exitError{code: exitUsage, err: err, hinted: true}
 }
 
 // warnHandler prints library warnings (a damaged log record skipped, a

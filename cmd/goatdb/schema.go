@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/schema"
 )
@@ -20,7 +21,8 @@ sorted by namespace and version, each with its fields in file order: name,
 type, whether it is required and its default. The file format is described
 in schema/FORMAT.md. --json prints one JSON object per schema:
 {"namespace", "version", "fields": [{"name", "type", "required", "default"}]}.
-It does not open the data directory.`,
+With --schemas it does not open the data directory; without, DIR must be a
+goatdb data directory.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		asJSON := fs.Bool("json", false, "print JSON lines")
 		return func(e *env, args []string) error { return listSchemas(e, args, *asJSON) }
@@ -43,6 +45,12 @@ type fieldJSON struct {
 func listSchemas(e *env, args []string, asJSON bool) error {
 	if len(args) != 0 {
 		return usagef("schema", "schema takes no arguments")
+	}
+	if e.schemas == "" {
+		// DIR/schemas.json: a mistyped --dir must not list no schemas.
+		if err := e.withDB(true, func(*goatdb.DB) error { return nil }); err != nil {
+			return err
+		}
 	}
 	reg, err := e.reg()
 	if err != nil {

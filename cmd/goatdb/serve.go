@@ -30,7 +30,9 @@ var serveCommand = &command{
 	about: `Serve runs the HTTP sync server on --addr (default 127.0.0.1:8080; port 0
 picks a free one) until SIGINT or SIGTERM, then shuts down gracefully: event
 streams end, requests in flight finish, every repository is flushed. It
-prints the URL it listens on. Peers sync with 'goatdb sync URL' or the Go
+prints the URL it listens on. Like init, and unlike every other command,
+it makes DIR a data directory when it is not one yet, and then says so
+in its first line. Peers sync with 'goatdb sync URL' or the Go
 API (DB.Sync, DB.StartSync).
 
 Every client logs in: 'goatdb user add NAME' (beside the running server or
@@ -197,13 +199,10 @@ func serve(e *env, args []string, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	db, err := goatdb.Open(e.dir, &goatdb.Options{Schemas: reg, Logger: logger,
+	db, err := e.openServed(goatdb.Options{Schemas: reg, Logger: logger,
 		MaxOpenRepos: o.openRepos, MaxOpenRepoBytes: o.repoMiB << 20})
-	switch {
-	case errors.Is(err, goatdb.ErrLocked):
-		return final(fmt.Errorf("data directory %s is in use by another goatdb process; stop it, or give another --dir", e.dir))
-	case err != nil:
-		return &exitError{code: exitUsage, err: err, hinted: true}
+	if err != nil {
+		return e.openError(err, "in use by another goatdb process; stop it, or give another --dir")
 	}
 	id, err := server.OpenIdentity(e.dir)
 	if err != nil {
@@ -240,6 +239,28 @@ func serve(e *env, args []string, o *serveOptions) error {
 		fmt.Fprintln(e.stdout, "goatdb: stopped")
 	}
 	return err
+}
+
+// openServed opens the data directory for serve, which makes it a data
+// directory if it is not one yet, and then says so first: a mistyped
+// --dir shows as a new, empty database.
+func (e *env) openServed(o goatdb.Options) (*goatdb.DB, error) {
+	o.MustExist = true
+	db, err := goatdb.Open(e.dir, &o)
+	if !errors.Is(err, goatdb.ErrNotDataDir) {
+		return db, err
+	}
+	_, serr := os.Stat(e.dir)
+	o.MustExist = false
+	if db, err = goatdb.Open(e.dir, &o); err != nil {
+		return nil, err
+	}
+	if serr == nil {
+		fmt.Fprintf(e.stdout, "goatdb: %s was not a goatdb data directory: made it one, a new, empty database\n", e.dir)
+	} else {
+		fmt.Fprintf(e.stdout, "goatdb: created the data directory %s, a new, empty database\n", e.dir)
+	}
+	return db, nil
 }
 
 // loadRules returns the rules --rules names: authz's defaults for "",

@@ -21,9 +21,14 @@ directory catches up by naming it.
 Every commit received is verified (its id and signature) before it is
 stored; a commit the server refuses is listed with the reason and kept
 aside, out of its item, until 'goatdb reauthor' or 'goatdb discard'
-('goatdb rejected' lists it). The exit
-status is 1 if the server refused commits and 2 if it could not be reached
-or the sync failed. --json prints the figures as one JSON object.`,
+('goatdb rejected' lists it). The exit status is 0 only if every
+repository synced and neither side refused a commit: 1 if the server
+refused commits or this directory refused some of the server's (each is
+listed with the reason), 2 if the server could not be reached, did not
+accept this session, or the sync of any repository failed. With no
+repository here and none named, sync asks the server who it takes this
+session for, so that an unreachable server or a missing login fails all
+the same. --json prints the figures as one JSON object.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		asJSON := fs.Bool("json", false, "print one JSON object")
 		return func(e *env, args []string) error { return syncRepos(e, args, *asJSON) }
@@ -44,18 +49,71 @@ func syncRepos(e *env, args []string, asJSON bool) error {
 		}
 	}
 	return e.withDB(false, func(db *goatdb.DB) error {
+		if len(args) == 1 {
+			repos, err := db.Repos()
+			if err != nil {
+				return err
+			}
+			if len(repos) == 0 {
+				return syncNothing(e, db, url, asJSON)
+			}
+		}
 		st, err := db.Sync(e.ctx, url, args[1:]...)
 		if perr := printSync(e, url, st, asJSON); perr != nil {
 			return perr
 		}
-		switch {
-		case errors.Is(err, goatdb.ErrRejected):
-			return failf("the server refused %d commits (listed above)", len(st.Rejected))
-		case errors.Is(err, goatdb.ErrUnreachable):
-			return final(fmt.Errorf("%w; is 'goatdb serve' running there?", err))
-		}
-		return err
+		return syncError(err, st)
 	})
+}
+
+// syncNothing is a sync with no repository to sync: it still asks the
+// server, which must answer and accept this session.
+func syncNothing(e *env, db *goatdb.DB, url string, asJSON bool) error {
+	if _, err := db.WhoAmI(e.ctx, url); err != nil {
+		return syncError(err, goatdb.SyncStats{})
+	}
+	if asJSON {
+		return printSync(e, url, goatdb.SyncStats{}, true)
+	}
+	_, err := fmt.Fprintf(e.stdout, "no repositories here to sync; %s answers (name a repository to fetch it)\n", url)
+	return err
+}
+
+// syncError is the command's error for a sync that returned err with the
+// figures st: any failure exits 2, else a commit refused by either side
+// (listed by printSync) exits 1.
+func syncError(err error, st goatdb.SyncStats) error {
+	rest := withoutRejected(err)
+	switch {
+	case errors.Is(rest, goatdb.ErrUnreachable):
+		return final(fmt.Errorf("%w; is 'goatdb serve' running there?", rest))
+	case rest != nil:
+		return rest
+	case len(st.Rejected) > 0 && len(st.Refused) > 0:
+		return failf("the server refused %d commits, and %d of the server's were refused here (listed above)", len(st.Rejected), len(st.Refused))
+	case len(st.Rejected) > 0:
+		return failf("the server refused %d commits (listed above)", len(st.Rejected))
+	case len(st.Refused) > 0:
+		return failf("%d of the server's commits were refused here (listed above)", len(st.Refused))
+	}
+	return nil
+}
+
+// withoutRejected returns err without the parts that wrap
+// goatdb.ErrRejected, which the rejections listed say; nil if that was
+// all of it.
+func withoutRejected(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var rest []error
+		for _, e := range j.Unwrap() {
+			rest = append(rest, withoutRejected(e))
+		}
+		return errors.Join(rest...)
+	}
+	if errors.Is(err, goatdb.ErrRejected) {
+		return nil
+	}
+	return err
 }
 
 func printSync(e *env, url string, st goatdb.SyncStats, asJSON bool) error {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/goatdb/goatdb"
 )
 
 // outBuffer is a buffer that a running command writes to while the test
@@ -39,7 +41,9 @@ type background struct {
 	stop           func() int // cancels the context and returns the exit status
 }
 
-var servingLine = regexp.MustCompile(`^goatdb: serving (.+) on (https?://127\.0\.0\.1:[0-9]+)\n`)
+// servingLine matches serve's first lines: that it made the data directory,
+// if it did, and where it serves.
+var servingLine = regexp.MustCompile(`^(?:goatdb: (?:created the data directory .+|.+ was not a goatdb data directory: made it one), a new, empty database\n)?goatdb: serving (.+) on (https?://127\.0\.0\.1:[0-9]+)\n`)
 
 // startServe runs 'goatdb serve' on dir and a free loopback port, with
 // flags after its own, until stop (or the end of the test), and returns
@@ -222,4 +226,84 @@ func TestHelpServeAndSync(t *testing.T) {
 	if h := ok(t, dir, "help", "sync"); !strings.HasPrefix(h, "Usage: goatdb sync [flags] URL [REPO...]") || !strings.Contains(h, "-json") {
 		t.Errorf("help sync:\n%s", h)
 	}
+}
+
+// closedURL returns the URL of a loopback port nobody listens on: a
+// listener's, closed.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// TestSyncExitStatus: sync exits 0 only when every repository synced and
+// no commit was refused, whether the directory has repositories or not.
+func TestSyncExitStatus(t *testing.T) {
+	t.Parallel()
+	t.Run("unreachable", func(t *testing.T) {
+		t.Parallel()
+		url := closedURL(t)
+		empty := newDir(t)
+		failure(t, cli(t, empty, "", "sync", url), exitUsage, "server unreachable")
+		failure(t, cli(t, empty, "", "sync", url, "--json"), exitUsage, "is 'goatdb serve' running there?")
+		withRepo := newDir(t)
+		mustPut(t, withRepo, "/data/x/a", `{"a": 1}`)
+		failure(t, cli(t, withRepo, "", "sync", url), exitUsage, "is 'goatdb serve' running there?")
+		failure(t, cli(t, withRepo, "", "sync", url, "/data/x"), exitUsage, "is 'goatdb serve' running there?")
+	})
+
+	srvDir := newDir(t)
+	// A commit stamped an hour ahead of every clock but its writer's:
+	// clients refuse it.
+	db, err := goatdb.Open(srvDir, &goatdb.Options{Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Put("/data/future/a", goatdb.Fields{"a": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, srvDir)
+
+	t.Run("nothing to sync", func(t *testing.T) {
+		t.Parallel()
+		c := loggedIn(t, srvDir, srv.url, "carol")
+		if got, want := ok(t, c, "sync", srv.url), "no repositories here to sync; "+srv.url+" answers (name a repository to fetch it)\n"; got != want {
+			t.Errorf("sync with no repositories: %q, want %q", got, want)
+		}
+		stranger := newDir(t) // never logged in
+		failure(t, cli(t, stranger, "", "sync", srv.url), exitUsage, "answered 401 Unauthorized: session "+sessionOf(t, stranger)+" is not logged in on this server")
+		withRepo := newDir(t)
+		mustPut(t, withRepo, "/data/x/a", `{"a": 1}`)
+		failure(t, cli(t, withRepo, "", "sync", srv.url), exitUsage, "not logged in there")
+	})
+
+	t.Run("refused here", func(t *testing.T) {
+		t.Parallel()
+		c := loggedIn(t, srvDir, srv.url, "dave")
+		r := cli(t, c, "", "sync", srv.url, "/data/future")
+		if r.code != exitFail || !strings.Contains(r.stdout, "refused here: /data/future commit ") ||
+			r.stderr != "goatdb: 1 of the server's commits were refused here (listed above)\n" {
+			t.Errorf("sync of a commit from the future: %+v", r)
+		}
+	})
+
+	t.Run("partial failure", func(t *testing.T) {
+		t.Parallel()
+		c := loggedIn(t, srvDir, srv.url, "erin")
+		mustPut(t, c, "/data/mine/a", `{"a": 1}`)
+		r := cli(t, c, "", "sync", srv.url, "/data/mine", "/data/none")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "/data/none does not exist on this server") || !syncLine.MatchString(r.stdout) {
+			t.Errorf("sync of a repository the server has and one it lacks: %+v", r)
+		}
+	})
 }

@@ -175,13 +175,13 @@ type adminAccess int
 const (
 	adminList   adminAccess = iota // read it only: nothing is created
 	adminChange                    // change existing accounts: nothing is created
-	adminAdd                       // add to them, creating DIR and its identity if need be
+	adminAdd                       // add to them, creating DIR's identity if need be
 )
 
 // withAdmin runs fn on the accounts of the data directory: through the
 // admin socket of the 'goatdb serve' running on it, or, when none runs,
-// on the directory opened here. A missing directory exits 1 for
-// adminList; fn gets a nil Admin (no accounts) for adminList and
+// on the directory opened here. A directory that is not a data directory
+// exits 1; fn gets a nil Admin (no accounts) for adminList and
 // adminChange if the directory has no deployment identity yet.
 func (e *env) withAdmin(access adminAccess, fn func(server.Admin) error) error {
 	c, err := server.DialAdmin(e.dir)
@@ -192,25 +192,23 @@ func (e *env) withAdmin(access adminAccess, fn func(server.Admin) error) error {
 		return final(err)
 	}
 	logger := slog.New(&warnHandler{mu: new(sync.Mutex), w: e.stderr})
-	if access != adminAdd && !fileExists(e.dir) {
-		if access == adminList {
-			return failf("data directory %s does not exist; give the right --dir", e.dir)
-		}
-		return fn(nil)
-	}
-	db, err := goatdb.Open(e.dir, &goatdb.Options{ReadOnly: access == adminList, Logger: logger})
-	switch {
-	case errors.Is(err, goatdb.ErrLocked):
-		return final(fmt.Errorf("data directory %s is in use by a goatdb process that does not answer on its admin socket %s (is its path too long for a Unix socket?); stop that process and run this again, or run 'goatdb serve' from a shorter --dir path",
-			e.dir, filepath.Join(e.dir, server.AdminSocket)))
-	case err != nil:
-		return &exitError{code: exitUsage, err: err, hinted: true}
+	db, err := goatdb.Open(e.dir, &goatdb.Options{ReadOnly: access == adminList, Logger: logger, MustExist: true})
+	if err != nil {
+		return e.openError(err, fmt.Sprintf("in use by a goatdb process that does not answer on its admin socket %s (is its path too long for a Unix socket?); stop that process and run this again, or run 'goatdb serve' from a shorter --dir path",
+			filepath.Join(e.dir, server.AdminSocket)))
 	}
 	err = e.withAccounts(db, access, logger, fn)
 	if cerr := db.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close %s: %w", e.dir, cerr))
 	}
 	return err
+}
+
+// noAdminSocket says what to do about a data directory held by a process
+// that does not answer on its admin socket, for openError.
+func noAdminSocket(dir string) string {
+	return fmt.Sprintf("in use by a goatdb process that does not answer on its admin socket %s; stop it and run this again",
+		filepath.Join(dir, server.AdminSocket))
 }
 
 // withAccounts opens the accounts kept in db and runs fn on them.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -26,10 +27,23 @@ func TestVerifyClean(t *testing.T) {
 	if got := ok(t, dir, "verify"); got != "ok: 2 repositories, 9 items, 9 commits\n" {
 		t.Errorf("verify: %q", got)
 	}
-	empty := t.TempDir()
-	if got := ok(t, empty, "verify"); got != "ok: 0 repositories, 0 items, 0 commits\n" {
-		t.Errorf("verify on an empty directory: %q", got)
+	if got := ok(t, newDir(t), "verify"); got != "ok: 0 repositories, 0 items, 0 commits\n" {
+		t.Errorf("verify on a new data directory: %q", got)
 	}
+}
+
+// TestVerifyNotDataDir: verify on a directory that is not a data
+// directory (empty, or a mistyped path) fails and creates nothing, rather
+// than reporting zero repositories as fine.
+func TestVerifyNotDataDir(t *testing.T) {
+	t.Parallel()
+	empty := t.TempDir()
+	failure(t, cli(t, empty, "", "verify"), exitFail, empty+" is not a goatdb data directory (it has no session.key); run 'goatdb init --dir "+empty+"' to create one, or check --dir")
+	if files := sizes(t, empty); len(files) != 1 {
+		t.Errorf("verify created files: %v", files)
+	}
+	missing := filepath.Join(empty, "typo")
+	failure(t, cli(t, missing, "", "verify"), exitFail, missing+" is not a goatdb data directory (it does not exist)")
 	if files := sizes(t, empty); len(files) != 1 {
 		t.Errorf("verify created files: %v", files)
 	}

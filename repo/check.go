@@ -41,6 +41,7 @@ func (r *Repo) Check() []Problem {
 	defer r.mu.RUnlock()
 	var ps []Problem
 	ps = append(ps, r.checkLog()...)
+	ps = append(ps, r.checkIndex()...)
 	for _, n := range r.entries {
 		ps = append(ps, r.checkNode(n)...)
 	}

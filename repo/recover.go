@@ -136,6 +136,7 @@ func (r *Repo) reset() {
 	r.commits, r.items, r.list = map[commit.ID]*node{}, map[string]*itemState{}, nil
 	r.waiting, r.entries, r.damage = map[commit.ID][]*node{}, nil, nil
 	r.seq, r.live = 0, 0
+	r.index.clear()
 	r.excl, r.touched, r.exclSeq, r.reinstated = map[commit.ID]*exclusion{}, nil, 0, nil
 	r.horizon, r.prevEpoch = 0, 0
 }

@@ -149,6 +149,7 @@ type Repo struct {
 	entries []*node               // every commit in log order
 	seq     uint64                // log position after the last commit
 	live    int                   // items whose head is not deleted
+	index   liveIndex             // the live items in key order (index.go)
 	changed chan struct{}         // closed and replaced when seq advances, if watched
 	watched atomic.Bool           // someone took changed since it was last replaced
 	damage  []Damage              // damaged ranges found at open (kept in the log only when read-only)

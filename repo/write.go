@@ -254,6 +254,7 @@ func safeCall(fn func(Current) (item.Item, commit.Schema, error), cur Current) (
 func (r *Repo) commitFor(s *staged) (*commit.Commit, error) {
 	var parents []*node
 	t := r.opts.Now().UnixMilli()
+	s.Value = r.withListIDs(s, t)
 	if s.head != nil {
 		if s.head.schema == s.Schema && item.ItemsEqual(s.Value, s.orig) {
 			return nil, nil
@@ -420,6 +421,7 @@ func (r *Repo) setHead(st *itemState) {
 	if head == nil {
 		if !st.value.Deleted() {
 			r.live--
+			r.index.update(st, false)
 		}
 		st.head, st.value = nil, item.Item{}
 		return
@@ -429,12 +431,16 @@ func (r *Repo) setHead(st *itemState) {
 		r.opts.Logger.Error("read head", "path", r.path, "item", st.key, "err", err)
 		return
 	}
-	if st.head != nil && !st.value.Deleted() {
+	was := st.head != nil && !st.value.Deleted()
+	if was {
 		r.live--
 	}
 	st.head, st.value = head, v
 	if !v.Deleted() {
 		r.live++
+	}
+	if was != !v.Deleted() {
+		r.index.update(st, !v.Deleted())
 	}
 }
 

@@ -1,0 +1,106 @@
+package repo
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tidwall/btree"
+)
+
+// liveIndex is the ordered set of live items: those with a head that is not
+// deleted (what Get and Count see). It is kept by setHead, the one place an
+// item's head changes (writes, receives, merges, exclusions and restores,
+// compaction's rebuilds, replay), and emptied by reset; every change is one
+// O(log n) insert or delete. An entry is the item's *itemState, so a key
+// costs one pointer in the tree and its string is shared with the item.
+// r.mu guards it: the tree's own locks are off.
+type liveIndex struct {
+	tr *btree.BTreeG[*itemState] // nil until the first live item
+}
+
+func byKey(a, b *itemState) bool { return a.key < b.key }
+
+// update puts st in the index or takes it out, after its head changed.
+func (x *liveIndex) update(st *itemState, live bool) {
+	switch {
+	case live && x.tr == nil:
+		x.tr = btree.NewBTreeGOptions(byKey, btree.Options{NoLocks: true})
+		fallthrough
+	case live:
+		x.tr.Set(st)
+	case x.tr != nil:
+		x.tr.Delete(st)
+	}
+}
+
+func (x *liveIndex) clear() { x.tr = nil }
+
+// RangeSpec selects live items by key for Range: keys at or after From
+// (strictly after, if After), starting with Prefix; at most Limit of them,
+// or every one if Limit is 0.
+type RangeSpec struct {
+	From   string
+	After  bool
+	Prefix string
+	Limit  int
+}
+
+// Range returns the live items (head not deleted) that spec selects, in
+// key order, read together under one read lock. Excluded items whose every
+// commit is out have no head and are left out, as Get leaves them out. It
+// does not sort: the keys come from an ordered index, so a page of n keys
+// costs O(log items + n).
+func (r *Repo) Range(spec RangeSpec) []Entry {
+	from := max(spec.From, spec.Prefix)
+	after := spec.After && from == spec.From
+	var out []Entry
+	if spec.Limit > 0 {
+		out = make([]Entry, 0, min(spec.Limit, 1024))
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.live == 0 || r.index.tr == nil {
+		return out
+	}
+	r.index.tr.Ascend(&itemState{key: from}, func(st *itemState) bool {
+		if after && st.key == from {
+			return true
+		}
+		if !strings.HasPrefix(st.key, spec.Prefix) {
+			return false
+		}
+		out = append(out, Entry{st.key, st.value, st.head.schema, st.head.c.ID()})
+		return spec.Limit <= 0 || len(out) < spec.Limit
+	})
+	return out
+}
+
+// checkIndex reports where the index and the items disagree: the index
+// must hold exactly the items with a head that is not deleted, in key
+// order, each once, and as many as Count says.
+func (r *Repo) checkIndex() []Problem {
+	var ps []Problem
+	n, prev := 0, ""
+	if r.index.tr != nil {
+		r.index.tr.Scan(func(st *itemState) bool {
+			switch {
+			case n > 0 && st.key <= prev:
+				ps = append(ps, Problem{Offset: -1, Item: st.key, What: "live index out of order after " + prev})
+			case r.items[st.key] != st || st.head == nil || st.value.Deleted():
+				ps = append(ps, Problem{Offset: -1, Item: st.key, What: "live index holds an item that is not live"})
+			}
+			n, prev = n+1, st.key
+			return true
+		})
+	}
+	live := 0
+	for _, st := range r.items {
+		if st.head != nil && !st.value.Deleted() {
+			live++
+		}
+	}
+	if n != live || live != r.live {
+		ps = append(ps, Problem{Offset: -1, What: fmt.Sprintf("live index holds %d items, %d are live, Count says %d", n, live, r.live)})
+	}
+	return ps
+}

@@ -152,7 +152,9 @@ func (s *convSim) randomStep() convStep {
 	rng := s.rng
 	field := convFields[rng.IntN(len(convFields))]
 	r := rng.IntN(1 << 20)
-	switch k := rng.IntN(20); {
+	switch k := rng.IntN(24); {
+	case k >= 20:
+		return s.randomListOrCounterStep(field, r)
 	case k < 7: // a scalar of any type
 		v := s.randomScalar()
 		return func(it item.Item, sc commit.Schema, _ bool) (item.Item, commit.Schema) { return it.With(field, v), sc }
@@ -224,6 +226,51 @@ func (s *convSim) randomStep() convStep {
 			}
 			return it, sc
 		}
+	}
+}
+
+// randomListOrCounterStep inserts a run into a list, deletes one of its
+// elements, or adds to a counter; the list elements kept keep their ids and
+// the new ones get theirs when the repository writes the item.
+func (s *convSim) randomListOrCounterStep(field string, r int) convStep {
+	rng := s.rng
+	switch rng.IntN(3) {
+	case 0:
+		run := make([]item.ListElem, 1+rng.IntN(3))
+		for i := range run {
+			run[i].Value = s.randomScalar()
+		}
+		return func(it item.Item, sc commit.Schema, _ bool) (item.Item, commit.Schema) {
+			cur, _ := it.Get(field)
+			elems := cur.ListElems()
+			at := r % (len(elems) + 1)
+			l, err := item.ListOf(slices.Insert(elems, at, run...))
+			if err != nil {
+				panic(err)
+			}
+			return it.With(field, l), sc
+		}
+	case 1:
+		return func(it item.Item, sc commit.Schema, _ bool) (item.Item, commit.Schema) {
+			cur, _ := it.Get(field)
+			elems := cur.ListElems()
+			if len(elems) == 0 {
+				return it, sc
+			}
+			l, err := item.ListOf(slices.Delete(elems, r%len(elems), r%len(elems)+1))
+			if err != nil {
+				panic(err)
+			}
+			return it.With(field, l), sc
+		}
+	}
+	n := int64(rng.IntN(11) - 5)
+	return func(it item.Item, sc commit.Schema, _ bool) (item.Item, commit.Schema) {
+		cur, _ := it.Get(field)
+		if cur.Type() != item.TypeCounter {
+			cur = item.Counter(0)
+		}
+		return it.With(field, item.Counter(cur.Int64()+n)), sc
 	}
 }
 

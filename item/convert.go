@@ -2,18 +2,27 @@ package item
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 	"time"
 )
 
 // FromAny converts a plain Go value to a Value, typing it from the Go type:
-// string → string; float32/float64/json.Number → number; signed and unsigned
-// integers → int; bool → bool; time.Time → date; a slice or array → set;
-// map[string]T → map; a Value is returned as it is. JSON decoded with
-// encoding/json (numbers as float64, arrays as []any, objects as
-// map[string]any) converts as the dynamic schema expects.
+// string → string; float32/float64 → number; signed and unsigned integers →
+// int; json.Number → int or number (see below); bool → bool; time.Time →
+// date; a slice or array → set; map[string]T → map; a Value is returned as
+// it is.
+//
+// A json.Number follows the integer rule: an integer literal (no fraction,
+// no exponent) that fits in an int64 is an int, any other JSON number is a
+// number, and a string that is not a JSON number is an error. JSON decoded
+// with json.Decoder.UseNumber therefore types numbers as a Go program
+// writing the same values would: 1 is an int, 1.0, 1e3 and
+// 18446744073709551616 are numbers. (Plain encoding/json decoding, with
+// numbers as float64, makes every number a number.)
 func FromAny(x any) (Value, error) { return fromAny(x, 0) }
 
 func fromAny(x any, depth int) (Value, error) {
@@ -27,11 +36,7 @@ func fromAny(x any, depth int) (Value, error) {
 	case float32:
 		return number(float64(x))
 	case json.Number:
-		f, err := x.Float64()
-		if err != nil {
-			return Value{}, fmt.Errorf("%w: %v", ErrInvalidValue, err)
-		}
-		return number(f)
+		return fromJSONNumber(x)
 	case int:
 		return Int(int64(x)), nil
 	case int64:
@@ -49,6 +54,72 @@ func fromAny(x any, depth int) (Value, error) {
 		return Value{}, fmt.Errorf("%w: null is not a value (remove the field instead)", ErrInvalidValue)
 	}
 	return fromReflect(reflect.ValueOf(x), depth)
+}
+
+// fromJSONNumber types a JSON number literal: an int when it is an
+// integer literal that fits in an int64, a number otherwise.
+func fromJSONNumber(n json.Number) (Value, error) {
+	s := string(n)
+	integer, ok := jsonNumber(s)
+	if !ok {
+		return Value{}, fmt.Errorf("%w: %q is not a JSON number", ErrInvalidValue, cut(s))
+	}
+	if integer {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return Int(i), nil
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return Value{}, fmt.Errorf("%w: number %s: %v", ErrInvalidValue, cut(s), errors.Unwrap(err))
+	}
+	return number(f)
+}
+
+// jsonNumber reports whether s is a JSON number literal (RFC 8259:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?) and whether it is an
+// integer literal (no fraction, no exponent).
+func jsonNumber(s string) (integer, ok bool) {
+	i := 0
+	digits := func() int {
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch n := digits(); {
+	case n == 0, n > 1 && s[i-n] == '0':
+		return false, false
+	}
+	integer = i == len(s)
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false, false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false, false
+		}
+	}
+	return integer, i == len(s)
+}
+
+// cut shortens s for an error message.
+func cut(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
 
 func number(f float64) (Value, error) {

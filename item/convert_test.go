@@ -26,7 +26,15 @@ func TestFromAny(t *testing.T) {
 		{"float64 inf", math.Inf(-1), item.Number(math.Inf(-1))},
 		{"float32", float32(0.25), item.Number(0.25)},
 		{"json.Number", json.Number("12.5"), item.Number(12.5)},
-		{"json.Number integral", json.Number("3"), item.Number(3)},
+		{"json.Number integer literal", json.Number("3"), item.Int(3)},
+		{"json.Number negative integer", json.Number("-42"), item.Int(-42)},
+		{"json.Number -0", json.Number("-0"), item.Int(0)},
+		{"json.Number max int64", json.Number("9223372036854775807"), item.Int(math.MaxInt64)},
+		{"json.Number min int64", json.Number("-9223372036854775808"), item.Int(math.MinInt64)},
+		{"json.Number past int64", json.Number("9223372036854775808"), item.Number(1 << 63)},
+		{"json.Number fraction", json.Number("1.0"), item.Number(1)},
+		{"json.Number exponent", json.Number("1e3"), item.Number(1000)},
+		{"json.Number negative exponent", json.Number("-25E-1"), item.Number(-2.5)},
 		{"int", 7, item.Int(7)},
 		{"int8", int8(-8), item.Int(-8)},
 		{"int16", int16(16), item.Int(16)},
@@ -82,6 +90,15 @@ func TestFromAnyErrors(t *testing.T) {
 		{"float32 NaN", float32(math.NaN())},
 		{"json.Number bad", json.Number("abc")},
 		{"json.Number out of range", json.Number("1e400")},
+		{"json.Number empty", json.Number("")},
+		{"json.Number leading zero", json.Number("01")},
+		{"json.Number plus", json.Number("+1")},
+		{"json.Number Inf", json.Number("Inf")},
+		{"json.Number hex", json.Number("0x10")},
+		{"json.Number bare dot", json.Number("1.")},
+		{"json.Number bare exponent", json.Number("1e")},
+		{"json.Number space", json.Number(" 1")},
+		{"json.Number underscore", json.Number("1_000")},
 		{"uint64 overflow", uint64(math.MaxInt64) + 1},
 		{"non-UTF-8 string", "\xff"},
 		{"non-UTF-8 in []string", []string{"\xff"}},
@@ -123,23 +140,27 @@ func TestFromAnyMaxDepth(t *testing.T) {
 	}
 }
 
-// TestFromAnyJSON converts what encoding/json decodes into any, as the
-// dynamic schema does, both with float64 numbers and with UseNumber.
+// TestFromAnyJSON converts what encoding/json decodes into any: with
+// float64 numbers every number is a number; with UseNumber integer literals
+// that fit an int64 are ints, as the same values written from Go are.
 func TestFromAnyJSON(t *testing.T) {
-	doc := `{"title": "Item 42", "count": 42, "ratio": 0.5, "done": false,
+	doc := `{"title": "Item 42", "count": 42, "ratio": 0.5, "done": false, "one": 1.0,
 		"tags": ["tag42", "category2", "tag42"], "empty": [], "meta": {"a": {"b": [1, 2]}, "n": -0}}`
-	want := item.Map(map[string]item.Value{
-		"title": item.String("Item 42"),
-		"count": item.Number(42),
-		"ratio": item.Number(0.5),
-		"done":  item.Bool(false),
-		"tags":  item.StringSet("category2", "tag42"),
-		"empty": mustSet(t),
-		"meta": item.Map(map[string]item.Value{
-			"a": item.Map(map[string]item.Value{"b": mustSet(t, item.Number(1), item.Number(2))}),
-			"n": item.Number(0),
-		}),
-	})
+	want := func(n func(int64) item.Value) item.Value {
+		return item.Map(map[string]item.Value{
+			"title": item.String("Item 42"),
+			"count": n(42),
+			"ratio": item.Number(0.5),
+			"one":   item.Number(1),
+			"done":  item.Bool(false),
+			"tags":  item.StringSet("category2", "tag42"),
+			"empty": mustSet(t),
+			"meta": item.Map(map[string]item.Value{
+				"a": item.Map(map[string]item.Value{"b": mustSet(t, n(1), n(2))}),
+				"n": n(0),
+			}),
+		})
+	}
 	t.Run("float64", func(t *testing.T) {
 		var x any
 		if err := json.Unmarshal([]byte(doc), &x); err != nil {
@@ -149,8 +170,8 @@ func TestFromAnyJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !item.Equal(got, want) {
-			t.Errorf("got %#v\nwant %#v", got, want)
+		if w := want(func(i int64) item.Value { return item.Number(float64(i)) }); !item.Equal(got, w) {
+			t.Errorf("got %#v\nwant %#v", got, w)
 		}
 	})
 	t.Run("UseNumber", func(t *testing.T) {
@@ -164,8 +185,14 @@ func TestFromAnyJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !item.Equal(got, want) {
-			t.Errorf("got %#v\nwant %#v", got, want)
+		if w := want(item.Int); !item.Equal(got, w) {
+			t.Errorf("got %#v\nwant %#v", got, w)
+		}
+		fromGo, err := item.FromAny(map[string]any{"title": "Item 42", "count": 42, "ratio": 0.5, "one": 1.0,
+			"done": false, "tags": []string{"tag42", "category2"}, "empty": []any{},
+			"meta": map[string]any{"a": map[string][]int{"b": {1, 2}}, "n": 0}})
+		if err != nil || !item.Equal(got, fromGo) {
+			t.Errorf("from JSON %#v, from Go %#v (%v): want equal", got, fromGo, err)
 		}
 	})
 	t.Run("rejected", func(t *testing.T) {

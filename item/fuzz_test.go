@@ -2,7 +2,10 @@ package item_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/goatdb/goatdb/item"
@@ -107,6 +110,47 @@ func FuzzDecodeDelta(f *testing.F) {
 			if _, err := item.AppendItem(nil, patched); err != nil {
 				t.Fatalf("patched item %s does not encode: %v", patched, err)
 			}
+		}
+	})
+}
+
+// FuzzFromJSONNumber checks the integer rule on any json.Number: FromAny
+// accepts exactly the JSON number literals (as encoding/json judges them)
+// that are in float64 range, makes an int of exactly those that are
+// integer literals fitting an int64, and never panics.
+func FuzzFromJSONNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1", "-1", "1.0", "1e3", "1E+3", "-2.5e-3", "01", "+1", "1.", ".5",
+		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "1e400", "Inf", "NaN",
+		"0x10", "1_000", " 1", "", "-", "1e", "123456789012345678901234567890"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := item.FromAny(json.Number(s))
+		isJSON := s != "" && (s[0] == '-' || s[0] >= '0' && s[0] <= '9') && json.Valid([]byte(s))
+		if !isJSON {
+			if err == nil {
+				t.Fatalf("FromAny(json.Number(%q)) = %#v, want an error: not a JSON number", s, v)
+			}
+			return
+		}
+		fl, ferr := strconv.ParseFloat(s, 64)
+		if err != nil {
+			if ferr == nil {
+				t.Fatalf("FromAny(json.Number(%q)): %v", s, err)
+			}
+			return
+		}
+		if err := v.Valid(); err != nil {
+			t.Fatal(err)
+		}
+		i, ierr := strconv.ParseInt(s, 10, 64)
+		switch {
+		case ierr == nil && !strings.ContainsAny(s, ".eE"):
+			if v.Type() != item.TypeInt || v.Int64() != i {
+				t.Fatalf("FromAny(json.Number(%q)) = %#v, want int %d", s, v, i)
+			}
+		case v.Type() != item.TypeNumber || v.Float() != fl:
+			t.Fatalf("FromAny(json.Number(%q)) = %#v, want number %v", s, v, fl)
 		}
 	})
 }

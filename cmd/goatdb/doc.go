@@ -118,11 +118,13 @@
 //
 // # JSON
 //
-// JSON input is typed by its JSON type (see json.go): strings, numbers
-// (float64), bools, arrays as sets, objects as maps; null removes a field.
-// Numbers are decoded with json.Decoder.UseNumber and stay exact up to
-// float64. Dates and ints come only from schema coercion: an RFC 3339
-// string for a date field, an integral number for an int field. Output
-// sorts keys, prints sets as sorted arrays, dates as RFC 3339 UTC with
-// milliseconds, and integral numbers without a fraction (3, not 3.0).
+// JSON input is typed by its JSON type (see json.go): strings, integer
+// literals that fit int64 as ints, other numbers as numbers (float64),
+// bools, arrays as sets, objects as maps; null removes a field. Numbers are
+// decoded with json.Decoder.UseNumber and typed by item.FromAny, the rule
+// Go values follow too, so ints keep all 64 bits. Dates come only from
+// schema coercion (an RFC 3339 string for a date field), as do ints from
+// integral numbers and numbers from ints. Output sorts keys, prints sets as
+// sorted arrays, dates as RFC 3339 UTC with milliseconds, ints as integers
+// and integral numbers with a fraction (3.0), so it reads back as it was.
 package main

@@ -14,8 +14,9 @@ var getCommand = &command{
 	args:    "PATH",
 	summary: "print an item's fields as one JSON object",
 	about: `Get prints the item's fields as one JSON object on one line: keys sorted,
-sets as sorted arrays, dates as RFC 3339 in UTC with milliseconds, integral
-numbers without a fraction. A missing or deleted item exits 1.
+sets as sorted arrays, dates as RFC 3339 in UTC with milliseconds, ints as
+integers and numbers with a fraction or exponent (3.0, not 3, so that put
+reads them back as numbers). A missing or deleted item exits 1.
 
 --at prints an older version: the one a commit holds (its 64-hex id, from
 'goatdb log'), or the one the item had at a time (RFC 3339, like

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/goatdb/goatdb/item"
@@ -15,17 +17,21 @@ import (
 //
 //	item type   JSON out (get, export)                  JSON in (put, import)
 //	string      string                                  string
-//	number      number; integral ones without ".0"      number
-//	int         integer                                 number (int with a schema)
+//	number      number; integral ones end in ".0"       number with a fraction or exponent, or past int64
+//	int         integer                                 integer literal that fits int64
 //	bool        true / false                            true / false
 //	date        "2024-05-01T12:00:00.000Z" (UTC, ms)    string (date with a schema)
 //	set         array, sorted as the set is             array
 //	map         object, keys sorted                     object
 //
-// Without a schema an input value is typed from its JSON type alone, so an
-// int or a date written by a Go program comes back from export as a
-// number or a string; export names each item's schema so that import, with
-// the same schema file, restores the types.
+// Numbers follow the rule of item.FromAny for json.Number, the same as for
+// Go values: an integer literal (no fraction, no exponent) that fits in an
+// int64 is an int, like a Go integer; any other number is a number, like a
+// Go float64. Output keeps the distinction (3 is an int, 3.0 a number), so
+// get and export print what put and import read back as the same type.
+// Without a schema a string is a string, so a date written by a Go program
+// comes back from export as a string; export names each item's schema so
+// that import, with the same schema file, restores the types.
 
 // timeLayout is RFC 3339 in UTC with millisecond precision, the precision
 // of a date value.
@@ -56,8 +62,20 @@ func valueJSON(v item.Value) any {
 			out[k] = valueJSON(v.Elems()[i])
 		}
 		return out
+	case item.TypeNumber:
+		return numberJSON(v.Float())
 	}
-	return v.Any() // string, float64 (integral ones print as integers), int64, bool
+	return v.Any() // string, int64, bool
+}
+
+// numberJSON returns a number value for encoding/json so that it reads
+// back as a number, not an int: integral ones that encoding/json would
+// print without a fraction or exponent (below 1e21) get ".0".
+func numberJSON(f float64) any {
+	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
+		return json.Number(strconv.FormatFloat(f, 'f', -1, 64) + ".0")
+	}
+	return f
 }
 
 // writeJSON writes v as one line of JSON, without HTML escaping.

@@ -25,10 +25,13 @@ the other fields keep their values (--replace removes them). A deleted
 item is restored. Put prints the item's new head commit id.
 
 Without a schema, fields are typed from their JSON values: a string is a
-string, a number a number, true and false a bool, an array a set, an object
-a map. With --schema NS, or when the item already has a schema, the fields
-are checked against the newest registered version of the schema and
-converted: an RFC 3339 string becomes a date, an integral number an int.`,
+string, an integer literal that fits in 64 bits (42, -7) an int, any other
+number (42.0, 1e3) a number, true and false a bool, an array a set, an
+object a map; a Go program writing the same values gets the same types.
+With --schema NS, or when the item already has a schema, the fields are
+checked against the newest registered version of the schema and converted
+where nothing is lost: an RFC 3339 string becomes a date, an int a number,
+an integral number an int.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		ns := fs.String("schema", "", "check the item against the newest version of registered schema `NS`")
 		replace := fs.Bool("replace", false, "remove the fields JSON does not name")

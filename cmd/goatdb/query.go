@@ -26,10 +26,11 @@ compare with date("2025-01-01"). For example:
   30 < count < 70
   title startsWith "Write" || not done
 
-Ordering comparisons (< <= > >=) with a missing field, or of a number with a
-string, are false. An item on which the expression fails otherwise is left
-out, and a warning on standard error says how many were. A bad expression
-exits 2 and names its column.
+Ints and numbers compare by value: n == 1 and n > 0.5 match the int 1 and
+the number 1.0 alike. Ordering comparisons (< <= > >=) with a missing
+field, or of a number with a string, are false. An item on which the
+expression fails otherwise is left out, and a warning on standard error
+says how many were. A bad expression exits 2 and names its column.
 
 --sort orders by a field (items without it first; --desc reverses); the
 default order is by path. --limit prints the first N (all of them when

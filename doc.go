@@ -14,6 +14,21 @@
 //	task, err := db.Get(path)
 //	fmt.Println(task.Get("title"))
 //
+// # Values
+//
+// Fields are plain Go values or item.Values (see [Fields]); [Item.Get]
+// returns them as string, float64 (number), int64 (int), bool, time.Time
+// (date), []any (set) or map[string]any (map). Ints and numbers are
+// distinct types, and which one a value gets depends on how it is written,
+// never on who writes it: a Go integer is an int, a Go float a number, and
+// a JSON integer literal that fits in an int64 (as the goatdb command and
+// json.Number give it) an int, any other JSON number a number. So
+// Put(path, Fields{"n": 1}) and 'goatdb put PATH {"n": 1}' both store the
+// int 1, and it.Get("n").(int64) works on either. Queries compare ints and
+// numbers by value (n == 1 matches the int 1 and the number 1.0), and
+// schemas convert one to the other where nothing is lost. [FieldsOf] and
+// [Item.Decode] map structs to fields and back, honouring omitempty.
+//
 // # Guarantees
 //
 //   - Under Sync durability (the default) a write returns only when it is on

@@ -14,8 +14,11 @@ import (
 // field is filled from the item field named by its `goatdb:"name"` tag, or
 // by its own name when it has no tag; `goatdb:"-"` skips it. Supported
 // struct field types: string, bool, integers, floats, time.Time, slices (from
-// sets) and maps with string keys. Absent item fields leave the struct field
-// unchanged; a value that does not fit the struct field is an error naming it.
+// sets) and maps with string keys. An integer field takes an int or an
+// integral number, a float field either. Absent item fields leave the struct
+// field unchanged; a value that does not fit the struct field is an error
+// naming it. A zero date (0001-01-01, as FieldsOf stores a zero time.Time)
+// decodes to the zero time.Time, so IsZero reports true.
 func (it Item) Decode(dst any) error {
 	rv := reflect.ValueOf(dst)
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
@@ -23,23 +26,40 @@ func (it Item) Decode(dst any) error {
 	}
 	rv = rv.Elem()
 	for i := range rv.NumField() {
-		name, ok := fieldName(rv.Type().Field(i))
+		tag, ok := parseTag(rv.Type().Field(i))
 		if !ok {
 			continue
 		}
-		v, present := it.data.Get(name)
+		v, present := it.data.Get(tag.name)
 		if !present {
 			continue
 		}
 		if err := assign(rv.Field(i), v); err != nil {
-			return fmt.Errorf("goatdb: decode %s: field %q: %w", it.Path(), name, err)
+			return fmt.Errorf("goatdb: decode %s: field %q: %w", it.Path(), tag.name, err)
 		}
 	}
 	return nil
 }
 
 // FieldsOf returns the fields of a struct (or pointer to one) as Fields for
-// Put, named as Decode names them. Zero values are included.
+// Put, named as Decode names them, so that Decode of the item Put writes
+// fills an equal struct.
+//
+// Every field is included, zero values too (a zero time.Time is stored as
+// the date 0001-01-01T00:00:00Z, which Decode turns back into the zero
+// time.Time), except fields tagged omitempty or omitzero when empty:
+//
+//   - `goatdb:"name,omitempty"` omits false, 0, "", a nil pointer or
+//     interface, an empty (or nil) slice, array or map, the zero time.Time
+//     and the zero item.Value, as encoding/json does (which keeps a zero
+//     time.Time).
+//   - `goatdb:"name,omitzero"` omits the zero value of the field's type, or
+//     a value whose IsZero method reports true.
+//
+// An omitted field is given as nil, which Put removes, so that writing a
+// struct whose field became empty clears the field rather than leaving its
+// old value; the item then lacks the field, Decode leaves the struct field
+// as it is, and a schema default, if the field has one, applies.
 func FieldsOf(src any) (Fields, error) {
 	rv := reflect.Indirect(reflect.ValueOf(src))
 	if rv.Kind() != reflect.Struct {
@@ -47,25 +67,83 @@ func FieldsOf(src any) (Fields, error) {
 	}
 	out := Fields{}
 	for i := range rv.NumField() {
-		if name, ok := fieldName(rv.Type().Field(i)); ok {
-			out[name] = rv.Field(i).Interface()
+		tag, ok := parseTag(rv.Type().Field(i))
+		if !ok {
+			continue
 		}
+		f := rv.Field(i)
+		if tag.omitEmpty && isEmpty(f) || tag.omitZero && isZero(f) {
+			out[tag.name] = nil
+			continue
+		}
+		out[tag.name] = f.Interface()
 	}
 	return out, nil
 }
 
-func fieldName(f reflect.StructField) (string, bool) {
+// structTag is a struct field's goatdb tag: `goatdb:"name,opt,..."`.
+type structTag struct {
+	name                string
+	omitEmpty, omitZero bool
+}
+
+// parseTag returns the field's tag; ok is false for unexported fields and
+// fields tagged "-". Unknown options are ignored, as encoding/json does.
+func parseTag(f reflect.StructField) (structTag, bool) {
 	if !f.IsExported() {
-		return "", false
+		return structTag{}, false
 	}
-	tag, _, _ := strings.Cut(f.Tag.Get("goatdb"), ",")
-	switch tag {
-	case "-":
-		return "", false
-	case "":
-		return f.Name, true
+	name, opts, _ := strings.Cut(f.Tag.Get("goatdb"), ",")
+	if name == "-" && opts == "" {
+		return structTag{}, false
+	}
+	tag := structTag{name: name}
+	if name == "" {
+		tag.name = f.Name
+	}
+	for opts != "" {
+		var opt string
+		opt, opts, _ = strings.Cut(opts, ",")
+		switch opt {
+		case "omitempty":
+			tag.omitEmpty = true
+		case "omitzero":
+			tag.omitZero = true
+		}
 	}
 	return tag, true
+}
+
+// isEmpty reports whether v is empty as omitempty means it.
+func isEmpty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.String, reflect.Slice, reflect.Map, reflect.Array:
+		return v.Len() == 0
+	case reflect.Pointer, reflect.Interface:
+		return v.IsNil()
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return v.IsZero()
+	}
+	switch v.Type() {
+	case timeType:
+		return v.Interface().(time.Time).IsZero()
+	case valueType:
+		return v.IsZero()
+	}
+	return false
+}
+
+// isZero reports whether v is zero as omitzero means it.
+func isZero(v reflect.Value) bool {
+	if z, ok := v.Interface().(interface{ IsZero() bool }); ok {
+		if v.Kind() == reflect.Pointer && v.IsNil() {
+			return true
+		}
+		return z.IsZero()
+	}
+	return v.IsZero()
 }
 
 var (

@@ -3,6 +3,7 @@ package item
 import (
 	"cmp"
 	"fmt"
+	"reflect"
 	"slices"
 )
 
@@ -585,4 +586,38 @@ func (h *nodeHeap) pop() int {
 		i = c
 	}
 	return top
+}
+
+// ListFromAny converts a Go slice or array to a list without ids, in
+// order, each element converted as [FromAny] converts it (so it must be a
+// scalar); a list is returned as it is and a set becomes a list of its
+// elements in set order. Struct fields and schema fields that are lists
+// are converted with it, where FromAny would make a set.
+func ListFromAny(x any) (Value, error) {
+	switch x := x.(type) {
+	case Value:
+		if x.t == TypeSet {
+			return List(x.Elems()...)
+		}
+		if x.t != TypeList {
+			return Value{}, fmt.Errorf("%w: a %s is not a list", ErrTypeMismatch, x.t)
+		}
+		return x, x.Valid()
+	case []string:
+		v := StringList(x...)
+		return v, v.Valid()
+	}
+	rv := reflect.ValueOf(x)
+	if k := rv.Kind(); k != reflect.Slice && k != reflect.Array {
+		return Value{}, fmt.Errorf("%w: a Go %T is not a list", ErrTypeMismatch, x)
+	}
+	elems := make([]Value, rv.Len())
+	for i := range elems {
+		e, err := FromAny(rv.Index(i).Interface())
+		if err != nil {
+			return Value{}, err
+		}
+		elems[i] = e
+	}
+	return List(elems...)
 }

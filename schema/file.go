@@ -235,7 +235,7 @@ func parseField(m member) (Field, error) {
 	}
 	t, ok := item.ParseType(fj.Type)
 	if !ok {
-		return Field{}, fmt.Errorf("%w: type %s is not one of string, number, int, bool, date, set, map",
+		return Field{}, fmt.Errorf("%w: type %s is not one of string, number, int, bool, date, set, map, list, counter",
 			ErrInvalidSchema, quote(fj.Type))
 	}
 	f := Field{Name: m.key, Type: t, Required: fj.Required}
@@ -260,12 +260,16 @@ func parseDefault(raw json.RawMessage, t item.Type) (item.Value, error) {
 	if err := dec.Decode(&x); err != nil {
 		return item.Value{}, err
 	}
-	if n, ok := x.(json.Number); ok && t == item.TypeInt {
+	if n, ok := x.(json.Number); ok && (t == item.TypeInt || t == item.TypeCounter) {
 		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
-			return item.Int(i), nil
+			return item.Convert(item.Int(i), t)
 		}
 	}
-	v, err := item.FromAny(x)
+	from := item.FromAny
+	if _, ok := x.([]any); ok && t == item.TypeList {
+		from = item.ListFromAny
+	}
+	v, err := from(x)
 	if err != nil {
 		return item.Value{}, err
 	}

@@ -136,6 +136,7 @@ func dumpSchema(b *strings.Builder, s *schema.Schema) {
 // runProbe runs one probe command:
 //
 //	coerce NS/V FIELD JSON     Schema.Coerce of the JSON value, typed as the dynamic schema types it
+//	coerceany NS/V FIELD JSON  Schema.CoerceAny of the JSON value as encoding/json decodes it
 //	check NS/V JSON-OBJECT     Coerce every field, as a writer would, then Schema.Check
 //	defaults NS/V JSON-OBJECT  Schema.WithDefaults
 //	upgrade NS/V TO JSON-OBJECT  Registry.Upgrade of the item, typed as the dynamic schema types it
@@ -152,6 +153,14 @@ func runProbe(t *testing.T, r *schema.Registry, line string) string {
 	case "coerce":
 		field, js, _ := strings.Cut(rest, " ")
 		v, err := s.Coerce(field, dynamicValue(t, js))
+		return result(v.GoString(), err)
+	case "coerceany":
+		field, js, _ := strings.Cut(rest, " ")
+		var x any
+		if err := json.Unmarshal([]byte(js), &x); err != nil {
+			t.Fatalf("probe JSON %s: %v", js, err)
+		}
+		v, err := s.CoerceAny(field, x)
 		return result(v.GoString(), err)
 	case "check":
 		it, err := coerceAll(s, dynamicItem(t, rest))

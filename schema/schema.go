@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,6 +97,33 @@ func (s *Schema) Coerce(name string, v item.Value) (item.Value, error) {
 		return item.Value{}, s.fieldErr(name, err)
 	}
 	return c, nil
+}
+
+// CoerceAny returns the Go value x (as a Put gives it) as a value of field
+// name: converted with item.ListFromAny if the field is a list, so that a
+// slice keeps its order and duplicates, and with item.FromAny otherwise,
+// then as [Schema.Coerce] converts it.
+func (s *Schema) CoerceAny(name string, x any) (item.Value, error) {
+	var v item.Value
+	var err error
+	if f, ok := s.Field(name); ok && f.Type == item.TypeList {
+		if _, isValue := x.(item.Value); !isValue && isSlice(x) {
+			v, err = item.ListFromAny(x)
+		} else {
+			v, err = item.FromAny(x)
+		}
+	} else {
+		v, err = item.FromAny(x)
+	}
+	if err != nil {
+		return item.Value{}, s.fieldErr(name, err)
+	}
+	return s.Coerce(name, v)
+}
+
+func isSlice(x any) bool {
+	k := reflect.ValueOf(x).Kind()
+	return k == reflect.Slice || k == reflect.Array
 }
 
 // Check reports the first problem with it, or nil: a field the schema does
@@ -270,7 +298,7 @@ func (f *Field) validate() error {
 	if err := checkName(f.Name); err != nil {
 		return err
 	}
-	if f.Type < item.TypeString || f.Type > item.TypeMap {
+	if _, ok := item.ParseType(f.Type.String()); !ok {
 		return fmt.Errorf("unknown type %s", f.Type)
 	}
 	if !hasDefault(*f) {

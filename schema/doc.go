@@ -13,16 +13,18 @@
 //
 // The zero reference is the dynamic schema: items written without a
 // schema, whose field types come from their values. Typed from JSON (see
-// item.FromAny), a string is a string, a number a number (float64), true
-// and false a bool, an array a set and an object a map; null is not a
-// value. [CheckDynamic] checks such an item: every name and value must be
+// item.FromAny, with numbers as json.Number), a string is a string, an
+// integer literal that fits in an int64 an int, any other number a number
+// (float64), true and false a bool, an array a set and an object a map;
+// null is not a value. [CheckDynamic] checks such an item: every name and value must be
 // storable.
 //
 // # Checking items
 //
 // [Schema.Coerce] prepares a value for a field at write time: it converts
-// it without loss (item.Convert: int to number, integral number to int,
-// RFC 3339 string or milliseconds to date) and runs the field's Validate
+// it without loss (item.Convert: int to number when a float64 holds it
+// exactly, integral number up to 2^53 to int, RFC 3339 string or
+// milliseconds to date) and runs the field's Validate
 // func. [Schema.Check] checks a whole item: every field known and exactly
 // of its type, every Validate func passing, every required field present
 // unless it has a default. [Schema.WithDefaults] fills absent fields that

@@ -211,3 +211,19 @@ func FuzzParseNumbers(f *testing.F) {
 		}
 	})
 }
+
+// TestNumbersSchema checks how typed fields take ints and numbers: a
+// number field converts an int a float64 holds exactly and refuses one it
+// cannot; an int field converts an integral number up to 2^53.
+func TestNumbersSchema(t *testing.T) {
+	t.Parallel()
+	dir := newDir(t)
+	mustPut(t, dir, "/data/tasks/a", `{"title": "a", "score": 3, "count": 4.0}`, "--schema", "task")
+	if got := ok(t, dir, "get", "/data/tasks/a"); got != `{"count":4,"score":3.0,"tags":[],"title":"a"}`+"\n" {
+		t.Errorf("get: %s", got)
+	}
+	failure(t, cli(t, dir, "", "put", "/data/tasks/b", `{"title": "b", "score": 9007199254740993}`, "--schema", "task"), 2,
+		`field "score": schema: wrong type: want number, have int 9007199254740993i`)
+	failure(t, cli(t, dir, "", "put", "/data/tasks/b", `{"title": "b", "count": 1.5}`, "--schema", "task"), 2,
+		`field "count": schema: wrong type: want int, have number 1.5`)
+}

@@ -322,17 +322,22 @@ func TestBatchAtomic(t *testing.T) {
 }
 
 func TestDecodeStruct(t *testing.T) {
+	// A slice is a list (in order) unless tagged set; an int tagged counter
+	// is a counter.
 	type Task struct {
-		Title string    `goatdb:"title"`
-		Count int       `goatdb:"count"`
-		Tags  []string  `goatdb:"tags"`
-		Due   time.Time `goatdb:"due"`
-		Meta  map[string]float64
-		Skip  string `goatdb:"-"`
+		Title  string    `goatdb:"title"`
+		Count  int       `goatdb:"count"`
+		Tags   []string  `goatdb:"tags"`
+		Labels []string  `goatdb:"labels,set"`
+		Views  int       `goatdb:"views,counter"`
+		Due    time.Time `goatdb:"due"`
+		Meta   map[string]float64
+		Skip   string `goatdb:"-"`
 	}
 	db := dbtest.OpenDB(t, nil)
 	due := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	in := Task{Title: "t", Count: 4, Tags: []string{"b", "a"}, Due: due, Meta: map[string]float64{"w": 1.5}, Skip: "x"}
+	in := Task{Title: "t", Count: 4, Tags: []string{"b", "a", "b"}, Labels: []string{"b", "a", "b"}, Views: 7,
+		Due: due, Meta: map[string]float64{"w": 1.5}, Skip: "x"}
 	f, err := goatdb.FieldsOf(in)
 	if err != nil {
 		t.Fatal(err)
@@ -345,8 +350,14 @@ func TestDecodeStruct(t *testing.T) {
 	if err := it.Decode(&out); err != nil {
 		t.Fatal(err)
 	}
-	if out.Title != "t" || out.Count != 4 || strings.Join(out.Tags, ",") != "a,b" || !out.Due.Equal(due) || out.Meta["w"] != 1.5 || out.Skip != "" {
+	if out.Title != "t" || out.Count != 4 || strings.Join(out.Tags, ",") != "b,a,b" || strings.Join(out.Labels, ",") != "a,b" ||
+		out.Views != 7 || !out.Due.Equal(due) || out.Meta["w"] != 1.5 || out.Skip != "" {
 		t.Fatalf("%+v", out)
+	}
+	for name, want := range map[string]item.Type{"tags": item.TypeList, "labels": item.TypeSet, "views": item.TypeCounter} {
+		if v, _ := it.Value(name); v.Type() != want {
+			t.Errorf("field %s is a %s, want %s", name, v.Type(), want)
+		}
 	}
 	var wrong struct {
 		Title int `goatdb:"title"`

@@ -14,8 +14,9 @@ import (
 // field is filled from the item field named by its `goatdb:"name"` tag, or
 // by its own name when it has no tag; `goatdb:"-"` skips it. Supported
 // struct field types: string, bool, integers, floats, time.Time, slices (from
-// sets) and maps with string keys. An integer field takes an int or an
-// integral number, a float field either. Absent item fields leave the struct
+// lists, in order, or sets) and maps with string keys. An integer field takes
+// an int, a counter or an integral number, a float field an int or a
+// number. Absent item fields leave the struct
 // field unchanged; a value that does not fit the struct field is an error
 // naming it. A zero date (0001-01-01, as FieldsOf stores a zero time.Time)
 // decodes to the zero time.Time, so IsZero reports true.
@@ -60,6 +61,15 @@ func (it Item) Decode(dst any) error {
 // struct whose field became empty clears the field rather than leaving its
 // old value; the item then lacks the field, Decode leaves the struct field
 // as it is, and a schema default, if the field has one, applies.
+//
+// A slice or array field is a list, in order, duplicates kept, merged
+// element by element, unless tagged set: `goatdb:"tags,set"` makes it a set
+// (sorted, duplicates dropped; slices were always sets before lists came).
+// An integer field tagged counter, `goatdb:"views,counter"`, is a counter:
+// writing it adds the difference from the item's value, so concurrent
+// writers' increments all count. A schema that says otherwise wins: a list
+// written to a set field becomes a set, and an int written to a counter
+// field a counter.
 func FieldsOf(src any) (Fields, error) {
 	rv := reflect.Indirect(reflect.ValueOf(src))
 	if rv.Kind() != reflect.Struct {
@@ -76,15 +86,40 @@ func FieldsOf(src any) (Fields, error) {
 			out[tag.name] = nil
 			continue
 		}
-		out[tag.name] = f.Interface()
+		v, err := structValue(f, tag)
+		if err != nil {
+			return nil, fmt.Errorf("goatdb: fields of %T: field %q: %w", src, tag.name, err)
+		}
+		out[tag.name] = v
 	}
 	return out, nil
+}
+
+// structValue returns a struct field's value for Put: a slice or array is
+// a list unless tagged set (then Put makes a set of it), and a field
+// tagged counter is a counter; other fields are given as they are.
+func structValue(f reflect.Value, tag structTag) (any, error) {
+	x := f.Interface()
+	switch {
+	case tag.counter:
+		v, err := item.FromAny(x)
+		if err != nil {
+			return nil, err
+		}
+		return item.Convert(v, item.TypeCounter)
+	case tag.set || f.Type() == valueType:
+		return x, nil
+	case f.Kind() == reflect.Slice || f.Kind() == reflect.Array:
+		return item.ListFromAny(x)
+	}
+	return x, nil
 }
 
 // structTag is a struct field's goatdb tag: `goatdb:"name,opt,..."`.
 type structTag struct {
 	name                string
 	omitEmpty, omitZero bool
+	set, counter        bool // store a slice as a set; an integer as a counter
 }
 
 // parseTag returns the field's tag; ok is false for unexported fields and
@@ -109,6 +144,10 @@ func parseTag(f reflect.StructField) (structTag, bool) {
 			tag.omitEmpty = true
 		case "omitzero":
 			tag.omitZero = true
+		case "set":
+			tag.set = true
+		case "counter":
+			tag.counter = true
 		}
 	}
 	return tag, true
@@ -198,7 +237,7 @@ func assignIf(ok bool, set func(), v item.Value, dst reflect.Value) error {
 }
 
 func assignSlice(dst reflect.Value, v item.Value) error {
-	if v.Type() != item.TypeSet {
+	if v.Type() != item.TypeSet && v.Type() != item.TypeList {
 		return fmt.Errorf("%w: cannot store a %s in a Go %s", errNoFit, v.Type(), dst.Type())
 	}
 	s := reflect.MakeSlice(dst.Type(), v.Len(), v.Len())

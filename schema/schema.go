@@ -102,7 +102,8 @@ func (s *Schema) Coerce(name string, v item.Value) (item.Value, error) {
 // CoerceAny returns the Go value x (as a Put gives it) as a value of field
 // name: converted with item.ListFromAny if the field is a list, so that a
 // slice keeps its order and duplicates, and with item.FromAny otherwise,
-// then as [Schema.Coerce] converts it.
+// then as [Schema.Coerce] converts it. A list given for a set field
+// becomes the set of its elements: the schema decides.
 func (s *Schema) CoerceAny(name string, x any) (item.Value, error) {
 	var v item.Value
 	var err error
@@ -114,6 +115,11 @@ func (s *Schema) CoerceAny(name string, x any) (item.Value, error) {
 		}
 	} else {
 		v, err = item.FromAny(x)
+	}
+	if err == nil && v.Type() == item.TypeList {
+		if f, ok := s.Field(name); ok && f.Type == item.TypeSet {
+			v, err = item.Set(v.Elems()...)
+		}
 	}
 	if err != nil {
 		return item.Value{}, s.fieldErr(name, err)

@@ -119,9 +119,11 @@
 //     not: the server refuses a commit below H that it does not hold with
 //     the reason "below horizon" (repo.Receive), final, which the embedding
 //     layer quarantines like any refusal. A commit refused for missing
-//     parents older than H (written on top of them while offline) has
-//     them pushed in the next round, once: the server takes them if it
-//     holds them, else refuses them below the horizon.
+//     parents has those held here pushed in the next round with it, once
+//     (parents older than H, written on while offline, no filter finds;
+//     a younger one can miss the push of its child): the server takes
+//     them, or refuses them below the horizon; only a commit refused
+//     again is reported.
 //   - Cold start: a client that holds nothing names no horizon, and keeps
 //     naming none until it converged: it gets every commit the server
 //     holds, older ones too, and the two compare everything they hold, so

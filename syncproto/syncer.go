@@ -318,6 +318,8 @@ type run struct {
 	acked    map[commit.ID]bool // once needed: ackedBefore the server's horizon
 	asked    map[commit.ID]bool // ids asked for (RepoRequest.Missing)
 	reported map[commit.ID]bool // refusals in Stats.Rejected
+	gone     map[commit.ID]bool // refused for good, or collected (see dropOver)
+	lost     map[commit.ID]bool // collected (see collected)
 	lastGot  int                // commits received in the last round
 	excluded map[commit.ID]bool // ids one side refused, or the server hides
 	exLocal  stamps             // our commits the server refused or hides
@@ -346,7 +348,7 @@ type run struct {
 
 func (s *Syncer) newRun(l Local) *run {
 	u := &run{Local: l, states: &s.states, got: map[commit.ID]bool{}, excluded: map[commit.ID]bool{},
-		asked: map[commit.ID]bool{}, reported: map[commit.ID]bool{}}
+		asked: map[commit.ID]bool{}, reported: map[commit.ID]bool{}, gone: map[commit.ID]bool{}, lost: map[commit.ID]bool{}}
 	u.resume, u.ok = s.opts.Resumes.LoadResume(l.Path)
 	u.repair = s.opts.RepairEvery > 0 && u.ok && u.resume.Syncs+1 >= s.opts.RepairEvery
 	if u.ok {
@@ -520,23 +522,26 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 		u.lastLog = e
 	}
 	for _, rj := range p.Rejected {
-		if u.collected(rj, p.Horizon) {
+		switch {
+		case u.collected(rj, p.Horizon):
 			st.Collected = append(st.Collected, RepoRejection{u.Path, rj})
 			u.exclude(rj.ID)
-			st.Rejected = u.dropOver(st.Rejected, rj.ID, true)
-			continue
-		}
-		if !u.reported[rj.ID] { // a commit sent again is reported once
-			u.reported[rj.ID] = true
-			st.Rejected = append(st.Rejected, RepoRejection{u.Path, rj})
-		}
-		if !u.retryParents(rj, p.Horizon) {
+			u.gone[rj.ID], u.lost[rj.ID] = true, true
+		case u.retryParents(rj):
+			// Sent again with its parents next round; reported only if
+			// refused again.
+		default:
 			u.exclude(rj.ID)
 			if !strings.HasPrefix(rj.Reason, repo.MissingParents) {
-				st.Rejected = u.dropOver(st.Rejected, rj.ID, false)
+				u.gone[rj.ID] = true
+			}
+			if !u.reported[rj.ID] { // a commit sent again is reported once
+				u.reported[rj.ID] = true
+				st.Rejected = append(st.Rejected, RepoRejection{u.Path, rj})
 			}
 		}
 	}
+	st.Rejected = u.dropOver(st.Rejected)
 	u.hide(p.Hidden, st)
 	// Compare from the server's horizon on; a cold repository compares
 	// everything, and names no horizon until it converged.
@@ -562,32 +567,34 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 }
 
 // dropOver settles the refusals in rs for missing parents of this
-// repository's commits that build on commit id, which the server refused
-// for good or collected (collected). Over a refused write they are
-// dropped: they are quarantined with it, and its refusal is the one that
-// matters. Over collected history, merges this peer computed with it are
-// dropped (they leave with it), and writes are refused for good, below the
+// repository's commits that build on a commit the server refused for good
+// or collected (gone). Over a refused write they are dropped: they are
+// quarantined with it, and its refusal is the one that matters. Over
+// collected history (lost), merges this peer computed with it are dropped
+// (they leave with it), and writes are refused for good, below the
 // horizon, so that they are quarantined and listed.
-func (u *run) dropOver(rs []RepoRejection, id commit.ID, collected bool) []RepoRejection {
-	gone := map[commit.ID]bool{id: true} // id, and what leaves with it
+func (u *run) dropOver(rs []RepoRejection) []RepoRejection {
+	if len(u.gone) == 0 {
+		return rs
+	}
 	drop := make([]bool, len(rs))
 	for changed := true; changed; {
 		changed = false
 		for i := range rs {
 			rj := &rs[i]
-			if drop[i] || gone[rj.ID] || rj.Path != u.Path || !strings.HasPrefix(rj.Reason, repo.MissingParents) {
+			if drop[i] || u.gone[rj.ID] || rj.Path != u.Path || !strings.HasPrefix(rj.Reason, repo.MissingParents) {
 				continue
 			}
 			c, ok := u.Repo.Commit(rj.ID)
-			if !ok || !slices.ContainsFunc(deps(c), func(d commit.ID) bool { return gone[d] }) {
+			if !ok || !slices.ContainsFunc(deps(c), func(d commit.ID) bool { return u.gone[d] }) {
 				continue
 			}
-			gone[rj.ID], changed = true, true
-			if collected && !c.IsMerge() && slices.Contains(deps(c), id) {
+			u.gone[rj.ID], changed = true, true
+			if lost := slices.IndexFunc(deps(c), func(d commit.ID) bool { return u.lost[d] }); lost >= 0 && !c.IsMerge() {
 				// A write on top of history the server collected:
 				// refused for good, and kept (quarantined) like any
 				// refused write.
-				rj.Reason = truncate(fmt.Sprintf("%s: builds on %s, history the server collected", repo.BelowHorizon, id.Short()), MaxReasonLen)
+				rj.Reason = truncate(fmt.Sprintf("%s: builds on %s, history the server collected", repo.BelowHorizon, deps(c)[lost].Short()), MaxReasonLen)
 				continue
 			}
 			drop[i] = true
@@ -680,34 +687,29 @@ func reinstated(r Repo, id commit.ID) bool {
 
 // retryParents queues for the next round, once per commit and sync, the
 // parents and delta base held here of a local commit the server refused
-// for lack of them (repo.MissingParents) when some are older than the
-// server's horizon h, and the commit again, and reports whether it did.
-// No filter looks at commits that old (younger ones are found by the next
-// Bloom round): the server refuses them for good if it collected them
-// (repo.BelowHorizon), and the embedding layer quarantines them with what
-// builds on them, instead of the commit being refused for missing parents
-// at every sync.
-func (u *run) retryParents(rj Rejection, h int64) bool {
-	if h <= 0 || !strings.HasPrefix(rj.Reason, repo.MissingParents) || u.retried[rj.ID] {
+// for lack of them (repo.MissingParents), and the commit again, and
+// reports whether it did. A parent can miss the push that carried its
+// child: written after the position the push was read from but before
+// the child (sequence numbers are taken before writes join the graph), or
+// older than the server's horizon, where no filter looks. The server
+// refuses a parent for good if it collected it (repo.BelowHorizon), and
+// the embedding layer quarantines it with what builds on it, instead of
+// the commit being refused for missing parents at every sync.
+func (u *run) retryParents(rj Rejection) bool {
+	if !strings.HasPrefix(rj.Reason, repo.MissingParents) || u.retried[rj.ID] {
 		return false
 	}
 	c, ok := u.Repo.Commit(rj.ID)
 	if !ok {
 		return false
 	}
-	deps := c.Parents()
-	if !c.IsFull() {
-		deps = append(deps[:len(deps):len(deps)], c.Base())
-	}
 	var held []*commit.Commit
-	old := false
-	for _, id := range deps {
+	for _, id := range deps(c) {
 		if d, ok := u.Repo.Commit(id); ok {
 			held = append(held, d)
-			old = old || d.Time() < h
 		}
 	}
-	if !old {
+	if len(held) == 0 {
 		return false
 	}
 	if u.retried == nil {

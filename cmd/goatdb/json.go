@@ -22,7 +22,18 @@ import (
 //	bool        true / false                            true / false
 //	date        "2024-05-01T12:00:00.000Z" (UTC, ms)    string (date with a schema)
 //	set         array, sorted as the set is             array
+//	list        array, in order                         array (list with a schema)
+//	counter     integer                                 integer (counter with a schema)
 //	map         object, keys sorted                     object
+//
+// A JSON array is a set unless the item's schema makes the field a list:
+// without a schema there is no way to tell, and arrays were sets before
+// lists came, so they stay sets. With a schema, an array for a list field
+// keeps its order and duplicates; rewriting a list keeps the identity of
+// the elements that stayed (matched by value and order), so concurrent
+// edits merge element by element. A counter is written as its new value;
+// the write adds the difference, so increments made elsewhere meanwhile
+// are kept.
 //
 // Numbers follow the rule of item.FromAny for json.Number, the same as for
 // Go values: an integer literal (no fraction, no exponent) that fits in an
@@ -50,7 +61,7 @@ func valueJSON(v item.Value) any {
 	switch v.Type() {
 	case item.TypeDate:
 		return v.Time().UTC().Format(timeLayout)
-	case item.TypeSet:
+	case item.TypeSet, item.TypeList:
 		out := make([]any, 0, v.Len())
 		for _, e := range v.Elems() {
 			out = append(out, valueJSON(e))
@@ -65,7 +76,7 @@ func valueJSON(v item.Value) any {
 	case item.TypeNumber:
 		return numberJSON(v.Float())
 	}
-	return v.Any() // string, int64, bool
+	return v.Any() // string, int64 (int and counter), bool
 }
 
 // numberJSON returns a number value for encoding/json so that it reads

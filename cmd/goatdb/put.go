@@ -170,12 +170,12 @@ func fieldValue(sch *schema.Schema, name string, x any) (item.Value, error) {
 	if strings.TrimSpace(name) == "" {
 		return item.Value{}, errors.New("empty field name")
 	}
+	if sch != nil {
+		return sch.CoerceAny(name, x)
+	}
 	v, err := item.FromAny(x)
 	if err != nil {
 		return item.Value{}, fmt.Errorf("field %q: %w", name, err)
-	}
-	if sch != nil {
-		return sch.Coerce(name, v)
 	}
 	return v, nil
 }

@@ -176,8 +176,7 @@ func fromReflect(rv reflect.Value, depth int) (Value, error) {
 // Convert converts v to type t where that loses nothing: int → number,
 // integral number → int, number or int → date (as Unix milliseconds),
 // RFC 3339 string → date, int or integral number → counter, counter → int,
-// set → list (in set order), a value of one type to itself. It fails with
-// [ErrTypeMismatch] otherwise.
+// a value of one type to itself. It fails with [ErrTypeMismatch] otherwise.
 func Convert(v Value, t Type) (Value, error) {
 	if v.t == t {
 		return v, nil
@@ -208,8 +207,6 @@ func Convert(v Value, t Type) (Value, error) {
 		}
 	case t == TypeInt && v.t == TypeCounter:
 		return Int(v.Int64()), nil
-	case t == TypeList && v.t == TypeSet:
-		return List(v.Elems()...)
 	}
 	return Value{}, fmt.Errorf("%w: %s value %s is not a %s", ErrTypeMismatch, v.t, v.GoString(), t)
 }

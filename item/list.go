@@ -3,6 +3,7 @@ package item
 import (
 	"cmp"
 	"fmt"
+	"hash/fnv"
 	"reflect"
 	"slices"
 )
@@ -620,4 +621,50 @@ func ListFromAny(x any) (Value, error) {
 		elems[i] = e
 	}
 	return List(elems...)
+}
+
+// FillIDs returns it with ids given to the list elements that have none,
+// derived from the list's field name and values alone: Seq counts up from
+// one more than the list's largest, and the tag is a hash of the name and
+// the values. Every peer that fills the same list gets the same ids, so it
+// suits values that peers compute alike rather than write, such as a
+// schema's defaults and upgrades, which also run inside merges. A list
+// written by a user gets its ids from [AssignIDs] instead.
+func FillIDs(it Item) Item {
+	var out []Field
+	for i, f := range it.fields {
+		if f.Value.t != TypeList || f.Value.assigned() {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(it.fields)
+		}
+		out[i].Value = fillList(f.Name, f.Value)
+	}
+	if out == nil {
+		return it
+	}
+	return Item{fields: out, deleted: it.deleted}
+}
+
+func fillList(name string, v Value) Value {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	var seq uint64
+	for i, e := range v.c.elems {
+		h.Write(appendValue(nil, e))
+		seq = max(seq, v.c.meta[i].Seq)
+	}
+	tag := h.Sum64()
+	elems := v.ListElems()
+	for i := range elems {
+		if elems[i].ID.IsHead() {
+			seq++
+			elems[i].ID = ElemID{Seq: seq, Tag: tag}
+		}
+	}
+	if w := newList(elems); w.validList() == nil {
+		return w
+	}
+	return v // a filled id met one the list had: leave it for the writer's check
 }

@@ -371,3 +371,31 @@ func ExampleAssignIDs() {
 	fmt.Println(v.GoString())
 	// Output: ["milk", "tea", "bread", "butter", "eggs"]
 }
+
+// TestFillIDs checks that ids derived from a list's content are the same
+// for the same list, different for another, and leave ids already there.
+func TestFillIDs(t *testing.T) {
+	a := item.FillIDs(one("l", item.StringList("x", "y")))
+	b := item.FillIDs(one("l", item.StringList("x", "y")))
+	c := item.FillIDs(one("l", item.StringList("x", "z")))
+	if !item.ItemsEqual(a, b) {
+		t.Errorf("the same list filled twice: %v, %v", a, b)
+	}
+	if _, err := item.AppendItem(nil, a); err != nil {
+		t.Fatalf("filled list does not encode: %v", err)
+	}
+	la, _ := a.Get("l")
+	lc, _ := c.Get("l")
+	if la.ListElems()[0].ID == lc.ListElems()[0].ID {
+		t.Error("different lists got the same ids")
+	}
+	mixed, err := item.ListOf(append(la.ListElems(), item.ListElem{Value: item.String("w")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := item.FillIDs(one("l", mixed)).Get("l")
+	es := got.ListElems()
+	if es[0].ID != la.ListElems()[0].ID || es[2].ID.Seq != 3 {
+		t.Errorf("filled %v, want the first ids kept and Seq 3 for the new one", es)
+	}
+}

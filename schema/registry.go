@@ -150,7 +150,9 @@ func (r *Registry) Upgrade(it item.Item, from commit.Schema, to uint32) (item.It
 				ErrUpgrade, from, from.NS, to, s.Version, err)
 		}
 	}
-	return it, nil
+	// Upgrades run inside merges too, whose results are stored: lists an
+	// upgrade made get ids every peer derives alike.
+	return item.FillIDs(it), nil
 }
 
 // steps returns the schemas an upgrade from from to version to goes through.

@@ -103,16 +103,13 @@ func (s *Schema) Coerce(name string, v item.Value) (item.Value, error) {
 // name: converted with item.ListFromAny if the field is a list, so that a
 // slice keeps its order and duplicates, and with item.FromAny otherwise,
 // then as [Schema.Coerce] converts it. A list given for a set field
-// becomes the set of its elements: the schema decides.
+// becomes the set of its elements, and a set given for a list field the
+// list of its elements in set order: the schema decides.
 func (s *Schema) CoerceAny(name string, x any) (item.Value, error) {
 	var v item.Value
 	var err error
-	if f, ok := s.Field(name); ok && f.Type == item.TypeList {
-		if _, isValue := x.(item.Value); !isValue && isSlice(x) {
-			v, err = item.ListFromAny(x)
-		} else {
-			v, err = item.FromAny(x)
-		}
+	if f, ok := s.Field(name); ok && f.Type == item.TypeList && isSlice(x) {
+		v, err = item.ListFromAny(x)
 	} else {
 		v, err = item.FromAny(x)
 	}
@@ -127,7 +124,11 @@ func (s *Schema) CoerceAny(name string, x any) (item.Value, error) {
 	return s.Coerce(name, v)
 }
 
+// isSlice reports whether x is a Go slice or array, or a set or list value.
 func isSlice(x any) bool {
+	if v, ok := x.(item.Value); ok {
+		return v.Type() == item.TypeSet || v.Type() == item.TypeList
+	}
 	k := reflect.ValueOf(x).Kind()
 	return k == reflect.Slice || k == reflect.Array
 }
@@ -175,12 +176,18 @@ func (s *Schema) checkField(fields []item.Field, i int) error {
 }
 
 // WithDefaults returns it with every absent field that has a default set to
-// that default.
+// that default. A list default's elements get ids derived from its values
+// (item.FillIDs), the same on every peer.
 func (s *Schema) WithDefaults(it item.Item) item.Item {
+	filled := false
 	for _, f := range s.Fields {
 		if _, ok := it.Get(f.Name); !ok && hasDefault(f) {
 			it = it.With(f.Name, f.Default)
+			filled = filled || f.Type == item.TypeList
 		}
+	}
+	if filled {
+		it = item.FillIDs(it)
 	}
 	return it
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
@@ -115,39 +114,10 @@ func ExampleDB_Txn() {
 	// Output: 70 200 <nil>
 }
 
-// TestREADMEConcurrency keeps the Go blocks of the README's Concurrency
-// section in the examples above, which compile and run, as
-// TestREADMEExample does for the embedding example.
+// TestREADMEConcurrency keeps the Concurrency section's three Go blocks
+// in the examples above, which run.
 func TestREADMEConcurrency(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(readme), "\n## Concurrency\n")
-	section, _, _ = strings.Cut(section, "\n## ")
-	if !ok {
-		t.Fatal("README has no Concurrency section")
-	}
-	src, err := os.ReadFile("concurrency_example_test.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := 0
-	for rest := section; ; blocks++ {
-		var block string
-		var found bool
-		if _, rest, found = strings.Cut(rest, "```go\n"); !found {
-			break
-		}
-		block, rest, _ = strings.Cut(rest, "```")
-		for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
-			code, _, _ := strings.Cut(line, " //") // README comments may differ
-			if code = strings.TrimSpace(code); !strings.Contains(string(src), code) {
-				t.Errorf("README line %q is not in concurrency_example_test.go", code)
-			}
-		}
-	}
-	if blocks != 3 {
-		t.Errorf("%d Go blocks in the Concurrency section, want 3", blocks)
+	if n := readmeBlocksIn(t, "## Concurrency", "concurrency_example_test.go", ""); n != 3 {
+		t.Errorf("%d Go blocks in the Concurrency section, want 3", n)
 	}
 }

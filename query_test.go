@@ -374,27 +374,8 @@ func TestQueryPanics(t *testing.T) {
 // TestREADMEQueries keeps the README's Queries example identical to
 // ExampleDB_Query.
 func TestREADMEQueries(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sec, ok := strings.Cut(string(readme), "\n## Queries\n")
-	sec, _, _ = strings.Cut(sec, "\n## ")
-	_, block, ok2 := strings.Cut(sec, "```go\n")
-	block, _, ok3 := strings.Cut(block, "```")
-	if !ok || !ok2 || !ok3 {
-		t.Fatal("README has no Go block in its Queries section")
-	}
-	src, err := os.ReadFile("query_test.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, body, _ := strings.Cut(string(src), "func ExampleDB_Query() {")
-	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
-		code, _, _ := strings.Cut(line, " //")
-		if code = strings.TrimSpace(code); !strings.Contains(body, code) {
-			t.Errorf("README line %q is not in ExampleDB_Query", code)
-		}
+	if n := readmeBlocksIn(t, "## Queries", "query_test.go", "ExampleDB_Query"); n != 1 {
+		t.Fatalf("%d Go blocks in the Queries section, want 1", n)
 	}
 }
 

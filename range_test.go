@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -387,26 +386,7 @@ func TestRangeExcluded(t *testing.T) {
 // TestREADMERange keeps the README's range example identical to
 // ExampleDB_Range, which runs.
 func TestREADMERange(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sec, ok := strings.Cut(string(readme), "\n### Range reads\n")
-	sec, _, _ = strings.Cut(sec, "\n#")
-	_, block, ok2 := strings.Cut(sec, "```go\n")
-	block, _, ok3 := strings.Cut(block, "```")
-	if !ok || !ok2 || !ok3 {
-		t.Fatal("README has no Go block in its Range reads section")
-	}
-	src, err := os.ReadFile("range_example_test.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, body, _ := strings.Cut(string(src), "func ExampleDB_Range() {")
-	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
-		code, _, _ := strings.Cut(line, " //")
-		if code = strings.TrimSpace(code); !strings.Contains(body, code) {
-			t.Errorf("README line %q is not in ExampleDB_Range", code)
-		}
+	if n := readmeBlocksIn(t, "### Range reads", "range_example_test.go", "ExampleDB_Range"); n != 1 {
+		t.Fatalf("%d Go blocks in the Range reads section, want 1", n)
 	}
 }

@@ -57,10 +57,16 @@
 //
 //	stream    = retry *(changed / keepalive) ready *(changed / keepalive)
 //	retry     = "retry: 2000" LF LF
-//	changed   = "event: changed" LF "data: " notice LF LF
+//	changed   = "event: changed" LF "data: " notice LF [commits] LF
+//	commits   = "from: " epoch " " seq LF 1*("commits: " 1*1024base64 LF)
 //	ready     = "event: ready" LF "data: {}" LF LF
 //	keepalive = ": keep-alive" LF LF
 //	notice    = the JSON of syncproto.EncodeNotice, one line
+//	epoch     = 16 lowercase hex digits; seq = a decimal number, no leading 0
+//	base64    = standard base64 without padding (RFC 4648 §4), split
+//	            anywhere: the lines' texts, joined, encode the frames
+//	frames    = 1*(uvarint(len(commit)) commit), at most MaxEventCommits
+//	            bytes of commits (commit.Commit.Encode, len > 0)
 //
 // for example:
 //
@@ -74,6 +80,11 @@
 //	␊
 //	: keep-alive␊
 //	␊
+//	event: changed␊
+//	data: {"repo":"/data/tasks","epoch":"00000000075bcd15","seq":43}␊
+//	from: 00000000075bcd15 42␊
+//	commits: nQEBAAAA…␊
+//	␊
 //
 // The changed events before ready list the repositories the server has,
 // with their positions; those after it announce changes. A reader
@@ -84,12 +95,36 @@
 //     a reader buffer more.
 //   - A line starting with ":" is a comment. "event:" and "data:" set the
 //     event's type (spaces trimmed) and data (one leading space dropped);
-//     a later one replaces an earlier one. Other lines are ignored.
+//     a later one replaces an earlier one. "from:" is read like data;
+//     the texts of "commits:" lines are joined. Other lines are ignored.
 //   - A blank line ends an event: Next returns it, with the type "" if no
 //     event line came (a keep-alive, the retry), so that every block is a
 //     sign of life. Types other than changed and ready are for the caller
 //     to ignore; the data of changed must decode as a notice.
 //
-// The stream never carries commits: a changed event only tells the client
-// to sync, which it does with signed requests.
+// # Commits in events
+//
+// A changed event after ready may carry the commits that moved the
+// repository: from is the position before them (the position the stream
+// last announced), the notice the position after, and the commits are
+// every commit the stream's session may read written in between, in log
+// order, parents first. A server sends them only when they are few and
+// small (its per-event and per-stream bounds) and the session's view of
+// the repository changed only by them (no item entered or left it);
+// otherwise the event is a bare notice. A receiver whose resume point is
+// exactly from stores them as any commits it receives (signatures
+// checked, parents required) and may then take the notice's position as
+// its resume point, without a round trip; any other receiver, or one that
+// cannot store them all, syncs as for a bare notice.
+//
+// Why extra lines rather than a field of the notice: readers before
+// commits in events decode the notice strictly and refuse lines over
+// MaxEventLine bytes, but ignore unknown lines; so they read such an
+// event as the bare notice it also is, and sync. Why base64 in short
+// lines: the stream is text, and a line stays within MaxEventLine.
+//
+// A reader bounds what an event may make it hold: MaxEventLine bytes a
+// line and MaxEventCommits bytes of commits an event; past them, or with
+// a from line without commits lines (or the reverse), the event is an
+// error.
 package transport

@@ -11,7 +11,7 @@ import (
 
 func TestReconcile(t *testing.T) {
 	for _, tc := range []struct {
-		name                string
+		name                 string
 		common, rOnly, lOnly int
 	}{
 		{"empty both", 0, 0, 0},

@@ -46,15 +46,19 @@ func (m *mapping) advance() {
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	z ^= z >> 31
-	u := float64(z>>11+1) * 0x1p-53 // (0, 1]
+	invU := 0x1p53 / float64(z>>11+1) // 1/u, u uniform in (0, 1]
+	// The chain from one index to the next is latency-bound: a multiply
+	// by 1/u (computed off that chain) rather than a division, and a
+	// truncating conversion rather than math.Floor (they differ only
+	// below 0, which the clamp to a gap of 1 covers).
 	i := float64(m.index)
-	gap := math.Floor(math.Sqrt((i+1)*(i+2)/u+0.25)-(i+1.5)) + 1
+	x := math.Sqrt((i+1)*(i+2)*invU+0.25) - (i + 1.5)
 	switch {
-	case gap < 1:
+	case x < 0:
 		m.index++
-	case gap >= float64(maxMappedIndex-m.index):
+	case x >= float64(maxMappedIndex-m.index-1):
 		m.index = never
 	default:
-		m.index += uint64(gap)
+		m.index += uint64(int64(x)) + 1
 	}
 }

@@ -116,8 +116,13 @@ func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []comm
 	if complete {
 		values = map[commit.ID]item.Item{}
 	}
+	inflight := false // a commit of encs is held on its way to the graph
 	for _, c := range decoded {
-		if r.commits[c.ID()] != nil || seen[c.ID()] || r.held[c.ID()] {
+		if r.held[c.ID()] && !seen[c.ID()] {
+			inflight = true
+			continue
+		}
+		if r.commits[c.ID()] != nil || seen[c.ID()] {
 			continue
 		}
 		if c.Time() < r.horizon {
@@ -153,6 +158,10 @@ func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []comm
 			r.untrusted, r.validating = nil, nil
 		}
 	}
+	var other ticket // another writer's batch that holds commits of encs
+	if inflight && t.end == 0 && len(r.tentative) > 0 {
+		other = r.tentative[len(r.tentative)-1].t
+	}
 	r.mu.Unlock()
 	if err != nil {
 		return nil, rejected, err
@@ -160,6 +169,11 @@ func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []comm
 	if err := r.settleDurable(t); err != nil {
 		return nil, rejected, err
 	}
+	// Commits another writer is storing (a concurrent sync that received
+	// them too) join the graph before Receive returns, so that a caller
+	// comparing its set with a peer's right after sees them. Their
+	// batch's failure is that writer's to report.
+	_ = r.settleDurable(other)
 	// A commit that completed here but does not fit its parents (a forged
 	// merge whose parents came in the same batch, say) stays out of the
 	// graph; it is reported like any other rejection.

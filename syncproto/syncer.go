@@ -400,16 +400,17 @@ func (u *run) request(roundsLeft int, budget *int) RepoRequest {
 // those from its horizon on that its filter does not hold (all of them if
 // that is most), else those written here since the last request; and the
 // ids it asked for. Commits before the server's horizon are never pushed
-// for its filter: it collected them, and would refuse them.
+// for its filter: it collected them, and would refuse them. Nor are the
+// commits it sent in this sync (got), on any path: it holds them.
 func (u *run) toPush() []*commit.Commit {
-	out := u.backlog
+	out := u.unsent(u.backlog)
 	var cand []*commit.Commit
 	if f := u.srv.Filter; f != nil {
 		all, _ := u.Repo.CommitsSince(0)
 		if u.srv.Horizon > 0 {
 			all = fromHorizon(all, u.srv.Horizon)
 		}
-		cand, _ = split(all, f, u.excluded)
+		cand, _ = split(u.unsent(all), f, u.excluded)
 	} else {
 		since, _ := u.Repo.CommitsSince(u.lastSeq)
 		for _, c := range since {
@@ -421,6 +422,20 @@ func (u *run) toPush() []*commit.Commit {
 	out = appendUnique(out, cand)
 	out = appendWanted(out, u.Repo, u.srv.Missing, nil)
 	out, u.retry = appendUnique(out, u.retry), nil
+	return out
+}
+
+// unsent returns the commits of cs the server did not send in this sync.
+func (u *run) unsent(cs []*commit.Commit) []*commit.Commit {
+	if len(u.got) == 0 {
+		return cs
+	}
+	out := make([]*commit.Commit, 0, len(cs))
+	for _, c := range cs {
+		if !u.got[c.ID()] {
+			out = append(out, c)
+		}
+	}
 	return out
 }
 
@@ -789,8 +804,14 @@ func (u *run) store(p *RepoResponse, st *Stats) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range stored {
-		u.got[id] = true
+	// The server holds every commit it sent, whether this call stored it,
+	// another writer did (a concurrent sync, or the server pushing to
+	// this peer's own server), or it was refused here: none of them is
+	// ever pushed back in this sync.
+	for _, b := range p.Commits {
+		if c, err := commit.Decode(b); err == nil {
+			u.got[c.ID()] = true
+		}
 	}
 	var real map[commit.ID]int64 // times of the commits sent that decode, by id
 	if len(refused) > 0 {

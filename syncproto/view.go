@@ -134,6 +134,7 @@ type viewState struct {
 	base    uint64          // the oldest position still resolved
 	marks   []uint64        // marks[i]: the log sequence number at position base+i
 	entered []entered       // items that entered V, by position
+	flip    uint64          // the last position at which an item entered or left V
 }
 
 // entered records that item key entered V at position pos.
@@ -189,7 +190,7 @@ func (vs *viewState) build(r Repo, v View, e uint64) {
 	}
 	vs.built, vs.epoch, vs.seq = true, e, cur
 	vs.point = vs.pointEpoch(e, cur)
-	vs.pos, vs.base, vs.marks, vs.entered = 0, 0, []uint64{cur}, nil
+	vs.pos, vs.base, vs.marks, vs.entered, vs.flip = 0, 0, []uint64{cur}, nil, 0
 }
 
 // mayRead returns whether the view may read item key, asking v the first
@@ -263,6 +264,9 @@ func (vs *viewState) advance(r Repo, v View) {
 	}
 	vs.pos++
 	vs.marks = append(vs.marks, vs.seq)
+	if flipped {
+		vs.flip = vs.pos
+	}
 	for _, key := range in {
 		vs.entered = append(vs.entered, entered{vs.pos, key})
 	}

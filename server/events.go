@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto"
 	"github.com/goatdb/goatdb/transport"
@@ -323,11 +324,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if s.accounts != nil {
 		revoked = s.accounts.Revoked()
 	}
+	st := newStreamState(s.opts.EventCommitRate)
 	for {
 		for _, p := range sub.take() {
-			if n, ok := s.noticeFor(r.Context(), p, first); ok {
-				_ = ew.Changed(n) // a notice that does not encode is not sent
-			}
+			s.writeChange(r.Context(), ew, st, p, first)
 		}
 		if first {
 			first = false
@@ -353,6 +353,97 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			revoked = s.accounts.Revoked()
 		}
 	}
+}
+
+// streamState is what one event stream remembers: the position it last
+// announced of each repository (at most maxLast of them: past that it
+// forgets them all, which costs commits in a few events), and what its
+// commit budget has left.
+type streamState struct {
+	last   map[string]syncproto.Point
+	budget byteBudget
+}
+
+// maxLast bounds the positions a stream remembers.
+const maxLast = 4096
+
+func newStreamState(rate int) *streamState {
+	return &streamState{last: map[string]syncproto.Point{},
+		budget: byteBudget{rate: float64(rate), left: float64(rate), at: time.Now()}}
+}
+
+// announced records that the stream announced repository path at n.
+func (st *streamState) announced(n syncproto.Notice) {
+	if _, ok := st.last[n.Repo]; !ok && len(st.last) >= maxLast {
+		clear(st.last)
+	}
+	st.last[n.Repo] = syncproto.Point{Epoch: n.Epoch, Seq: n.Seq}
+}
+
+// byteBudget is a stream's commit bytes per second: it holds at most one
+// second's worth, refilled continuously.
+type byteBudget struct {
+	rate, left float64
+	at         time.Time
+}
+
+// available returns the bytes the budget has now.
+func (b *byteBudget) available(now time.Time) int {
+	b.left = min(b.rate, b.left+now.Sub(b.at).Seconds()*b.rate)
+	b.at = now
+	return int(b.left)
+}
+
+func (b *byteBudget) take(n int) { b.left -= float64(n) }
+
+// writeChange writes the event of repository path to a stream (listing
+// says it is in the listing that opens it): after the listing, a change
+// the stream's session may read carries its commits when they fit the
+// bounds (Options.EventCommitBytes, EventCommitRate) and follow the
+// position the stream last announced; a position the stream announced
+// already is not sent again (the change was outside the session's view).
+func (s *Server) writeChange(ctx context.Context, ew *transport.EventWriter, st *streamState, path string, listing bool) {
+	from, known := st.last[path]
+	if !listing && known && s.opts.EventCommitBytes > 0 {
+		limit := min(s.opts.EventCommitBytes, st.budget.available(time.Now()))
+		if n, cs, ok := s.changeFor(ctx, path, from, limit); ok {
+			if (syncproto.Point{Epoch: n.Epoch, Seq: n.Seq}) == from {
+				return
+			}
+			encs := make([][]byte, len(cs))
+			size := 0
+			for i, c := range cs {
+				encs[i] = c.Encode()
+				size += len(encs[i])
+			}
+			if ew.ChangedWith(n, from, encs) == nil {
+				st.budget.take(size)
+				st.announced(n)
+			}
+			return
+		}
+	}
+	n, ok := s.noticeFor(ctx, path, listing)
+	if !ok || !listing && known && (syncproto.Point{Epoch: n.Epoch, Seq: n.Seq}) == from {
+		return
+	}
+	if ew.Changed(n) == nil { // a notice that does not encode is not sent
+		st.announced(n)
+	}
+}
+
+// changeFor returns the notice of repository path, if it is open and the
+// stream's session may read it, with the commits since position from in
+// its view when there are some and they fit limit bytes
+// (syncproto.Responder.NoticeSince). ok is false when the caller should
+// fall back to noticeFor.
+func (s *Server) changeFor(ctx context.Context, path string, from syncproto.Point, limit int) (n syncproto.Notice, cs []*commit.Commit, ok bool) {
+	rp, _, known := s.hub.lookup(path)
+	if !known || rp == nil || s.policy != nil && !s.policy.readable(ctx, path) {
+		return n, nil, false
+	}
+	n, cs, err := s.responder.NoticeSince(ctx, path, rp, from, limit)
+	return n, cs, err == nil
 }
 
 // noticeFor returns the notice of repository path for the event stream of

@@ -19,6 +19,7 @@ import (
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/gc"
 	"github.com/goatdb/goatdb/syncproto"
+	"github.com/goatdb/goatdb/transport"
 )
 
 // Options configure a Server. The zero value is valid.
@@ -65,6 +66,16 @@ type Options struct {
 	KeepAlive time.Duration
 	// MaxEventStreams bounds the open event streams; 0 means 10,000.
 	MaxEventStreams int
+	// EventCommitBytes bounds the commit bytes a change event carries (see
+	// package transport: a receiver then needs no round trip); a change
+	// with more goes as a bare notice. 0 means 64 KiB; negative, events
+	// carry no commits. At most transport.MaxEventCommits.
+	EventCommitBytes int
+	// EventCommitRate bounds the commit bytes one event stream carries per
+	// second (a budget refilled continuously, holding at most one
+	// second's worth); past it, changes go as bare notices. 0 means
+	// 256 KiB.
+	EventCommitRate int
 	// ShutdownTimeout bounds the wait for requests in flight when Serve
 	// stops; 0 means 10 seconds.
 	ShutdownTimeout time.Duration
@@ -113,6 +124,8 @@ func (o *Options) Validate() error {
 		return errors.New("server: negative duration in Options")
 	case o.RateBurst < 0 || o.MaxEventStreams < 0:
 		return errors.New("server: negative RateBurst or MaxEventStreams")
+	case o.EventCommitBytes > transport.MaxEventCommits || o.EventCommitRate < 0:
+		return fmt.Errorf("server: EventCommitBytes over %d or negative EventCommitRate", transport.MaxEventCommits)
 	case o.Auth != nil && o.Policy != nil:
 		return errors.New("server: Options.Policy and Options.Auth both set; with Auth, rules (AuthOptions.Rules) decide")
 	case o.Auth != nil && o.Auth.Identity == nil:
@@ -167,6 +180,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxEventStreams == 0 {
 		o.MaxEventStreams = 10_000
+	}
+	if o.EventCommitBytes == 0 {
+		o.EventCommitBytes = 64 << 10
+	}
+	if o.EventCommitRate == 0 {
+		o.EventCommitRate = 256 << 10
 	}
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = 10 * time.Second

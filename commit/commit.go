@@ -320,6 +320,7 @@ func (c *Commit) sign(key ed25519.PrivateKey) error {
 		return fmt.Errorf("%w: the key does not belong to session %s", ErrBadSignature, c.session)
 	}
 	c.sig = ed25519.Sign(key, c.id[:])
+	verified.Load().add(c.id, c.sig) // signed with the session's own key
 	return nil
 }
 
@@ -424,6 +425,8 @@ func (c *Commit) Encode() []byte { return c.AppendEncoding(make([]byte, 0, c.Siz
 
 // VerifySignature checks the signature against the commit's session. A merge
 // must be unsigned; any other commit must be signed when required is true.
+// A commit whose exact bytes verified before in this process is not
+// verified again (see SetVerifiedCacheSize).
 func (c *Commit) VerifySignature(required bool) error {
 	switch {
 	case c.IsMerge() && c.Signed():
@@ -433,8 +436,11 @@ func (c *Commit) VerifySignature(required bool) error {
 			return fmt.Errorf("%w: commit %s is not signed", ErrBadSignature, c.id.Short())
 		}
 		return nil
+	case verified.Load().has(c.id, c.sig):
+		return nil
 	case !ed25519.Verify(c.session[:], c.id[:], c.sig):
 		return fmt.Errorf("%w: commit %s does not verify against session %s", ErrBadSignature, c.id.Short(), c.session)
 	}
+	verified.Load().add(c.id, c.sig)
 	return nil
 }

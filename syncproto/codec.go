@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/syncproto/riblt"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -28,8 +29,17 @@ const Version = 1
 // that each message has one encoding.
 const VersionHorizon = 2
 
+// VersionSketch is the version of messages with rateless IBLT fields
+// (first contact, see doc.go): request flag bits 4 and 5, answer flag bit
+// 6, on top of version 2's. A version 3 message uses at least one of
+// them, and a message of version 1 or 2 none. A build that predates them
+// refuses a request of version 3 with ErrVersion; the Syncer then syncs
+// that server without them (the Bloom path), and a Responder answers with
+// version 3 only a request of version 3.
+const VersionSketch = 3
+
 // supportedVersions lists the versions this build reads.
-var supportedVersions = []byte{Version, VersionHorizon}
+var supportedVersions = []byte{Version, VersionHorizon, VersionSketch}
 
 // Bounds on messages. A decoder refuses anything larger before allocating
 // for it; an encoder refuses to produce it.
@@ -42,7 +52,13 @@ const (
 	MaxCommits     = 1 << 20                       // commits (and rejections) per section
 	MaxMissing     = 1 << 16                       // missing ids per section
 	MaxReasonLen   = 1024                          // bytes of a rejection reason or status message
+	MaxWant        = 1 << 16                       // short ids a Sketch asks for
+	MaxSymbols     = 1 << 14                       // coded symbols per answer (at most riblt.MaxRunSymbols)
 )
+
+// maxRunBytes bounds the encoding of a run of MaxSymbols symbols: two
+// uvarints and, per symbol, 16 bytes and a varint count.
+const maxRunBytes = 2*binary.MaxVarintLen64 + MaxSymbols*(16+binary.MaxVarintLen64)
 
 // Message kinds.
 const (
@@ -67,8 +83,11 @@ const (
 	reqFilter  = 1 << 1
 	reqRepair  = 1 << 2
 	reqHorizon = 1 << 3 // version 2
+	reqSketch  = 1 << 4 // version 3
+	reqDecoded = 1 << 5 // version 3, only with reqSketch
 	reqFlags   = reqResume | reqFilter | reqRepair
 	reqFlags2  = reqHorizon
+	reqFlags3  = reqSketch | reqDecoded
 
 	respFilter    = 1 << 0
 	respMore      = 1 << 1
@@ -76,8 +95,10 @@ const (
 	respHorizon   = 1 << 3 // version 2
 	respAtHorizon = 1 << 4 // version 2
 	respShallow   = 1 << 5 // version 2
+	respSymbols   = 1 << 6 // version 3
 	respFlags     = respFilter | respMore | respHidden
 	respFlags2    = respHorizon | respAtHorizon | respShallow
+	respFlags3    = respSymbols
 )
 
 // maxHorizon bounds a horizon on the wire: a Unix millisecond time, 1 up.
@@ -109,7 +130,10 @@ func EncodeRequest(r *Request) ([]byte, error) {
 			return nil, err
 		}
 		if r.Repos[i].Horizon != 0 {
-			version = VersionHorizon
+			version = max(version, VersionHorizon)
+		}
+		if r.Repos[i].Sketch != nil {
+			version = VersionSketch
 		}
 	}
 	return seal(b, kindRequest, version)
@@ -136,6 +160,12 @@ func appendRepoRequest(b []byte, q *RepoRequest) ([]byte, error) {
 	if q.Horizon != 0 {
 		flags |= reqHorizon
 	}
+	if q.Sketch != nil {
+		flags |= reqSketch
+		if q.Sketch.Decoded {
+			flags |= reqDecoded
+		}
+	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, q.Count)
 	b = append(b, q.Digest[:]...)
@@ -148,6 +178,11 @@ func appendRepoRequest(b []byte, q *RepoRequest) ([]byte, error) {
 	}
 	if q.Filter != nil {
 		b = appendFilter(b, q.Filter)
+	}
+	if q.Sketch != nil {
+		if b, err = appendSketch(b, q.Sketch); err != nil {
+			return nil, err
+		}
 	}
 	if b, err = appendCommits(b, q.Commits); err != nil {
 		return nil, err
@@ -169,7 +204,10 @@ func EncodeResponse(r *Response) ([]byte, error) {
 			return nil, err
 		}
 		if p := &r.Repos[i]; p.Status == StatusOK && (p.Horizon != 0 || p.AtHorizon != nil || len(p.Shallow) > 0) {
-			version = VersionHorizon
+			version = max(version, VersionHorizon)
+		}
+		if p := &r.Repos[i]; p.Status == StatusOK && p.Symbols != nil {
+			version = VersionSketch
 		}
 	}
 	return seal(b, kindResponse, version)
@@ -186,6 +224,9 @@ func responseSize(r *Response) int {
 		n += (len(commit.ID{}) + 2*binary.MaxVarintLen32 + binary.MaxVarintLen64) * len(p.Shallow)
 		if p.Filter != nil {
 			n += int(p.Filter.bf.Cap()/8) + 64
+		}
+		if p.Symbols != nil {
+			n += 2*binary.MaxVarintLen64 + 20*len(p.Symbols.Symbols)
 		}
 		for _, c := range p.Commits {
 			n += binary.MaxVarintLen32 + len(c)
@@ -231,6 +272,9 @@ func appendRepoResponse(b []byte, p *RepoResponse) ([]byte, error) {
 	if len(p.Shallow) > 0 {
 		flags |= respShallow
 	}
+	if p.Symbols != nil {
+		flags |= respSymbols
+	}
 	b = append(b, flags)
 	b = binary.LittleEndian.AppendUint64(b, p.Epoch)
 	b = binary.AppendUvarint(b, p.Seq)
@@ -245,6 +289,11 @@ func appendRepoResponse(b []byte, p *RepoResponse) ([]byte, error) {
 	}
 	if p.Filter != nil {
 		b = appendFilter(b, p.Filter)
+	}
+	if p.Symbols != nil {
+		if b, err = appendSymbols(b, p.Symbols); err != nil {
+			return nil, err
+		}
 	}
 	if b, err = appendCommits(b, p.Commits); err != nil {
 		return nil, err
@@ -315,6 +364,41 @@ func appendFilter(b []byte, f *Filter) []byte {
 		b = binary.LittleEndian.AppendUint64(b, w)
 	}
 	return b
+}
+
+// appendSketch appends a request's sketch: the key, then From, or the
+// wanted short ids once decoded.
+func appendSketch(b []byte, k *Sketch) ([]byte, error) {
+	b = append(b, k.Key[:]...)
+	if !k.Decoded {
+		if k.From > riblt.MaxIndex || k.Ask > MaxSymbols || len(k.Want) > 0 {
+			return nil, fmt.Errorf("%w: sketch from symbol %d asking %d with %d wanted ids", ErrMalformed, k.From, k.Ask, len(k.Want))
+		}
+		b = binary.AppendUvarint(b, k.From)
+		return binary.AppendUvarint(b, k.Ask), nil
+	}
+	if k.From != 0 || k.Ask != 0 || len(k.Want) > MaxWant {
+		return nil, fmt.Errorf("%w: decoded sketch from symbol %d with %d wanted ids, at most %d", ErrMalformed, k.From, len(k.Want), MaxWant)
+	}
+	b = binary.AppendUvarint(b, uint64(len(k.Want)))
+	for _, x := range k.Want {
+		b = binary.LittleEndian.AppendUint64(b, x)
+	}
+	return b, nil
+}
+
+// appendSymbols appends a run of 1 to MaxSymbols symbols, as a uvarint
+// length and the riblt run.
+func appendSymbols(b []byte, r *SymbolRun) ([]byte, error) {
+	if len(r.Symbols) == 0 || len(r.Symbols) > MaxSymbols {
+		return nil, fmt.Errorf("%w: %d symbols, want 1 to %d", ErrMalformed, len(r.Symbols), MaxSymbols)
+	}
+	run, err := riblt.AppendRun(nil, r.Start, r.Symbols)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	b = binary.AppendUvarint(b, uint64(len(run)))
+	return append(b, run...), nil
 }
 
 func appendCommits(b []byte, encs [][]byte) ([]byte, error) {
@@ -535,6 +619,7 @@ type decoder struct {
 	err     error
 	version byte // the message's
 	used2   bool // a field of version 2 was read
+	used3   bool // a field of version 3 was read
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -549,6 +634,9 @@ func (d *decoder) finish() error {
 	}
 	if d.err == nil && d.version == VersionHorizon && !d.used2 {
 		d.fail("version %d message with no field of version %d", VersionHorizon, VersionHorizon)
+	}
+	if d.err == nil && d.version == VersionSketch && !d.used3 {
+		d.fail("version %d message with no field of version %d", VersionSketch, VersionSketch)
 	}
 	return d.err
 }
@@ -654,10 +742,14 @@ func (d *decoder) digest() (g Digest) {
 }
 
 // flags reads a flags byte of which only allowed bits may be set, and
-// the bits of v2 too in a message of version 2.
-func (d *decoder) flags(allowed, v2 byte) byte {
+// the bits of v2 too in a message of version 2 or 3, and of v3 in one of
+// version 3.
+func (d *decoder) flags(allowed, v2, v3 byte) byte {
 	if d.version >= VersionHorizon {
 		allowed |= v2
+	}
+	if d.version >= VersionSketch {
+		allowed |= v3
 	}
 	f := d.byte()
 	if f&^allowed != 0 {
@@ -666,6 +758,9 @@ func (d *decoder) flags(allowed, v2 byte) byte {
 	}
 	if f&v2 != 0 {
 		d.used2 = true
+	}
+	if f&v3 != 0 {
+		d.used3 = true
 	}
 	return f
 }
@@ -682,7 +777,10 @@ func (d *decoder) horizon() int64 {
 
 func (d *decoder) repoRequest() RepoRequest {
 	q := RepoRequest{Path: d.string(1, MaxPathLen, "repository path")}
-	flags := d.flags(reqFlags, reqFlags2)
+	flags := d.flags(reqFlags, reqFlags2, reqFlags3)
+	if flags&(reqSketch|reqDecoded) == reqDecoded {
+		d.fail("decoded flag without a sketch")
+	}
 	q.Count = d.uvarint()
 	q.Digest = d.digest()
 	if flags&reqHorizon != 0 {
@@ -695,6 +793,9 @@ func (d *decoder) repoRequest() RepoRequest {
 		q.Filter = d.filter()
 	}
 	q.Repair = flags&reqRepair != 0
+	if flags&reqSketch != 0 {
+		q.Sketch = d.sketch(flags&reqDecoded != 0)
+	}
 	q.Commits = d.commits()
 	q.Missing = d.ids(MaxMissing, "missing ids")
 	return q
@@ -709,7 +810,7 @@ func (d *decoder) repoResponse() RepoResponse {
 		p.Message = d.string(0, MaxReasonLen, "status message")
 		return p
 	}
-	flags := d.flags(respFlags, respFlags2)
+	flags := d.flags(respFlags, respFlags2, respFlags3)
 	p.Epoch = d.uint64le()
 	p.Seq = d.uvarint()
 	p.Count = d.uvarint()
@@ -722,6 +823,9 @@ func (d *decoder) repoResponse() RepoResponse {
 	}
 	if flags&respFilter != 0 {
 		p.Filter = d.filter()
+	}
+	if flags&respSymbols != 0 {
+		p.Symbols = d.symbols()
 	}
 	p.More = flags&respMore != 0
 	p.Commits = d.commits()
@@ -772,6 +876,49 @@ func (d *decoder) shallow() []ShallowRoot {
 		return nil
 	}
 	return out
+}
+
+// sketch reads a request's sketch: a key, then From (at most
+// riblt.MaxIndex) and Ask (at most MaxSymbols) or, if decoded, 0 to
+// MaxWant short ids.
+func (d *decoder) sketch(decoded bool) *Sketch {
+	k := &Sketch{Decoded: decoded}
+	copy(k.Key[:], d.fixed(len(k.Key)))
+	if !decoded {
+		if k.From = d.uvarint(); d.err == nil && k.From > riblt.MaxIndex {
+			d.fail("sketch from symbol %d, at most %d", k.From, uint64(riblt.MaxIndex))
+		}
+		if k.Ask = d.uvarint(); d.err == nil && k.Ask > MaxSymbols {
+			d.fail("sketch asking %d symbols, at most %d", k.Ask, MaxSymbols)
+		}
+		return k
+	}
+	n := d.count(MaxWant, 8, "wanted short ids")
+	if n > 0 {
+		k.Want = make([]uint64, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		k.Want[i] = d.uint64le()
+	}
+	return k
+}
+
+// symbols reads a run of 1 to MaxSymbols coded symbols.
+func (d *decoder) symbols() *SymbolRun {
+	b := d.bytes(1, maxRunBytes, "symbol run")
+	if d.err != nil {
+		return nil
+	}
+	start, syms, err := riblt.DecodeRun(b, nil)
+	switch {
+	case err != nil:
+		d.fail("symbol run: %v", err)
+		return nil
+	case len(syms) == 0 || len(syms) > MaxSymbols:
+		d.fail("%d symbols, want 1 to %d", len(syms), MaxSymbols)
+		return nil
+	}
+	return &SymbolRun{Start: start, Symbols: syms}
 }
 
 func (d *decoder) filter() *Filter {

@@ -173,9 +173,11 @@ func TestDecodeErrors(t *testing.T) {
 		want error
 		text string
 	}{
-		{"version", patch(good, 0, 3), syncproto.ErrVersion, "reads version [1 2]"},
-		{"version zero", patch(good, 0, 0), syncproto.ErrVersion, "reads version [1 2]"},
+		{"version", patch(good, 0, 4), syncproto.ErrVersion, "reads version [1 2 3]"},
+		{"version zero", patch(good, 0, 0), syncproto.ErrVersion, "reads version [1 2 3]"},
 		{"version 2 without its fields", patch(good, 0, 2), syncproto.ErrMalformed, "no field of version 2"},
+		{"version 3 without its fields", patch(good, 0, 3), syncproto.ErrMalformed, "no field of version 3"},
+		{"sketch flag in version 1", patch(good, flagsAt, 0x10), syncproto.ErrMalformed, "unknown flags 0x10"},
 		{"horizon flag in version 1", patch(good, flagsAt, 0x09), syncproto.ErrMalformed, "unknown flags 0x8"},
 		{"kind", patch(good, 1, 2), syncproto.ErrMalformed, "want 1 (request)"},
 		{"codec", patch(good, 2, 7), syncproto.ErrMalformed, "unknown codec"},

@@ -3,6 +3,7 @@ package syncproto
 import (
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/syncproto/riblt"
 )
 
 // Request is one round of a sync, from a client to a server: one section
@@ -41,6 +42,41 @@ type RepoRequest struct {
 	// Missing are ids the client lacks: parents and delta bases of its
 	// pending commits.
 	Missing []commit.ID
+	// Sketch, if set, asks for rateless IBLT reconciliation (first
+	// contact without a resume point, see doc.go): coded symbols of the
+	// server's commit ids, or, once the client decoded the difference,
+	// the commits it lacks by short id. Version 3.
+	Sketch *Sketch
+}
+
+// Sketch is a client's part of a rateless IBLT exchange (package riblt):
+// the key it chose for this sync, and either the index of the next symbol
+// it wants or, once it decoded the difference, the short ids of the
+// server's commits it lacks.
+type Sketch struct {
+	// Key keys the short ids and checksums (riblt.Key). The client chooses
+	// it afresh for each sync.
+	Key [riblt.KeySize]byte
+	// From is the index of the first symbol wanted (riblt
+	// Decoder.Received); 0 when Decoded.
+	From uint64
+	// Ask is how many symbols the client asks for (at most MaxSymbols); 0
+	// lets the server choose. Not when Decoded.
+	Ask uint64
+	// Decoded says the client decoded the difference: the server sends no
+	// symbols, only the commits named by Want.
+	Decoded bool
+	// Want are the short ids (under Key) of the server's commits the
+	// client lacks, at most MaxWant; only when Decoded.
+	Want []uint64
+}
+
+// SymbolRun is a run of a server's coded symbols (riblt): the symbols
+// with indices [Start, Start+len(Symbols)) of the stream of its commit
+// ids under the request's Sketch.Key.
+type SymbolRun struct {
+	Start   uint64
+	Symbols []riblt.Symbol
 }
 
 // Point is a position in a server's log: its epoch and a sequence number.
@@ -119,6 +155,10 @@ type RepoResponse struct {
 	Commits [][]byte
 	// Missing are ids the server lacks (see RepoRequest.Missing).
 	Missing []commit.ID
+	// Symbols, if set, are coded symbols of the server's commit ids (in
+	// view, from the request's horizon on), answering a request's Sketch.
+	// Version 3.
+	Symbols *SymbolRun
 	// Rejected are the request's commits the server refused, with reasons.
 	Rejected []Rejection
 	// Hidden are ids of commits this request carried that the server holds

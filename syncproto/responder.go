@@ -440,6 +440,9 @@ func (s *Responder) answer(sc *scope, st State, at set, q *RepoRequest, rejected
 		if out = sc.wanted(q.Missing); len(out) == 0 {
 			return p
 		}
+	} else if q.Sketch != nil && q.Filter == nil && client.n > 0 {
+		out, p.Symbols = sc.sketchAnswer(q, client.n, st, budget.left)
+		out = append(out, sc.wanted(q.Missing, out...)...)
 	} else {
 		out, negatives = sc.candidates(q, client.n, got.has)
 	}

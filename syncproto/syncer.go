@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/syncproto/riblt"
 )
 
 // SyncerOptions configure a Syncer. The zero value is valid.
@@ -165,6 +167,7 @@ type Syncer struct {
 	session   commit.SessionID
 	opts      SyncerOptions
 	states    states
+	noSketch  atomic.Bool // the server refused a sketch's version: no rateless exchange with it
 }
 
 // NewSyncer returns a Syncer that reaches its server through t and names
@@ -248,6 +251,12 @@ func (s *Syncer) round(ctx context.Context, active []*run, st *Stats) error {
 	st.BytesSent += int64(len(msg))
 	out, err := s.transport.RoundTrip(ctx, msg)
 	st.BytesReceived += int64(len(out))
+	if err != nil && sketchRefused(req, err) && s.noSketch.CompareAndSwap(false, true) {
+		for _, u := range active {
+			u.fc = nil
+		}
+		return s.round(ctx, active, st)
+	}
 	if err != nil {
 		return fmt.Errorf("sync round %d: %w", st.Rounds, err)
 	}
@@ -341,6 +350,8 @@ type run struct {
 	retry   []*commit.Commit
 	retried map[commit.ID]bool
 
+	fc *contact // the rateless exchange of first contact, while it lasts
+
 	done bool
 	err  error
 	next Resume // the resume point to store once done
@@ -353,6 +364,9 @@ func (s *Syncer) newRun(l Local) *run {
 	u.repair = s.opts.RepairEvery > 0 && u.ok && u.resume.Syncs+1 >= s.opts.RepairEvery
 	if u.ok {
 		u.h = max(u.resume.Horizon, 0)
+	}
+	if !s.noSketch.Load() {
+		u.fc = &contact{key: riblt.NewKey()}
 	}
 	return u
 }
@@ -373,6 +387,7 @@ func (u *run) request(roundsLeft int, budget *int) RepoRequest {
 		h = 0
 		st.Count, st.Digest = all.n, all.d
 	}
+	h, st = u.sketchHorizon(h, st)
 	q := RepoRequest{Path: u.Path, Horizon: h, Count: st.Count, Digest: st.Digest, Missing: limitIDs(u.Repo.Missing())}
 	for _, id := range q.Missing {
 		u.asked[id] = true
@@ -382,6 +397,7 @@ func (u *run) request(roundsLeft int, budget *int) RepoRequest {
 	case u.srv == nil && u.ok && !u.repair && u.resume.LocalEpoch == st.Epoch && u.resume.LocalSeq <= st.Seq:
 		q.Resume = &Point{Epoch: u.resume.ServerEpoch, Seq: u.resume.ServerSeq}
 		push, _ = u.Repo.CommitsSince(u.resume.LocalSeq)
+	case u.sketchOn(&q, st, h, &push):
 	case u.srv == nil:
 		q.Repair = u.repair
 	default:
@@ -389,7 +405,7 @@ func (u *run) request(roundsLeft int, budget *int) RepoRequest {
 	}
 	push, u.backlog = fit(push, budget)
 	q.Commits = encodeAll(push)
-	if q.Resume == nil && st.Count > 0 && (u.srv == nil || !u.equalAfter(st, h, push)) {
+	if q.Resume == nil && q.Sketch == nil && st.Count > 0 && (u.srv == nil || !u.equalAfter(st, h, push)) {
 		q.Filter = filterOf(idsFrom(u.Repo, h), u.diff(st, h), roundsLeft)
 	}
 	u.lastSeq, u.lastLog, u.lastH = st.Seq, u.Repo.Epoch(), h
@@ -558,6 +574,7 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 	}
 	st.Rejected = u.dropOver(st.Rejected)
 	u.hide(p.Hidden, st)
+	u.takeSymbols(p)
 	// Compare from the server's horizon on; a cold repository compares
 	// everything, and names no horizon until it converged.
 	h := p.Horizon

@@ -1,0 +1,323 @@
+package syncproto
+
+import (
+	"math"
+	"strings"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/syncproto/riblt"
+)
+
+// First contact: rateless IBLT reconciliation (see doc.go, "Sketch
+// path"). The server side is sketchAnswer; the client side is the run's
+// contact, driven by sketchRound (building a request) and takeSymbols
+// (handling an answer).
+
+// Symbols per answer. The first answer sends what a difference of the
+// count difference n needs with a margin (the decoder needs about 1.4 to
+// 1.8 symbols per element, fewer the larger the difference), at least
+// sketchFirstMin; sketchEven when the counts are equal (the sets differ
+// by as many commits on each side, at least one: a guess); each later one
+// as many as the client received so far, at least sketchMoreMin, so that
+// a difference the counts hide costs O(log d) round trips.
+const (
+	sketchFirstMin = 4
+	sketchEven     = 64
+	sketchMoreMin  = 16
+)
+
+// sketchCount returns how many symbols an answer to a sketch from symbol
+// from sends (ask, if the client asked for a number), where the two sides' counts differ by diff, within a budget
+// of left commit bytes (about 20 bytes a symbol).
+func sketchCount(from, ask, diff uint64, left int) int {
+	var n uint64
+	switch {
+	case ask > 0:
+		n = ask
+	case from > 0:
+		n = max(from, sketchMoreMin)
+	case diff == 0:
+		n = sketchEven
+	case diff < 64:
+		n = 2*diff + sketchFirstMin
+	default:
+		n = diff + diff*3/5 + 16
+	}
+	n = min(n, MaxSymbols, uint64(max(left/20, sketchFirstMin)))
+	return int(min(n, riblt.MaxIndex-from))
+}
+
+// sketchFarBehind reports whether a client holding n commits where the
+// server holds m lacks more than about a third of the server's: the bulk
+// path is then cheaper than coding the difference.
+func sketchFarBehind(n, m uint64) bool { return n < m-m/3 }
+
+// sketchAnswer answers a request's sketch over the scope: the commits it
+// names (Want) once decoded, or a run of coded symbols of the scope's
+// commit ids from the request's horizon on (the set whose count and
+// digest the answer carries). A client far behind gets neither: its next
+// round takes the Bloom path, whose answer is the bulk path (everything
+// its filter lacks first, then the rest). clientCount is the client's
+// count, st the scope's state from the request's horizon on; left is the
+// byte budget.
+func (sc *scope) sketchAnswer(q *RepoRequest, clientCount uint64, st State, left int) ([]*commit.Commit, *SymbolRun) {
+	k := q.Sketch
+	key := riblt.KeyFromBytes(k.Key)
+	if k.Decoded {
+		return sc.byShortID(key, k.Want), nil
+	}
+	if k.From == 0 && sketchFarBehind(clientCount, st.Count) {
+		return nil, nil
+	}
+	enc := riblt.NewEncoder(key)
+	for _, c := range sc.everything() {
+		if q.Horizon <= 0 || c.Time() >= q.Horizon {
+			enc.Add(c.ID())
+		}
+	}
+	diff := max(clientCount, st.Count) - min(clientCount, st.Count)
+	n := sketchCount(k.From, k.Ask, diff, left)
+	if n == 0 {
+		return nil, nil
+	}
+	syms := enc.AppendSymbols(make([]riblt.Symbol, 0, n), k.From, k.From+uint64(n))
+	return nil, &SymbolRun{Start: k.From, Symbols: syms}
+}
+
+// byShortID returns the scope's commits whose short ids under key are
+// among want, in log order. Any commit of the scope may be named, from
+// the horizon on or not: like a missing id, it is the client's to ask.
+func (sc *scope) byShortID(key riblt.Key, want []uint64) []*commit.Commit {
+	if len(want) == 0 {
+		return nil
+	}
+	set := make(map[uint64]bool, len(want))
+	for _, x := range want {
+		set[x] = true
+	}
+	var out []*commit.Commit
+	for _, c := range sc.everything() {
+		if set[key.ShortID(c.ID())] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// sketchDecoderOptions are the options of the client's decoders; nil
+// means riblt's defaults. Tests set a tiny budget to force the fallback.
+var sketchDecoderOptions *riblt.DecoderOptions
+
+// contact is a run's rateless IBLT exchange with the server: the key it
+// chose, the horizon the compared sets start at, the local set then (enc)
+// and the decoder fed with it and the symbols received since (recv).
+type contact struct {
+	key     riblt.Key
+	h       int64
+	started bool
+	dead    bool // failed or ended: the rounds after take the Bloom path
+	enc     *riblt.Encoder
+	dec     *riblt.Decoder
+	recv    []riblt.Symbol
+	fed     bool // the last answer carried symbols
+	asked   bool // the decoded round (Want and pushes) was sent
+	n       int  // local commits in the compared set
+}
+
+// sketchHorizon returns the horizon this round names and the local state
+// from it on: once an exchange started, the one it started at, for the
+// rest of the sync. An exchange that started with no horizon (a client
+// that never heard of the server's) goes on naming none, as a cold client
+// does, so that a Bloom round that follows a failed exchange still offers
+// the older commits the server kept (see Horizons).
+func (u *run) sketchHorizon(h int64, st State) (int64, State) {
+	if fc := u.fc; fc != nil && fc.started && fc.h != h && !u.cold {
+		st, _ = u.states.at(u.Repo, fc.h, 0)
+		return fc.h, st
+	}
+	return h, st
+}
+
+// sketchRound builds this round's part of the rateless exchange, if the
+// round belongs to it, and returns the commits to push then. The first
+// round of a sync with no usable resume point starts it, unless the
+// repository holds nothing (the bulk path), is cold, or repairs (the
+// Bloom path). Later rounds ask for more symbols until the decoder is
+// done, then send the commits only this side holds and ask for those only
+// the server holds, once. Any failure, an answer without symbols (the
+// server took the bulk path), a difference that the Bloom path finds
+// cheaper (see more), or digests still unequal after the decoded round
+// end it: the rounds after take the Bloom path.
+func (u *run) sketchRound(q *RepoRequest, st State, h int64) ([]*commit.Commit, bool) {
+	fc := u.fc
+	switch {
+	case fc == nil || fc.dead:
+		return nil, false
+	case u.srv == nil:
+		if u.repair || st.Count == 0 || u.cold {
+			fc.dead = true
+			return nil, false
+		}
+		fc.start(u.Repo, h)
+		q.Sketch = &Sketch{Key: fc.key.Bytes()}
+		return nil, true
+	case fc.dec == nil || fc.dec.Err() != nil || fc.asked:
+		fc.dead = true
+		return nil, false
+	case !fc.dec.Done():
+		ask, ok := fc.more()
+		if !fc.fed || !ok {
+			fc.dead = true
+			return nil, false
+		}
+		q.Sketch = &Sketch{Key: fc.key.Bytes(), From: fc.dec.Received(), Ask: ask}
+		return nil, true
+	}
+	want, local := fc.dec.RemoteOnly(), fc.dec.LocalOnly()
+	if len(want) > MaxWant || len(want)+len(local) == 0 {
+		fc.dead = true // too many to name, or a collision across the sides
+		return nil, false
+	}
+	fc.asked = true
+	q.Sketch = &Sketch{Key: fc.key.Bytes(), Decoded: true, Want: want}
+	return u.sketchPush(local), true
+}
+
+// start starts the exchange over r's commits from horizon h on.
+func (fc *contact) start(r Repo, h int64) {
+	fc.started, fc.h = true, h
+	fc.enc = riblt.NewEncoder(fc.key)
+	fc.dec = riblt.NewDecoder(fc.key, sketchDecoderOptions)
+	ids := idsFrom(r, h)
+	for _, id := range ids {
+		fc.enc.Add(id)
+		fc.dec.Add(id)
+	}
+	fc.n = len(ids)
+}
+
+// more returns how many symbols to ask for next, from an estimate of the
+// difference, or false if a Bloom round is cheaper: about two filters of
+// 1.75 bytes per commit, against 18 bytes per symbol.
+func (fc *contact) more() (uint64, bool) {
+	m := len(fc.recv)
+	d, lower := fc.estimate()
+	if lower {
+		d *= 4 // no empty symbol yet: the difference may be much larger
+	}
+	need := max(int(1.7*d)+16-m, m/2, sketchMoreMin)
+	if 18*need > 7*fc.n/2 {
+		return 0, false
+	}
+	return uint64(min(need, MaxSymbols)), true
+}
+
+// estimate estimates the size d of the difference from the symbols
+// received: the difference's symbol j is empty with probability
+// (1-p_j)^d, p_j = 2/(j+2) the chance that an element joins it. It
+// counts the empty ones among the upper half of those received and
+// solves for d; if none is empty, it returns the d at which one would be
+// expected, a lower bound (lower true).
+func (fc *contact) estimate() (d float64, lower bool) {
+	m := len(fc.recv)
+	lo := m / 2
+	local := fc.enc.AppendSymbols(nil, uint64(lo), uint64(m))
+	zeros := 0
+	for i, l := range local {
+		r := fc.recv[lo+i]
+		if r.Sum == l.Sum && r.Check == l.Check && r.Count == l.Count {
+			zeros++
+		}
+	}
+	target := float64(zeros)
+	if zeros == 0 {
+		target, lower = 1, true
+	}
+	expect := func(d float64) float64 {
+		e := 0.0
+		for j := lo; j < m; j++ {
+			e += math.Pow(1-2/float64(j+2), d)
+		}
+		return e
+	}
+	a, b := 0.0, float64(4*riblt.MaxIndex)
+	for range 64 {
+		mid := (a + b) / 2
+		if expect(mid) > target {
+			a = mid
+		} else {
+			b = mid
+		}
+	}
+	return a, lower
+}
+
+// sketchPush returns what the decoded round pushes: the commits that did
+// not fit the last request, the local commits the decoder found only here
+// (from the server's horizon on: it collected older ones), those the
+// server asked for, and those to retry.
+func (u *run) sketchPush(local []uint64) []*commit.Commit {
+	out := u.unsent(u.backlog)
+	only := make(map[uint64]bool, len(local))
+	for _, x := range local {
+		only[x] = true
+	}
+	var cand []*commit.Commit
+	if len(only) > 0 {
+		all, _ := u.Repo.CommitsSince(0)
+		for _, c := range all {
+			if (u.fc.h > 0 && c.Time() < u.fc.h) || (u.srv.Horizon > 0 && c.Time() < u.srv.Horizon) {
+				continue
+			}
+			if only[u.fc.key.ShortID(c.ID())] && !u.got[c.ID()] && !u.excluded[c.ID()] {
+				cand = append(cand, c)
+			}
+		}
+	}
+	out = appendUnique(out, cand)
+	out = appendWanted(out, u.Repo, u.srv.Missing, nil)
+	out, u.retry = appendUnique(out, u.retry), nil
+	return out
+}
+
+// takeSymbols feeds the symbols of the server's answer to the decoder.
+// An error stops the decoder for good (riblt), and the next round falls
+// back to the Bloom path.
+func (u *run) takeSymbols(p *RepoResponse) {
+	fc := u.fc
+	if fc == nil || fc.dead {
+		return
+	}
+	fc.fed = p.Symbols != nil && fc.dec != nil && p.Symbols.Start == uint64(len(fc.recv))
+	if !fc.fed {
+		return
+	}
+	fc.recv = append(fc.recv, p.Symbols.Symbols...)
+	if err := fc.dec.AddSymbols(p.Symbols.Start, p.Symbols.Symbols); err != nil {
+		fc.dead = true
+	}
+}
+
+// sketchRefused reports whether err is a server's refusal of a request
+// that carried a sketch for its version (a server that predates version
+// 3): the Syncer then stops sending sketches, and syncs that server with
+// the Bloom path.
+func sketchRefused(req *Request, err error) bool {
+	if !strings.Contains(err.Error(), ErrVersion.Error()) {
+		return false
+	}
+	for i := range req.Repos {
+		if req.Repos[i].Sketch != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// sketchOn is sketchRound for request's switch: it reports whether this
+// round belongs to the rateless exchange, with its pushes in push.
+func (u *run) sketchOn(q *RepoRequest, st State, h int64, push *[]*commit.Commit) bool {
+	p, ok := u.sketchRound(q, st, h)
+	*push = p
+	return ok
+}

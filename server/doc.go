@@ -29,8 +29,14 @@
 //	                  a keep-alive comment every KeepAlive. ?repo=/t/r
 //	                  (repeatable) limits the stream to those
 //	                  repositories. The data of "changed" is a
-//	                  syncproto.Notice; package transport draws the
-//	                  format and reads and writes it.
+//	                  syncproto.Notice; after "ready", a change also
+//	                  carries its commits, those the session may read
+//	                  since the position the stream last announced,
+//	                  within EventCommitBytes per event and
+//	                  EventCommitRate per stream (else it is a bare
+//	                  notice; a change outside the session's view sends
+//	                  nothing). Package transport draws the format and
+//	                  reads and writes it.
 //	GET  /healthz     the storage state (goatdb.DB.Health) as JSON
 //	                  (application/json):
 //	                    {"status": "ok"|"damaged"|"degraded"|"shutting_down",

@@ -12,8 +12,9 @@ import (
 // Events, as the data of a "changed" event), and one per repository when a
 // peer starts listening. A peer whose resume point for the repository is
 // at Seq or later in the same Epoch has nothing to fetch; any other peer
-// syncs. Notices carry no commits, so a lost, late or repeated notice
-// costs at most one sync.
+// syncs. A notice alone carries no commits, so a lost, late or repeated
+// notice costs at most one sync. (An event may carry the commits beside
+// it: see Responder.NoticeSince and package transport.)
 //
 // On the wire a notice is one line of JSON:
 //

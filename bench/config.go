@@ -35,6 +35,10 @@ type syncConfig struct {
 	newN    int          // new commits per writing side
 	reps    int          // measured syncs per repeated scenario
 	arrival []arrivalRun // write-to-arrival runs
+	// eventCommits lets the server's change events carry commits
+	// (server.Options.EventCommitBytes at its default); false turns them
+	// off, to measure arrival by sync alone.
+	eventCommits bool
 }
 
 // arrivalRun is one write-to-arrival measurement.

@@ -118,10 +118,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 	only := fs.String("only", "", "run only the engines' operations whose \"ENGINE OP\" matches this `regexp`, e.g. 'goatdb|sqlite-full' or ' (create|update)$', "+
 		"and the sync section's parts whose \"sync PART\" matches, e.g. '^sync' or '^sync (wire|arrival-1)$'")
 	syncOn := fs.Bool("sync", true, "run the sync section")
+	eventCommits := fs.Bool("event-commits", true, "let the sync server's change events carry small commits; false measures write-to-arrival by sync alone")
 	dir := fs.String("dir", os.TempDir(), "`directory` for the temporary data")
 	fs.Bool("abuse", false, "run the abuse benchmark instead: attacks on a goatdb serve process ('go run . --abuse -h' for its flags)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--sync=false] [--dir DIR]\n\nengines:")
+		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--sync=false] [--event-commits=false] [--dir DIR]\n\nengines:")
 		for _, e := range engineSpecs {
 			fmt.Fprintf(stderr, " %s", e.id)
 		}
@@ -150,6 +151,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 	}
 	cfg.dir = *dir
 	cfg.sync.on = *syncOn
+	cfg.sync.eventCommits = *eventCommits
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {

@@ -25,6 +25,9 @@ type arrivalResult struct {
 	P50       float64 `json:"p50_ns"`
 	P99       float64 `json:"p99_ns"`
 	Max       float64 `json:"max_ns"`
+	// EventCommits says whether change events carried commits (see
+	// --event-commits): without, every receiver syncs for each write.
+	EventCommits bool `json:"event_commits"`
 }
 
 // runSync runs the selected parts of the sync section, with their data in
@@ -50,12 +53,16 @@ func runSync(ctx context.Context, cfg *config, progress io.Writer) (*syncResults
 			continue
 		}
 		start := time.Now()
-		lat, err := syncbench.WriteToArrival(ctx, syncbench.ArrivalOptions{Dir: cfg.dir, Receivers: a.receivers, Logger: log}, a.writes)
+		ao := syncbench.ArrivalOptions{Dir: cfg.dir, Receivers: a.receivers, Logger: log}
+		if !cfg.sync.eventCommits {
+			ao.EventCommitBytes = -1
+		}
+		lat, err := syncbench.WriteToArrival(ctx, ao, a.writes)
 		if err != nil {
 			return nil, fmt.Errorf("sync %s: %w", a.part(), err)
 		}
 		res.Arrival = append(res.Arrival, arrivalResult{
-			Receivers: a.receivers, Writes: len(lat),
+			Receivers: a.receivers, Writes: len(lat), EventCommits: cfg.sync.eventCommits,
 			P50: ns(syncbench.Percentile(lat, 0.50)), P99: ns(syncbench.Percentile(lat, 0.99)), Max: ns(lat[len(lat)-1]),
 		})
 		ran = true
@@ -92,10 +99,14 @@ func syncSection(cfg *config, res *syncResults) section {
 	if len(res.Arrival) > 0 {
 		t := table{Caption: "Write-to-arrival latency", Columns: []column{
 			{name: "receivers", right: true}, {name: "writes", right: true},
-			{name: "p50", right: true}, {name: "p99", right: true}, {name: "max", right: true},
+			{name: "p50", right: true}, {name: "p99", right: true}, {name: "max", right: true}, {name: "events"},
 		}}
 		for _, a := range res.Arrival {
-			t.Rows = append(t.Rows, []string{strconv.Itoa(a.Receivers), strconv.Itoa(a.Writes), formatNS(a.P50), formatNS(a.P99), formatNS(a.Max)})
+			events := "bare notices"
+			if a.EventCommits {
+				events = "with commits"
+			}
+			t.Rows = append(t.Rows, []string{strconv.Itoa(a.Receivers), strconv.Itoa(a.Writes), formatNS(a.P50), formatNS(a.P99), formatNS(a.Max), events})
 		}
 		s.Tables = append(s.Tables, t)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/repo"
+	"github.com/goatdb/goatdb/server"
 	"github.com/goatdb/goatdb/vfs"
 )
 
@@ -27,6 +28,10 @@ type ArrivalOptions struct {
 	// Auth runs the server with authentication (server.AuthOptions): every
 	// client logs in with a one-time code and signs every request.
 	Auth bool
+	// EventCommitBytes is the server's server.Options.EventCommitBytes:
+	// 0 is its default (change events carry small commits), negative
+	// turns commits in events off (every receiver syncs for each write).
+	EventCommitBytes int
 }
 
 // Validate checks the options.
@@ -60,6 +65,8 @@ type Rig struct {
 	writes    int          // measured writes so far
 	base      int          // commits before the first measured write
 	auth      bool         // the server authenticates; clients log in
+	// eventCommits is the server's Options.EventCommitBytes.
+	eventCommits int
 }
 
 // NewRig starts a server and its clients, and returns once every receiver
@@ -73,7 +80,7 @@ func NewRig(ctx context.Context, opts ArrivalOptions) (_ *Rig, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rig{l: l, base: 1, auth: opts.Auth}
+	r := &Rig{l: l, base: 1, auth: opts.Auth, eventCommits: opts.EventCommitBytes}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.close())
@@ -98,7 +105,7 @@ func (r *Rig) start(ctx context.Context, receivers int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	url, err := r.l.serve(srv, r.auth)
+	url, err := r.l.serve(srv, &server.Options{EventCommitBytes: r.eventCommits}, r.auth)
 	if err != nil {
 		return "", err
 	}

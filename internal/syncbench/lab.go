@@ -53,16 +53,30 @@ func (l *lab) open(opts *goatdb.Options) (*goatdb.DB, error) {
 	return db, nil
 }
 
-// serve serves db on a new port of 127.0.0.1, without a rate limit, until
-// the lab closes, and returns the server's URL. With auth, the server
+// serve serves db on a new port of 127.0.0.1, with base's options (nil:
+// the defaults), without a rate limit and, unless base sets Quotas,
+// without event-stream quotas, until the lab closes, and returns the
+// server's URL. With auth, the server
 // authenticates every request and lets logged-in users read and write
 // every repository (authz.OpenRules); clients log in with login.
-func (l *lab) serve(db *goatdb.DB, auth bool) (string, error) {
+func (l *lab) serve(db *goatdb.DB, base *server.Options, auth bool) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	opts := &server.Options{RateLimit: -1}
+	opts := &server.Options{}
+	if base != nil {
+		*opts = *base
+	}
+	opts.RateLimit = -1
+	if opts.Quotas == nil {
+		// Every client of the lab comes from 127.0.0.1, and without
+		// authentication each counts against that address: lift the
+		// event-stream quotas, which would refuse the 17th stream.
+		q := server.Quotas{}
+		q.Session.EventStreams, q.User.EventStreams, q.Address.EventStreams = -1, -1, -1
+		opts.Quotas = &q
+	}
 	if auth {
 		id, _, err := server.NewIdentity("syncbench")
 		if err != nil {

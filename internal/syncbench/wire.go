@@ -199,7 +199,7 @@ func newPair(ctx context.Context, l *lab, n int) (*pair, error) {
 		}
 	}
 	l.log.Info("sync wire: wrote the server's items", "commits", n, "took", time.Since(began).Round(time.Millisecond))
-	if p.url, err = l.serve(p.srv, false); err != nil {
+	if p.url, err = l.serve(p.srv, nil, false); err != nil {
 		return nil, err
 	}
 	p.cli, err = l.open(nil)
@@ -233,7 +233,7 @@ func (p *pair) firstContact(ctx context.Context) (WireResult, error) {
 	if err != nil {
 		return WireResult{}, err
 	}
-	url, err := p.l.serve(p.cli, false)
+	url, err := p.l.serve(p.cli, nil, false)
 	if err != nil {
 		return WireResult{}, err
 	}

@@ -382,7 +382,7 @@ func appendSketch(b []byte, k *Sketch) ([]byte, error) {
 	}
 	b = binary.AppendUvarint(b, uint64(len(k.Want)))
 	for _, x := range k.Want {
-		b = binary.LittleEndian.AppendUint64(b, x)
+		b = binary.LittleEndian.AppendUint32(b, x)
 	}
 	return b, nil
 }
@@ -893,12 +893,14 @@ func (d *decoder) sketch(decoded bool) *Sketch {
 		}
 		return k
 	}
-	n := d.count(MaxWant, 8, "wanted short ids")
+	n := d.count(MaxWant, 4, "wanted short ids")
 	if n > 0 {
-		k.Want = make([]uint64, n)
+		k.Want = make([]uint32, n)
 	}
 	for i := 0; i < n && d.err == nil; i++ {
-		k.Want[i] = d.uint64le()
+		if b := d.fixed(4); b != nil {
+			k.Want[i] = binary.LittleEndian.Uint32(b)
+		}
 	}
 	return k
 }

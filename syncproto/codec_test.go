@@ -9,6 +9,7 @@ import (
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/syncproto"
+	"github.com/goatdb/goatdb/syncproto/riblt"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -39,6 +40,14 @@ func sampleRequests() map[string]*syncproto.Request {
 				Resume: &syncproto.Point{Epoch: 9, Seq: 99}},
 			{Path: "/data/b", Horizon: 1<<63 - 1, Count: 2, Filter: testFilter(50), Commits: commits[1:2]},
 			{Path: "/data/c", Count: 1},
+		}},
+		// Version 3: rateless IBLT sketches, with and without horizons.
+		"sketch": {Session: commit.SessionID{6}, Repos: []syncproto.RepoRequest{
+			{Path: "/data/a", Count: 10_000, Digest: syncproto.Digest{1}, Sketch: &syncproto.Sketch{Key: [32]byte{1, 2}}},
+			{Path: "/data/b", Horizon: 1_767_225_600_000, Count: 5, Sketch: &syncproto.Sketch{Key: [32]byte{3}, From: 1 << 40, Ask: syncproto.MaxSymbols}},
+			{Path: "/data/c", Count: 2, Sketch: &syncproto.Sketch{Key: [32]byte{4}, Decoded: true, Want: []uint32{1, 1<<32 - 1}},
+				Commits: commits[:1], Missing: []commit.ID{{5}}},
+			{Path: "/data/d", Count: 3, Sketch: &syncproto.Sketch{Decoded: true}, Filter: testFilter(20)},
 		}},
 	}
 }
@@ -71,6 +80,14 @@ func sampleResponses() map[string]*syncproto.Response {
 		}},
 		"shallow only": {Repos: []syncproto.RepoResponse{
 			{Path: "/data/a", Count: 1, Commits: [][]byte{[]byte("c")}, Shallow: []syncproto.ShallowRoot{{ID: commit.ID{4}, Gen: 3, Depth: 2, Absent: 2}}},
+		}},
+		// Version 3: symbol runs.
+		"symbols": {Repos: []syncproto.RepoResponse{
+			{Path: "/data/a", Count: 10_000, Digest: syncproto.Digest{2}, Symbols: &syncproto.SymbolRun{Start: 0, Symbols: []riblt.Symbol{
+				{Sum: 1<<64 - 1, Check: 7, Count: 10_000}, {Sum: 2, Check: 3, Count: -1}, {}}}},
+			{Path: "/data/b", Horizon: 5, Symbols: &syncproto.SymbolRun{Start: 1<<40 - 1, Symbols: []riblt.Symbol{{Count: riblt.MaxCount}}},
+				Commits: [][]byte{[]byte("c")}},
+			{Path: "/data/c", Status: syncproto.StatusNotFound, Message: "no such repository"},
 		}},
 	}
 }

@@ -14,14 +14,15 @@ import (
 // (handling an answer).
 
 // Symbols per answer. The first answer sends what a difference of the
-// count difference n needs with a margin (the decoder needs about 1.4 to
-// 1.8 symbols per element, fewer the larger the difference), at least
-// sketchFirstMin; sketchEven when the counts are equal (the sets differ
+// count difference n needs with a margin, so that it decodes in one
+// answer but rarely: 1.9n, 3n+1 below 64 (the decoder needs about 1.4 to
+// 1.8 symbols per element on average, fewer the larger the difference,
+// with more spread the smaller it is); sketchEven when the counts are equal (the sets differ
 // by as many commits on each side, at least one: a guess); each later one
 // as many as the client received so far, at least sketchMoreMin, so that
 // a difference the counts hide costs O(log d) round trips.
 const (
-	sketchFirstMin = 4
+	sketchFirstMin = 4 // symbols an answer may always carry, whatever its byte budget
 	sketchEven     = 64
 	sketchMoreMin  = 16
 )
@@ -39,9 +40,9 @@ func sketchCount(from, ask, diff uint64, left int) int {
 	case diff == 0:
 		n = sketchEven
 	case diff < 64:
-		n = 2*diff + sketchFirstMin
+		n = 3*diff + 1
 	default:
-		n = diff + diff*3/5 + 16
+		n = 2*diff - diff/10
 	}
 	n = min(n, MaxSymbols, uint64(max(left/20, sketchFirstMin)))
 	return int(min(n, riblt.MaxIndex-from))
@@ -84,20 +85,25 @@ func (sc *scope) sketchAnswer(q *RepoRequest, clientCount uint64, st State, left
 	return nil, &SymbolRun{Start: k.From, Symbols: syms}
 }
 
-// byShortID returns the scope's commits whose short ids under key are
-// among want, in log order. Any commit of the scope may be named, from
-// the horizon on or not: like a missing id, it is the client's to ask.
-func (sc *scope) byShortID(key riblt.Key, want []uint64) []*commit.Commit {
+// WantOf returns how a Sketch names a commit of short id x (Sketch.Want):
+// its high 32 bits.
+func WantOf(x uint64) uint32 { return uint32(x >> 32) }
+
+// byShortID returns the scope's commits named by want (WantOf their short
+// ids under key), in log order. Any commit of the scope may be named,
+// from the horizon on or not: like a missing id, it is the client's to
+// ask.
+func (sc *scope) byShortID(key riblt.Key, want []uint32) []*commit.Commit {
 	if len(want) == 0 {
 		return nil
 	}
-	set := make(map[uint64]bool, len(want))
+	set := make(map[uint32]bool, len(want))
 	for _, x := range want {
 		set[x] = true
 	}
 	var out []*commit.Commit
 	for _, c := range sc.everything() {
-		if set[key.ShortID(c.ID())] {
+		if set[WantOf(key.ShortID(c.ID()))] {
 			out = append(out, c)
 		}
 	}
@@ -119,9 +125,19 @@ type contact struct {
 	enc     *riblt.Encoder
 	dec     *riblt.Decoder
 	recv    []riblt.Symbol
-	fed     bool // the last answer carried symbols
-	asked   bool // the decoded round (Want and pushes) was sent
-	n       int  // local commits in the compared set
+	fed     bool   // the last answer carried symbols
+	asked   bool   // the decoded round (Want and pushes) was sent
+	n       int    // local commits in the compared set
+	est     uint64 // the difference as last estimated (more), for a Bloom round after
+}
+
+// sketchDiff returns the size of the difference an exchange that gave up
+// estimated, to size the Bloom filter of the round after; 0 if none.
+func (u *run) sketchDiff() uint64 {
+	if u.fc == nil {
+		return 0
+	}
+	return u.fc.est
 }
 
 // sketchHorizon returns the horizon this round names and the local state
@@ -179,7 +195,11 @@ func (u *run) sketchRound(q *RepoRequest, st State, h int64) ([]*commit.Commit, 
 		return nil, false
 	}
 	fc.asked = true
-	q.Sketch = &Sketch{Key: fc.key.Bytes(), Decoded: true, Want: want}
+	names := make([]uint32, len(want))
+	for i, x := range want {
+		names[i] = WantOf(x)
+	}
+	q.Sketch = &Sketch{Key: fc.key.Bytes(), Decoded: true, Want: names}
 	return u.sketchPush(local), true
 }
 
@@ -205,6 +225,7 @@ func (fc *contact) more() (uint64, bool) {
 	if lower {
 		d *= 4 // no empty symbol yet: the difference may be much larger
 	}
+	fc.est = uint64(d)
 	need := max(int(1.7*d)+16-m, m/2, sketchMoreMin)
 	if 18*need > 7*fc.n/2 {
 		return 0, false

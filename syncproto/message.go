@@ -66,9 +66,12 @@ type Sketch struct {
 	// Decoded says the client decoded the difference: the server sends no
 	// symbols, only the commits named by Want.
 	Decoded bool
-	// Want are the short ids (under Key) of the server's commits the
-	// client lacks, at most MaxWant; only when Decoded.
-	Want []uint64
+	// Want names the server's commits the client lacks, at most MaxWant:
+	// the high 32 bits of each one's short id under Key (WantOf); only
+	// when Decoded. The server sends every commit of the requester's view
+	// that matches one: about N/2^32 extra commits per name for N commits,
+	// which the client holds already.
+	Want []uint32
 }
 
 // SymbolRun is a run of a server's coded symbols (riblt): the symbols

@@ -459,7 +459,9 @@ func (s *Responder) answer(sc *scope, st State, at set, q *RepoRequest, rejected
 			}
 		}
 		if client != (set{st.Digest, st.Count}) {
-			p.Filter = sc.filter(at, q.Count)
+			// Sized for what the client holds beyond this side: its
+			// count once it stores the commits its filter lacks.
+			p.Filter = sc.filter(at, client.n)
 		}
 	}
 	return p

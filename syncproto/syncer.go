@@ -406,7 +406,7 @@ func (u *run) request(roundsLeft int, budget *int) RepoRequest {
 	push, u.backlog = fit(push, budget)
 	q.Commits = encodeAll(push)
 	if q.Resume == nil && q.Sketch == nil && st.Count > 0 && (u.srv == nil || !u.equalAfter(st, h, push)) {
-		q.Filter = filterOf(idsFrom(u.Repo, h), u.diff(st, h), roundsLeft)
+		q.Filter = filterOf(idsFrom(u.Repo, h), max(u.diff(st, h), u.sketchDiff()), roundsLeft)
 	}
 	u.lastSeq, u.lastLog, u.lastH = st.Seq, u.Repo.Epoch(), h
 	return q

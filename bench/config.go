@@ -39,6 +39,9 @@ type syncConfig struct {
 	// (server.Options.EventCommitBytes at its default); false turns them
 	// off, to measure arrival by sync alone.
 	eventCommits bool
+	// firstContact runs the first-contact part (bench/firstcontact.go) at
+	// n and bigN commits.
+	firstContact bool
 }
 
 // arrivalRun is one write-to-arrival measurement.
@@ -67,7 +70,7 @@ func fullConfig() config {
 		warmups: [numKinds]int{kindInstance: 3, kindBig: 2, kindWrite: 10, kindRead: 20, kindCompact: 0},
 		// With 500 receivers a write takes 50–250 ms until all of them
 		// hold it: 1000 writes take one to four minutes.
-		sync: syncConfig{on: true, n: fullSyncN, bigN: fullSyncBigN, newN: 10, reps: 50,
+		sync: syncConfig{on: true, n: fullSyncN, bigN: fullSyncBigN, newN: 10, reps: 50, firstContact: true,
 			arrival: []arrivalRun{{receivers: 1, writes: 1000}, {receivers: 500, writes: 1000}}},
 	}
 }
@@ -80,7 +83,7 @@ func quickConfig() config {
 		items:   10_000,
 		samples: [numKinds]int{kindInstance: 30, kindBig: 11, kindWrite: 50, kindRead: 200, kindCompact: 5},
 		warmups: [numKinds]int{kindInstance: 2, kindBig: 1, kindWrite: 5, kindRead: 10, kindCompact: 1},
-		sync: syncConfig{on: true, n: 2_000, bigN: 20_000, newN: 10, reps: 50,
+		sync: syncConfig{on: true, n: 2_000, bigN: 20_000, newN: 10, reps: 50, firstContact: true,
 			arrival: []arrivalRun{{receivers: 1, writes: 100}, {receivers: 50, writes: 100}}},
 	}
 }

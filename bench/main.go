@@ -130,7 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 		for _, o := range ops {
 			fmt.Fprintf(stderr, " %s", o.id)
 		}
-		fmt.Fprintf(stderr, "\nsync parts (full run; --quick has arrival-1 and arrival-50): sync %s", syncWirePart)
+		fmt.Fprintf(stderr, "\nsync parts (full run; --quick has arrival-1 and arrival-50): sync %s sync %s", syncWirePart, syncFirstContactPart)
 		for _, a := range fullConfig().sync.arrival {
 			fmt.Fprintf(stderr, " sync %s", a.part())
 		}

@@ -16,6 +16,8 @@ import (
 type syncResults struct {
 	Wire    []syncbench.WireResult `json:"wire,omitempty"`
 	Arrival []arrivalResult        `json:"arrival,omitempty"`
+	// FirstContact are the first contacts (bench/firstcontact.go).
+	FirstContact []syncbench.FirstContactResult `json:"first_contact,omitempty"`
 }
 
 // arrivalResult is one write-to-arrival run.
@@ -47,6 +49,11 @@ func runSync(ctx context.Context, cfg *config, progress io.Writer) (*syncResults
 		}
 		res.Wire, ran = w, true
 		fmt.Fprintf(progress, "%-28s %v\n", "sync wire", time.Since(start).Round(time.Millisecond))
+	}
+	if fc, err := runFirstContact(ctx, cfg, progress, res); err != nil {
+		return nil, err
+	} else if fc {
+		ran = true
 	}
 	for _, a := range cfg.sync.arrival {
 		if !cfg.syncSelected(a.part()) {
@@ -95,6 +102,9 @@ func syncSection(cfg *config, res *syncResults) section {
 	s := section{ID: syncSectionID, Title: "Sync: goatdb peers (signed, Sync durability) through the HTTP server on 127.0.0.1", Data: res}
 	if len(res.Wire) > 0 {
 		s.Tables = append(s.Tables, wireTable(cfg, res.Wire))
+	}
+	if len(res.FirstContact) > 0 {
+		s.Tables = append(s.Tables, firstContactTable(res.FirstContact))
 	}
 	if len(res.Arrival) > 0 {
 		t := table{Caption: "Write-to-arrival latency", Columns: []column{

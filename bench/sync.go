@@ -182,7 +182,8 @@ func syncNotes(cfg *config, res *syncResults) []string {
 				"(no rate limit). Bytes are on the wire after compression, as the client counts them (up: requests, down: responses).",
 			fmt.Sprintf("In sync: the client synced with this server before, so it resumes from where it left off (one sync, repeated %d times). "+
 				"First contact: the same commits on both sides, but the peers never talked (the server's database syncs with a second server "+
-				"that serves the client's database), so the client sends a Bloom filter of its commits.", cfg.sync.reps),
+				"that serves the client's database), so the client has no resume point: the rateless IBLT path (count, digest and a key; "+
+				"symbols only if the sets differ).", cfg.sync.reps),
 			fmt.Sprintf("+ new: before each of %d syncs the client (and the server, on each side) updates %d items, never the same ones, so no merge is needed; "+
 				"%s + 1 new: one item, on the server and on the client in turn. One round: the share of syncs done in one round trip; "+
 				"round trips: their mean.", cfg.sync.reps, cfg.sync.newN, thousands(cfg.sync.bigN)),

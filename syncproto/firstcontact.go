@@ -174,7 +174,7 @@ func (u *run) sketchRound(q *RepoRequest, st State, h int64) ([]*commit.Commit, 
 			fc.dead = true
 			return nil, false
 		}
-		fc.start(u.Repo, h)
+		fc.start(h)
 		q.Sketch = &Sketch{Key: fc.key.Bytes()}
 		return nil, true
 	case fc.dec == nil || fc.dec.Err() != nil || fc.asked:
@@ -203,12 +203,20 @@ func (u *run) sketchRound(q *RepoRequest, st State, h int64) ([]*commit.Commit, 
 	return u.sketchPush(local), true
 }
 
-// start starts the exchange over r's commits from horizon h on.
-func (fc *contact) start(r Repo, h int64) {
-	fc.started, fc.h = true, h
+// start starts the exchange from horizon h on.
+func (fc *contact) start(h int64) { fc.started, fc.h = true, h }
+
+// load makes the decoder and the encoder of r's commits from the
+// exchange's horizon on, when the first symbols arrive: an answer
+// without symbols (the sets are equal) costs the client nothing. The
+// local set is fixed from then on; what the answer that brought the
+// symbols stored is in it, which is right: those are commits of the
+// server's set (asked for by id), and the decoder then finds them on
+// neither side.
+func (fc *contact) load(r Repo) {
 	fc.enc = riblt.NewEncoder(fc.key)
 	fc.dec = riblt.NewDecoder(fc.key, sketchDecoderOptions)
-	ids := idsFrom(r, h)
+	ids := idsFrom(r, fc.h)
 	for _, id := range ids {
 		fc.enc.Add(id)
 		fc.dec.Add(id)
@@ -309,9 +317,12 @@ func (u *run) takeSymbols(p *RepoResponse) {
 	if fc == nil || fc.dead {
 		return
 	}
-	fc.fed = p.Symbols != nil && fc.dec != nil && p.Symbols.Start == uint64(len(fc.recv))
+	fc.fed = p.Symbols != nil && fc.started && p.Symbols.Start == uint64(len(fc.recv))
 	if !fc.fed {
 		return
+	}
+	if fc.dec == nil {
+		fc.load(u.Repo)
 	}
 	fc.recv = append(fc.recv, p.Symbols.Symbols...)
 	if err := fc.dec.AddSymbols(p.Symbols.Start, p.Symbols.Symbols); err != nil {

@@ -43,9 +43,9 @@ func sampleRequests() map[string]*syncproto.Request {
 		}},
 		// Version 3: rateless IBLT sketches, with and without horizons.
 		"sketch": {Session: commit.SessionID{6}, Repos: []syncproto.RepoRequest{
-			{Path: "/data/a", Count: 10_000, Digest: syncproto.Digest{1}, Sketch: &syncproto.Sketch{Key: [32]byte{1, 2}}},
-			{Path: "/data/b", Horizon: 1_767_225_600_000, Count: 5, Sketch: &syncproto.Sketch{Key: [32]byte{3}, From: 1 << 40, Ask: syncproto.MaxSymbols}},
-			{Path: "/data/c", Count: 2, Sketch: &syncproto.Sketch{Key: [32]byte{4}, Decoded: true, Want: []uint32{1, 1<<32 - 1}},
+			{Path: "/data/a", Count: 10_000, Digest: syncproto.Digest{1}, Sketch: &syncproto.Sketch{Key: [16]byte{1, 2}}},
+			{Path: "/data/b", Horizon: 1_767_225_600_000, Count: 5, Sketch: &syncproto.Sketch{Key: [16]byte{3}, From: 1 << 40, Ask: syncproto.MaxSymbols}},
+			{Path: "/data/c", Count: 2, Sketch: &syncproto.Sketch{Key: [16]byte{4}, Decoded: true, Want: []uint32{1, 1<<32 - 1}},
 				Commits: commits[:1], Missing: []commit.ID{{5}}},
 			{Path: "/data/d", Count: 3, Sketch: &syncproto.Sketch{Decoded: true}, Filter: testFilter(20)},
 		}},

@@ -66,10 +66,10 @@
 // same items (each computes the same deterministic merge) or something
 // changed during the round.
 //
-// Sketch path (first contact: no resume point, a changed epoch or view,
+// Sketch path (first contact: no resume point, as with a new server URL,
 // a lost resume file, another server). The client sends its count and
-// digest as always, and a Sketch: a fresh key (package riblt) it chose
-// for this sync. If the sets differ, the server answers with a run of
+// digest as always, and a Sketch: a fresh random 128-bit key it drew for
+// this sync, whose SHA-256 is the riblt key (package riblt). If the sets differ, the server answers with a run of
 // rateless IBLT coded symbols over the 64-bit short ids, under that key,
 // of its commits in the requester's view from the request's horizon on
 // (the set whose count and digest it answers with): 1.9 per commit the
@@ -85,7 +85,9 @@
 // (Sketch.Want, 4 bytes each); the server sends every commit of the view
 // with such a name. A difference of d on one side costs two round trips
 // and about 1.9·d symbols of 17–19 bytes; nothing differing costs one
-// round trip of about 190 bytes, whatever the repository's size.
+// round trip of about 170 bytes, whatever the repository's size. A resume
+// point the server does not recognise (a new epoch after a compaction, a
+// view state evicted) is still followed by a Bloom round.
 //
 // Why the client chooses the key, afresh for each sync: short ids are
 // keyed so that nobody can write commits aimed at a collision (two
@@ -285,7 +287,8 @@
 //	  resume    8-byte epoch, uvarint seq: the server position to resume
 //	            from (iff flag bit 0)
 //	  filter    the client's filter (iff flag bit 1)
-//	  sketch    (iff flag bit 4) 32-byte riblt key, then, unless flag bit
+//	  sketch    (iff flag bit 4) 16-byte key (the riblt key is its
+//	            SHA-256: Sketch.RibltKey), then, unless flag bit
 //	            5: uvarint from, 0 to riblt.MaxIndex (the first symbol
 //	            wanted), uvarint ask, 0 to MaxSymbols (how many; 0: the
 //	            server's choice); with flag bit 5 (decoded): uvarint n, 0

@@ -1,6 +1,7 @@
 package syncproto
 
 import (
+	"crypto/rand"
 	"math"
 	"strings"
 
@@ -63,7 +64,7 @@ func sketchFarBehind(n, m uint64) bool { return n < m-m/3 }
 // byte budget.
 func (sc *scope) sketchAnswer(q *RepoRequest, clientCount uint64, st State, left int) ([]*commit.Commit, *SymbolRun) {
 	k := q.Sketch
-	key := riblt.KeyFromBytes(k.Key)
+	key := k.RibltKey()
 	if k.Decoded {
 		return sc.byShortID(key, k.Want), nil
 	}
@@ -118,9 +119,11 @@ var sketchDecoderOptions *riblt.DecoderOptions
 // chose, the horizon the compared sets start at, the local set then (enc)
 // and the decoder fed with it and the symbols received since (recv).
 type contact struct {
+	seed    [SketchKeySize]byte
 	key     riblt.Key
 	h       int64
 	started bool
+	pin     bool // the rounds after name h, whatever the server's horizon
 	dead    bool // failed or ended: the rounds after take the Bloom path
 	enc     *riblt.Encoder
 	dec     *riblt.Decoder
@@ -147,7 +150,7 @@ func (u *run) sketchDiff() uint64 {
 // does, so that a Bloom round that follows a failed exchange still offers
 // the older commits the server kept (see Horizons).
 func (u *run) sketchHorizon(h int64, st State) (int64, State) {
-	if fc := u.fc; fc != nil && fc.started && fc.h != h && !u.cold {
+	if fc := u.fc; fc != nil && fc.pin && fc.h != h && !u.cold {
 		st, _ = u.states.at(u.Repo, fc.h, 0)
 		return fc.h, st
 	}
@@ -175,7 +178,8 @@ func (u *run) sketchRound(q *RepoRequest, st State, h int64) ([]*commit.Commit, 
 			return nil, false
 		}
 		fc.start(h)
-		q.Sketch = &Sketch{Key: fc.key.Bytes()}
+		fc.pin = true
+		q.Sketch = &Sketch{Key: fc.seed}
 		return nil, true
 	case fc.dec == nil || fc.dec.Err() != nil || fc.asked:
 		fc.dead = true
@@ -186,7 +190,7 @@ func (u *run) sketchRound(q *RepoRequest, st State, h int64) ([]*commit.Commit, 
 			fc.dead = true
 			return nil, false
 		}
-		q.Sketch = &Sketch{Key: fc.key.Bytes(), From: fc.dec.Received(), Ask: ask}
+		q.Sketch = &Sketch{Key: fc.seed, From: fc.dec.Received(), Ask: ask}
 		return nil, true
 	}
 	want, local := fc.dec.RemoteOnly(), fc.dec.LocalOnly()
@@ -199,8 +203,16 @@ func (u *run) sketchRound(q *RepoRequest, st State, h int64) ([]*commit.Commit, 
 	for i, x := range want {
 		names[i] = WantOf(x)
 	}
-	q.Sketch = &Sketch{Key: fc.key.Bytes(), Decoded: true, Want: names}
+	q.Sketch = &Sketch{Key: fc.seed, Decoded: true, Want: names}
 	return u.sketchPush(local), true
+}
+
+// newContact returns a contact under a fresh random key.
+func newContact() *contact {
+	fc := &contact{}
+	rand.Read(fc.seed[:]) // never fails (crypto/rand)
+	fc.key = (&Sketch{Key: fc.seed}).RibltKey()
+	return fc
 }
 
 // start starts the exchange from horizon h on.
@@ -324,6 +336,7 @@ func (u *run) takeSymbols(p *RepoResponse) {
 	if fc.dec == nil {
 		fc.load(u.Repo)
 	}
+	fc.pin = true
 	fc.recv = append(fc.recv, p.Symbols.Symbols...)
 	if err := fc.dec.AddSymbols(p.Symbols.Start, p.Symbols.Symbols); err != nil {
 		fc.dead = true

@@ -266,7 +266,7 @@ func TestFirstContactView(t *testing.T) {
 		if len(q.Commits) != 0 {
 			t.Fatalf("round %d pushed commits and got symbols", i)
 		}
-		enc := riblt.NewEncoder(riblt.KeyFromBytes(q.Sketch.Key))
+		enc := riblt.NewEncoder(q.Sketch.RibltKey())
 		view, _ := inView(t, p.policy, p.srv)
 		for id := range view {
 			if !isOwn(p.cli, id, ty, i) {

@@ -1,6 +1,8 @@
 package syncproto
 
 import (
+	"crypto/sha256"
+
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto/riblt"
@@ -54,9 +56,9 @@ type RepoRequest struct {
 // it wants or, once it decoded the difference, the short ids of the
 // server's commits it lacks.
 type Sketch struct {
-	// Key keys the short ids and checksums (riblt.Key). The client chooses
-	// it afresh for each sync.
-	Key [riblt.KeySize]byte
+	// Key is the seed of the riblt key that keys the short ids and
+	// checksums (RibltKey). The client draws it afresh for each sync.
+	Key [SketchKeySize]byte
 	// From is the index of the first symbol wanted (riblt
 	// Decoder.Received); 0 when Decoded.
 	From uint64
@@ -73,6 +75,13 @@ type Sketch struct {
 	// which the client holds already.
 	Want []uint32
 }
+
+// SketchKeySize is the size of a Sketch's key: 128 random bits, which
+// RibltKey stretches to a riblt.Key.
+const SketchKeySize = 16
+
+// RibltKey returns the riblt key of the sketch: the SHA-256 of its Key.
+func (k *Sketch) RibltKey() riblt.Key { return riblt.KeyFromBytes(sha256.Sum256(k.Key[:])) }
 
 // SymbolRun is a run of a server's coded symbols (riblt): the symbols
 // with indices [Start, Start+len(Symbols)) of the stream of its commit

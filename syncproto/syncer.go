@@ -13,7 +13,6 @@ import (
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/repo"
-	"github.com/goatdb/goatdb/syncproto/riblt"
 )
 
 // SyncerOptions configure a Syncer. The zero value is valid.
@@ -366,7 +365,7 @@ func (s *Syncer) newRun(l Local) *run {
 		u.h = max(u.resume.Horizon, 0)
 	}
 	if !s.noSketch.Load() {
-		u.fc = &contact{key: riblt.NewKey()}
+		u.fc = newContact()
 	}
 	return u
 }

@@ -693,8 +693,9 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 			if !ready {
 				listed[ev.Notice.Repo] = true
 			}
-			if len(ev.Commits) > 0 && ready {
-				sl.apply(ev)
+			if len(ev.Commits) > 0 && ready && sl.apply(ev) {
+				sl.setAnnounced(ev.Notice) // nothing to sync
+				continue
 			}
 			sl.announce(ev.Notice)
 		case transport.EventReady:
@@ -713,9 +714,7 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 // moves it past what this peer has; with Follow, it opens a repository it
 // did not have.
 func (sl *serverLoop) announce(n syncproto.Notice) {
-	sl.mu.Lock()
-	sl.announced[n.Repo] = syncproto.Point{Epoch: n.Epoch, Seq: n.Seq}
-	sl.mu.Unlock()
+	sl.setAnnounced(n)
 	if sl.s.follows(n.Repo) {
 		sl.mark(n.Repo, false)
 		return
@@ -725,6 +724,13 @@ func (sl *serverLoop) announce(n syncproto.Notice) {
 			sl.s.log.Warn("open announced repository", "repo", n.Repo, "err", err)
 		}
 	}
+}
+
+// setAnnounced records a server's position.
+func (sl *serverLoop) setAnnounced(n syncproto.Notice) {
+	sl.mu.Lock()
+	sl.announced[n.Repo] = syncproto.Point{Epoch: n.Epoch, Seq: n.Seq}
+	sl.mu.Unlock()
 }
 
 // apply stores the commits a change event carries (see package
@@ -737,17 +743,18 @@ func (sl *serverLoop) announce(n syncproto.Notice) {
 // since, the resume point moves to the event's position: announce then
 // finds nothing to sync. Anything else (a gap, a refusal, a write here)
 // leaves the resume point, and announce syncs as for a bare notice, which
-// also settles what was refused.
-func (sl *serverLoop) apply(ev transport.Event) {
+// also settles what was refused. It reports whether it moved the resume
+// point.
+func (sl *serverLoop) apply(ev transport.Event) bool {
 	n := ev.Notice
 	if !sl.s.follows(n.Repo) {
-		return
+		return false
 	}
 	sl.applyMu.Lock()
 	defer sl.applyMu.Unlock()
 	r, release, err := sl.s.db.hold(n.Repo, false)
 	if err != nil || r == nil {
-		return
+		return false
 	}
 	defer release()
 	res, had := sl.rm.resumes.LoadResume(n.Repo)
@@ -761,23 +768,24 @@ func (sl *serverLoop) apply(ev transport.Event) {
 	if err != nil || len(refused) > 0 {
 		sl.s.log.Debug("event commits not stored: syncing", "server", sl.rm.url, "repo", n.Repo,
 			"refused", len(refused), "err", err)
-		return
+		return false
 	}
 	if !had || res.ServerEpoch != ev.From.Epoch || res.ServerSeq != ev.From.Seq ||
 		before != (position{res.LocalEpoch, res.LocalSeq}) {
-		return
+		return false
 	}
 	// Only the event's commits were written here since before: nothing
 	// local the server lacks comes before the new resume point.
 	written, cur := r.CommitsSince(before.seq)
 	if r.Epoch() != before.epoch || !sameIDs(written, stored) ||
 		len(stored) < len(ev.Commits) && !allHeld(r, ev.Commits) {
-		return
+		return false
 	}
 	res.ServerEpoch, res.ServerSeq = n.Epoch, n.Seq
 	res.LocalSeq = cur
 	res.ServerCount += uint64(len(ev.Commits))
 	sl.rm.resumes.StoreResume(n.Repo, res)
+	return true
 }
 
 // sameIDs reports whether cs are exactly the commits of ids.

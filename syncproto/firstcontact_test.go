@@ -356,3 +356,33 @@ func TestSketchBounds(t *testing.T) {
 		t.Fatalf("decoded flag without a sketch: %v, want ErrMalformed", err)
 	}
 }
+
+// TestFirstContactShortIDCollision: short ids narrowed until commits
+// collide (as an attacker would need them to, to hide a commit from the
+// exchange) make the decoder fail, or decode a difference that leaves
+// the digests apart; either way the sync ends in the Bloom path and
+// converges, nothing lost and nothing refused.
+func TestFirstContactShortIDCollision(t *testing.T) {
+	srv, cli := pairInSync(t, 300)
+	resp := serve(t, srv, nil)
+	for _, bits := range []int{1, 4, 8, 12} {
+		t.Run(fmt.Sprint(bits, " bits"), func(t *testing.T) {
+			writeItems(t, srv, fmt.Sprint("s", bits), 24, 24)
+			writeItems(t, cli, fmt.Sprint("c", bits), 24, 24)
+			moved, _ := diffSize(srv, cli)
+			defer riblt.NarrowShortIDs(bits)()
+			ty := &tally{next: syncproto.Loopback(resp)}
+			st := syncOnce(t, newSyncer(t, ty, nil), cli)
+			requireSame(t, srv, cli)
+			if st.CommitsSent != moved/2 || len(st.Rejected) != 0 {
+				t.Fatalf("%+v: want the client's %d commits sent and none refused", st, moved/2)
+			}
+			if ty.reqs[0].Repos[0].Sketch == nil {
+				t.Fatalf("first request %+v: want a sketch", ty.reqs[0].Repos[0])
+			}
+			if !anyFilter(ty.reqs) {
+				t.Fatalf("%+v: want a Bloom round after the collided exchange", st)
+			}
+		})
+	}
+}

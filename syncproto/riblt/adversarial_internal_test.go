@@ -15,8 +15,7 @@ import (
 // short ids are all distinct.
 func collidingIDs(t *testing.T, key Key, n int) (a, b commit.ID, others []commit.ID) {
 	t.Helper()
-	shortIDMask = 1<<20 - 1
-	t.Cleanup(func() { shortIDMask = ^uint64(0) })
+	t.Cleanup(NarrowShortIDs(20))
 	id := func(i int) commit.ID { return commit.ID{byte(i), byte(i >> 8), byte(i >> 16), 0xad} }
 	seen := map[uint64]int{}
 	i := 0

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"math/bits"
+	"sync/atomic"
 
 	"github.com/goatdb/goatdb/commit"
 )
@@ -48,7 +49,18 @@ func (k Key) Bytes() [KeySize]byte {
 }
 
 // shortIDMask narrows short ids; tests set it to force collisions.
-var shortIDMask = ^uint64(0)
+var shortIDMask atomic.Uint64
+
+func init() { shortIDMask.Store(^uint64(0)) }
+
+// NarrowShortIDs keeps only the low n bits of every short id until
+// restore is called, so that tests of the protocols built on this package
+// can force short-id collisions (at 64 bits, keyed afresh per
+// reconciliation, nobody can). It must not be called outside tests.
+func NarrowShortIDs(n int) (restore func()) {
+	old := shortIDMask.Swap(1<<min(max(n, 1), 64) - 1)
+	return func() { shortIDMask.Store(old) }
+}
 
 // ShortID returns the 64-bit short id of a commit id under k.
 func (k Key) ShortID(id commit.ID) uint64 {
@@ -58,7 +70,7 @@ func (k Key) ShortID(id commit.ID) uint64 {
 		v0, v1, v2, v3 = sipBlock(v0, v1, v2, v3, le.Uint64(id[i:]))
 	}
 	v0, v1, v2, v3 = sipBlock(v0, v1, v2, v3, uint64(len(id))<<56)
-	return sipFinal(v0, v1, v2, v3) & shortIDMask
+	return sipFinal(v0, v1, v2, v3) & shortIDMask.Load()
 }
 
 // checksum returns the keyed checksum of a short id: SipHash-2-4 of its

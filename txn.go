@@ -185,6 +185,9 @@ func (tx *Tx) Put(path string, fields Fields, opts ...PutOption) error {
 		return err
 	}
 	cfg := newPutConfig(opts)
+	if err := cfg.inTxn("put", path); err != nil {
+		return err
+	}
 	if err := cfg.check("put", path, it.read.Head); err != nil {
 		return err
 	}
@@ -211,6 +214,9 @@ func (tx *Tx) Delete(path string, opts ...PutOption) error {
 		return err
 	}
 	cfg := newPutConfig(opts)
+	if err := cfg.inTxn("delete", path); err != nil {
+		return err
+	}
 	if err := cfg.check("delete", path, it.read.Head); err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func (db *DB) Update(ctx context.Context, path string, fn func(Item) (Fields, er
 	}
 	cfg := newPutConfig(opts)
 	b := Batch{db: db, ops: make([]batchOp, 0, 1)}
-	b.add(path, func(cur repo.Current) (item.Item, commit.Schema, error) {
+	b.add(path, cfg, func(cur repo.Current) (item.Item, commit.Schema, error) {
 		if err := ctx.Err(); err != nil {
 			return item.Item{}, commit.Schema{}, err
 		}

@@ -1,6 +1,7 @@
 package goatdb
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
@@ -23,6 +24,26 @@ type putConfig struct {
 	replace bool      // fields not named are removed
 	ifHead  bool      // write only if the item's head is head
 	head    commit.ID // with ifHead: the head expected; zero for none
+	signer  ed25519.PrivateKey
+	admit   func(c *commit.Commit, before, after item.Item) error
+}
+
+// SignedBy signs the write's commit with key, the private key of another
+// session than the database's own: that session is the commit's author.
+// A server uses it to write for a session whose key it holds (a web
+// session of its JSON API); a commit a session did not sign must never be
+// made to look as if it had.
+func SignedBy(key ed25519.PrivateKey) PutOption { return func(c *putConfig) { c.signer = key } }
+
+// Admit asks fn about the write's commit once it is built and signed, with
+// the item's value before it (the zero item.Item for a new item) and
+// after it: an error fails the write (the batch's writes to the
+// repository), which then writes nothing. fn may run more than once, like
+// an Update's function, and must not write to the database. A server asks
+// its authorization rules here, as it does for commits that arrive by
+// sync.
+func Admit(fn func(c *commit.Commit, before, after item.Item) error) PutOption {
+	return func(c *putConfig) { c.admit = fn }
 }
 
 // WithSchema validates the item against the newest version of the
@@ -54,6 +75,15 @@ func newPutConfig(opts []PutOption) putConfig {
 		o(&cfg)
 	}
 	return cfg
+}
+
+// inTxn refuses the options a transaction does not take: its commits are
+// the database's own.
+func (c *putConfig) inTxn(op, path string) error {
+	if c.signer != nil || c.admit != nil {
+		return fmt.Errorf("%s %s: SignedBy and Admit apply to Put, Update, Delete and Batch, not inside a Txn", op, path)
+	}
+	return nil
 }
 
 // check fails with ErrConflict, as op on path, when the item's head is not
@@ -197,7 +227,7 @@ func (db *DB) Batch() *Batch { return &Batch{db: db} }
 // Put adds a Put to the batch.
 func (b *Batch) Put(path string, fields Fields, opts ...PutOption) {
 	cfg := newPutConfig(opts)
-	b.add(path, func(cur repo.Current) (item.Item, commit.Schema, error) {
+	b.add(path, cfg, func(cur repo.Current) (item.Item, commit.Schema, error) {
 		if err := cfg.check("put", path, cur.Head); err != nil {
 			return item.Item{}, commit.Schema{}, err
 		}
@@ -215,7 +245,7 @@ func (b *Batch) Create(repoPath string, fields Fields, opts ...PutOption) string
 // Delete adds a Delete to the batch.
 func (b *Batch) Delete(path string, opts ...PutOption) {
 	cfg := newPutConfig(opts)
-	b.add(path, func(cur repo.Current) (item.Item, commit.Schema, error) {
+	b.add(path, cfg, func(cur repo.Current) (item.Item, commit.Schema, error) {
 		if err := cfg.check("delete", path, cur.Head); err != nil {
 			return item.Item{}, commit.Schema{}, err
 		}
@@ -231,9 +261,10 @@ func applyDelete(cur repo.Current, path string) (item.Item, commit.Schema, error
 	return cur.Value.WithDeleted(true), cur.Schema, nil
 }
 
-func (b *Batch) add(path string, fn func(repo.Current) (item.Item, commit.Schema, error)) {
+func (b *Batch) add(path string, cfg putConfig, fn func(repo.Current) (item.Item, commit.Schema, error)) {
 	rp, key, err := SplitPath(path)
-	b.ops = append(b.ops, batchOp{repo: rp, path: path, update: repo.Update{Key: key, Fn: fn}, err: err})
+	u := repo.Update{Key: key, Fn: fn, Signer: cfg.signer, Admit: cfg.admit}
+	b.ops = append(b.ops, batchOp{repo: rp, path: path, update: u, err: err})
 }
 
 // Commit writes the batch and returns each item's head commit id after it,

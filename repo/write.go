@@ -2,6 +2,7 @@ package repo
 
 import (
 	"cmp"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"math"
@@ -27,6 +28,17 @@ type Current struct {
 type Update struct {
 	Key string
 	Fn  func(cur Current) (item.Item, commit.Schema, error)
+	// Signer, if set, signs the item's commit instead of the repository's
+	// session key: the commit's author is Signer's session (a server
+	// writing for a session whose key it holds). Several updates of one
+	// key must agree on it.
+	Signer ed25519.PrivateKey
+	// Admit, if set, is asked about the item's commit once it is built
+	// and signed, with the item's value before it (the zero Item for a
+	// new item) and after it; an error fails the whole write, which then
+	// writes nothing. It may run more than once, like Fn, and must not
+	// call into the repository.
+	Admit func(c *commit.Commit, before, after item.Item) error
 }
 
 // maxOptimistic is how many times Write builds its commits outside the lock
@@ -147,6 +159,9 @@ type staged struct {
 	head *node          // the head the write builds on; nil for a new item
 	orig item.Item      // the head's value
 	c    *commit.Commit // the commit the write makes, if it changes the item
+
+	signer ed25519.PrivateKey                                    // Update.Signer
+	admit  func(c *commit.Commit, before, after item.Item) error // Update.Admit
 }
 
 // stageLocked snapshots every item the updates touch, in order of first
@@ -220,6 +235,18 @@ func (r *Repo) movedLocked(stages []*staged) bool {
 func (r *Repo) build(updates []Update, stages stages) ([]*commit.Commit, error) {
 	for _, u := range updates {
 		s := stages.find(u.Key)
+		if u.Signer != nil {
+			if len(u.Signer) != ed25519.PrivateKeySize {
+				return nil, fmt.Errorf("repo: the signer of %s is %d bytes, want an Ed25519 private key of %d", u.Key, len(u.Signer), ed25519.PrivateKeySize)
+			}
+			if s.signer != nil && !s.signer.Equal(u.Signer) {
+				return nil, fmt.Errorf("repo: updates of %s are signed by different keys", u.Key)
+			}
+			s.signer = u.Signer
+		}
+		if u.Admit != nil {
+			s.admit = u.Admit
+		}
 		v, sch, err := safeCall(u.Fn, s.Current)
 		if err != nil {
 			return nil, err
@@ -231,6 +258,11 @@ func (r *Repo) build(updates []Update, stages stages) ([]*commit.Commit, error) 
 		c, err := r.commitFor(s)
 		if err != nil {
 			return nil, err
+		}
+		if c != nil && s.admit != nil {
+			if err := safeAdmit(s.admit, c, s.orig, s.Value); err != nil {
+				return nil, err
+			}
 		}
 		if s.c = c; c != nil {
 			out = append(out, c)
@@ -247,6 +279,16 @@ func safeCall(fn func(Current) (item.Item, commit.Schema, error), cur Current) (
 		}
 	}()
 	return fn(cur)
+}
+
+// safeAdmit runs an Admit hook, turning a panic into an error.
+func safeAdmit(fn func(c *commit.Commit, before, after item.Item) error, c *commit.Commit, before, after item.Item) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("repo: admission of %s panicked: %v", c.Key(), p)
+		}
+	}()
+	return fn(c, before, after)
 }
 
 // commitFor builds the commit that moves a staged item from its head to its
@@ -273,6 +315,10 @@ func (r *Repo) commitFor(s *staged) (*commit.Commit, error) {
 	key := r.opts.Key
 	if r.opts.Trusted {
 		key = nil
+	}
+	if s.signer != nil {
+		key = s.signer
+		copy(f.Session[:], s.signer.Public().(ed25519.PublicKey))
 	}
 	return commit.New(f, key)
 }

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"math"
-	"strconv"
 	"time"
 
 	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/itemjson"
 )
 
-// How items look as JSON, on input and output:
+// How items look as JSON, on input and output (package itemjson):
 //
 //	item type   JSON out (get, export)                  JSON in (put, import)
 //	string      string                                  string
@@ -44,50 +40,10 @@ import (
 // comes back from export as a string; export names each item's schema so
 // that import, with the same schema file, restores the types.
 
-// timeLayout is RFC 3339 in UTC with millisecond precision, the precision
-// of a date value.
-const timeLayout = "2006-01-02T15:04:05.000Z07:00"
-
 // itemJSON returns an item's fields as plain values for encoding/json.
-func itemJSON(it item.Item) map[string]any {
-	m := make(map[string]any, it.Len())
-	for name, v := range it.All() {
-		m[name] = valueJSON(v)
-	}
-	return m
-}
+func itemJSON(it item.Item) map[string]any { return itemjson.Fields(it) }
 
-func valueJSON(v item.Value) any {
-	switch v.Type() {
-	case item.TypeDate:
-		return v.Time().UTC().Format(timeLayout)
-	case item.TypeSet, item.TypeList:
-		out := make([]any, 0, v.Len())
-		for _, e := range v.Elems() {
-			out = append(out, valueJSON(e))
-		}
-		return out
-	case item.TypeMap:
-		out := make(map[string]any, v.Len())
-		for i, k := range v.Keys() {
-			out[k] = valueJSON(v.Elems()[i])
-		}
-		return out
-	case item.TypeNumber:
-		return numberJSON(v.Float())
-	}
-	return v.Any() // string, int64 (int and counter), bool
-}
-
-// numberJSON returns a number value for encoding/json so that it reads
-// back as a number, not an int: integral ones that encoding/json would
-// print without a fraction or exponent (below 1e21) get ".0".
-func numberJSON(f float64) any {
-	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
-		return json.Number(strconv.FormatFloat(f, 'f', -1, 64) + ".0")
-	}
-	return f
-}
+func valueJSON(v item.Value) any { return itemjson.Value(v) }
 
 // writeJSON writes v as one line of JSON, without HTML escaping.
 func writeJSON(w io.Writer, v any) error {
@@ -96,83 +52,18 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// parseJSON decodes exactly one JSON value from data, numbers as
-// json.Number. Errors say where, as "WHERE: line L, column C: ...", data
-// starting on line line0 of WHERE.
+// parseJSON decodes exactly one JSON value from data (itemjson.Decode).
 func parseJSON(data []byte, where string, line0 int) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		var se *json.SyntaxError
-		switch {
-		case err == io.EOF:
-			return nil, fmt.Errorf("%s: no JSON value", where)
-		case errors.As(err, &se):
-			return nil, posError(data, where, line0, se.Offset-1, se.Error())
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, posError(data, where, line0, int64(len(data)), "unexpected end of JSON; is a closing bracket or quote missing?")
-		}
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	off := dec.InputOffset()
-	for off < int64(len(data)) && isSpace(data[off]) {
-		off++
-	}
-	if off < int64(len(data)) {
-		return nil, posError(data, where, line0, off, "unexpected data after the JSON value")
-	}
-	return v, nil
+	return itemjson.Decode(data, where, line0)
 }
 
 // parseObject decodes a JSON object of fields.
 func parseObject(data []byte, where string) (map[string]any, error) {
-	v, err := parseJSON(data, where, 1)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s: the JSON value is %s, not an object; give the fields as an object like {\"title\": \"x\"}", where, jsonKind(v))
-	}
-	return m, nil
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// posError reports a problem at byte offset off of data as line and column
-// (1-based; columns count bytes), data starting on line line0.
-func posError(data []byte, where string, line0 int, off int64, msg string) error {
-	off = max(0, min(off, int64(len(data))))
-	line, col := line0, 1
-	for _, c := range data[:off] {
-		if c == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	return fmt.Errorf("%s: line %d, column %d: %s", where, line, col, msg)
+	return itemjson.DecodeObject(data, where)
 }
 
 // jsonKind names the JSON type of a decoded value, with an article.
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case json.Number:
-		return "a number"
-	case string:
-		return "a string"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("a %T", v)
-}
+func jsonKind(v any) string { return itemjson.Kind(v) }
 
 // formatTime formats a commit time like a date value.
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+func formatTime(t time.Time) string { return itemjson.FormatTime(t) }

@@ -39,6 +39,11 @@ func (db *DB) itemRepo(path, op string) (r *repo.Repo, release func(), rp, key s
 	return r, release, rp, key, nil
 }
 
+// GetAny returns the item at path even if it is deleted (Item.Deleted
+// then says so, and the item keeps the fields it had); a missing item
+// fails with ErrNotFound, as Get does.
+func (db *DB) GetAny(path string) (Item, error) { return db.getAny(path) }
+
 // getAny returns the item even if deleted.
 func (db *DB) getAny(path string) (Item, error) {
 	r, release, rp, key, err := db.itemRepo(path, "get")

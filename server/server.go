@@ -111,6 +111,11 @@ type Options struct {
 	// that is nil): when a purge's record falls below the horizon. nil
 	// means time.Now.
 	Now func() time.Time
+	// CORSOrigins are the origins (scheme://host[:port]) whose pages may
+	// call the JSON API from a browser; "*" allows any. Empty (the
+	// default) sends no CORS headers: only the server's own pages (the
+	// console) and non-browser clients call it.
+	CORSOrigins []string
 	// MaxConnections bounds the connections Serve keeps open; more wait
 	// in the listen backlog until one closes. 0 means
 	// DefaultMaxConnections; negative, no bound.
@@ -223,6 +228,10 @@ type Server struct {
 	verifier  *authz.Verifier // nil without authentication
 	policy    *authPolicy     // nil without authentication
 	shuns     *shunIndex      // the purges (purge.go)
+	// readPolicy is the Policy the Responder uses (with purges): the JSON
+	// API reads and writes through it too.
+	readPolicy syncproto.Policy
+	web        webSessions // the JSON API's tokens (websession.go)
 
 	unavailable sync.Map // repositories that failed to open, logged once (lease.go)
 
@@ -275,6 +284,7 @@ func New(db *goatdb.DB, opts *Options) (*Server, error) {
 		return nil, err
 	}
 	policy = &shunPolicy{inner: policy, shuns: s.shuns}
+	s.readPolicy = policy
 	s.responder, err = syncproto.NewResponder(syncproto.ReposFunc(s.repo), &syncproto.ResponderOptions{
 		Policy: policy, MaxSendBytes: o.MaxSendBytes, Logger: o.Logger})
 	if err != nil {
@@ -346,15 +356,20 @@ func (s *Server) routes() http.Handler {
 		r.Get("/metrics", s.handleMetrics)
 	}
 	r.Route("/v1", func(r chi.Router) {
-		r.Use(s.rateLimit)
+		r.Use(s.cors, s.rateLimit)
 		r.With(s.limitBody(syncproto.MaxMessageSize), s.reserveBody, s.authenticate, s.chargeRequest).Post("/sync", s.handleSync)
 		r.With(s.limitBody(0), s.authenticate, s.chargeRequest).Get("/events", s.handleEvents)
 		if s.accounts != nil {
 			s.authRoutes(r.With(s.limitBody(maxAuthBody), s.authenticate, s.chargeRequest))
 		}
+		r.Group(func(r chi.Router) {
+			r.Use(jsonErrors)
+			r.Get("/openapi.json", s.handleOpenAPI)
+			r.With(s.limitBody(maxAPIBody)).Group(s.apiRoutes)
+		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		httpError(w, http.StatusNotFound, "no such route: %s %s; the routes are POST /v1/sync, GET /v1/events, GET /healthz, GET /livez, GET /readyz and GET /metrics", r.Method, r.URL.Path)
+		httpError(w, http.StatusNotFound, "no such route: %s %s; the routes are POST /v1/sync, GET /v1/events, the JSON API under /v1 (GET /v1/openapi.json describes it), GET /healthz, GET /livez, GET /readyz and GET /metrics", r.Method, r.URL.Path)
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
 		var allow []string

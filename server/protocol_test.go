@@ -519,7 +519,8 @@ func TestForgedCommitsRejected(t *testing.T) {
 }
 
 // TestRoutesAndMethods: a wrong method gets 405, an unknown route 404
-// naming the routes; both one line, with a request id.
+// naming the routes; both one line, with a request id. (GET / is the
+// console's page.)
 func TestRoutesAndMethods(t *testing.T) {
 	srv := serve(t, dbtest.OpenDB(t, nil), noLimit, "")
 	tests := []struct {
@@ -532,7 +533,7 @@ func TestRoutesAndMethods(t *testing.T) {
 		{http.MethodPost, "/v1/events", http.StatusMethodNotAllowed, []string{"POST"}},
 		{http.MethodGet, "/v2/sync", http.StatusNotFound, []string{"/v2/sync", "POST /v1/sync", "GET /v1/events", "/healthz", "/metrics"}},
 		{http.MethodGet, "/v1/nothing", http.StatusNotFound, []string{"/v1/nothing", "POST /v1/sync"}},
-		{http.MethodGet, "/", http.StatusNotFound, []string{"POST /v1/sync"}},
+		{http.MethodGet, "/nothing", http.StatusNotFound, []string{"POST /v1/sync", "/v1/openapi.json"}},
 	}
 	for _, tt := range tests {
 		req, err := http.NewRequest(tt.method, srv.url+tt.path, nil)

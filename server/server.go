@@ -18,6 +18,7 @@ import (
 	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/gc"
+	"github.com/goatdb/goatdb/server/console"
 	"github.com/goatdb/goatdb/syncproto"
 	"github.com/goatdb/goatdb/transport"
 )
@@ -349,6 +350,8 @@ func (s *Server) repo(ctx context.Context, _ commit.SessionID, path string, crea
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.accessLog, s.countRequests, s.recoverPanic)
+	r.Get("/", console.Handler().ServeHTTP)
+	r.Get("/console/*", console.Handler().ServeHTTP)
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/livez", s.handleLive)
 	r.Get("/readyz", s.handleReady)

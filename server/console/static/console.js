@@ -311,10 +311,10 @@ function viewItems(repo, params) {
   const next = h('button', { type: 'button', id: 'next-page', text: 'Next page →', disabled: true });
   const pageInfo = h('span', { class: 'muted', 'aria-live': 'polite' });
   const newKey = h('input', { name: 'key', required: true, size: 16, spellcheck: 'false' });
-  const create = h('form', { class: 'row' }, field('New item key', newKey), h('button', { type: 'submit', text: 'Create…' }));
+  const create = h('form', { class: 'row', id: 'new-item' }, field('New item key', newKey), h('button', { type: 'submit', text: 'Create…' }));
   create.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    location.hash = itemHash(repo + '/' + newKey.value.trim()) ;
+    location.hash = itemHash(repo + '/' + newKey.value.trim());
   });
   main.append(form, err, out, h('nav', { class: 'row', 'aria-label': 'Pages' }, prev, next, pageInfo), h('h2', { text: 'New item' }), create);
   focusTitle();
@@ -472,6 +472,7 @@ function viewItem(path) {
       const { data } = await api('GET', itemURL(path) + '/diff?' + new URLSearchParams({ from: a, to: b }));
       const ch = data.changes || [];
       diffBox.replaceChildren(h('h3', { text: `Changes from ${(data.from || a).slice(0, 10)} to ${(data.to || b).slice(0, 10)}` }),
+        data.deleted ? h('p', { text: 'The item was deleted.' }) : '', data.restored ? h('p', { text: 'The item was restored.' }) : '',
         ch.length ? h('table', { id: 'diff' },
           h('thead', {}, h('tr', {}, ['Field', 'Change', 'From', 'To'].map((t) => h('th', { scope: 'col', text: t })))),
           h('tbody', {}, ch.map((c) => h('tr', {},

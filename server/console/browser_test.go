@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
@@ -227,6 +228,21 @@ func (s *site) screenshot(name string) {
 	}
 }
 
+// accessible fails the test if a form control on the page has no label or
+// the page does not have exactly one h1.
+func (s *site) accessible(page string) {
+	s.t.Helper()
+	bad, err := chromedp.Run(s.tab, chromedp.Evaluate[string](`[...document.querySelectorAll('input, select, textarea')]
+		.filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.outerHTML).join(' ')
+		+ (document.querySelectorAll('h1').length === 1 ? '' : ' h1 count ' + document.querySelectorAll('h1').length)`))
+	if err != nil {
+		s.fail("check labels", err)
+	}
+	if bad != "" {
+		s.t.Errorf("%s: unlabelled controls or headings: %s", page, bad)
+	}
+}
+
 func (s *site) put(path string, f goatdb.Fields) {
 	s.t.Helper()
 	if _, err := s.db.Put(path, f); err != nil {
@@ -277,6 +293,7 @@ func TestLogin(t *testing.T) {
 	s.click(`form.login button[type=submit]`)
 	s.wait("the refusal", `document.querySelector('#login-error')?.textContent.includes('401')`)
 	s.screenshot("login")
+	s.accessible("login")
 
 	s.setValue(`input[name=code]`, code)
 	s.click(`form.login button[type=submit]`)
@@ -334,14 +351,15 @@ func TestBrowse(t *testing.T) {
 	s.click(`form[role=search] button[type=submit]`)
 	s.wait("page 1", rows("#items")+` === 10 && document.querySelector('#items tbody tr')?.dataset.key === 'k00'`)
 	s.screenshot("items")
+	s.accessible("items")
 	s.click("#next-page")
 	s.wait("page 2", `document.querySelector('#items tbody tr')?.dataset.key === 'k10'`)
 	s.click("#next-page")
 	s.wait("page 3", rows("#items")+` === 5 && document.querySelector('#items tbody tr')?.dataset.key === 'k20'`)
 	s.wait("no page 4", `document.querySelector('#next-page')?.disabled`)
 
-	s.setValue(`input[name=filter]`, `title == "note 7"`)
-	s.click(`form[role=search] button[type=submit]`)
+	// By keyboard: type the filter and press Enter.
+	s.do("type a filter", chromedp.SendKeys(chromedp.CSS(`input[name=filter]`), `title == "note 7"`+kb.Enter))
 	s.wait("the filtered items", rows("#items")+` === 1 && document.querySelector('#items tbody tr')?.dataset.key === 'k07'`)
 
 	s.setValue(`input[name=filter]`, `title ==`)
@@ -369,6 +387,7 @@ func TestItemHistoryDiff(t *testing.T) {
 		}
 	}
 	s.screenshot("item")
+	s.accessible("item")
 }
 
 func TestEdit(t *testing.T) {
@@ -444,12 +463,14 @@ func TestLiveQuery(t *testing.T) {
 	s.wait("the peer's write", `!!document.querySelector('#live tr[data-key="c"]')`)
 	s.wait("the log", `document.querySelectorAll('#live-log li').length >= 2`)
 	s.screenshot("live")
+	s.accessible("live")
 }
 
 func TestServerPage(t *testing.T) {
 	s := newSite(t, nil)
 	s.open("#/server")
 	s.wait("the server's facts", `!!document.querySelector('#server-facts')?.textContent.includes('status')`)
+	s.screenshot("server")
 	if s.errs.String() != "" {
 		t.Errorf("page errors: %s", s.errs)
 	}

@@ -571,7 +571,8 @@ async function viewLive(params) {
 function factList(obj, id) {
   const entries = Object.entries(obj || {});
   if (!entries.length) return h('p', { class: 'muted', text: 'None.' });
-  return h('dl', { class: 'facts', id }, entries.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { class: 'mono', text: show_value(v) })]));
+  const dd = (v) => v && typeof v === 'object' && !Array.isArray(v) ? h('dd', {}, factList(v)) : h('dd', { class: 'mono', text: show_value(v) });
+  return h('dl', { class: 'facts', id }, entries.flatMap(([k, v]) => [h('dt', { text: k.replaceAll('_', ' ') }), dd(v)]));
 }
 
 async function viewServer() {

@@ -388,6 +388,10 @@ func (s *Server) handleGetItem(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if it, err = s.itemAt(path, ver); err != nil {
+			if errors.Is(err, goatdb.ErrNotFound) || errors.Is(err, errNoItem) {
+				apiError(w, http.StatusNotFound, "%s at %s: no such version of this item (give a commit id from its history, or a time after it was created)", path, at)
+				return
+			}
 			s.readFailed(w, r, path, err)
 			return
 		}
@@ -445,6 +449,11 @@ func (s *Server) writeOptions(r *http.Request, path string) ([]goatdb.PutOption,
 		ws, ok := webSessionFrom(r.Context())
 		if !ok {
 			return nil, errSignedWrite
+		}
+		// The Policy's checks read the accounts' index as the last View
+		// left it (as for a sync): bring it up to date first.
+		if err := s.accounts.refresh(); err != nil {
+			return nil, fmt.Errorf("%w: %w", errAccounts, err)
 		}
 		opts = append(opts, goatdb.SignedBy(ws.key))
 	}
@@ -533,27 +542,53 @@ func isValueError(err error) bool {
 }
 
 // readBody reads a JSON object body of at most maxAPIBody bytes.
-func readFields(r *http.Request, patch bool) (map[string]any, error) {
+func readFields(r *http.Request, patch bool) (map[string]any, int, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/json" && !(patch && ct == "application/merge-patch+json") {
 		want := "application/json"
 		if patch {
 			want = "application/merge-patch+json or application/json"
 		}
-		return nil, &mediaError{fmt.Sprintf("Content-Type %q: send the fields as %s", r.Header.Get("Content-Type"), want)}
+		return nil, 0, &mediaError{fmt.Sprintf("Content-Type %q: send the fields as %s", r.Header.Get("Content-Type"), want)}
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxAPIBody+1))
 	if err != nil {
-		return nil, &badRequest{fmt.Sprintf("reading the body: %v", err)}
+		return nil, 0, &badRequest{fmt.Sprintf("reading the body: %v", err)}
 	}
 	if len(b) > maxAPIBody {
-		return nil, &tooLarge{}
+		return nil, 0, &tooLarge{}
 	}
 	fields, err := itemjson.DecodeObject(b, "body")
 	if err != nil {
-		return nil, &badRequest{err.Error()}
+		return nil, 0, &badRequest{err.Error()}
 	}
-	return fields, nil
+	return fields, len(b), nil
+}
+
+// chargeWrite counts a JSON write against the quotas a sync push counts
+// against: one commit of about size bytes, and a new repository if it
+// makes one. It answers the refusal and returns false when over them.
+func (s *Server) chargeWrite(w http.ResponseWriter, r *http.Request, rp string, size int) bool {
+	accts := s.accountsOf(r)
+	if len(accts) == 0 {
+		return true
+	}
+	charges := []pushCharge{
+		{1, limitPushCommits, "commits", func(sc *scope) *limiter { return sc.commits }},
+		{size, limitPushBytes, "commit bytes", func(sc *scope) *limiter { return sc.bytes }},
+	}
+	if ok, err := s.db.HasRepo(rp); err == nil && !ok {
+		charges = append(charges, pushCharge{1, limitRepos, "new repository", func(sc *scope) *limiter { return sc.repos }})
+	}
+	now := time.Now()
+	for i, c := range charges {
+		if rf := charge(accts, c.n, c.limit, c.what, c.pick, now); rf != nil {
+			refund(accts, charges[:i])
+			s.refuse(w, rf)
+			return false
+		}
+	}
+	return true
 }
 
 type mediaError struct{ msg string }
@@ -587,7 +622,7 @@ func (s *Server) handlePutItem(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	fields, err := readFields(r, false)
+	fields, size, err := readFields(r, false)
 	if err != nil {
 		bodyFailed(w, err)
 		return
@@ -595,6 +630,9 @@ func (s *Server) handlePutItem(w http.ResponseWriter, r *http.Request) {
 	opts, err := s.writeOptions(r, path)
 	if err != nil {
 		s.writeFailed(w, r, path, err)
+		return
+	}
+	if !s.chargeWrite(w, r, repoPathOf(r), size) {
 		return
 	}
 	opts = append(opts, goatdb.Replace())
@@ -632,7 +670,7 @@ func (s *Server) handlePatchItem(w http.ResponseWriter, r *http.Request) {
 		s.readFailed(w, r, path, err)
 		return
 	}
-	patch, err := readFields(r, true)
+	patch, size, err := readFields(r, true)
 	if err != nil {
 		bodyFailed(w, err)
 		return
@@ -640,6 +678,9 @@ func (s *Server) handlePatchItem(w http.ResponseWriter, r *http.Request) {
 	opts, err := s.writeOptions(r, path)
 	if err != nil {
 		s.writeFailed(w, r, path, err)
+		return
+	}
+	if !s.chargeWrite(w, r, repoPathOf(r), size) {
 		return
 	}
 	_, err = s.db.Update(r.Context(), path, func(cur goatdb.Item) (goatdb.Fields, error) {
@@ -705,6 +746,9 @@ func (s *Server) handleDeleteItem(w http.ResponseWriter, r *http.Request) {
 	opts, err := s.writeOptions(r, path)
 	if err != nil {
 		s.writeFailed(w, r, path, err)
+		return
+	}
+	if !s.chargeWrite(w, r, repoPathOf(r), 0) {
 		return
 	}
 	if err := s.db.Delete(path, opts...); err != nil {

@@ -168,3 +168,64 @@ func TestAPIChanges(t *testing.T) {
 		t.Fatalf("event %q, want the batch's cursor", e)
 	}
 }
+
+// TestAPIWriteQuotas: JSON writes count against the quotas a sync push
+// counts against (commits, and new repositories).
+func TestAPIWriteQuotas(t *testing.T) {
+	db := dbtest.OpenDB(t, nil)
+	q := server.DefaultQuotas()
+	q.Session.PushCommits, q.Session.Repos = 2, 1
+	run := serve(t, db, &server.Options{RateLimit: -1, Quotas: &q}, "")
+	for i, want := range []int{201, 201, 429} {
+		st, e, _ := apiCall(t, "PUT", run.url+"/v1/items/data/q/k"+string(rune('0'+i)), `{"v": 1}`, nil)
+		if st != want {
+			t.Fatalf("write %d: %d %v, want %d", i, st, e, want)
+		}
+		if st == 429 && (e["error"] != "too_many_requests" || !strings.Contains(e["reason"].(string), "commits")) {
+			t.Fatalf("refusal %v: want a JSON error naming the commits quota", e)
+		}
+	}
+	q2 := server.DefaultQuotas()
+	q2.Session.Repos = 1
+	run2 := serve(t, dbtest.OpenDB(t, nil), &server.Options{RateLimit: -1, Quotas: &q2}, "")
+	if st, e, _ := apiCall(t, "PUT", run2.url+"/v1/items/data/one/k", `{"v": 1}`, nil); st != 201 {
+		t.Fatalf("first repository: %d %v", st, e)
+	}
+	if st, e, _ := apiCall(t, "PUT", run2.url+"/v1/items/data/two/k", `{"v": 1}`, nil); st != 429 && st != 413 {
+		t.Fatalf("second repository over a quota of one: %d %v", st, e)
+	}
+}
+
+// TestAPICORS: off by default (a preflight is refused, answers carry no
+// CORS headers); a listed origin's preflight gets the methods and
+// headers, and its answers name it; another origin gets nothing.
+func TestAPICORS(t *testing.T) {
+	preflight := func(url, origin string) (int, http.Header) {
+		req, _ := http.NewRequest(http.MethodOptions, url+"/v1/items/data/x/k", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "PUT")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	plain := serve(t, dbtest.OpenDB(t, nil), &server.Options{RateLimit: -1}, "")
+	if st, h := preflight(plain.url, "http://app.example"); st != http.StatusForbidden || h.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("default server: preflight %d, ACAO %q; want 403 and none", st, h.Get("Access-Control-Allow-Origin"))
+	}
+	run := serve(t, dbtest.OpenDB(t, nil), &server.Options{RateLimit: -1, CORSOrigins: []string{"http://app.example"}}, "")
+	st, h := preflight(run.url, "http://app.example")
+	if st != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "http://app.example" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "PATCH") || !strings.Contains(h.Get("Access-Control-Allow-Headers"), "If-Match") {
+		t.Fatalf("listed origin: preflight %d, headers %v", st, h)
+	}
+	if st, h := preflight(run.url, "http://evil.example"); st != http.StatusForbidden || h.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("unlisted origin: %d %q", st, h.Get("Access-Control-Allow-Origin"))
+	}
+	_, _, h = apiCall(t, "PUT", run.url+"/v1/items/data/x/k", `{"v": 1}`, map[string]string{"Origin": "http://app.example"})
+	if h.Get("Access-Control-Allow-Origin") != "http://app.example" || !strings.Contains(h.Get("Access-Control-Expose-Headers"), "ETag") {
+		t.Fatalf("answer to a listed origin: %v", h)
+	}
+}

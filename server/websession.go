@@ -151,6 +151,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "this server runs without authentication and needs no login; call the API without credentials")
 		return
 	}
+	// Every login counts against its address's budget for requests
+	// without a session (as refused ones do): each writes a certificate.
+	s.chargeFailure(r)
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAuthBody+1))
 	if err != nil || len(body) > maxAuthBody || !json.Valid(body) {
 		apiError(w, http.StatusBadRequest, "the body must be JSON credentials of at most %d bytes, like {\"user\": NAME, \"code\": CODE}", maxAuthBody)
@@ -163,7 +166,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if s.auth.Authenticator != nil {
 		user, roles, aerr := s.auth.Authenticator.Authenticate(r.Context(), session, body)
 		if aerr != nil {
-			s.chargeFailure(r)
 			apiError(w, http.StatusUnauthorized, "login refused: %v", aerr)
 			return
 		}
@@ -178,7 +180,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, ErrLoginRefused):
-		s.chargeFailure(r)
 		apiError(w, http.StatusUnauthorized, "%v", err)
 		return
 	case err != nil:

@@ -495,7 +495,15 @@ func TestFirstLoad(t *testing.T) {
 	})
 	s.open("")
 	s.wait("the repositories", `!!document.querySelector('#repos') || document.body.innerText.includes('No repositories')`)
-	s.wait("the icon", `performance.getEntriesByType('resource').some(e => e.name.includes('icon.svg')) || true`)
+
+	resp, err := http.Get(s.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Content-Security-Policy"); got != console.CSP {
+		t.Errorf("GET / policy %q, want %q", got, console.CSP)
+	}
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -180,7 +180,7 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // lookup finds the file for r's path and its Cache-Control.
 func (s *site) lookup(r *http.Request) (file, string, bool) {
 	p := r.URL.Path
-	if p == "/" || p == "/index.html" {
+	if p == "/" {
 		return s.index, "no-cache", true
 	}
 	name, ok := strings.CutPrefix(p, "/console/")

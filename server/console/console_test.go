@@ -142,6 +142,7 @@ func TestRefuses(t *testing.T) {
 		{http.MethodGet, "/console/nope.js", 404},
 		{http.MethodGet, "/console/../doc.go", 404},
 		{http.MethodGet, "/console/index.html", 404},
+		{http.MethodGet, "/index.html", 404},
 		{http.MethodGet, "/v1/repos", 404},
 		{http.MethodPost, "/", 405},
 		{http.MethodDelete, "/console/console.js", 405},

@@ -940,7 +940,9 @@ func plainJSON(m map[string]any) map[string]any {
 }
 
 // handleServerInfo answers the console's server page: health, the
-// quotas and key counters.
+// quotas and key counters. The counters are the whole server's, so, with
+// authentication, only admins, nodes and the root see them (as /metrics
+// is for operators only).
 func (s *Server) handleServerInfo(w http.ResponseWriter, r *http.Request) {
 	h, err := s.db.Health()
 	status := h.Status
@@ -948,24 +950,28 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, r *http.Request) {
 		status = "degraded"
 	}
 	q := s.opts.quotas()
-	writeJSON(w, struct {
+	type info struct {
 		Auth         bool           `json:"auth"`
 		Status       string         `json:"status"`
-		ReposOpen    int            `json:"repos_open"`
-		EventStreams int64          `json:"event_streams"`
-		Connections  int64          `json:"connections"`
 		Quotas       map[string]any `json:"quotas"`
-		Metrics      map[string]any `json:"metrics"`
-	}{
-		Auth: s.accounts != nil, Status: status, ReposOpen: s.hub.count(),
-		EventStreams: s.metrics.streams.Load(), Connections: s.metrics.connections.Load(),
+		ReposOpen    *int           `json:"repos_open,omitempty"`
+		EventStreams *int64         `json:"event_streams,omitempty"`
+		Connections  *int64         `json:"connections,omitempty"`
+		Metrics      map[string]any `json:"metrics,omitempty"`
+	}
+	out := info{Auth: s.accounts != nil, Status: status,
 		Quotas: map[string]any{"session": q.Session, "user": q.User, "address": q.Address,
-			"push_window_seconds": q.PushWindow.Seconds()},
-		Metrics: map[string]any{
+			"push_window_seconds": q.PushWindow.Seconds()}}
+	p, authed := PrincipalFrom(r.Context())
+	if !authed || p.Node || p.Root || slices.Contains(p.Roles, AdminRole) {
+		open, streams, conns := s.hub.count(), s.metrics.streams.Load(), s.metrics.connections.Load()
+		out.ReposOpen, out.EventStreams, out.Connections = &open, &streams, &conns
+		out.Metrics = map[string]any{
 			"sync_rounds": s.metrics.rounds.Get(), "commits_in": s.metrics.commitsIn.Get(), "commits_out": s.metrics.commitsOut.Get(),
 			"bytes_in": s.metrics.bytesIn.Get(), "bytes_out": s.metrics.bytesOut.Get(),
 			"rate_limited": s.metrics.rateLimited.Get(), "unauthorized": s.metrics.unauthorized.Get(),
 			"storage_errors": s.metrics.storageErrors.Get(),
-		},
-	})
+		}
+	}
+	writeJSON(w, out)
 }

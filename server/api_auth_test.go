@@ -13,6 +13,7 @@ import (
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/server"
 )
 
 // token logs user in through the JSON API with a fresh login code.
@@ -254,4 +255,18 @@ func readEvents(t *testing.T, resp *http.Response, until string) string {
 		t.Fatal("no " + until + " event")
 	}
 	return ""
+}
+
+// TestAPIServerInfo: a user sees the health and the quotas; the whole
+// server's counters only an admin sees.
+func TestAPIServerInfo(t *testing.T) {
+	rig := newAuthRig(t, authz.DefaultRules(), nil)
+	st, user, _ := apiCall(t, "GET", rig.run.url+"/v1/server", "", bearerOf(rig.token("dave")))
+	if st != 200 || user["status"] != "ok" || user["quotas"] == nil || user["metrics"] != nil {
+		t.Fatalf("a user's server page: %d %v; want status and quotas, no metrics", st, user)
+	}
+	st, admin, _ := apiCall(t, "GET", rig.run.url+"/v1/server", "", bearerOf(rig.token("erin", server.AdminRole)))
+	if st != 200 || admin["metrics"] == nil || admin["repos_open"] == nil {
+		t.Fatalf("an admin's server page: %d %v; want the metrics", st, admin)
+	}
 }

@@ -350,8 +350,10 @@ func (s *Server) repo(ctx context.Context, _ commit.SessionID, path string, crea
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.accessLog, s.countRequests, s.recoverPanic)
-	r.Get("/", console.Handler().ServeHTTP)
-	r.Get("/console/*", console.Handler().ServeHTTP)
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		r.Method(m, "/", console.Handler())
+		r.Method(m, "/console/*", console.Handler())
+	}
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/livez", s.handleLive)
 	r.Get("/readyz", s.handleReady)

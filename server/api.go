@@ -960,7 +960,7 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, r *http.Request) {
 		Metrics      map[string]any `json:"metrics,omitempty"`
 	}
 	out := info{Auth: s.accounts != nil, Status: status,
-		Quotas: map[string]any{"session": q.Session, "user": q.User, "address": q.Address,
+		Quotas: map[string]any{"session": quotaJSON(q.Session), "user": quotaJSON(q.User), "address": quotaJSON(q.Address),
 			"push_window_seconds": q.PushWindow.Seconds()}}
 	p, authed := PrincipalFrom(r.Context())
 	if !authed || p.Node || p.Root || slices.Contains(p.Roles, AdminRole) {
@@ -974,4 +974,11 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, out)
+}
+
+// quotaJSON names a quota's limits as the JSON API names things (0: no
+// limit).
+func quotaJSON(q Quota) map[string]any {
+	return map[string]any{"requests_per_second": q.Requests, "request_burst": q.RequestBurst,
+		"push_bytes": q.PushBytes, "push_commits": q.PushCommits, "repos": q.Repos, "event_streams": q.EventStreams}
 }

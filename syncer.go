@@ -127,6 +127,9 @@ type Syncer struct {
 
 	unhook func() // removes the OnRepoOpen hook
 
+	roundMu sync.Mutex    // guards rounds
+	rounds  chan struct{} // closed, and replaced, when a sync round ends
+
 	mu      sync.Mutex            // guards the fields below
 	paths   map[string]bool       // the repositories kept in sync
 	watched map[string]*repo.Repo // those open now, each followed by a watch goroutine
@@ -158,7 +161,7 @@ func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
 		return nil, fmt.Errorf("goatdb: a read-only database cannot sync: %w", ErrReadOnly)
 	}
 	o = o.withDefaults()
-	s := &Syncer{db: db, opts: o, log: db.opts.Logger.With("component", "syncer"),
+	s := &Syncer{db: db, opts: o, log: db.opts.Logger.With("component", "syncer"), rounds: make(chan struct{}),
 		paths: map[string]bool{}, watched: map[string]*repo.Repo{}, seen: map[string]position{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	seen := map[string]bool{}
@@ -330,6 +333,58 @@ func (s *Syncer) Stop() error {
 	delete(s.db.syncers, s)
 	s.db.remotesMu.Unlock()
 	return s.db.resumes.save()
+}
+
+// ErrNotReplicated is the error of WaitStored when too few servers
+// confirmed in time.
+var ErrNotReplicated = errors.New("goatdb: not stored by enough servers")
+
+// WaitStored waits until n of the Syncer's servers have stored every
+// commit that repository path held at position (epoch, seq) of its log
+// (repo.Repo's Epoch and Seq): until a sync with each of them that began
+// there or later has succeeded. It asks every server that has not for a
+// sync at once. When ctx ends first it returns an error wrapping
+// ErrNotReplicated and ctx's error, saying how many confirmed. A
+// compaction of the local log meanwhile (a new epoch) makes the older
+// position unknown to the servers' resume points: it then waits until
+// ctx ends.
+func (s *Syncer) WaitStored(ctx context.Context, path string, epoch, seq uint64, n int) error {
+	if n > len(s.servers) {
+		return fmt.Errorf("%w: %d servers asked for, the Syncer has %d", ErrNotReplicated, n, len(s.servers))
+	}
+	asked := make([]bool, len(s.servers))
+	for {
+		s.roundMu.Lock()
+		next := s.rounds
+		s.roundMu.Unlock()
+		stored := 0
+		for i, sl := range s.servers {
+			if res, ok := sl.rm.resumes.LoadResume(path); ok && res.LocalEpoch == epoch && res.LocalSeq >= seq {
+				stored++
+			} else if !asked[i] {
+				asked[i] = true
+				sl.mark(path, true)
+			}
+		}
+		if stored >= n {
+			return nil
+		}
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s stored by %d of the %d servers asked for: %w", ErrNotReplicated, path, stored, n, ctx.Err())
+		case <-s.ctx.Done():
+			return fmt.Errorf("%w: the Syncer stopped", ErrNotReplicated)
+		}
+	}
+}
+
+// roundEnded wakes WaitStored's waiters.
+func (s *Syncer) roundEnded() {
+	s.roundMu.Lock()
+	close(s.rounds)
+	s.rounds = make(chan struct{})
+	s.roundMu.Unlock()
 }
 
 // stopSyncers stops every background Syncer (DB.Close).
@@ -545,6 +600,7 @@ func (sl *serverLoop) round(ctx context.Context) (bool, error) {
 	}
 	st, err := sl.rm.syncer.Sync(ctx, locals...)
 	done, qerr := sl.rm.settle(locals, st)
+	defer sl.s.roundEnded()
 	if ctx.Err() != nil {
 		return true, err
 	}

@@ -67,6 +67,8 @@ type metrics struct {
 	// storage state, read from the database at each scrape
 	quarantined, unavailable, failing atomic.Int64
 	syncSeconds                       *vm.PrometheusHistogram
+	ackSeconds                        *vm.PrometheusHistogram
+	ackTimeouts                       *vm.Counter
 	peers                             atomic.Pointer[peerSyncer]
 }
 
@@ -99,6 +101,8 @@ var families = []family{
 	{"goatdb_sync_commits_rejected_total", "counter", "Received commits refused, by reason: malformed, signature, future (stamped ahead of the clock), parents (missing or not fitting), schema, author (Policy.AcceptCommit: no valid certificate, revoked, past the grace), forbidden (the write rules), other."},
 	{"goatdb_sync_bad_requests_total", "counter", "Sync requests refused as malformed, oversized or of an unknown version."},
 	{"goatdb_sync_duration_seconds", "histogram", "Time to read, handle and answer a sync request."},
+	{"goatdb_ack_wait_seconds", "histogram", "Time a client's sync waited for Options.AckReplicas peers to store its commits."},
+	{"goatdb_ack_timeouts_total", "counter", "Client syncs answered 503 because too few peers stored their commits within Options.AckTimeout."},
 	{"goatdb_peer_replication_lag_seconds", "gauge", "How far behind each peer (Options.Peers) this server may be: 0 while its event stream is connected and the last sync succeeded, else the seconds since the last successful sync (or since replication started)."},
 	{"goatdb_peer_sync_errors_total", "counter", "Failed syncs and event-stream connections, by peer (Options.Peers)."},
 }
@@ -142,6 +146,8 @@ func newMetrics() *metrics {
 		storageErrors: s.NewCounter("goatdb_storage_errors_total"),
 		limits:        map[string]*vm.Counter{},
 		syncSeconds:   s.NewPrometheusHistogramExt("goatdb_sync_duration_seconds", syncBuckets),
+		ackSeconds:    s.NewPrometheusHistogramExt("goatdb_ack_wait_seconds", syncBuckets),
+		ackTimeouts:   s.NewCounter("goatdb_ack_timeouts_total"),
 	}
 	for _, c := range rejectionClasses {
 		m.rejected[c] = s.NewCounter(`goatdb_sync_commits_rejected_total{reason="` + c + `"}`)
@@ -211,6 +217,14 @@ func (m *metrics) request(route string, code int) {
 func (m *metrics) synced(began time.Time) {
 	m.rounds.Inc()
 	m.syncSeconds.UpdateDuration(began)
+}
+
+// ackWait records a wait for replicas (Options.AckReplicas).
+func (m *metrics) ackWait(d time.Duration, err error) {
+	m.ackSeconds.Update(d.Seconds())
+	if err != nil {
+		m.ackTimeouts.Inc()
+	}
 }
 
 // rejections counts the commits resp refuses, by reason.

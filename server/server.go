@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -112,6 +113,16 @@ type Options struct {
 	// that is nil): when a purge's record falls below the horizon. nil
 	// means time.Now.
 	Now func() time.Time
+	// AckReplicas, if positive, makes a sync request from a client (not
+	// from a peer node) that brought commits wait for its answer until
+	// that many of Peers have stored them (goatdb.Syncer.WaitStored), at
+	// most AckTimeout (0 means 5 seconds); past it the answer is 503 with
+	// Retry-After: the commits are stored here, and the client, which
+	// keeps them, sends them again (to this node or another). It needs
+	// Auth, so that requests from peer nodes, which must not wait, are
+	// told apart, and at least AckReplicas Peers.
+	AckReplicas int
+	AckTimeout  time.Duration
 	// CORSOrigins are the origins (scheme://host[:port]) whose pages may
 	// call the JSON API from a browser; "*" allows any. Empty (the
 	// default) sends no CORS headers: only the server's own pages (the
@@ -136,6 +147,12 @@ func (o *Options) Validate() error {
 		return errors.New("server: Options.Policy and Options.Auth both set; with Auth, rules (AuthOptions.Rules) decide")
 	case o.Auth != nil && o.Auth.Identity == nil:
 		return errors.New("server: AuthOptions.Identity is required (OpenIdentity or NewIdentity)")
+	case o.AckReplicas < 0 || o.AckTimeout < 0:
+		return errors.New("server: negative AckReplicas or AckTimeout")
+	case o.AckReplicas > 0 && o.Auth == nil:
+		return errors.New("server: AckReplicas needs Auth: peers are told apart from clients by their node certificates")
+	case o.AckReplicas > len(o.Peers):
+		return fmt.Errorf("server: AckReplicas %d is more than the %d Peers", o.AckReplicas, len(o.Peers))
 	}
 	for _, p := range o.Peers {
 		if _, err := goatdb.NormalizeServerURL(p); err != nil {
@@ -233,6 +250,7 @@ type Server struct {
 	// API reads and writes through it too.
 	readPolicy syncproto.Policy
 	web        webSessions // the JSON API's tokens (websession.go)
+	peers      atomic.Pointer[goatdb.Syncer] // the replication with Options.Peers, while Serve runs
 
 	unavailable sync.Map // repositories that failed to open, logged once (lease.go)
 
@@ -443,6 +461,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("server: replicate with peers: %w", err)
 		}
 		s.metrics.replicating(peers)
+		s.peers.Store(peers)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -95,6 +95,13 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 			msg: fmt.Sprintf("%s (all %d repositories of the request are new)", resp.Repos[0].Message, pa.refused)})
 		return
 	}
+	if s.opts.AckReplicas > 0 {
+		if err := s.awaitReplicas(r, req, resp); err != nil {
+			w.Header().Set("Retry-After", "1")
+			httpError(w, http.StatusServiceUnavailable, "%v; the commits are stored on this node: send them again (here or to another node)", err)
+			return
+		}
+	}
 	var out, rejected uint64
 	for i := range resp.Repos {
 		out += uint64(len(resp.Repos[i].Commits))
@@ -132,6 +139,42 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
 	w.Write(msg)
 	s.metrics.synced(began)
+}
+
+// awaitReplicas waits until Options.AckReplicas peers stored the commits
+// a client's request brought (every repository whose section it stored),
+// at most Options.AckTimeout. Requests from peer nodes and the root do
+// not wait: a node's own peers may be waiting on it.
+func (s *Server) awaitReplicas(r *http.Request, req *syncproto.Request, resp *syncproto.Response) error {
+	if _, ok := trusted(r.Context()); ok {
+		return nil
+	}
+	peers := s.peers.Load()
+	if peers == nil {
+		return errors.New("this node does not replicate yet")
+	}
+	timeout := s.opts.AckTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	for i, q := range req.Repos {
+		if len(q.Commits) == 0 || resp.Repos[i].Status != syncproto.StatusOK || len(resp.Repos[i].Rejected) == len(q.Commits) {
+			continue
+		}
+		rr, err := s.holdRepo(ctx, q.Path, false)
+		if err != nil {
+			return fmt.Errorf("replicating %s: %w", q.Path, err)
+		}
+		start := time.Now()
+		err = peers.WaitStored(ctx, q.Path, rr.Epoch(), rr.Seq(), s.opts.AckReplicas)
+		s.metrics.ackWait(time.Since(start), err)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Building an answer of n commit bytes takes up to about answerCost × n

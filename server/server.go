@@ -249,7 +249,7 @@ type Server struct {
 	// readPolicy is the Policy the Responder uses (with purges): the JSON
 	// API reads and writes through it too.
 	readPolicy syncproto.Policy
-	web        webSessions // the JSON API's tokens (websession.go)
+	web        webSessions                   // the JSON API's tokens (websession.go)
 	peers      atomic.Pointer[goatdb.Syncer] // the replication with Options.Peers, while Serve runs
 
 	unavailable sync.Map // repositories that failed to open, logged once (lease.go)

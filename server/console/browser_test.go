@@ -82,8 +82,14 @@ func (p *pageErrors) String() string {
 // a browser.
 func newSite(t *testing.T, rules *authz.Rules) *site {
 	t.Helper()
+	return newSiteWith(t, rules, nil)
+}
+
+// newSiteWith is newSite with the server's database opened with dbOpts.
+func newSiteWith(t *testing.T, rules *authz.Rules, dbOpts *goatdb.Options) *site {
+	t.Helper()
 	exe := chromium(t)
-	db := dbtest.OpenDB(t, nil)
+	db := dbtest.OpenDB(t, dbOpts)
 	opts := &server.Options{RateLimit: -1}
 	if rules != nil {
 		id, _, err := server.NewIdentity("console-test")
@@ -418,7 +424,7 @@ func TestEdit(t *testing.T) {
 	s.setValue("#editor", `{"title": "mine"}`)
 	s.click("#save")
 	s.wait("the conflict", `document.querySelector('#editor-error')?.textContent.includes('412')`)
-	s.screenshot("editor-error")
+	s.screenshot("editor-conflict")
 	if it, _ := s.db.Get("/data/notes/k1"); it.Get("title") != "theirs" {
 		t.Errorf("after a refused save the server holds %v, want theirs", it.Fields())
 	}

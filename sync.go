@@ -69,7 +69,32 @@ const NodeHistoryHeader = transport.NodeHistoryHeader
 // On a read-only database Sync fails with ErrReadOnly: receiving commits
 // is a write. A sync that ends in agreement also resolves quarantined
 // damage whose lost commits are back (see DB.Health).
+//
+// serverURL may list several nodes of one deployment separated by commas
+// ("http://a:8080,http://b:8080"): Sync then syncs with the first that
+// answers, moving to the next while a node is unreachable or answers a
+// temporary error (5xx, 429); the stats and error are those of the last
+// node tried.
 func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (SyncStats, error) {
+	if !strings.Contains(serverURL, ",") {
+		return db.syncOne(ctx, serverURL, repos...)
+	}
+	var st SyncStats
+	var err error
+	for _, u := range strings.Split(serverURL, ",") {
+		if st, err = db.syncOne(ctx, strings.TrimSpace(u), repos...); err == nil || ctx.Err() != nil {
+			return st, err
+		}
+		if ok, _ := retryable(err); !ok {
+			return st, err
+		}
+		db.opts.Logger.Warn("sync: node failed, trying the next", "server", u, "err", err)
+	}
+	return st, err
+}
+
+// syncOne is Sync with one server.
+func (db *DB) syncOne(ctx context.Context, serverURL string, repos ...string) (SyncStats, error) {
 	if db.opts.ReadOnly {
 		return SyncStats{}, fmt.Errorf("goatdb: sync with %s: %w", serverURL, ErrReadOnly)
 	}

@@ -45,6 +45,13 @@ type SyncOptions struct {
 	// send a keep-alive every 15 seconds) before it is reconnected, which
 	// also notices a laptop that slept; 0 means 45 seconds.
 	IdleTimeout time.Duration
+	// Failover treats the servers as nodes of one deployment (which
+	// replicate with each other): the Syncer syncs with one of them at a
+	// time, starting with the first, and moves to the next when it
+	// fails (unreachable, or a temporary error such as 503, which a node
+	// answers when too few replicas stored a write: server.Options.AckReplicas);
+	// its event stream follows. Without it, every server is synced.
+	Failover bool
 	// Node, if set, authenticates these syncs as a server node of the
 	// servers' deployment instead of as this database's session: what a
 	// server replicating its peers does (package server sets it). Nodes
@@ -165,6 +172,7 @@ func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
 		paths: map[string]bool{}, watched: map[string]*repo.Repo{}, seen: map[string]position{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	seen := map[string]bool{}
+	var group []*remote
 	for _, u := range servers {
 		rm, err := db.remoteAs(u, o.Client, o.Node)
 		if err != nil {
@@ -172,6 +180,13 @@ func (db *DB) StartSync(servers []string, opts *SyncOptions) (*Syncer, error) {
 		}
 		if !seen[rm.url] {
 			seen[rm.url] = true
+			group = append(group, rm)
+		}
+	}
+	if o.Failover {
+		s.servers = append(s.servers, newServerLoop(s, group...))
+	} else {
+		for _, rm := range group {
 			s.servers = append(s.servers, newServerLoop(s, rm))
 		}
 	}
@@ -359,7 +374,7 @@ func (s *Syncer) WaitStored(ctx context.Context, path string, epoch, seq uint64,
 		s.roundMu.Unlock()
 		stored := 0
 		for i, sl := range s.servers {
-			if res, ok := sl.rm.resumes.LoadResume(path); ok && res.LocalEpoch == epoch && res.LocalSeq >= seq {
+			if res, ok := sl.rm().resumes.LoadResume(path); ok && res.LocalEpoch == epoch && res.LocalSeq >= seq {
 				stored++
 			} else if !asked[i] {
 				asked[i] = true
@@ -439,7 +454,7 @@ func (s *Syncer) Status() []ServerStatus {
 // stream.
 type serverLoop struct {
 	s    *Syncer
-	rm   *remote
+	rms  []*remote     // the servers: one, or a failover group
 	kick chan struct{} // capacity 1: the worker has something to do
 
 	// applyMu is held while commits from an event are stored and the
@@ -448,16 +463,56 @@ type serverLoop struct {
 	// that covers them, and syncs for nothing.
 	applyMu sync.Mutex
 
-	mu        sync.Mutex // guards the fields below
-	dirty     map[string]bool
-	force     map[string]bool // sync even if the resume point says nothing changed
-	announced map[string]syncproto.Point
-	status    ServerStatus
+	mu         sync.Mutex // guards the fields below
+	cur        int        // the server of rms synced now
+	dropStream func()     // ends the current event stream (failover)
+	dropped    bool       // the stream was ended by a failover: reconnect at once
+	dirty      map[string]bool
+	force      map[string]bool // sync even if the resume point says nothing changed
+	announced  map[string]syncproto.Point
+	status     ServerStatus
 }
 
-func newServerLoop(s *Syncer, rm *remote) *serverLoop {
-	return &serverLoop{s: s, rm: rm, kick: make(chan struct{}, 1), dirty: map[string]bool{},
-		force: map[string]bool{}, announced: map[string]syncproto.Point{}, status: ServerStatus{URL: rm.url}}
+func newServerLoop(s *Syncer, rms ...*remote) *serverLoop {
+	return &serverLoop{s: s, rms: rms, kick: make(chan struct{}, 1), dirty: map[string]bool{},
+		force: map[string]bool{}, announced: map[string]syncproto.Point{}, status: ServerStatus{URL: rms[0].url}}
+}
+
+// rm returns the server synced now.
+func (sl *serverLoop) rm() *remote {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return sl.rms[sl.cur]
+}
+
+// failover moves a failover group to its next server after rm failed
+// with err: every repository is synced with it (from its own resume
+// points: a first contact costs the difference), and the event stream
+// reconnects to it. It reports whether the loop has another server.
+func (sl *serverLoop) failover(rm *remote, err error) bool {
+	if len(sl.rms) < 2 {
+		return false
+	}
+	sl.mu.Lock()
+	if sl.rms[sl.cur] != rm {
+		sl.mu.Unlock()
+		return true // moved already
+	}
+	sl.cur = (sl.cur + 1) % len(sl.rms)
+	next := sl.rms[sl.cur]
+	sl.status.URL = next.url
+	drop := sl.dropStream
+	sl.dropped = drop != nil
+	sl.announced = map[string]syncproto.Point{}
+	sl.mu.Unlock()
+	sl.s.log.Warn("server failed: failing over", "from", rm.url, "to", next.url, "err", err)
+	if drop != nil {
+		drop()
+	}
+	for _, p := range sl.s.pathList() {
+		sl.mark(p, true)
+	}
+	return true
 }
 
 func (sl *serverLoop) start() {
@@ -532,7 +587,7 @@ func (sl *serverLoop) take(held *leases) []syncproto.Local {
 // needsSync reports whether the repository, at position at, changed here
 // since its resume point, or the server announced a position past it.
 func (sl *serverLoop) needsSync(path string, at position, announced syncproto.Point, ok bool) bool {
-	res, had := sl.rm.resumes.LoadResume(path)
+	res, had := sl.rm().resumes.LoadResume(path)
 	if !had || at.epoch != res.LocalEpoch || at.seq != res.LocalSeq {
 		return true
 	}
@@ -581,12 +636,19 @@ func (sl *serverLoop) work() {
 			continue
 		}
 		fails++
+		if errors.Is(err, errFailedOver) && fails < len(sl.rms) {
+			continue // the next server at once, until each failed in turn
+		}
 		_, after := retryable(err)
 		if !sleep(ctx, max(after, sl.backoff(fails))) {
 			return
 		}
 	}
 }
+
+// errFailedOver is what a round reports once its failure moved a
+// failover group to its next server.
+var errFailedOver = errors.New("goatdb: failed over to the next server")
 
 // round syncs the dirty repositories that need it, holding them open
 // meanwhile, and marks again those a failed sync left behind. It reports
@@ -598,13 +660,19 @@ func (sl *serverLoop) round(ctx context.Context) (bool, error) {
 	if len(locals) == 0 {
 		return false, nil
 	}
-	st, err := sl.rm.syncer.Sync(ctx, locals...)
-	done, qerr := sl.rm.settle(locals, st)
+	rm := sl.rm()
+	st, err := rm.syncer.Sync(ctx, locals...)
+	done, qerr := rm.settle(locals, st)
 	defer sl.s.roundEnded()
 	if ctx.Err() != nil {
 		return true, err
 	}
-	sl.record(st, done, errors.Join(err, qerr))
+	sl.record(rm, st, done, errors.Join(err, qerr))
+	if err != nil {
+		if ok, _ := retryable(err); ok && sl.failover(rm, err) {
+			return true, errFailedOver
+		}
+	}
 	if err != nil {
 		// Retry what is still behind, after a pause. A repository that
 		// is empty here and unknown there has nothing to sync until one
@@ -620,7 +688,7 @@ func (sl *serverLoop) round(ctx context.Context) (bool, error) {
 
 // record keeps a sync's outcome in the status and logs rejections,
 // quarantines and failures.
-func (sl *serverLoop) record(st SyncStats, done settled, err error) {
+func (sl *serverLoop) record(rm *remote, st SyncStats, done settled, err error) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	sl.status.Sent += st.CommitsSent
@@ -636,25 +704,25 @@ func (sl *serverLoop) record(st SyncStats, done settled, err error) {
 		quarantined[w.Commit] = true
 	}
 	for _, rj := range st.Rejected {
-		sl.s.log.Warn("server rejected a commit", "server", sl.rm.url, "repo", rj.Path, "commit", rj.ID,
+		sl.s.log.Warn("server rejected a commit", "server", rm.url, "repo", rj.Path, "commit", rj.ID,
 			"reason", rj.Reason, "quarantined", quarantined[rj.ID])
 	}
 	for _, h := range st.Hidden {
-		sl.s.log.Info("forgot commits the server no longer lets this session read", "server", sl.rm.url,
+		sl.s.log.Info("forgot commits the server no longer lets this session read", "server", rm.url,
 			"repo", h.Path, "commits", len(h.IDs))
 	}
 	if done.restored > 0 {
-		sl.s.log.Info("restored forgotten commits the server lets this session read again", "server", sl.rm.url,
+		sl.s.log.Info("restored forgotten commits the server lets this session read again", "server", rm.url,
 			"commits", done.restored)
 	}
 	if err != nil {
 		sl.status.Failures++
 		sl.status.LastError = err
-		sl.s.log.Warn("sync failed", "server", sl.rm.url, "err", err)
+		sl.s.log.Warn("sync failed", "server", rm.url, "err", err)
 		return
 	}
 	sl.status.Syncs++
-	sl.status.LastSync = sl.rm.db.opts.Now()
+	sl.status.LastSync = rm.db.opts.Now()
 	sl.status.LastError = nil
 }
 
@@ -689,7 +757,9 @@ func (sl *serverLoop) listen() {
 		err := sl.stream(ctx)
 		sl.mu.Lock()
 		sl.status.Listening = false
-		if err != nil && ctx.Err() == nil {
+		dropped := sl.dropped
+		sl.dropped = false
+		if err != nil && ctx.Err() == nil && !dropped {
 			sl.status.Failures++
 			sl.status.LastError = err
 		}
@@ -697,7 +767,11 @@ func (sl *serverLoop) listen() {
 		if ctx.Err() != nil {
 			return
 		}
-		sl.s.log.Debug("event stream ended", "server", sl.rm.url, "err", err)
+		if dropped {
+			fails = 0
+			continue // failed over: follow the next server at once
+		}
+		sl.s.log.Debug("event stream ended", "server", sl.rm().url, "err", err)
 		if time.Since(began) > time.Minute {
 			fails = 0 // it was up a while: a fresh outage
 		}
@@ -714,9 +788,18 @@ func (sl *serverLoop) listen() {
 func (sl *serverLoop) stream(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	sl.mu.Lock()
+	sl.dropStream = cancel
+	rm := sl.rms[sl.cur]
+	sl.mu.Unlock()
+	defer func() {
+		sl.mu.Lock()
+		sl.dropStream = nil
+		sl.mu.Unlock()
+	}()
 	idle := time.AfterFunc(sl.s.opts.IdleTimeout, cancel)
 	defer idle.Stop()
-	er, err := sl.rm.c.Events(ctx)
+	er, err := rm.c.Events(ctx)
 	if err != nil {
 		if ctx.Err() != nil && sl.s.ctx.Err() == nil {
 			return fmt.Errorf("%w: event stream: no answer within %v", ErrUnreachable, sl.s.opts.IdleTimeout)
@@ -737,7 +820,7 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 		ev, err := er.Next()
 		switch {
 		case errors.Is(err, syncproto.ErrMalformed):
-			return fmt.Errorf("event stream from %s: %w", sl.rm.url, err)
+			return fmt.Errorf("event stream from %s: %w", rm.url, err)
 		case err != nil && ctx.Err() != nil && sl.s.ctx.Err() == nil:
 			return fmt.Errorf("%w: event stream silent for %v", ErrUnreachable, sl.s.opts.IdleTimeout)
 		case err != nil:
@@ -749,16 +832,16 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 			if !ready {
 				listed[ev.Notice.Repo] = true
 			}
-			if len(ev.Commits) > 0 && ready && sl.apply(ev) {
-				sl.setAnnounced(ev.Notice) // nothing to sync
+			if len(ev.Commits) > 0 && ready && sl.apply(rm, ev) {
+				sl.setAnnounced(rm, ev.Notice) // nothing to sync
 				continue
 			}
-			sl.announce(ev.Notice)
+			sl.announce(rm, ev.Notice)
 		case transport.EventReady:
 			ready = true
 			for _, p := range sl.s.pathList() {
 				if !listed[p] {
-					_, had := sl.rm.resumes.LoadResume(p)
+					_, had := rm.resumes.LoadResume(p)
 					sl.mark(p, had)
 				}
 			}
@@ -769,8 +852,8 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 // announce records a server's position and syncs the repository if that
 // moves it past what this peer has; with Follow, it opens a repository it
 // did not have.
-func (sl *serverLoop) announce(n syncproto.Notice) {
-	sl.setAnnounced(n)
+func (sl *serverLoop) announce(rm *remote, n syncproto.Notice) {
+	sl.setAnnounced(rm, n)
 	if sl.s.follows(n.Repo) {
 		sl.mark(n.Repo, false)
 		return
@@ -782,10 +865,13 @@ func (sl *serverLoop) announce(n syncproto.Notice) {
 	}
 }
 
-// setAnnounced records a server's position.
-func (sl *serverLoop) setAnnounced(n syncproto.Notice) {
+// setAnnounced records a server's position, if rm is still the server
+// synced (a failover group may have moved on).
+func (sl *serverLoop) setAnnounced(rm *remote, n syncproto.Notice) {
 	sl.mu.Lock()
-	sl.announced[n.Repo] = syncproto.Point{Epoch: n.Epoch, Seq: n.Seq}
+	if sl.rms[sl.cur] == rm {
+		sl.announced[n.Repo] = syncproto.Point{Epoch: n.Epoch, Seq: n.Seq}
+	}
 	sl.mu.Unlock()
 }
 
@@ -801,7 +887,7 @@ func (sl *serverLoop) setAnnounced(n syncproto.Notice) {
 // leaves the resume point, and announce syncs as for a bare notice, which
 // also settles what was refused. It reports whether it moved the resume
 // point.
-func (sl *serverLoop) apply(ev transport.Event) bool {
+func (sl *serverLoop) apply(rm *remote, ev transport.Event) bool {
 	n := ev.Notice
 	if !sl.s.follows(n.Repo) {
 		return false
@@ -813,7 +899,7 @@ func (sl *serverLoop) apply(ev transport.Event) bool {
 		return false
 	}
 	defer release()
-	res, had := sl.rm.resumes.LoadResume(n.Repo)
+	res, had := rm.resumes.LoadResume(n.Repo)
 	before := positionOf(r)
 	stored, refused, err := r.ReceiveComplete(ev.Commits)
 	if len(stored) > 0 {
@@ -822,7 +908,7 @@ func (sl *serverLoop) apply(ev transport.Event) bool {
 		sl.mu.Unlock()
 	}
 	if err != nil || len(refused) > 0 {
-		sl.s.log.Debug("event commits not stored: syncing", "server", sl.rm.url, "repo", n.Repo,
+		sl.s.log.Debug("event commits not stored: syncing", "server", rm.url, "repo", n.Repo,
 			"refused", len(refused), "err", err)
 		return false
 	}
@@ -840,7 +926,7 @@ func (sl *serverLoop) apply(ev transport.Event) bool {
 	res.ServerEpoch, res.ServerSeq = n.Epoch, n.Seq
 	res.LocalSeq = cur
 	res.ServerCount += uint64(len(ev.Commits))
-	sl.rm.resumes.StoreResume(n.Repo, res)
+	rm.resumes.StoreResume(n.Repo, res)
 	return true
 }
 

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -521,13 +522,20 @@ func (s *Server) writeFailed(w http.ResponseWriter, r *http.Request, path string
 	case errors.Is(err, goatdb.ErrInvalidPath):
 		apiError(w, http.StatusBadRequest, "%v", err)
 	case isValueError(err):
-		apiError(w, http.StatusUnprocessableEntity, "%v", err)
+		var field string
+		if m := fieldOfError.FindStringSubmatch(err.Error()); m != nil {
+			field = m[1]
+		}
+		writeAPIErrorField(w, http.StatusUnprocessableEntity, err.Error(), field)
 	case errors.Is(err, goatdb.ErrReadOnly):
 		apiError(w, http.StatusServiceUnavailable, "this server's database is read-only")
 	default:
 		s.storageError(w, r, path, err)
 	}
 }
+
+// fieldOfError finds the field a schema or value error names.
+var fieldOfError = regexp.MustCompile(`field "([^"]+)"`)
 
 // isValueError reports whether err says the values written are wrong
 // (a schema's check, a value's type).
@@ -541,7 +549,8 @@ func isValueError(err error) bool {
 	return false
 }
 
-// readBody reads a JSON object body of at most maxAPIBody bytes.
+// readFields reads a JSON object body of at most maxAPIBody bytes, and
+// its size.
 func readFields(r *http.Request, patch bool) (map[string]any, int, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/json" && !(patch && ct == "application/merge-patch+json") {
@@ -613,9 +622,10 @@ func bodyFailed(w http.ResponseWriter, err error) {
 	}
 }
 
-// writable checks that the principal may write to the item's repository
-// at all: an item it may not read is answered as missing by PATCH and
-// DELETE (PUT may create in a drop box, as a sync may).
+// handlePutItem sets an item to the body's fields. Unlike PATCH and
+// DELETE, which answer an item the principal may not read as missing, PUT
+// may create an item it may not read (a drop box), as a sync push may;
+// the rules decide.
 func (s *Server) handlePutItem(w http.ResponseWriter, r *http.Request) {
 	path := itemPathOf(r)
 	if _, _, err := goatdb.SplitPath(path); err != nil {
@@ -949,7 +959,7 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status = "degraded"
 	}
-	q := s.opts.quotas()
+	q := s.opts.quotas().withDefaults()
 	type info struct {
 		Auth         bool           `json:"auth"`
 		Status       string         `json:"status"`
@@ -976,8 +986,8 @@ func (s *Server) handleServerInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-// quotaJSON names a quota's limits as the JSON API names things (0: no
-// limit).
+// quotaJSON names a quota's limits as the JSON API names things, the
+// defaults filled in (0: no limit).
 func quotaJSON(q Quota) map[string]any {
 	return map[string]any{"requests_per_second": q.Requests, "request_burst": q.RequestBurst,
 		"push_bytes": q.PushBytes, "push_commits": q.PushCommits, "repos": q.Repos, "event_streams": q.EventStreams}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/internal/dbtest"
+	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/schema"
 	"github.com/goatdb/goatdb/server"
 )
 
@@ -227,5 +229,48 @@ func TestAPICORS(t *testing.T) {
 	_, _, h = apiCall(t, "PUT", run.url+"/v1/items/data/x/k", `{"v": 1}`, map[string]string{"Origin": "http://app.example"})
 	if h.Get("Access-Control-Allow-Origin") != "http://app.example" || !strings.Contains(h.Get("Access-Control-Expose-Headers"), "ETag") {
 		t.Fatalf("answer to a listed origin: %v", h)
+	}
+}
+
+// TestAPIRateLimitIsJSON: the shared rate limit, which runs before the
+// JSON API's handlers, answers the JSON API's paths with a JSON error and
+// the sync route with its one line of text.
+func TestAPIRateLimitIsJSON(t *testing.T) {
+	run := serve(t, dbtest.OpenDB(t, nil), &server.Options{RateLimit: 0.001, RateBurst: 1}, "")
+	apiCall(t, "GET", run.url+"/v1/repos", "", nil)
+	st, e, h := apiCall(t, "GET", run.url+"/v1/repos", "", nil)
+	if st != http.StatusTooManyRequests || e["error"] != "too_many_requests" || h.Get("Retry-After") == "" {
+		t.Fatalf("second request: %d %v %v", st, e, h)
+	}
+	resp, err := http.Post(run.url+"/v1/sync", "application/x-goatdb-sync", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusTooManyRequests || !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("sync route over the limit: %d %s", resp.StatusCode, ct)
+	}
+}
+
+// TestAPISchemaErrors: a value the item's schema refuses is 422 with the
+// field it is about, and nothing is written.
+func TestAPISchemaErrors(t *testing.T) {
+	reg := schema.NewRegistry()
+	if err := reg.Register(schema.Schema{NS: "task", Version: 1, Fields: []schema.Field{
+		{Name: "title", Type: item.TypeString, Required: true}, {Name: "count", Type: item.TypeInt}}}); err != nil {
+		t.Fatal(err)
+	}
+	db := dbtest.OpenDB(t, &goatdb.Options{Schemas: reg})
+	run := serve(t, db, &server.Options{RateLimit: -1}, "")
+	u := run.url + "/v1/items/data/tasks/t1"
+	if st, e, _ := apiCall(t, "PUT", u+"?schema=task", `{"title": "x", "count": 1}`, nil); st != http.StatusCreated {
+		t.Fatalf("put with the schema: %d %v", st, e)
+	}
+	st, e, _ := apiCall(t, "PUT", u, `{"title": "x", "count": "three"}`, nil)
+	if st != http.StatusUnprocessableEntity || e["error"] != "invalid" || e["field"] != "count" {
+		t.Fatalf("wrong type: %d %v, want 422 about count", st, e)
+	}
+	if it, _ := db.Get("/data/tasks/t1"); it.Get("count") != int64(1) {
+		t.Fatalf("the refused write changed the item: %v", it.Fields())
 	}
 }

@@ -26,6 +26,12 @@ func apiError(w http.ResponseWriter, status int, format string, args ...any) {
 }
 
 func writeAPIError(w http.ResponseWriter, status int, reason string) {
+	writeAPIErrorField(w, status, reason, "")
+}
+
+// writeAPIErrorField is writeAPIError naming the field a value error is
+// about ("field"; omitted when empty).
+func writeAPIErrorField(w http.ResponseWriter, status int, reason, field string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
@@ -35,7 +41,8 @@ func writeAPIError(w http.ResponseWriter, status int, reason string) {
 	b, _ := json.Marshal(struct {
 		Error  string `json:"error"`
 		Reason string `json:"reason"`
-	}{errorCode(status), reason})
+		Field  string `json:"field,omitempty"`
+	}{errorCode(status), reason, field})
 	w.Write(append(b, '\n'))
 }
 
@@ -76,15 +83,27 @@ func errorCode(status int) string {
 }
 
 // jsonErrors turns the plain-text errors that the shared middleware
-// writes (rate limits, authentication, body limits, storage errors) into
-// JSON errors on the JSON API's routes.
+// writes (rate limits, authentication, body limits, unknown routes and
+// methods, storage errors) into JSON errors on the JSON API's paths:
+// everything under /v1 but the sync protocol's routes and the signed
+// auth routes, which keep their one-line texts.
 func jsonErrors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !jsonAPIPath(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		jw := &jsonErrorWriter{ResponseWriter: w}
 		next.ServeHTTP(jw, r)
 		jw.finish()
 	})
 }
+
+// textRoutes are the /v1 routes that answer plain-text errors.
+var textRoutes = map[string]bool{"/v1/sync": true, "/v1/events": true, "/v1/auth/login": true, "/v1/auth/register": true,
+	"/v1/auth/renew": true, "/v1/auth/logout": true, "/v1/auth/revoke": true, "/v1/auth/whoami": true}
+
+func jsonAPIPath(p string) bool { return strings.HasPrefix(p, "/v1/") && !textRoutes[p] }
 
 type jsonErrorWriter struct {
 	http.ResponseWriter

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -519,8 +520,9 @@ func TestForgedCommitsRejected(t *testing.T) {
 }
 
 // TestRoutesAndMethods: a wrong method gets 405, an unknown route 404
-// naming the routes; both one line, with a request id. (GET / is the
-// console's page.)
+// naming the routes; both one line (a JSON error under /v1 but for the
+// sync protocol's routes), with a request id. (GET / is the console's
+// page.)
 func TestRoutesAndMethods(t *testing.T) {
 	srv := serve(t, dbtest.OpenDB(t, nil), noLimit, "")
 	tests := []struct {
@@ -533,6 +535,7 @@ func TestRoutesAndMethods(t *testing.T) {
 		{http.MethodPost, "/v1/events", http.StatusMethodNotAllowed, []string{"POST"}},
 		{http.MethodGet, "/v2/sync", http.StatusNotFound, []string{"/v2/sync", "POST /v1/sync", "GET /v1/events", "/healthz", "/metrics"}},
 		{http.MethodGet, "/v1/nothing", http.StatusNotFound, []string{"/v1/nothing", "POST /v1/sync"}},
+		{http.MethodPost, "/v1/items/data/r/k", http.StatusMethodNotAllowed, []string{"PUT", "PATCH", "DELETE"}},
 		{http.MethodGet, "/nothing", http.StatusNotFound, []string{"POST /v1/sync", "/v1/openapi.json"}},
 	}
 	for _, tt := range tests {
@@ -550,7 +553,15 @@ func TestRoutesAndMethods(t *testing.T) {
 			t.Errorf("%s %s: status %d (%q), want %d", tt.method, tt.path, resp.StatusCode, b, tt.code)
 			continue
 		}
-		checkOneLine(t, resp.Header, string(b))
+		if strings.HasPrefix(tt.path, "/v1/") && tt.path != "/v1/sync" && tt.path != "/v1/events" {
+			// The JSON API's paths answer JSON errors.
+			var e struct{ Error, Reason string }
+			if err := json.Unmarshal(b, &e); err != nil || e.Error == "" || strings.Contains(e.Reason, "\n") {
+				t.Errorf("%s %s: %q is not a one-line JSON error", tt.method, tt.path, b)
+			}
+		} else {
+			checkOneLine(t, resp.Header, string(b))
+		}
 		checkRequestID(t, resp.Header)
 		for _, w := range tt.want {
 			if !strings.Contains(string(b), w) {

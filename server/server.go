@@ -379,24 +379,21 @@ func (s *Server) routes() http.Handler {
 		r.Get("/metrics", s.handleMetrics)
 	}
 	r.Route("/v1", func(r chi.Router) {
-		r.Use(s.cors, s.rateLimit)
+		r.Use(s.cors, jsonErrors, s.rateLimit)
 		r.With(s.limitBody(syncproto.MaxMessageSize), s.reserveBody, s.authenticate, s.chargeRequest).Post("/sync", s.handleSync)
 		r.With(s.limitBody(0), s.authenticate, s.chargeRequest).Get("/events", s.handleEvents)
 		if s.accounts != nil {
 			s.authRoutes(r.With(s.limitBody(maxAuthBody), s.authenticate, s.chargeRequest))
 		}
-		r.Group(func(r chi.Router) {
-			r.Use(jsonErrors)
-			r.Get("/openapi.json", s.handleOpenAPI)
-			r.With(s.limitBody(maxAPIBody)).Group(s.apiRoutes)
-		})
+		r.Get("/openapi.json", s.handleOpenAPI)
+		r.With(s.limitBody(maxAPIBody)).Group(s.apiRoutes)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such route: %s %s; the routes are POST /v1/sync, GET /v1/events, the JSON API under /v1 (GET /v1/openapi.json describes it), GET /healthz, GET /livez, GET /readyz and GET /metrics", r.Method, r.URL.Path)
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
 		var allow []string
-		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
 				allow = append(allow, m)
 			}

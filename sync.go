@@ -325,6 +325,7 @@ func (db *DB) remoteAs(serverURL string, client *http.Client, node *NodeAuth) (*
 	if node != nil {
 		id, cfg.Key, cfg.NodeCert = u+"#node", node.Key, base64.StdEncoding.EncodeToString(node.Certificate)
 		copy(session[:], node.Key.Public().(ed25519.PublicKey))
+		cfg.NodeRules = node.Rules
 		if node.History > 0 {
 			cfg.NodeHistory = strconv.FormatInt(int64(node.History/time.Second), 10)
 		}

@@ -71,6 +71,11 @@ type NodeAuth struct {
 	// each would refuse as below its horizon commits the other accepts.
 	// 0 sends none.
 	History time.Duration
+	// Rules is the fingerprint of the rules the node enforces
+	// (authz.Rules.Fingerprint); peers whose rules differ refuse to
+	// replicate, since each would accept writes the other refuses. ""
+	// sends none.
+	Rules string
 }
 
 // Validate checks the options.

@@ -2,8 +2,11 @@ package authz
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -62,7 +65,14 @@ type Rule struct {
 // Builder collects rules for Compile. The zero Builder is empty and ready.
 type Builder struct {
 	entries []builderEntry
+	version string
 }
+
+// Version names the version of the rules' code, which the fingerprint
+// (Rules.Fingerprint) cannot see: give it a new name whenever a Read or
+// Write function changes, so that nodes running different code refuse to
+// replicate with each other.
+func (b *Builder) Version(v string) { b.version = v }
 
 type builderEntry struct {
 	pattern string
@@ -80,7 +90,7 @@ func (b *Builder) Handle(pattern string, rule Rule) {
 // does not parse, or two patterns that are equally specific and match the
 // same paths.
 func (b *Builder) Compile() (*Rules, error) {
-	r := &Rules{}
+	r := &Rules{version: b.version}
 	var errs []error
 	shapes := map[string]string{} // shape → the first pattern with it
 	for _, e := range b.entries {
@@ -123,7 +133,28 @@ func (b *Builder) Compile() (*Rules, error) {
 //     must allow. If no pattern matches, a path under /sys/ or /user/ is
 //     decided by step 2 alone, and any other path is denied.
 type Rules struct {
-	rules []compiled // most specific first
+	rules   []compiled // most specific first
+	version string     // Builder.Version
+	source  []byte     // the rules file's text, for rules parsed from one
+}
+
+// Fingerprint names the rules, so that the nodes of a deployment can
+// check that they enforce the same ones (a node refuses to replicate with
+// a peer whose rules differ): a hash of the patterns, their scopes,
+// which of Read and Write each has, the Builder's Version, and the rules
+// file's text for rules parsed from one. Rules built in Go whose
+// functions changed look the same unless Version changed too.
+func (r *Rules) Fingerprint() string {
+	h := sha256.New()
+	io.WriteString(h, "goatdb rules 1\n")
+	if r != nil {
+		for _, c := range r.rules {
+			fmt.Fprintf(h, "%q %d %t %t\n", c.pattern.src, c.rule.Scope, c.rule.Read != nil, c.rule.Write != nil)
+		}
+		fmt.Fprintf(h, "version %q\n", r.version)
+		h.Write(r.source)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 type compiled struct {
@@ -332,22 +363,23 @@ func DefaultRules() *Rules {
 		},
 		Scope: ByRepo,
 	}
-	return mustCompile("/data/**", loggedIn)
+	return mustCompile("goatdb default rules", "/data/**", loggedIn)
 }
 
 // OpenRules let every session, anonymous or not, read and write every
 // path outside /sys/ and /user/ — for development only. The built-in rules
 // still hold.
 func OpenRules() *Rules {
-	return mustCompile("/**", Rule{
+	return mustCompile("goatdb open rules", "/**", Rule{
 		Read:  func(context.Context, Principal, Ref, item.Item) bool { return true },
 		Write: func(context.Context, Principal, Ref, item.Item, item.Item) error { return nil },
 		Scope: ByRepo,
 	})
 }
 
-func mustCompile(pattern string, rule Rule) *Rules {
+func mustCompile(version, pattern string, rule Rule) *Rules {
 	var b Builder
+	b.Version(version)
 	b.Handle(pattern, rule)
 	r, err := b.Compile()
 	if err != nil {

@@ -433,3 +433,47 @@ func TestRepoScope(t *testing.T) {
 		}
 	}
 }
+
+// TestFingerprint: rules with the same patterns, scopes and version have
+// one fingerprint; another pattern, scope, version or rules file text
+// gives another.
+func TestFingerprint(t *testing.T) {
+	build := func(version, pattern string, scope authz.Scope) string {
+		var b authz.Builder
+		b.Version(version)
+		b.Handle(pattern, authz.Rule{Scope: scope, Read: func(context.Context, authz.Principal, authz.Ref, item.Item) bool { return true }})
+		r, err := b.Compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Fingerprint()
+	}
+	base := build("1", "/data/**", authz.ByRepo)
+	if build("1", "/data/**", authz.ByRepo) != base {
+		t.Fatal("the same rules have two fingerprints")
+	}
+	seen := map[string]string{"base": base, "nil": (*authz.Rules)(nil).Fingerprint(),
+		"default": authz.DefaultRules().Fingerprint(), "open": authz.OpenRules().Fingerprint()}
+	for name, fp := range map[string]string{
+		"version": build("2", "/data/**", authz.ByRepo), "pattern": build("1", "/data/x/{id}", authz.ByRepo),
+		"scope": build("1", "/data/**", authz.ByItem),
+	} {
+		for other, ofp := range seen {
+			if fp == ofp {
+				t.Errorf("rules differing by %s have the fingerprint of %s", name, other)
+			}
+		}
+		seen[name] = fp
+	}
+	f1, err := authz.ParseRulesFile([]byte(`{"rules": [{"path": "/data/{r}/{id}", "read": "true"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := authz.ParseRulesFile([]byte(`{"rules": [{"path": "/data/{r}/{id}", "read": "user != \"\""}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f1.Fingerprint() == f2.Fingerprint() {
+		t.Fatal("two rules files with other expressions share a fingerprint")
+	}
+}

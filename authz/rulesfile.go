@@ -106,6 +106,7 @@ func ParseRulesFile(data []byte) (*Rules, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rules file: %w", err)
 	}
+	r.source = slices.Clone(data)
 	return r, nil
 }
 

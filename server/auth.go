@@ -132,7 +132,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if p.Node {
-			if err := s.sameHistory(r.Header.Get(transport.NodeHistoryHeader)); err != nil {
+			err := s.sameHistory(r.Header.Get(transport.NodeHistoryHeader))
+			if err == nil {
+				err = s.sameRules(r.Header.Get(transport.NodeRulesHeader))
+			}
+			if err != nil {
+				s.log.Warn("peer node refused", "node", p.Node, "session", p.Session, "err", err)
 				httpError(w, http.StatusForbidden, "%v", err)
 				return
 			}
@@ -143,6 +148,21 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		ctx := context.WithValue(withPrincipal(r.Context(), p), bodyKey{}, body)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// sameRules checks a peer node's rules fingerprint
+// (transport.NodeRulesHeader) against this server's: nodes that enforce
+// different rules must not relay each other's commits, since each would
+// take writes the other refuses.
+func (s *Server) sameRules(header string) error {
+	own := s.auth.Rules.Fingerprint()
+	if header != own {
+		if header == "" {
+			header = "none"
+		}
+		return fmt.Errorf("the rules differ: this node enforces rules %s, the peer %s; deploy the same rules (and authz.Builder.Version) to every node", own, header)
+	}
+	return nil
 }
 
 // errAccounts wraps a failure to read the accounts, which is the

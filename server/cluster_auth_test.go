@@ -17,6 +17,7 @@ import (
 	"github.com/goatdb/goatdb/internal/dbtest"
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/server"
+	"github.com/goatdb/goatdb/transport"
 )
 
 // TestRevocationPropagatesToPeersWithin1s: three nodes of one deployment
@@ -93,7 +94,8 @@ func TestRevocationPropagatesToPeersWithin1s(t *testing.T) {
 // TestNodeCertificateChecked: a request that claims to be a node's must
 // carry a node certificate of this deployment's root, valid now, for the
 // key that signed it; otherwise it is refused, and the relayed commit of
-// an unknown author with it.
+// an unknown author with it. A node whose rules differ (or that names
+// none) is refused with 403.
 func TestNodeCertificateChecked(t *testing.T) {
 	rig := newAuthRig(t, authz.DefaultRules(), nil)
 	_, otherRoot, _ := ed25519.GenerateKey(nil)
@@ -107,10 +109,12 @@ func TestNodeCertificateChecked(t *testing.T) {
 	}
 	c := rig.client()
 	body := syncBody(t, c, "/data/x")
+	rules := authz.DefaultRules().Fingerprint()
 	send := func(cert string) int {
 		req, _ := http.NewRequest("POST", rig.run.url+"/v1/sync", bytes.NewReader(body))
 		req.Header.Set(authz.AuthHeaderName, c.header("POST", "/v1/sync", body))
 		req.Header.Set(goatdb.NodeCertHeader, cert)
+		req.Header.Set(transport.NodeRulesHeader, rules)
 		req.Header.Set("Content-Type", goatdb.SyncContentType)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -133,6 +137,13 @@ func TestNodeCertificateChecked(t *testing.T) {
 	}
 	if st := send(issue(rig.rootKey(t), c.key, now.Add(-time.Hour), now.Add(time.Hour))); st != http.StatusOK {
 		t.Fatalf("a valid node certificate: %d", st)
+	}
+	// A node that enforces other rules is refused, and one that names none.
+	for _, other := range []string{authz.OpenRules().Fingerprint(), ""} {
+		rules = other
+		if st := send(issue(rig.rootKey(t), c.key, now.Add(-time.Hour), now.Add(time.Hour))); st != http.StatusForbidden {
+			t.Fatalf("a node with rules %q: %d, want 403", other, st)
+		}
 	}
 }
 

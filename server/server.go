@@ -451,7 +451,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			// Replicate as this node of the deployment: peers of the
 			// same deployment trust what it relays.
 			po.Node = &goatdb.NodeAuth{Key: s.auth.Identity.NodeKey, Certificate: s.auth.Identity.Node.Encode(),
-				History: s.GCPolicy().Kept()}
+				History: s.GCPolicy().Kept(), Rules: s.auth.Rules.Fingerprint()}
 		}
 		var err error
 		if peers, err = s.db.StartSync(s.opts.Peers, &po); err != nil {

@@ -28,6 +28,11 @@ const AudienceHeader = "Goat-Audience"
 // node's key, as the node's.
 const NodeCertHeader = "Goat-Node-Cert"
 
+// NodeRulesHeader carries, beside NodeCertHeader, the fingerprint of the
+// rules the node enforces (authz.Rules.Fingerprint): a peer whose rules
+// differ refuses to replicate with it.
+const NodeRulesHeader = "Goat-Node-Rules"
+
 // NodeHistoryHeader carries, beside NodeCertHeader, how long the node
 // keeps history, in seconds: a peer that keeps another length refuses the
 // node (403), since each would refuse as below its horizon commits the
@@ -70,6 +75,8 @@ type Config struct {
 	NodeCert string
 	// NodeHistory, if not "", is sent in NodeHistoryHeader.
 	NodeHistory string
+	// NodeRules, if not "", is sent in NodeRulesHeader.
+	NodeRules string
 	// StoredAudience returns the audience of this peer's stored login to
 	// the server, "" if none; nil means none. It is called for requests
 	// sent before the server named an audience.
@@ -228,6 +235,9 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, hea
 	}
 	if c.cfg.NodeCert != "" {
 		req.Header.Set(NodeCertHeader, c.cfg.NodeCert)
+	}
+	if c.cfg.NodeRules != "" {
+		req.Header.Set(NodeRulesHeader, c.cfg.NodeRules)
 	}
 	if c.cfg.NodeHistory != "" {
 		req.Header.Set(NodeHistoryHeader, c.cfg.NodeHistory)

@@ -8,6 +8,7 @@
 //	go run . --only '^sync'                # the sync section alone
 //	go run . --sync=false                  # without the sync section
 //	go run . --only ' compact$'            # the compaction rows alone: 30–45 s
+//	go run . --only 'http get'             # the HTTP GET section alone: about 25 s
 //
 // The workload: schema test/1 = {title string, count number (default 0),
 // tags set (default empty)}; item i = {title: "Item i", count: i, tags:
@@ -35,6 +36,13 @@
 // bytes and round trips of goatdb syncs over HTTP on 127.0.0.1 in a few
 // scenarios, and the latency from a write on one client to its arrival on
 // another.
+//
+// The http get section (httpget.go) measures the server CPU that a GET of
+// one item over HTTP costs: goatdb's JSON API with a bearer token and
+// without authentication, beside SQLite behind a minimal net/http
+// handler, each serving 10,000 items in this process to a client that is
+// this binary started again (so that this process's CPU time is the
+// server's alone).
 //
 // The abuse benchmark (abuse*.go) is a mode of its own: it builds
 // cmd/goatdb, and runs each attack on a server's resources against a
@@ -69,6 +77,9 @@ import (
 )
 
 func main() {
+	if os.Getenv(httpClientEnv) != "" { // the http get section's client
+		os.Exit(httpClientMain(os.Stdin, os.Stdout))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -97,7 +108,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	var httpRes *httpGetResults
+	if cfg.httpSelected() {
+		if httpRes, err = runHTTPGet(ctx, cfg, stderr); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+	}
 	rep := buildReport(cfg, results, syncRes)
+	rep.addHTTPGet(cfg, httpRes)
 	if asJSON {
 		err = rep.writeJSON(stdout)
 	} else {
@@ -119,10 +138,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 		"and the sync section's parts whose \"sync PART\" matches, e.g. '^sync' or '^sync (wire|arrival-1)$'")
 	syncOn := fs.Bool("sync", true, "run the sync section")
 	eventCommits := fs.Bool("event-commits", true, "let the sync server's change events carry small commits; false measures write-to-arrival by sync alone")
+	httpOn := fs.Bool("http", true, "run the http get section (--only matches it as \"http get\")")
+	httpProfile := fs.String("http-cpuprofile", "", "write a CPU profile of the server process during one more http get sample of goatdb with a token to `file`")
 	dir := fs.String("dir", os.TempDir(), "`directory` for the temporary data")
 	fs.Bool("abuse", false, "run the abuse benchmark instead: attacks on a goatdb serve process ('go run . --abuse -h' for its flags)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--sync=false] [--event-commits=false] [--dir DIR]\n\nengines:")
+		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--sync=false] [--event-commits=false] [--http=false] [--http-cpuprofile FILE] [--dir DIR]\n\nengines:")
 		for _, e := range engineSpecs {
 			fmt.Fprintf(stderr, " %s", e.id)
 		}
@@ -134,6 +155,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 		for _, a := range fullConfig().sync.arrival {
 			fmt.Fprintf(stderr, " sync %s", a.part())
 		}
+		fmt.Fprintf(stderr, "\nHTTP section: %s", httpGetPart)
 		fmt.Fprintf(stderr, "\n\nflags:\n")
 		fs.PrintDefaults()
 	}
@@ -152,6 +174,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 	cfg.dir = *dir
 	cfg.sync.on = *syncOn
 	cfg.sync.eventCommits = *eventCommits
+	cfg.http.on = *httpOn
+	cfg.http.profile = *httpProfile
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {

@@ -260,21 +260,42 @@ func (r *report) writeText(w io.Writer) error {
 
 // heading says what the report measured.
 func (r *report) heading() string {
-	engines, sync := false, false
+	engines, sync, http := false, false, false
 	for _, s := range r.Sections {
-		if s.ID == syncSectionID {
+		switch s.ID {
+		case syncSectionID:
 			sync = true
-		} else {
+		case httpSectionID:
+			http = true
+		default:
 			engines = true
 		}
 	}
-	switch {
-	case sync && !engines:
-		return "goatdb's sync"
-	case sync:
-		return "goatdb, SQLite and bbolt on GoatDB's workload, and goatdb's sync"
+	var parts []string
+	if engines || !sync && !http {
+		parts = append(parts, "goatdb, SQLite and bbolt on GoatDB's workload")
 	}
-	return "goatdb, SQLite and bbolt on GoatDB's workload"
+	if sync {
+		parts = append(parts, "goatdb's sync")
+	}
+	if http {
+		parts = append(parts, "goatdb's JSON API beside SQLite behind net/http")
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + ", and " + parts[len(parts)-1]
+}
+
+// addHTTPGet adds the http get section's figures, notes and verdict; res
+// nil adds nothing.
+func (r *report) addHTTPGet(cfg *config, res *httpGetResults) {
+	if res == nil {
+		return
+	}
+	r.Sections = append(r.Sections, httpSection(res))
+	r.Notes = append(r.Notes, httpNotes(cfg, res)...)
+	r.Targets = append(r.Targets, judgeHTTP(res))
 }
 
 // writeJSON prints the report for programs.

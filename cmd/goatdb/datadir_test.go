@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// notDataDirArgs are arguments for every command but init and serve
-// (which make a data directory), version and help (which open none),
+// notDataDirArgs are arguments for every command but init, serve and
+// node (which make a data directory), version, help and root (which open
+// none),
 // valid up to the data directory, so that each reaches it.
 var notDataDirArgs = map[string][][]string{
 	"put":      {{"put", "/data/x/a", `{"a": 1}`}},
@@ -45,7 +46,7 @@ func TestNotDataDir(t *testing.T) {
 	t.Parallel()
 	for _, c := range commands {
 		switch c.name {
-		case "init", "serve", "version", "help":
+		case "init", "serve", "node", "version", "help", "root":
 			continue
 		}
 		if notDataDirArgs[c.name] == nil {
@@ -131,7 +132,7 @@ func TestServeMakesDataDir(t *testing.T) {
 			if code := srv.stop(); code != 0 {
 				t.Fatalf("serve: exit %d, stderr %q", code, srv.stderr)
 			}
-			want := "goatdb: serving " + dir + " on " + srv.url + "\ngoatdb: stopped\n"
+			want := "goatdb: serving " + dir + " on " + srv.url + "\ngoatdb: console on " + srv.url + "/\ngoatdb: stopped\n"
 			if tt.first != "" {
 				want = strings.ReplaceAll(tt.first, "DIR", dir) + "\n" + want
 			}

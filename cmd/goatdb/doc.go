@@ -20,6 +20,7 @@
 //	serve [--addr HOST:PORT]      run the sync server (default 127.0.0.1:8080) until SIGINT/SIGTERM
 //	    --rules FILE|open --anonymous --tls-cert FILE --tls-key FILE --metrics-addr HOST:PORT
 //	    --peer URL --rate N --memory-budget MIB --log-level L --log-json
+//	    --cors-origin ORIGIN
 //	user add NAME [--role ROLE]   add a user to the server's DIR; print a one-time login code, last
 //	user list | revoke NAME       the users (--json); disable one and void its sessions
 //	session list | revoke SESSION the logged-in sessions (--json); void one
@@ -92,7 +93,10 @@
 // socket's path is too long for a Unix socket (over 103 bytes), serve
 // warns and runs without it, and user add, user revoke and session revoke
 // then ask to stop the server first. Metrics are served only with
-// --metrics-addr, which must be a loopback address.
+// --metrics-addr, which must be a loopback address. serve prints the web
+// console's address (/) after its own; the JSON API it serves is for the
+// server's own pages and non-browser clients, and for the pages of the
+// origins given with --cors-origin.
 //
 // # Backup and restore
 //

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -54,16 +55,23 @@ default: they are refused).
 
 Routes: POST /v1/sync (the sync protocol), GET /v1/events (change notices,
 Server-Sent Events), /v1/auth/ (login, register, renew, logout, revoke,
-whoami), and, open to all, GET /healthz (the storage state as JSON,
-naming no repository; 503 while writes fail or shutting down), GET /livez
-(200 while the process serves) and GET /readyz (200 when it should take
-traffic; 503 while starting, shutting down or while writes fail).
+whoami), the JSON API under /v1 (items, queries, history, diffs and a change
+feed for curl and browsers, which log in with POST /v1/auth/token and send
+its token; GET /v1/openapi.json describes it), the web console at / (serve
+prints its address), and, open to all, GET /healthz (the storage state as
+JSON, naming no repository; 503 while writes fail or shutting down), GET
+/livez (200 while the process serves) and GET /readyz (200 when it should
+take traffic; 503 while starting, shutting down or while writes fail).
 --metrics-addr (or --ops-addr) serves the operator's routes on a separate
 address, which must be a loopback one (127.0.0.1, [::1] or localhost):
 /metrics (Prometheus), /healthz naming the repositories, /livez and
 /readyz. It answers even while the main address is at its connection cap;
 metrics are served only there, since they name repositories and figures
 that clients may not see.
+
+--cors-origin ORIGIN (repeatable; scheme://host[:port], or * for any) lets
+the pages of another origin call the JSON API from a browser, with a token;
+without it only the server's own pages (the console) do.
 
 --tls-cert FILE and --tls-key FILE (both, PEM) serve HTTPS. Account
 administration ('goatdb user', 'goatdb session') reaches the running
@@ -110,6 +118,7 @@ turns either bound off. Access logs go to standard error at --log-level
 		fs.StringVar(&o.tlsKey, "tls-key", "", "serve HTTPS with the private key in `FILE` (PEM; needs --tls-cert)")
 		fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics and the health routes (/healthz, /livez, /readyz) on the loopback address `HOST:PORT` (default: not served)")
 		fs.StringVar(&o.metricsAddr, "ops-addr", "", "the same as --metrics-addr")
+		fs.Var((*listFlag)(&o.corsOrigins), "cors-origin", "let the pages of `ORIGIN` (scheme://host[:port], or * for any) call the JSON API from a browser (repeatable)")
 		return func(e *env, args []string) error { return serve(e, args, &o) }
 	},
 }
@@ -127,6 +136,7 @@ type serveOptions struct {
 	tlsCert     string
 	tlsKey      string
 	metricsAddr string
+	corsOrigins []string // --cors-origin
 	limits      limitFlags
 	openRepos   int   // --max-open-repos
 	repoMiB     int64 // --repo-memory
@@ -167,6 +177,11 @@ func serve(e *env, args []string, o *serveOptions) error {
 	for _, p := range o.peers {
 		if _, err := goatdb.NormalizeServerURL(p); err != nil {
 			return usagef("serve", "--peer: %v", err)
+		}
+	}
+	for _, origin := range o.corsOrigins {
+		if err := checkOrigin(origin); err != nil {
+			return usagef("serve", "--cors-origin %q: %v", origin, err)
 		}
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
@@ -215,7 +230,7 @@ func serve(e *env, args []string, o *serveOptions) error {
 	if o.memoryMiB == 0 {
 		budget = -1 // no limit
 	}
-	sopts := &server.Options{Logger: logger, Peers: o.peers, MemoryBudget: budget,
+	sopts := &server.Options{Logger: logger, Peers: o.peers, MemoryBudget: budget, CORSOrigins: o.corsOrigins,
 		Auth: &server.AuthOptions{Identity: id, Rules: rules, Anonymous: o.anonymous}}
 	if err := o.limits.apply(sopts, o.rate); err != nil {
 		return errors.Join(err, db.Close())
@@ -291,6 +306,20 @@ func checkLoopback(addr string) error {
 	return errors.New("metrics are served only on a loopback address (127.0.0.1, [::1] or localhost), because they name repositories and figures that clients may not see; put a proxy in front to reach them from elsewhere")
 }
 
+// checkOrigin checks a --cors-origin: "*", or a browser's Origin
+// (scheme://host[:port], no path), which the server compares as sent.
+func checkOrigin(origin string) error {
+	if origin == "*" {
+		return nil
+	}
+	u, err := url.Parse(strings.TrimSuffix(origin, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return errors.New("want an origin as a browser sends it, scheme://host[:port] (like https://app.example.com), or * for any")
+	}
+	return nil
+}
+
 // serveListening listens on the main and metrics addresses, runs the
 // admin socket, and serves until e.ctx ends.
 func serveListening(e *env, o *serveOptions, srv *server.Server, logger *slog.Logger, tlsConfig *tls.Config) error {
@@ -335,6 +364,7 @@ func serveListening(e *env, o *serveOptions, srv *server.Server, logger *slog.Lo
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	fmt.Fprintf(e.stdout, "goatdb: serving %s on %s://%s\n", e.dir, scheme, ln.Addr())
+	fmt.Fprintf(e.stdout, "goatdb: console on %s://%s/\n", scheme, ln.Addr())
 	if mln != nil {
 		fmt.Fprintf(e.stdout, "goatdb: metrics on http://%s/metrics\n", mln.Addr())
 		fmt.Fprintf(e.stdout, "goatdb: health on http://%s/healthz, /livez and /readyz\n", mln.Addr())

@@ -205,7 +205,7 @@ func TestServeAndSync(t *testing.T) {
 	if code := srv.stop(); code != 0 {
 		t.Errorf("serve after cancel: exit %d, stderr %q", code, srv.stderr)
 	}
-	if got, want := srv.stdout.String(), "goatdb: serving "+srvDir+" on "+srv.url+"\ngoatdb: stopped\n"; got != want {
+	if got, want := srv.stdout.String(), "goatdb: serving "+srvDir+" on "+srv.url+"\ngoatdb: console on "+srv.url+"/\ngoatdb: stopped\n"; got != want {
 		t.Errorf("serve printed %q, want %q", got, want)
 	}
 	if s := srv.stderr.String(); s != "" {

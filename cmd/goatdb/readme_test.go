@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -253,6 +254,9 @@ type tour struct {
 	codes    *idMap // one-time login codes of 'goatdb user add'
 	status   int    // of the last command, for echo $?
 	url      string // the server 'goatdb serve' started, standing for readmeURL
+	// serveUntil, if set, is the prefix of the last line of serve's output
+	// that the README shows; else the "serving" line is.
+	serveUntil string
 }
 
 // readmeURL is the server URL of the README's sync walk-through; the
@@ -296,6 +300,8 @@ func (s *tour) serve(where string, c shellCmd) string {
 		for n, line := range lines {
 			if i := strings.Index(line, " on http://"); i >= 0 && strings.HasPrefix(line, "goatdb: serving ") {
 				s.url = line[i+len(" on "):]
+			}
+			if s.url != "" && strings.HasPrefix(line, cmp.Or(s.serveUntil, "goatdb: serving ")) {
 				return joinLines(lines[:n+1])
 			}
 		}
@@ -546,6 +552,13 @@ func (s *tour) compare(st step, got string) {
 		got = expiryRE.ReplaceAllString(got, "TIME")
 		want = expiryRE.ReplaceAllString(want, "TIME")
 	}
+	reportOutput(t, st, got, want)
+}
+
+// reportOutput fails the test if a command's output, normalised, differs from
+// the README's, showing the lines that differ.
+func reportOutput(t *testing.T, st step, got, want string) {
+	t.Helper()
 	if got == want {
 		return
 	}

@@ -96,12 +96,54 @@
 //	                        "admin"), or the user itself
 //	GET  /v1/auth/whoami    the principal the server sees
 //
+// The JSON API (api.go) and the web console, for curl, scripts and
+// browsers: answers are JSON, errors {"error": CODE, "reason": SENTENCE}
+// with CODE named after the status, and reads and writes go through the
+// same Policy as sync (a repository or item the principal may not read
+// is answered as a missing one):
+//
+//	GET  /, /console/...     the web console (package console); HEAD too
+//	GET  /v1/openapi.json    the OpenAPI 3.1 description of the JSON API
+//	POST /v1/auth/token      log in with /v1/auth/login's credentials →
+//	                         a web session's token (and its cookie);
+//	                         DELETE logs out, revoking the session
+//	GET  /v1/auth/session    the request's principal
+//	GET  /v1/server          the status and quotas; the whole server's
+//	                         counters for admins, nodes and the root only
+//	GET  /v1/repos           the readable repositories; /{type}/{repo}
+//	                         one, with its cursor; /{type}/{repo}/items a
+//	                         page of its items (filter, sort, desc, limit,
+//	                         after)
+//	GET  /v1/items/{type}/{repo}/{key}
+//	                         an item, with its head as ETag (?at= an
+//	                         earlier version); PUT replaces its fields,
+//	                         PATCH merges a JSON merge patch, DELETE
+//	                         deletes it, each honouring If-Match (412) and
+//	                         PUT If-None-Match: *; .../history and
+//	                         .../diff
+//	GET  /v1/changes         ?repo=/t/r&since=CURSOR: the repository's
+//	                         changed items as Server-Sent Events, from the
+//	                         cursor on, then live
+//
+// A JSON API request is authenticated by a Goat-Auth signature, as for
+// sync (it then only reads), or by a web session's token, as
+// Authorization: Bearer or the goatdb_token cookie (HttpOnly,
+// SameSite=Strict; a write it authenticates must come from the server's
+// own pages). A web session (websession.go) is a session the server makes
+// at login and certifies as the user; it holds the session's key in
+// memory only, for the token's life (at most WebSessionLifetime), and
+// signs the token's writes with it, so their author is that session of
+// the user. CORS is off unless Options.CORSOrigins (goatdb serve
+// --cors-origin) lists origins: /v1 answers to a listed Origin carry
+// Access-Control-Allow-Origin, its preflights are answered 204, and other
+// origins' preflights 403.
+//
 // # Authentication and authorization
 //
-// Every /v1 request carries a Goat-Auth header signed by its session's
-// key over the method, host, path and query, a digest of the body, the
-// time, a nonce and the deployment's audience (package authz): with
-// Ed25519 (v1), or, once the server has named its node key (Goat-Node,
+// Every /v1 request (but a JSON API request with a token) carries a
+// Goat-Auth header signed by its session's key over the method, host,
+// path and query, a digest of the body, the time, a nonce and the
+// deployment's audience (package authz): with Ed25519 (v1), or, once the server has named its node key (Goat-Node,
 // and the login answer), with a MAC under a key only the session's key
 // holder and this node can derive (v2, X25519 of the two keys), which
 // costs the server a few microseconds instead of a signature check. The

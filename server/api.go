@@ -469,6 +469,11 @@ func (s *Server) writeOptions(r *http.Request, path string) ([]goatdb.PutOption,
 		}
 		return nil
 	}))
+	if r.Header.Get("If-Match") == "*" {
+		if it, err := s.db.GetAny(path); err != nil || !it.Exists() {
+			return nil, errNoMatch
+		}
+	}
 	if m := r.Header.Get("If-Match"); m != "" && m != "*" {
 		id, err := parseETag(m)
 		if err != nil {
@@ -480,6 +485,24 @@ func (s *Server) writeOptions(r *http.Request, path string) ([]goatdb.PutOption,
 		opts = append(opts, goatdb.IfAbsent())
 	}
 	return opts, nil
+}
+
+// errNoMatch is If-Match: * for an item that does not exist.
+var errNoMatch = errors.New("no such item")
+
+// conflictReason says why a conditional write found the item otherwise
+// than its If-Match or If-None-Match said, in the API's terms (ETags).
+func (s *Server) conflictReason(r *http.Request, path string) string {
+	it, err := s.db.GetAny(path)
+	exists := err == nil && it.Exists()
+	switch {
+	case r.Header.Get("If-None-Match") == "*" && exists:
+		return fmt.Sprintf("item %s exists (its ETag is %s): If-None-Match: * only creates; GET it to update it with If-Match", path, etag(it.Head()))
+	case !exists:
+		return fmt.Sprintf("item %s does not exist: If-Match names a version of an existing item; PUT it without If-Match to create it", path)
+	}
+	return fmt.Sprintf("item %s changed since the version If-Match names (%s): its ETag is now %s; GET it again and retry with that ETag",
+		path, r.Header.Get("If-Match"), etag(it.Head()))
 }
 
 var errSignedWrite = errors.New("the JSON API writes for a web session only: log in with POST /v1/auth/token and send its token (a goatdb client writes locally and syncs)")
@@ -515,8 +538,8 @@ func (s *Server) writeFailed(w http.ResponseWriter, r *http.Request, path string
 		apiError(w, http.StatusBadRequest, "%v", err)
 	case errors.As(err, &rw):
 		apiError(w, http.StatusForbidden, "write to %s %v", path, err)
-	case errors.Is(err, goatdb.ErrConflict):
-		apiError(w, http.StatusPreconditionFailed, "%v", err)
+	case errors.Is(err, goatdb.ErrConflict), errors.Is(err, errNoMatch):
+		apiError(w, http.StatusPreconditionFailed, "%s", s.conflictReason(r, path))
 	case errors.Is(err, errNoItem), errors.Is(err, errNoRepo), errors.Is(err, goatdb.ErrNotFound):
 		apiError(w, http.StatusNotFound, "item %s does not exist on this server", path)
 	case errors.Is(err, goatdb.ErrInvalidPath):

@@ -274,3 +274,27 @@ func TestAPISchemaErrors(t *testing.T) {
 		t.Fatalf("the refused write changed the item: %v", it.Fields())
 	}
 }
+
+// TestAPIConditionalReasons: 412 answers say what the item is now, in
+// ETags; If-Match: * updates only an item that exists.
+func TestAPIConditionalReasons(t *testing.T) {
+	run := serve(t, dbtest.OpenDB(t, nil), &server.Options{RateLimit: -1}, "")
+	u := run.url + "/v1/items/data/c/k"
+	if st, e, _ := apiCall(t, "PUT", u, `{"v": 1}`, map[string]string{"If-Match": "*"}); st != http.StatusPreconditionFailed ||
+		!strings.Contains(e["reason"].(string), "does not exist") {
+		t.Fatalf("If-Match: * on a missing item: %d %v", st, e)
+	}
+	_, _, h := apiCall(t, "PUT", u, `{"v": 1}`, nil)
+	first := h.Get("ETag")
+	if st, _, _ := apiCall(t, "PUT", u, `{"v": 2}`, map[string]string{"If-Match": "*"}); st != 200 {
+		t.Fatalf("If-Match: * on an item: %d", st)
+	}
+	st, e, _ := apiCall(t, "PUT", u, `{"v": 3}`, map[string]string{"If-Match": first})
+	if st != http.StatusPreconditionFailed || !strings.Contains(e["reason"].(string), "its ETag is now") || strings.Contains(e["reason"].(string), "DB.Update") {
+		t.Fatalf("moved head: %d %v", st, e)
+	}
+	if st, e, _ := apiCall(t, "PUT", u, `{"v": 3}`, map[string]string{"If-None-Match": "*"}); st != http.StatusPreconditionFailed ||
+		!strings.Contains(e["reason"].(string), "only creates") {
+		t.Fatalf("If-None-Match: * on an item: %d %v", st, e)
+	}
+}

@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// notDataDirArgs are arguments for every command but init, serve and
-// node (which make a data directory), version, help and root (which open
-// none),
+// notDataDirArgs are arguments for every command but init, serve, node
+// and dev (which make data directories), version, help and root (which
+// open none),
 // valid up to the data directory, so that each reaches it.
 var notDataDirArgs = map[string][][]string{
 	"put":      {{"put", "/data/x/a", `{"a": 1}`}},
@@ -46,7 +46,7 @@ func TestNotDataDir(t *testing.T) {
 	t.Parallel()
 	for _, c := range commands {
 		switch c.name {
-		case "init", "serve", "node", "version", "help", "root":
+		case "init", "serve", "node", "dev", "version", "help", "root":
 			continue
 		}
 		if notDataDirArgs[c.name] == nil {

@@ -36,6 +36,14 @@ it makes DIR a data directory when it is not one yet, and then says so
 in its first line. Peers sync with 'goatdb sync URL' or the Go
 API (DB.Sync, DB.StartSync).
 
+Several servers replicate with each other as nodes of one deployment:
+'goatdb root init' makes the deployment's root key, 'goatdb node init'
+makes each node's directory, and --peer URL (repeatable) names the other
+nodes. --ack-replicas N answers a client's sync only once N of them stored
+its commits (503 after --ack-timeout, default 5s: the client keeps its
+commits and retries, here or on another node). Nodes whose rules differ
+refuse to replicate. 'goatdb dev cluster' runs a local cluster.
+
 Every client logs in: 'goatdb user add NAME' (beside the running server or
 while it is stopped) prints a one-time login code, which the client gives
 to 'goatdb login URL NAME --code CODE'. Every request is then signed by the
@@ -104,6 +112,8 @@ turns either bound off. Access logs go to standard error at --log-level
 		var o serveOptions
 		fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT`")
 		fs.Var((*listFlag)(&o.peers), "peer", "replicate with the server at `URL` (repeatable)")
+		fs.IntVar(&o.ackReplicas, "ack-replicas", 0, "answer a client's sync only once `N` peers (--peer) stored its commits; 503 after --ack-timeout")
+		fs.DurationVar(&o.ackTimeout, "ack-timeout", 5*time.Second, "how long a client's sync waits for --ack-replicas peers before it is answered 503")
 		fs.Float64Var(&o.rate, "rate", server.DefaultQuotas().Session.Requests, "requests per second per session on /v1/ routes; without authentication, per client address (0: no limit)")
 		o.limits.register(fs)
 		fs.BoolVar(&o.gc, "gc", true, "collect history older than the horizon by itself (see 'goatdb help gc'), at most once a day per repository")
@@ -136,7 +146,9 @@ type serveOptions struct {
 	tlsCert     string
 	tlsKey      string
 	metricsAddr string
-	corsOrigins []string // --cors-origin
+	corsOrigins []string      // --cors-origin
+	ackReplicas int           // --ack-replicas
+	ackTimeout  time.Duration // --ack-timeout
 	limits      limitFlags
 	openRepos   int   // --max-open-repos
 	repoMiB     int64 // --repo-memory
@@ -178,6 +190,12 @@ func serve(e *env, args []string, o *serveOptions) error {
 		if _, err := goatdb.NormalizeServerURL(p); err != nil {
 			return usagef("serve", "--peer: %v", err)
 		}
+	}
+	if o.ackReplicas < 0 || o.ackReplicas > len(o.peers) {
+		return usagef("serve", "--ack-replicas %d: want 0 to the number of --peer (%d)", o.ackReplicas, len(o.peers))
+	}
+	if o.ackTimeout <= 0 {
+		return usagef("serve", "--ack-timeout %v: want a positive duration", o.ackTimeout)
 	}
 	for _, origin := range o.corsOrigins {
 		if err := checkOrigin(origin); err != nil {
@@ -231,6 +249,7 @@ func serve(e *env, args []string, o *serveOptions) error {
 		budget = -1 // no limit
 	}
 	sopts := &server.Options{Logger: logger, Peers: o.peers, MemoryBudget: budget, CORSOrigins: o.corsOrigins,
+		AckReplicas: o.ackReplicas, AckTimeout: o.ackTimeout,
 		Auth: &server.AuthOptions{Identity: id, Rules: rules, Anonymous: o.anonymous}}
 	if err := o.limits.apply(sopts, o.rate); err != nil {
 		return errors.Join(err, db.Close())

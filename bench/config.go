@@ -26,6 +26,7 @@ type config struct {
 	only    *regexp.Regexp // runs an engine's op if it matches "ENGINE OP"; nil runs all
 	sync    syncConfig
 	http    httpGetConfig
+	cluster clusterConfig
 }
 
 // syncConfig is what the sync section measures.
@@ -74,7 +75,8 @@ func fullConfig() config {
 		sync: syncConfig{on: true, n: fullSyncN, bigN: fullSyncBigN, newN: 10, reps: 50, firstContact: true,
 			arrival: []arrivalRun{{receivers: 1, writes: 1000}, {receivers: 500, writes: 1000}}},
 		// About 20 s: 3 servers × 8 rounds of 20,000 requests.
-		http: httpGetConfig{on: true, requests: 20_000, samples: 7, warmups: 1, warm: 250, conns: 4},
+		http:    httpGetConfig{on: true, requests: 20_000, samples: 7, warmups: 1, warm: 250, conns: 4},
+		cluster: clusterConfig{on: true, writes: 1000, warmups: 20},
 	}
 }
 
@@ -88,7 +90,8 @@ func quickConfig() config {
 		warmups: [numKinds]int{kindInstance: 2, kindBig: 1, kindWrite: 5, kindRead: 10, kindCompact: 1},
 		sync: syncConfig{on: true, n: 2_000, bigN: 20_000, newN: 10, reps: 50, firstContact: true,
 			arrival: []arrivalRun{{receivers: 1, writes: 100}, {receivers: 50, writes: 100}}},
-		http: httpGetConfig{on: true, requests: 4_000, samples: 3, warmups: 1, warm: 100, conns: 4},
+		http:    httpGetConfig{on: true, requests: 4_000, samples: 3, warmups: 1, warm: 100, conns: 4},
+		cluster: clusterConfig{on: true, writes: 50, warmups: 5},
 	}
 }
 

@@ -9,6 +9,7 @@
 //	go run . --sync=false                  # without the sync section
 //	go run . --only ' compact$'            # the compaction rows alone: 30–45 s
 //	go run . --only 'http get'             # the HTTP GET section alone: about 25 s
+//	go run . --only cluster                # the cluster section alone: about 10 s
 //
 // The workload: schema test/1 = {title string, count number (default 0),
 // tags set (default empty)}; item i = {title: "Item i", count: i, tags:
@@ -43,6 +44,11 @@
 // handler, each serving 10,000 items in this process to a client that is
 // this binary started again (so that this process's CPU time is the
 // server's alone).
+//
+// The cluster section (cluster.go) measures replication between the
+// nodes of one deployment: a client's write and sync to node 1 of 3 nodes
+// with AckReplicas 1 beside the same to a single node, and the latency
+// from a write on a client of node 1 to its arrival on a client of node 3.
 //
 // The abuse benchmark (abuse*.go) is a mode of its own: it builds
 // cmd/goatdb, and runs each attack on a server's resources against a
@@ -115,8 +121,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	var clusterRes *clusterResults
+	if cfg.clusterSelected() {
+		if clusterRes, err = runCluster(ctx, cfg, stderr); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+	}
 	rep := buildReport(cfg, results, syncRes)
 	rep.addHTTPGet(cfg, httpRes)
+	rep.addCluster(cfg, clusterRes)
 	if asJSON {
 		err = rep.writeJSON(stdout)
 	} else {
@@ -139,11 +153,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 	syncOn := fs.Bool("sync", true, "run the sync section")
 	eventCommits := fs.Bool("event-commits", true, "let the sync server's change events carry small commits; false measures write-to-arrival by sync alone")
 	httpOn := fs.Bool("http", true, "run the http get section (--only matches it as \"http get\")")
+	clusterOn := fs.Bool("cluster", true, "run the cluster section (--only matches it as \"cluster\")")
 	httpProfile := fs.String("http-cpuprofile", "", "write a CPU profile of the server process during one more http get sample of goatdb with a token to `file`")
 	dir := fs.String("dir", os.TempDir(), "`directory` for the temporary data")
 	fs.Bool("abuse", false, "run the abuse benchmark instead: attacks on a goatdb serve process ('go run . --abuse -h' for its flags)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--sync=false] [--event-commits=false] [--http=false] [--http-cpuprofile FILE] [--dir DIR]\n\nengines:")
+		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--sync=false] [--event-commits=false] [--http=false] [--http-cpuprofile FILE] [--cluster=false] [--dir DIR]\n\nengines:")
 		for _, e := range engineSpecs {
 			fmt.Fprintf(stderr, " %s", e.id)
 		}
@@ -155,7 +170,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 		for _, a := range fullConfig().sync.arrival {
 			fmt.Fprintf(stderr, " sync %s", a.part())
 		}
-		fmt.Fprintf(stderr, "\nHTTP section: %s", httpGetPart)
+		fmt.Fprintf(stderr, "\nHTTP section: %s\ncluster section: %s", httpGetPart, clusterPart)
 		fmt.Fprintf(stderr, "\n\nflags:\n")
 		fs.PrintDefaults()
 	}
@@ -176,6 +191,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 	cfg.sync.eventCommits = *eventCommits
 	cfg.http.on = *httpOn
 	cfg.http.profile = *httpProfile
+	cfg.cluster.on = *clusterOn
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {

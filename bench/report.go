@@ -260,19 +260,21 @@ func (r *report) writeText(w io.Writer) error {
 
 // heading says what the report measured.
 func (r *report) heading() string {
-	engines, sync, http := false, false, false
+	engines, sync, http, cluster := false, false, false, false
 	for _, s := range r.Sections {
 		switch s.ID {
 		case syncSectionID:
 			sync = true
 		case httpSectionID:
 			http = true
+		case clusterSectionID:
+			cluster = true
 		default:
 			engines = true
 		}
 	}
 	var parts []string
-	if engines || !sync && !http {
+	if engines || !sync && !http && !cluster {
 		parts = append(parts, "goatdb, SQLite and bbolt on GoatDB's workload")
 	}
 	if sync {
@@ -280,6 +282,9 @@ func (r *report) heading() string {
 	}
 	if http {
 		parts = append(parts, "goatdb's JSON API beside SQLite behind net/http")
+	}
+	if cluster {
+		parts = append(parts, "goatdb's replication between nodes")
 	}
 	if len(parts) == 1 {
 		return parts[0]

@@ -93,12 +93,28 @@ func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (Sync
 	return st, err
 }
 
+// SyncAsNode is Sync with one server, authenticated as the server node
+// node instead of as this database's session: what a server does when it
+// hands repositories to another node of its deployment. repos must name
+// at least one repository.
+func (db *DB) SyncAsNode(ctx context.Context, serverURL string, node *NodeAuth, repos ...string) (SyncStats, error) {
+	if node == nil || len(repos) == 0 {
+		return SyncStats{}, errors.New("goatdb: SyncAsNode needs node credentials and at least one repository")
+	}
+	return db.syncWith(ctx, serverURL, node, repos...)
+}
+
 // syncOne is Sync with one server.
 func (db *DB) syncOne(ctx context.Context, serverURL string, repos ...string) (SyncStats, error) {
+	return db.syncWith(ctx, serverURL, nil, repos...)
+}
+
+// syncWith is Sync with one server, as node if it is not nil.
+func (db *DB) syncWith(ctx context.Context, serverURL string, node *NodeAuth, repos ...string) (SyncStats, error) {
 	if db.opts.ReadOnly {
 		return SyncStats{}, fmt.Errorf("goatdb: sync with %s: %w", serverURL, ErrReadOnly)
 	}
-	rm, err := db.remote(serverURL, nil)
+	rm, err := db.remoteAs(serverURL, nil, node)
 	if err != nil {
 		return SyncStats{}, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
+	"github.com/goatdb/goatdb/cluster"
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/gc"
 	"github.com/goatdb/goatdb/server/console"
@@ -123,6 +124,12 @@ type Options struct {
 	// told apart, and at least AckReplicas Peers.
 	AckReplicas int
 	AckTimeout  time.Duration
+	// Cluster, if set, makes the server a member of a cluster whose
+	// membership package cluster keeps: it serves /v1/cluster/ to the
+	// other members and hands its repositories over when the membership
+	// changes (cluster.go). It needs Auth: members are nodes of one
+	// deployment, named by their node certificates.
+	Cluster *cluster.Node
 	// CORSOrigins are the origins (scheme://host[:port]) whose pages may
 	// call the JSON API from a browser; "*" allows any. Empty (the
 	// default) sends no CORS headers: only the server's own pages (the
@@ -151,6 +158,8 @@ func (o *Options) Validate() error {
 		return errors.New("server: negative AckReplicas or AckTimeout")
 	case o.AckReplicas > 0 && o.Auth == nil:
 		return errors.New("server: AckReplicas needs Auth: peers are told apart from clients by their node certificates")
+	case o.Cluster != nil && o.Auth == nil:
+		return errors.New("server: Cluster needs Auth: members are nodes of one deployment")
 	case o.AckReplicas > len(o.Peers):
 		return fmt.Errorf("server: AckReplicas %d is more than the %d Peers", o.AckReplicas, len(o.Peers))
 	}
@@ -385,6 +394,9 @@ func (s *Server) routes() http.Handler {
 		if s.accounts != nil {
 			s.authRoutes(r.With(s.limitBody(maxAuthBody), s.authenticate, s.chargeRequest))
 		}
+		if s.opts.Cluster != nil {
+			r.With(s.limitBody(maxAuthBody), s.authenticate, s.chargeRequest).Group(s.clusterRoutes)
+		}
 		r.Get("/openapi.json", s.handleOpenAPI)
 		r.With(s.limitBody(maxAPIBody)).Group(s.apiRoutes)
 	})
@@ -469,6 +481,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.evictLoop(evictStop)
 	}()
 	defer func() { close(evictStop); <-evictDone }()
+	if s.opts.Cluster != nil {
+		handoffStop, handoffDone := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(handoffDone)
+			s.handoffLoop(handoffStop)
+		}()
+		defer func() { close(handoffStop); <-handoffDone }()
+	}
 	var serveErr error
 	select {
 	case serveErr = <-errc:

@@ -1,0 +1,271 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/authz"
+	"github.com/goatdb/goatdb/cluster"
+	"github.com/goatdb/goatdb/transport"
+)
+
+// A server in a cluster (Options.Cluster) is a member whose membership
+// package cluster keeps. It serves the routes the members use, signed as
+// nodes of the deployment:
+//
+//	GET  /v1/cluster          the membership (cluster.View) as JSON
+//	POST /v1/cluster/join     {"url", "raft"}: the requesting node joins
+//	                          under the name of its node certificate (a
+//	                          member forwarding it adds "name")
+//	POST /v1/cluster/handoff  {"epoch"}: the requesting node handed off
+//	                          for epoch (forwarded: with "name")
+//
+// A member that does not lead forwards the two POSTs to the leader. When
+// the membership changes, the server hands each repository it holds to
+// the owners it gains in the next placement, by syncing it to them as a
+// node (goatdb.DB.SyncAsNode, which returns once they stored it), and then
+// reports its handoff. The /sys repositories (accounts) go to every
+// member.
+
+// clusterNode returns the request's node name, from its node certificate
+// (authenticate checked it), or "" for any other principal.
+func clusterNode(r *http.Request) string {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok || !p.Node {
+		return ""
+	}
+	b, err := base64.StdEncoding.DecodeString(r.Header.Get(transport.NodeCertHeader))
+	if err != nil {
+		return ""
+	}
+	c, err := authz.DecodeNodeCertificate(b)
+	if err != nil {
+		return ""
+	}
+	return c.Node()
+}
+
+func (s *Server) clusterRoutes(r chi.Router) {
+	r.Get("/cluster", s.handleClusterView)
+	r.Post("/cluster/join", s.handleClusterJoin)
+	r.Post("/cluster/handoff", s.handleClusterHandoff)
+}
+
+func (s *Server) handleClusterView(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	if !p.Node && !p.Root && !slices.Contains(p.Roles, AdminRole) {
+		apiError(w, http.StatusForbidden, "the cluster's membership is for its nodes and admins")
+		return
+	}
+	v, _ := s.opts.Cluster.View()
+	leader, _ := s.opts.Cluster.Leader()
+	writeJSON(w, struct {
+		cluster.View
+		Leader string `json:"leader,omitempty"`
+	}{v, leader.Name})
+}
+
+type joinRequest struct {
+	Name string `json:"name,omitempty"` // set when a member forwards another's
+	URL  string `json:"url"`
+	Raft string `json:"raft"`
+}
+
+type handoffRequest struct {
+	Name  string `json:"name,omitempty"` // set when a member forwards another's
+	Epoch uint64 `json:"epoch"`
+}
+
+func (s *Server) handleClusterJoin(w http.ResponseWriter, r *http.Request) {
+	name := clusterNode(r)
+	if name == "" {
+		apiError(w, http.StatusForbidden, "only a node of this deployment joins the cluster")
+		return
+	}
+	var in joinRequest
+	if err := readJSON(r, &in); err != nil {
+		apiError(w, http.StatusBadRequest, "%v; send {\"url\": URL, \"raft\": HOST:PORT}", err)
+		return
+	}
+	if _, err := goatdb.NormalizeServerURL(in.URL); err != nil || in.Raft == "" {
+		apiError(w, http.StatusBadRequest, "join needs the node's URL and raft address")
+		return
+	}
+	if in.Name == "" {
+		in.Name = name
+	}
+	m := cluster.Member{Name: in.Name, URL: in.URL, Raft: in.Raft}
+	s.clusterCall(w, r, "/v1/cluster/join", in, func(ctx context.Context) error { return s.opts.Cluster.Join(ctx, m) })
+}
+
+func (s *Server) handleClusterHandoff(w http.ResponseWriter, r *http.Request) {
+	name := clusterNode(r)
+	if name == "" {
+		apiError(w, http.StatusForbidden, "only a node of this deployment reports a handoff")
+		return
+	}
+	var in handoffRequest
+	if err := readJSON(r, &in); err != nil {
+		apiError(w, http.StatusBadRequest, "%v; send {\"epoch\": N}", err)
+		return
+	}
+	if in.Name == "" {
+		in.Name = name
+	}
+	s.clusterCall(w, r, "/v1/cluster/handoff", in, func(ctx context.Context) error {
+		return s.opts.Cluster.Handoff(ctx, in.Name, in.Epoch)
+	})
+}
+
+// clusterCall runs fn on the leader: here if this member leads, else by
+// forwarding body, which names the requesting node, to the leader's route
+// as this node. A node names another only when it forwards: nodes are
+// trusted principals of the deployment (they relay every commit), so the
+// leader takes the name a node gives.
+func (s *Server) clusterCall(w http.ResponseWriter, r *http.Request, route string, body any, fn func(context.Context) error) {
+	err := fn(r.Context())
+	var nl *cluster.NotLeaderError
+	if errors.As(err, &nl) && nl.Known {
+		err = s.toLeader(r.Context(), nl.Leader.URL, route, body)
+	}
+	switch {
+	case err == nil:
+		writeJSON(w, struct{}{})
+	case errors.Is(err, cluster.ErrNotLeader):
+		w.Header().Set("Retry-After", "1")
+		apiError(w, http.StatusServiceUnavailable, "%v", err)
+	case errors.Is(err, cluster.ErrStaleEpoch), errors.Is(err, cluster.ErrMember):
+		apiError(w, http.StatusConflict, "%v", err)
+	default:
+		w.Header().Set("Retry-After", "1")
+		apiError(w, http.StatusServiceUnavailable, "%v", err)
+	}
+}
+
+// nodeClient returns a client of the member at url, signed as this node.
+func (s *Server) nodeClient(url string) *transport.Client {
+	id := s.auth.Identity
+	return transport.New(transport.Config{URL: strings.TrimRight(url, "/"), Key: id.NodeKey,
+		NodeCert: base64.StdEncoding.EncodeToString(id.Node.Encode()), NodeRules: s.auth.Rules.Fingerprint(),
+		NodeHistory: nodeHistory(s.GCPolicy().Kept()), Logger: s.log})
+}
+
+func nodeHistory(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprint(int64(d / time.Second))
+}
+
+// toLeader posts body to route on the member at url, as this node.
+func (s *Server) toLeader(ctx context.Context, url, route string, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	resp, err := s.nodeClient(url).Do(ctx, http.MethodPost, route, b, http.Header{"Content-Type": {"application/json"}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s on %s: %d %s", route, url, resp.StatusCode, bytes.TrimSpace(msg))
+	}
+	return nil
+}
+
+// JoinCluster asks the member at url (any member: it forwards to the
+// leader) to add this server to the cluster, with this server's own URL
+// and raft address.
+func (s *Server) JoinCluster(ctx context.Context, memberURL, selfURL, raftAddr string) error {
+	if s.opts.Cluster == nil {
+		return errors.New("server: JoinCluster needs Options.Cluster")
+	}
+	return s.toLeader(ctx, memberURL, "/v1/cluster/join", joinRequest{URL: selfURL, Raft: raftAddr})
+}
+
+// handoffLoop hands this member's repositories over whenever the
+// membership has a change pending that it has not handed off for, until
+// stop is closed.
+func (s *Server) handoffLoop(stop <-chan struct{}) {
+	self := s.auth.Identity.Node.Node()
+	base, cancelAll := context.WithCancel(context.Background())
+	defer cancelAll()
+	go func() {
+		select {
+		case <-stop:
+			cancelAll() // a handoff under way ends with the server
+		case <-base.Done():
+		}
+	}()
+	for {
+		v, changed := s.opts.Cluster.View()
+		retry := false
+		if v.Pending() && v.Handoffs[self] != v.Epoch && slices.Contains(v.Serving(), self) {
+			ctx, cancel := context.WithTimeout(base, 5*time.Minute)
+			if err := s.handOff(ctx, v, self); err != nil {
+				s.log.Warn("cluster: handoff", "epoch", v.Epoch, "err", err)
+				retry = true
+			}
+			cancel()
+		}
+		wait := time.Minute
+		if retry {
+			wait = 2 * time.Second
+		}
+		select {
+		case <-stop:
+			return
+		case <-changed:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// handOff syncs every repository this member holds to the owners it gains
+// in v's next placement, then reports the handoff for v's epoch.
+func (s *Server) handOff(ctx context.Context, v cluster.View, self string) error {
+	repos, err := s.db.Repos()
+	if err != nil {
+		return err
+	}
+	node := &goatdb.NodeAuth{Key: s.auth.Identity.NodeKey, Certificate: s.auth.Identity.Node.Encode(),
+		History: s.GCPolicy().Kept(), Rules: s.auth.Rules.Fingerprint()}
+	for _, rp := range repos {
+		now, next := v.OwnersNow(rp), v.OwnersNext(rp)
+		if strings.HasPrefix(rp, "/sys/") {
+			now, next = v.Serving(), v.Next() // accounts live on every member
+		}
+		for _, name := range next {
+			if name == self || slices.Contains(now, name) {
+				continue
+			}
+			m := v.Members[name]
+			if _, err := s.db.SyncAsNode(ctx, m.URL, node, rp); err != nil {
+				return fmt.Errorf("hand %s to %s: %w", rp, name, err)
+			}
+		}
+	}
+	err = s.opts.Cluster.Handoff(ctx, self, v.Epoch)
+	var nl *cluster.NotLeaderError
+	if errors.As(err, &nl) && nl.Known {
+		err = s.toLeader(ctx, nl.Leader.URL, "/v1/cluster/handoff", handoffRequest{Epoch: v.Epoch})
+	}
+	if err == nil {
+		s.log.Info("cluster: handed off", "epoch", v.Epoch, "repos", len(repos))
+	}
+	return err
+}

@@ -1,0 +1,168 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/authz"
+	"github.com/goatdb/goatdb/cluster"
+	"github.com/goatdb/goatdb/internal/dbtest"
+	"github.com/goatdb/goatdb/server"
+	"github.com/hashicorp/raft"
+)
+
+// clusterRig is servers of one deployment, each a member of one raft
+// group over raft's in-memory transport.
+type clusterRig struct {
+	t          *testing.T
+	root       ed25519.PrivateKey
+	audience   string
+	rootPub    ed25519.PublicKey
+	transports map[string]*raft.InmemTransport
+	members    map[string]*clusterMember
+}
+
+type clusterMember struct {
+	run  *running
+	node *cluster.Node
+}
+
+func newClusterRig(t *testing.T) *clusterRig {
+	id, root, err := server.NewIdentity("cl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &clusterRig{t: t, root: root, audience: id.Audience, rootPub: id.Root,
+		transports: map[string]*raft.InmemTransport{}, members: map[string]*clusterMember{}}
+}
+
+func (c *clusterRig) identity(name string) *server.Identity {
+	_, key, _ := ed25519.GenerateKey(nil)
+	now := time.Now()
+	nc, err := authz.IssueNode(c.root, authz.NodeFields{Node: name, Key: key.Public().(ed25519.PublicKey),
+		NotBefore: now.Add(-time.Hour), Expires: now.Add(24 * time.Hour)})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return &server.Identity{Audience: c.audience, Root: c.rootPub, NodeKey: key, Node: nc}
+}
+
+// start serves a member on a loopback port with db.
+func (c *clusterRig) start(name string, bootstrap bool, db *goatdb.DB) *clusterMember {
+	t := c.t
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	raftAddr, tr := raft.NewInmemTransport(raft.ServerAddress(name))
+	for other, ot := range c.transports {
+		tr.Connect(raft.ServerAddress(other), ot)
+		ot.Connect(raftAddr, tr)
+	}
+	c.transports[name] = tr
+	store := raft.NewInmemStore()
+	node, err := cluster.Start(cluster.Config{Member: cluster.Member{Name: name, URL: "http://" + addr, Raft: name},
+		Bootstrap: bootstrap, Replicas: 2, Logs: store, Stable: store, Snapshots: raft.NewInmemSnapshotStore(), Transport: tr,
+		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	run := serve(t, db, &server.Options{RateLimit: -1, Cluster: node,
+		Auth: &server.AuthOptions{Identity: c.identity(name), Rules: authz.OpenRules()}}, addr)
+	m := &clusterMember{run: run, node: node}
+	c.members[name] = m
+	return m
+}
+
+// until waits for every member's view to satisfy ok.
+func (c *clusterRig) until(what string, d time.Duration, ok func(cluster.View) bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		all := true
+		for _, m := range c.members {
+			if v, _ := m.node.View(); !ok(v) {
+				all = false
+			}
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestClusterJoinHandsRepositoriesOver: the first member starts the
+// cluster (r = 2) holding 20 repositories; the second joins through it
+// and the third through the second, which forwards to the leader. The
+// first hands each repository to the owners it gains before the change
+// takes effect; once it has, every repository is held, whole, by both of
+// its owners, and the accounts by every member. Old owners keep their
+// copies.
+func TestClusterJoinHandsRepositoriesOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a raft group of three servers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := newClusterRig(t)
+	db1 := dbtest.OpenDB(t, nil)
+	const repos, items = 20, 5
+	for i := range repos {
+		for j := range items {
+			mustPut(t, db1, fmt.Sprintf("/data/r%d/k%d", i, j), goatdb.Fields{"v": j})
+		}
+	}
+	n1 := c.start("n1", true, db1)
+	if err := n1.node.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n1.run.srv.Accounts().AddUser("alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	n2 := c.start("n2", false, dbtest.OpenDB(t, nil))
+	if err := n2.run.srv.JoinCluster(ctx, n1.run.url, n2.run.url, "n2"); err != nil {
+		t.Fatalf("n2 joins through n1: %v", err)
+	}
+	c.until("n2 serves", 20*time.Second, func(v cluster.View) bool { return len(v.Serving()) == 2 && !v.Pending() })
+	n3 := c.start("n3", false, dbtest.OpenDB(t, nil))
+	if err := n3.run.srv.JoinCluster(ctx, n2.run.url, n3.run.url, "n3"); err != nil {
+		t.Fatalf("n3 joins through n2 (a follower): %v", err)
+	}
+	c.until("n3 serves", 20*time.Second, func(v cluster.View) bool { return len(v.Serving()) == 3 && !v.Pending() })
+
+	v, _ := n1.node.View()
+	held := map[string]int{}
+	for i := range repos {
+		rp := fmt.Sprintf("/data/r%d", i)
+		for _, owner := range v.OwnersNow(rp) {
+			db := c.members[owner].run.db
+			for j := range items {
+				if _, err := db.Get(fmt.Sprintf("%s/k%d", rp, j)); err != nil {
+					t.Fatalf("%s owns %s but lacks k%d: %v", owner, rp, j, err)
+				}
+			}
+			held[owner]++
+		}
+	}
+	t.Logf("owned repositories per member: %v", held)
+	for _, name := range []string{"n2", "n3"} {
+		if held[name] == 0 {
+			t.Errorf("%s owns nothing of 20 repositories (r = 2 of 3)", name)
+		}
+		if _, err := c.members[name].run.db.Get(server.UsersRepo + "/alice"); err != nil {
+			t.Errorf("%s lacks the accounts (user alice): %v", name, err)
+		}
+	}
+}

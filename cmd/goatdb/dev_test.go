@@ -85,3 +85,19 @@ func TestServeAckFlags(t *testing.T) {
 	failure(t, cli(t, dir, "", "serve", "--addr", "127.0.0.1:0", "--peer", "http://127.0.0.1:1", "--ack-timeout", "0s"), exitUsage, "--ack-timeout")
 	failure(t, cli(t, dir, "", "dev", "cluster", "--nodes", "2", "--ack-replicas", "2"), exitUsage, "--ack-replicas 2")
 }
+
+// TestSyncURLList: sync takes a comma-separated list of nodes and moves
+// past one that does not answer; a bad URL in the list is a usage error.
+func TestSyncURLList(t *testing.T) {
+	srvDir, cliDir, other := t.TempDir(), newDir(t), newDir(t)
+	srv := startServe(t, srvDir, "--rules", "open", "--anonymous")
+	mustPut(t, cliDir, "/data/list/a", `{"v": 1}`)
+	if r := cli(t, cliDir, "", "sync", "http://127.0.0.1:1,"+srv.url, "/data/list"); r.code != exitOK || !strings.Contains(r.stderr, "trying the next") {
+		t.Fatalf("sync past a dead node: exit %d, stderr %q", r.code, r.stderr)
+	}
+	ok(t, other, "sync", srv.url, "/data/list")
+	if out := ok(t, other, "get", "/data/list/a"); !strings.Contains(out, "1") {
+		t.Fatalf("the write synced through the list's second node reads %q", out)
+	}
+	failure(t, cli(t, cliDir, "", "sync", srv.url+",ftp://x"), exitUsage, "http")
+}

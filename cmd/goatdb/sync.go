@@ -4,19 +4,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/goatdb/goatdb"
 )
 
 var syncCommand = &command{
 	name:    "sync",
-	args:    "URL [REPO...]",
+	args:    "URL[,URL...] [REPO...]",
 	summary: "sync repositories with a goatdb server until both hold the same commits",
 	about: `Sync exchanges commits with the server at URL (for example
 http://127.0.0.1:8080) until each repository holds the same commits on both
 sides, then prints what moved. Without REPO it syncs every repository in
 the data directory; a REPO that does not exist here is created, so an empty
-directory catches up by naming it.
+directory catches up by naming it. Several URLs separated by commas name
+nodes of one cluster: sync uses the first that answers, moving to the next
+while a node is unreachable or answers a temporary error (such as 503).
 
 Every commit received is verified (its id and signature) before it is
 stored; a commit the server refuses is listed with the reason and kept
@@ -39,10 +42,15 @@ func syncRepos(e *env, args []string, asJSON bool) error {
 	if len(args) == 0 {
 		return usagef("sync", "sync needs the server URL")
 	}
-	url, err := goatdb.NormalizeServerURL(args[0])
-	if err != nil {
-		return usagef("sync", "%v", err)
+	var urls []string
+	for _, u := range strings.Split(args[0], ",") {
+		n, err := goatdb.NormalizeServerURL(strings.TrimSpace(u))
+		if err != nil {
+			return usagef("sync", "%v", err)
+		}
+		urls = append(urls, n)
 	}
+	url := strings.Join(urls, ",")
 	for _, p := range args[1:] {
 		if goatdb.CheckRepoPath(p) != nil {
 			return invalidPath(p, "/type/repo")
@@ -55,7 +63,7 @@ func syncRepos(e *env, args []string, asJSON bool) error {
 				return err
 			}
 			if len(repos) == 0 {
-				return syncNothing(e, db, url, asJSON)
+				return syncNothing(e, db, urls[0], asJSON)
 			}
 		}
 		st, err := db.Sync(e.ctx, url, args[1:]...)

@@ -223,7 +223,7 @@ func TestHelpServeAndSync(t *testing.T) {
 	if h := ok(t, dir, "help", "serve"); !strings.HasPrefix(h, "Usage: goatdb serve") || !strings.Contains(h, "--addr") || !strings.Contains(h, "-log-level") {
 		t.Errorf("help serve:\n%s", h)
 	}
-	if h := ok(t, dir, "help", "sync"); !strings.HasPrefix(h, "Usage: goatdb sync [flags] URL [REPO...]") || !strings.Contains(h, "-json") {
+	if h := ok(t, dir, "help", "sync"); !strings.HasPrefix(h, "Usage: goatdb sync [flags] URL[,URL...] [REPO...]") || !strings.Contains(h, "-json") {
 		t.Errorf("help sync:\n%s", h)
 	}
 }

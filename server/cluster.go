@@ -37,7 +37,9 @@ import (
 // the owners it gains in the next placement, by syncing it to them as a
 // node (goatdb.DB.SyncAsNode, which returns once they stored it), and then
 // reports its handoff. The /sys repositories (accounts) go to every
-// member.
+// member. Once a change took effect, it drops the repositories it no
+// longer owns, after a last sync to their owners and only if nothing was
+// written here since (goatdb.DB.DropRepo's position check).
 
 // clusterNode returns the request's node name, from its node certificate
 // (authenticate checked it), or "" for any other principal.
@@ -214,10 +216,18 @@ func (s *Server) handoffLoop(stop <-chan struct{}) {
 	for {
 		v, changed := s.opts.Cluster.View()
 		retry := false
-		if v.Pending() && v.Handoffs[self] != v.Epoch && slices.Contains(v.Serving(), self) {
+		switch {
+		case v.Pending() && v.Handoffs[self] != v.Epoch && slices.Contains(v.Serving(), self):
 			ctx, cancel := context.WithTimeout(base, 5*time.Minute)
 			if err := s.handOff(ctx, v, self); err != nil {
 				s.log.Warn("cluster: handoff", "epoch", v.Epoch, "err", err)
+				retry = true
+			}
+			cancel()
+		case !v.Pending() && len(v.Members) > 0:
+			ctx, cancel := context.WithTimeout(base, 5*time.Minute)
+			if err := s.dropUnowned(ctx, v, self); err != nil {
+				s.log.Info("cluster: repositories left to drop", "epoch", v.Epoch, "err", err)
 				retry = true
 			}
 			cancel()
@@ -235,6 +245,54 @@ func (s *Server) handoffLoop(stop <-chan struct{}) {
 	}
 }
 
+// dropUnowned drops the repositories this member holds but does not own
+// in the placement in force (v settled), each once its owners hold all of
+// it: it syncs it to each owner, and drops it only if nothing was written
+// here meanwhile (DB.DropRepo's position check), so no commit is lost. It
+// returns the repositories it could not drop yet (their owners did not
+// answer, or they changed or were in use), to try again.
+func (s *Server) dropUnowned(ctx context.Context, v cluster.View, self string) error {
+	repos, err := s.db.Repos()
+	if err != nil {
+		return err
+	}
+	node := s.nodeAuth()
+	var errs []error
+	for _, rp := range repos {
+		owners := v.OwnersNow(rp)
+		if strings.HasPrefix(rp, "/sys/") || len(owners) == 0 || slices.Contains(owners, self) {
+			continue
+		}
+		r, release, err := s.db.AcquireExisting(rp)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		epoch, seq := r.Epoch(), r.Seq()
+		release()
+		for _, name := range owners {
+			if _, err = s.db.SyncAsNode(ctx, v.Members[name].URL, node, rp); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = s.db.DropRepo(rp, epoch, seq)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", rp, err))
+			continue
+		}
+		s.log.Info("cluster: dropped a repository its owners hold", "repo", rp, "owners", owners)
+	}
+	return errors.Join(errs...)
+}
+
+// nodeAuth is this server's credentials as a node of its deployment.
+func (s *Server) nodeAuth() *goatdb.NodeAuth {
+	return &goatdb.NodeAuth{Key: s.auth.Identity.NodeKey, Certificate: s.auth.Identity.Node.Encode(),
+		History: s.GCPolicy().Kept(), Rules: s.auth.Rules.Fingerprint()}
+}
+
 // handOff syncs every repository this member holds to the owners it gains
 // in v's next placement, then reports the handoff for v's epoch.
 func (s *Server) handOff(ctx context.Context, v cluster.View, self string) error {
@@ -242,8 +300,7 @@ func (s *Server) handOff(ctx context.Context, v cluster.View, self string) error
 	if err != nil {
 		return err
 	}
-	node := &goatdb.NodeAuth{Key: s.auth.Identity.NodeKey, Certificate: s.auth.Identity.Node.Encode(),
-		History: s.GCPolicy().Kept(), Rules: s.auth.Rules.Fingerprint()}
+	node := s.nodeAuth()
 	for _, rp := range repos {
 		now, next := v.OwnersNow(rp), v.OwnersNext(rp)
 		if strings.HasPrefix(rp, "/sys/") {

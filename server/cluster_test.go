@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"slices"
 	"crypto/ed25519"
 	"fmt"
 	"net"
@@ -108,8 +109,8 @@ func (c *clusterRig) until(what string, d time.Duration, ok func(cluster.View) b
 // and the third through the second, which forwards to the leader. The
 // first hands each repository to the owners it gains before the change
 // takes effect; once it has, every repository is held, whole, by both of
-// its owners, and the accounts by every member. Old owners keep their
-// copies.
+// its owners, and the accounts by every member; a member that no longer
+// owns a repository drops its copy.
 func TestClusterJoinHandsRepositoriesOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a raft group of three servers")
@@ -157,6 +158,7 @@ func TestClusterJoinHandsRepositoriesOver(t *testing.T) {
 		}
 	}
 	t.Logf("owned repositories per member: %v", held)
+	c.untilHeld(t, repos)
 	for _, name := range []string{"n2", "n3"} {
 		if held[name] == 0 {
 			t.Errorf("%s owns nothing of 20 repositories (r = 2 of 3)", name)
@@ -164,5 +166,36 @@ func TestClusterJoinHandsRepositoriesOver(t *testing.T) {
 		if _, err := c.members[name].run.db.Get(server.UsersRepo + "/alice"); err != nil {
 			t.Errorf("%s lacks the accounts (user alice): %v", name, err)
 		}
+	}
+}
+
+// untilHeld waits until every member holds exactly the data repositories
+// it owns: the others are dropped.
+func (c *clusterRig) untilHeld(t *testing.T, repos int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		wrong := ""
+		for name, m := range c.members {
+			v, _ := m.node.View()
+			have, err := m.run.db.Repos()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range repos {
+				rp := fmt.Sprintf("/data/r%d", i)
+				owns := slices.Contains(v.OwnersNow(rp), name)
+				if holds := slices.Contains(have, rp); owns != holds {
+					wrong = fmt.Sprintf("%s owns %s: %v, holds it: %v", name, rp, owns, holds)
+				}
+			}
+		}
+		if wrong == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s, %s", wrong)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

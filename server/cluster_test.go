@@ -2,10 +2,10 @@ package server_test
 
 import (
 	"context"
-	"slices"
 	"crypto/ed25519"
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 

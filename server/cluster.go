@@ -282,6 +282,7 @@ func (s *Server) dropUnowned(ctx context.Context, v cluster.View, self string) e
 			errs = append(errs, fmt.Errorf("%s: %w", rp, err))
 			continue
 		}
+		s.metrics.droppedRepos.Inc()
 		s.log.Info("cluster: dropped a repository its owners hold", "repo", rp, "owners", owners)
 	}
 	return errors.Join(errs...)
@@ -306,14 +307,23 @@ func (s *Server) handOff(ctx context.Context, v cluster.View, self string) error
 		if strings.HasPrefix(rp, "/sys/") {
 			now, next = v.Serving(), v.Next() // accounts live on every member
 		}
+		if len(now) == 0 || now[0] != self {
+			// Its first owner hands it over (the others hold the same
+			// commits); a copy this member holds without owning it goes
+			// to its owners before it is dropped (dropUnowned).
+			continue
+		}
 		for _, name := range next {
 			if name == self || slices.Contains(now, name) {
 				continue
 			}
 			m := v.Members[name]
-			if _, err := s.db.SyncAsNode(ctx, m.URL, node, rp); err != nil {
+			st, err := s.db.SyncAsNode(ctx, m.URL, node, rp)
+			s.metrics.handoffBytes.Add(int(st.BytesSent + st.BytesReceived))
+			if err != nil {
 				return fmt.Errorf("hand %s to %s: %w", rp, name, err)
 			}
+			s.metrics.handoffRepos.Inc()
 		}
 	}
 	err = s.opts.Cluster.Handoff(ctx, self, v.Epoch)

@@ -5,7 +5,11 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +201,119 @@ func (c *clusterRig) untilHeld(t *testing.T, repos int) {
 			t.Fatalf("after 20 s, %s", wrong)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// metricValue reads one series of a server's /metrics.
+func metricValue(t *testing.T, srv *server.Server, series string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s", series)
+	return 0
+}
+
+// TestClusterRebalance: four members with r = 2 hold about half of 40
+// repositories (of 30 items, about 9 KB of log) each; a fifth joins and
+// takes about r/n of them, handed over with about as many bytes as the
+// moved repositories' logs (the figure: ≤ 1.2×; the accounts handed to
+// the new member count too), and every commit stays on both owners.
+func TestClusterRebalance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a raft group of five servers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := newClusterRig(t)
+	db1 := dbtest.OpenDB(t, nil)
+	const repos, items = 40, 30
+	for i := range repos {
+		for j := range items {
+			note := strings.Repeat(fmt.Sprintf("note %d of item %d in repository %d. ", j*7, j, i), 8)
+			mustPut(t, db1, fmt.Sprintf("/data/r%d/k%d", i, j), goatdb.Fields{"title": fmt.Sprintf("item %d of repository %d", j, i), "n": j, "note": note})
+		}
+	}
+	n1 := c.start("n1", true, db1)
+	if err := n1.node.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 4; i++ {
+		name := fmt.Sprintf("n%d", i)
+		m := c.start(name, false, dbtest.OpenDB(t, nil))
+		if err := m.run.srv.JoinCluster(ctx, n1.run.url, m.run.url, name); err != nil {
+			t.Fatalf("%s joins: %v", name, err)
+		}
+		c.until(name+" serves", 20*time.Second, func(v cluster.View) bool { return len(v.Serving()) == i && !v.Pending() })
+	}
+	c.untilHeld(t, repos)
+	for name, m := range c.members {
+		have, _ := m.run.db.Repos()
+		n := 0
+		for _, rp := range have {
+			if strings.HasPrefix(rp, "/data/") {
+				n++
+			}
+		}
+		if n < 12 || n > 28 {
+			t.Errorf("%s holds %d of 40 repositories (r = 2 of 4: about 20)", name, n)
+		}
+	}
+
+	var before float64
+	for _, m := range c.members {
+		before += metricValue(t, m.run.srv, "goatdb_cluster_handoff_bytes_total")
+	}
+	v4, _ := n1.node.View()
+	n5 := c.start("n5", false, dbtest.OpenDB(t, nil))
+	if err := n5.run.srv.JoinCluster(ctx, n1.run.url, n5.run.url, "n5"); err != nil {
+		t.Fatal(err)
+	}
+	c.until("n5 serves", 20*time.Second, func(v cluster.View) bool { return len(v.Serving()) == 5 && !v.Pending() })
+	c.untilHeld(t, repos)
+	var after float64
+	for _, m := range c.members {
+		after += metricValue(t, m.run.srv, "goatdb_cluster_handoff_bytes_total")
+	}
+	v5, _ := n1.node.View()
+	var moved int
+	var movedSize int64
+	for i := range repos {
+		rp := fmt.Sprintf("/data/r%d", i)
+		if slices.Contains(v5.OwnersNow(rp), "n5") {
+			if slices.Contains(v4.OwnersNow(rp), "n5") {
+				t.Fatalf("n5 owned %s before it joined", rp)
+			}
+			moved++
+			size, err := n5.run.db.LogSize(rp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			movedSize += size
+		}
+		for _, owner := range v5.OwnersNow(rp) {
+			for j := range items {
+				if _, err := c.members[owner].run.db.Get(fmt.Sprintf("%s/k%d", rp, j)); err != nil {
+					t.Fatalf("%s owns %s but lacks k%d: %v", owner, rp, j, err)
+				}
+			}
+		}
+	}
+	ratio := (after - before) / float64(movedSize)
+	t.Logf("a 5th member took %d of 40 repositories (r/n = 2/5: about 16); handed over with %.0f bytes, their logs %d bytes: %.2f×",
+		moved, after-before, movedSize, ratio)
+	if moved < 8 || moved > 24 {
+		t.Errorf("a 5th member took %d of 40 repositories, want about 16", moved)
+	}
+	if ratio > 1.2 {
+		t.Errorf("handing over took %.2f× the moved repositories' size, want ≤ 1.2×", ratio)
 	}
 }

@@ -69,6 +69,8 @@ type metrics struct {
 	syncSeconds                       *vm.PrometheusHistogram
 	ackSeconds                        *vm.PrometheusHistogram
 	ackTimeouts                       *vm.Counter
+	handoffBytes, handoffRepos        *vm.Counter
+	droppedRepos                      *vm.Counter
 	peers                             atomic.Pointer[peerSyncer]
 }
 
@@ -101,6 +103,9 @@ var families = []family{
 	{"goatdb_sync_commits_rejected_total", "counter", "Received commits refused, by reason: malformed, signature, future (stamped ahead of the clock), parents (missing or not fitting), schema, author (Policy.AcceptCommit: no valid certificate, revoked, past the grace), forbidden (the write rules), other."},
 	{"goatdb_sync_bad_requests_total", "counter", "Sync requests refused as malformed, oversized or of an unknown version."},
 	{"goatdb_sync_duration_seconds", "histogram", "Time to read, handle and answer a sync request."},
+	{"goatdb_cluster_handoff_bytes_total", "counter", "Bytes on the wire (both ways) of the syncs that handed repositories to their new owners when the cluster's membership changed (Options.Cluster)."},
+	{"goatdb_cluster_handoff_repos_total", "counter", "Repositories handed to a new owner when the cluster's membership changed."},
+	{"goatdb_cluster_dropped_repos_total", "counter", "Repositories dropped once their new owners held them."},
 	{"goatdb_ack_wait_seconds", "histogram", "Time a client's sync waited for Options.AckReplicas peers to store its commits."},
 	{"goatdb_ack_timeouts_total", "counter", "Client syncs answered 503 because too few peers stored their commits within Options.AckTimeout."},
 	{"goatdb_peer_replication_lag_seconds", "gauge", "How far behind each peer (Options.Peers) this server may be: 0 while its event stream is connected and the last sync succeeded, else the seconds since the last successful sync (or since replication started)."},
@@ -148,6 +153,9 @@ func newMetrics() *metrics {
 		syncSeconds:   s.NewPrometheusHistogramExt("goatdb_sync_duration_seconds", syncBuckets),
 		ackSeconds:    s.NewPrometheusHistogramExt("goatdb_ack_wait_seconds", syncBuckets),
 		ackTimeouts:   s.NewCounter("goatdb_ack_timeouts_total"),
+		handoffBytes:  s.NewCounter("goatdb_cluster_handoff_bytes_total"),
+		handoffRepos:  s.NewCounter("goatdb_cluster_handoff_repos_total"),
+		droppedRepos:  s.NewCounter("goatdb_cluster_dropped_repos_total"),
 	}
 	for _, c := range rejectionClasses {
 		m.rejected[c] = s.NewCounter(`goatdb_sync_commits_rejected_total{reason="` + c + `"}`)

@@ -52,6 +52,12 @@ type SyncOptions struct {
 	// answers when too few replicas stored a write: server.Options.AckReplicas);
 	// its event stream follows. Without it, every server is synced.
 	Failover bool
+	// Filter, if set, limits which repositories are synced with which
+	// server: repository path is synced with (and, with Follow, created
+	// from the announcements of) the server at url only if it returns
+	// true. It must be fast and safe for concurrent use. A server in a
+	// cluster replicates each repository with its co-owners only.
+	Filter func(url, path string) bool
 	// Node, if set, authenticates these syncs as a server node of the
 	// servers' deployment instead of as this database's session: what a
 	// server replicating its peers does (package server sets it). Nodes
@@ -567,6 +573,9 @@ func (sl *serverLoop) take(held *leases) []syncproto.Local {
 			}
 			break
 		}
+		if f := sl.s.opts.Filter; f != nil && !f(sl.rm().url, p) {
+			continue
+		}
 		pt, ok := announced[p]
 		at, known, followed := sl.s.position(p)
 		if !followed || known && !force[p] && !sl.needsSync(p, at, pt, ok) {
@@ -858,6 +867,9 @@ func (sl *serverLoop) stream(ctx context.Context) error {
 // moves it past what this peer has; with Follow, it opens a repository it
 // did not have.
 func (sl *serverLoop) announce(rm *remote, n syncproto.Notice) {
+	if f := sl.s.opts.Filter; f != nil && !f(rm.url, n.Repo) {
+		return
+	}
 	sl.setAnnounced(rm, n)
 	if sl.s.follows(n.Repo) {
 		sl.mark(n.Repo, false)
@@ -895,6 +907,9 @@ func (sl *serverLoop) setAnnounced(rm *remote, n syncproto.Notice) {
 func (sl *serverLoop) apply(rm *remote, ev transport.Event) bool {
 	n := ev.Notice
 	if !sl.s.follows(n.Repo) {
+		return false
+	}
+	if f := sl.s.opts.Filter; f != nil && !f(rm.url, n.Repo) {
 		return false
 	}
 	sl.applyMu.Lock()

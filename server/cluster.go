@@ -213,9 +213,34 @@ func (s *Server) handoffLoop(stop <-chan struct{}) {
 		case <-base.Done():
 		}
 	}()
+	var owners *goatdb.Syncer // replication among co-owners, for ownersEpoch
+	var ownersEpoch uint64
+	defer func() {
+		if owners != nil {
+			s.peers.Store(nil)
+			if err := owners.Stop(); err != nil {
+				s.log.Warn("cluster: stop replication among owners", "err", err)
+			}
+		}
+	}()
 	for {
 		v, changed := s.opts.Cluster.View()
 		retry := false
+		if !v.Pending() && len(v.Members) > 0 && v.Epoch != ownersEpoch {
+			next, err := s.replicateOwners(v, self)
+			if err != nil {
+				s.log.Warn("cluster: replication among owners", "epoch", v.Epoch, "err", err)
+				retry = true
+			} else {
+				if owners != nil {
+					if err := owners.Stop(); err != nil {
+						s.log.Warn("cluster: stop replication among owners", "err", err)
+					}
+				}
+				owners, ownersEpoch = next, v.Epoch
+				s.peers.Store(owners)
+			}
+		}
 		switch {
 		case v.Pending() && v.Handoffs[self] != v.Epoch && slices.Contains(v.Serving(), self):
 			ctx, cancel := context.WithTimeout(base, 5*time.Minute)
@@ -243,6 +268,43 @@ func (s *Server) handoffLoop(stop <-chan struct{}) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// replicateOwners starts the replication of this member's repositories
+// with their co-owners in settled view v: a Syncer of every other serving
+// member that syncs a repository with a member only if both own it (the
+// accounts with every member), following their announcements of such
+// repositories. It returns nil when this member is alone.
+func (s *Server) replicateOwners(v cluster.View, self string) (*goatdb.Syncer, error) {
+	byURL := map[string]string{}
+	var urls []string
+	for _, name := range v.Serving() {
+		if name == self {
+			continue
+		}
+		u, err := goatdb.NormalizeServerURL(v.Members[name].URL)
+		if err != nil {
+			return nil, err
+		}
+		byURL[u] = name
+		urls = append(urls, u)
+	}
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	var po goatdb.SyncOptions
+	if s.opts.PeerSync != nil {
+		po = *s.opts.PeerSync
+	}
+	po.Follow, po.Node, po.Failover = true, s.nodeAuth(), false
+	po.Filter = func(url, path string) bool {
+		if strings.HasPrefix(path, "/sys/") {
+			return true
+		}
+		o := v.OwnersNow(path)
+		return slices.Contains(o, self) && slices.Contains(o, byURL[url])
+	}
+	return s.db.StartSync(urls, &po)
 }
 
 // dropUnowned drops the repositories this member holds but does not own

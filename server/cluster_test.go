@@ -114,7 +114,8 @@ func (c *clusterRig) until(what string, d time.Duration, ok func(cluster.View) b
 // first hands each repository to the owners it gains before the change
 // takes effect; once it has, every repository is held, whole, by both of
 // its owners, and the accounts by every member; a member that no longer
-// owns a repository drops its copy.
+// owns a repository drops its copy; a later write on one owner reaches the
+// other owner and no other member.
 func TestClusterJoinHandsRepositoriesOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a raft group of three servers")
@@ -163,6 +164,23 @@ func TestClusterJoinHandsRepositoriesOver(t *testing.T) {
 	}
 	t.Logf("owned repositories per member: %v", held)
 	c.untilHeld(t, repos)
+
+	// A write on one owner reaches the other owner, and no other member.
+	owners := v.OwnersNow("/data/r0")
+	var other string
+	for name := range c.members {
+		if !slices.Contains(owners, name) {
+			other = name
+		}
+	}
+	mustPut(t, c.members[owners[0]].run.db, "/data/r0/fresh", goatdb.Fields{"v": "new"})
+	eventually(t, 10*time.Second, "the write on the co-owner", func() bool {
+		_, err := c.members[owners[1]].run.db.Get("/data/r0/fresh")
+		return err == nil
+	})
+	if have, _ := c.members[other].run.db.Repos(); slices.Contains(have, "/data/r0") {
+		t.Errorf("%s, which does not own /data/r0, holds it", other)
+	}
 	for _, name := range []string{"n2", "n3"} {
 		if held[name] == 0 {
 			t.Errorf("%s owns nothing of 20 repositories (r = 2 of 3)", name)

@@ -160,7 +160,9 @@ func (o *Options) Validate() error {
 		return errors.New("server: AckReplicas needs Auth: peers are told apart from clients by their node certificates")
 	case o.Cluster != nil && o.Auth == nil:
 		return errors.New("server: Cluster needs Auth: members are nodes of one deployment")
-	case o.AckReplicas > len(o.Peers):
+	case o.Cluster != nil && len(o.Peers) > 0:
+		return errors.New("server: Cluster and Peers both set; in a cluster, each repository replicates among its owners")
+	case o.AckReplicas > len(o.Peers) && o.Cluster == nil:
 		return fmt.Errorf("server: AckReplicas %d is more than the %d Peers", o.AckReplicas, len(o.Peers))
 	}
 	for _, p := range o.Peers {

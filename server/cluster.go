@@ -189,6 +189,15 @@ func (s *Server) toLeader(ctx context.Context, url, route string, body any) erro
 	return nil
 }
 
+// NodeName returns this server's node name (its node certificate's), or
+// "" without authentication.
+func (s *Server) NodeName() string {
+	if s.auth == nil {
+		return ""
+	}
+	return s.auth.Identity.Node.Node()
+}
+
 // JoinCluster asks the member at url (any member: it forwards to the
 // leader) to add this server to the cluster, with this server's own URL
 // and raft address.

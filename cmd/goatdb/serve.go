@@ -44,6 +44,14 @@ its commits (503 after --ack-timeout, default 5s: the client keeps its
 commits and retries, here or on another node). Nodes whose rules differ
 refuse to replicate. 'goatdb dev cluster' runs a local cluster.
 
+A sharded cluster places each repository on --replicas members (rendezvous
+hashing), its membership kept by a raft group of the members: the first
+starts it with --cluster-raft HOST:PORT --cluster-init, the others join
+with --cluster-raft HOST:PORT --cluster-join URL (any member). A member
+hands the repositories it holds to their new owners before a change takes
+effect, drops those it no longer owns once they hold them, and replicates
+each repository with its co-owners. Raft's state is in DIR/raft/.
+
 Every client logs in: 'goatdb user add NAME' (beside the running server or
 while it is stopped) prints a one-time login code, which the client gives
 to 'goatdb login URL NAME --code CODE'. Every request is then signed by the
@@ -112,6 +120,7 @@ turns either bound off. Access logs go to standard error at --log-level
 		var o serveOptions
 		fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT`")
 		fs.Var((*listFlag)(&o.peers), "peer", "replicate with the server at `URL` (repeatable)")
+		o.cluster.register(fs)
 		fs.IntVar(&o.ackReplicas, "ack-replicas", 0, "answer a client's sync only once `N` peers (--peer) stored its commits; 503 after --ack-timeout")
 		fs.DurationVar(&o.ackTimeout, "ack-timeout", 5*time.Second, "how long a client's sync waits for --ack-replicas peers before it is answered 503")
 		fs.Float64Var(&o.rate, "rate", server.DefaultQuotas().Session.Requests, "requests per second per session on /v1/ routes; without authentication, per client address (0: no limit)")
@@ -149,6 +158,7 @@ type serveOptions struct {
 	corsOrigins []string      // --cors-origin
 	ackReplicas int           // --ack-replicas
 	ackTimeout  time.Duration // --ack-timeout
+	cluster     clusterFlags
 	limits      limitFlags
 	openRepos   int   // --max-open-repos
 	repoMiB     int64 // --repo-memory
@@ -191,7 +201,7 @@ func serve(e *env, args []string, o *serveOptions) error {
 			return usagef("serve", "--peer: %v", err)
 		}
 	}
-	if o.ackReplicas < 0 || o.ackReplicas > len(o.peers) {
+	if o.ackReplicas < 0 || o.ackReplicas > len(o.peers) && o.cluster.raft == "" {
 		return usagef("serve", "--ack-replicas %d: want 0 to the number of --peer (%d)", o.ackReplicas, len(o.peers))
 	}
 	if o.ackTimeout <= 0 {
@@ -204,6 +214,10 @@ func serve(e *env, args []string, o *serveOptions) error {
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return usagef("serve", "--tls-cert and --tls-key go together: give both for HTTPS, or neither")
+	}
+	selfURL, err := o.cluster.check(o, o.tlsCert != "")
+	if err != nil {
+		return err
 	}
 	if o.metricsAddr != "" {
 		if err := checkLoopback(o.metricsAddr); err != nil {
@@ -251,6 +265,17 @@ func serve(e *env, args []string, o *serveOptions) error {
 	sopts := &server.Options{Logger: logger, Peers: o.peers, MemoryBudget: budget, CORSOrigins: o.corsOrigins,
 		AckReplicas: o.ackReplicas, AckTimeout: o.ackTimeout,
 		Auth: &server.AuthOptions{Identity: id, Rules: rules, Anonymous: o.anonymous}}
+	var stopCluster func() error
+	if o.cluster.raft != "" {
+		if sopts.Cluster, stopCluster, err = startCluster(e.dir, &o.cluster, id, selfURL, logger); err != nil {
+			return errors.Join(err, db.Close())
+		}
+		defer func() {
+			if err := stopCluster(); err != nil {
+				logger.Warn("cluster: stop", "err", err)
+			}
+		}()
+	}
 	if err := o.limits.apply(sopts, o.rate); err != nil {
 		return errors.Join(err, db.Close())
 	}
@@ -263,6 +288,12 @@ func serve(e *env, args []string, o *serveOptions) error {
 		if col, err = gc.Start(db, &gc.CollectorOptions{Options: gc.Options{Policy: srv.GCPolicy(), Drop: srv.ShunDrop()}, Logger: logger}); err != nil {
 			return errors.Join(err, srv.Close(), db.Close())
 		}
+	}
+	if sopts.Cluster != nil {
+		cctx, ccancel := context.WithCancel(e.ctx)
+		var entering sync.WaitGroup
+		entering.Go(func() { enterCluster(cctx, &o.cluster, sopts.Cluster, srv, selfURL, logger) })
+		defer func() { ccancel(); entering.Wait() }()
 	}
 	err = serveListening(e, o, srv, logger, tlsConfig)
 	if col != nil {

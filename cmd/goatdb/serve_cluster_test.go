@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goatdb/goatdb"
+	"github.com/goatdb/goatdb/cluster"
+	"github.com/goatdb/goatdb/internal/dbtest"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeShardedCluster: serve --cluster-raft with --cluster-init starts
+// a cluster (r = 2); two more members join, one through the first and one
+// through the second; the repositories a client wrote to the first end
+// on exactly their two owners each.
+func TestServeShardedCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three servers of a raft group")
+	}
+	base := t.TempDir()
+	rootFile := filepath.Join(base, "root.key")
+	ok(t, base, "root", "init", "--out", rootFile)
+	dirs := map[string]string{}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		dirs[n] = filepath.Join(base, n)
+		ok(t, dirs[n], "node", "init", "--root", rootFile, "--name", n)
+	}
+	common := []string{"--rules", "open", "--anonymous", "--log-level", "error"}
+	n1 := startServe(t, dirs["n1"], append([]string{"--addr", freeAddr(t), "--cluster-raft", freeAddr(t), "--cluster-init", "--replicas", "2"}, common...)...)
+
+	cli := dbtest.OpenDB(t, nil)
+	const repos = 12
+	for i := range repos {
+		if _, err := cli.Put(fmt.Sprintf("/data/s%d/k", i), goatdb.Fields{"v": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		if _, err := cli.Sync(ctx, n1.url); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			t.Fatalf("sync with n1: %v (stderr %q)", err, n1.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n2 := startServe(t, dirs["n2"], append([]string{"--addr", freeAddr(t), "--cluster-raft", freeAddr(t), "--cluster-join", n1.url}, common...)...)
+	startServe(t, dirs["n3"], append([]string{"--addr", freeAddr(t), "--cluster-raft", freeAddr(t), "--cluster-join", n2.url}, common...)...)
+
+	members := []string{"n1", "n2", "n3"}
+	for {
+		wrong := ""
+		for _, n := range members {
+			r := cli2(t, dirs[n], "ls")
+			for i := range repos {
+				rp := fmt.Sprintf("/data/s%d", i)
+				owns := slices.Contains(cluster.Owners(rp, members, 2), n)
+				if holds := strings.Contains(r, rp+"\n"); owns != holds {
+					wrong = fmt.Sprintf("%s owns %s: %v, holds it: %v", n, rp, owns, holds)
+				}
+			}
+		}
+		if wrong == "" {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("after 60 s, %s (n2 stderr %q)", wrong, n2.stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// cli2 runs ls beside a running server and returns its output, "" if it
+// failed.
+func cli2(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	r := cli(t, dir, "", args...)
+	if r.code != 0 {
+		return ""
+	}
+	return r.stdout
+}

@@ -42,6 +42,10 @@ type View struct {
 	// Handoffs holds, per member, the last epoch for which it handed the
 	// repositories it holds to their owners in the next placement.
 	Handoffs map[string]uint64 `json:"handoffs"`
+	// Departed holds the members that left, by the epoch they left at:
+	// the leader removes them from the raft group. A member joining again
+	// leaves this list.
+	Departed map[string]uint64 `json:"departed,omitempty"`
 }
 
 // Serving returns the members whose placement is in force: the active
@@ -100,6 +104,10 @@ func (v View) clone() View {
 	c := v
 	c.Members = maps.Clone(v.Members)
 	c.Handoffs = maps.Clone(v.Handoffs)
+	c.Departed = maps.Clone(v.Departed)
+	if c.Departed == nil {
+		c.Departed = map[string]uint64{}
+	}
 	if c.Members == nil {
 		c.Members = map[string]Member{}
 	}
@@ -198,6 +206,7 @@ func apply(v *View, c command) error {
 		m := *c.Member
 		m.State = Joining
 		v.Members[m.Name] = m
+		delete(v.Departed, m.Name)
 		v.Epoch++
 	case "leave":
 		m, ok := v.Members[c.Name]
@@ -209,6 +218,7 @@ func apply(v *View, c command) error {
 		case m.State == Joining:
 			delete(v.Members, c.Name) // it owned nothing yet
 			delete(v.Handoffs, c.Name)
+			v.Departed[c.Name] = v.Epoch
 		case len(v.Next()) <= 1:
 			return fmt.Errorf("%w: %s is the last member", ErrMember, c.Name)
 		default:
@@ -242,6 +252,7 @@ func apply(v *View, c command) error {
 			case Leaving:
 				delete(v.Members, name)
 				delete(v.Handoffs, name)
+				v.Departed[name] = v.Epoch
 			}
 		}
 		v.Epoch++

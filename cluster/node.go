@@ -267,7 +267,10 @@ func (n *Node) settle(v View) {
 		return
 	}
 	for _, s := range cf.Configuration().Servers {
-		if _, ok := v.Members[string(s.ID)]; !ok && len(v.Members) > 0 && s.ID != raft.ServerID(n.cfg.Member.Name) {
+		// Only members that departed leave the raft group: a server not
+		// in the View yet may be joining (Join adds it as a voter before
+		// its join is applied).
+		if _, gone := v.Departed[string(s.ID)]; gone && s.ID != raft.ServerID(n.cfg.Member.Name) {
 			if err := n.raft.RemoveServer(s.ID, 0, applyTimeout).Error(); err != nil {
 				n.log.Warn("cluster: remove a departed member from the raft group", "member", s.ID, "err", err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -12,49 +13,49 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// rig is an in-process raft group over raft's in-memory transport.
+// rig is an in-process raft group over raft's TCP transport on
+// loopback.
 type rig struct {
 	t     *testing.T
 	nodes map[string]*cluster.Node
-	trans map[string]*raft.InmemTransport
+	trans map[string]*raft.NetworkTransport
+	addrs map[string]string
 }
 
 func newRig(t *testing.T) *rig {
-	return &rig{t: t, nodes: map[string]*cluster.Node{}, trans: map[string]*raft.InmemTransport{}}
+	return &rig{t: t, nodes: map[string]*cluster.Node{}, trans: map[string]*raft.NetworkTransport{}, addrs: map[string]string{}}
 }
 
-func member(name string) cluster.Member {
-	return cluster.Member{Name: name, URL: "http://" + name + ".test", Raft: name}
+// member returns the member name of the rig (its raft address is known
+// once started).
+func (r *rig) member(name string) cluster.Member {
+	return cluster.Member{Name: name, URL: "http://" + name + ".test", Raft: r.addrs[name]}
 }
 
-// start starts node name, connected to every node started before.
+// start starts node name.
 func (r *rig) start(name string, bootstrap bool) *cluster.Node {
 	r.t.Helper()
-	addr, tr := raft.NewInmemTransport(raft.ServerAddress(name))
-	for other, ot := range r.trans {
-		tr.Connect(raft.ServerAddress(other), ot)
-		ot.Connect(addr, tr)
+	tr, err := raft.NewTCPTransport("127.0.0.1:0", nil, 3, 2*time.Second, io.Discard)
+	if err != nil {
+		r.t.Fatal(err)
 	}
+	r.addrs[name] = string(tr.LocalAddr())
 	store := raft.NewInmemStore()
-	n, err := cluster.Start(cluster.Config{Member: member(name), Bootstrap: bootstrap, Replicas: 2,
+	n, err := cluster.Start(cluster.Config{Member: r.member(name), Bootstrap: bootstrap, Replicas: 2,
 		Logs: store, Stable: store, Snapshots: raft.NewInmemSnapshotStore(), Transport: tr,
 		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond})
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.t.Cleanup(func() { n.Close() })
+	r.t.Cleanup(func() { n.Close(); tr.Close() })
 	r.nodes[name], r.trans[name] = n, tr
 	return n
 }
 
-// kill stops a node and cuts it off.
+// kill stops a node and its transport.
 func (r *rig) kill(name string) {
 	r.nodes[name].Close()
-	for other, ot := range r.trans {
-		if other != name {
-			ot.Disconnect(raft.ServerAddress(name))
-		}
-	}
+	r.trans[name].Close()
 	delete(r.nodes, name)
 }
 
@@ -124,7 +125,7 @@ func TestMembership(t *testing.T) {
 	}
 	for _, name := range []string{"n2", "n3", "n4"} {
 		r.start(name, false)
-		if err := r.leader().Join(ctx, member(name)); err != nil {
+		if err := r.leader().Join(ctx, r.member(name)); err != nil {
 			t.Fatalf("join %s: %v", name, err)
 		}
 	}
@@ -142,7 +143,7 @@ func TestMembership(t *testing.T) {
 	l := r.leader()
 	for name, n := range r.nodes {
 		if n != l {
-			err := n.Join(ctx, member("x"))
+			err := n.Join(ctx, cluster.Member{Name: "x", URL: "http://x.test", Raft: "127.0.0.1:1"})
 			var nl *cluster.NotLeaderError
 			if !errors.As(err, &nl) || !nl.Known || nl.Leader.URL == "" {
 				t.Fatalf("join on follower %s: %v, want NotLeaderError naming the leader", name, err)
@@ -188,7 +189,7 @@ func TestStaleHandoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.start("n2", false)
-	if err := n1.Join(ctx, member("n2")); err != nil {
+	if err := n1.Join(ctx, r.member("n2")); err != nil {
 		t.Fatal(err)
 	}
 	v, _ := n1.View()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -73,24 +74,84 @@ const NodeHistoryHeader = transport.NodeHistoryHeader
 // serverURL may list several nodes of one deployment separated by commas
 // ("http://a:8080,http://b:8080"): Sync then syncs with the first that
 // answers, moving to the next while a node is unreachable or answers a
-// temporary error (5xx, 429); the stats and error are those of the last
-// node tried.
+// temporary error (5xx, 429). In a sharded cluster, a repository the node
+// does not own is answered as moved to its owners: Sync then syncs it with
+// the first owner that is among the nodes listed (only those).
 func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (SyncStats, error) {
 	if !strings.Contains(serverURL, ",") {
 		return db.syncOne(ctx, serverURL, repos...)
 	}
+	var nodes []string
+	for _, u := range strings.Split(serverURL, ",") {
+		n, err := NormalizeServerURL(strings.TrimSpace(u))
+		if err != nil {
+			return SyncStats{}, err
+		}
+		nodes = append(nodes, n)
+	}
 	var st SyncStats
 	var err error
-	for _, u := range strings.Split(serverURL, ",") {
-		if st, err = db.syncOne(ctx, strings.TrimSpace(u), repos...); err == nil || ctx.Err() != nil {
-			return st, err
+	for _, u := range nodes {
+		if st, err = db.syncOne(ctx, u, repos...); err == nil || ctx.Err() != nil {
+			break
 		}
 		if ok, _ := retryable(err); !ok {
-			return st, err
+			break
 		}
 		db.opts.Logger.Warn("sync: node failed, trying the next", "server", u, "err", err)
 	}
-	return st, err
+	return db.followMoved(ctx, nodes, st, err)
+}
+
+// followMoved syncs each repository that a node of a sharded cluster
+// answered as moved (syncproto.MovedPrefix) with the first of its owners
+// that is among nodes, the URLs the caller gave: a node never sends this
+// peer's commits anywhere the caller did not name. Moves are followed
+// once; a repository whose owners are none of nodes keeps its error.
+func (db *DB) followMoved(ctx context.Context, nodes []string, st SyncStats, err error) (SyncStats, error) {
+	var rest []error
+	moved := map[string][]string{}
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		if path, owners, ok := syncproto.Moved(e); ok {
+			moved[path] = owners
+			return
+		}
+		rest = append(rest, e)
+	}
+	walk(err)
+	if len(moved) == 0 {
+		return st, err
+	}
+	for _, path := range slices.Sorted(maps.Keys(moved)) {
+		to := ""
+		for _, o := range moved[path] {
+			if n, nerr := NormalizeServerURL(o); nerr == nil && slices.Contains(nodes, n) {
+				to = n
+				break
+			}
+		}
+		if to == "" {
+			rest = append(rest, fmt.Errorf("sync %s: it lives on %s, none of the nodes given (%s)", path,
+				strings.Join(moved[path], " "), strings.Join(nodes, ",")))
+			continue
+		}
+		b, berr := db.syncOne(ctx, to, path)
+		st = addStats(st, b)
+		if berr != nil {
+			rest = append(rest, berr)
+		}
+	}
+	return st, errors.Join(rest...)
 }
 
 // SyncAsNode is Sync with one server, authenticated as the server node

@@ -18,6 +18,7 @@ import (
 	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/authz"
 	"github.com/goatdb/goatdb/cluster"
+	"github.com/goatdb/goatdb/syncproto"
 	"github.com/goatdb/goatdb/transport"
 )
 
@@ -187,6 +188,67 @@ func (s *Server) toLeader(ctx context.Context, url, route string, body any) erro
 		return fmt.Errorf("%s on %s: %d %s", route, url, resp.StatusCode, bytes.TrimSpace(msg))
 	}
 	return nil
+}
+
+// routeSections takes out of a client's sync request the sections of
+// repositories this member does not own in the placement in force, and
+// answers each with StatusError and syncproto.MovedPrefix naming its
+// owners (by URL): their commits are not stored here, so nothing is
+// acknowledged that the owners lack. Requests of nodes and the root
+// (handoffs, replication among owners) are not routed. It returns the
+// request left to serve and the answers by section index.
+func (s *Server) routeSections(ctx context.Context, req *syncproto.Request) (*syncproto.Request, map[int]syncproto.RepoResponse) {
+	if _, ok := trusted(ctx); ok {
+		return req, nil
+	}
+	v, _ := s.opts.Cluster.View()
+	if len(v.Members) == 0 {
+		return req, nil
+	}
+	self := s.auth.Identity.Node.Node()
+	var moved map[int]syncproto.RepoResponse
+	keep := req.Repos[:0:0]
+	for i, q := range req.Repos {
+		owners := v.OwnersNow(q.Path)
+		if strings.HasPrefix(q.Path, "/sys/") || len(owners) == 0 || slices.Contains(owners, self) {
+			keep = append(keep, q)
+			continue
+		}
+		urls := make([]string, 0, len(owners))
+		for _, o := range owners {
+			urls = append(urls, v.Members[o].URL)
+		}
+		if moved == nil {
+			moved = map[int]syncproto.RepoResponse{}
+		}
+		moved[i] = syncproto.RepoResponse{Path: q.Path, Status: syncproto.StatusError,
+			Message: syncproto.MovedPrefix + strings.Join(urls, " ")}
+	}
+	if moved == nil {
+		return req, nil
+	}
+	out := *req
+	out.Repos = keep
+	return &out, moved
+}
+
+// mergeRouted puts the answers of routed sections back in the request's
+// order around the served ones.
+func mergeRouted(resp *syncproto.Response, moved map[int]syncproto.RepoResponse, n int) *syncproto.Response {
+	if moved == nil {
+		return resp
+	}
+	out := &syncproto.Response{Repos: make([]syncproto.RepoResponse, 0, n)}
+	j := 0
+	for i := range n {
+		if a, ok := moved[i]; ok {
+			out.Repos = append(out.Repos, a)
+			continue
+		}
+		out.Repos = append(out.Repos, resp.Repos[j])
+		j++
+	}
+	return out
 }
 
 // NodeName returns this server's node name (its node certificate's), or

@@ -70,7 +70,14 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx = context.WithValue(ctx, pushKey{}, pa)
-	resp, err := s.responder.Handle(syncproto.WithRequest(ctx, s.requestInfo(r)), req)
+	served, moved := req, map[int]syncproto.RepoResponse(nil)
+	if s.opts.Cluster != nil {
+		served, moved = s.routeSections(ctx, req)
+	}
+	resp, err := s.responder.Handle(syncproto.WithRequest(ctx, s.requestInfo(r)), served)
+	if err == nil {
+		resp = mergeRouted(resp, moved, len(req.Repos))
+	}
 	if err != nil {
 		var se *syncproto.StorageError
 		if r.Context().Err() != nil || errors.As(err, &se) {

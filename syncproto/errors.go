@@ -1,6 +1,9 @@
 package syncproto
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 var (
 	// ErrMalformed is returned when a message does not decode (it is
@@ -70,3 +73,25 @@ func (e *StorageError) Error() string {
 }
 
 func (e *StorageError) Unwrap() []error { return []error{ErrStorage, e.Err} }
+
+// MovedPrefix starts the message of a section that a member of a sharded
+// cluster answers for a repository it does not own (StatusError): "moved
+// to " and the owners' URLs, separated by spaces. A client that knows
+// those URLs as nodes of its deployment syncs the repository with one of
+// them; any other reads the message as an error naming where the
+// repository lives.
+const MovedPrefix = "moved to "
+
+// Moved returns the repository and owner URLs of an error (a *RepoError
+// whose server answered with MovedPrefix), or ok false.
+func Moved(err error) (path string, owners []string, ok bool) {
+	var re *RepoError
+	if !errors.As(err, &re) || !errors.Is(re.Err, ErrRemote) {
+		return "", nil, false
+	}
+	_, msg, found := strings.Cut(re.Err.Error(), ": "+MovedPrefix)
+	if !found {
+		return "", nil, false
+	}
+	return re.Path, strings.Fields(msg), true
+}

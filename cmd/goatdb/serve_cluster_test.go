@@ -28,7 +28,8 @@ func freeAddr(t *testing.T) string {
 // TestServeShardedCluster: serve --cluster-raft with --cluster-init starts
 // a cluster (r = 2); two more members join, one through the first and one
 // through the second; the repositories a client wrote to the first end
-// on exactly their two owners each.
+// on exactly their two owners each. A client that names the members
+// syncs each repository with its owners (the others answer it as moved).
 func TestServeShardedCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three servers of a raft group")
@@ -44,17 +45,17 @@ func TestServeShardedCluster(t *testing.T) {
 	common := []string{"--rules", "open", "--anonymous", "--log-level", "error"}
 	n1 := startServe(t, dirs["n1"], append([]string{"--addr", freeAddr(t), "--cluster-raft", freeAddr(t), "--cluster-init", "--replicas", "2"}, common...)...)
 
-	cli := dbtest.OpenDB(t, nil)
+	client := dbtest.OpenDB(t, nil)
 	const repos = 12
 	for i := range repos {
-		if _, err := cli.Put(fmt.Sprintf("/data/s%d/k", i), goatdb.Fields{"v": i}); err != nil {
+		if _, err := client.Put(fmt.Sprintf("/data/s%d/k", i), goatdb.Fields{"v": i}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
-		if _, err := cli.Sync(ctx, n1.url); err == nil {
+		if _, err := client.Sync(ctx, n1.url); err == nil {
 			break
 		} else if ctx.Err() != nil {
 			t.Fatalf("sync with n1: %v (stderr %q)", err, n1.stderr)
@@ -62,7 +63,7 @@ func TestServeShardedCluster(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	n2 := startServe(t, dirs["n2"], append([]string{"--addr", freeAddr(t), "--cluster-raft", freeAddr(t), "--cluster-join", n1.url}, common...)...)
-	startServe(t, dirs["n3"], append([]string{"--addr", freeAddr(t), "--cluster-raft", freeAddr(t), "--cluster-join", n2.url}, common...)...)
+	n3 := startServe(t, dirs["n3"], append([]string{"--addr", freeAddr(t), "--cluster-raft", freeAddr(t), "--cluster-join", n2.url}, common...)...)
 
 	members := []string{"n1", "n2", "n3"}
 	for {
@@ -78,12 +79,54 @@ func TestServeShardedCluster(t *testing.T) {
 			}
 		}
 		if wrong == "" {
-			return
+			break
 		}
 		if ctx.Err() != nil {
 			t.Fatalf("after 60 s, %s (n2 stderr %q)", wrong, n2.stderr)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A client that names the members syncs each repository with its
+	// owners: a member answers one it does not own as moved.
+	urls := n1.url + "," + n2.url + "," + n3.url
+	other := dbtest.OpenDB(t, nil)
+	var paths []string
+	for i := range repos {
+		paths = append(paths, fmt.Sprintf("/data/s%d", i))
+	}
+	if _, err := other.Sync(ctx, urls, paths...); err != nil {
+		t.Fatalf("sync of every repository through the members: %v", err)
+	}
+	for i := range repos {
+		if _, err := other.Get(fmt.Sprintf("/data/s%d/k", i)); err != nil {
+			t.Fatalf("/data/s%d: %v", i, err)
+		}
+		if _, err := other.Put(fmt.Sprintf("/data/s%d/new", i), goatdb.Fields{"v": "routed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := other.Sync(ctx, urls, paths...); err != nil {
+		t.Fatalf("sync of new writes: %v", err)
+	}
+	for i := range repos {
+		rp := fmt.Sprintf("/data/s%d", i)
+		owner := cluster.Owners(rp, members, 2)[0]
+		if r := cli(t, dirs[owner], "", "get", rp+"/new"); r.code != 0 {
+			t.Errorf("%s, owner of %s, lacks the routed write: %q", owner, rp, r.stderr)
+		}
+	}
+	// With one URL, a repository the member does not own is an error that
+	// names its owners.
+	for i := range repos {
+		rp := fmt.Sprintf("/data/s%d", i)
+		if !slices.Contains(cluster.Owners(rp, members, 2), "n1") {
+			_, err := other.Sync(ctx, n1.url, rp)
+			if err == nil || !strings.Contains(err.Error(), "moved to http://") {
+				t.Fatalf("sync of %s with n1 alone: %v, want it named moved", rp, err)
+			}
+			break
+		}
 	}
 }
 

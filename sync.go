@@ -76,7 +76,7 @@ const NodeHistoryHeader = transport.NodeHistoryHeader
 // answers, moving to the next while a node is unreachable or answers a
 // temporary error (5xx, 429). In a sharded cluster, a repository the node
 // does not own is answered as moved to its owners: Sync then syncs it with
-// the first owner that is among the nodes listed (only those).
+// the first owner among the nodes listed that answers (only those).
 func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (SyncStats, error) {
 	if !strings.Contains(serverURL, ",") {
 		return db.syncOne(ctx, serverURL, repos...)
@@ -104,10 +104,11 @@ func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (Sync
 }
 
 // followMoved syncs each repository that a node of a sharded cluster
-// answered as moved (syncproto.MovedPrefix) with the first of its owners
-// that is among nodes, the URLs the caller gave: a node never sends this
-// peer's commits anywhere the caller did not name. Moves are followed
-// once; a repository whose owners are none of nodes keeps its error.
+// answered as moved (syncproto.MovedPrefix) with its owners that are
+// among nodes, the URLs the caller gave, in turn until one answers: a
+// node never sends this peer's commits anywhere the caller did not name.
+// Moves are followed once; a repository whose owners are none of nodes
+// keeps its error.
 func (db *DB) followMoved(ctx context.Context, nodes []string, st SyncStats, err error) (SyncStats, error) {
 	var rest []error
 	moved := map[string][]string{}
@@ -133,20 +134,28 @@ func (db *DB) followMoved(ctx context.Context, nodes []string, st SyncStats, err
 		return st, err
 	}
 	for _, path := range slices.Sorted(maps.Keys(moved)) {
-		to := ""
+		var owners []string
 		for _, o := range moved[path] {
 			if n, nerr := NormalizeServerURL(o); nerr == nil && slices.Contains(nodes, n) {
-				to = n
-				break
+				owners = append(owners, n)
 			}
 		}
-		if to == "" {
+		if len(owners) == 0 {
 			rest = append(rest, fmt.Errorf("sync %s: it lives on %s, none of the nodes given (%s)", path,
 				strings.Join(moved[path], " "), strings.Join(nodes, ",")))
 			continue
 		}
-		b, berr := db.syncOne(ctx, to, path)
-		st = addStats(st, b)
+		// The owners in turn, while one is unreachable or answers a
+		// temporary error (another owner holds the same commits).
+		var berr error
+		for _, to := range owners {
+			var b SyncStats
+			b, berr = db.syncOne(ctx, to, path)
+			st = addStats(st, b)
+			if ok, _ := retryable(berr); berr == nil || !ok || ctx.Err() != nil {
+				break
+			}
+		}
 		if berr != nil {
 			rest = append(rest, berr)
 		}

@@ -29,7 +29,8 @@ func freeAddr(t *testing.T) string {
 // a cluster (r = 2); two more members join, one through the first and one
 // through the second; the repositories a client wrote to the first end
 // on exactly their two owners each. A client that names the members
-// syncs each repository with its owners (the others answer it as moved).
+// syncs each repository with its owners (the others answer it as moved),
+// and with one owner stopped, with the other.
 func TestServeShardedCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three servers of a raft group")
@@ -126,6 +127,28 @@ func TestServeShardedCluster(t *testing.T) {
 				t.Fatalf("sync of %s with n1 alone: %v, want it named moved", rp, err)
 			}
 			break
+		}
+	}
+
+	// An owner stops: each repository is served by its other owner.
+	n2.stop()
+	for i := range repos {
+		if _, err := other.Put(fmt.Sprintf("/data/s%d/late", i), goatdb.Fields{"v": "after n2 stopped"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := other.Sync(ctx, urls, paths...); err != nil {
+		t.Fatalf("sync with n2 stopped: %v", err)
+	}
+	for i := range repos {
+		rp := fmt.Sprintf("/data/s%d", i)
+		for _, owner := range cluster.Owners(rp, members, 2) {
+			if owner == "n2" {
+				continue
+			}
+			if r := cli(t, dirs[owner], "", "get", rp+"/late"); r.code != 0 {
+				t.Errorf("%s, owner of %s, lacks the write made with n2 stopped: %q", owner, rp, r.stderr)
+			}
 		}
 	}
 }

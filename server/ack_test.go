@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"crypto/ed25519"
 	"strings"
 	"testing"
 	"time"
@@ -22,16 +21,7 @@ func TestAckReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := func(name string) *server.Identity {
-		_, key, _ := ed25519.GenerateKey(nil)
-		now := time.Now()
-		nc, err := authz.IssueNode(root, authz.NodeFields{Node: name, Key: key.Public().(ed25519.PublicKey),
-			NotBefore: now.Add(-time.Hour), Expires: now.Add(24 * time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &server.Identity{Audience: idA.Audience, Root: idA.Root, NodeKey: key, Node: nc}
-	}
+	node := func(name string) *server.Identity { return nodeIdentity(t, idA, root, name) }
 	rules := authz.OpenRules()
 	peer := func(name string) *running {
 		return serve(t, dbtest.OpenDB(t, nil), &server.Options{RateLimit: -1,

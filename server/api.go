@@ -655,17 +655,8 @@ func (s *Server) handlePutItem(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	fields, size, err := readFields(r, false)
-	if err != nil {
-		bodyFailed(w, err)
-		return
-	}
-	opts, err := s.writeOptions(r, path)
-	if err != nil {
-		s.writeFailed(w, r, path, err)
-		return
-	}
-	if !s.chargeWrite(w, r, repoPathOf(r), size) {
+	fields, opts, ok := s.prepareWrite(w, r, path, bodyFields)
+	if !ok {
 		return
 	}
 	opts = append(opts, goatdb.Replace())
@@ -681,6 +672,37 @@ func (s *Server) handlePutItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.answerWrite(w, r, path, map[bool]int{true: http.StatusOK, false: http.StatusCreated}[existed])
+}
+
+// The bodies of the writes.
+const (
+	bodyNone   = iota // DELETE
+	bodyFields        // PUT: application/json
+	bodyPatch         // PATCH: a merge patch
+)
+
+// prepareWrite reads a write's body (of kind body), its options
+// (writeOptions) and charges it to the quotas (chargeWrite); on failure
+// it has answered and returns false.
+func (s *Server) prepareWrite(w http.ResponseWriter, r *http.Request, path string, body int) (map[string]any, []goatdb.PutOption, bool) {
+	var fields map[string]any
+	var size int
+	if body != bodyNone {
+		var err error
+		if fields, size, err = readFields(r, body == bodyPatch); err != nil {
+			bodyFailed(w, err)
+			return nil, nil, false
+		}
+	}
+	opts, err := s.writeOptions(r, path)
+	if err != nil {
+		s.writeFailed(w, r, path, err)
+		return nil, nil, false
+	}
+	if !s.chargeWrite(w, r, repoPathOf(r), size) {
+		return nil, nil, false
+	}
+	return fields, opts, true
 }
 
 // answerWrite answers a write with the item as it is now, or, if the
@@ -703,20 +725,11 @@ func (s *Server) handlePatchItem(w http.ResponseWriter, r *http.Request) {
 		s.readFailed(w, r, path, err)
 		return
 	}
-	patch, size, err := readFields(r, true)
-	if err != nil {
-		bodyFailed(w, err)
+	patch, opts, ok := s.prepareWrite(w, r, path, bodyPatch)
+	if !ok {
 		return
 	}
-	opts, err := s.writeOptions(r, path)
-	if err != nil {
-		s.writeFailed(w, r, path, err)
-		return
-	}
-	if !s.chargeWrite(w, r, repoPathOf(r), size) {
-		return
-	}
-	_, err = s.db.Update(r.Context(), path, func(cur goatdb.Item) (goatdb.Fields, error) {
+	_, err := s.db.Update(r.Context(), path, func(cur goatdb.Item) (goatdb.Fields, error) {
 		if !cur.Exists() || cur.Deleted() {
 			return nil, errNoItem
 		}
@@ -776,12 +789,8 @@ func (s *Server) handleDeleteItem(w http.ResponseWriter, r *http.Request) {
 		s.readFailed(w, r, path, err)
 		return
 	}
-	opts, err := s.writeOptions(r, path)
-	if err != nil {
-		s.writeFailed(w, r, path, err)
-		return
-	}
-	if !s.chargeWrite(w, r, repoPathOf(r), 0) {
+	_, opts, ok := s.prepareWrite(w, r, path, bodyNone)
+	if !ok {
 		return
 	}
 	if err := s.db.Delete(path, opts...); err != nil {

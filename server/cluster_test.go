@@ -47,14 +47,7 @@ func newClusterRig(t *testing.T) *clusterRig {
 }
 
 func (c *clusterRig) identity(name string) *server.Identity {
-	_, key, _ := ed25519.GenerateKey(nil)
-	now := time.Now()
-	nc, err := authz.IssueNode(c.root, authz.NodeFields{Node: name, Key: key.Public().(ed25519.PublicKey),
-		NotBefore: now.Add(-time.Hour), Expires: now.Add(24 * time.Hour)})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return &server.Identity{Audience: c.audience, Root: c.rootPub, NodeKey: key, Node: nc}
+	return nodeIdentity(c.t, &server.Identity{Audience: c.audience, Root: c.rootPub}, c.root, name)
 }
 
 // start serves a member on a loopback port with db.

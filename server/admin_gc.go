@@ -47,6 +47,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", AdminHandler(s.accounts))
 	s.purgeRoutes(mux)
+	s.clusterAdminRoutes(mux)
 	mux.HandleFunc("POST /gc", func(w http.ResponseWriter, r *http.Request) {
 		var in GCRequest
 		if err := readJSON(r, &in); err != nil {

@@ -64,6 +64,71 @@ func (s *Server) clusterRoutes(r chi.Router) {
 	r.Get("/cluster", s.handleClusterView)
 	r.Post("/cluster/join", s.handleClusterJoin)
 	r.Post("/cluster/handoff", s.handleClusterHandoff)
+	r.Post("/cluster/leave", s.handleClusterLeave)
+}
+
+// leaveRequest asks member Name to leave; Dead says it is gone for good,
+// so the leader reports its handoff for it (its repositories' other
+// owners hand them over).
+type leaveRequest struct {
+	Name string `json:"name"`
+	Dead bool   `json:"dead,omitempty"`
+}
+
+func (s *Server) handleClusterLeave(w http.ResponseWriter, r *http.Request) {
+	if clusterNode(r) == "" {
+		apiError(w, http.StatusForbidden, "only a node of this deployment asks a member to leave (goatdb cluster leave, on a member's admin socket)")
+		return
+	}
+	var in leaveRequest
+	if err := readJSON(r, &in); err != nil || in.Name == "" {
+		apiError(w, http.StatusBadRequest, "send {\"name\": MEMBER, \"dead\": BOOL}")
+		return
+	}
+	s.clusterCall(w, r, "/v1/cluster/leave", in, func(ctx context.Context) error { return s.leave(ctx, in) })
+}
+
+// leave runs a departure on the leader: Leave, and for a dead member its
+// handoff too.
+func (s *Server) leave(ctx context.Context, in leaveRequest) error {
+	if err := s.opts.Cluster.Leave(ctx, in.Name); err != nil {
+		return err
+	}
+	if !in.Dead {
+		return nil
+	}
+	v, _ := s.opts.Cluster.View()
+	if m, ok := v.Members[in.Name]; !ok || m.State != cluster.Leaving {
+		return nil // it was still joining: gone at once
+	}
+	return s.opts.Cluster.Handoff(ctx, in.Name, v.Epoch)
+}
+
+// Leave asks the cluster, through this member (forwarded to the leader),
+// for member name to leave; dead says it will not come back, so its
+// handoff is reported for it.
+func (s *Server) Leave(ctx context.Context, name string, dead bool) error {
+	if s.opts.Cluster == nil {
+		return errors.New("server: Leave needs Options.Cluster")
+	}
+	in := leaveRequest{Name: name, Dead: dead}
+	err := s.leave(ctx, in)
+	var nl *cluster.NotLeaderError
+	if errors.As(err, &nl) && nl.Known {
+		err = s.toLeader(ctx, nl.Leader.URL, "/v1/cluster/leave", in)
+	}
+	return err
+}
+
+// ClusterView returns the membership as this member knows it and the
+// leader's name ("" if none is known), or false outside a cluster.
+func (s *Server) ClusterView() (cluster.View, string, bool) {
+	if s.opts.Cluster == nil {
+		return cluster.View{}, "", false
+	}
+	v, _ := s.opts.Cluster.View()
+	l, _ := s.opts.Cluster.Leader()
+	return v, l.Name, true
 }
 
 func (s *Server) handleClusterView(w http.ResponseWriter, r *http.Request) {
@@ -421,6 +486,16 @@ func (s *Server) dropUnowned(ctx context.Context, v cluster.View, self string) e
 	return errors.Join(errs...)
 }
 
+// firstStaying returns the first of owners that is not leaving, or "".
+func firstStaying(v cluster.View, owners []string) string {
+	for _, o := range owners {
+		if v.Members[o].State != cluster.Leaving {
+			return o
+		}
+	}
+	return ""
+}
+
 // nodeAuth is this server's credentials as a node of its deployment.
 func (s *Server) nodeAuth() *goatdb.NodeAuth {
 	return &goatdb.NodeAuth{Key: s.auth.Identity.NodeKey, Certificate: s.auth.Identity.Node.Encode(),
@@ -440,10 +515,11 @@ func (s *Server) handOff(ctx context.Context, v cluster.View, self string) error
 		if strings.HasPrefix(rp, "/sys/") {
 			now, next = v.Serving(), v.Next() // accounts live on every member
 		}
-		if len(now) == 0 || now[0] != self {
-			// Its first owner hands it over (the others hold the same
-			// commits); a copy this member holds without owning it goes
-			// to its owners before it is dropped (dropUnowned).
+		if first := firstStaying(v, now); first != self {
+			// Its first owner that stays hands it over (the others hold
+			// the same commits; a leaving one may be dead); a copy this
+			// member holds without owning it goes to its owners before
+			// it is dropped (dropUnowned).
 			continue
 		}
 		for _, name := range next {
@@ -468,4 +544,54 @@ func (s *Server) handOff(ctx context.Context, v cluster.View, self string) error
 		s.log.Info("cluster: handed off", "epoch", v.Epoch, "repos", len(repos))
 	}
 	return err
+}
+
+// ClusterStatus is the admin socket's answer to GET /cluster: the
+// membership as this member knows it, and who leads.
+type ClusterStatus struct {
+	Self   string       `json:"self"`
+	Leader string       `json:"leader,omitempty"`
+	View   cluster.View `json:"view"`
+}
+
+// clusterAdminRoutes adds the operator's cluster routes to the admin
+// socket: GET /cluster and POST /cluster/leave {"name", "dead"}.
+func (s *Server) clusterAdminRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /cluster", func(w http.ResponseWriter, r *http.Request) {
+		v, leader, ok := s.ClusterView()
+		if !ok {
+			httpError(w, http.StatusConflict, "this server is not a member of a cluster (serve --cluster-raft)")
+			return
+		}
+		writeJSON(w, ClusterStatus{Self: s.NodeName(), Leader: leader, View: v})
+	})
+	mux.HandleFunc("POST /cluster/leave", func(w http.ResponseWriter, r *http.Request) {
+		var in leaveRequest
+		if err := readJSON(r, &in); err != nil || in.Name == "" {
+			httpError(w, http.StatusBadRequest, "send {\"name\": MEMBER, \"dead\": BOOL}")
+			return
+		}
+		if s.opts.Cluster == nil {
+			httpError(w, http.StatusConflict, "this server is not a member of a cluster (serve --cluster-raft)")
+			return
+		}
+		if err := s.Leave(r.Context(), in.Name, in.Dead); err != nil {
+			httpError(w, http.StatusConflict, "%v", err)
+			return
+		}
+		writeJSON(w, struct{}{})
+	})
+}
+
+// Cluster asks the server for its cluster's membership.
+func (c *AdminClient) Cluster() (ClusterStatus, error) {
+	var out ClusterStatus
+	err := c.call(http.MethodGet, "/cluster", nil, &out)
+	return out, err
+}
+
+// LeaveCluster asks the cluster for member name to leave (dead: it will
+// not come back, and its handoff is reported for it).
+func (c *AdminClient) LeaveCluster(name string, dead bool) error {
+	return c.call(http.MethodPost, "/cluster/leave", leaveRequest{Name: name, Dead: dead}, nil)
 }

@@ -3,8 +3,12 @@ package main
 import (
 	"flag"
 	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/goatdb/goatdb"
 	"github.com/goatdb/goatdb/server"
 )
 
@@ -81,4 +85,74 @@ replicates with them as a node of the deployment.`,
 			return nil
 		}
 	},
+}
+
+var clusterCommand = &command{
+	name:    "cluster",
+	args:    "status | leave NAME [--dead]",
+	summary: "show a sharded cluster's members, or make one leave",
+	about: `Cluster talks to the member serving DIR (through its admin socket
+DIR/auth/admin.sock) about the sharded cluster it belongs to ('goatdb serve
+--cluster-raft').
+
+cluster status prints the members (name, state, URL), how many own each
+repository, the membership's epoch and the leader; --json prints it as one
+JSON object.
+
+cluster leave NAME starts NAME's departure: the members hand the
+repositories it owns to their new owners, then it leaves the placement and
+the raft group (stop its server afterwards). --dead says NAME is gone for
+good (its machine died): its handoff is reported for it, and each of its
+repositories is handed over by another of its owners.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		dead := fs.Bool("dead", false, "with leave: the member is gone for good")
+		asJSON := fs.Bool("json", false, "with status: print one JSON object")
+		return func(e *env, args []string) error { return clusterCmd(e, args, *dead, *asJSON) }
+	},
+}
+
+func clusterCmd(e *env, args []string, dead, asJSON bool) error {
+	if len(args) == 0 {
+		return usagef("cluster", "cluster needs status or leave NAME")
+	}
+	c, err := server.DialAdmin(e.dir)
+	if err != nil {
+		// Not a data directory is said as every command says it; else
+		// no server runs on it.
+		if derr := e.withDB(true, func(*goatdb.DB) error { return nil }); derr != nil {
+			return derr
+		}
+		return failf("no server answers on %s: cluster talks to a running 'goatdb serve --cluster-raft' on this directory", filepath.Join(e.dir, server.AdminSocket))
+	}
+	switch {
+	case args[0] == "status" && len(args) == 1 && !dead:
+		st, err := c.Cluster()
+		if err != nil {
+			return failf("%v", err)
+		}
+		if asJSON {
+			return writeJSON(e.stdout, st)
+		}
+		v := st.View
+		fmt.Fprintf(e.stdout, "member %s; leader %s; epoch %d; %d owners per repository\n", st.Self, orNone(st.Leader), v.Epoch, v.Replicas)
+		for _, name := range slices.Sorted(maps.Keys(v.Members)) {
+			m := v.Members[name]
+			fmt.Fprintf(e.stdout, "  %s %s %s\n", m.Name, m.State, m.URL)
+		}
+		return nil
+	case args[0] == "leave" && len(args) == 2 && !asJSON:
+		if err := c.LeaveCluster(args[1], dead); err != nil {
+			return failf("%v", err)
+		}
+		fmt.Fprintf(e.stdout, "%s is leaving: its repositories are handed to their new owners first ('goatdb cluster status' shows when it is gone)\n", args[1])
+		return nil
+	}
+	return usagef("cluster", "cluster takes status [--json] or leave NAME [--dead]")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none known"
+	}
+	return s
 }

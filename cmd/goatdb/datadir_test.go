@@ -36,6 +36,7 @@ var notDataDirArgs = map[string][][]string{
 	"login":    {{"login", "URL", "bob", "--code", "AAAAAAAA-AAAAAAAA-AAAAAAAA"}},
 	"whoami":   {{"whoami"}},
 	"logout":   {{"logout"}, {"logout", "URL"}},
+	"cluster":  {{"cluster", "status"}, {"cluster", "leave", "n2"}},
 }
 
 // TestNotDataDir runs every command that needs a data directory on

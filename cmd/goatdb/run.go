@@ -62,7 +62,7 @@ func init() {
 	commands = []*command{
 		initCommand, putCommand, getCommand, rmCommand, lsCommand, queryCommand, logCommand, diffCommand,
 		importCommand, exportCommand, verifyCommand, gcCommand, purgeCommand, backupCommand, schemaCommand,
-		serveCommand, rootCommand, nodeCommand, devCommand, userCommand, sessionCommand, syncCommand, rejectedCommand, reauthorCommand,
+		serveCommand, rootCommand, nodeCommand, clusterCommand, devCommand, userCommand, sessionCommand, syncCommand, rejectedCommand, reauthorCommand,
 		discardCommand, loginCommand, whoamiCommand, logoutCommand, versionCommand, helpCommand,
 	}
 }

@@ -30,7 +30,8 @@ func freeAddr(t *testing.T) string {
 // through the second; the repositories a client wrote to the first end
 // on exactly their two owners each. A client that names the members
 // syncs each repository with its owners (the others answer it as moved),
-// and with one owner stopped, with the other.
+// and with one owner stopped, with the other; the operator then makes the
+// stopped member leave as dead, and the two others own everything.
 func TestServeShardedCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three servers of a raft group")
@@ -130,6 +131,10 @@ func TestServeShardedCluster(t *testing.T) {
 		}
 	}
 
+	if st := ok(t, dirs["n1"], "cluster", "status"); !strings.Contains(st, "n2 active") || !strings.Contains(st, "2 owners per repository") {
+		t.Fatalf("cluster status: %q", st)
+	}
+
 	// An owner stops: each repository is served by its other owner.
 	n2.stop()
 	for i := range repos {
@@ -150,6 +155,43 @@ func TestServeShardedCluster(t *testing.T) {
 				t.Errorf("%s, owner of %s, lacks the write made with n2 stopped: %q", owner, rp, r.stderr)
 			}
 		}
+	}
+
+	// The operator says n2 is gone for good: it leaves, and the two
+	// others own everything, whole.
+	if out := ok(t, dirs["n3"], "cluster", "leave", "n2", "--dead"); !strings.Contains(out, "n2 is leaving") {
+		t.Fatalf("cluster leave: %q", out)
+	}
+	two := []string{"n1", "n3"}
+	for {
+		st := cli2(t, dirs["n1"], "cluster", "status")
+		if !strings.Contains(st, "n2") {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("n2 never left: %q", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		missing := ""
+		for i := range repos {
+			rp := fmt.Sprintf("/data/s%d", i)
+			for _, owner := range cluster.Owners(rp, two, 2) {
+				for _, k := range []string{"k", "new", "late"} {
+					if r := cli(t, dirs[owner], "", "get", rp+"/"+k); r.code != 0 {
+						missing = owner + " lacks " + rp + "/" + k
+					}
+				}
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("after n2 left: %s", missing)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

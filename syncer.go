@@ -385,7 +385,7 @@ func (s *Syncer) WaitStored(ctx context.Context, path string, epoch, seq uint64,
 		s.roundMu.Unlock()
 		stored := 0
 		for i, sl := range s.servers {
-			if res, ok := sl.rm().resumes.LoadResume(path); ok && res.LocalEpoch == epoch && res.LocalSeq >= seq {
+			if res, ok := sl.remoteFor(path).resumes.LoadResume(path); ok && res.LocalEpoch == epoch && res.LocalSeq >= seq {
 				stored++
 			} else if !asked[i] {
 				asked[i] = true
@@ -478,15 +478,22 @@ type serverLoop struct {
 	cur        int        // the server of rms synced now
 	dropStream func()     // ends the current event stream (failover)
 	dropped    bool       // the stream was ended by a failover: reconnect at once
-	dirty      map[string]bool
-	force      map[string]bool // sync even if the resume point says nothing changed
-	announced  map[string]syncproto.Point
-	status     ServerStatus
+	// route holds the owner each repository is synced with, when the
+	// server synced first answered it as moved (a sharded cluster), and
+	// routed the owners whose event streams are followed for them.
+	route     map[string]*remote
+	routed    map[*remote]bool
+	avoid     map[*remote]time.Time // owners that failed lately
+	dirty     map[string]bool
+	force     map[string]bool // sync even if the resume point says nothing changed
+	announced map[string]syncproto.Point
+	status    ServerStatus
 }
 
 func newServerLoop(s *Syncer, rms ...*remote) *serverLoop {
 	return &serverLoop{s: s, rms: rms, kick: make(chan struct{}, 1), dirty: map[string]bool{},
-		force: map[string]bool{}, announced: map[string]syncproto.Point{}, status: ServerStatus{URL: rms[0].url}}
+		force: map[string]bool{}, announced: map[string]syncproto.Point{}, status: ServerStatus{URL: rms[0].url},
+		route: map[string]*remote{}, routed: map[*remote]bool{}, avoid: map[*remote]time.Time{}}
 }
 
 // rm returns the server synced now.
@@ -494,6 +501,118 @@ func (sl *serverLoop) rm() *remote {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	return sl.rms[sl.cur]
+}
+
+// remoteFor returns the server repository path is synced with: the owner
+// it was routed to, else the server synced now.
+func (sl *serverLoop) remoteFor(path string) *remote {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if rm := sl.route[path]; rm != nil {
+		return rm
+	}
+	return sl.rms[sl.cur]
+}
+
+// routeMoved routes each repository err says moved (a member of a sharded
+// cluster answered it so) to its first owner in this group that did not
+// fail lately, marks it to sync with it, and follows that owner's event
+// stream; it returns the rest of err. Owners outside the group are never
+// used: this peer's commits go only to servers it was given.
+func (sl *serverLoop) routeMoved(from *remote, err error) error {
+	var rest []error
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		path, owners, ok := syncproto.Moved(e)
+		if !ok {
+			rest = append(rest, e)
+			return
+		}
+		if to := sl.ownerIn(owners, from); to != nil {
+			sl.routeTo(path, to)
+			return
+		}
+		rest = append(rest, e)
+	}
+	walk(err)
+	return errors.Join(rest...)
+}
+
+// ownerIn returns the first of owners (URLs) that is a server of the
+// group, other than not, and did not fail in the last 30 seconds.
+func (sl *serverLoop) ownerIn(owners []string, not *remote) *remote {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	for _, o := range owners {
+		u, err := NormalizeServerURL(o)
+		if err != nil {
+			continue
+		}
+		for _, rm := range sl.rms {
+			if rm.url == u && rm != not && time.Since(sl.avoid[rm]) > 30*time.Second {
+				return rm
+			}
+		}
+	}
+	return nil
+}
+
+// routeTo syncs path with to from now on, and follows to's event stream.
+func (sl *serverLoop) routeTo(path string, to *remote) {
+	sl.mu.Lock()
+	sl.route[path] = to
+	start := !sl.routed[to]
+	sl.routed[to] = true
+	sl.mu.Unlock()
+	if start {
+		sl.s.wg.Go(func() { sl.follow(to) })
+	}
+	sl.mark(path, true)
+}
+
+// unroute forgets the routes to rm, which failed: those repositories go
+// back to the server synced now, which answers where they moved.
+func (sl *serverLoop) unroute(rm *remote) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	sl.avoid[rm] = time.Now()
+	for p, to := range sl.route {
+		if to == rm {
+			delete(sl.route, p)
+			sl.dirty[p], sl.force[p] = true, true
+		}
+	}
+}
+
+// follow follows the event stream of rm, an owner repositories were
+// routed to, until the Syncer stops.
+func (sl *serverLoop) follow(rm *remote) {
+	ctx := sl.s.ctx
+	var fails int
+	for {
+		began := time.Now()
+		err := sl.stream(ctx, rm, false)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(began) > time.Minute {
+			fails = 0
+		}
+		fails++
+		_, after := retryable(err)
+		if !sleep(ctx, max(after, sl.backoff(fails))) {
+			return
+		}
+	}
 }
 
 // failover moves a failover group to its next server after rm failed
@@ -573,7 +692,7 @@ func (sl *serverLoop) take(held *leases) []syncproto.Local {
 			}
 			break
 		}
-		if f := sl.s.opts.Filter; f != nil && !f(sl.rm().url, p) {
+		if f := sl.s.opts.Filter; f != nil && !f(sl.remoteFor(p).url, p) {
 			continue
 		}
 		pt, ok := announced[p]
@@ -601,7 +720,7 @@ func (sl *serverLoop) take(held *leases) []syncproto.Local {
 // needsSync reports whether the repository, at position at, changed here
 // since its resume point, or the server announced a position past it.
 func (sl *serverLoop) needsSync(path string, at position, announced syncproto.Point, ok bool) bool {
-	res, had := sl.rm().resumes.LoadResume(path)
+	res, had := sl.remoteFor(path).resumes.LoadResume(path)
 	if !had || at.epoch != res.LocalEpoch || at.seq != res.LocalSeq {
 		return true
 	}
@@ -674,30 +793,54 @@ func (sl *serverLoop) round(ctx context.Context) (bool, error) {
 	if len(locals) == 0 {
 		return false, nil
 	}
-	rm := sl.rm()
-	st, err := rm.syncer.Sync(ctx, locals...)
-	done, qerr := rm.settle(locals, st)
 	defer sl.s.roundEnded()
-	if ctx.Err() != nil {
-		return true, err
-	}
-	sl.record(rm, st, done, errors.Join(err, qerr))
-	if err != nil {
-		if ok, _ := retryable(err); ok && sl.failover(rm, err) {
-			return true, errFailedOver
+	// Each repository goes to the server it is routed to (most to the
+	// one synced now).
+	groups := map[*remote][]syncproto.Local{}
+	var order []*remote
+	for _, l := range locals {
+		rm := sl.remoteFor(l.Path)
+		if groups[rm] == nil {
+			order = append(order, rm)
 		}
+		groups[rm] = append(groups[rm], l)
 	}
-	if err != nil {
+	current := sl.rm()
+	var errs []error
+	failedOver := false
+	for _, rm := range order {
+		ls := groups[rm]
+		st, err := rm.syncer.Sync(ctx, ls...)
+		done, qerr := rm.settle(ls, st)
+		if ctx.Err() != nil {
+			return true, err
+		}
+		err = sl.routeMoved(rm, err)
+		sl.record(rm, st, done, errors.Join(err, qerr))
+		if err == nil {
+			continue
+		}
+		if ok, _ := retryable(err); ok {
+			if rm != current {
+				sl.unroute(rm)
+			} else if sl.failover(rm, err) {
+				failedOver = true
+			}
+		}
 		// Retry what is still behind, after a pause. A repository that
 		// is empty here and unknown there has nothing to sync until one
 		// side writes to it.
-		for _, l := range locals {
+		for _, l := range ls {
 			if l.Repo.(*repo.Repo).Stats().Commits > 0 || !errors.Is(err, syncproto.ErrUnknownRepo) {
 				sl.mark(l.Path, false)
 			}
 		}
+		errs = append(errs, err)
 	}
-	return true, err
+	if failedOver {
+		return true, errFailedOver
+	}
+	return true, errors.Join(errs...)
 }
 
 // record keeps a sync's outcome in the status and logs rejections,
@@ -768,7 +911,7 @@ func (sl *serverLoop) listen() {
 	var fails int
 	for {
 		began := time.Now()
-		err := sl.stream(ctx)
+		err := sl.stream(ctx, sl.rm(), true)
 		sl.mu.Lock()
 		sl.status.Listening = false
 		dropped := sl.dropped
@@ -799,18 +942,19 @@ func (sl *serverLoop) listen() {
 
 // stream reads one connection of the event stream until it fails, goes
 // silent for IdleTimeout, or ctx ends.
-func (sl *serverLoop) stream(ctx context.Context) error {
+func (sl *serverLoop) stream(ctx context.Context, rm *remote, current bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sl.mu.Lock()
-	sl.dropStream = cancel
-	rm := sl.rms[sl.cur]
-	sl.mu.Unlock()
-	defer func() {
+	if current {
 		sl.mu.Lock()
-		sl.dropStream = nil
+		sl.dropStream = cancel
 		sl.mu.Unlock()
-	}()
+		defer func() {
+			sl.mu.Lock()
+			sl.dropStream = nil
+			sl.mu.Unlock()
+		}()
+	}
 	idle := time.AfterFunc(sl.s.opts.IdleTimeout, cancel)
 	defer idle.Stop()
 	er, err := rm.c.Events(ctx)
@@ -883,10 +1027,12 @@ func (sl *serverLoop) announce(rm *remote, n syncproto.Notice) {
 }
 
 // setAnnounced records a server's position, if rm is still the server
-// synced (a failover group may have moved on).
+// the repository is synced with (a failover group may have moved on; a
+// routed repository's is its owner).
 func (sl *serverLoop) setAnnounced(rm *remote, n syncproto.Notice) {
 	sl.mu.Lock()
-	if sl.rms[sl.cur] == rm {
+	to := sl.route[n.Repo]
+	if to == rm || to == nil && sl.rms[sl.cur] == rm {
 		sl.announced[n.Repo] = syncproto.Point{Epoch: n.Epoch, Seq: n.Seq}
 	}
 	sl.mu.Unlock()

@@ -31,7 +31,9 @@ func freeAddr(t *testing.T) string {
 // on exactly their two owners each. A client that names the members
 // syncs each repository with its owners (the others answer it as moved),
 // and with one owner stopped, with the other; the operator then makes the
-// stopped member leave as dead, and the two others own everything.
+// stopped member leave as dead, and the two others own everything. A
+// client following the members with StartSync syncs each repository with
+// its owners and hears their changes.
 func TestServeShardedCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three servers of a raft group")
@@ -134,6 +136,43 @@ func TestServeShardedCluster(t *testing.T) {
 	if st := ok(t, dirs["n1"], "cluster", "status"); !strings.Contains(st, "n2 active") || !strings.Contains(st, "2 owners per repository") {
 		t.Fatalf("cluster status: %q", st)
 	}
+
+	// A client that follows the members with StartSync (a failover group)
+	// syncs each repository with its owners, and hears their changes.
+	live := dbtest.OpenDB(t, nil)
+	ls, err := live.StartSync([]string{n1.url, n2.url, n3.url}, &goatdb.SyncOptions{Failover: true, Repos: paths,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Stop()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: not within the test's time", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for i := range repos {
+		p := fmt.Sprintf("/data/s%d/new", i)
+		waitFor("StartSync fetched "+p, func() bool { _, err := live.Get(p); return err == nil })
+	}
+	if _, err := other.Put("/data/s0/pushed", goatdb.Fields{"v": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Sync(ctx, urls, "/data/s0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a change on an owner reaches the StartSync client", func() bool { _, err := live.Get("/data/s0/pushed"); return err == nil })
+	if _, err := live.Put("/data/s1/fromlive", goatdb.Fields{"v": 1}); err != nil {
+		t.Fatal(err)
+	}
+	first := cluster.Owners("/data/s1", members, 2)[0]
+	waitFor("the StartSync client's write reaches an owner", func() bool {
+		return cli(t, dirs[first], "", "get", "/data/s1/fromlive").code == 0
+	})
 
 	// An owner stops: each repository is served by its other owner.
 	n2.stop()

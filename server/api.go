@@ -222,6 +222,9 @@ func parseCursor(s string) (epoch, seq uint64, ok bool) {
 
 func (s *Server) handleRepoInfo(w http.ResponseWriter, r *http.Request) {
 	rp := repoPathOf(r)
+	if s.redirectUnowned(w, r, rp) {
+		return
+	}
 	rr, v, err := s.readable(r.Context(), rp)
 	if err != nil {
 		s.readFailed(w, r, rp, err)
@@ -241,6 +244,9 @@ func (s *Server) handleRepoInfo(w http.ResponseWriter, r *http.Request) {
 // expression of package query/filter.
 func (s *Server) handleItems(w http.ResponseWriter, r *http.Request) {
 	rp := repoPathOf(r)
+	if s.redirectUnowned(w, r, rp) {
+		return
+	}
 	q := r.URL.Query()
 	limit := defaultPageSize
 	if l := q.Get("limit"); l != "" {
@@ -377,6 +383,9 @@ func (s *Server) getReadable(ctx context.Context, path string) (*repo.Repo, goat
 
 func (s *Server) handleGetItem(w http.ResponseWriter, r *http.Request) {
 	path := itemPathOf(r)
+	if s.redirectUnowned(w, r, repoPathOf(r)) {
+		return
+	}
 	rr, it, err := s.getReadable(r.Context(), path)
 	if err != nil {
 		s.readFailed(w, r, path, err)
@@ -651,6 +660,9 @@ func bodyFailed(w http.ResponseWriter, err error) {
 // the rules decide.
 func (s *Server) handlePutItem(w http.ResponseWriter, r *http.Request) {
 	path := itemPathOf(r)
+	if s.redirectUnowned(w, r, repoPathOf(r)) {
+		return
+	}
 	if _, _, err := goatdb.SplitPath(path); err != nil {
 		apiError(w, http.StatusBadRequest, "%v", err)
 		return
@@ -721,6 +733,9 @@ func (s *Server) answerWrite(w http.ResponseWriter, r *http.Request, path string
 
 func (s *Server) handlePatchItem(w http.ResponseWriter, r *http.Request) {
 	path := itemPathOf(r)
+	if s.redirectUnowned(w, r, repoPathOf(r)) {
+		return
+	}
 	if _, _, err := s.getReadable(r.Context(), path); err != nil {
 		s.readFailed(w, r, path, err)
 		return
@@ -785,6 +800,9 @@ func mergeObject(old, patch map[string]any) map[string]any {
 
 func (s *Server) handleDeleteItem(w http.ResponseWriter, r *http.Request) {
 	path := itemPathOf(r)
+	if s.redirectUnowned(w, r, repoPathOf(r)) {
+		return
+	}
 	if _, _, err := s.getReadable(r.Context(), path); err != nil {
 		s.readFailed(w, r, path, err)
 		return
@@ -810,6 +828,9 @@ type apiCommit struct {
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	path := itemPathOf(r)
+	if s.redirectUnowned(w, r, repoPathOf(r)) {
+		return
+	}
 	if _, _, err := s.getReadable(r.Context(), path); err != nil {
 		s.readFailed(w, r, path, err)
 		return
@@ -854,6 +875,9 @@ type apiChange struct {
 // handleDiff compares two versions of an item field by field.
 func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request) {
 	path := itemPathOf(r)
+	if s.redirectUnowned(w, r, repoPathOf(r)) {
+		return
+	}
 	if _, _, err := s.getReadable(r.Context(), path); err != nil {
 		s.readFailed(w, r, path, err)
 		return

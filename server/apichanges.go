@@ -38,6 +38,9 @@ func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "name the repository: /v1/changes?repo=/type/repo")
 		return
 	}
+	if s.redirectUnowned(w, r, rp) {
+		return
+	}
 	since := q.Get("since")
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		since = id

@@ -316,6 +316,40 @@ func mergeRouted(resp *syncproto.Response, moved map[int]syncproto.RepoResponse,
 	return out
 }
 
+// redirectUnowned answers a JSON API request about repository rp that
+// this member does not own with 307 to its first owner (the same path and
+// query), naming the owners, and returns true; else false. A token is
+// this member's: at the owner, log in there (POST /v1/auth/token).
+func (s *Server) redirectUnowned(w http.ResponseWriter, r *http.Request, rp string) bool {
+	if s.opts.Cluster == nil || strings.HasPrefix(rp, "/sys/") {
+		return false
+	}
+	if _, ok := trusted(r.Context()); ok {
+		return false
+	}
+	v, _ := s.opts.Cluster.View()
+	owners := v.OwnersNow(rp)
+	if len(owners) == 0 || slices.Contains(owners, s.NodeName()) {
+		return false
+	}
+	urls := make([]string, 0, len(owners))
+	for _, o := range owners {
+		urls = append(urls, v.Members[o].URL)
+	}
+	w.Header().Set("Location", strings.TrimRight(urls[0], "/")+r.URL.RequestURI())
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusTemporaryRedirect)
+	b, _ := json.Marshal(struct {
+		Error  string   `json:"error"`
+		Reason string   `json:"reason"`
+		Owners []string `json:"owners"`
+	}{"moved", fmt.Sprintf("repository %s lives on %s (a sharded cluster); ask an owner (tokens are per member: log in there)", rp, strings.Join(urls, " ")), urls})
+	w.Write(append(b, '\n'))
+	return true
+}
+
 // NodeName returns this server's node name (its node certificate's), or
 // "" without authentication.
 func (s *Server) NodeName() string {

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -108,7 +110,7 @@ func (c *clusterRig) until(what string, d time.Duration, ok func(cluster.View) b
 // takes effect; once it has, every repository is held, whole, by both of
 // its owners, and the accounts by every member; a member that no longer
 // owns a repository drops its copy; a later write on one owner reaches the
-// other owner and no other member.
+// other owner and no other member, whose JSON API redirects to an owner.
 func TestClusterJoinHandsRepositoriesOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a raft group of three servers")
@@ -173,6 +175,34 @@ func TestClusterJoinHandsRepositoriesOver(t *testing.T) {
 	})
 	if have, _ := c.members[other].run.db.Repos(); slices.Contains(have, "/data/r0") {
 		t.Errorf("%s, which does not own /data/r0, holds it", other)
+	}
+
+	// The JSON API of a member that does not own a repository redirects
+	// to an owner.
+	code, _, err := c.members["n1"].run.srv.Accounts().AddUser("op", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"user": "op", "code": code})
+	var tok struct{ Token string }
+	eventually(t, 10*time.Second, "the user op on "+other, func() bool {
+		resp, err := http.Post(c.members[other].run.url+"/v1/auth/token", "application/json", bytes.NewReader(body))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&tok) == nil
+	})
+	req, _ := http.NewRequest("GET", c.members[other].run.url+"/v1/items/data/r0/k0?at=x", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := c.members[owners[0]].run.url + "/v1/items/data/r0/k0?at=x"
+	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != want {
+		t.Fatalf("GET on a member that does not own /data/r0: %d, Location %q; want 307 to %s", resp.StatusCode, resp.Header.Get("Location"), want)
 	}
 	for _, name := range []string{"n2", "n3"} {
 		if held[name] == 0 {

@@ -37,6 +37,8 @@
 //     handoff for the change's epoch; a report for another epoch is
 //     refused (ErrStaleEpoch).
 //   - The last member cannot leave.
+//   - At most MaxVoters (5) members vote in the raft group; the others
+//     follow its log, and an active one is promoted when a voter leaves.
 //   - Calls that change the membership run on the leader; elsewhere they
 //     fail with a *NotLeaderError naming the leader when one is known.
 package cluster

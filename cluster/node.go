@@ -84,6 +84,30 @@ func (e *NotLeaderError) Error() string {
 
 func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
 
+// MaxVoters is how many members vote in the raft group: up to 5, which
+// survives two failures; the others follow the log without a vote, and
+// one is promoted when a voter leaves.
+const MaxVoters = 5
+
+// Voters counts the raft group's voters now, as this node knows the
+// group's configuration.
+func (n *Node) Voters() int { return n.voters() }
+
+// voters counts the raft group's voters now.
+func (n *Node) voters() int {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return 0
+	}
+	c := 0
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			c++
+		}
+	}
+	return c
+}
+
 // applyTimeout bounds one proposal.
 const applyTimeout = 10 * time.Second
 
@@ -211,8 +235,11 @@ func (n *Node) Join(ctx context.Context, m Member) error {
 	if !n.IsLeader() {
 		return n.notLeader()
 	}
-	f := n.raft.AddVoter(raft.ServerID(m.Name), raft.ServerAddress(m.Raft), 0, applyTimeout)
-	if err := f.Error(); err != nil {
+	add := n.raft.AddVoter
+	if n.voters() >= MaxVoters {
+		add = n.raft.AddNonvoter // it follows the log; it votes once a voter leaves
+	}
+	if err := add(raft.ServerID(m.Name), raft.ServerAddress(m.Raft), 0, applyTimeout).Error(); err != nil {
 		return fmt.Errorf("cluster: add %s to the raft group: %w", m.Name, err)
 	}
 	return n.propose(ctx, command{Op: "join", Member: &m})
@@ -266,15 +293,34 @@ func (n *Node) settle(v View) {
 	if cf.Error() != nil {
 		return
 	}
+	voters := 0
+	var promote []raft.Server
 	for _, s := range cf.Configuration().Servers {
 		// Only members that departed leave the raft group: a server not
-		// in the View yet may be joining (Join adds it as a voter before
-		// its join is applied).
+		// in the View yet may be joining (Join adds it before its join is
+		// applied).
 		if _, gone := v.Departed[string(s.ID)]; gone && s.ID != raft.ServerID(n.cfg.Member.Name) {
 			if err := n.raft.RemoveServer(s.ID, 0, applyTimeout).Error(); err != nil {
 				n.log.Warn("cluster: remove a departed member from the raft group", "member", s.ID, "err", err)
 			}
+			continue
 		}
+		switch {
+		case s.Suffrage == raft.Voter:
+			voters++
+		case v.Members[string(s.ID)].State == Active:
+			promote = append(promote, s)
+		}
+	}
+	for _, s := range promote {
+		if voters >= MaxVoters {
+			break
+		}
+		if err := n.raft.AddVoter(s.ID, s.Address, 0, applyTimeout).Error(); err != nil {
+			n.log.Warn("cluster: promote a member to voter", "member", s.ID, "err", err)
+			break
+		}
+		voters++
 	}
 }
 

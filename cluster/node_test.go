@@ -201,3 +201,48 @@ func TestStaleHandoff(t *testing.T) {
 		t.Fatal("the join took effect without a handoff")
 	}
 }
+
+// TestVoters: past five members, a joining member follows the raft log
+// without a vote; when a voter leaves, an active follower is promoted,
+// so the group keeps five voters.
+func TestVoters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a raft group of seven nodes")
+	}
+	ctx := context.Background()
+	r := newRig(t)
+	n1 := r.start("n1", true)
+	if err := n1.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 7; i++ {
+		name := fmt.Sprintf("n%d", i)
+		r.start(name, false)
+		if err := r.leader().Join(ctx, r.member(name)); err != nil {
+			t.Fatalf("join %s: %v", name, err)
+		}
+		r.handoff()
+		r.until(name+" serves", func(v cluster.View) bool { return len(v.Serving()) == i && !v.Pending() })
+	}
+	if got := r.leader().Voters(); got != cluster.MaxVoters {
+		t.Fatalf("seven members, %d voters; want %d", got, cluster.MaxVoters)
+	}
+	l := r.leader()
+	lm, _ := l.Leader()
+	victim := "n2"
+	if lm.Name == victim {
+		victim = "n3"
+	}
+	if err := l.Leave(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	r.handoff()
+	r.until(victim+" leaves", func(v cluster.View) bool { _, ok := v.Members[victim]; return !ok })
+	deadline := time.Now().Add(10 * time.Second)
+	for r.leader().Voters() != cluster.MaxVoters {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s left, %d voters; want %d (a follower promoted)", victim, r.leader().Voters(), cluster.MaxVoters)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -393,6 +393,7 @@ func (s *Server) handoffLoop(stop <-chan struct{}) {
 			}
 		}
 	}()
+	var reported uint64 // the epoch this member last reported its handoff for
 	for {
 		v, changed := s.opts.Cluster.View()
 		retry := false
@@ -412,11 +413,15 @@ func (s *Server) handoffLoop(stop <-chan struct{}) {
 			}
 		}
 		switch {
-		case v.Pending() && v.Handoffs[self] != v.Epoch && slices.Contains(v.Serving(), self):
+		case v.Pending() && v.Handoffs[self] != v.Epoch && reported != v.Epoch && slices.Contains(v.Serving(), self):
+			// (reported: the leader took this member's report, which its
+			// own copy of the membership may not show yet)
 			ctx, cancel := context.WithTimeout(base, 5*time.Minute)
 			if err := s.handOff(ctx, v, self); err != nil {
 				s.log.Warn("cluster: handoff", "epoch", v.Epoch, "err", err)
 				retry = true
+			} else {
+				reported = v.Epoch
 			}
 			cancel()
 		case !v.Pending() && len(v.Members) > 0:

@@ -50,7 +50,9 @@ starts it with --cluster-raft HOST:PORT --cluster-init, the others join
 with --cluster-raft HOST:PORT --cluster-join URL (any member). A member
 hands the repositories it holds to their new owners before a change takes
 effect, drops those it no longer owns once they hold them, and replicates
-each repository with its co-owners. Raft's state is in DIR/raft/.
+each repository with its co-owners. Raft's state is in DIR/raft/. There,
+--ack-replicas N counts the other owners of each repository written: at
+most --replicas minus 1.
 
 Every client logs in: 'goatdb user add NAME' (beside the running server or
 while it is stopped) prints a one-time login code, which the client gives

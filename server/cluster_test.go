@@ -32,6 +32,7 @@ type clusterRig struct {
 	rootPub    ed25519.PublicKey
 	transports map[string]*raft.InmemTransport
 	members    map[string]*clusterMember
+	ack        int // Options.AckReplicas of the members
 }
 
 type clusterMember struct {
@@ -75,7 +76,7 @@ func (c *clusterRig) start(name string, bootstrap bool, db *goatdb.DB) *clusterM
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { node.Close() })
-	run := serve(t, db, &server.Options{RateLimit: -1, Cluster: node,
+	run := serve(t, db, &server.Options{RateLimit: -1, Cluster: node, AckReplicas: c.ack, AckTimeout: 5 * time.Second,
 		Auth: &server.AuthOptions{Identity: c.identity(name), Rules: authz.OpenRules()}}, addr)
 	m := &clusterMember{run: run, node: node}
 	c.members[name] = m
@@ -356,5 +357,54 @@ func TestClusterRebalance(t *testing.T) {
 	}
 	if ratio > 1.2 {
 		t.Errorf("handing over took %.2f× the moved repositories' size, want ≤ 1.2×", ratio)
+	}
+}
+
+// TestClusterAckReplicas: in a sharded cluster with AckReplicas 1, a
+// client's sync of a write to an owner is answered once the other owner
+// stored it.
+func TestClusterAckReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a raft group of three servers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := newClusterRig(t)
+	c.ack = 1
+	n1 := c.start("n1", true, dbtest.OpenDB(t, nil))
+	if err := n1.node.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"n2", "n3"} {
+		m := c.start(name, false, dbtest.OpenDB(t, nil))
+		if err := m.run.srv.JoinCluster(ctx, n1.run.url, m.run.url, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.until("three serve", 20*time.Second, func(v cluster.View) bool { return len(v.Serving()) == 3 && !v.Pending() })
+	code, _, err := n1.run.srv.Accounts().AddUser("writer", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := n1.node.View()
+	owners := v.OwnersNow("/data/acked")
+	first, second := c.members[owners[0]], c.members[owners[1]]
+	cli := dbtest.OpenDB(t, nil)
+	eventually(t, 10*time.Second, "the writer's login on an owner", func() bool {
+		_, err := cli.LoginCode(ctx, first.run.url, "writer", code)
+		return err == nil
+	})
+	for i := range 5 {
+		path := fmt.Sprintf("/data/acked/k%d", i)
+		id, err := cli.Put(path, goatdb.Fields{"v": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cli.Sync(ctx, first.run.url, "/data/acked"); err != nil {
+			t.Fatalf("sync %d: %v", i, err)
+		}
+		if r, err := second.run.db.LookupRepo("/data/acked"); err != nil || !r.Has(id) {
+			t.Fatalf("write %d acknowledged before the other owner stored it (%v)", i, err)
+		}
 	}
 }

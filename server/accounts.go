@@ -136,6 +136,15 @@ type Accounts struct {
 	revs    []*authz.Revocation                              // revItem's values
 	users   map[string]User
 	revoked chan struct{} // closed and replaced when revocations change
+
+	// The /sys repositories, once open (the database keeps them open for
+	// good), and which were missing when last looked for: a missing one
+	// is not looked for on disk again until the database opens (creates)
+	// it, which sysOpened sees. Every request reads the accounts' position,
+	// so that costs no file system call.
+	sysMu  sync.Mutex
+	sys    [3]*repo.Repo
+	absent [3]bool
 }
 
 // OpenAccounts returns the accounts kept in db for the deployment id.
@@ -149,6 +158,7 @@ func OpenAccounts(db *goatdb.DB, id *Identity, opts *AccountOptions) (*Accounts,
 		return nil, err
 	}
 	a := &Accounts{db: db, id: id, opts: o, revoked: make(chan struct{})}
+	db.OnRepoOpen(a.sysOpened)
 	if err := a.refresh(); err != nil {
 		return nil, err
 	}
@@ -165,12 +175,39 @@ type position struct {
 // Accounts.indexed.
 var sysRepos = [3]string{SessionsRepo, RevocationsRepo, UsersRepo}
 
-// positionOf returns where a repository is now (the zero position if it
-// does not exist) and the repository.
-func (a *Accounts) positionOf(path string) (position, *repo.Repo) {
-	r, err := a.db.LookupRepo(path)
-	if err != nil {
-		return position{}, nil
+// sysOpened records a /sys repository the database opened (or created).
+func (a *Accounts) sysOpened(path string, r *repo.Repo) {
+	for i, p := range sysRepos {
+		if p == path {
+			a.sysMu.Lock()
+			a.sys[i], a.absent[i] = r, false
+			a.sysMu.Unlock()
+		}
+	}
+}
+
+// positionOf returns where /sys repository i (of sysRepos) is now (the
+// zero position if it does not exist) and the repository.
+func (a *Accounts) positionOf(i int) (position, *repo.Repo) {
+	a.sysMu.Lock()
+	r, absent := a.sys[i], a.absent[i]
+	a.sysMu.Unlock()
+	if r == nil || r.Closed() {
+		if absent {
+			return position{}, nil
+		}
+		var err error
+		if r, err = a.db.LookupRepo(sysRepos[i]); err != nil {
+			if errors.Is(err, goatdb.ErrNotFound) {
+				a.sysMu.Lock()
+				a.absent[i] = a.sys[i] == nil // unless it was opened meanwhile
+				a.sysMu.Unlock()
+			}
+			return position{}, nil
+		}
+		a.sysMu.Lock()
+		a.sys[i], a.absent[i] = r, false
+		a.sysMu.Unlock()
 	}
 	return position{epoch: r.Epoch(), seq: r.Seq(), ok: true}, r
 }
@@ -183,8 +220,8 @@ func (a *Accounts) positionOf(path string) (position, *repo.Repo) {
 func (a *Accounts) refresh() error {
 	var now [3]position
 	var repos [3]*repo.Repo
-	for i, p := range sysRepos {
-		now[i], repos[i] = a.positionOf(p)
+	for i := range sysRepos {
+		now[i], repos[i] = a.positionOf(i)
 	}
 	a.mu.RLock()
 	same := a.certs != nil && now == a.indexed

@@ -184,7 +184,26 @@
 // their requests are signed with the node key and carry the node
 // certificate (transport.NodeCertHeader), which the peer checks against the
 // root. A node reads and relays everything, /sys included, so logins and
-// revocations made on one node hold on all of them.
+// revocations made on one node hold on all of them. Peers whose rules
+// (authz.Rules.Fingerprint, transport.NodeRulesHeader) or history policy
+// differ are refused with 403. With Options.AckReplicas, a client's sync
+// that brought commits is answered only once that many peers stored them
+// (else 503 after AckTimeout); requests of nodes never wait.
+//
+// # Clusters
+//
+// With Options.Cluster the server is a member of a sharded cluster (package
+// cluster: rendezvous placement of each repository on r members, the
+// membership kept by a raft group). cluster.go draws its routes
+// (/v1/cluster, for nodes) and what it does: it hands the repositories it
+// holds to the owners they gain before a change takes effect, drops those
+// it no longer owns once their owners hold them, replicates each with its
+// co-owners (Options.AckReplicas then counts co-owners), answers a
+// client's sync section for a repository it does not own as moved to the
+// owners (syncproto.MovedPrefix) without storing its commits, and answers
+// the JSON API's requests about such a repository with 307 to an owner.
+// The admin socket serves GET /cluster and POST /cluster/leave to the
+// operator (goatdb cluster).
 //
 // # Storage errors
 //

@@ -65,10 +65,23 @@ func (db *DB) Range(repoPath string, opts RangeOptions) iter.Seq2[Item, error] {
 
 // RangeKeys is Range yielding keys only: the keys of the repository's
 // items that are not deleted and that opts selects, in key order, read as
-// Range reads them.
+// Range reads them. The keys of a chunk are read into one buffer that is
+// reused for the next chunk.
 func (db *DB) RangeKeys(repoPath string, opts RangeOptions) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		err := db.scan(repoPath, opts, func(e repo.Entry) bool { return yield(e.Key, nil) })
+		var buf []string
+		err := db.pages(repoPath, opts, func(r *repo.Repo, spec repo.RangeSpec) (int, string, bool) {
+			if buf == nil {
+				buf = make([]string, 0, spec.Limit)
+			}
+			buf = r.AppendRangeKeys(buf[:0], spec)
+			for _, k := range buf {
+				if !yield(k, nil) {
+					return 0, "", false
+				}
+			}
+			return len(buf), lastOf(buf), true
+		})
 		if err != nil {
 			yield("", err)
 		}
@@ -78,6 +91,33 @@ func (db *DB) RangeKeys(repoPath string, opts RangeOptions) iter.Seq2[string, er
 // scan calls fn with the entries opts selects, in key order, a chunk at a
 // time, until fn returns false or they run out.
 func (db *DB) scan(repoPath string, opts RangeOptions, fn func(repo.Entry) bool) error {
+	return db.pages(repoPath, opts, func(r *repo.Repo, spec repo.RangeSpec) (int, string, bool) {
+		es := r.Range(spec)
+		for _, e := range es {
+			if !fn(e) {
+				return 0, "", false
+			}
+		}
+		if len(es) == 0 {
+			return 0, "", true
+		}
+		return len(es), es[len(es)-1].Key, true
+	})
+}
+
+// lastOf returns the last key of keys, or "" if there is none.
+func lastOf(keys []string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	return keys[len(keys)-1]
+}
+
+// pages reads the keys opts selects a chunk of up to rangeChunk at a time:
+// read reads the chunk spec selects and returns how many keys it held, the
+// last one, and whether to go on (false when its caller stopped). Pages
+// stop when a chunk comes back short or opts.Limit is reached.
+func (db *DB) pages(repoPath string, opts RangeOptions, read func(*repo.Repo, repo.RangeSpec) (n int, last string, more bool)) error {
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("range %s: %w", repoPath, err)
 	}
@@ -97,15 +137,10 @@ func (db *DB) scan(repoPath string, opts RangeOptions, fn func(repo.Entry) bool)
 			spec.Limit = min(left, rangeChunk)
 			left -= spec.Limit
 		}
-		es := r.Range(spec)
-		for _, e := range es {
-			if !fn(e) {
-				return nil
-			}
-		}
-		if len(es) < spec.Limit || opts.Limit > 0 && left == 0 {
+		n, last, more := read(r, spec)
+		if !more || n < spec.Limit || opts.Limit > 0 && left == 0 {
 			return nil
 		}
-		spec.From, spec.After = es[len(es)-1].Key, true
+		spec.From, spec.After = last, true
 	}
 }

@@ -174,7 +174,11 @@ func (db *DB) Keys(repoPath string, withDeleted bool) ([]string, error) {
 		return nil, err
 	}
 	defer release()
-	keys := r.Keys(withDeleted)
+	if !withDeleted {
+		return r.LiveKeys(), nil // in order from the live index: no sort
+	}
+	// Deleted items are not in the live index: collect and sort.
+	keys := r.Keys(true)
 	slices.Sort(keys)
 	return keys, nil
 }

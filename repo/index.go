@@ -51,17 +51,59 @@ type RangeSpec struct {
 // does not sort: the keys come from an ordered index, so a page of n keys
 // costs O(log items + n).
 func (r *Repo) Range(spec RangeSpec) []Entry {
-	from := max(spec.From, spec.Prefix)
-	after := spec.After && from == spec.From
 	var out []Entry
 	if spec.Limit > 0 {
 		out = make([]Entry, 0, min(spec.Limit, 1024))
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if r.live == 0 || r.index.tr == nil {
-		return out
+	r.ascendLocked(spec, func(st *itemState) bool {
+		out = append(out, Entry{st.key, st.value, st.head.schema, st.head.c.ID()})
+		return spec.Limit <= 0 || len(out) < spec.Limit
+	})
+	return out
+}
+
+// AppendRangeKeys is Range for keys only: it appends the keys of the live
+// items spec selects to dst, in key order, read under one read lock, and
+// returns the extended slice. A caller that reuses dst reads pages without
+// allocating.
+func (r *Repo) AppendRangeKeys(dst []string, spec RangeSpec) []string {
+	n := len(dst)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	r.ascendLocked(spec, func(st *itemState) bool {
+		dst = append(dst, st.key)
+		return spec.Limit <= 0 || len(dst)-n < spec.Limit
+	})
+	return dst
+}
+
+// LiveKeys returns the keys of the live items (head not deleted) in key
+// order, read under one read lock from the ordered index: no sort, and one
+// allocation, the result's.
+func (r *Repo) LiveKeys() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, r.live)
+	if r.index.tr != nil {
+		r.index.tr.Scan(func(st *itemState) bool {
+			out = append(out, st.key)
+			return true
+		})
 	}
+	return out
+}
+
+// ascendLocked calls fn with the live items spec selects (From, After and
+// Prefix; fn counts Limit), in key order, until fn returns false. r.mu
+// must be held.
+func (r *Repo) ascendLocked(spec RangeSpec, fn func(*itemState) bool) {
+	if r.live == 0 || r.index.tr == nil {
+		return
+	}
+	from := max(spec.From, spec.Prefix)
+	after := spec.After && from == spec.From
 	r.index.tr.Ascend(&itemState{key: from}, func(st *itemState) bool {
 		if after && st.key == from {
 			return true
@@ -69,10 +111,8 @@ func (r *Repo) Range(spec RangeSpec) []Entry {
 		if !strings.HasPrefix(st.key, spec.Prefix) {
 			return false
 		}
-		out = append(out, Entry{st.key, st.value, st.head.schema, st.head.c.ID()})
-		return spec.Limit <= 0 || len(out) < spec.Limit
+		return fn(st)
 	})
-	return out
 }
 
 // checkIndex reports where the index and the items disagree: the index

@@ -507,12 +507,12 @@ const (
 // loadOrCreateKey reads the peer's Ed25519 seed, creating it (mode 0600)
 // on first use.
 func loadOrCreateKey(fsys vfs.FS, path string) (ed25519.PrivateKey, error) {
-	key, err := loadKey(fsys, path)
+	key, seedOnly, err := readKey(fsys, path)
 	if err != nil {
 		return nil, err
 	}
 	if key != nil {
-		if b, err := fsys.ReadFile(path); err == nil && len(b) == ed25519.SeedSize {
+		if seedOnly {
 			// The seed alone: rewrite it with its check.
 			if err := vfs.WriteFileAtomic(fsys, path, key, 0o600); err != nil {
 				return nil, fmt.Errorf("write session key: %w", err)
@@ -538,22 +538,29 @@ func loadOrCreateKey(fsys vfs.FS, path string) (ed25519.PrivateKey, error) {
 // loadKey reads the peer's Ed25519 key, or returns nil if there is none.
 // A damaged file is an error wrapping ErrSessionKey.
 func loadKey(fsys vfs.FS, path string) (ed25519.PrivateKey, error) {
+	key, _, err := readKey(fsys, path)
+	return key, err
+}
+
+// readKey is loadKey that also reports whether the file held the seed
+// alone (the earlier form), read once.
+func readKey(fsys vfs.FS, path string) (key ed25519.PrivateKey, seedOnly bool, err error) {
 	b, err := fsys.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read session key: %w", err)
+		return nil, false, fmt.Errorf("read session key: %w", err)
 	}
 	switch {
 	case len(b) == ed25519.SeedSize:
-		return ed25519.NewKeyFromSeed(b), nil
+		return ed25519.NewKeyFromSeed(b), true, nil
 	case len(b) != ed25519.PrivateKeySize:
-		return nil, fmt.Errorf("%w: %s is %d bytes, want %d; restore it from a backup, or remove it to make this peer a new session (its data stays readable)", ErrSessionKey, path, len(b), ed25519.PrivateKeySize)
+		return nil, false, fmt.Errorf("%w: %s is %d bytes, want %d; restore it from a backup, or remove it to make this peer a new session (its data stays readable)", ErrSessionKey, path, len(b), ed25519.PrivateKeySize)
 	}
-	key := ed25519.NewKeyFromSeed(b[:ed25519.SeedSize])
+	key = ed25519.NewKeyFromSeed(b[:ed25519.SeedSize])
 	if !bytes.Equal(key.Public().(ed25519.PublicKey), b[ed25519.SeedSize:]) {
-		return nil, fmt.Errorf("%w: in %s the public key does not match the seed; restore it from a backup, or remove it to make this peer a new session (its data stays readable)", ErrSessionKey, path)
+		return nil, false, fmt.Errorf("%w: in %s the public key does not match the seed; restore it from a backup, or remove it to make this peer a new session (its data stays readable)", ErrSessionKey, path)
 	}
-	return key, nil
+	return key, false, nil
 }

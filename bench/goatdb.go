@@ -266,22 +266,19 @@ var (
 	}, SortBy: "count", Desc: true}
 )
 
-// query opens a query, reads its results and closes it: every sample
-// evaluates the query from scratch, as the other engines do.
+// query evaluates a query once (DB.QueryOnce) and reads its results:
+// every sample evaluates the query from scratch, as the other engines do.
 func (e *goatEngine) query(q *queryDef, spec goatdb.QuerySpec) task {
 	counts := make([]float64, 0, smallN)
 	return task{batch: true, run: func(int) error {
-		qr, err := e.db.Query(context.Background(), spec)
+		items, err := e.db.QueryOnce(context.Background(), spec)
 		if err != nil {
 			return err
 		}
 		counts = counts[:0]
-		for it := range qr.Results() {
+		for _, it := range items {
 			c, _ := it.Value("count")
 			counts = append(counts, c.Float())
-		}
-		if err := qr.Close(); err != nil {
-			return err
 		}
 		return q.check(counts)
 	}}

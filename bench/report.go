@@ -122,7 +122,7 @@ func notes(cfg *config) []string {
 		fmt.Sprintf("The reads, queries, count and keys use a repository of exactly %d items; "+
 			"the simple query keeps %d of them, the complex query %d (both checked every time).", smallN, len(simpleQuery.want), len(complexQuery.want)),
 		"goatdb ÷ best other: goatdb's median over the best median of SQLite and bbolt in the same table; below 1, goatdb is faster.",
-		"goatdb queries are opened, run from scratch and closed in every sample; an open query that is kept up to date does less work.",
+		"goatdb queries are evaluated from scratch in every sample, once (DB.QueryOnce); an open query that is kept up to date does less work.",
 		"SQLite and bbolt decode each item they read, tags from JSON into a []string; goatdb returns decoded values.",
 		"goatdb signed: Ed25519-signed commits; trusted: unsigned. sync: a write returns after fdatasync; async: flushed in the background every 50 ms. " +
 			"SQLite: WAL, synchronous=FULL or OFF. bbolt: fdatasync at every commit, or NoSync.",

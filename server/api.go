@@ -335,25 +335,20 @@ func (s *Server) sortedPage(ctx context.Context, rp string, v syncproto.View, ma
 		_, key, _ := goatdb.SplitPath(it.Path())
 		return mayRead(v, key) && (match == nil || match(it.Data()))
 	}}
-	qu, err := s.db.OpenQuery(spec)
+	spec.Limit = off + limit + 1 // one more says whether there is a next page
+	if spec.Limit <= 0 {         // overflow
+		spec.Limit = 0
+	}
+	items, err := s.db.QueryOnce(ctx, spec)
 	if err != nil {
 		return nil, "", err
 	}
-	defer qu.Close()
-	if err := qu.Update(ctx); err != nil {
-		return nil, "", err
+	if off >= len(items) {
+		return nil, "", nil
 	}
-	var page []goatdb.Item
-	i := 0
-	for it := range qu.Results() {
-		switch {
-		case i < off:
-		case len(page) == limit:
-			return page, "o" + strconv.Itoa(i), nil
-		default:
-			page = append(page, it)
-		}
-		i++
+	page := items[off:]
+	if len(page) > limit {
+		return page[:limit:limit], "o" + strconv.Itoa(off+limit), nil
 	}
 	return page, "", nil
 }

@@ -88,12 +88,11 @@ func queryItems(e *env, args []string, fl queryFlags) error {
 		if !slices.Contains(repos, rp) {
 			return failf("repository %s not found ('goatdb ls' lists the repositories)", rp)
 		}
-		q, err := db.Query(e.ctx, spec)
+		items, err := db.QueryOnce(e.ctx, spec)
 		if err != nil {
 			return err
 		}
-		defer q.Close()
-		for it := range q.Results() {
+		for _, it := range items {
 			err := writeJSON(e.stdout, struct {
 				Path   string         `json:"path"`
 				Fields map[string]any `json:"fields"`
@@ -108,7 +107,7 @@ func queryItems(e *env, args []string, fl queryFlags) error {
 }
 
 // evalFailures counts the items the expression failed on. Where runs on
-// one goroutine at a time, but the count is read after the query ran.
+// one goroutine at a time, and the count is read after the query ran.
 type evalFailures struct {
 	n     int
 	first error

@@ -1,0 +1,314 @@
+package goatdb
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/query"
+	"github.com/goatdb/goatdb/repo"
+)
+
+// QueryOnce evaluates spec over the repository's current items and
+// returns the results a Query of the same spec would show: the same items
+// (deleted ones never match), in the same order (ties by path), the first
+// Limit of them. It keeps no state: use it for a query run once, and
+// Query for one read again or watched, whose later updates cost only what
+// changed.
+//
+// It reads the items in key order, a chunk of up to 256 at a time under
+// the repository's read lock, as Range does, and runs Where and Less with
+// no lock held; ctx is checked between chunks. With a Limit and an order
+// it keeps only the best Limit matches. Source, Name and Version do not
+// apply: a Source is an error, the others are ignored. A panicking Where
+// or Less, or an item whose schema upgrade fails, fails the query; the
+// error of a panic wraps query.ErrCallback.
+func (db *DB) QueryOnce(ctx context.Context, spec QuerySpec) ([]Item, error) {
+	if err := checkOnce(spec); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r, release, err := db.AcquireExisting(spec.Repo)
+	if err != nil {
+		return nil, fmt.Errorf("goatdb: query %s: %w", spec.Repo, err)
+	}
+	defer release()
+	o := &onceQuery{db: db, spec: spec}
+	if err := o.scan(ctx, r); err != nil {
+		return nil, err
+	}
+	return o.results()
+}
+
+// checkOnce reports a spec QueryOnce cannot run.
+func checkOnce(spec QuerySpec) error {
+	switch {
+	case spec.Source != nil:
+		return fmt.Errorf("goatdb: query %s: QueryOnce does not take a Source: run the source's query, or use Query", spec.Repo)
+	case spec.SortBy != "" && spec.Less != nil:
+		return fmt.Errorf("goatdb: query %s: give SortBy or Less, not both", spec.Repo)
+	case spec.Limit < 0:
+		return fmt.Errorf("goatdb: query %s: negative limit %d", spec.Repo, spec.Limit)
+	}
+	return nil
+}
+
+// onceQuery is one evaluation of a QuerySpec by QueryOnce.
+type onceQuery struct {
+	db      *DB
+	spec    QuerySpec
+	ordered bool         // by SortBy or Less, not by key
+	items   []Item       // the matches, or with a Limit and an order a max-heap of the best
+	sorts   []item.Value // with SortBy, each match's value of the field (zero when absent)
+	done    bool         // no later item can be a result
+
+	ns     string // the namespace of the last item with one, and
+	latest uint32 // the latest version registered of it (0: none)
+}
+
+// scan evaluates the repository's live items in key order, a chunk at a
+// time.
+func (o *onceQuery) scan(ctx context.Context, r *repo.Repo) error {
+	o.ordered = o.spec.SortBy != "" || o.spec.Less != nil
+	rs := repo.RangeSpec{Limit: min(rangeChunk, r.Count()+1)}
+	for {
+		es := r.Range(rs)
+		if err := o.chunk(es); err != nil || o.done || len(es) < rs.Limit {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rs.From, rs.After, rs.Limit = es[len(es)-1].Key, true, rangeChunk
+	}
+}
+
+// chunk evaluates a chunk of entries and keeps the matches that may be
+// results. It moves the matches to the front of es first, so that they
+// are stored with one allocation at most.
+func (o *onceQuery) chunk(es []repo.Entry) error {
+	limit := o.spec.Limit
+	w := 0
+	for i := range es {
+		ok, err := o.match(&es[i])
+		if err != nil {
+			return err
+		}
+		if ok {
+			es[w] = es[i]
+			w++
+		}
+		if !o.ordered && limit > 0 && len(o.items)+w == limit { // key order: the first Limit
+			o.done = true
+			break
+		}
+	}
+	room := w
+	if o.ordered && limit > 0 {
+		room = min(w, limit+1-len(o.items))
+	}
+	o.items = slices.Grow(o.items, room)
+	if o.spec.SortBy != "" {
+		o.sorts = slices.Grow(o.sorts, room)
+	}
+	for i := range es[:w] {
+		it, err := o.view(&es[i])
+		if err != nil {
+			return err
+		}
+		if err := o.add(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// match reports whether an entry matches Schema and Where.
+func (o *onceQuery) match(e *repo.Entry) (bool, error) {
+	if o.spec.Schema != "" && e.Schema.NS != o.spec.Schema {
+		return false, nil // an upgrade keeps the namespace
+	}
+	it, err := o.view(e)
+	if err != nil {
+		return false, err
+	}
+	return o.where(it)
+}
+
+// add keeps a match: every one, or with a Limit and an order the best
+// Limit in a heap.
+func (o *onceQuery) add(it Item) error {
+	o.items = append(o.items, it)
+	if o.spec.SortBy != "" {
+		v, _ := it.data.Get(o.spec.SortBy)
+		o.sorts = append(o.sorts, v)
+	}
+	limit := o.spec.Limit
+	switch {
+	case limit == 0 || !o.ordered:
+	case len(o.items) <= limit:
+		return o.callback(func() { o.up(len(o.items) - 1) })
+	default: // the new match replaces the worst if better
+		return o.callback(func() {
+			if o.compare(limit, 0) < 0 {
+				o.swap(limit, 0)
+				o.truncate(limit)
+				o.down(0)
+			} else {
+				o.truncate(limit)
+			}
+		})
+	}
+	return nil
+}
+
+// view is DB.view, looking up the latest version of a namespace once for
+// a run of items of that namespace rather than per item. An item whose
+// schema is upgraded is upgraded twice, to test it and to keep it: such
+// items are rare, and upgrades deterministic.
+func (o *onceQuery) view(e *repo.Entry) (Item, error) {
+	if ns := e.Schema.NS; ns != "" {
+		if ns != o.ns {
+			o.ns, o.latest = ns, 0
+			if s, ok := o.db.opts.Schemas.Latest(ns); ok {
+				o.latest = s.Version
+			}
+		}
+		if o.latest > e.Schema.Version {
+			it, err := o.db.view(o.spec.Repo, e.Key, e.Value, e.Schema, e.Head)
+			if err != nil {
+				err = fmt.Errorf("goatdb: query %s: %w", o.spec.Repo, err)
+			}
+			return it, err
+		}
+	}
+	return Item{repo: o.spec.Repo, key: e.Key, data: e.Value, schema: e.Schema, head: e.Head}, nil
+}
+
+// where runs spec.Where, turning a panic into an error.
+func (o *onceQuery) where(it Item) (match bool, err error) {
+	if o.spec.Where == nil {
+		return true, nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("goatdb: query %s: %w: where on %s: %v", o.spec.Repo, query.ErrCallback, it.key, p)
+		}
+	}()
+	return o.spec.Where(it), nil
+}
+
+// callback runs fn, which compares matches, turning a panic of Less into
+// an error.
+func (o *onceQuery) callback(fn func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("goatdb: query %s: %w: ordering: %v", o.spec.Repo, query.ErrCallback, p)
+		}
+	}()
+	fn()
+	return nil
+}
+
+// compare orders matches i and j as a Query does: by the SortBy field
+// (absent first, ints and numbers by value, others by item.Compare) or
+// by Less, reversed by Desc, then by key.
+func (o *onceQuery) compare(i, j int) int {
+	switch {
+	case o.spec.SortBy != "":
+		a, b := o.sorts[i], o.sorts[j]
+		c := item.CompareNumbers(a, b)
+		if c == 0 {
+			c = item.Compare(a, b)
+		}
+		if o.spec.Desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	case o.spec.Less != nil:
+		x, y := o.items[i], o.items[j]
+		if o.spec.Desc {
+			x, y = y, x
+		}
+		if o.spec.Less(x, y) {
+			return -1
+		}
+		if o.spec.Less(y, x) {
+			return 1
+		}
+	}
+	return strings.Compare(o.items[i].key, o.items[j].key)
+}
+
+func (o *onceQuery) swap(i, j int) {
+	o.items[i], o.items[j] = o.items[j], o.items[i]
+	if o.sorts != nil {
+		o.sorts[i], o.sorts[j] = o.sorts[j], o.sorts[i]
+	}
+}
+
+func (o *onceQuery) truncate(n int) {
+	o.items = o.items[:n]
+	if o.sorts != nil {
+		o.sorts = o.sorts[:n]
+	}
+}
+
+// up and down keep the matches a max-heap by compare: its root is the
+// worst of the best Limit.
+func (o *onceQuery) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if o.compare(p, i) >= 0 {
+			return
+		}
+		o.swap(p, i)
+		i = p
+	}
+}
+
+func (o *onceQuery) down(i int) {
+	n := len(o.items)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			return
+		}
+		if c+1 < n && o.compare(c+1, c) > 0 {
+			c++
+		}
+		if o.compare(i, c) >= 0 {
+			return
+		}
+		o.swap(i, c)
+		i = c
+	}
+}
+
+// results returns the matches in order.
+func (o *onceQuery) results() ([]Item, error) {
+	if !o.ordered || len(o.items) < 2 {
+		return o.items, nil
+	}
+	perm := make([]int32, len(o.items))
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	err := o.callback(func() {
+		slices.SortFunc(perm, func(i, j int32) int { return o.compare(int(i), int(j)) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Item, len(perm))
+	for i, p := range perm {
+		out[i] = o.items[p]
+	}
+	return out, nil
+}

@@ -103,7 +103,8 @@ type queryRegistry struct {
 
 // Query opens a query (see OpenQuery) and brings it up to date: the first
 // time, by scanning the repository, yielding between chunks and ending
-// early if ctx does. On error the query is closed.
+// early if ctx does. On error the query is closed. A query whose results
+// are read once is cheaper with QueryOnce, which builds no state to update.
 func (db *DB) Query(ctx context.Context, spec QuerySpec) (*Query, error) {
 	q, err := db.OpenQuery(spec)
 	if err != nil {

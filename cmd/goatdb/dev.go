@@ -64,14 +64,23 @@ func devCluster(e *env, args []string, nodes int, rules string, ack int) error {
 	if err != nil {
 		return final(err)
 	}
+	// The ports are chosen with every listener open, so that no two are
+	// the same, and freed for the nodes' servers.
 	addrs := make([]string, nodes)
+	lns := make([]net.Listener, 0, nodes)
 	for i := range addrs {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
 			return err
 		}
+		lns = append(lns, ln)
 		addrs[i] = ln.Addr().String()
-		ln.Close()
+	}
+	for _, l := range lns {
+		l.Close()
 	}
 	dirs := make([]string, nodes)
 	for i := range dirs {

@@ -15,14 +15,20 @@ import (
 	"github.com/goatdb/goatdb/internal/dbtest"
 )
 
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct free loopback addresses: their listeners
+// are all open while they are chosen, so no two are the same port.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		out = append(out, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return out
 }
 
 // TestServeShardedCluster: serve --cluster-raft with --cluster-init starts
@@ -47,7 +53,8 @@ func TestServeShardedCluster(t *testing.T) {
 		ok(t, dirs[n], "node", "init", "--root", rootFile, "--name", n)
 	}
 	common := []string{"--rules", "open", "--anonymous", "--log-level", "error"}
-	n1 := startServe(t, dirs["n1"], append([]string{"--addr", freeAddr(t), "--cluster-raft", freeAddr(t), "--cluster-init", "--replicas", "2"}, common...)...)
+	addrs := freeAddrs(t, 6)
+	n1 := startServe(t, dirs["n1"], append([]string{"--addr", addrs[0], "--cluster-raft", addrs[1], "--cluster-init", "--replicas", "2"}, common...)...)
 
 	client := dbtest.OpenDB(t, nil)
 	const repos = 12
@@ -66,8 +73,8 @@ func TestServeShardedCluster(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	n2 := startServe(t, dirs["n2"], append([]string{"--addr", freeAddr(t), "--cluster-raft", freeAddr(t), "--cluster-join", n1.url}, common...)...)
-	n3 := startServe(t, dirs["n3"], append([]string{"--addr", freeAddr(t), "--cluster-raft", freeAddr(t), "--cluster-join", n2.url}, common...)...)
+	n2 := startServe(t, dirs["n2"], append([]string{"--addr", addrs[2], "--cluster-raft", addrs[3], "--cluster-join", n1.url}, common...)...)
+	n3 := startServe(t, dirs["n3"], append([]string{"--addr", addrs[4], "--cluster-raft", addrs[5], "--cluster-join", n2.url}, common...)...)
 
 	members := []string{"n1", "n2", "n3"}
 	for {

@@ -110,26 +110,7 @@ func (db *DB) Sync(ctx context.Context, serverURL string, repos ...string) (Sync
 // Moves are followed once; a repository whose owners are none of nodes
 // keeps its error.
 func (db *DB) followMoved(ctx context.Context, nodes []string, st SyncStats, err error) (SyncStats, error) {
-	var rest []error
-	moved := map[string][]string{}
-	var walk func(error)
-	walk = func(e error) {
-		if e == nil {
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		if path, owners, ok := syncproto.Moved(e); ok {
-			moved[path] = owners
-			return
-		}
-		rest = append(rest, e)
-	}
-	walk(err)
+	moved, rest := syncproto.SplitMoved(err)
 	if len(moved) == 0 {
 		return st, err
 	}

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -520,30 +521,14 @@ func (sl *serverLoop) remoteFor(path string) *remote {
 // stream; it returns the rest of err. Owners outside the group are never
 // used: this peer's commits go only to servers it was given.
 func (sl *serverLoop) routeMoved(from *remote, err error) error {
-	var rest []error
-	var walk func(error)
-	walk = func(e error) {
-		if e == nil {
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		path, owners, ok := syncproto.Moved(e)
-		if !ok {
-			rest = append(rest, e)
-			return
-		}
+	moved, rest := syncproto.SplitMoved(err)
+	for path, owners := range moved {
 		if to := sl.ownerIn(owners, from); to != nil {
 			sl.routeTo(path, to)
-			return
+			continue
 		}
-		rest = append(rest, e)
+		rest = append(rest, fmt.Errorf("%w: sync %s: it lives on %s, none of them a server of this group", syncproto.ErrRemote, path, strings.Join(owners, " ")))
 	}
-	walk(err)
 	return errors.Join(rest...)
 }
 

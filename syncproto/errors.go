@@ -95,3 +95,31 @@ func Moved(err error) (path string, owners []string, ok bool) {
 	}
 	return re.Path, strings.Fields(msg), true
 }
+
+// SplitMoved walks err (joined errors included) and returns the
+// repositories it says moved (Moved), with their owners, and the other
+// errors.
+func SplitMoved(err error) (moved map[string][]string, rest []error) {
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		if path, owners, ok := Moved(e); ok {
+			if moved == nil {
+				moved = map[string][]string{}
+			}
+			moved[path] = owners
+			return
+		}
+		rest = append(rest, e)
+	}
+	walk(err)
+	return moved, rest
+}

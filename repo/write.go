@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
@@ -253,18 +256,18 @@ func (r *Repo) build(updates []Update, stages stages) ([]*commit.Commit, error) 
 		}
 		s.Value, s.Schema, s.Exists = v, sch, true // the write gives it a commit
 	}
+	if err := r.commitAll(stages.list); err != nil {
+		return nil, err
+	}
 	var out []*commit.Commit
 	for _, s := range stages.list {
-		c, err := r.commitFor(s)
-		if err != nil {
-			return nil, err
-		}
+		c := s.c
 		if c != nil && s.admit != nil {
 			if err := safeAdmit(s.admit, c, s.orig, s.Value); err != nil {
 				return nil, err
 			}
 		}
-		if s.c = c; c != nil {
+		if c != nil {
 			out = append(out, c)
 		}
 	}
@@ -279,6 +282,43 @@ func safeCall(fn func(Current) (item.Item, commit.Schema, error), cur Current) (
 		}
 	}()
 	return fn(cur)
+}
+
+// parallelMin is the fewest commits a write builds (hashes and signs) on
+// several cores: below it, starting goroutines costs more than it saves.
+const parallelMin = 8
+
+// commitAll builds each staged item's commit (commitFor) into its c: on
+// every core for a write of many items, since signing dominates. It
+// reads only the staged items and the immutable nodes they build on.
+func (r *Repo) commitAll(list []*staged) error {
+	workers := min(runtime.GOMAXPROCS(0), len(list)/parallelMin+1)
+	if workers <= 1 {
+		for _, s := range list {
+			c, err := r.commitFor(s)
+			if err != nil {
+				return err
+			}
+			s.c = c
+		}
+		return nil
+	}
+	errs := make([]error, len(list))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(list) {
+					return
+				}
+				list[i].c, errs[i] = r.commitFor(list[i])
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // safeAdmit runs an Admit hook, turning a panic into an error.

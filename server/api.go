@@ -376,14 +376,25 @@ func (s *Server) getReadable(ctx context.Context, path string) (*repo.Repo, goat
 	return rr, it, nil
 }
 
-func (s *Server) handleGetItem(w http.ResponseWriter, r *http.Request) {
+// readableItem returns the request's item path and the item, if this
+// member owns its repository (else it redirected: redirectUnowned) and
+// the principal may read it (else it answered as for a missing one).
+func (s *Server) readableItem(w http.ResponseWriter, r *http.Request) (string, *repo.Repo, goatdb.Item, bool) {
 	path := itemPathOf(r)
 	if s.redirectUnowned(w, r, repoPathOf(r)) {
-		return
+		return "", nil, goatdb.Item{}, false
 	}
 	rr, it, err := s.getReadable(r.Context(), path)
 	if err != nil {
 		s.readFailed(w, r, path, err)
+		return "", nil, goatdb.Item{}, false
+	}
+	return path, rr, it, true
+}
+
+func (s *Server) handleGetItem(w http.ResponseWriter, r *http.Request) {
+	path, rr, it, ok := s.readableItem(w, r)
+	if !ok {
 		return
 	}
 	if at := r.URL.Query().Get("at"); at != "" {
@@ -727,12 +738,8 @@ func (s *Server) answerWrite(w http.ResponseWriter, r *http.Request, path string
 }
 
 func (s *Server) handlePatchItem(w http.ResponseWriter, r *http.Request) {
-	path := itemPathOf(r)
-	if s.redirectUnowned(w, r, repoPathOf(r)) {
-		return
-	}
-	if _, _, err := s.getReadable(r.Context(), path); err != nil {
-		s.readFailed(w, r, path, err)
+	path, _, _, ok := s.readableItem(w, r)
+	if !ok {
 		return
 	}
 	patch, opts, ok := s.prepareWrite(w, r, path, bodyPatch)
@@ -794,12 +801,8 @@ func mergeObject(old, patch map[string]any) map[string]any {
 }
 
 func (s *Server) handleDeleteItem(w http.ResponseWriter, r *http.Request) {
-	path := itemPathOf(r)
-	if s.redirectUnowned(w, r, repoPathOf(r)) {
-		return
-	}
-	if _, _, err := s.getReadable(r.Context(), path); err != nil {
-		s.readFailed(w, r, path, err)
+	path, _, _, ok := s.readableItem(w, r)
+	if !ok {
 		return
 	}
 	_, opts, ok := s.prepareWrite(w, r, path, bodyNone)
@@ -822,12 +825,8 @@ type apiCommit struct {
 }
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
-	path := itemPathOf(r)
-	if s.redirectUnowned(w, r, repoPathOf(r)) {
-		return
-	}
-	if _, _, err := s.getReadable(r.Context(), path); err != nil {
-		s.readFailed(w, r, path, err)
+	path, _, _, ok := s.readableItem(w, r)
+	if !ok {
 		return
 	}
 	limit := maxHistory
@@ -869,12 +868,8 @@ type apiChange struct {
 
 // handleDiff compares two versions of an item field by field.
 func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request) {
-	path := itemPathOf(r)
-	if s.redirectUnowned(w, r, repoPathOf(r)) {
-		return
-	}
-	if _, _, err := s.getReadable(r.Context(), path); err != nil {
-		s.readFailed(w, r, path, err)
+	path, _, _, ok := s.readableItem(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()

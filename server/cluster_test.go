@@ -83,6 +83,20 @@ func (c *clusterRig) start(name string, bootstrap bool, db *goatdb.DB) *clusterM
 	return m
 }
 
+// join starts member name with db, joins it through the member via, and
+// waits until every member sees it serve.
+func (c *clusterRig) join(ctx context.Context, name string, via *clusterMember, db *goatdb.DB) *clusterMember {
+	c.t.Helper()
+	m := c.start(name, false, db)
+	if err := m.run.srv.JoinCluster(ctx, via.run.url, m.run.url, name); err != nil {
+		c.t.Fatalf("%s joins through %s: %v", name, via.run.url, err)
+	}
+	c.until(name+" serves", 20*time.Second, func(v cluster.View) bool {
+		return slices.Contains(v.Serving(), name) && !v.Pending()
+	})
+	return m
+}
+
 // until waits for every member's view to satisfy ok.
 func (c *clusterRig) until(what string, d time.Duration, ok func(cluster.View) bool) {
 	c.t.Helper()
@@ -133,16 +147,8 @@ func TestClusterJoinHandsRepositoriesOver(t *testing.T) {
 	if _, _, err := n1.run.srv.Accounts().AddUser("alice", nil); err != nil {
 		t.Fatal(err)
 	}
-	n2 := c.start("n2", false, dbtest.OpenDB(t, nil))
-	if err := n2.run.srv.JoinCluster(ctx, n1.run.url, n2.run.url, "n2"); err != nil {
-		t.Fatalf("n2 joins through n1: %v", err)
-	}
-	c.until("n2 serves", 20*time.Second, func(v cluster.View) bool { return len(v.Serving()) == 2 && !v.Pending() })
-	n3 := c.start("n3", false, dbtest.OpenDB(t, nil))
-	if err := n3.run.srv.JoinCluster(ctx, n2.run.url, n3.run.url, "n3"); err != nil {
-		t.Fatalf("n3 joins through n2 (a follower): %v", err)
-	}
-	c.until("n3 serves", 20*time.Second, func(v cluster.View) bool { return len(v.Serving()) == 3 && !v.Pending() })
+	c.join(ctx, "n2", n1, dbtest.OpenDB(t, nil))
+	c.join(ctx, "n3", c.members["n2"], dbtest.OpenDB(t, nil)) // through a follower
 
 	v, _ := n1.node.View()
 	held := map[string]int{}
@@ -289,12 +295,7 @@ func TestClusterRebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 2; i <= 4; i++ {
-		name := fmt.Sprintf("n%d", i)
-		m := c.start(name, false, dbtest.OpenDB(t, nil))
-		if err := m.run.srv.JoinCluster(ctx, n1.run.url, m.run.url, name); err != nil {
-			t.Fatalf("%s joins: %v", name, err)
-		}
-		c.until(name+" serves", 20*time.Second, func(v cluster.View) bool { return len(v.Serving()) == i && !v.Pending() })
+		c.join(ctx, fmt.Sprintf("n%d", i), n1, dbtest.OpenDB(t, nil))
 	}
 	c.untilHeld(t, repos)
 	for name, m := range c.members {
@@ -315,11 +316,7 @@ func TestClusterRebalance(t *testing.T) {
 		before += metricValue(t, m.run.srv, "goatdb_cluster_handoff_bytes_total")
 	}
 	v4, _ := n1.node.View()
-	n5 := c.start("n5", false, dbtest.OpenDB(t, nil))
-	if err := n5.run.srv.JoinCluster(ctx, n1.run.url, n5.run.url, "n5"); err != nil {
-		t.Fatal(err)
-	}
-	c.until("n5 serves", 20*time.Second, func(v cluster.View) bool { return len(v.Serving()) == 5 && !v.Pending() })
+	n5 := c.join(ctx, "n5", n1, dbtest.OpenDB(t, nil))
 	c.untilHeld(t, repos)
 	var after float64
 	for _, m := range c.members {
@@ -376,12 +373,8 @@ func TestClusterAckReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"n2", "n3"} {
-		m := c.start(name, false, dbtest.OpenDB(t, nil))
-		if err := m.run.srv.JoinCluster(ctx, n1.run.url, m.run.url, name); err != nil {
-			t.Fatal(err)
-		}
+		c.join(ctx, name, n1, dbtest.OpenDB(t, nil))
 	}
-	c.until("three serve", 20*time.Second, func(v cluster.View) bool { return len(v.Serving()) == 3 && !v.Pending() })
 	code, _, err := n1.run.srv.Accounts().AddUser("writer", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -205,7 +205,10 @@ func New(f Fields, key ed25519.PrivateKey) (*Commit, error) {
 // signature, timestamp = the latest leaf's. Its contents (a full snapshot
 // or a delta) and its repository (f.Repo) are chosen by the caller,
 // deterministically.
-func NewMerge(key string, leaves []*Commit, f Fields) (*Commit, error) {
+func NewMerge[L interface {
+	ID() ID
+	Time() int64
+}](key string, leaves []L, f Fields) (*Commit, error) {
 	f.Key, f.Session, f.Parents, f.Time = key, SessionID{}, nil, 0
 	for _, l := range leaves {
 		f.Parents = append(f.Parents, l.ID())

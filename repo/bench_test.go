@@ -19,8 +19,16 @@ import (
 
 // BenchmarkOpen100k measures replaying a log of 100,000 one-commit items
 // (GoatDB's workload item), without the database layer around it.
-func BenchmarkOpen100k(b *testing.B) {
-	const n = 100_000
+func BenchmarkOpen100k(b *testing.B) { benchOpen(b, 100_000, 1) }
+
+// BenchmarkOpenHistory measures replaying a log of 20,000 items written
+// 10 times each (a full snapshot and deltas): heapB/commit is what a
+// commit of history costs in memory once open.
+func BenchmarkOpenHistory(b *testing.B) { benchOpen(b, 20_000, 10) }
+
+// benchOpen writes n items rounds times each, then measures opening the
+// log, with the heap the open repository holds per item and per commit.
+func benchOpen(b *testing.B, n, rounds int) {
 	_, key, _ := ed25519.GenerateKey(nil)
 	path := filepath.Join(b.TempDir(), "basic.log")
 	r, err := repo.Open(path, &repo.Options{Key: key, Durability: repo.Async})
@@ -28,17 +36,19 @@ func BenchmarkOpen100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	schema := commit.Schema{NS: "test", Version: 1}
-	for start := 0; start < n; start += 1000 {
-		var ups []repo.Update
-		for i := start; i < start+1000; i++ {
-			v := item.New(map[string]item.Value{
-				"title": item.String(fmt.Sprint("Item ", i)), "count": item.Number(float64(i)),
-				"tags": item.StringSet(fmt.Sprint("tag", i), fmt.Sprint("category", i%5)),
-			})
-			ups = append(ups, repo.Update{Key: fmt.Sprintf("k%015d", i), Fn: func(repo.Current) (item.Item, commit.Schema, error) { return v, schema, nil }})
-		}
-		if _, err := r.Write(ups...); err != nil {
-			b.Fatal(err)
+	for round := range rounds {
+		for start := 0; start < n; start += 1000 {
+			var ups []repo.Update
+			for i := start; i < start+1000; i++ {
+				v := item.New(map[string]item.Value{
+					"title": item.String(fmt.Sprint("Item ", i, " ", round)), "count": item.Number(float64(i + round)),
+					"tags": item.StringSet(fmt.Sprint("tag", i), fmt.Sprint("category", i%5)),
+				})
+				ups = append(ups, repo.Update{Key: fmt.Sprintf("k%015d", i), Fn: func(repo.Current) (item.Item, commit.Schema, error) { return v, schema, nil }})
+			}
+			if _, err := r.Write(ups...); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	if err := r.Close(); err != nil {
@@ -63,7 +73,10 @@ func BenchmarkOpen100k(b *testing.B) {
 		r.Close()
 		b.StartTimer()
 	}
-	b.ReportMetric(heap/float64(b.N)/n, "heapB/item")
+	b.ReportMetric(heap/float64(b.N)/float64(n), "heapB/item")
+	if rounds > 1 {
+		b.ReportMetric(heap/float64(b.N)/float64(n*rounds), "heapB/commit")
+	}
 }
 
 // BenchmarkRecover100MB measures recovery of a log holding a 100 MB

@@ -157,7 +157,12 @@ func (r *Repo) checkNode(n *node) []Problem {
 		// peer, and no fault of this repository's storage.
 		return nil
 	}
-	if err := n.c.VerifySignature(!r.opts.Trusted); err != nil {
+	c, err := r.commitOf(n)
+	if err != nil {
+		add("%v", err)
+		return ps
+	}
+	if err := c.VerifySignature(!r.opts.Trusted); err != nil {
 		add("%v", err)
 	}
 	if !n.complete() {
@@ -176,7 +181,7 @@ func (r *Repo) checkNode(n *node) []Problem {
 		add("delta does not apply: %v", err)
 	}
 	if n.c.IsMerge() && !absent {
-		if why := r.checkMerge(n.c); why != "" {
+		if why := r.checkMerge(&n.c); why != "" {
 			add("%s", why)
 		}
 	}

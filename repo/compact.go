@@ -169,8 +169,8 @@ type compactPlan struct {
 	end       uint64 // E0: the log position the plan covers
 	keep      uint32 // node.mark of the commits kept
 	recs      []planRec
-	commits   []*commit.Commit // the kept commits of recs, in log order
-	list      []listed         // the shallow commits
+	commits   [][]byte // the encodings of the kept commits of recs, in log order
+	list      []listed // the shallow commits
 	shallow   []*node
 	excl      []*exclOp // the exclusions in force over kept commits
 	// kept lists the commits kept, in log order, and keptRec the index in
@@ -282,10 +282,10 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 		var size int64
 		for ; j < len(entries) && entries[j].seq == seq; j++ {
 			if n := entries[j]; n.mark == p.keep {
-				p.commits = append(p.commits, n.c)
+				p.commits = append(p.commits, n.enc)
 				p.kept = append(p.kept, n)
 				p.keptRec = append(p.keptRec, int32(len(p.recs)))
-				size += int64(binary.MaxVarintLen32 + storedSize(n.c, r.owner))
+				size += int64(binary.MaxVarintLen32 + storedLen(n.enc, r.owner))
 			} else {
 				p.removed++
 			}
@@ -475,7 +475,7 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 			s.seed[i] = n.out || n.c.Time() >= p.h || !s.hasChild[i] || s.childMin[i] >= p.h
 		case stPending:
 			s.kept[i] = true
-			for _, id := range deps(n.c) {
+			for _, id := range deps(&n.c) {
 				if j := local(id); j >= 0 && s.state[j] == stGood {
 					s.seed[j] = true
 				}
@@ -558,7 +558,7 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 			continue
 		}
 		s.kept[i] = true
-		for _, id := range deps(n.c) {
+		for _, id := range deps(&n.c) {
 			if j := local(id); j >= 0 && !s.kept[j] {
 				s.kept[i] = false
 			}
@@ -613,7 +613,13 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 func (r *Repo) planDrop(nodes []*node, drop func(*commit.Commit) bool, local func(commit.ID) int, state []uint8) {
 	var stack []int
 	for i, n := range nodes {
-		if drop(n.c) {
+		c, err := r.commitOf(n)
+		if err != nil {
+			// Kept: a purge never drops what it cannot read.
+			r.opts.Logger.Error("purge", "path", r.path, "err", err)
+			continue
+		}
+		if drop(c) {
 			state[i] = stDropped
 			stack = append(stack, i)
 		}
@@ -623,7 +629,7 @@ func (r *Repo) planDrop(nodes []*node, drop func(*commit.Commit) bool, local fun
 	}
 	dependents := make([][]int, len(nodes))
 	for i, n := range nodes {
-		for _, id := range deps(n.c) {
+		for _, id := range deps(&n.c) {
 			if j := local(id); j >= 0 {
 				dependents[j] = append(dependents[j], i)
 			}
@@ -760,10 +766,8 @@ func (c *compactCopy) prefix(p *compactPlan) error {
 		switch {
 		case len(kept) == rec.total && c.recordCount(h.typ, data) == rec.total:
 			err = c.verbatim(h.typ, data, h.dataCRC)
-		case len(kept) == 1:
-			err = c.raw(appendCommitRecord(nil, kept[0], c.owner, c.off))
 		default:
-			err = c.raw(appendGroupRecord(nil, kept, c.owner, c.off))
+			err = c.raw(appendEncodedRecord(nil, kept, c.owner, c.off))
 		}
 		rec.newEnd = uint64(c.off)
 		return err
@@ -960,7 +964,7 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (st CompactS
 // compactRaceLocked returns errCompactRace if a commit written since E0
 // builds on a commit the plan does not keep.
 func (r *Repo) compactRaceLocked(p *compactPlan) error {
-	gone := func(c *commit.Commit) bool {
+	gone := func(c placed) bool {
 		for _, id := range deps(c) {
 			if x := r.commits[id]; x != nil && x.seq <= p.end && x.mark != p.keep {
 				return true
@@ -970,7 +974,7 @@ func (r *Repo) compactRaceLocked(p *compactPlan) error {
 	}
 	i, _ := slices.BinarySearchFunc(r.entries, p.end+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
 	for _, n := range r.entries[i:] {
-		if gone(n.c) {
+		if gone(&n.c) {
 			return fmt.Errorf("%w: %s of %s", errCompactRace, n.c.ID().Short(), n.c.Key())
 		}
 	}

@@ -46,6 +46,15 @@
 // that catches up in batches does not restamp old writes. A merge received
 // from a peer is recomputed before it is trusted.
 //
+// In memory, a commit is what places it in its item's graph (id, parents,
+// time, delta base) and its encoding, packed in slabs (stored.go): its
+// value or delta is decoded again from the encoding when a merge, a delta,
+// History, ValueAt, Commit, CommitsSince or compaction asks for it, and
+// kept decoded only from its insertion until the sequence number next
+// advances. An item's head value is kept decoded (reads by key decode
+// nothing). So history costs about its encoded size plus a fixed part per
+// commit (BenchmarkOpenHistory reports it), not its decoded size.
+//
 // # Exclusion
 //
 // Exclude takes commits out of the graph without deleting them (exclude.go):

@@ -345,7 +345,7 @@ func (r *Repo) applyOpLocked(op *exclOp, seq uint64) map[string]bool {
 		r.reexcludeLocked(r.items[k])
 		// A write not durable yet that builds on an excluded commit is
 		// excluded when it joins; the next write must not build on it.
-		if p := r.inflight[k]; p != nil && r.overOutLocked(p.n.c) {
+		if p := r.inflight[k]; p != nil && r.overOutLocked(&p.n.c) {
 			delete(r.inflight, k)
 		}
 	}
@@ -498,7 +498,7 @@ func (r *Repo) reexcludeLocked(st *itemState) {
 
 // overOutLocked reports whether a commit not in the graph yet builds on an
 // excluded one, through commits held on their way to the graph.
-func (r *Repo) overOutLocked(c *commit.Commit) bool {
+func (r *Repo) overOutLocked(c placed) bool {
 	for _, p := range c.Parents() {
 		if n := r.commits[p]; n != nil {
 			if n.out {

@@ -19,16 +19,22 @@ const maxChain = 20
 // top bit means "stale", so it is 63, not 64.
 const maxMergeLeaves = 63
 
-// node is a commit in memory with what the graph knows about it.
+// node is a commit in memory with what the graph knows about it. It holds
+// the commit's identity and place (c) and its stored encoding (enc); the
+// decoded commit, with its value or delta, is held only while fresh (full)
+// and decoded again from enc when asked (commitOf), so history costs its
+// encoded size, not its decoded one.
 type node struct {
-	c       *commit.Commit
-	seq     uint64 // log position after the commit's record
-	missing int32  // parents and base that are not complete yet
-	mark    uint32 // scratch of the compaction planning (compact.go)
-	bad     string // why a complete-looking commit is invalid; never a leaf
-	gen     uint32 // 1 + the largest parent generation; set on completion
-	depth   uint16 // 0 for a full snapshot, else deltas since its base
-	out     bool   // excluded: the commit or an ancestor is (exclude.go); never a leaf
+	c       meta
+	enc     []byte         // the commit in stored form (log.go), owner's session left out
+	full    *commit.Commit // the decoded commit, while fresh or not stored yet; else nil
+	seq     uint64         // log position after the commit's record
+	missing int32          // parents and base that are not complete yet
+	mark    uint32         // scratch of the compaction planning (compact.go)
+	bad     string         // why a complete-looking commit is invalid; never a leaf
+	gen     uint32         // 1 + the largest parent generation; set on completion
+	depth   uint16         // 0 for a full snapshot, else deltas since its base
+	out     bool           // excluded: the commit or an ancestor is (exclude.go); never a leaf
 	// shallow: some parents were collected by compaction (horizon.go);
 	// gen and depth are those they had with them.
 	shallow bool
@@ -37,6 +43,50 @@ type node struct {
 }
 
 func (n *node) complete() bool { return n.missing == 0 && n.gen > 0 }
+
+// meta is what the graph needs of a commit to place it: its id, item,
+// parents, time and delta base. The value or delta is not here.
+type meta struct {
+	id      commit.ID
+	base    commit.ID // delta commits
+	key     string
+	parents []commit.ID
+	time    int64
+	full    bool
+}
+
+func metaOf(c *commit.Commit) meta {
+	return meta{id: c.ID(), base: c.Base(), key: c.Key(), parents: c.Parents(), time: c.Time(), full: c.IsFull()}
+}
+
+func (m *meta) ID() commit.ID        { return m.id }
+func (m *meta) Key() string          { return m.key }
+func (m *meta) Parents() []commit.ID { return m.parents }
+func (m *meta) Time() int64          { return m.time }
+func (m *meta) IsMerge() bool        { return len(m.parents) >= 2 }
+func (m *meta) IsFull() bool         { return m.full }
+func (m *meta) Base() commit.ID      { return m.base }
+
+// placed is what a commit and its meta share: what places it in the graph.
+type placed interface {
+	ID() commit.ID
+	Key() string
+	Parents() []commit.ID
+	Time() int64
+	IsFull() bool
+	IsMerge() bool
+	Base() commit.ID
+}
+
+// newNode returns a node for c, holding c decoded (fresh) and, if enc is
+// set, its stored form.
+func newNode(c *commit.Commit, enc []byte) *node {
+	n := &node{c: metaOf(c), enc: enc, full: c}
+	if c.IsFull() {
+		n.schema = c.Schema()
+	}
+	return n
+}
 
 // itemState is one item's graph.
 type itemState struct {
@@ -63,10 +113,22 @@ func (r *Repo) itemLocked(key string) *itemState {
 // insert adds a decoded commit; duplicates are ignored. It returns the node
 // and whether it was new. r.mu must be held (or the repo not yet shared).
 func (r *Repo) insert(c *commit.Commit, seq uint64) (*node, bool) {
+	return r.insertEncoded(c, nil, seq)
+}
+
+// insertEncoded is insert for a commit decoded from enc, its encoding in
+// memory that is never written again (a replay arena), which the node
+// keeps instead of a copy; nil means copy c's.
+func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, seq uint64) (*node, bool) {
 	if n, ok := r.commits[c.ID()]; ok {
 		return n, false
 	}
-	n := &node{c: c, seq: seq}
+	if enc == nil {
+		enc = r.storeLocked(c)
+	}
+	n := newNode(c, enc)
+	n.seq = seq
+	r.fresh = append(r.fresh, n)
 	r.commits[c.ID()] = n
 	r.entries = append(r.entries, n)
 	st := r.itemLocked(c.Key())
@@ -136,7 +198,7 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 	}
 	err := r.link(n)
 	if err == nil && (wasPending || r.untrusted[n.c.ID()]) && n.c.IsMerge() {
-		if why := r.checkMerge(n.c); why != "" {
+		if why := r.checkMerge(&n.c); why != "" {
 			err = errors.New(why)
 		}
 	}
@@ -202,7 +264,7 @@ func byID(a, b *node) int { return commit.CompareIDs(a.c.ID(), b.c.ID()) }
 // commit against its parents. A shallow commit (its collected parents
 // absent) takes its generation and depth from the horizon record.
 func (r *Repo) link(n *node) error {
-	c := n.c
+	c := &n.c
 	var gen uint32
 	for _, p := range c.Parents() {
 		pn := r.commits[p]
@@ -228,8 +290,7 @@ func (r *Repo) link(n *node) error {
 		n.gen = e.gen
 	}
 	if c.IsFull() {
-		n.schema = c.Schema()
-		return nil
+		return nil // n.schema is the commit's own (newNode)
 	}
 	b := r.commits[c.Base()]
 	switch {
@@ -247,7 +308,7 @@ func (r *Repo) link(n *node) error {
 	return nil
 }
 
-func (r *Repo) minParentDepth(c *commit.Commit) uint16 {
+func (r *Repo) minParentDepth(c *meta) uint16 {
 	d := uint16(maxChain)
 	for _, p := range c.Parents() {
 		if pn := r.commits[p]; pn != nil {
@@ -281,10 +342,15 @@ func (r *Repo) isAncestor(a, n *node) bool {
 
 // valueOf returns the item value a complete commit holds.
 func (r *Repo) valueOf(n *node) (item.Item, error) {
-	if n.c.IsFull() {
-		return n.c.Value(), nil
+	c, err := r.commitOf(n)
+	if err != nil || c.IsFull() {
+		return c.Value(), err
 	}
-	return item.Patch(n.base.c.Value(), n.c.Delta())
+	b, err := r.commitOf(n.base)
+	if err != nil {
+		return item.Item{}, err
+	}
+	return item.Patch(b.Value(), c.Delta())
 }
 
 // paintDown walks down from the leaves in generation order, painting every

@@ -341,7 +341,7 @@ func (r *Repo) loadHorizon(recs []scanned, version uint32) []Damage {
 }
 
 // listedEntry returns the horizon record's entry for c, if it has one.
-func (r *Repo) listedEntry(c *commit.Commit) (shallowEntry, bool) {
+func (r *Repo) listedEntry(c placed) (shallowEntry, bool) {
 	if len(r.listed) == 0 {
 		return shallowEntry{}, false
 	}

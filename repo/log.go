@@ -253,6 +253,55 @@ func appendCommitRecord(b []byte, c *commit.Commit, owner commit.SessionID, clai
 	return b
 }
 
+// ownerOffset returns where the owner's session is in a commit encoding,
+// or -1 if the commit is not the owner's (stored whole).
+func ownerOffset(enc []byte, owner commit.SessionID) int {
+	off, err := commit.PrefixLen(enc)
+	if err != nil || owner.IsZero() || !commit.HasSession(enc) || len(enc) < off+len(owner) ||
+		commit.SessionID(enc[off:off+len(owner)]) != owner {
+		return -1
+	}
+	return off
+}
+
+// storedLen returns the length of a commit encoding's stored form.
+func storedLen(enc []byte, owner commit.SessionID) int {
+	if ownerOffset(enc, owner) < 0 {
+		return 1 + len(enc)
+	}
+	return 1 + len(enc) - len(owner)
+}
+
+// appendStoredForm appends the stored form of a commit encoding enc, as
+// appendStored does of the commit.
+func appendStoredForm(b []byte, enc []byte, owner commit.SessionID) []byte {
+	off := ownerOffset(enc, owner)
+	if off < 0 {
+		return append(append(b, storedFull), enc...)
+	}
+	b = append(b, storedByOwner)
+	b = append(b, enc[:off]...)
+	return append(b, enc[off+len(owner):]...)
+}
+
+// appendEncodedRecord frames commit encodings in stored form as
+// appendCommitRecord (one) or appendGroupRecord (several) frames commits.
+func appendEncodedRecord(b []byte, encs [][]byte, owner commit.SessionID, claim int64) []byte {
+	if len(encs) == 1 {
+		stored := appendStoredForm(nil, encs[0], owner)
+		if len(stored) >= compressMin {
+			return appendFramed(b, recCommit, stored, claim)
+		}
+		return appendRecord(b, recCommit, stored, claim)
+	}
+	data := binary.AppendUvarint(nil, uint64(len(encs)))
+	for _, enc := range encs {
+		data = binary.AppendUvarint(data, uint64(storedLen(enc, owner)))
+		data = appendStoredForm(data, enc, owner)
+	}
+	return appendFramed(b, recGroup, data, claim)
+}
+
 // appendGroupRecord frames several commits as one record.
 func appendGroupRecord(b []byte, commits []*commit.Commit, owner commit.SessionID, claim int64) []byte {
 	return appendFramed(b, recGroup, appendGroup(nil, commits, owner), claim)
@@ -362,7 +411,9 @@ func recordCommits(typ byte, data []byte) ([][]byte, error) {
 	case recCommit, recGroup:
 	case recCommitZstd, recGroupZstd:
 		var err error
-		if data, err = zdec.DecodeAll(data, nil); err != nil {
+		// A copy: the decoder keeps a reference to its last input, which
+		// would keep the whole log read at open alive.
+		if data, err = zdec.DecodeAll(bytes.Clone(data), nil); err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)
 		}
 	case recMark, recExclude, recHorizon:

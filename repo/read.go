@@ -128,7 +128,12 @@ func (r *Repo) Commit(id commit.ID) (*commit.Commit, bool) {
 	if n == nil || n.bad != "" || n.out {
 		return nil, false
 	}
-	return n.c, true
+	c, err := r.commitOf(n)
+	if err != nil {
+		r.opts.Logger.Error("read commit", "path", r.path, "err", err)
+		return nil, false
+	}
+	return c, true
 }
 
 // Has reports whether the repository holds a commit (excluded ones too, so
@@ -190,7 +195,12 @@ func (r *Repo) History(key string) []Info {
 	slices.SortFunc(nodes, func(a, b *node) int { return -cmpNode(a, b) })
 	out := make([]Info, 0, len(nodes))
 	for _, n := range nodes {
-		info := Info{Commit: n.c, Seq: n.seq, Pending: !n.complete() && n.bad == "", Bad: n.bad, Shallow: n.shallow}
+		c, err := r.commitOf(n)
+		if err != nil {
+			r.opts.Logger.Error("read history", "path", r.path, "item", key, "err", err)
+			continue
+		}
+		info := Info{Commit: c, Seq: n.seq, Pending: !n.complete() && n.bad == "", Bad: n.bad, Shallow: n.shallow}
 		if root := by[n]; root != nil {
 			if info.Excluded = r.excl[root.c.ID()].kind; info.Excluded == ExcludeForgotten {
 				continue
@@ -342,9 +352,15 @@ func (r *Repo) CommitsSince(seq uint64) ([]*commit.Commit, uint64) {
 	i, _ := slices.BinarySearchFunc(r.entries, seq+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
 	out := make([]*commit.Commit, 0, len(r.entries)-i)
 	for _, n := range r.entries[i:] {
-		if n.bad == "" && !n.out {
-			out = append(out, n.c)
+		if n.bad != "" || n.out {
+			continue
 		}
+		c, err := r.commitOf(n)
+		if err != nil {
+			r.opts.Logger.Error("read commit", "path", r.path, "err", err)
+			continue
+		}
+		out = append(out, c)
 	}
 	return out, r.seq
 }

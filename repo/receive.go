@@ -228,7 +228,11 @@ func (r *Repo) previewValue(c *commit.Commit, values map[commit.ID]item.Item) (i
 		if n == nil || !n.complete() {
 			return item.Item{}, fmt.Errorf("%s: delta base %s is not stored yet; send it again", MissingParents, c.Base().Short())
 		}
-		base = n.c.Value()
+		bc, err := r.commitOf(n)
+		if err != nil {
+			return item.Item{}, err
+		}
+		base = bc.Value()
 	}
 	v, err := item.Patch(base, c.Delta())
 	if err != nil {
@@ -302,7 +306,7 @@ func parentsFirst(cs []*commit.Commit) []*commit.Commit {
 }
 
 // deps returns a commit's parents and, for a delta, its base.
-func deps(c *commit.Commit) []commit.ID {
+func deps(c placed) []commit.ID {
 	ds := c.Parents()
 	if !c.IsFull() {
 		ds = append(ds[:len(ds):len(ds)], c.Base())
@@ -352,7 +356,7 @@ func (r *Repo) precheckLocked(c *commit.Commit) string {
 			return "" // pending: checked on completion
 		}
 	}
-	if err := r.link(&node{c: c}); err != nil {
+	if err := r.link(newNode(c, nil)); err != nil {
 		return err.Error()
 	}
 	if c.IsMerge() {
@@ -362,7 +366,7 @@ func (r *Repo) precheckLocked(c *commit.Commit) string {
 }
 
 // checkMerge recomputes a merge commit from its parents.
-func (r *Repo) checkMerge(c *commit.Commit) string {
+func (r *Repo) checkMerge(c placed) string {
 	leaves := make([]*node, len(c.Parents()))
 	for i, p := range c.Parents() {
 		leaves[i] = r.commits[p]

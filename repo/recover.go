@@ -135,6 +135,7 @@ func hasSound(recs []scanned) bool {
 func (r *Repo) reset() {
 	r.commits, r.items, r.list = map[commit.ID]*node{}, map[string]*itemState{}, nil
 	r.waiting, r.entries, r.damage = map[commit.ID][]*node{}, nil, nil
+	r.slab, r.fresh = nil, nil
 	r.seq, r.live = 0, 0
 	r.index.clear()
 	r.excl, r.touched, r.exclSeq, r.reinstated = map[commit.ID]*exclusion{}, nil, 0, nil
@@ -262,11 +263,17 @@ func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 	r.entries = make([]*node, 0, len(jobs))
 	r.list = make([]*itemState, 0, len(jobs))
 	decoded := make([]*commit.Commit, len(jobs))
+	encoded := make([][]byte, len(jobs)) // in the workers' arenas, which the graph keeps (stored.go)
 	jobErrs := make([]error, len(jobs))
 	decode := func(k int, in *item.Interner, arena *[]byte) {
 		rec := recs[jobs[k].rec]
-		enc, err := loadStored(encs[jobs[k].rec][jobs[k].idx], r.owner, arena)
+		stored := encs[jobs[k].rec][jobs[k].idx]
+		enc, err := loadStored(stored, r.owner, arena)
+		if err == nil && stored[0] == storedFull { // enc is in the record's data: copy it
+			enc = packEncoding(arena, len(enc), func(b []byte) []byte { return append(b, enc...) })
+		}
 		if err == nil {
+			encoded[k] = enc
 			decoded[k], err = commit.DecodeShared(enc, in)
 		}
 		if err == nil && (rec.untrusted || rec.bad) {
@@ -321,7 +328,7 @@ func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 			switch {
 			case !rec.untrusted && !rec.bad:
 				if errs[i] == nil {
-					r.insert(decoded[k], uint64(rec.end))
+					r.insertEncoded(decoded[k], encoded[k], uint64(rec.end))
 				}
 			case jobErrs[k] != nil:
 				r.opts.Logger.Warn("refused a commit found in a damaged log", "path", r.path, "offset", rec.off, "err", jobErrs[k])

@@ -147,6 +147,8 @@ type Repo struct {
 	list    []*itemState          // every item in order of first commit, for iteration
 	waiting map[commit.ID][]*node // id awaited → commits waiting for it to complete
 	entries []*node               // every commit in log order
+	slab    []byte                // where stored forms are packed (stored.go)
+	fresh   []*node               // commits still holding their decoded form (stored.go)
 	seq     uint64                // log position after the last commit
 	live    int                   // items whose head is not deleted
 	index   liveIndex             // the live items in key order (index.go)
@@ -224,6 +226,9 @@ func Open(path string, opts *Options) (*Repo, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	r.mu.Lock()
+	r.releaseLocked()
+	r.mu.Unlock()
 	if r.log != nil {
 		// Merges written at open are held until durable (Sync).
 		r.mu.Lock()

@@ -48,7 +48,8 @@ func (r *Repo) headLocked(key string) (*node, item.Item, bool) {
 // pendingNode describes a commit a write built on parent (nil for a new
 // item), as link would once it joins the graph.
 func pendingNode(c *commit.Commit, parent *node) *node {
-	n := &node{c: c, gen: 1, schema: c.Schema()}
+	n := newNode(c, nil)
+	n.gen = 1
 	if parent == nil {
 		return n
 	}
@@ -117,7 +118,7 @@ func (r *Repo) confirmLocked() (ticket, bool) {
 		r.tentative = r.tentative[1:]
 		for _, c := range b.commits {
 			delete(r.held, c.ID())
-			if p := r.inflight[c.Key()]; p != nil && p.n.c == c {
+			if p := r.inflight[c.Key()]; p != nil && p.n.full == c {
 				delete(r.inflight, c.Key())
 			}
 		}

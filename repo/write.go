@@ -226,7 +226,7 @@ func (st *stages) add(s *staged) {
 func (r *Repo) movedLocked(stages []*staged) bool {
 	for _, s := range stages {
 		head, _, _ := r.headLocked(s.Key)
-		if (head == nil) != (s.head == nil) || head != nil && head.c != s.head.c {
+		if (head == nil) != (s.head == nil) || head != nil && head.c.id != s.head.c.id {
 			return true
 		}
 	}
@@ -387,7 +387,11 @@ func (r *Repo) contents(parents []*node, v item.Item, s commit.Schema) (commit.F
 	if err != nil {
 		return full, err
 	}
-	d := item.Diff(base.c.Value(), v)
+	bc, err := r.commitOf(base)
+	if err != nil {
+		return full, err
+	}
+	d := item.Diff(bc.Value(), v)
 	enc, err := item.AppendDelta(nil, d)
 	if err != nil {
 		return full, err
@@ -417,8 +421,11 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 	return int64(r.seq), nil
 }
 
-// wakeLocked wakes everyone waiting for the sequence number to advance.
+// wakeLocked wakes everyone waiting for the sequence number to advance, and
+// releases the decoded form of the commits inserted since it last ran
+// (stored.go). r.mu must be held for writing.
 func (r *Repo) wakeLocked() {
+	r.releaseLocked()
 	if r.watched.Swap(false) {
 		close(r.changed)
 		r.changed = make(chan struct{})
@@ -541,9 +548,9 @@ func (r *Repo) computeMerge(key string, leaves []*node) (*commit.Commit, error) 
 	if err != nil {
 		return nil, err
 	}
-	commits := make([]*commit.Commit, len(leaves))
+	commits := make([]*meta, len(leaves))
 	for i, l := range leaves {
-		commits[i] = l.c
+		commits[i] = &l.c
 	}
 	f.Repo = r.opts.Name
 	return commit.NewMerge(key, commits, f)

@@ -1,0 +1,121 @@
+package repo
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+)
+
+// checkReleased fails unless every commit in the graph holds its encoding
+// and no decoded form, and decodes back to the commit written.
+func checkReleased(t *testing.T, r *Repo, written map[commit.ID][]byte) {
+	t.Helper()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(r.entries) != len(written) {
+		t.Fatalf("graph holds %d commits, want %d", len(r.entries), len(written))
+	}
+	for _, n := range r.entries {
+		if n.full != nil {
+			t.Fatalf("commit %s of %s still holds its decoded form", n.c.id.Short(), n.c.key)
+		}
+		if n.enc == nil {
+			t.Fatalf("commit %s holds no encoding", n.c.id.Short())
+		}
+		c, err := r.commitOf(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, ok := written[c.ID()]; !ok || !bytes.Equal(c.Encode(), want) {
+			t.Fatalf("commit %s decodes to other bytes than were written", c.ID().Short())
+		}
+	}
+}
+
+func TestHistoryHeldEncoded(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.log")
+	schema := commit.Schema{NS: "note", Version: 1}
+	written := map[commit.ID][]byte{}
+	for _, d := range []Durability{Sync, Async} {
+		t.Run(d.String(), func(t *testing.T) {
+			r, err := Open(path, &Options{Key: key, Durability: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for round := range 4 {
+				var ups []Update
+				for i := range 20 {
+					v := item.New(map[string]item.Value{"title": item.String(fmt.Sprint("note ", i, " ", round, d)),
+						"n": item.Number(float64(round))})
+					ups = append(ups, Update{Key: fmt.Sprint("k", i), Fn: func(Current) (item.Item, commit.Schema, error) { return v, schema, nil }})
+				}
+				cs, err := r.Write(ups...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range cs {
+					written[c.ID()] = c.Encode()
+				}
+			}
+			// A commit by another session (stored whole, not without the
+			// owner's session) received from a peer.
+			peer, err := Open(filepath.Join(t.TempDir(), "p.log"), &Options{Key: other})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc, err := peer.Write(Update{Key: "from-peer-" + d.String(), Fn: func(Current) (item.Item, commit.Schema, error) {
+				return item.New(map[string]item.Value{"title": item.String("peer")}), schema, nil
+			}})
+			peer.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, rej, err := r.Receive([][]byte{pc[0].Encode()}); err != nil || len(rej) > 0 {
+				t.Fatal(err, rej)
+			}
+			written[pc[0].ID()] = pc[0].Encode()
+			if err := r.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			checkReleased(t, r, written)
+			if v, _, _ := r.Get("k3"); get(v, "n").Float() != 3 {
+				t.Fatalf("k3 = %v, want n 3", v)
+			}
+			h := r.History("k3")
+			if len(h) == 0 || h[len(h)-1].Commit.IsFull() != true {
+				t.Fatalf("history of k3: %v", h)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r, err = Open(path, &Options{Key: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			checkReleased(t, r, written)
+			for _, info := range r.History("k7") {
+				v, _, err := r.ValueAt(info.Commit.ID())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if title := get(v, "title").Str(); title == "" {
+					t.Fatalf("value at %s has no title", info.Commit.ID().Short())
+				}
+			}
+		})
+	}
+}
+
+func get(v item.Item, name string) item.Value {
+	x, _ := v.Get(name)
+	return x
+}

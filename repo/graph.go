@@ -97,6 +97,11 @@ type itemState struct {
 	out     []*node   // complete commits that are excluded, outside the graph
 	head    *node     // the leaf whose value is the item's value
 	value   item.Item // the head's value
+	// base and baseValue: when the head is a delta, its full snapshot and
+	// that snapshot's value, so that a write's delta and the next head's
+	// value need no decoding (stored.go); nil when the head is full.
+	base      *node
+	baseValue item.Item
 }
 
 func (r *Repo) itemLocked(key string) *itemState {

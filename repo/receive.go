@@ -228,11 +228,17 @@ func (r *Repo) previewValue(c *commit.Commit, values map[commit.ID]item.Item) (i
 		if n == nil || !n.complete() {
 			return item.Item{}, fmt.Errorf("%s: delta base %s is not stored yet; send it again", MissingParents, c.Base().Short())
 		}
-		bc, err := r.commitOf(n)
-		if err != nil {
-			return item.Item{}, err
+		var known bool
+		if st := r.items[c.Key()]; st != nil {
+			base, known = st.knownValue(n)
 		}
-		base = bc.Value()
+		if !known {
+			bc, err := r.commitOf(n)
+			if err != nil {
+				return item.Item{}, err
+			}
+			base = bc.Value()
+		}
 	}
 	v, err := item.Patch(base, c.Delta())
 	if err != nil {

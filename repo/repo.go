@@ -149,6 +149,7 @@ type Repo struct {
 	entries []*node               // every commit in log order
 	slab    []byte                // where stored forms are packed (stored.go)
 	fresh   []*node               // commits still holding their decoded form (stored.go)
+	decodes atomic.Int64          // commits decoded again from their encoding (stored.go)
 	seq     uint64                // log position after the last commit
 	live    int                   // items whose head is not deleted
 	index   liveIndex             // the live items in key order (index.go)

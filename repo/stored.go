@@ -55,6 +55,7 @@ func (r *Repo) commitOf(n *node) (*commit.Commit, error) {
 	if n.full != nil {
 		return n.full, nil
 	}
+	r.decodes.Add(1)
 	c, err := commit.DecodeShared(n.enc, nil)
 	if err == nil && c.ID() != n.c.id {
 		err = fmt.Errorf("decodes as %s", c.ID().Short())

@@ -119,3 +119,58 @@ func get(v item.Item, name string) item.Value {
 	x, _ := v.Get(name)
 	return x
 }
+
+// TestWritesDecodeNothing: updating an item, across the full snapshots
+// that start its delta chains, and under either durability, decodes no
+// commit again: the head's value and its delta base's are held.
+func TestWritesDecodeNothing(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	schema := commit.Schema{NS: "note", Version: 1}
+	for _, d := range []Durability{Sync, Async} {
+		t.Run(d.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "r.log")
+			r, err := Open(path, &Options{Key: key, Durability: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			write := func(i int) {
+				t.Helper()
+				v := item.New(map[string]item.Value{"title": item.String("a long enough title to make deltas pay"),
+					"body": item.String("and a body that does not change between the writes at all"), "n": item.Number(float64(i))})
+				if _, err := r.Write(Update{Key: "k", Fn: func(Current) (item.Item, commit.Schema, error) { return v, schema, nil }}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 3 {
+				write(i)
+			}
+			r.Close()
+			if r, err = Open(path, &Options{Key: key, Durability: d}); err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			before := r.decodes.Load()
+			for i := 3; i < 3*maxChain; i++ {
+				write(i)
+			}
+			if err := r.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if n := r.decodes.Load() - before; n > 1 {
+				t.Fatalf("%d writes decoded %d commits, want at most 1 (the delta base the open released)", 3*maxChain-3, n)
+			}
+			deltas := 0
+			for _, info := range r.History("k") {
+				if !info.Commit.IsFull() {
+					deltas++
+				}
+			}
+			if deltas < 2*maxChain {
+				t.Fatalf("%d deltas in the history, want the writes to be deltas", deltas)
+			}
+			if v, _, _ := r.Get("k"); get(v, "n").Float() != float64(3*maxChain-1) {
+				t.Fatalf("value %v", v)
+			}
+		})
+	}
+}

@@ -161,6 +161,7 @@ type staged struct {
 	Current
 	head *node          // the head the write builds on; nil for a new item
 	orig item.Item      // the head's value
+	base knownValue     // the head's delta base and its value, if the item holds it
 	c    *commit.Commit // the commit the write makes, if it changes the item
 
 	signer ed25519.PrivateKey                                    // Update.Signer
@@ -182,6 +183,9 @@ func (r *Repo) stageLocked(updates []Update) (stages, error) {
 		if head, v, ok := r.headLocked(u.Key); ok {
 			s.head, s.Exists, s.Head = head, true, head.c.ID()
 			s.Value, s.Schema, s.orig = v, head.schema, v
+			if it := r.items[u.Key]; it != nil && it.base != nil && head.base == it.base {
+				s.base = knownValue{it.base, it.baseValue}
+			}
 		}
 		st.add(s)
 	}
@@ -344,7 +348,7 @@ func (r *Repo) commitFor(s *staged) (*commit.Commit, error) {
 		parents = []*node{s.head}
 		t = max(t, s.head.c.Time())
 	}
-	f, err := r.contents(parents, s.Value, s.Schema)
+	f, err := r.contents(parents, s.Value, s.Schema, knownValue{s.head, s.orig}, s.base)
 	if err != nil {
 		return nil, err
 	}
@@ -363,12 +367,21 @@ func (r *Repo) commitFor(s *staged) (*commit.Commit, error) {
 	return commit.New(f, key)
 }
 
+// knownValue is a commit's value a caller holds decoded.
+type knownValue struct {
+	n *node
+	v item.Item
+}
+
 // contents chooses a full snapshot or a delta for a new commit with the
 // given parents (the delta rule): a delta against the nearest full-snapshot
 // ancestor, reached through the parent with the shortest chain (ties: the
 // smallest id), when the schema is unchanged, the chain stays under
 // maxChain, and the delta's encoding is at most 85% of the snapshot's.
-func (r *Repo) contents(parents []*node, v item.Item, s commit.Schema) (commit.Fields, error) {
+//
+// known holds the values of commits the caller has decoded (the staged
+// head, its delta base), so that a write decodes nothing.
+func (r *Repo) contents(parents []*node, v item.Item, s commit.Schema, known ...knownValue) (commit.Fields, error) {
 	full := commit.Fields{Full: true, Schema: s, Value: v}
 	var via *node
 	for _, p := range parents {
@@ -387,11 +400,22 @@ func (r *Repo) contents(parents []*node, v item.Item, s commit.Schema) (commit.F
 	if err != nil {
 		return full, err
 	}
-	bc, err := r.commitOf(base)
-	if err != nil {
-		return full, err
+	var bv item.Item
+	found := false
+	for _, k := range known {
+		if k.n == base {
+			bv, found = k.v, true
+			break
+		}
 	}
-	d := item.Diff(bc.Value(), v)
+	if !found {
+		bc, err := r.commitOf(base)
+		if err != nil {
+			return full, err
+		}
+		bv = bc.Value()
+	}
+	d := item.Diff(bv, v)
 	enc, err := item.AppendDelta(nil, d)
 	if err != nil {
 		return full, err
@@ -516,10 +540,10 @@ func (r *Repo) setHead(st *itemState) {
 			r.live--
 			r.index.update(st, false)
 		}
-		st.head, st.value = nil, item.Item{}
+		st.head, st.value, st.base, st.baseValue = nil, item.Item{}, nil, item.Item{}
 		return
 	}
-	v, err := r.valueOf(head)
+	v, err := r.headValue(st, head)
 	if err != nil {
 		r.opts.Logger.Error("read head", "path", r.path, "item", st.key, "err", err)
 		return
@@ -535,6 +559,45 @@ func (r *Repo) setHead(st *itemState) {
 	if was != !v.Deleted() {
 		r.index.update(st, !v.Deleted())
 	}
+}
+
+// headValue returns the value of head, the new head of st, and keeps in st
+// the value of its delta base, decoded only when the base changed.
+func (r *Repo) headValue(st *itemState, head *node) (item.Item, error) {
+	c, err := r.commitOf(head)
+	if err != nil {
+		return item.Item{}, err
+	}
+	if c.IsFull() {
+		st.base, st.baseValue = nil, item.Item{}
+		return c.Value(), nil
+	}
+	bv, ok := st.knownValue(head.base)
+	if !ok {
+		b, err := r.commitOf(head.base)
+		if err != nil {
+			return item.Item{}, err
+		}
+		bv = b.Value()
+	}
+	v, err := item.Patch(bv, c.Delta())
+	if err == nil {
+		st.base, st.baseValue = head.base, bv
+	}
+	return v, err
+}
+
+// knownValue returns the value of n if st holds it decoded: n is its head
+// or its head's delta base.
+func (st *itemState) knownValue(n *node) (item.Item, bool) {
+	switch {
+	case n == nil:
+	case n == st.head:
+		return st.value, true
+	case n == st.base:
+		return st.baseValue, true
+	}
+	return item.Item{}, false
 }
 
 // computeMerge builds the deterministic merge commit of leaves (sorted by id).

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+
+	"github.com/goatdb/goatdb/repo"
 )
 
 // ErrRepoChanged is DropRepo's error when the repository was written
@@ -60,7 +62,7 @@ func (db *DB) DropRepo(path string, epoch, seq uint64) error {
 	if err := db.fs.Remove(logPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("drop %s: %w", path, err)
 	}
-	for _, extra := range []string{logPath + ".quarantine"} {
+	for _, extra := range []string{logPath + ".quarantine", logPath + repo.IndexSuffix, logPath + repo.IndexSuffix + ".tmp"} {
 		if err := db.fs.Remove(extra); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("drop %s: %w", path, err)
 		}

@@ -17,13 +17,15 @@ import (
 	"github.com/goatdb/goatdb/repo"
 )
 
-// BenchmarkOpen100k measures replaying a log of 100,000 one-commit items
-// (GoatDB's workload item), without the database layer around it.
+// BenchmarkOpen100k measures opening a log of 100,000 one-commit items
+// (GoatDB's workload item), without the database layer around it: from
+// its head index, and by replaying it (the index removed before each
+// open).
 func BenchmarkOpen100k(b *testing.B) { benchOpen(b, 100_000, 1) }
 
-// BenchmarkOpenHistory measures replaying a log of 20,000 items written
-// 10 times each (a full snapshot and deltas): heapB/commit is what a
-// commit of history costs in memory once open.
+// BenchmarkOpenHistory measures opening a log of 20,000 items written 10
+// times each (a full snapshot and deltas): heapB/commit is what a commit
+// of history costs in memory once open.
 func BenchmarkOpenHistory(b *testing.B) { benchOpen(b, 20_000, 10) }
 
 // benchOpen writes n items rounds times each, then measures opening the
@@ -54,28 +56,43 @@ func benchOpen(b *testing.B, n, rounds int) {
 	if err := r.Close(); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	var heap float64
-	for b.Loop() {
-		var before, after runtime.MemStats
-		b.StopTimer()
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		b.StartTimer()
-		r, err := repo.Open(path, &repo.Options{Key: key})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		heap += float64(after.HeapAlloc) - float64(before.HeapAlloc)
-		r.Close()
-		b.StartTimer()
-	}
-	b.ReportMetric(heap/float64(b.N)/float64(n), "heapB/item")
-	if rounds > 1 {
-		b.ReportMetric(heap/float64(b.N)/float64(n*rounds), "heapB/commit")
+	for _, mode := range []string{"index", "replay"} {
+		b.Run(mode, func(b *testing.B) {
+			b.ReportAllocs()
+			var heap float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				b.StopTimer()
+				if mode == "replay" {
+					if err := os.Remove(path + repo.IndexSuffix); err != nil {
+						b.Fatal(err)
+					}
+				} else if _, err := os.Stat(path + repo.IndexSuffix); err != nil {
+					b.Fatal(err)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				b.StartTimer()
+				r, err := repo.Open(path, &repo.Options{Key: key})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				heap += float64(after.HeapAlloc) - float64(before.HeapAlloc)
+				if mode == "replay" {
+					r.Flush()
+					repo.ForgetIndexForTest(r) // Close writes it again
+				}
+				r.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(heap/float64(b.N)/float64(n), "heapB/item")
+			if rounds > 1 {
+				b.ReportMetric(heap/float64(b.N)/float64(n*rounds), "heapB/commit")
+			}
+		})
 	}
 }
 

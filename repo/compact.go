@@ -169,7 +169,7 @@ type compactPlan struct {
 	end       uint64 // E0: the log position the plan covers
 	keep      uint32 // node.mark of the commits kept
 	recs      []planRec
-	commits   [][]byte // the encodings of the kept commits of recs, in log order
+	keptIdx   []uint32 // the places of the kept commits of recs in their records, in log order
 	list      []listed // the shallow commits
 	shallow   []*node
 	excl      []*exclOp // the exclusions in force over kept commits
@@ -191,8 +191,9 @@ type compactPlan struct {
 type planRec struct {
 	oldEnd   uint64 // where it ends in the old log: its commits' sequence number
 	total    int    // its commits in memory
-	from, to int    // its kept commits, commits[from:to]
+	from, to int    // its kept commits, keptIdx[from:to] and kept[from:to]
 	newEnd   uint64 // where it ends in the new log
+	newSize  uint32 // its length there
 }
 
 // planCompact computes what a compaction at horizon h keeps. r.exclMu
@@ -278,25 +279,32 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 	prev := uint64(HeaderSize)
 	for i := 0; i < len(entries); {
 		seq := entries[i].seq
-		j, from := i, len(p.commits)
+		j, from := i, len(p.keptIdx)
+		for j < len(entries) && entries[j].seq == seq {
+			j++
+		}
 		var size int64
-		for ; j < len(entries) && entries[j].seq == seq; j++ {
-			if n := entries[j]; n.mark == p.keep {
-				p.commits = append(p.commits, n.enc)
-				p.kept = append(p.kept, n)
-				p.keptRec = append(p.keptRec, int32(len(p.recs)))
-				size += int64(binary.MaxVarintLen32 + storedLen(n.enc, r.owner))
-			} else {
+		for _, n := range entries[i:j] {
+			if n.mark != p.keep {
 				p.removed++
+				continue
+			}
+			p.keptIdx = append(p.keptIdx, n.idx)
+			p.kept = append(p.kept, n)
+			p.keptRec = append(p.keptRec, int32(len(p.recs)))
+			if n.enc != nil {
+				size += int64(binary.MaxVarintLen32 + storedLen(n.enc, r.owner))
+			} else { // not in memory (headindex.go): its share of the record
+				size += int64(binary.MaxVarintLen32) + int64(n.size-recHeadSize)/int64(j-i)
 			}
 		}
-		if kept := len(p.commits) - from; kept > 0 {
+		if kept := len(p.keptIdx) - from; kept > 0 {
 			if kept == j-i {
 				size = int64(seq - prev) // the record as it is
 			} else {
 				size += recHeadSize + 1
 			}
-			p.recs = append(p.recs, planRec{oldEnd: seq, total: j - i, from: from, to: len(p.commits)})
+			p.recs = append(p.recs, planRec{oldEnd: seq, total: j - i, from: from, to: len(p.keptIdx)})
 			p.keptBytes += size
 		}
 		prev, i = seq, j
@@ -761,15 +769,28 @@ func (c *compactCopy) prefix(p *compactPlan) error {
 		}
 		rec := &p.recs[k]
 		k++
-		kept := p.commits[rec.from:rec.to]
+		kept := p.keptIdx[rec.from:rec.to]
+		start := c.off
 		var err error
 		switch {
 		case len(kept) == rec.total && c.recordCount(h.typ, data) == rec.total:
 			err = c.verbatim(h.typ, data, h.dataCRC)
 		default:
-			err = c.raw(appendEncodedRecord(nil, kept, c.owner, c.off))
+			// The kept commits, as the record stores them, in a new record.
+			var stored [][]byte
+			if stored, err = recordCommits(h.typ, data); err != nil {
+				return fmt.Errorf("%w: the record ending at offset %d: %w", ErrCorrupt, end, err)
+			}
+			picked := make([][]byte, len(kept))
+			for i, idx := range kept {
+				if int(idx) >= len(stored) {
+					return fmt.Errorf("%w: the record ending at offset %d holds %d commits, not %d", ErrCorrupt, end, len(stored), idx+1)
+				}
+				picked[i] = stored[idx]
+			}
+			err = c.raw(appendStoredRecord(nil, picked, c.off))
 		}
-		rec.newEnd = uint64(c.off)
+		rec.newEnd, rec.newSize = uint64(c.off), uint32(c.off-start)
 		return err
 	})
 	if err == nil && k != len(p.recs) {
@@ -1017,7 +1038,11 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 	i, _ := slices.BinarySearchFunc(r.entries, p.end+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
 	tail := r.entries[i:]
 	for j, n := range p.kept {
-		n.seq = p.recs[p.keptRec[j]].newEnd
+		rec := &p.recs[p.keptRec[j]]
+		n.seq, n.size = rec.newEnd, rec.newSize
+		if rec.to-rec.from < rec.total { // rewritten with the kept commits only, in order
+			n.idx = uint32(j - rec.from)
+		}
 	}
 	for _, n := range tail {
 		n.seq -= uint64(shift)
@@ -1025,6 +1050,11 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 		g.entries = append(g.entries, n)
 	}
 	r.commits, r.entries = g.commits, g.entries
+	// Positions are the new file's: commits not in memory are read from it.
+	r.logVer, r.indexed = compactedVersion, 0
+	if err := r.rd.reset(); err != nil {
+		r.opts.Logger.Warn("close the old log", "path", r.path, "err", err)
+	}
 	for _, n := range p.shallow {
 		n.shallow = true
 	}

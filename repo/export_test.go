@@ -2,6 +2,14 @@ package repo
 
 import "github.com/goatdb/goatdb/commit"
 
+// ForgetIndexForTest makes Close write the head index again, as if the
+// repository had changed since it opened.
+func ForgetIndexForTest(r *Repo) {
+	r.mu.Lock()
+	r.indexed = 0
+	r.mu.Unlock()
+}
+
 // MarkSize is the length of a mark record, for the external tests.
 const MarkSize = recHeadSize
 

@@ -29,6 +29,8 @@ type node struct {
 	enc     []byte         // the commit in stored form (log.go), owner's session left out
 	full    *commit.Commit // the decoded commit, while fresh or not stored yet; else nil
 	seq     uint64         // log position after the commit's record
+	size    uint32         // the length of that record, head included
+	idx     uint32         // the commit's place in it (0 unless a group)
 	missing int32          // parents and base that are not complete yet
 	mark    uint32         // scratch of the compaction planning (compact.go)
 	bad     string         // why a complete-looking commit is invalid; never a leaf
@@ -115,16 +117,23 @@ func (r *Repo) itemLocked(key string) *itemState {
 	return st
 }
 
+// logPos is where a commit is in the log: the end of its record (its
+// sequence number), the record's length and the commit's place in it.
+type logPos struct {
+	end       uint64
+	size, idx uint32
+}
+
 // insert adds a decoded commit; duplicates are ignored. It returns the node
 // and whether it was new. r.mu must be held (or the repo not yet shared).
-func (r *Repo) insert(c *commit.Commit, seq uint64) (*node, bool) {
-	return r.insertEncoded(c, nil, seq)
+func (r *Repo) insert(c *commit.Commit, at logPos) (*node, bool) {
+	return r.insertEncoded(c, nil, at)
 }
 
 // insertEncoded is insert for a commit decoded from enc, its encoding in
 // memory that is never written again (a replay arena), which the node
 // keeps instead of a copy; nil means copy c's.
-func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, seq uint64) (*node, bool) {
+func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, at logPos) (*node, bool) {
 	if n, ok := r.commits[c.ID()]; ok {
 		return n, false
 	}
@@ -132,7 +141,7 @@ func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, seq uint64) (*node, b
 		enc = r.storeLocked(c)
 	}
 	n := newNode(c, enc)
-	n.seq = seq
+	n.seq, n.size, n.idx = at.end, at.size, at.idx
 	r.fresh = append(r.fresh, n)
 	r.commits[c.ID()] = n
 	r.entries = append(r.entries, n)
@@ -348,8 +357,11 @@ func (r *Repo) isAncestor(a, n *node) bool {
 // valueOf returns the item value a complete commit holds.
 func (r *Repo) valueOf(n *node) (item.Item, error) {
 	c, err := r.commitOf(n)
-	if err != nil || c.IsFull() {
-		return c.Value(), err
+	if err != nil {
+		return item.Item{}, err
+	}
+	if c.IsFull() {
+		return c.Value(), nil
 	}
 	b, err := r.commitOf(n.base)
 	if err != nil {

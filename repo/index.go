@@ -35,6 +35,17 @@ func (x *liveIndex) update(st *itemState, live bool) {
 
 func (x *liveIndex) clear() { x.tr = nil }
 
+// load fills an empty index with items sorted by key.
+func (x *liveIndex) load(sorted []*itemState) {
+	if len(sorted) == 0 {
+		return
+	}
+	x.tr = btree.NewBTreeGOptions(byKey, btree.Options{NoLocks: true})
+	for _, st := range sorted {
+		x.tr.Load(st)
+	}
+}
+
 // RangeSpec selects live items by key for Range: keys at or after From
 // (strictly after, if After), starting with Prefix; at most Limit of them,
 // or every one if Limit is 0.

@@ -272,32 +272,19 @@ func storedLen(enc []byte, owner commit.SessionID) int {
 	return 1 + len(enc) - len(owner)
 }
 
-// appendStoredForm appends the stored form of a commit encoding enc, as
-// appendStored does of the commit.
-func appendStoredForm(b []byte, enc []byte, owner commit.SessionID) []byte {
-	off := ownerOffset(enc, owner)
-	if off < 0 {
-		return append(append(b, storedFull), enc...)
-	}
-	b = append(b, storedByOwner)
-	b = append(b, enc[:off]...)
-	return append(b, enc[off+len(owner):]...)
-}
-
-// appendEncodedRecord frames commit encodings in stored form as
-// appendCommitRecord (one) or appendGroupRecord (several) frames commits.
-func appendEncodedRecord(b []byte, encs [][]byte, owner commit.SessionID, claim int64) []byte {
-	if len(encs) == 1 {
-		stored := appendStoredForm(nil, encs[0], owner)
-		if len(stored) >= compressMin {
-			return appendFramed(b, recCommit, stored, claim)
+// appendStoredRecord frames commits in stored form as appendCommitRecord
+// (one) or appendGroupRecord (several) frames commits.
+func appendStoredRecord(b []byte, stored [][]byte, claim int64) []byte {
+	if len(stored) == 1 {
+		if len(stored[0]) >= compressMin {
+			return appendFramed(b, recCommit, stored[0], claim)
 		}
-		return appendRecord(b, recCommit, stored, claim)
+		return appendRecord(b, recCommit, stored[0], claim)
 	}
-	data := binary.AppendUvarint(nil, uint64(len(encs)))
-	for _, enc := range encs {
-		data = binary.AppendUvarint(data, uint64(storedLen(enc, owner)))
-		data = appendStoredForm(data, enc, owner)
+	data := binary.AppendUvarint(nil, uint64(len(stored)))
+	for _, s := range stored {
+		data = binary.AppendUvarint(data, uint64(len(s)))
+		data = append(data, s...)
 	}
 	return appendFramed(b, recGroup, data, claim)
 }

@@ -41,6 +41,10 @@ func (r *Repo) load() error {
 	if !r.opts.ReadOnly {
 		r.removeCompactLeftover()
 	}
+	x, done, err := r.loadFromIndex()
+	if done || err != nil {
+		return err
+	}
 	data, err := r.opts.FS.ReadFile(r.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !r.opts.ReadOnly:
@@ -76,7 +80,7 @@ func (r *Repo) load() error {
 		sc.damage = append([]Damage{{Offset: 0, Length: HeaderSize, Reason: herr.Error()}}, sc.damage...)
 		h = logHeader{owner: r.session, version: logVersion}
 	}
-	r.owner, r.epoch = h.owner, h.epoch
+	r.owner, r.epoch, r.logVer = h.owner, h.epoch, h.version
 	switch {
 	case sc.end == int64(len(data)):
 	case r.opts.ReadOnly: // a write in flight, or a tail the next writer cuts
@@ -86,7 +90,33 @@ func (r *Repo) load() error {
 	}
 	ops, badOps := r.loadExclusions(sc.recs)
 	badOps = append(badOps, r.loadHorizon(sc.recs, h.version)...)
-	kept, bad := r.replay(sc.recs)
+	recs := sc.recs
+	if x != nil {
+		// The index holds the graph of the first bytes: replay the tail.
+		if why := indexMatches(x, sc, ops, badOps); why != "" {
+			r.indexUnused(why)
+		} else if err := r.loadIndexed(x); err != nil {
+			r.indexUnused(err.Error())
+			r.reset()
+			r.noIndex = true
+			return r.load()
+		} else {
+			if i := slices.IndexFunc(recs, func(rec scanned) bool { return uint64(rec.end) > x.h.covered }); i >= 0 {
+				recs = recs[i:]
+			} else {
+				recs = nil
+			}
+			r.indexed = x.h.covered
+
+		}
+	}
+	kept, bad := r.replay(recs)
+	if r.indexed > 0 && len(bad) > 0 {
+		// Damage in the tail: recover from a replay of the whole log.
+		r.reset()
+		r.noIndex = true
+		return r.load()
+	}
 	r.listed = nil
 	r.noteExclusions(ops)
 	sc.damage = append(sc.damage, badOps...)
@@ -136,6 +166,7 @@ func (r *Repo) reset() {
 	r.commits, r.items, r.list = map[commit.ID]*node{}, map[string]*itemState{}, nil
 	r.waiting, r.entries, r.damage = map[commit.ID][]*node{}, nil, nil
 	r.slab, r.fresh = nil, nil
+	r.indexed = 0
 	r.seq, r.live = 0, 0
 	r.index.clear()
 	r.excl, r.touched, r.exclSeq, r.reinstated = map[commit.ID]*exclusion{}, nil, 0, nil
@@ -258,10 +289,12 @@ func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 			jobs = append(jobs, job{i, j})
 		}
 	}
-	r.commits = make(map[commit.ID]*node, len(jobs))
-	r.items = make(map[string]*itemState, len(jobs))
-	r.entries = make([]*node, 0, len(jobs))
-	r.list = make([]*itemState, 0, len(jobs))
+	if len(r.commits) == 0 { // else the head index loaded the first records' (headindex.go)
+		r.commits = make(map[commit.ID]*node, len(jobs))
+		r.items = make(map[string]*itemState, len(jobs))
+		r.entries = make([]*node, 0, len(jobs))
+		r.list = make([]*itemState, 0, len(jobs))
+	}
 	decoded := make([]*commit.Commit, len(jobs))
 	encoded := make([][]byte, len(jobs)) // in the workers' arenas, which the graph keeps (stored.go)
 	jobErrs := make([]error, len(jobs))
@@ -328,12 +361,12 @@ func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 			switch {
 			case !rec.untrusted && !rec.bad:
 				if errs[i] == nil {
-					r.insertEncoded(decoded[k], encoded[k], uint64(rec.end))
+					r.insertEncoded(decoded[k], encoded[k], logPos{uint64(rec.end), uint32(rec.end - rec.off), uint32(jobs[k].idx)})
 				}
 			case jobErrs[k] != nil:
 				r.opts.Logger.Warn("refused a commit found in a damaged log", "path", r.path, "offset", rec.off, "err", jobErrs[k])
 			default:
-				if n := r.insertUntrusted(decoded[k], uint64(rec.end)); n != nil {
+				if n := r.insertUntrusted(decoded[k], logPos{uint64(rec.end), uint32(rec.end - rec.off), uint32(jobs[k].idx)}); n != nil {
 					kept[i] = append(kept[i], decoded[k])
 				}
 			}
@@ -355,12 +388,12 @@ func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 // scanning or salvaged from damaged data, so that a merge among such
 // commits is recomputed when it completes. It returns nil if the commit
 // does not fit the graph.
-func (r *Repo) insertUntrusted(c *commit.Commit, seq uint64) *node {
+func (r *Repo) insertUntrusted(c *commit.Commit, at logPos) *node {
 	if r.untrusted == nil {
 		r.untrusted = map[commit.ID]bool{}
 	}
 	r.untrusted[c.ID()] = true
-	n, _ := r.insert(c, seq)
+	n, _ := r.insert(c, at)
 	delete(r.untrusted, c.ID())
 	if n.bad != "" {
 		return nil

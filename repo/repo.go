@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -149,7 +150,11 @@ type Repo struct {
 	entries []*node               // every commit in log order
 	slab    []byte                // where stored forms are packed (stored.go)
 	fresh   []*node               // commits still holding their decoded form (stored.go)
-	decodes atomic.Int64          // commits decoded again from their encoding (stored.go)
+	decodes atomic.Int64          // commits decoded again from their encoding or the log (stored.go)
+	rd      logReader             // reads commits not in memory from the log (stored.go)
+	logVer  uint32                // the log's format version (log.go)
+	indexed uint64                // the log length the head index read at open covers (headindex.go)
+	noIndex bool                  // load replays the whole log: the index did not fit it
 	seq     uint64                // log position after the last commit
 	live    int                   // items whose head is not deleted
 	index   liveIndex             // the live items in key order (index.go)
@@ -357,9 +362,15 @@ func (r *Repo) Close() error {
 	close(r.stop)
 	r.wg.Wait()
 	if r.log == nil {
-		return nil
+		return r.rd.reset()
 	}
-	return r.log.close()
+	err := r.log.close()
+	if err == nil {
+		r.mu.Lock()
+		r.writeIndex()
+		r.mu.Unlock()
+	}
+	return errors.Join(err, r.rd.reset())
 }
 
 // Changed returns a channel that is closed when the repository's sequence

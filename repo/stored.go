@@ -1,9 +1,14 @@
 package repo
 
 import (
+	"errors"
 	"fmt"
+	"hash/crc32"
+	"os"
+	"sync"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/vfs"
 )
 
 // Commits in memory.
@@ -49,11 +54,16 @@ func packEncoding(s *[]byte, size int, add func([]byte) []byte) []byte {
 	return (*s)[start:len(*s):len(*s)]
 }
 
-// commitOf returns n's commit, decoding it from its stored form unless it
-// is fresh. It does not change n, so it may run under the read lock.
+// commitOf returns n's commit, decoding it from its encoding unless it is
+// fresh, or reading it from the log if the graph came from the head index
+// (headindex.go) and does not hold it. It does not change n, so it may run
+// under the read lock.
 func (r *Repo) commitOf(n *node) (*commit.Commit, error) {
 	if n.full != nil {
 		return n.full, nil
+	}
+	if n.enc == nil {
+		return r.readCommit(n)
 	}
 	r.decodes.Add(1)
 	c, err := commit.DecodeShared(n.enc, nil)
@@ -81,4 +91,101 @@ func (r *Repo) releaseLocked() {
 		clear(r.fresh)
 		r.fresh = r.fresh[:0]
 	}
+}
+
+// logReader reads the records of commits the graph does not hold (loaded
+// from the head index) from the log, keeping the last record read, since
+// sync and history read the commits of one record together.
+type logReader struct {
+	mu     sync.Mutex // guards the fields below
+	f      vfs.File   // nil until the first read
+	off    int64      // the cached record's offset, or -1
+	stored [][]byte   // its commits in stored form
+}
+
+// reset closes the file and forgets the cached record: the log was
+// replaced (compaction) or is closing.
+func (lr *logReader) reset() error {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	var err error
+	if lr.f != nil {
+		err = lr.f.Close()
+	}
+	lr.f, lr.off, lr.stored = nil, -1, nil
+	return err
+}
+
+// record returns the stored commits of the record [off, off+size).
+func (r *Repo) record(off int64, size uint32) ([][]byte, error) {
+	lr := &r.rd
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if lr.f != nil && lr.off == off && lr.stored != nil {
+		return lr.stored, nil
+	}
+	if lr.f == nil {
+		f, err := r.opts.FS.OpenFile(r.path, os.O_RDONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		lr.f = f
+	}
+	buf := make([]byte, size)
+	if _, err := lr.f.ReadAt(buf, off); err != nil {
+		return nil, fmt.Errorf("%w: read the record at offset %d: %w", ErrCorrupt, off, err)
+	}
+	var h recHead
+	ok := len(buf) >= recHeadSize
+	if ok {
+		h, ok = headAt(buf[:recHeadSize], off)
+	}
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%w: no sound record at offset %d", ErrCorrupt, off)
+	case recHeadSize+h.length != int(size):
+		return nil, fmt.Errorf("%w: the record at offset %d is %d bytes, not %d", ErrCorrupt, off, recHeadSize+h.length, size)
+	case crc32.Checksum(buf[recHeadSize:], castagnoli) != h.dataCRC:
+		return nil, fmt.Errorf("%w: record data checksum mismatch at offset %d", ErrCorrupt, off)
+	}
+	stored, err := recordCommits(h.typ, buf[recHeadSize:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: the record at offset %d: %w", ErrCorrupt, off, err)
+	}
+	lr.off, lr.stored = off, stored
+	return stored, nil
+}
+
+// readCommit reads n's commit from the log, checks it is the one the graph
+// names and decodes it. Damage found removes the head index, so that the
+// next open replays the log and recovers from it.
+func (r *Repo) readCommit(n *node) (*commit.Commit, error) {
+	c, err := func() (*commit.Commit, error) {
+		stored, err := r.record(int64(n.seq)-int64(n.size), n.size)
+		if err != nil {
+			return nil, err
+		}
+		if int(n.idx) >= len(stored) {
+			return nil, fmt.Errorf("%w: the record ending at offset %d holds %d commits, not %d", ErrCorrupt, n.seq, len(stored), n.idx+1)
+		}
+		var arena []byte
+		enc, err := loadStored(stored[n.idx], r.owner, &arena)
+		if err != nil {
+			return nil, fmt.Errorf("%w: commit %s in the log: %w", ErrCorrupt, n.c.id.Short(), err)
+		}
+		r.decodes.Add(1)
+		c, err := commit.DecodeShared(enc, nil)
+		if err == nil && c.ID() != n.c.id {
+			err = fmt.Errorf("the log holds %s where the index says", c.ID().Short())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: commit %s in the log: %w", ErrCorrupt, n.c.id.Short(), err)
+		}
+		return c, nil
+	}()
+	if err != nil && errors.Is(err, ErrCorrupt) {
+		r.opts.Logger.Error("damaged log: the next open replays it and quarantines the damage", "path", r.path, "err", err)
+		r.removeIndex()
+	}
+	return c, err
 }

@@ -24,8 +24,8 @@ func checkReleased(t *testing.T, r *Repo, written map[commit.ID][]byte) {
 		if n.full != nil {
 			t.Fatalf("commit %s of %s still holds its decoded form", n.c.id.Short(), n.c.key)
 		}
-		if n.enc == nil {
-			t.Fatalf("commit %s holds no encoding", n.c.id.Short())
+		if n.enc == nil && r.indexed == 0 {
+			t.Fatalf("commit %s holds no encoding, and the graph was replayed", n.c.id.Short())
 		}
 		c, err := r.commitOf(n)
 		if err != nil {
@@ -156,8 +156,11 @@ func TestWritesDecodeNothing(t *testing.T) {
 			if err := r.Flush(); err != nil {
 				t.Fatal(err)
 			}
-			if n := r.decodes.Load() - before; n > 1 {
-				t.Fatalf("%d writes decoded %d commits, want at most 1 (the delta base the open released)", 3*maxChain-3, n)
+			// The open released the head's delta base (or, from the head
+			// index, never read it): the first write reads it, to build
+			// its delta and again to set the new head.
+			if n := r.decodes.Load() - before; n > 2 {
+				t.Fatalf("%d writes decoded %d commits, want at most 2 (the delta base the open released)", 3*maxChain-3, n)
 			}
 			deltas := 0
 			for _, info := range r.History("k") {

@@ -21,6 +21,7 @@ import (
 // durable.
 type batch struct {
 	t         ticket
+	size      uint32 // the record's length
 	commits   []*commit.Commit
 	op        *exclOp // an exclusion record (exclude.go) instead of commits
 	untrusted bool    // received from a peer: merges among them are recomputed
@@ -74,14 +75,19 @@ func (r *Repo) holdLocked(commits []*commit.Commit, untrusted bool, gen *uint64)
 // holdBatchLocked logs b's commits as one record and holds b.
 func (r *Repo) holdBatchLocked(b *batch, gen *uint64) (ticket, error) {
 	commits, op := b.commits, b.op
+	var size int
 	add := func(b []byte, claim int64) []byte {
-		if op != nil {
-			return appendExclusionRecord(b, op, claim)
+		n := len(b)
+		switch {
+		case op != nil:
+			b = appendExclusionRecord(b, op, claim)
+		case len(commits) == 1:
+			b = appendCommitRecord(b, commits[0], r.owner, claim)
+		default:
+			b = appendGroupRecord(b, commits, r.owner, claim)
 		}
-		if len(commits) == 1 {
-			return appendCommitRecord(b, commits[0], r.owner, claim)
-		}
-		return appendGroupRecord(b, commits, r.owner, claim)
+		size = len(b) - n
+		return b
 	}
 	var t ticket
 	var err error
@@ -93,7 +99,7 @@ func (r *Repo) holdBatchLocked(b *batch, gen *uint64) (ticket, error) {
 	if err != nil {
 		return t, err
 	}
-	b.t = t
+	b.t, b.size = t, uint32(size)
 	r.tentative = append(r.tentative, b)
 	for _, c := range commits {
 		r.held[c.ID()] = true
@@ -135,8 +141,8 @@ func (r *Repo) confirmLocked() (ticket, bool) {
 			continue
 		}
 		r.markLocked(b.commits, b.untrusted, b.validate)
-		for _, c := range b.commits {
-			r.insert(c, end)
+		for i, c := range b.commits {
+			r.insert(c, logPos{end, b.size, uint32(i)})
 			keys[c.Key()] = true
 		}
 		r.untrusted, r.validating = nil, nil

@@ -461,17 +461,22 @@ func (r *Repo) wakeLocked() {
 // durability). Several commits go in one group record, so a crash keeps
 // all or none.
 func (r *Repo) logLocked(commits []*commit.Commit) (int64, error) {
+	var size int
 	t, err := r.log.appendWith(func(b []byte, claim int64) []byte {
+		n := len(b)
 		if len(commits) == 1 {
-			return appendCommitRecord(b, commits[0], r.owner, claim)
+			b = appendCommitRecord(b, commits[0], r.owner, claim)
+		} else {
+			b = appendGroupRecord(b, commits, r.owner, claim)
 		}
-		return appendGroupRecord(b, commits, r.owner, claim)
+		size = len(b) - n
+		return b
 	})
 	if err != nil {
 		return 0, err
 	}
-	for _, c := range commits {
-		r.insert(c, uint64(t.end))
+	for i, c := range commits {
+		r.insert(c, logPos{uint64(t.end), uint32(size), uint32(i)})
 	}
 	r.seq = uint64(t.end)
 	return t.end, nil

@@ -1,0 +1,738 @@
+package repo
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/item"
+	"github.com/goatdb/goatdb/vfs"
+)
+
+// The head index, PATH.index beside the log PATH, is the graph as a replay
+// of the log's first L bytes leaves it, so that an open reads it instead of
+// decoding every commit: per item its key, leaves, head and head value,
+// and per commit what places it in its item's graph (id, parents, time,
+// delta base, schema, generation, depth) and where it is in the log. The
+// commits' contents stay in the log, read when asked (stored.go). It is a
+// cache: nothing in it is needed to recover a commit, and an index that is
+// missing, damaged or does not match the log is ignored (the open replays
+// the whole log, and says why in a log line).
+//
+//	index  := header body crc32c(header body) (u32 LE)
+//	header := magic "goatdbIX" | version u32 (1) | log epoch u64 | L u64
+//	        | anchor offset u64 | anchor head (23 bytes) | log version u32
+//	        | horizon i64 | previous epoch u64          (all LE)
+//	body   := nNS uvarint, nNS × string            the schema namespaces
+//	        | nItems uvarint, nCommits uvarint
+//	        | nCommits × commit                   in log order
+//	        | nItems × item                       in order of first commit
+//	commit := item uvarint | id (32) | flags u8 (1 full, 2 shallow)
+//	        | time varint | nParents uvarint, nParents × ref
+//	        | full: ns uvarint, version uvarint ; delta: base ref
+//	        | end − previous end uvarint | record length uvarint | place uvarint
+//	        | generation uvarint | depth uvarint
+//	ref    := uvarint k: k > 0 the k-th commit (1-based) ; 0 then the id (32): not here
+//	item   := key string | nLeaves uvarint, nLeaves × ref | head ref | value (string: item encoding, if head)
+//	string := uvarint length | bytes
+//
+// The anchor is the record that ends at L, whose head the log must still
+// hold at that offset: with the epoch (random per log file, new at every
+// rewrite) and L not beyond the log's end, it proves the log's first L
+// bytes are those indexed, since the log is only appended to. An open
+// replays the records after L as usual. Damage inside the first L bytes is
+// not looked for at such an open: a read that meets it (a checksum
+// mismatch) reports it and removes the index, so the next open replays,
+// quarantines and reports it as recovery always does; Check reads
+// everything.
+//
+// Only a graph without pending, refused or excluded commits, and a log
+// without exclusion records, is indexed; others open by replay. The index
+// is written when a repository of at least 4,096 commits closes
+// (after its last record), atomically (a temporary file, synced, renamed),
+// and never when nothing changed since the one it opened with.
+
+// IndexSuffix names the head index beside a log.
+const IndexSuffix = ".index"
+
+// indexMinCommits is the fewest commits a repository needs for Close to
+// write its head index: a smaller one replays in a few milliseconds.
+var indexMinCommits = 4096
+
+// indexWritten, if set, runs after Close wrote an index (tests damage it).
+var indexWritten func(fsys vfs.FS, path string)
+
+const (
+	indexVersion    = 1
+	indexHeaderSize = 8 + 4 + 8 + 8 + 8 + recHeadSize + 4 + 8 + 8
+	// maxIndexSize bounds what an open reads as an index.
+	maxIndexSize = 1 << 34
+)
+
+var indexMagic = [8]byte{'g', 'o', 'a', 't', 'd', 'b', 'I', 'X'}
+
+// errIndex marks an index that cannot be used.
+var errIndex = errors.New("head index")
+
+func (r *Repo) indexPath() string { return r.path + IndexSuffix }
+
+// indexHeader is the fixed part of an index.
+type indexHeader struct {
+	epoch      uint64
+	covered    uint64 // L
+	anchorOff  uint64
+	anchor     [recHeadSize]byte
+	logVersion uint32
+	horizon    int64
+	prevEpoch  uint64
+}
+
+// indexedCommit is a commit as the index holds it.
+type indexedCommit struct {
+	item      int
+	m         meta
+	shallow   bool
+	schema    commit.Schema
+	parents   []int // refs, 0 for a parent not here
+	base      int
+	end       uint64
+	size, idx uint32
+	gen       uint32
+	depth     uint16
+}
+
+// indexedItem is an item as the index holds it.
+type indexedItem struct {
+	key    string
+	leaves []int
+	head   int
+	value  []byte
+}
+
+// headIndex is a decoded index.
+type headIndex struct {
+	h       indexHeader
+	commits []indexedCommit
+	items   []indexedItem
+}
+
+// indexable reports why the graph cannot be indexed, or "" if it can.
+// r.mu must be held.
+func (r *Repo) indexableLocked() string {
+	switch {
+	case len(r.damage) > 0:
+		return "the log has damage"
+	case len(r.waiting) > 0:
+		return "commits are pending"
+	case len(r.excl) > 0 || len(r.touched) > 0 || r.exclSeq > 0 || len(r.reinstated) > 0:
+		return "the log holds exclusions"
+	case len(r.tentative) > 0:
+		return "writes are in flight"
+	}
+	for _, n := range r.entries {
+		if n.bad != "" || n.out || !n.complete() {
+			return "the graph holds refused commits"
+		}
+	}
+	return ""
+}
+
+// encodeIndexLocked encodes the graph as an index of the log's first L
+// bytes, whose last record is the anchor. r.mu must be held.
+func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
+	ref := make(map[*node]int, len(r.entries))
+	for i, n := range r.entries {
+		if n.seq > h.covered {
+			return nil, fmt.Errorf("%w: commit %s is after the indexed bytes", errIndex, n.c.id.Short())
+		}
+		ref[n] = i + 1
+	}
+	itemNo := make(map[*itemState]int, len(r.list))
+	for i, st := range r.list {
+		itemNo[st] = i
+	}
+	nsNo := map[string]int{}
+	var nss []string
+	for _, n := range r.entries {
+		if n.c.full {
+			if _, ok := nsNo[n.schema.NS]; !ok {
+				nsNo[n.schema.NS] = len(nss)
+				nss = append(nss, n.schema.NS)
+			}
+		}
+	}
+	b := make([]byte, indexHeaderSize, indexHeaderSize+len(r.entries)*64+len(r.list)*96)
+	copy(b, indexMagic[:])
+	le := binary.LittleEndian
+	le.PutUint32(b[8:], indexVersion)
+	le.PutUint64(b[12:], h.epoch)
+	le.PutUint64(b[20:], h.covered)
+	le.PutUint64(b[28:], h.anchorOff)
+	copy(b[36:], h.anchor[:])
+	le.PutUint32(b[59:], h.logVersion)
+	le.PutUint64(b[63:], uint64(h.horizon))
+	le.PutUint64(b[71:], h.prevEpoch)
+	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	putRef := func(id commit.ID) {
+		if n := r.commits[id]; n != nil && ref[n] > 0 {
+			b = binary.AppendUvarint(b, uint64(ref[n]))
+			return
+		}
+		b = append(b, 0)
+		b = append(b, id[:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(nss)))
+	for _, ns := range nss {
+		str(ns)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.list)))
+	b = binary.AppendUvarint(b, uint64(len(r.entries)))
+	var prev uint64
+	for _, n := range r.entries {
+		st := r.items[n.c.key]
+		if st == nil {
+			return nil, fmt.Errorf("%w: commit %s of no item", errIndex, n.c.id.Short())
+		}
+		b = binary.AppendUvarint(b, uint64(itemNo[st]))
+		b = append(b, n.c.id[:]...)
+		var flags byte
+		if n.c.full {
+			flags |= 1
+		}
+		if n.shallow {
+			flags |= 2
+		}
+		b = append(b, flags)
+		b = binary.AppendVarint(b, n.c.time)
+		b = binary.AppendUvarint(b, uint64(len(n.c.parents)))
+		for _, p := range n.c.parents {
+			putRef(p)
+		}
+		if n.c.full {
+			b = binary.AppendUvarint(b, uint64(nsNo[n.schema.NS]))
+			b = binary.AppendUvarint(b, uint64(n.schema.Version))
+		} else {
+			if n.base == nil || ref[n.base] == 0 {
+				return nil, fmt.Errorf("%w: delta %s without its base", errIndex, n.c.id.Short())
+			}
+			b = binary.AppendUvarint(b, uint64(ref[n.base]))
+		}
+		b = binary.AppendUvarint(b, n.seq-prev)
+		prev = n.seq
+		b = binary.AppendUvarint(b, uint64(n.size))
+		b = binary.AppendUvarint(b, uint64(n.idx))
+		b = binary.AppendUvarint(b, uint64(n.gen))
+		b = binary.AppendUvarint(b, uint64(n.depth))
+	}
+	for _, st := range r.list {
+		str(st.key)
+		b = binary.AppendUvarint(b, uint64(len(st.leaves)))
+		for _, l := range st.leaves {
+			b = binary.AppendUvarint(b, uint64(ref[l]))
+		}
+		if st.head == nil {
+			b = append(b, 0)
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(ref[st.head]))
+		v, err := item.AppendItem(nil, st.value)
+		if err != nil {
+			return nil, fmt.Errorf("%w: value of %s: %w", errIndex, st.key, err)
+		}
+		str(string(v))
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
+}
+
+// decodeIndex decodes an index, checking everything it can without the
+// log: its checksum, its format and that every reference points back.
+func decodeIndex(b []byte) (*headIndex, error) {
+	if len(b) < indexHeaderSize+4 {
+		return nil, fmt.Errorf("%w: %d bytes, too short", errIndex, len(b))
+	}
+	if !bytes.Equal(b[:8], indexMagic[:]) {
+		return nil, fmt.Errorf("%w: not an index (bad magic)", errIndex)
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return nil, fmt.Errorf("%w: checksum mismatch", errIndex)
+	}
+	le := binary.LittleEndian
+	if v := le.Uint32(b[8:]); v != indexVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d", errIndex, v, indexVersion)
+	}
+	x := &headIndex{}
+	x.h.epoch = le.Uint64(b[12:])
+	x.h.covered = le.Uint64(b[20:])
+	x.h.anchorOff = le.Uint64(b[28:])
+	copy(x.h.anchor[:], b[36:])
+	x.h.logVersion = le.Uint32(b[59:])
+	x.h.horizon = int64(le.Uint64(b[63:]))
+	x.h.prevEpoch = le.Uint64(b[71:])
+	if x.h.anchorOff < HeaderSize || x.h.anchorOff+recHeadSize > x.h.covered {
+		return nil, fmt.Errorf("%w: anchor at %d does not end by %d", errIndex, x.h.anchorOff, x.h.covered)
+	}
+	d := indexDecoder{b: body[indexHeaderSize:]}
+	nss := make([]string, d.count(1))
+	for i := range nss {
+		nss[i] = d.str()
+	}
+	nItems, nCommits := d.count(1), d.count(34)
+	if d.err != nil {
+		return nil, d.err
+	}
+	x.commits = make([]indexedCommit, nCommits)
+	var end uint64
+	for i := range x.commits {
+		c := &x.commits[i]
+		c.item = d.below(nItems)
+		c.m.id = d.id()
+		flags := d.byte()
+		if flags&^3 != 0 {
+			d.fail("unknown flags %#x", flags)
+		}
+		c.m.full, c.shallow = flags&1 != 0, flags&2 != 0
+		c.m.time = d.varint()
+		np := d.count(1)
+		c.m.parents = make([]commit.ID, np)
+		c.parents = make([]int, np)
+		for j := range np {
+			c.parents[j], c.m.parents[j] = d.ref(nCommits)
+		}
+		if c.m.full {
+			c.schema.NS = nss[d.below(len(nss))]
+			c.schema.Version = uint32(d.below(1 << 32))
+		} else {
+			c.base = d.below(nCommits + 1)
+			if c.base == 0 {
+				d.fail("delta %s without its base", c.m.id.Short())
+			}
+		}
+		end += uint64(d.below(1 << 40))
+		c.end = end
+		c.size = uint32(d.below(maxRecordSize + recHeadSize + 1))
+		c.idx = uint32(d.below(1 << 32))
+		c.gen = uint32(d.below(1 << 32))
+		c.depth = uint16(d.below(maxChain + 1))
+		if uint64(c.size) > c.end || c.end > x.h.covered || c.size < recHeadSize {
+			d.fail("commit %s at %d+%d is outside the indexed bytes", c.m.id.Short(), c.end, c.size)
+		}
+		if c.gen == 0 {
+			d.fail("commit %s without a generation", c.m.id.Short())
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+	}
+	x.items = make([]indexedItem, nItems)
+	for i := range x.items {
+		it := &x.items[i]
+		it.key = d.str()
+		it.leaves = make([]int, d.count(1))
+		for j := range it.leaves {
+			it.leaves[j] = d.below(nCommits + 1)
+			if it.leaves[j] == 0 {
+				d.fail("item %q with a leaf not here", it.key)
+			}
+		}
+		it.head = d.below(nCommits + 1)
+		if it.head > 0 {
+			it.value = []byte(d.str())
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the items", errIndex, len(d.b))
+	}
+	// References may point forward: a commit is stored before its parents
+	// when it arrived first.
+	for i := range x.commits {
+		c := &x.commits[i]
+		it := &x.items[c.item]
+		if it.key == "" {
+			return nil, fmt.Errorf("%w: item %d without a key", errIndex, c.item)
+		}
+		c.m.key = it.key
+		for j, k := range c.parents {
+			if k > 0 {
+				if k == i+1 {
+					return nil, fmt.Errorf("%w: commit %s is its own parent", errIndex, c.m.id.Short())
+				}
+				c.m.parents[j] = x.commits[k-1].m.id
+			}
+		}
+		if !c.m.full {
+			b := &x.commits[c.base-1]
+			if !b.m.full {
+				return nil, fmt.Errorf("%w: the delta base of %s is not a full snapshot", errIndex, c.m.id.Short())
+			}
+			c.m.base, c.schema = b.m.id, b.schema
+		}
+	}
+	return x, nil
+}
+
+// indexDecoder reads an index body, remembering the first error.
+type indexDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *indexDecoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", errIndex, fmt.Sprintf(format, args...))
+	}
+	d.b = nil
+}
+
+func (d *indexDecoder) uvarint() uint64 {
+	v, k := binary.Uvarint(d.b)
+	if k <= 0 {
+		d.fail("bad number")
+		return 0
+	}
+	d.b = d.b[k:]
+	return v
+}
+
+func (d *indexDecoder) varint() int64 {
+	v, k := binary.Varint(d.b)
+	if k <= 0 {
+		d.fail("bad number")
+		return 0
+	}
+	d.b = d.b[k:]
+	return v
+}
+
+// below reads a number under n.
+func (d *indexDecoder) below(n int) int {
+	v := d.uvarint()
+	if v >= uint64(n) {
+		d.fail("number %d out of range", v)
+		return 0
+	}
+	return int(v)
+}
+
+// count reads a count of things of at least size bytes each.
+func (d *indexDecoder) count(size int) int {
+	v := d.uvarint()
+	if v > uint64(len(d.b)/size) {
+		d.fail("count %d exceeds the data", v)
+		return 0
+	}
+	return int(v)
+}
+
+func (d *indexDecoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail("cut short")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *indexDecoder) id() commit.ID {
+	var id commit.ID
+	if len(d.b) < len(id) {
+		d.fail("cut short")
+		return id
+	}
+	copy(id[:], d.b)
+	d.b = d.b[len(id):]
+	return id
+}
+
+func (d *indexDecoder) str() string {
+	n := d.count(1)
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// ref reads a reference to one of n commits, returning its number
+// (1-based), or 0 and the id of a commit not here.
+func (d *indexDecoder) ref(n int) (int, commit.ID) {
+	k := d.below(n + 1)
+	if k == 0 {
+		return 0, d.id()
+	}
+	return k, commit.ID{}
+}
+
+// readIndex reads and decodes the index, and checks it against the log's
+// header and against the anchor record in the log: nil and why if it
+// cannot be used. size is the log's length.
+func (r *Repo) readIndex(h logHeader, size int64, logf vfs.File) (*headIndex, string) {
+	b, err := r.opts.FS.ReadFile(r.indexPath())
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, ""
+	case err != nil:
+		return nil, err.Error()
+	case len(b) > maxIndexSize:
+		return nil, "index too large"
+	}
+	x, err := decodeIndex(b)
+	if err != nil {
+		return nil, err.Error()
+	}
+	switch {
+	case x.h.epoch != h.epoch:
+		return nil, "the log was rewritten since (another epoch)"
+	case x.h.logVersion != h.version:
+		return nil, "the log's version changed"
+	case x.h.covered > uint64(size):
+		return nil, fmt.Sprintf("the log is %d bytes, shorter than the %d indexed", size, x.h.covered)
+	}
+	var head [recHeadSize]byte
+	if _, err := logf.ReadAt(head[:], int64(x.h.anchorOff)); err != nil {
+		return nil, fmt.Sprintf("read the anchor record: %v", err)
+	}
+	rh, ok := headAt(head[:], int64(x.h.anchorOff))
+	if !ok || head != x.h.anchor || x.h.anchorOff+recHeadSize+uint64(rh.length) != x.h.covered {
+		return nil, "the log does not hold the indexed record where the index says"
+	}
+	return x, ""
+}
+
+// loadFromIndex opens the log from its head index alone when the index
+// covers the whole log: it reads the log's header and the anchor record's
+// head, and nothing else. It returns the index if it is valid but the log
+// goes on after it (load replays the tail), and done if it loaded the log.
+func (r *Repo) loadFromIndex() (x *headIndex, done bool, err error) {
+	if r.noIndex {
+		return nil, false, nil
+	}
+	f, err := r.opts.FS.OpenFile(r.path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, false, nil // load reports it
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, false, nil
+	}
+	hb := make([]byte, HeaderSize)
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		return nil, false, nil
+	}
+	h, err := checkHeader(hb)
+	if err != nil {
+		return nil, false, nil
+	}
+	x, why := r.readIndex(h, st.Size(), f)
+	if x == nil {
+		if why != "" {
+			r.indexUnused(why)
+		}
+		return nil, false, nil
+	}
+	if x.h.covered != uint64(st.Size()) {
+		return x, false, nil
+	}
+	r.owner, r.epoch, r.logVer = h.owner, h.epoch, h.version
+	if err := r.loadIndexed(x); err != nil {
+		r.indexUnused(err.Error())
+		r.reset()
+		return nil, false, nil
+	}
+	r.seq, r.indexed = x.h.covered, x.h.covered
+	if !r.opts.ReadOnly {
+		// Data after the last claim (the anchor is not a mark) is synced
+		// and marked, as after a replay.
+		ah, _ := headAt(x.h.anchor[:], int64(x.h.anchorOff))
+		if err := r.openForAppend(st.Size(), st.Size(), ah.typ != recMark); err != nil {
+			return nil, true, err
+		}
+	}
+	r.loadQuarantine()
+	r.warnDamage()
+	return nil, true, r.settle()
+}
+
+// indexMatches reports why an index that fits the log's header and
+// anchor cannot be used with what the scan of the whole log found, or "".
+func indexMatches(x *headIndex, sc scan, ops []loggedOp, bad []Damage) string {
+	switch {
+	case len(sc.damage) > 0 || len(bad) > 0:
+		return "the log has damage"
+	case len(ops) > 0:
+		return "the log holds exclusions"
+	case !slices.ContainsFunc(sc.recs, func(rec scanned) bool { return uint64(rec.end) == x.h.covered }):
+		return "no record ends where the index does"
+	}
+	return ""
+}
+
+// indexUnused logs that the head index is not used, and why, and removes
+// it.
+func (r *Repo) indexUnused(why string) {
+	r.opts.Logger.Warn("head index not used: replaying the whole log", "path", r.path, "reason", why)
+
+	r.removeIndex()
+}
+
+// loadIndexed builds the graph from an index: what a replay of the log's
+// first x.h.covered bytes builds, without decoding any commit. The head
+// values are decoded on every core.
+func (r *Repo) loadIndexed(x *headIndex) error {
+	nodes := make([]node, len(x.commits))
+	states := make([]itemState, len(x.items))
+	values := make([]item.Item, len(x.items))
+	errs := make([]error, len(x.items))
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(x.items)/4096))
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(x.items); i += workers {
+				if x.items[i].head > 0 {
+					values[i], errs[i] = item.DecodeItem(x.items[i].value)
+				}
+			}
+		})
+	}
+	r.commits = make(map[commit.ID]*node, len(x.commits))
+	r.items = make(map[string]*itemState, len(x.items))
+	r.entries = make([]*node, len(x.commits))
+	r.list = make([]*itemState, len(x.items))
+	for i := range x.items {
+		st := &states[i]
+		st.key = x.items[i].key
+		r.items[st.key] = st
+		r.list[i] = st
+	}
+	if len(r.items) != len(x.items) {
+		wg.Wait()
+		return fmt.Errorf("%w: an item is listed twice", errIndex)
+	}
+	for i := range x.commits {
+		c, n := &x.commits[i], &nodes[i]
+		n.c = c.m
+		n.seq, n.size, n.idx, n.gen, n.depth, n.shallow = c.end, c.size, c.idx, c.gen, c.depth, c.shallow
+		n.schema = c.schema
+		if !c.m.full {
+			n.base = &nodes[c.base-1]
+		}
+		if r.commits[c.m.id] != nil {
+			wg.Wait()
+			return fmt.Errorf("%w: commit %s listed twice", errIndex, c.m.id.Short())
+		}
+		r.commits[c.m.id] = n
+		r.entries[i] = n
+	}
+	wg.Wait()
+	var live []*itemState
+	for i := range x.items {
+		if errs[i] != nil {
+			return fmt.Errorf("%w: value of %q: %w", errIndex, x.items[i].key, errs[i])
+		}
+		st, it := &states[i], &x.items[i]
+		st.leaves = st.leaf1[:0]
+		for _, l := range it.leaves {
+			st.leaves = append(st.leaves, &nodes[l-1])
+		}
+		if it.head > 0 {
+			st.head, st.value = &nodes[it.head-1], values[i]
+			if !slices.Contains(st.leaves, st.head) {
+				return fmt.Errorf("%w: the head of %q is not a leaf", errIndex, st.key)
+			}
+			if !st.value.Deleted() {
+				r.live++
+				live = append(live, st)
+			}
+		}
+	}
+	slices.SortFunc(live, func(a, b *itemState) int { return cmpString(a.key, b.key) })
+	r.index.load(live)
+	r.horizon, r.prevEpoch = x.h.horizon, x.h.prevEpoch
+	return nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// writeIndex writes the head index of the closed log, if the graph can be
+// indexed and changed since the index it opened with. It is best effort:
+// a failure is logged, and the next open replays.
+func (r *Repo) writeIndex() {
+	if r.opts.ReadOnly || len(r.entries) < indexMinCommits || r.indexed == r.seq {
+		return
+	}
+	if why := r.indexableLocked(); why != "" {
+		r.opts.Logger.Debug("no head index", "path", r.path, "reason", why)
+		r.removeIndex()
+		return
+	}
+	err := func() error {
+		f, err := r.opts.FS.OpenFile(r.path, os.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		size := st.Size()
+		// Close ends the log with a mark: the anchor.
+		h := indexHeader{epoch: r.epoch, covered: uint64(size), anchorOff: uint64(size - recHeadSize),
+			logVersion: r.logVer, horizon: r.horizon, prevEpoch: r.prevEpoch}
+		if size < HeaderSize+recHeadSize {
+			return fmt.Errorf("log of %d bytes", size)
+		}
+		if _, err := f.ReadAt(h.anchor[:], size-recHeadSize); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if rh, ok := headAt(h.anchor[:], int64(h.anchorOff)); !ok || rh.typ != recMark || rh.length != 0 {
+			return fmt.Errorf("the log does not end with a mark")
+		}
+		b, err := r.encodeIndexLocked(h)
+		if err != nil {
+			return err
+		}
+		if err := vfs.WriteFileAtomic(r.opts.FS, r.indexPath(), b, 0o644); err != nil {
+			return err
+		}
+		if indexWritten != nil {
+			indexWritten(r.opts.FS, r.indexPath())
+		}
+		return nil
+	}()
+	if err != nil {
+		r.opts.Logger.Warn("write head index", "path", r.path, "err", err)
+		r.removeIndex()
+	}
+}
+
+// removeIndex removes the head index, if any, so that the next open
+// replays the log.
+func (r *Repo) removeIndex() {
+	if r.opts.ReadOnly {
+		return
+	}
+	if err := r.opts.FS.Remove(r.indexPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.opts.Logger.Warn("remove head index", "path", r.path, "err", err)
+	}
+}

@@ -1,0 +1,42 @@
+package repo
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/goatdb/goatdb/vfs"
+)
+
+// TestMain runs the package's tests with the head index as
+// GOATDB_TEST_INDEX says: "always" (every Close writes one, every open
+// that can uses it), "damaged" (every index written is damaged, so every
+// open falls back to a replay), "never", or unset (the default threshold).
+func TestMain(m *testing.M) {
+	switch mode := os.Getenv("GOATDB_TEST_INDEX"); mode {
+	case "":
+	case "always":
+		indexMinCommits = 0
+	case "damaged":
+		indexMinCommits = 0
+		indexWritten = damageIndex
+	case "never":
+		indexMinCommits = math.MaxInt
+	default:
+		fmt.Fprintf(os.Stderr, "GOATDB_TEST_INDEX=%q: want always, damaged or never\n", mode)
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+// damageIndex flips a byte in the middle of an index file.
+func damageIndex(fsys vfs.FS, path string) {
+	b, err := fsys.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return
+	}
+	b[len(b)/2] ^= 0x40
+	vfs.WriteFileAtomic(fsys, path, b, 0o644) // an injected fault leaves it whole, or removed
+
+}

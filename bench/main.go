@@ -69,6 +69,29 @@
 //	go run . --abuse --bin ./goatdb --serve-flag=--rate=50   # another binary, more serve flags
 //	go run . --abuse -h                    # the sizes and the other flags
 //	go test -run TestAbuse -v              # every attack at tiny sizes, as a test
+//
+// The scale benchmark (scale*.go) is a mode of its own too: goatdb at
+// large sizes. One repository of --scale-items items of the workload's
+// shape (1,000,000) written --scale-commits times in all (10 times as
+// many): its open time, RSS after open (and per item), reads by path cold
+// (a key's first read after open) and hot, a query (DB.QueryOnce), and the
+// sync of one new commit with a server holding the same data, first
+// without and then with a resume point; and a server of --scale-repos
+// repositories (10,000) of --scale-repo-items items (100): its start-up
+// until /healthz answers, its RSS, and GETs over the JSON API of one item
+// from each of 1,000 random repositories (a first touch), then of the
+// same repositories (hot). Every figure comes from a child process (this
+// binary started again) so that its RSS is that of what it measures
+// alone; once the children running pass --scale-max-rss-gib (16) of RSS
+// together, one is stopped and the report says so. The data sets are built once (signed commits, Async
+// durability, large batches on every core) and kept under --scale-cache
+// (TMPDIR/goatdb-scale-ITEMS-COMMITS), so a rerun skips the build. Linux
+// only (/proc).
+//
+//	go run . --scale                       # the full sizes: the build takes minutes and gigabytes
+//	go run . --scale --scale-items 100000 --scale-commits 1000000 --scale-repos 2000   # about a minute once built
+//	go run . --scale --scale-server=false  # the repository alone
+//	go test -run TestScale -v              # tiny sizes, as a test
 package main
 
 import (
@@ -86,6 +109,9 @@ func main() {
 	if os.Getenv(httpClientEnv) != "" { // the http get section's client
 		os.Exit(httpClientMain(os.Stdin, os.Stdout))
 	}
+	if role := os.Getenv(scaleChildEnv); role != "" { // a scale benchmark's child
+		os.Exit(scaleChildMain(role, os.Stdin, os.Stdout))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -97,6 +123,9 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if abuseMode(args) {
 		return runAbuseCommand(ctx, args, stdout, stderr)
+	}
+	if scaleMode(args) {
+		return runScaleCommand(ctx, args, stdout, stderr)
 	}
 	cfg, asJSON, err := parseFlags(args, stderr)
 	if err != nil {
@@ -157,6 +186,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, bool, error) {
 	httpProfile := fs.String("http-cpuprofile", "", "write a CPU profile of the server process during one more http get sample of goatdb with a token to `file`")
 	dir := fs.String("dir", os.TempDir(), "`directory` for the temporary data")
 	fs.Bool("abuse", false, "run the abuse benchmark instead: attacks on a goatdb serve process ('go run . --abuse -h' for its flags)")
+	fs.Bool("scale", false, "run the scale benchmark instead: goatdb at large sizes ('go run . --scale -h' for its flags)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run . [--quick] [--json] [--only REGEXP] [--sync=false] [--event-commits=false] [--http=false] [--http-cpuprofile FILE] [--cluster=false] [--dir DIR]\n\nengines:")
 		for _, e := range engineSpecs {

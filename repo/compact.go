@@ -120,6 +120,7 @@ func (r *Repo) Compact(h int64, opts *CompactOptions) (CompactStats, error) {
 			r.opts.Logger.Info("compaction starts over", "path", r.path, "reason", err)
 			continue
 		case err != nil:
+			r.metDamage(err)
 			return st, fmt.Errorf("compact %s: %w", r.path, err)
 		}
 		// Merges the swap wrote (an item a purge left with several

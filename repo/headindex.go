@@ -96,47 +96,26 @@ type indexHeader struct {
 	prevEpoch  uint64
 }
 
-// indexedCommit is a commit as the index holds it.
-type indexedCommit struct {
-	item      int
-	m         meta
-	shallow   bool
-	schema    commit.Schema
-	parents   []int // refs, 0 for a parent not here
-	base      int
-	end       uint64
-	size, idx uint32
-	gen       uint32
-	depth     uint16
-}
-
-// indexedItem is an item as the index holds it.
-type indexedItem struct {
-	key    string
-	leaves []int
-	head   int
-	value  []byte
-}
-
-// headIndex is a decoded index.
+// headIndex is a decoded index: the graph's commits in log order and its
+// items in order of first commit, linked to each other, with the items'
+// head values still encoded.
 type headIndex struct {
-	h       indexHeader
-	commits []indexedCommit
-	items   []indexedItem
+	h      indexHeader
+	nodes  []node
+	states []itemState
+	values [][]byte // per item, its head value's encoding (nil: no head)
 }
 
 // indexable reports why the graph cannot be indexed, or "" if it can.
 // r.mu must be held.
 func (r *Repo) indexableLocked() string {
 	switch {
-	case len(r.damage) > 0:
+	case len(r.damage) > 0 || r.damageMet.Load():
 		return "the log has damage"
 	case len(r.waiting) > 0:
 		return "commits are pending"
 	case len(r.excl) > 0 || len(r.touched) > 0 || r.exclSeq > 0 || len(r.reinstated) > 0:
 		return "the log holds exclusions"
-	case len(r.tentative) > 0:
-		return "writes are in flight"
 	}
 	for _, n := range r.entries {
 		if n.bad != "" || n.out || !n.complete() {
@@ -156,9 +135,23 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 		}
 		ref[n] = i + 1
 	}
+	// Items in order of their first commit in the log, as a replay lists
+	// them (r.list keeps the order they had before a compaction).
 	itemNo := make(map[*itemState]int, len(r.list))
-	for i, st := range r.list {
-		itemNo[st] = i
+	list := make([]*itemState, 0, len(r.list))
+	for _, n := range r.entries {
+		if st := r.items[n.c.key]; st != nil {
+			if _, ok := itemNo[st]; !ok {
+				itemNo[st] = len(list)
+				list = append(list, st)
+			}
+		}
+	}
+	for _, st := range r.list {
+		if _, ok := itemNo[st]; !ok {
+			itemNo[st] = len(list)
+			list = append(list, st)
+		}
 	}
 	nsNo := map[string]int{}
 	var nss []string
@@ -194,7 +187,7 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	for _, ns := range nss {
 		str(ns)
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.list)))
+	b = binary.AppendUvarint(b, uint64(len(list)))
 	b = binary.AppendUvarint(b, uint64(len(r.entries)))
 	var prev uint64
 	for _, n := range r.entries {
@@ -233,7 +226,7 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(n.gen))
 		b = binary.AppendUvarint(b, uint64(n.depth))
 	}
-	for _, st := range r.list {
+	for _, st := range list {
 		str(st.key)
 		b = binary.AppendUvarint(b, uint64(len(st.leaves)))
 		for _, l := range st.leaves {
@@ -254,7 +247,9 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 }
 
 // decodeIndex decodes an index, checking everything it can without the
-// log: its checksum, its format and that every reference points back.
+// log: its checksum, its format, and that the graph it describes holds
+// together (references in range, deltas on full snapshots, heads among
+// their item's leaves).
 func decodeIndex(b []byte) (*headIndex, error) {
 	if len(b) < indexHeaderSize+4 {
 		return nil, fmt.Errorf("%w: %d bytes, too short", errIndex, len(b))
@@ -278,7 +273,7 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	x.h.logVersion = le.Uint32(b[59:])
 	x.h.horizon = int64(le.Uint64(b[63:]))
 	x.h.prevEpoch = le.Uint64(b[71:])
-	if x.h.anchorOff < HeaderSize || x.h.anchorOff+recHeadSize > x.h.covered {
+	if x.h.anchorOff < HeaderSize || x.h.anchorOff > x.h.covered || x.h.covered-x.h.anchorOff < recHeadSize {
 		return nil, fmt.Errorf("%w: anchor at %d does not end by %d", errIndex, x.h.anchorOff, x.h.covered)
 	}
 	d := indexDecoder{b: body[indexHeaderSize:]}
@@ -290,63 +285,82 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	x.commits = make([]indexedCommit, nCommits)
+	x.nodes = make([]node, nCommits)
+	items := make([]int32, nCommits)   // each commit's item
+	bases := make([]int32, nCommits)   // each delta's base (1-based)
+	refs := make([]int32, 0, nCommits) // parent references, in order; resolved below
+	var ids []commit.ID                // the parents of every commit, packed
 	var end uint64
-	for i := range x.commits {
-		c := &x.commits[i]
-		c.item = d.below(nItems)
-		c.m.id = d.id()
+	for i := range x.nodes {
+		n := &x.nodes[i]
+		items[i] = int32(d.below(nItems))
+		n.c.id = d.id()
 		flags := d.byte()
 		if flags&^3 != 0 {
 			d.fail("unknown flags %#x", flags)
 		}
-		c.m.full, c.shallow = flags&1 != 0, flags&2 != 0
-		c.m.time = d.varint()
+		n.c.full, n.shallow = flags&1 != 0, flags&2 != 0
+		n.c.time = d.varint()
 		np := d.count(1)
-		c.m.parents = make([]commit.ID, np)
-		c.parents = make([]int, np)
-		for j := range np {
-			c.parents[j], c.m.parents[j] = d.ref(nCommits)
+		if cap(ids)-len(ids) < np {
+			ids = make([]commit.ID, 0, max(np, 4096))
 		}
-		if c.m.full {
-			c.schema.NS = nss[d.below(len(nss))]
-			c.schema.Version = uint32(d.below(1 << 32))
-		} else {
-			c.base = d.below(nCommits + 1)
-			if c.base == 0 {
-				d.fail("delta %s without its base", c.m.id.Short())
+		start := len(ids)
+		for range np {
+			k, id := d.ref(nCommits)
+			refs = append(refs, int32(k))
+			ids = append(ids, id)
+		}
+		n.c.parents = ids[start:len(ids):len(ids)]
+		if n.c.full {
+			if ns := d.below(len(nss)); d.err == nil {
+				n.schema.NS = nss[ns]
 			}
+			n.schema.Version = uint32(d.below(1 << 32))
+		} else if k := d.below(nCommits + 1); k > 0 {
+			n.base, bases[i] = &x.nodes[k-1], int32(k)
+		} else {
+			d.fail("delta %s without its base", n.c.id.Short())
 		}
 		end += uint64(d.below(1 << 40))
-		c.end = end
-		c.size = uint32(d.below(maxRecordSize + recHeadSize + 1))
-		c.idx = uint32(d.below(1 << 32))
-		c.gen = uint32(d.below(1 << 32))
-		c.depth = uint16(d.below(maxChain + 1))
-		if uint64(c.size) > c.end || c.end > x.h.covered || c.size < recHeadSize {
-			d.fail("commit %s at %d+%d is outside the indexed bytes", c.m.id.Short(), c.end, c.size)
+		n.seq = end
+		n.size = uint32(d.below(maxRecordSize + recHeadSize + 1))
+		n.idx = uint32(d.below(1 << 32))
+		n.gen = uint32(d.below(1 << 32))
+		n.depth = uint16(d.below(maxChain + 1))
+		if uint64(n.size) > n.seq || n.seq > x.h.covered || n.size < recHeadSize {
+			d.fail("commit %s at %d+%d is outside the indexed bytes", n.c.id.Short(), n.seq, n.size)
 		}
-		if c.gen == 0 {
-			d.fail("commit %s without a generation", c.m.id.Short())
+		if n.gen == 0 {
+			d.fail("commit %s without a generation", n.c.id.Short())
 		}
 		if d.err != nil {
 			return nil, d.err
 		}
 	}
-	x.items = make([]indexedItem, nItems)
-	for i := range x.items {
-		it := &x.items[i]
-		it.key = d.str()
-		it.leaves = make([]int, d.count(1))
-		for j := range it.leaves {
-			it.leaves[j] = d.below(nCommits + 1)
-			if it.leaves[j] == 0 {
-				d.fail("item %q with a leaf not here", it.key)
+	x.states = make([]itemState, nItems)
+	x.values = make([][]byte, nItems)
+	keys := make([]byte, 0, len(d.b))
+	bounds := make([]int32, nItems+1)
+	for i := range x.states {
+		st := &x.states[i]
+		keys = append(keys, d.bytes()...)
+		bounds[i+1] = int32(len(keys))
+		st.leaves = st.leaf1[:0]
+		for range d.count(1) {
+			k := d.below(nCommits + 1)
+			if k == 0 {
+				d.fail("item %d with a leaf not here", i)
+				break
 			}
+			st.leaves = append(st.leaves, &x.nodes[k-1])
 		}
-		it.head = d.below(nCommits + 1)
-		if it.head > 0 {
-			it.value = []byte(d.str())
+		if k := d.below(nCommits + 1); k > 0 {
+			st.head = &x.nodes[k-1]
+			x.values[i] = d.bytes()
+			if !slices.Contains(st.leaves, st.head) {
+				d.fail("the head of item %d is not a leaf", i)
+			}
 		}
 		if d.err != nil {
 			return nil, d.err
@@ -355,29 +369,35 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the items", errIndex, len(d.b))
 	}
+	all := string(keys) // one allocation for every key
+	for i := range x.states {
+		if x.states[i].key = all[bounds[i]:bounds[i+1]]; x.states[i].key == "" {
+			return nil, fmt.Errorf("%w: item %d without a key", errIndex, i)
+		}
+	}
 	// References may point forward: a commit is stored before its parents
 	// when it arrived first.
-	for i := range x.commits {
-		c := &x.commits[i]
-		it := &x.items[c.item]
-		if it.key == "" {
-			return nil, fmt.Errorf("%w: item %d without a key", errIndex, c.item)
-		}
-		c.m.key = it.key
-		for j, k := range c.parents {
-			if k > 0 {
-				if k == i+1 {
-					return nil, fmt.Errorf("%w: commit %s is its own parent", errIndex, c.m.id.Short())
-				}
-				c.m.parents[j] = x.commits[k-1].m.id
+	r := 0
+	for i := range x.nodes {
+		n := &x.nodes[i]
+		n.c.key = x.states[items[i]].key
+		for j := range n.c.parents {
+			k := refs[r]
+			r++
+			if k == 0 {
+				continue
 			}
-		}
-		if !c.m.full {
-			b := &x.commits[c.base-1]
-			if !b.m.full {
-				return nil, fmt.Errorf("%w: the delta base of %s is not a full snapshot", errIndex, c.m.id.Short())
+			p := &x.nodes[k-1]
+			if p == n || items[k-1] != items[i] {
+				return nil, fmt.Errorf("%w: commit %s has a parent of its own or of another item", errIndex, n.c.id.Short())
 			}
-			c.m.base, c.schema = b.m.id, b.schema
+			n.c.parents[j] = p.c.id
+		}
+		if !n.c.full {
+			if !n.base.c.full || items[bases[i]-1] != items[i] {
+				return nil, fmt.Errorf("%w: the delta base of %s is not a full snapshot of its item", errIndex, n.c.id.Short())
+			}
+			n.c.base, n.schema = n.base.c.id, n.base.schema
 		}
 	}
 	return x, nil
@@ -457,9 +477,12 @@ func (d *indexDecoder) id() commit.ID {
 	return id
 }
 
-func (d *indexDecoder) str() string {
+func (d *indexDecoder) str() string { return string(d.bytes()) }
+
+// bytes reads a string's bytes, in the index's memory.
+func (d *indexDecoder) bytes() []byte {
 	n := d.count(1)
-	s := string(d.b[:n])
+	s := d.b[:n:n]
 	d.b = d.b[n:]
 	return s
 }
@@ -591,66 +614,48 @@ func (r *Repo) indexUnused(why string) {
 // first x.h.covered bytes builds, without decoding any commit. The head
 // values are decoded on every core.
 func (r *Repo) loadIndexed(x *headIndex) error {
-	nodes := make([]node, len(x.commits))
-	states := make([]itemState, len(x.items))
-	values := make([]item.Item, len(x.items))
-	errs := make([]error, len(x.items))
+	values := make([]item.Item, len(x.states))
+	errs := make([]error, len(x.states))
 	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(x.items)/4096))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(x.states)/4096))
 	for w := range workers {
 		wg.Go(func() {
-			for i := w; i < len(x.items); i += workers {
-				if x.items[i].head > 0 {
-					values[i], errs[i] = item.DecodeItem(x.items[i].value)
+			for i := w; i < len(x.states); i += workers {
+				if x.values[i] != nil {
+					values[i], errs[i] = item.DecodeItem(x.values[i])
 				}
 			}
 		})
 	}
-	r.commits = make(map[commit.ID]*node, len(x.commits))
-	r.items = make(map[string]*itemState, len(x.items))
-	r.entries = make([]*node, len(x.commits))
-	r.list = make([]*itemState, len(x.items))
-	for i := range x.items {
-		st := &states[i]
-		st.key = x.items[i].key
+	r.commits = make(map[commit.ID]*node, len(x.nodes))
+	r.items = make(map[string]*itemState, len(x.states))
+	r.entries = make([]*node, len(x.nodes))
+	r.list = make([]*itemState, len(x.states))
+	for i := range x.states {
+		st := &x.states[i]
 		r.items[st.key] = st
 		r.list[i] = st
 	}
-	if len(r.items) != len(x.items) {
-		wg.Wait()
-		return fmt.Errorf("%w: an item is listed twice", errIndex)
-	}
-	for i := range x.commits {
-		c, n := &x.commits[i], &nodes[i]
-		n.c = c.m
-		n.seq, n.size, n.idx, n.gen, n.depth, n.shallow = c.end, c.size, c.idx, c.gen, c.depth, c.shallow
-		n.schema = c.schema
-		if !c.m.full {
-			n.base = &nodes[c.base-1]
-		}
-		if r.commits[c.m.id] != nil {
-			wg.Wait()
-			return fmt.Errorf("%w: commit %s listed twice", errIndex, c.m.id.Short())
-		}
-		r.commits[c.m.id] = n
+	for i := range x.nodes {
+		n := &x.nodes[i]
+		r.commits[n.c.id] = n
 		r.entries[i] = n
 	}
 	wg.Wait()
+	switch {
+	case len(r.items) != len(x.states):
+		return fmt.Errorf("%w: an item is listed twice", errIndex)
+	case len(r.commits) != len(x.nodes):
+		return fmt.Errorf("%w: a commit is listed twice", errIndex)
+	}
 	var live []*itemState
-	for i := range x.items {
+	for i := range x.states {
 		if errs[i] != nil {
-			return fmt.Errorf("%w: value of %q: %w", errIndex, x.items[i].key, errs[i])
+			return fmt.Errorf("%w: value of %q: %w", errIndex, x.states[i].key, errs[i])
 		}
-		st, it := &states[i], &x.items[i]
-		st.leaves = st.leaf1[:0]
-		for _, l := range it.leaves {
-			st.leaves = append(st.leaves, &nodes[l-1])
-		}
-		if it.head > 0 {
-			st.head, st.value = &nodes[it.head-1], values[i]
-			if !slices.Contains(st.leaves, st.head) {
-				return fmt.Errorf("%w: the head of %q is not a leaf", errIndex, st.key)
-			}
+		st := &x.states[i]
+		if st.head != nil {
+			st.value = values[i]
 			if !st.value.Deleted() {
 				r.live++
 				live = append(live, st)
@@ -680,7 +685,13 @@ func (r *Repo) writeIndex() {
 	if r.opts.ReadOnly || len(r.entries) < indexMinCommits || r.indexed == r.seq {
 		return
 	}
-	if why := r.indexableLocked(); why != "" {
+	why := r.indexableLocked()
+	if why == "" && len(r.tentative) > 0 {
+		// Writes durable in the log but not in the graph yet: an index
+		// ending at the log's end would leave them out.
+		why = "writes are in flight"
+	}
+	if why != "" {
 		r.opts.Logger.Debug("no head index", "path", r.path, "reason", why)
 		r.removeIndex()
 		return
@@ -712,18 +723,124 @@ func (r *Repo) writeIndex() {
 		if err != nil {
 			return err
 		}
-		if err := vfs.WriteFileAtomic(r.opts.FS, r.indexPath(), b, 0o644); err != nil {
-			return err
-		}
-		if indexWritten != nil {
-			indexWritten(r.opts.FS, r.indexPath())
-		}
-		return nil
+		return r.writeIndexFile(b)
 	}()
 	if err != nil {
 		r.opts.Logger.Warn("write head index", "path", r.path, "err", err)
 		r.removeIndex()
 	}
+}
+
+// writeIndexFile replaces the index with b, atomically.
+func (r *Repo) writeIndexFile(b []byte) error {
+	if err := vfs.WriteFileAtomic(r.opts.FS, r.indexPath(), b, 0o644); err != nil {
+		return err
+	}
+	if indexWritten != nil {
+		indexWritten(r.opts.FS, r.indexPath())
+	}
+	return nil
+}
+
+// indexGrowth is how many bytes the log grows by, at least, before a
+// head index is written in the background; a log twice as long as the
+// bytes the last index covered is indexed again too, so that an open
+// after a crash replays at most half of it.
+var indexGrowth uint64 = 16 << 20
+
+// maybeIndexLocked starts writing the head index in the background when
+// the log grew enough since the last one. r.mu must be held for writing.
+func (r *Repo) maybeIndexLocked() {
+	if r.log == nil || r.indexing || r.closed || len(r.entries) < indexMinCommits ||
+		r.seq < r.indexed+max(indexGrowth, r.indexed) {
+		return
+	}
+	r.indexing = true
+	r.wg.Go(r.indexInBackground)
+}
+
+// indexInBackground makes the log durable and writes the head index of
+// the graph, which then covers the log up to its last commit record. The
+// graph is encoded under the read lock; the file is written without it.
+// It gives up (to try again later) when writes came in meanwhile.
+func (r *Repo) indexInBackground() {
+	defer func() {
+		r.mu.Lock()
+		r.indexing = false
+		r.mu.Unlock()
+	}()
+	if err := r.Flush(); err != nil {
+		return
+	}
+	r.mu.RLock()
+	b, epoch, covered, err := r.encodeDurableLocked()
+	r.mu.RUnlock()
+	if err != nil || b == nil {
+		if err != nil {
+			r.opts.Logger.Warn("write head index", "path", r.path, "err", err)
+		}
+		return
+	}
+	if err := r.writeIndexFile(b); err != nil {
+		r.opts.Logger.Warn("write head index", "path", r.path, "err", err)
+		r.removeIndex()
+		return
+	}
+	r.mu.Lock()
+	if r.epoch == epoch {
+		r.indexed = covered
+	}
+	r.mu.Unlock()
+}
+
+// encodeDurableLocked encodes the index of the graph if all of it is
+// durable and it can be indexed, anchored on the last commit record;
+// nil if not. r.mu must be held.
+func (r *Repo) encodeDurableLocked() (b []byte, epoch, covered uint64, err error) {
+	if r.closed || len(r.entries) == 0 || r.indexableLocked() != "" {
+		return nil, 0, 0, nil
+	}
+	last := r.entries[len(r.entries)-1]
+	if last.seq != r.seq {
+		return nil, 0, 0, nil // the log ends with an exclusion record
+	}
+	// Writes that came in since the flush wait for the read lock: what
+	// the graph holds is all the log holds (Sync keeps writes in flight
+	// out of the graph until durable).
+	if int64(r.seq) > r.log.durableSize() {
+		if err := r.log.syncAll(); err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	h := indexHeader{epoch: r.epoch, covered: last.seq, anchorOff: last.seq - uint64(last.size),
+		logVersion: r.logVer, horizon: r.horizon, prevEpoch: r.prevEpoch}
+	f, err := r.opts.FS.OpenFile(r.path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	_, err = f.ReadAt(h.anchor[:], int64(h.anchorOff))
+	f.Close()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if _, ok := headAt(h.anchor[:], int64(h.anchorOff)); !ok {
+		return nil, 0, 0, fmt.Errorf("no record head at offset %d", h.anchorOff)
+	}
+	b, err = r.encodeIndexLocked(h)
+	return b, r.epoch, h.covered, err
+}
+
+// metDamage records that a read or a compaction met damage in the log
+// (err wraps ErrCorrupt): the head index is removed and never written
+// again by this open, so that the next open replays the log, which
+// quarantines and reports the damage as recovery does.
+func (r *Repo) metDamage(err error) {
+	if !errors.Is(err, ErrCorrupt) {
+		return
+	}
+	r.damageMet.Store(true)
+	r.opts.Logger.Error("damaged log: the next open replays it and quarantines the damage", "path", r.path, "err", err)
+	r.removeIndex()
 }
 
 // removeIndex removes the head index, if any, so that the next open

@@ -121,6 +121,13 @@ func (w *logWriter) appendLocked(add func(b []byte, claim int64) []byte) (ticket
 	return ticket{w.size, w.gen, w.inc}, nil
 }
 
+// durableSize returns how many bytes of the log are on stable storage.
+func (w *logWriter) durableSize() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.durable
+}
+
 // generation returns the current generation.
 func (w *logWriter) generation() uint64 {
 	w.mu.Lock()

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -183,9 +182,8 @@ func (r *Repo) readCommit(n *node) (*commit.Commit, error) {
 		}
 		return c, nil
 	}()
-	if err != nil && errors.Is(err, ErrCorrupt) {
-		r.opts.Logger.Error("damaged log: the next open replays it and quarantines the damage", "path", r.path, "err", err)
-		r.removeIndex()
+	if err != nil {
+		r.metDamage(err)
 	}
 	return c, err
 }

@@ -450,6 +450,7 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 // (stored.go). r.mu must be held for writing.
 func (r *Repo) wakeLocked() {
 	r.releaseLocked()
+	r.maybeIndexLocked()
 	if r.watched.Swap(false) {
 		close(r.changed)
 		r.changed = make(chan struct{})

@@ -83,8 +83,9 @@
 // same repositories (hot). Every figure comes from a child process (this
 // binary started again) so that its RSS is that of what it measures
 // alone; once the children running pass --scale-max-rss-gib (16) of RSS
-// together, one is stopped and the report says so. The data sets are built once (signed commits, Async
-// durability, large batches on every core) and kept under --scale-cache
+// together, the largest is stopped and the report says so. The data sets
+// are built once (signed commits, Async durability, large batches on
+// every core) and kept under --scale-cache
 // (TMPDIR/goatdb-scale-ITEMS-COMMITS), so a rerun skips the build. Linux
 // only (/proc).
 //

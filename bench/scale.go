@@ -306,25 +306,33 @@ type child struct {
 	exited chan struct{}
 	err    error // cmd.Wait's, once exited is closed
 	began  time.Time
+	role   string
 }
 
 // liveChildren are the children running: the memory limit applies to
 // their resident memory together, since they share this machine's.
 var liveChildren sync.Map // *child → struct{}
 
-// liveChildrenRSS sums the VmRSS of the children running.
-func liveChildrenRSS() int64 {
-	var n int64
+// liveChildrenRSS sums the VmRSS of the children running, and returns
+// the largest of them.
+func liveChildrenRSS() (int64, *child) {
+	var n, most int64
+	var big *child
 	liveChildren.Range(func(k, _ any) bool {
-		n += max(procStatusBytes(k.(*child).cmd.Process.Pid, "VmRSS"), 0)
+		c := k.(*child)
+		v := max(procStatusBytes(c.cmd.Process.Pid, "VmRSS"), 0)
+		n += v
+		if v > most && !c.over.Load() {
+			most, big = v, c
+		}
 		return true
 	})
-	return n
+	return n, big
 }
 
 // startChild starts this binary as a child of role, sends it orders, and
-// watches its resident memory: it is killed once the children running
-// pass cfg.maxRSS together.
+// watches its resident memory: once the children running pass cfg.maxRSS
+// together, the largest of them is killed.
 func startChild(cfg *scaleConfig, exe, role string, orders any, progress io.Writer) (*child, error) {
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), scaleChildEnv+"="+role)
@@ -341,7 +349,7 @@ func startChild(cfg *scaleConfig, exe, role string, orders any, progress io.Writ
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), exited: make(chan struct{}), began: time.Now()}
+	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), exited: make(chan struct{}), began: time.Now(), role: role}
 	liveChildren.Store(c, struct{}{})
 	go func() {
 		t := time.NewTicker(50 * time.Millisecond)
@@ -356,11 +364,10 @@ func startChild(cfg *scaleConfig, exe, role string, orders any, progress io.Writ
 			if v > c.peak.Load() {
 				c.peak.Store(v)
 			}
-			if total := liveChildrenRSS(); cfg.maxRSS > 0 && total > cfg.maxRSS {
-				c.overAt.Store(total)
-				c.over.Store(true)
-				cmd.Process.Kill()
-				return
+			if total, big := liveChildrenRSS(); cfg.maxRSS > 0 && total > cfg.maxRSS && big != nil {
+				big.overAt.Store(total)
+				big.over.Store(true)
+				big.cmd.Process.Kill()
 			}
 		}
 	}()
@@ -378,7 +385,7 @@ func (c *child) wait() error {
 	liveChildren.Delete(c)
 	close(c.exited)
 	if c.over.Load() {
-		return fmt.Errorf("stopped after %v at %s (its own peak %s): %w", time.Since(c.began).Round(time.Second),
+		return fmt.Errorf("the %s child stopped after %v at %s (its own peak %s): %w", c.role, time.Since(c.began).Round(time.Second),
 			formatSize(c.overAt.Load()), formatSize(c.peak.Load()), errOverRSS)
 	}
 	return c.err

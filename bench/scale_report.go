@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // scaleReport is a scale run's output.
@@ -46,6 +47,9 @@ func figureTable(caption string) table {
 func (t *table) add(name, value, detail string) {
 	t.Rows = append(t.Rows, []string{name, value, detail})
 }
+
+// oneLine joins the lines of errors.Join's message.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
 func builtDetail(b *builtSet) string {
 	if b == nil {
@@ -89,7 +93,7 @@ func repoScaleSection(cfg *scaleConfig, r *repoScale) section {
 		t.add("sync of 1 new commit, resumed", formatNS(s.LaterMedian.NS), fmt.Sprintf("median of %d; %s", len(s.Later), syncDetail(s.LaterMedian)))
 	}
 	if r.Failed != "" {
-		t.add("stopped", "-", r.Failed)
+		t.add("stopped", "-", oneLine(r.Failed))
 	}
 	title := fmt.Sprintf("One repository: %s items, %s commits (%s writes per item), signed, on disk", thousands(r.Items), thousands(r.Commits), sig3(float64(r.Commits)/float64(r.Items)))
 	return section{ID: "scale-repo", Title: title, Tables: []table{t}, Data: r}
@@ -110,7 +114,7 @@ func serverScaleSection(cfg *scaleConfig, s *serverScale) section {
 			formatSize(s.HWM), formatSize((s.RSSAfter-s.RSSStart)/int64(max(s.Touched, 1)))))
 	}
 	if s.Failed != "" {
-		t.add("stopped", "-", s.Failed)
+		t.add("stopped", "-", oneLine(s.Failed))
 	}
 	title := fmt.Sprintf("Server: %s repositories of %s items, JSON API without authentication on 127.0.0.1", thousands(s.Repos), thousands(s.RepoItems))
 	return section{ID: "scale-server", Title: title, Tables: []table{t}, Data: s}
@@ -119,7 +123,7 @@ func serverScaleSection(cfg *scaleConfig, s *serverScale) section {
 func scaleNotes(cfg *scaleConfig) []string {
 	notes := []string{
 		fmt.Sprintf("Every figure is taken in a child process (this binary started again), so RSS (VmRSS of /proc/PID/status) is that of what it measures alone; "+
-			"a child is stopped when the children running pass %s of RSS together, and the report says so. The data sets are built once and cached in %s; "+
+			"the largest child is stopped when the children running pass %s of RSS together, and the report says so. The data sets are built once and cached in %s; "+
 			"their log files are in the OS page cache (they were just built or read).", formatSize(cfg.maxRSS), cfg.cache),
 	}
 	if cfg.repoOn {
@@ -140,7 +144,8 @@ func repoNotes(cfg *scaleConfig) []string {
 		fmt.Sprintf("One repository: the items are GoatDB's workload's, schema test/1 {title, count, tags set}; item i is written %s times%s, "+
 			"each write after the first changing count and title; signed commits (the default). Built with Async durability in batches of %s items, "+
 			"%d writers at once.", thousands(cfg.commits/cfg.items), extra, thousands(cfg.batch), cfg.workers),
-		fmt.Sprintf("Open: goatdb.Open with the default options and DB.Repo, which reads the log into memory; %d child processes, each then reads %s random keys once "+
+		fmt.Sprintf("Open: goatdb.Open with the default options and DB.Repo, which opens the repository; after one untimed open (which warms the OS page cache, "+
+			"and lets goatdb write at Close what it keeps beside the log), %d child processes, each then reads %s random keys once "+
 			"(cold: each key's first read after open, timed one by one), then three times more in new orders (hot), and evaluates the query %d times.",
 			cfg.opens, thousands(min(cfg.keys, cfg.items)), cfg.queries),
 		fmt.Sprintf("Sync: a server child (server.New, no authentication, no rate limit) serves one copy of the data; a client child opens another copy with a new "+

@@ -167,10 +167,15 @@ func (r *Repo) readCommit(n *node) (*commit.Commit, error) {
 		if int(n.idx) >= len(stored) {
 			return nil, fmt.Errorf("%w: the record ending at offset %d holds %d commits, not %d", ErrCorrupt, n.seq, len(stored), n.idx+1)
 		}
-		var arena []byte
+		// The commit gets memory of its own, exactly its size: it may
+		// outlive the record read.
+		arena := make([]byte, 0, len(stored[n.idx])+len(r.owner))
 		enc, err := loadStored(stored[n.idx], r.owner, &arena)
 		if err != nil {
 			return nil, fmt.Errorf("%w: commit %s in the log: %w", ErrCorrupt, n.c.id.Short(), err)
+		}
+		if stored[n.idx][0] == storedFull {
+			enc = append(arena, enc...)
 		}
 		r.decodes.Add(1)
 		c, err := commit.DecodeShared(enc, nil)

@@ -55,6 +55,17 @@
 // nothing). So history costs about its encoded size plus a fixed part per
 // commit (BenchmarkOpenHistory reports it), not its decoded size.
 //
+// # Head index
+//
+// Beside the log, PATH.index holds the graph as a replay of the log's
+// first bytes leaves it (headindex.go, which draws the format): an open
+// that finds it valid builds the graph from it without decoding a commit,
+// replays only the records after it, and reads commits' contents from the
+// log by position when asked. It is a cache: written atomically at Close
+// and in the background, checked against the log's epoch, length and last
+// indexed record, and passed over (with a warning) when it does not fit;
+// recovery never depends on it.
+//
 // # Exclusion
 //
 // Exclude takes commits out of the graph without deleting them (exclude.go):

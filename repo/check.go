@@ -243,7 +243,7 @@ func (r *Repo) checkItem(st *itemState, nodes []*node) []Problem {
 		p.What = "head is not a leaf"
 		return []Problem{p}
 	}
-	if v, err := r.valueOf(st.head); err != nil || !item.ItemsEqual(v, st.value) {
+	if v, err := r.valueOf(st.head); err != nil || !item.ItemsEqual(v, st.val(r)) {
 		p.What = "cached head value differs from the head commit's"
 		return []Problem{p}
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
@@ -98,12 +100,62 @@ type itemState struct {
 	pending []*node   // commits that were incomplete when inserted (pruned by insert)
 	out     []*node   // complete commits that are excluded, outside the graph
 	head    *node     // the leaf whose value is the item's value
-	value   item.Item // the head's value
+	value   item.Item // the head's value, unless lazy holds it
+	// lazy, if set, holds the head's value still encoded, as the head
+	// index gave it (headindex.go): decoded at its first read. Whoever
+	// sets value clears it.
+	lazy atomic.Pointer[lazyValue]
 	// base and baseValue: when the head is a delta, its full snapshot and
 	// that snapshot's value, so that a write's delta and the next head's
 	// value need no decoding (stored.go); nil when the head is full.
 	base      *node
 	baseValue item.Item
+}
+
+// lazyValue is a head value decoded at its first read.
+type lazyValue struct {
+	enc     []byte
+	deleted bool // the value is a deletion (the index says so)
+	once    sync.Once
+	v       item.Item
+}
+
+// val returns the head's value. r.mu must be held (read or write).
+func (st *itemState) val(r *Repo) item.Item {
+	lz := st.lazy.Load()
+	if lz == nil {
+		return st.value
+	}
+	lz.once.Do(func() {
+		d := item.NewSharingDecoder(lz.enc, nil)
+		lz.v = d.Item()
+		d.End()
+		if err := d.Err(); err != nil {
+			// The index's copy does not decode: the head commit in the
+			// log holds the value.
+			r.opts.Logger.Error("head index: value does not decode; reading it from the log", "path", r.path, "item", st.key, "err", err)
+			r.removeIndex()
+			if lz.v, err = r.valueOf(st.head); err != nil {
+				r.opts.Logger.Error("read head", "path", r.path, "item", st.key, "err", err)
+			}
+		}
+	})
+	return lz.v
+}
+
+// deleted reports whether the head's value is a deletion, without
+// decoding a lazy one.
+func (st *itemState) deleted() bool {
+	if lz := st.lazy.Load(); lz != nil {
+		return lz.deleted
+	}
+	return st.value.Deleted()
+}
+
+// setValue sets the head's value. r.mu must be held for writing.
+func (st *itemState) setValue(v item.Item) {
+	st.value = v
+	st.lazy.Store(nil)
 }
 
 func (r *Repo) itemLocked(key string) *itemState {

@@ -9,9 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
@@ -23,7 +21,8 @@ import (
 // decoding every commit: per item its key, leaves, head and head value,
 // and per commit what places it in its item's graph (id, parents, time,
 // delta base, schema, generation, depth) and where it is in the log. The
-// commits' contents stay in the log, read when asked (stored.go). It is a
+// commits' contents stay in the log, read when asked (stored.go), and the
+// head values stay encoded until first read (itemState.lazy). It is a
 // cache: nothing in it is needed to recover a commit, and an index that is
 // missing, damaged or does not match the log is ignored (the open replays
 // the whole log, and says why in a log line).
@@ -42,7 +41,8 @@ import (
 //	        | end − previous end uvarint | record length uvarint | place uvarint
 //	        | generation uvarint | depth uvarint
 //	ref    := uvarint k: k > 0 the k-th commit (1-based) ; 0 then the id (32): not here
-//	item   := key string | nLeaves uvarint, nLeaves × ref | head ref | value (string: item encoding, if head)
+//	item   := key string | nLeaves uvarint, nLeaves × ref | head ref
+//	        | if head: deleted u8 (0 or 1) | value (string: item encoding)
 //	string := uvarint length | bytes
 //
 // The anchor is the record that ends at L, whose head the log must still
@@ -100,10 +100,11 @@ type indexHeader struct {
 // items in order of first commit, linked to each other, with the items'
 // head values still encoded.
 type headIndex struct {
-	h      indexHeader
-	nodes  []node
-	states []itemState
-	values [][]byte // per item, its head value's encoding (nil: no head)
+	h       indexHeader
+	nodes   []node
+	states  []itemState
+	values  [][]byte // per item, its head value's encoding (nil: no head)
+	deleted []bool   // per item, whether its head value is a deletion
 }
 
 // indexable reports why the graph cannot be indexed, or "" if it can.
@@ -237,6 +238,15 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 			continue
 		}
 		b = binary.AppendUvarint(b, uint64(ref[st.head]))
+		if st.deleted() {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+		if lz := st.lazy.Load(); lz != nil {
+			str(string(lz.enc)) // as the index gave it: checked at open
+			continue
+		}
 		v, err := item.AppendItem(nil, st.value)
 		if err != nil {
 			return nil, fmt.Errorf("%w: value of %s: %w", errIndex, st.key, err)
@@ -340,12 +350,20 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	}
 	x.states = make([]itemState, nItems)
 	x.values = make([][]byte, nItems)
-	keys := make([]byte, 0, len(d.b))
-	bounds := make([]int32, nItems+1)
+	x.deleted = make([]bool, nItems)
+	// Keys and head values are read in place first, then copied into two
+	// buffers of their exact size: one string holding every key, and the
+	// values (encoded until read, itemState.lazy), so that nothing else of
+	// the index stays in memory.
+	keys := make([][]byte, nItems)
+	nKeys, nVals := 0, 0
 	for i := range x.states {
 		st := &x.states[i]
-		keys = append(keys, d.bytes()...)
-		bounds[i+1] = int32(len(keys))
+		keys[i] = d.bytes()
+		nKeys += len(keys[i])
+		if len(keys[i]) == 0 {
+			d.fail("item %d without a key", i)
+		}
 		st.leaves = st.leaf1[:0]
 		for range d.count(1) {
 			k := d.below(nCommits + 1)
@@ -357,7 +375,15 @@ func decodeIndex(b []byte) (*headIndex, error) {
 		}
 		if k := d.below(nCommits + 1); k > 0 {
 			st.head = &x.nodes[k-1]
+			switch d.byte() {
+			case 0:
+			case 1:
+				x.deleted[i] = true
+			default:
+				d.fail("item %d: bad deletion flag", i)
+			}
 			x.values[i] = d.bytes()
+			nVals += len(x.values[i])
 			if !slices.Contains(st.leaves, st.head) {
 				d.fail("the head of item %d is not a leaf", i)
 			}
@@ -369,10 +395,18 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the items", errIndex, len(d.b))
 	}
-	all := string(keys) // one allocation for every key
+	kb := make([]byte, 0, nKeys)
+	for _, k := range keys {
+		kb = append(kb, k...)
+	}
+	all, off := string(kb), 0
+	vals := make([]byte, 0, nVals)
 	for i := range x.states {
-		if x.states[i].key = all[bounds[i]:bounds[i+1]]; x.states[i].key == "" {
-			return nil, fmt.Errorf("%w: item %d without a key", errIndex, i)
+		x.states[i].key = all[off : off+len(keys[i])]
+		off += len(keys[i])
+		if v := x.values[i]; v != nil {
+			vals = append(vals, v...)
+			x.values[i] = vals[len(vals)-len(v) : len(vals) : len(vals)]
 		}
 	}
 	// References may point forward: a commit is stored before its parents
@@ -611,58 +645,47 @@ func (r *Repo) indexUnused(why string) {
 }
 
 // loadIndexed builds the graph from an index: what a replay of the log's
-// first x.h.covered bytes builds, without decoding any commit. The head
-// values are decoded on every core.
+// first x.h.covered bytes builds, without decoding any commit or value.
 func (r *Repo) loadIndexed(x *headIndex) error {
-	values := make([]item.Item, len(x.states))
-	errs := make([]error, len(x.states))
-	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(x.states)/4096))
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(x.states); i += workers {
-				if x.values[i] != nil {
-					values[i], errs[i] = item.DecodeItem(x.values[i])
-				}
-			}
-		})
-	}
 	r.commits = make(map[commit.ID]*node, len(x.nodes))
 	r.items = make(map[string]*itemState, len(x.states))
 	r.entries = make([]*node, len(x.nodes))
 	r.list = make([]*itemState, len(x.states))
+	lazies := make([]lazyValue, len(x.states))
+	var live []*itemState
+	sorted := true
 	for i := range x.states {
 		st := &x.states[i]
 		r.items[st.key] = st
 		r.list[i] = st
+		if st.head == nil {
+			continue
+		}
+		lz := &lazies[i]
+		lz.enc, lz.deleted = x.values[i], x.deleted[i]
+		st.lazy.Store(lz)
+		if !lz.deleted {
+			if n := len(live); n > 0 && live[n-1].key >= st.key {
+				sorted = false
+			}
+			r.live++
+			live = append(live, st)
+		}
 	}
 	for i := range x.nodes {
 		n := &x.nodes[i]
 		r.commits[n.c.id] = n
 		r.entries[i] = n
 	}
-	wg.Wait()
 	switch {
 	case len(r.items) != len(x.states):
 		return fmt.Errorf("%w: an item is listed twice", errIndex)
 	case len(r.commits) != len(x.nodes):
 		return fmt.Errorf("%w: a commit is listed twice", errIndex)
 	}
-	var live []*itemState
-	for i := range x.states {
-		if errs[i] != nil {
-			return fmt.Errorf("%w: value of %q: %w", errIndex, x.states[i].key, errs[i])
-		}
-		st := &x.states[i]
-		if st.head != nil {
-			st.value = values[i]
-			if !st.value.Deleted() {
-				r.live++
-				live = append(live, st)
-			}
-		}
+	if !sorted {
+		slices.SortFunc(live, func(a, b *itemState) int { return cmpString(a.key, b.key) })
 	}
-	slices.SortFunc(live, func(a, b *itemState) int { return cmpString(a.key, b.key) })
 	r.index.load(live)
 	r.horizon, r.prevEpoch = x.h.horizon, x.h.prevEpoch
 	return nil

@@ -1249,8 +1249,23 @@ func FuzzDecodeIndex(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			r := &Repo{}
+			r := &Repo{opts: Options{FS: vfs.NewMem()}.withDefaults()}
 			if err := r.loadIndexed(x); err != nil {
+				continue
+			}
+			// A head value that does not decode is read from the log (of
+			// which there is none here) when first read: no round trip.
+			undecodable := false
+			for i, v := range x.values {
+				if v != nil {
+					if _, err := item.DecodeItem(v); err != nil {
+						undecodable = true
+					} else if it, _ := item.DecodeItem(v); it.Deleted() != x.deleted[i] {
+						undecodable = true // the index lies about the deletion: it is a cache
+					}
+				}
+			}
+			if undecodable {
 				continue
 			}
 			enc, err := r.encodeIndexLocked(x.h)
@@ -1261,7 +1276,7 @@ func FuzzDecodeIndex(f *testing.F) {
 			if err != nil {
 				t.Fatalf("an index encoded from a loaded graph does not decode: %v", err)
 			}
-			r2 := &Repo{}
+			r2 := &Repo{opts: Options{FS: vfs.NewMem()}.withDefaults()}
 			if err := r2.loadIndexed(x2); err != nil {
 				t.Fatalf("an index encoded from a loaded graph does not load: %v", err)
 			}
@@ -1275,7 +1290,11 @@ func FuzzDecodeIndex(f *testing.F) {
 			if x2.h != x.h {
 				t.Fatalf("re-encoded header %+v, was %+v", x2.h, x.h)
 			}
+			// Encoding lists items in order of their first commit, which a
+			// crafted index need not: compare the graphs in any order.
 			g, g2 := ixGraph(t, r), ixGraph(t, r2)
+			slices.Sort(g)
+			slices.Sort(g2)
 			if !slices.Equal(g, g2) {
 				t.Fatalf("a graph loaded from an index loads differently once encoded again:\n%q\n%q", g, g2)
 			}
@@ -1302,7 +1321,7 @@ func ixGraph(t *testing.T, r *Repo) []string {
 		if st.head != nil {
 			head = st.head.c.id
 			var err error
-			if v, err = item.AppendItem(nil, st.value); err != nil {
+			if v, err = item.AppendItem(nil, st.val(r)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -69,7 +69,7 @@ func (r *Repo) Range(spec RangeSpec) []Entry {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	r.ascendLocked(spec, func(st *itemState) bool {
-		out = append(out, Entry{st.key, st.value, st.head.schema, st.head.c.ID()})
+		out = append(out, Entry{st.key, st.val(r), st.head.schema, st.head.c.ID()})
 		return spec.Limit <= 0 || len(out) < spec.Limit
 	})
 	return out
@@ -137,7 +137,7 @@ func (r *Repo) checkIndex() []Problem {
 			switch {
 			case n > 0 && st.key <= prev:
 				ps = append(ps, Problem{Offset: -1, Item: st.key, What: "live index out of order after " + prev})
-			case r.items[st.key] != st || st.head == nil || st.value.Deleted():
+			case r.items[st.key] != st || st.head == nil || st.deleted():
 				ps = append(ps, Problem{Offset: -1, Item: st.key, What: "live index holds an item that is not live"})
 			}
 			n, prev = n+1, st.key
@@ -146,7 +146,7 @@ func (r *Repo) checkIndex() []Problem {
 	}
 	live := 0
 	for _, st := range r.items {
-		if st.head != nil && !st.value.Deleted() {
+		if st.head != nil && !st.deleted() {
 			live++
 		}
 	}

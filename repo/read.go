@@ -19,7 +19,7 @@ func (r *Repo) Get(key string) (item.Item, commit.Schema, bool) {
 		r.mu.RUnlock()
 		return item.Item{}, commit.Schema{}, false
 	}
-	v, s := st.value, st.head.schema
+	v, s := st.val(r), st.head.schema
 	r.mu.RUnlock()
 	return v, s, true
 }
@@ -33,7 +33,7 @@ func (r *Repo) Lookup(key string) (Entry, bool) {
 	if st == nil || st.head == nil {
 		return Entry{}, false
 	}
-	return Entry{key, st.value, st.head.schema, st.head.c.ID()}, true
+	return Entry{key, st.val(r), st.head.schema, st.head.c.ID()}, true
 }
 
 // Head returns the id of an item's head commit.
@@ -89,7 +89,7 @@ func (r *Repo) Keys(withDeleted bool) []string {
 	defer r.mu.RUnlock()
 	out := make([]string, 0, len(r.items))
 	for k, st := range r.items {
-		if st.head != nil && (withDeleted || !st.value.Deleted()) {
+		if st.head != nil && (withDeleted || !st.deleted()) {
 			out = append(out, k)
 		}
 	}
@@ -112,7 +112,7 @@ func (r *Repo) All() iter.Seq[Entry] {
 		r.mu.RLock()
 		defer r.mu.RUnlock()
 		for _, st := range r.list {
-			if st.head != nil && !yield(Entry{st.key, st.value, st.head.schema, st.head.c.ID()}) {
+			if st.head != nil && !yield(Entry{st.key, st.val(r), st.head.schema, st.head.c.ID()}) {
 				return
 			}
 		}

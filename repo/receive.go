@@ -230,7 +230,7 @@ func (r *Repo) previewValue(c *commit.Commit, values map[commit.ID]item.Item) (i
 		}
 		var known bool
 		if st := r.items[c.Key()]; st != nil {
-			base, known = st.knownValue(n)
+			base, known = st.knownValue(r, n)
 		}
 		if !known {
 			bc, err := r.commitOf(n)

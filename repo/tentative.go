@@ -41,7 +41,7 @@ func (r *Repo) headLocked(key string) (*node, item.Item, bool) {
 		return p.n, p.value, true
 	}
 	if st := r.items[key]; st != nil && st.head != nil {
-		return st.head, st.value, true
+		return st.head, st.val(r), true
 	}
 	return nil, item.Item{}, false
 }

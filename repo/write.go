@@ -542,11 +542,12 @@ func (r *Repo) setHead(st *itemState) {
 		return
 	}
 	if head == nil {
-		if !st.value.Deleted() {
+		if !st.deleted() {
 			r.live--
 			r.index.update(st, false)
 		}
-		st.head, st.value, st.base, st.baseValue = nil, item.Item{}, nil, item.Item{}
+		st.head, st.base, st.baseValue = nil, nil, item.Item{}
+		st.setValue(item.Item{})
 		return
 	}
 	v, err := r.headValue(st, head)
@@ -554,11 +555,12 @@ func (r *Repo) setHead(st *itemState) {
 		r.opts.Logger.Error("read head", "path", r.path, "item", st.key, "err", err)
 		return
 	}
-	was := st.head != nil && !st.value.Deleted()
+	was := st.head != nil && !st.deleted()
 	if was {
 		r.live--
 	}
-	st.head, st.value = head, v
+	st.head = head
+	st.setValue(v)
 	if !v.Deleted() {
 		r.live++
 	}
@@ -578,7 +580,7 @@ func (r *Repo) headValue(st *itemState, head *node) (item.Item, error) {
 		st.base, st.baseValue = nil, item.Item{}
 		return c.Value(), nil
 	}
-	bv, ok := st.knownValue(head.base)
+	bv, ok := st.knownValue(r, head.base)
 	if !ok {
 		b, err := r.commitOf(head.base)
 		if err != nil {
@@ -593,13 +595,13 @@ func (r *Repo) headValue(st *itemState, head *node) (item.Item, error) {
 	return v, err
 }
 
-// knownValue returns the value of n if st holds it decoded: n is its head
-// or its head's delta base.
-func (st *itemState) knownValue(n *node) (item.Item, bool) {
+// knownValue returns the value of n if st holds it: n is its head or its
+// head's delta base. r.mu must be held.
+func (st *itemState) knownValue(r *Repo, n *node) (item.Item, bool) {
 	switch {
 	case n == nil:
 	case n == st.head:
-		return st.value, true
+		return st.val(r), true
 	case n == st.base:
 		return st.baseValue, true
 	}

@@ -183,3 +183,47 @@ func BenchmarkRecover100MB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkColdHistory opens a log of 20,000 items written 10 times each
+// from its head index and reads the history of items not read before:
+// their commits come from the log (the records of writes of 1,000 items,
+// compressed, or of one item).
+func BenchmarkColdHistory(b *testing.B) {
+	for _, batch := range []int{1000, 1} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			const n, rounds = 2000, 10
+			_, key, _ := ed25519.GenerateKey(nil)
+			path := filepath.Join(b.TempDir(), "h.log")
+			r, err := repo.Open(path, &repo.Options{Key: key, Durability: repo.Async})
+			if err != nil {
+				b.Fatal(err)
+			}
+			schema := commit.Schema{NS: "test", Version: 1}
+			for round := range rounds {
+				for start := 0; start < n; start += batch {
+					var ups []repo.Update
+					for i := start; i < start+batch; i++ {
+						v := item.New(map[string]item.Value{"title": item.String(fmt.Sprint("Item ", i, " ", round)), "count": item.Number(float64(i + round))})
+						ups = append(ups, repo.Update{Key: fmt.Sprintf("k%06d", i), Fn: func(repo.Current) (item.Item, commit.Schema, error) { return v, schema, nil }})
+					}
+					if _, err := r.Write(ups...); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			r.Close()
+			r, err = repo.Open(path, &repo.Options{Key: key})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ReportAllocs()
+			for b.Loop() {
+				if h := r.History(fmt.Sprintf("k%06d", rng.IntN(n))); len(h) != rounds {
+					b.Fatalf("%d commits, want %d", len(h), rounds)
+				}
+			}
+		})
+	}
+}

@@ -35,6 +35,7 @@ import (
 //	        | nItems uvarint, nCommits uvarint
 //	        | nCommits × commit                   in log order
 //	        | nItems × item                       in order of first commit
+//	        | nLive uvarint, nLive × item uvarint  the live items, in key order
 //	commit := item uvarint | id (32) | flags u8 (1 full, 2 shallow)
 //	        | time varint | nParents uvarint, nParents × ref
 //	        | full: ns uvarint, version uvarint ; delta: base ref
@@ -105,6 +106,7 @@ type headIndex struct {
 	states  []itemState
 	values  [][]byte // per item, its head value's encoding (nil: no head)
 	deleted []bool   // per item, whether its head value is a deletion
+	byKey   []int32  // the live items in key order
 }
 
 // indexable reports why the graph cannot be indexed, or "" if it can.
@@ -253,6 +255,17 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 		}
 		str(string(v))
 	}
+	// The live items in key order, so that an open need not sort them.
+	b = binary.AppendUvarint(b, uint64(r.live))
+	n := 0
+	r.ascendLocked(RangeSpec{}, func(st *itemState) bool {
+		b = binary.AppendUvarint(b, uint64(itemNo[st]))
+		n++
+		return true
+	})
+	if n != r.live {
+		return nil, fmt.Errorf("%w: %d live items in key order, %d counted", errIndex, n, r.live)
+	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
 
@@ -391,6 +404,13 @@ func decodeIndex(b []byte) (*headIndex, error) {
 		if d.err != nil {
 			return nil, d.err
 		}
+	}
+	x.byKey = make([]int32, d.count(1))
+	for i := range x.byKey {
+		x.byKey[i] = int32(d.below(nItems))
+	}
+	if d.err != nil {
+		return nil, d.err
 	}
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the items", errIndex, len(d.b))
@@ -653,7 +673,6 @@ func (r *Repo) loadIndexed(x *headIndex) error {
 	r.list = make([]*itemState, len(x.states))
 	lazies := make([]lazyValue, len(x.states))
 	var live []*itemState
-	sorted := true
 	for i := range x.states {
 		st := &x.states[i]
 		r.items[st.key] = st
@@ -665,11 +684,7 @@ func (r *Repo) loadIndexed(x *headIndex) error {
 		lz.enc, lz.deleted = x.values[i], x.deleted[i]
 		st.lazy.Store(lz)
 		if !lz.deleted {
-			if n := len(live); n > 0 && live[n-1].key >= st.key {
-				sorted = false
-			}
 			r.live++
-			live = append(live, st)
 		}
 	}
 	for i := range x.nodes {
@@ -683,7 +698,24 @@ func (r *Repo) loadIndexed(x *headIndex) error {
 	case len(r.commits) != len(x.nodes):
 		return fmt.Errorf("%w: a commit is listed twice", errIndex)
 	}
-	if !sorted {
+	// The live items in key order, as the index lists them: checked, and
+	// sorted here only if the list does not hold.
+	live = make([]*itemState, 0, r.live)
+	for _, i := range x.byKey {
+		st := &x.states[i]
+		if st.head == nil || x.deleted[i] || len(live) > 0 && live[len(live)-1].key >= st.key {
+			live = nil
+			break
+		}
+		live = append(live, st)
+	}
+	if len(live) != r.live {
+		live = live[:0]
+		for i := range x.states {
+			if st := &x.states[i]; st.head != nil && !x.deleted[i] {
+				live = append(live, st)
+			}
+		}
 		slices.SortFunc(live, func(a, b *itemState) int { return cmpString(a.key, b.key) })
 	}
 	r.index.load(live)

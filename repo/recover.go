@@ -370,6 +370,10 @@ func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 					kept[i] = append(kept[i], decoded[k])
 				}
 			}
+			decoded[k] = nil // the node holds it while it needs it
+		}
+		if c%8 == 7 {
+			r.releaseReplayedLocked()
 		}
 	}
 	wg.Wait()

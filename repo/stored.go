@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/goatdb/goatdb/commit"
@@ -73,6 +74,26 @@ func (r *Repo) commitOf(n *node) (*commit.Commit, error) {
 		return nil, fmt.Errorf("%w: commit %s in memory: %w", ErrCorrupt, n.c.id.Short(), err)
 	}
 	return c, nil
+}
+
+// releaseReplayedLocked drops, during a replay, the decoded form of the
+// commits inserted so far that are no longer leaves: settling at the end
+// of the replay needs the leaves' (their values), and the rest would hold
+// a log's whole history decoded at once.
+func (r *Repo) releaseReplayedLocked() {
+	keep := r.fresh[:0]
+	for _, n := range r.fresh {
+		if n.full == nil {
+			continue
+		}
+		if st := r.items[n.c.key]; n.enc == nil || st != nil && slices.Contains(st.leaves, n) {
+			keep = append(keep, n)
+			continue
+		}
+		n.full = nil
+	}
+	clear(r.fresh[len(keep):])
+	r.fresh = keep
 }
 
 // releaseLocked drops the decoded form of the commits inserted since the

@@ -192,7 +192,17 @@ func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, at logPos) (*node, bo
 	if enc == nil {
 		enc = r.storeLocked(c)
 	}
-	n := newNode(c, enc)
+	var n *node
+	if len(r.nodeSlab) < cap(r.nodeSlab) { // a replay: nodes allocated at once
+		r.nodeSlab = r.nodeSlab[:len(r.nodeSlab)+1]
+		n = &r.nodeSlab[len(r.nodeSlab)-1]
+		*n = node{c: metaOf(c), enc: enc, full: c}
+		if c.IsFull() {
+			n.schema = c.Schema()
+		}
+	} else {
+		n = newNode(c, enc)
+	}
 	n.seq, n.size, n.idx = at.end, at.size, at.idx
 	r.fresh = append(r.fresh, n)
 	r.commits[c.ID()] = n

@@ -347,6 +347,8 @@ func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 			}
 		})
 	}
+	r.nodeSlab = make([]node, 0, len(jobs)) // the nodes, allocated at once
+	defer func() { r.nodeSlab = nil }()
 	kept := map[int][]*commit.Commit{}
 	for c := range chunks {
 		<-done[c]
@@ -372,7 +374,7 @@ func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 			}
 			decoded[k] = nil // the node holds it while it needs it
 		}
-		if c%8 == 7 {
+		if len(r.fresh) >= replayHeld {
 			r.releaseReplayedLocked()
 		}
 	}

@@ -150,6 +150,7 @@ type Repo struct {
 	entries   []*node               // every commit in log order
 	slab      []byte                // where stored forms are packed (stored.go)
 	fresh     []*node               // commits still holding their decoded form (stored.go)
+	nodeSlab  []node                // while a replay inserts: where its nodes are allocated
 	decodes   atomic.Int64          // commits decoded again from their encoding or the log (stored.go)
 	rd        logReader             // reads commits not in memory from the log (stored.go)
 	logVer    uint32                // the log's format version (log.go)
@@ -252,6 +253,10 @@ func Open(path string, opts *Options) (*Repo, error) {
 	}
 	return r, nil
 }
+
+// replayHeld is how many decoded commits a replay holds before it drops
+// those that are no longer leaves (releaseReplayedLocked).
+var replayHeld = 1 << 20
 
 // replayChunk is about how many commits a replay worker decodes at a time.
 const replayChunk = 2048

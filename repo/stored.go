@@ -76,10 +76,10 @@ func (r *Repo) commitOf(n *node) (*commit.Commit, error) {
 	return c, nil
 }
 
-// releaseReplayedLocked drops, during a replay, the decoded form of the
-// commits inserted so far that are no longer leaves: settling at the end
-// of the replay needs the leaves' (their values), and the rest would hold
-// a log's whole history decoded at once.
+// releaseReplayedLocked drops, during a replay that holds replayHeld
+// decoded commits, the decoded form of those that are no longer leaves:
+// settling at the end of the replay needs the leaves' (their values), and
+// the rest would hold a long log's whole history decoded at once.
 func (r *Repo) releaseReplayedLocked() {
 	keep := r.fresh[:0]
 	for _, n := range r.fresh {

@@ -177,3 +177,63 @@ func TestWritesDecodeNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayDropsDecodedHistory: a replay that holds more decoded commits
+// than replayHeld drops those that are no longer leaves as it goes, and
+// opens to the same graph and values as one that holds them all.
+func TestReplayDropsDecodedHistory(t *testing.T) {
+	defer func(n int, m int) { replayHeld, indexMinCommits = n, m }(replayHeld, indexMinCommits)
+	indexMinCommits = 1 << 30 // replay every time
+	_, key, _ := ed25519.GenerateKey(nil)
+	path := filepath.Join(t.TempDir(), "r.log")
+	r, err := Open(path, &Options{Key: key, Durability: Async})
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := commit.Schema{NS: "note", Version: 1}
+	for round := range 30 {
+		var ups []Update
+		for i := range 40 {
+			v := item.New(map[string]item.Value{"n": item.Number(float64(round)), "t": item.String(fmt.Sprint("item ", i, " round ", round))})
+			ups = append(ups, Update{Key: fmt.Sprint("k", i), Fn: func(Current) (item.Item, commit.Schema, error) { return v, schema, nil }})
+		}
+		if _, err := r.Write(ups...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	open := func(held int) *Repo {
+		t.Helper()
+		replayHeld = held
+		r, err := Open(path, &Options{Key: key, ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	all, few := open(1<<20), open(16)
+	defer all.Close()
+	defer few.Close()
+	for i := range 40 {
+		k := fmt.Sprint("k", i)
+		a, _, _ := all.Get(k)
+		b, _, ok := few.Get(k)
+		if !ok || !item.ItemsEqual(a, b) || get(b, "n").Float() != 29 {
+			t.Fatalf("%s: %v replayed holding every commit, %v holding few", k, a, b)
+		}
+		ha, hb := all.History(k), few.History(k)
+		if len(ha) != 30 || len(hb) != 30 {
+			t.Fatalf("%s: %d and %d commits, want 30", k, len(ha), len(hb))
+		}
+		for j := range ha {
+			if string(ha[j].Commit.Encode()) != string(hb[j].Commit.Encode()) {
+				t.Fatalf("%s: commit %d differs", k, j)
+			}
+		}
+	}
+	if ps := few.Check(); len(ps) > 0 {
+		t.Fatalf("check: %v", ps)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
@@ -716,21 +717,11 @@ func (r *Repo) loadIndexed(x *headIndex) error {
 				live = append(live, st)
 			}
 		}
-		slices.SortFunc(live, func(a, b *itemState) int { return cmpString(a.key, b.key) })
+		slices.SortFunc(live, func(a, b *itemState) int { return strings.Compare(a.key, b.key) })
 	}
 	r.index.load(live)
 	r.horizon, r.prevEpoch = x.h.horizon, x.h.prevEpoch
 	return nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // writeIndex writes the head index of the closed log, if the graph can be

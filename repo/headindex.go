@@ -179,6 +179,8 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	le.PutUint64(b[63:], uint64(h.horizon))
 	le.PutUint64(b[71:], h.prevEpoch)
 	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	bts := func(p []byte) { b = binary.AppendUvarint(b, uint64(len(p))); b = append(b, p...) }
+	var scratch []byte
 	putRef := func(id commit.ID) {
 		if n := r.commits[id]; n != nil && ref[n] > 0 {
 			b = binary.AppendUvarint(b, uint64(ref[n]))
@@ -247,14 +249,14 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 			b = append(b, 0)
 		}
 		if lz := st.lazy.Load(); lz != nil {
-			str(string(lz.enc)) // as the index gave it: checked at open
+			bts(lz.enc) // as the index gave it: checked at open
 			continue
 		}
-		v, err := item.AppendItem(nil, st.value)
-		if err != nil {
+		var err error
+		if scratch, err = item.AppendItem(scratch[:0], st.value); err != nil {
 			return nil, fmt.Errorf("%w: value of %s: %w", errIndex, st.key, err)
 		}
-		str(string(v))
+		bts(scratch)
 	}
 	// The live items in key order, so that an open need not sort them.
 	b = binary.AppendUvarint(b, uint64(r.live))

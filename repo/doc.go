@@ -52,8 +52,10 @@
 // History, ValueAt, Commit, CommitsSince or compaction asks for it, and
 // kept decoded only from its insertion until the sequence number next
 // advances. An item's head value is kept decoded (reads by key decode
-// nothing). So history costs about its encoded size plus a fixed part per
-// commit (BenchmarkOpenHistory reports it), not its decoded size.
+// nothing; after an open from the head index, from its first read). So
+// history costs about its encoded size plus a fixed part per commit
+// (BenchmarkOpenHistory reports it), not its decoded size; after an open
+// from the head index its encoding stays in the log, read by position.
 //
 // # Head index
 //

@@ -73,7 +73,12 @@ func quickAbuseConfig() abuseConfig {
 
 // abuseMode reports whether args ask for the abuse benchmark (--abuse
 // before any "--").
-func abuseMode(args []string) bool {
+func abuseMode(args []string) bool { return modeFlag(args, "abuse") }
+
+// modeFlag reports whether args hold the boolean flag name, set, before
+// any "--": the benchmark modes (--abuse, --scale) are chosen before the
+// flags are parsed, since each has flags of its own.
+func modeFlag(args []string, name string) bool {
 	for _, a := range args {
 		if a == "--" {
 			break
@@ -82,7 +87,7 @@ func abuseMode(args []string) bool {
 			continue
 		}
 		switch strings.TrimLeft(a, "-") {
-		case "abuse", "abuse=true", "abuse=1", "abuse=t", "abuse=TRUE", "abuse=True":
+		case name, name + "=true", name + "=1", name + "=t", name + "=TRUE", name + "=True":
 			return true
 		}
 	}

@@ -104,21 +104,7 @@ func (c *scaleConfig) serverDir() string {
 
 // scaleMode reports whether args ask for the scale benchmark (--scale
 // before any "--").
-func scaleMode(args []string) bool {
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if !strings.HasPrefix(a, "-") {
-			continue
-		}
-		switch strings.TrimLeft(a, "-") {
-		case "scale", "scale=true", "scale=1", "scale=t", "scale=TRUE", "scale=True":
-			return true
-		}
-	}
-	return false
-}
+func scaleMode(args []string) bool { return modeFlag(args, "scale") }
 
 // runScaleCommand is run for --scale: 0 on success, 1 if the benchmark
 // failed, 2 on bad usage. Progress goes to stderr, the report to stdout.

@@ -421,10 +421,23 @@ func (db *DB) HasRepo(path string) (bool, error) {
 }
 
 // LogSize returns the size in bytes of the log of the repository at path
-// /type/repo, without opening it.
+// /type/repo, without opening it. An open repository's log may be shorter
+// than its file, which reaches into space reserved for later writes.
 func (db *DB) LogSize(path string) (int64, error) {
 	if err := CheckRepoPath(path); err != nil {
 		return 0, err
+	}
+	db.mu.RLock()
+	h := db.repos[path]
+	db.mu.RUnlock()
+	if h != nil {
+		select {
+		case <-h.ready:
+			if h.err == nil {
+				return h.r.LogSize(), nil // its log stays readable after it closes
+			}
+		default: // opening: the file says enough
+		}
 	}
 	fi, err := db.fs.Stat(db.logPath(path))
 	if errors.Is(err, fs.ErrNotExist) {

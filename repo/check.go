@@ -87,7 +87,8 @@ func (r *Repo) checkLog() []Problem {
 	}
 	// A read-only open may run beside a writer: what follows the records
 	// it read is a write in flight, not a problem.
-	if sc.end < int64(len(data)) && !r.opts.ReadOnly {
+	// Nor are zeros after the log: space a writer reserved (logWriter).
+	if sc.end < int64(len(data)) && !r.opts.ReadOnly && !bytesAllZero(data[sc.end:]) {
 		ps = append(ps, Problem{Offset: sc.end, What: fmt.Sprintf("torn tail of %d bytes", int64(len(data))-sc.end)})
 	}
 	var hi horizonInfo

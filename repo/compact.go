@@ -150,16 +150,13 @@ func (r *Repo) PlanCompact(h int64, opts *CompactOptions) (CompactStats, error) 
 	if err != nil {
 		return CompactStats{}, err
 	}
-	fi, err := r.opts.FS.Stat(r.path)
-	if err != nil {
-		return CompactStats{}, err
-	}
+	size := r.LogSize() // not the file's: it may reach into space reserved past the log
 	r.mu.RLock()
 	before := len(r.commits)
 	r.mu.RUnlock()
 	prefix := int64(len(r.prefixRecords(p, 0)))
-	tail := max(0, fi.Size()-int64(p.end))
-	return CompactStats{CommitsBefore: before, CommitsAfter: before - p.removed, BytesBefore: fi.Size(),
+	tail := max(0, size-int64(p.end))
+	return CompactStats{CommitsBefore: before, CommitsAfter: before - p.removed, BytesBefore: size,
 		BytesAfter: prefix + p.keptBytes + tail + recHeadSize, Shallow: len(p.list), Took: time.Since(start)}, nil
 }
 
@@ -862,7 +859,7 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (st CompactS
 		return st, err
 	}
 	defer src.Close()
-	dst, err := fsys.OpenFile(r.compactPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	dst, err := fsys.OpenFile(r.compactPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644) // the log's file after the swap: no O_APPEND (see logWriter)
 	if err != nil {
 		return st, err
 	}

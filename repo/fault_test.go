@@ -137,8 +137,14 @@ func TestTornTail(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if n := int64(len(got)); n != wantSize && n != wantSize+repo.MarkSize || !bytes.Equal(got[:min(n, wantSize)], content[:wantSize]) {
-					t.Errorf("file is %d bytes after open, want the first %d bytes as they were, then at most a mark", n, wantSize)
+				// Past the log, the file holds only zeros reserved for
+				// later writes.
+				n := r.LogSize()
+				if n > int64(len(got)) || !allZero(got[n:]) {
+					t.Fatalf("the log is %d bytes, the file %d: want zeros after the log", n, len(got))
+				}
+				if n != wantSize && n != wantSize+repo.MarkSize || !bytes.Equal(got[:min(n, wantSize)], content[:wantSize]) {
+					t.Errorf("log is %d bytes after open, want the first %d bytes as they were, then at most a mark", n, wantSize)
 				}
 				if d := r.Damage(); len(d) > 0 {
 					t.Errorf("a torn tail reported as damage: %v", d)
@@ -842,4 +848,14 @@ func TestFailedSyncThatWrote(t *testing.T) {
 	if v, _, _ := r2.Get("a"); !item.ItemsEqual(v, item.Item{}.With("v", item.String("kept"))) {
 		t.Fatalf("after a crash a = %v: the write that failed came back", v)
 	}
+}
+
+// allZero reports whether b holds only zeros.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package repo
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/goatdb/goatdb/vfs"
@@ -12,8 +13,27 @@ import (
 // fails: past it, writes fail instead of growing memory.
 const maxFailedBuffer = 64 << 20
 
+// Space past the log's end is reserved a step at a time (logWriter.reserve):
+// 1/16 of the log, within these bounds. A step costs one sync of a new
+// file size, as every append did: at 64 KB, a few hundred small writes
+// share it.
+const (
+	reserveMin = 64 << 10
+	reserveMax = 8 << 20
+)
+
 // logWriter appends records to a log file and makes them durable, sharing
 // one fsync among all writers waiting at the same time (group commit).
+//
+// Records are written at the log's end with WriteAt. Where the file can
+// reserve space (vfs.Allocator), the file reaches past the log's end, into
+// zeros reserved ahead: a write lands in space that is already part of the
+// file, so its sync has no new file size to make durable, which on Linux
+// saves about a third of a small write's sync. The zeros are no part of
+// the log. A crash leaves them after its last record, where recovery finds
+// them past every claim and cuts them like any torn tail; Close gives them
+// back. So the log is still a prefix of the file, and nothing in its
+// format changes.
 //
 // A failed write or fsync does not stop the log for good. What was not
 // durable is either dropped (keep false: under Sync every writer of it is
@@ -26,6 +46,15 @@ const maxFailedBuffer = 64 << 20
 type logWriter struct {
 	f    vfs.File
 	keep bool // keep unwritten records across a failure (Async)
+	log  *slog.Logger
+
+	// The space reserved past the log's end: the file reaches alloc
+	// bytes, and allocator reserves more (nil: the file cannot, or failed
+	// to, and writes extend it). Only the writer flushing (busy) and the
+	// holders of hold use them.
+	allocator vfs.Allocator
+	alloc     int64
+	reserved  bool // space was reserved: Close gives back what is unused
 
 	mu      sync.Mutex // guards the fields below
 	cond    sync.Cond  // signalled when durable, busy or failed change
@@ -79,10 +108,34 @@ func (w *logWriter) at(t ticket) int64 {
 	return end
 }
 
-func newLogWriter(f vfs.File, size int64, covered, keep bool) *logWriter {
-	w := &logWriter{f: f, keep: keep, size: size, durable: size, marked: covered, lostFrom: map[uint64]int64{}}
+// newLogWriter returns a writer appending to f, whose size is the log's
+// size: size bytes, all durable.
+func newLogWriter(f vfs.File, size int64, covered, keep bool, log *slog.Logger) *logWriter {
+	w := &logWriter{f: f, keep: keep, log: log, size: size, durable: size, marked: covered, lostFrom: map[uint64]int64{}}
+	w.allocator, _ = f.(vfs.Allocator)
+	w.alloc = size
 	w.cond.L = &w.mu
 	return w
+}
+
+// reserve makes the file reach at least end bytes. When it must grow, it
+// reserves 1/16 of the log more past end (within reserveMin and
+// reserveMax), so that the writes after this one land in reserved space.
+// A file that cannot reserve space is left to grow by the write itself.
+// The caller is the writer flushing (busy) or holds the log (hold).
+func (w *logWriter) reserve(end int64) {
+	if w.allocator == nil || end <= w.alloc {
+		return
+	}
+	n := min(max(end/16, reserveMin), reserveMax)
+	w.reserved = true
+	if err := w.allocator.Allocate(w.alloc, end+n-w.alloc); err != nil {
+		// Not fatal: the write extends the file as an append would.
+		w.log.Debug("log: cannot reserve space past the end; writes extend the file", "err", err)
+		w.allocator = nil
+		return
+	}
+	w.alloc = end + n
 }
 
 // appendWith lets add append records to the buffer in place, framed with
@@ -234,7 +287,8 @@ func (w *logWriter) flushLocked() error {
 		err = w.cut(durable)
 	}
 	if err == nil && len(buf) > 0 {
-		if _, err = w.f.Write(buf); err == nil {
+		w.reserve(durable + int64(len(buf)))
+		if _, err = w.f.WriteAt(buf, durable); err == nil {
 			err = w.f.Sync()
 		}
 		if err != nil && !w.keep {
@@ -288,8 +342,10 @@ func (w *logWriter) repair() error {
 	return w.flushLocked()
 }
 
-// cut truncates the file to size and syncs it.
+// cut truncates the file to size, giving back any space reserved past it,
+// and syncs it. The caller is the writer flushing (busy) or holds the log.
 func (w *logWriter) cut(size int64) error {
+	w.alloc = size
 	if err := w.f.Truncate(size); err != nil {
 		return err
 	}
@@ -305,7 +361,8 @@ func (w *logWriter) syncAll() error {
 }
 
 // close syncs, ends the log with a mark claiming all of it (so no byte of
-// it can later be taken for a torn tail), and closes the file.
+// it can later be taken for a torn tail), gives back the space reserved
+// past it, and closes the file.
 func (w *logWriter) close() error {
 	err := w.syncAll()
 	if err == nil {
@@ -321,6 +378,15 @@ func (w *logWriter) close() error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	for w.busy {
+		w.cond.Wait()
+	}
+	if err == nil && w.reserved && w.failed == nil {
+		// The log is whole without this: the next open cuts the zeros.
+		if cerr := w.cut(w.size); cerr != nil {
+			w.log.Warn("log: give back the space reserved past the end", "err", cerr)
+		}
+	}
 	w.closed = true
 	return errors.Join(err, w.f.Close())
 }
@@ -364,6 +430,8 @@ func (w *logWriter) hold() error {
 func (w *logWriter) swapLocked(f vfs.File, size, durable, shift int64) vfs.File {
 	old := w.f
 	w.f, w.size, w.durable, w.marked = f, size, durable, true
+	w.allocator, _ = f.(vfs.Allocator)
+	w.alloc, w.reserved = size, false
 	w.buf, w.spare = w.buf[:0], nil
 	w.shifts = append(w.shifts, shift)
 	w.inc++

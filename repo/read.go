@@ -240,6 +240,19 @@ func (r *Repo) Seq() uint64 {
 	return r.seq
 }
 
+// LogSize returns the length of the log in bytes, including records
+// written and not yet durable. The log's file may be longer: a writable
+// repository reserves space past the log's end (zeros, given back at
+// Close).
+func (r *Repo) LogSize() int64 {
+	if r.log == nil { // read-only
+		return int64(r.Seq())
+	}
+	r.log.mu.Lock()
+	defer r.log.mu.Unlock()
+	return r.log.size
+}
+
 // Since returns the keys of items with commits, or commits excluded or
 // restored, after sequence number seq, sorted, and the current sequence
 // number.

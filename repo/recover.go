@@ -85,6 +85,8 @@ func (r *Repo) load() error {
 	case sc.end == int64(len(data)):
 	case r.opts.ReadOnly: // a write in flight, or a tail the next writer cuts
 		r.opts.Logger.Debug("reading the log up to its last complete record", "path", r.path, "offset", sc.end, "bytes", int64(len(data))-sc.end)
+	case bytesAllZero(data[sc.end:]): // space a writer reserved (logWriter), or pages of a torn write never written
+		r.opts.Logger.Info("cut zeros after the log's last record", "path", r.path, "offset", sc.end, "bytes", int64(len(data))-sc.end)
 	default:
 		r.opts.Logger.Warn("cut torn tail of log", "path", r.path, "offset", sc.end, "bytes", int64(len(data))-sc.end)
 	}
@@ -209,7 +211,7 @@ func newEpoch() uint64 {
 // mark claiming it is written, so a later damage to it cannot be taken for
 // a torn tail.
 func (r *Repo) openForAppend(end, size int64, uncovered bool) error {
-	f, err := r.opts.FS.OpenFile(r.path, os.O_RDWR|os.O_APPEND, 0o644)
+	f, err := r.opts.FS.OpenFile(r.path, os.O_RDWR, 0o644) // written at offsets: see logWriter
 	if err != nil {
 		return err
 	}
@@ -223,7 +225,7 @@ func (r *Repo) openForAppend(end, size int64, uncovered bool) error {
 			return errors.Join(err, f.Close())
 		}
 	}
-	r.log = newLogWriter(f, end, !uncovered, r.opts.Durability == Async)
+	r.log = newLogWriter(f, end, !uncovered, r.opts.Durability == Async, r.opts.Logger)
 	if uncovered {
 		mark, err := r.log.appendWith(appendMark)
 		if err == nil {

@@ -40,6 +40,10 @@ type CrashPlan struct {
 	// of the file name reached the disk. It is asked for each page below the
 	// size after the crash whose bytes differ from the synced ones.
 	KeepPage func(name string, off int64) bool
+
+	// tear, if set, decides the bytes of every file that changed since its
+	// last Sync, in place of Size and KeepPage (see Crash).
+	tear func(name string, synced, current []byte) []byte
 }
 
 // CrashRandom returns a plan that makes each decision at random with rng:
@@ -68,31 +72,64 @@ func CrashRandom(rng *rand.Rand) CrashPlan {
 // Crash returns the filesystem as it would be after a power loss now: the
 // durable namespace, each file holding its synced bytes. torn, if not nil,
 // is asked, for each file whose only change since its last Sync is bytes
-// appended, how many of them also reached the disk (a prefix: 0 to
-// len(unsynced); other answers are clamped). It is CrashWith with a plan
-// that loses every unsynced entry and keeps that prefix.
+// written at the end of its synced bytes (appended, or written over the
+// zeros that end them: space reserved with Allocate), how many of those
+// bytes also reached the disk (a prefix: 0 to len(unsynced); other answers
+// are clamped). Zeros written over zeros, the reserved space, are not
+// counted among them. It is CrashWith with a plan that loses every
+// unsynced entry and keeps that prefix.
 func (m *MemFS) Crash(torn func(name string, unsynced []byte) int) *MemFS {
-	// appended returns the bytes appended to the file name since its last
-	// Sync, or nil if it changed otherwise or torn is nil. The file is found
-	// through durable entries only, which are the ones this plan keeps.
-	// CrashWith calls it with m.mu held.
-	appended := func(name string) []byte {
-		n := m.durableNode(name)
-		if torn == nil || len(n.data) <= len(n.synced) || !bytes.HasPrefix(n.data, n.synced) {
-			return nil
+	return m.CrashWith(CrashPlan{tear: func(name string, synced, current []byte) []byte {
+		out := slices.Clone(synced)
+		at, written := writtenAtEnd(synced, current)
+		if torn == nil || written == nil {
+			return out
 		}
-		return n.data[len(n.synced):]
+		k := min(max(torn(name, slices.Clone(written)), 0), len(written))
+		end := at + k
+		if k == len(written) {
+			end = len(current) // with the zeros after them
+		}
+		if end > len(out) {
+			out = append(out, make([]byte, end-len(out))...)
+		}
+		copy(out[at:], current[at:end])
+		return out
+	}})
+}
+
+// writtenAtEnd returns where the bytes written at the end of synced start
+// in current, and those bytes up to the last that is not zero, if that is
+// the only change: current is synced with zeros at its end replaced, or
+// bytes appended, or both. Otherwise it returns nil.
+func writtenAtEnd(synced, current []byte) (int, []byte) {
+	if len(current) < len(synced) {
+		return 0, nil
 	}
-	return m.CrashWith(CrashPlan{
-		Size: func(name string, synced, _ int64) int64 {
-			extra := appended(name)
-			if extra == nil {
-				return synced
-			}
-			return synced + int64(min(max(torn(name, slices.Clone(extra)), 0), len(extra)))
-		},
-		KeepPage: func(name string, _ int64) bool { return appended(name) != nil },
-	})
+	at := 0
+	for at < len(synced) && synced[at] == current[at] {
+		at++
+	}
+	if !bytesZero(synced[at:]) {
+		return 0, nil
+	}
+	end := len(current)
+	for end > at && current[end-1] == 0 {
+		end--
+	}
+	if end == at {
+		return 0, nil
+	}
+	return at, current[at:end]
+}
+
+func bytesZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // durableNode returns the node at the cleaned name through the entries of
@@ -220,6 +257,9 @@ func (b *crashBuilder) bytes(n *memNode, name string) []byte {
 	synced, current := int64(len(n.synced)), int64(len(n.data))
 	if bytes.Equal(n.data, n.synced) {
 		return slices.Clone(n.synced)
+	}
+	if b.plan.tear != nil {
+		return b.plan.tear(name, n.synced, n.data)
 	}
 	size := synced
 	if synced != current && b.plan.Size != nil {

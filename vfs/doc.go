@@ -49,7 +49,8 @@
 // [CrashRandom] makes every decision at random, for property tests over a
 // whole crash suite. [MemFS.Crash] is the narrow case: it loses every
 // unsynced entry, and keeps a file's synced bytes plus, where the only
-// change is bytes appended, the prefix of them its tear function asks for.
+// change is bytes written at their end (appended, or over zeros reserved
+// with [Allocator]), the prefix of them its tear function asks for.
 //
 // # Invariants
 //

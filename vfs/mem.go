@@ -74,8 +74,8 @@ func NewMem() *MemFS {
 		locks: map[string]int{}, failAt: -1}
 }
 
-// FailAfter lets n more mutating operations (write, sync, truncate, rename,
-// remove, create, sync dir) succeed and fails every later one with
+// FailAfter lets n more mutating operations (write, allocate, sync,
+// truncate, rename, remove, create, sync dir) succeed and fails every later one with
 // ErrInjected. A negative n turns faults off.
 func (m *MemFS) FailAfter(n int) {
 	m.mu.Lock()
@@ -88,8 +88,8 @@ func (m *MemFS) FailAfter(n int) {
 }
 
 // SetHook installs a function called before every mutating operation with
-// its name ("write", "sync", "truncate", "rename", "remove", "create",
-// "syncdir") and the file; an error it returns fails the operation.
+// its name ("write", "allocate", "sync", "truncate", "rename", "remove",
+// "create", "syncdir") and the file; an error it returns fails the operation.
 func (m *MemFS) SetHook(h func(op, name string) error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -426,12 +426,57 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if f.flag&os.O_APPEND != 0 {
 		f.pos = int64(len(f.node.data))
 	}
-	if end := f.pos + int64(len(p)); end > int64(len(f.node.data)) {
-		f.node.data = append(f.node.data, make([]byte, end-int64(len(f.node.data)))...)
-	}
+	f.node.grow(f.pos + int64(len(p)))
 	copy(f.node.data[f.pos:], p)
 	f.pos += int64(len(p))
 	return len(p), nil
+}
+
+// WriteAt implements File. Like *os.File's, it refuses a file opened with
+// os.O_APPEND.
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	switch {
+	case f.closed:
+		return 0, fs.ErrClosed
+	case f.flag&os.O_APPEND != 0:
+		return 0, errWriteAtAppend
+	case off < 0:
+		return 0, &fs.PathError{Op: "writeat", Path: f.name, Err: errors.New("negative offset")}
+	}
+	if err := f.fs.mutate("write", f.name); err != nil {
+		return 0, err
+	}
+	f.node.grow(off + int64(len(p)))
+	copy(f.node.data[off:], p)
+	return len(p), nil
+}
+
+var errWriteAtAppend = errors.New("vfs: WriteAt on a file opened with O_APPEND")
+
+// Allocate implements Allocator: the file grows with zeros to off+n bytes.
+func (f *memFile) Allocate(off, n int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	switch {
+	case f.closed:
+		return fs.ErrClosed
+	case off < 0 || n <= 0:
+		return &fs.PathError{Op: "allocate", Path: f.name, Err: errors.New("invalid range")}
+	}
+	if err := f.fs.mutate("allocate", f.name); err != nil {
+		return err
+	}
+	f.node.grow(off + n)
+	return nil
+}
+
+// grow extends the file with zeros to at least size bytes.
+func (n *memNode) grow(size int64) {
+	if size > int64(len(n.data)) {
+		n.data = append(n.data, make([]byte, size-int64(len(n.data)))...)
+	}
 }
 
 func (f *memFile) Sync() error {

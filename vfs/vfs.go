@@ -19,12 +19,29 @@ type File interface {
 	io.Reader
 	io.ReaderAt
 	io.Writer
+	// WriterAt writes at an offset, leaving the file offset alone; it
+	// fails on a file opened with os.O_APPEND.
+	io.WriterAt
 	io.Closer
 	// Sync makes the file's written bytes and its size durable (fdatasync
 	// on Linux; see OS for other systems).
 	Sync() error
 	Truncate(size int64) error
 	Stat() (fs.FileInfo, error)
+}
+
+// Allocator is a File that can reserve space ahead of its writes. Writing
+// into reserved space and syncing costs less than appending and syncing,
+// since the file's size, which a Sync must make durable, does not change:
+// a log reserves space past its end and overwrites it. OS files implement
+// it on Linux (fallocate(2)); MemFS files implement it everywhere, so the
+// crash model covers it.
+type Allocator interface {
+	// Allocate makes the file at least off+n bytes long, the bytes past
+	// its old end reading as zeros, and reserves disk space for the
+	// range. A file's new size is durable after its next Sync, like any
+	// other.
+	Allocate(off, n int64) error
 }
 
 // FS is the filesystem goatdb uses.

@@ -37,11 +37,28 @@ func FromFields(fields []Field, deleted bool) Item {
 
 // Get returns the value of a field.
 func (it Item) Get(name string) (Value, bool) {
+	if len(it.fields) <= linearMax {
+		return it.scan(name)
+	}
 	i, ok := it.find(name)
 	if !ok {
 		return Value{}, false
 	}
 	return it.fields[i].Value, true
+}
+
+// linearMax is the most fields Get looks through one by one: comparing
+// names for equality costs less than ordering them, up to about this many.
+const linearMax = 12
+
+// scan is Get by comparing every name.
+func (it Item) scan(name string) (Value, bool) {
+	for i := range it.fields {
+		if it.fields[i].Name == name {
+			return it.fields[i].Value, true
+		}
+	}
+	return Value{}, false
 }
 
 func (it Item) find(name string) (int, bool) {

@@ -132,18 +132,6 @@ func bytesZero(b []byte) bool {
 	return true
 }
 
-// durableNode returns the node at the cleaned name through the entries of
-// each directory's last SyncDir, or nil. m.mu must be held.
-func (m *MemFS) durableNode(name string) *memNode {
-	if r, ok := m.roots[name]; ok {
-		return r
-	}
-	if d := m.durableNode(path.Dir(name)); d != nil && d.isDir() {
-		return d.durable[path.Base(name)]
-	}
-	return nil
-}
-
 // CrashWith returns the filesystem as it would be after a power loss now,
 // with plan deciding each change that was not durable. The result is a new
 // MemFS, entirely durable, with no locks, faults or hook; m is unchanged.

@@ -74,6 +74,9 @@ func (r *Repo) checkLog() []Problem {
 	if err != nil {
 		return append(ps, Problem{Offset: -1, What: "read log: " + err.Error()})
 	}
+	if neverSynced(data) { // read-only: a new log a crash cut, which a writer creates again
+		return ps
+	}
 	h, err := checkHeader(data)
 	if err != nil {
 		return append(ps, Problem{Offset: 0, What: err.Error()})

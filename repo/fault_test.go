@@ -408,10 +408,6 @@ func TestBadHeader(t *testing.T) {
 		says string
 	}
 	cases := []tcase{
-		// A log is created atomically with its header, so an empty file
-		// comes from outside goatdb; it is treated as a header truncated
-		// at 0 bytes, not as a new log, so that nothing is overwritten.
-		{"empty", []byte{}, repo.ErrCorrupt, fmt.Sprintf("header truncated at 0 of %d bytes", hs)},
 		{"random", random, repo.ErrNotLog, "not a goatdb log"},
 		{"random short", random[:5], repo.ErrNotLog, "not a goatdb log"},
 		{"text", []byte("# shopping\n- milk\n- goats\n"), repo.ErrNotLog, "not a goatdb log"},
@@ -422,9 +418,12 @@ func TestBadHeader(t *testing.T) {
 		{"version 0", withVersion(0, true), repo.ErrVersion, "version 0"},
 		{"bad checksum header only", badSum[:hs], repo.ErrCorrupt, "header checksum mismatch"},
 	}
-	for n := 1; n < hs; n++ {
-		cases = append(cases, tcase{fmt.Sprintf("header[:%d]", n), header[:n], repo.ErrCorrupt,
-			fmt.Sprintf("header truncated at %d of %d bytes", n, hs)})
+	// A header cut short within its magic number is also what a crash
+	// leaves of a log just created (TestNeverSyncedHeader); one cut after
+	// a wrong magic number is not.
+	wrong := append([]byte("goatdbLH"), header[8:]...)
+	for n := 9; n < hs; n++ {
+		cases = append(cases, tcase{fmt.Sprintf("wrong magic, header[:%d]", n), wrong[:n], repo.ErrNotLog, "bad magic"})
 	}
 	sentinels := []error{repo.ErrCorrupt, repo.ErrNotLog, repo.ErrVersion}
 	for _, tc := range cases {
@@ -454,6 +453,62 @@ func TestBadHeader(t *testing.T) {
 				}
 				if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 					t.Errorf("Open left files behind: %v", ents)
+				}
+			})
+		}
+	}
+}
+
+// TestNeverSyncedHeader: an empty file, zeros, or a header cut short is
+// what a crash leaves of a log created and never synced (creating a
+// repository syncs nothing until its first write). It never held a
+// record, so a writable open creates the log again; a read-only open shows
+// an empty repository and changes nothing.
+func TestNeverSyncedHeader(t *testing.T) {
+	l := writeFaultLog(t, []crashStep{{crashStr("a", "a1")}})
+	const hs = repo.HeaderSize
+	images := map[string][]byte{"empty": {}, "zeros": make([]byte, hs), "zero page": make([]byte, 4096)}
+	for _, n := range []int{1, 7, 8, 9, 30, hs - 1} {
+		images[fmt.Sprintf("header[:%d]", n)] = l.data[:n]
+	}
+	for name, data := range images {
+		for _, ro := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/readonly=%v", name, ro), func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "new.log")
+				if err := os.WriteFile(path, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				r, err := repo.Open(path, &repo.Options{Key: crashKey(t), ReadOnly: ro})
+				if err != nil {
+					t.Fatalf("open: %v", err)
+				}
+				if n := len(r.Keys(true)); n != 0 {
+					t.Fatalf("%d items in a log never synced", n)
+				}
+				got, _ := os.ReadFile(path)
+				if ro {
+					if !bytes.Equal(got, data) {
+						t.Fatal("a read-only open changed the file")
+					}
+					r.Close()
+					return
+				}
+				if len(got) != hs || !bytes.HasPrefix(got, []byte("goatdbLG")) {
+					t.Fatalf("file of %d bytes after open, want a new header", len(got))
+				}
+				if _, err := r.Write(crashUpdates(crashStep{crashStr("b", "b1")})...); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.Close(); err != nil {
+					t.Fatal(err)
+				}
+				r, err = repo.Open(path, &repo.Options{Key: crashKey(t)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				if keys := r.Keys(true); len(keys) != 1 || keys[0] != "b" {
+					t.Fatalf("keys %v after a write, want [b]", keys)
 				}
 			})
 		}

@@ -81,8 +81,9 @@ type logWriter struct {
 	inc    int
 	shifts []int64
 	// pre, if set, runs before the next write of records: the directory
-	// sync of a swap that failed, which must succeed before anything
-	// written to the new file is acknowledged.
+	// syncs that must succeed before anything written to the file is
+	// acknowledged (of a new log, or of a swap whose sync failed). Close
+	// runs it too.
 	pre func() error
 }
 
@@ -286,6 +287,9 @@ func (w *logWriter) flushLocked() error {
 	if err == nil && repair {
 		err = w.cut(durable)
 	}
+	if err == nil && pre != nil && len(buf) == 0 {
+		err = w.f.Sync() // a new log's header, with no record to carry it
+	}
 	if err == nil && len(buf) > 0 {
 		w.reserve(durable + int64(len(buf)))
 		if _, err = w.f.WriteAt(buf, durable); err == nil {
@@ -367,9 +371,15 @@ func (w *logWriter) close() error {
 	err := w.syncAll()
 	if err == nil {
 		w.mu.Lock()
+		for w.busy {
+			w.cond.Wait()
+		}
+		if w.pre != nil && w.failed == nil {
+			err = w.flushLocked() // a new log's directory entries, with nothing to write
+		}
 		covered := w.marked
 		w.mu.Unlock()
-		if !covered {
+		if err == nil && !covered {
 			var t ticket
 			if t, err = w.appendWith(appendMark); err == nil {
 				err = w.sync(t)

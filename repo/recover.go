@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/rand"
 	"encoding/binary"
@@ -53,6 +54,16 @@ func (r *Repo) load() error {
 		}
 	case err != nil:
 		return err
+	case neverSynced(data) && r.opts.ReadOnly:
+		data = appendHeader(nil, logHeader{}) // empty, as a writer would find it
+	case neverSynced(data):
+		r.opts.Logger.Info("the log's header was never synced, as a crash can leave a log just created: creating it again", "path", r.path, "bytes", len(data))
+		if err := r.opts.FS.Remove(r.path); err != nil {
+			return err
+		}
+		if data, err = r.create(); err != nil {
+			return err
+		}
 	}
 	h, herr := checkHeader(data)
 	var sc scan
@@ -190,12 +201,60 @@ func (r *Repo) warnDamage() {
 
 // create writes a new log holding only the header, atomically, with its
 // directory made durable first, and returns its bytes.
+//
+// Nothing is synced: a log with no record holds nothing acknowledged, so
+// its header and the directory entries that lead to it are made durable
+// by the first flush of a record, before the record is acknowledged, or
+// by Close (r.unsynced, run as the log writer's pre). A crash before that
+// loses the file, or leaves its header lost or cut (neverSynced),
+// and the next open creates it again. So opening a new repository costs
+// no fsync.
 func (r *Repo) create() ([]byte, error) {
-	if err := vfs.MkdirAllSync(r.opts.FS, filepath.Dir(r.path), 0o755); err != nil {
+	dir := filepath.Dir(r.path)
+	syncDirs, err := vfs.MkdirAllDeferred(r.opts.FS, dir, 0o755)
+	if err != nil {
 		return nil, err
 	}
 	data := appendHeader(nil, logHeader{owner: r.session, epoch: newEpoch()})
-	return data, vfs.WriteFileAtomic(r.opts.FS, r.path, data, 0o644)
+	f, err := r.opts.FS.OpenFile(r.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.Write(data)
+	if err = errors.Join(err, f.Close()); err != nil {
+		if rerr := r.opts.FS.Remove(r.path); rerr != nil {
+			err = errors.Join(err, rerr) // torn within its header: the next open creates it again
+		}
+		return nil, err
+	}
+	r.unsynced = func() error {
+		if err := syncDirs(); err != nil {
+			return err
+		}
+		return r.opts.FS.SyncDir(dir)
+	}
+	return data, nil
+}
+
+// neverSynced reports whether data, a log's whole file, is what a crash
+// can leave of a log whose first flush never completed (see create): its
+// header lost (zeros) or cut short (the start of the magic and version a
+// new log has), and no sound
+// record before the torn tail, nor any record claiming a byte past the
+// header. Nothing in such a file was acknowledged. A header damaged in
+// any other way, or followed by records, is left to the rules for damage.
+func neverSynced(data []byte) bool {
+	head := data[:min(len(data), HeaderSize)]
+	fresh := appendHeader(nil, logHeader{})[:len(logMagic)+4] // the magic and version create writes
+	cut := len(data) < HeaderSize && bytes.HasPrefix(fresh, head[:min(len(head), len(fresh))])
+	switch {
+	case !bytesAllZero(head) && !cut:
+		return false
+	case len(data) <= HeaderSize:
+		return true
+	}
+	sc := scanLog(data)
+	return !hasSound(sc.recs) && sc.claim <= HeaderSize
 }
 
 // newEpoch returns a random log epoch.
@@ -226,6 +285,7 @@ func (r *Repo) openForAppend(end, size int64, uncovered bool) error {
 		}
 	}
 	r.log = newLogWriter(f, end, !uncovered, r.opts.Durability == Async, r.opts.Logger)
+	r.log.pre, r.unsynced = r.unsynced, nil // a new log's directory entries: synced before its first record
 	if uncovered {
 		mark, err := r.log.appendWith(appendMark)
 		if err == nil {

@@ -156,6 +156,7 @@ type Repo struct {
 	logVer    uint32                // the log's format version (log.go)
 	indexed   uint64                // the log length the head index read at open covers (headindex.go)
 	noIndex   bool                  // load replays the whole log: the index did not fit it
+	unsynced  func() error          // create: the syncs a new log's first record waits for (logWriter.pre)
 	indexing  bool                  // a head index is being written in the background
 	damageMet atomic.Bool           // a read or compaction met damage: no head index (headindex.go)
 	seq       uint64                // log position after the last commit

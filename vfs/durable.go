@@ -70,6 +70,29 @@ func MkdirAllSync(fsys FS, dir string, perm fs.FileMode) error {
 	return nil
 }
 
+// MkdirAllDeferred creates dir and any missing parents as MkdirAll does,
+// and returns the syncs MkdirAllSync would have made: each new directory's
+// parent, top down. A caller whose new directories hold nothing durable
+// yet (a file not yet written) defers the cost to its first durable write,
+// which must call sync first; until then a crash may lose the directories.
+func MkdirAllDeferred(fsys FS, dir string, perm fs.FileMode) (sync func() error, err error) {
+	missing, err := missingDirs(fsys, filepath.Clean(dir))
+	if err != nil {
+		return nil, err
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return nil, err
+	}
+	return func() error {
+		for i := len(missing) - 1; i >= 0; i-- {
+			if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
+}
+
 // missingDirs returns dir and its ancestors that do not exist, deepest
 // first, stopping at the first that exists.
 func missingDirs(fsys FS, dir string) ([]string, error) {

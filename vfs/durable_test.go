@@ -191,3 +191,42 @@ func TestMkdirAllSyncCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestMkdirAllDeferred: the directories MkdirAllDeferred creates are lost
+// by a crash until its sync runs, and kept after; only the new ones'
+// parents are synced.
+func TestMkdirAllDeferred(t *testing.T) {
+	m := memNew(t)
+	if err := vfs.MkdirAllSync(m, "/d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sync, err := vfs.MkdirAllDeferred(m, "/d/a/b", 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.WriteFileAtomic(m, "/d/a/b/f", []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := memContents(t, m.CrashWith(vfs.CrashPlan{}), "/d/a/b/f"); got != "<absent>" {
+		t.Fatalf("before the sync, a crash kept %q", got)
+	}
+	var synced []string
+	m.SetHook(func(op, name string) error {
+		if op == "syncdir" {
+			synced = append(synced, name)
+		}
+		return nil
+	})
+	if err := sync(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"/d", "/d/a"}; fmt.Sprint(synced) != fmt.Sprint(want) {
+		t.Fatalf("synced %v, want %v", synced, want)
+	}
+	if got := memContents(t, m.CrashWith(vfs.CrashPlan{}), "/d/a/b/f"); got != "data" {
+		t.Fatalf("after the sync, a crash left %q", got)
+	}
+	if _, err := vfs.MkdirAllDeferred(m, "/d/a/b/f", 0o755); err == nil {
+		t.Fatal("made a directory where a file is")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/goatdb/goatdb/item"
 	"github.com/goatdb/goatdb/query"
@@ -75,8 +76,14 @@ type onceQuery struct {
 func (o *onceQuery) scan(ctx context.Context, r *repo.Repo) error {
 	o.ordered = o.spec.SortBy != "" || o.spec.Less != nil
 	rs := repo.RangeSpec{Limit: min(rangeChunk, r.Count()+1)}
+	buf := entryPool.Get().(*[]repo.Entry)
+	defer func() {
+		clear((*buf)[:cap(*buf)]) // hold no values while pooled
+		entryPool.Put(buf)
+	}()
 	for {
-		es := r.Range(rs)
+		es := r.AppendRange((*buf)[:0], rs)
+		*buf = es
 		if err := o.chunk(es); err != nil || o.done || len(es) < rs.Limit {
 			return err
 		}
@@ -86,6 +93,9 @@ func (o *onceQuery) scan(ctx context.Context, r *repo.Repo) error {
 		rs.From, rs.After, rs.Limit = es[len(es)-1].Key, true, rangeChunk
 	}
 }
+
+// entryPool holds the chunks QueryOnce reads entries into.
+var entryPool = sync.Pool{New: func() any { return new([]repo.Entry) }}
 
 // chunk evaluates a chunk of entries and keeps the matches that may be
 // results. It moves the matches to the front of es first, so that they

@@ -66,13 +66,20 @@ func (r *Repo) Range(spec RangeSpec) []Entry {
 	if spec.Limit > 0 {
 		out = make([]Entry, 0, min(spec.Limit, 1024))
 	}
+	return r.AppendRange(out, spec)
+}
+
+// AppendRange is Range appending to dst, and returning the extended
+// slice: a caller that reuses dst reads pages without allocating them.
+func (r *Repo) AppendRange(dst []Entry, spec RangeSpec) []Entry {
+	n := len(dst)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	r.ascendLocked(spec, func(st *itemState) bool {
-		out = append(out, Entry{st.key, st.val(r), st.head.schema, st.head.c.ID()})
-		return spec.Limit <= 0 || len(out) < spec.Limit
+		dst = append(dst, Entry{st.key, st.val(r), st.head.schema, st.head.c.ID()})
+		return spec.Limit <= 0 || len(dst)-n < spec.Limit
 	})
-	return out
+	return dst
 }
 
 // AppendRangeKeys is Range for keys only: it appends the keys of the live

@@ -39,11 +39,22 @@ func (db *DB) QueryOnce(ctx context.Context, spec QuerySpec) ([]Item, error) {
 	}
 	defer release()
 	o := &onceQuery{db: db, spec: spec}
+	scratch := itemPool.Get().(*[]Item)
+	o.items = (*scratch)[:0]
+	defer func() {
+		clear(o.items[:cap(o.items)]) // hold no items while pooled
+		*scratch = o.items[:0]
+		itemPool.Put(scratch)
+	}()
 	if err := o.scan(ctx, r); err != nil {
 		return nil, err
 	}
 	return o.results()
 }
+
+// itemPool holds the slices QueryOnce gathers matches in: the results are
+// copied out of them, at their size.
+var itemPool = sync.Pool{New: func() any { return new([]Item) }}
 
 // checkOnce reports a spec QueryOnce cannot run.
 func checkOnce(spec QuerySpec) error {
@@ -98,55 +109,34 @@ func (o *onceQuery) scan(ctx context.Context, r *repo.Repo) error {
 var entryPool = sync.Pool{New: func() any { return new([]repo.Entry) }}
 
 // chunk evaluates a chunk of entries and keeps the matches that may be
-// results. It moves the matches to the front of es first, so that they
-// are stored with one allocation at most.
+// results.
 func (o *onceQuery) chunk(es []repo.Entry) error {
 	limit := o.spec.Limit
-	w := 0
 	for i := range es {
-		ok, err := o.match(&es[i])
+		e := &es[i]
+		if o.spec.Schema != "" && e.Schema.NS != o.spec.Schema {
+			continue // an upgrade keeps the namespace
+		}
+		it, err := o.view(e)
 		if err != nil {
 			return err
 		}
-		if ok {
-			es[w] = es[i]
-			w++
-		}
-		if !o.ordered && limit > 0 && len(o.items)+w == limit { // key order: the first Limit
-			o.done = true
-			break
-		}
-	}
-	room := w
-	if o.ordered && limit > 0 {
-		room = min(w, limit+1-len(o.items))
-	}
-	o.items = slices.Grow(o.items, room)
-	if o.spec.SortBy != "" {
-		o.sorts = slices.Grow(o.sorts, room)
-	}
-	for i := range es[:w] {
-		it, err := o.view(&es[i])
+		ok, err := o.where(it)
 		if err != nil {
 			return err
+		}
+		if !ok {
+			continue
 		}
 		if err := o.add(it); err != nil {
 			return err
 		}
+		if !o.ordered && limit > 0 && len(o.items) == limit { // key order: the first Limit
+			o.done = true
+			return nil
+		}
 	}
 	return nil
-}
-
-// match reports whether an entry matches Schema and Where.
-func (o *onceQuery) match(e *repo.Entry) (bool, error) {
-	if o.spec.Schema != "" && e.Schema.NS != o.spec.Schema {
-		return false, nil // an upgrade keeps the namespace
-	}
-	it, err := o.view(e)
-	if err != nil {
-		return false, err
-	}
-	return o.where(it)
 }
 
 // add keeps a match: every one, or with a Limit and an order the best
@@ -301,10 +291,13 @@ func (o *onceQuery) down(i int) {
 	}
 }
 
-// results returns the matches in order.
+// results returns the matches in order, in a slice of their own.
 func (o *onceQuery) results() ([]Item, error) {
-	if !o.ordered || len(o.items) < 2 {
-		return o.items, nil
+	switch {
+	case len(o.items) == 0:
+		return nil, nil
+	case !o.ordered || len(o.items) == 1:
+		return slices.Clone(o.items), nil
 	}
 	perm := make([]int32, len(o.items))
 	for i := range perm {

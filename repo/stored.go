@@ -1,8 +1,10 @@
 package repo
 
 import (
+	"cmp"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"slices"
 	"sync"
@@ -116,12 +118,30 @@ func (r *Repo) releaseLocked() {
 // logReader reads the records of commits the graph does not hold (loaded
 // from the head index) from the log, keeping the last record read, since
 // sync and history read the commits of one record together.
+//
+// Reads in log order (sync sending every commit, a first contact) read
+// ahead: when a record starts where the last one read ended, or just
+// after, the reader reads readAhead bytes at once and serves the records
+// that follow from them, so a scan of the whole log costs one read per
+// readAhead bytes, not one per record. Only bytes below the log's durable
+// end are read ahead, since those never change until the log is replaced
+// (reset).
 type logReader struct {
 	mu     sync.Mutex // guards the fields below
 	f      vfs.File   // nil until the first read
 	off    int64      // the cached record's offset, or -1
 	stored [][]byte   // its commits in stored form
+	win    []byte     // bytes of the log from winOff, read ahead
+	winOff int64
+	next   int64 // where the last record read ends
 }
+
+// Read-ahead: how much, and how far past the last record read a record
+// may start and still be read ahead.
+const (
+	readAhead    = 1 << 20
+	readAheadGap = 64 << 10
+)
 
 // reset closes the file and forgets the cached record: the log was
 // replaced (compaction) or is closing.
@@ -132,8 +152,18 @@ func (lr *logReader) reset() error {
 	if lr.f != nil {
 		err = lr.f.Close()
 	}
-	lr.f, lr.off, lr.stored = nil, -1, nil
+	lr.f, lr.off, lr.stored, lr.win, lr.next = nil, -1, nil, nil, 0
 	return err
+}
+
+// readLimit returns how much of the log's file holds bytes that never
+// change: the durable log of a writable repository; what the open read of
+// a read-only one.
+func (r *Repo) readLimit() int64 {
+	if r.log == nil {
+		return int64(r.seq)
+	}
+	return r.log.durableSize()
 }
 
 // record returns the stored commits of the record [off, off+size).
@@ -151,10 +181,27 @@ func (r *Repo) record(off int64, size uint32) ([][]byte, error) {
 		}
 		lr.f = f
 	}
-	buf := make([]byte, size)
-	if _, err := lr.f.ReadAt(buf, off); err != nil {
-		return nil, fmt.Errorf("%w: read the record at offset %d: %w", ErrCorrupt, off, err)
+	end := off + int64(size)
+	var buf []byte
+	switch {
+	case lr.win != nil && off >= lr.winOff && end <= lr.winOff+int64(len(lr.win)):
+		buf = lr.win[off-lr.winOff : end-lr.winOff]
+	case off >= lr.next && off-lr.next <= readAheadGap && end <= r.readLimit():
+		n := min(max(readAhead, int64(size)), r.readLimit()-off)
+		win := make([]byte, n)
+		k, err := lr.f.ReadAt(win, off)
+		if k < int(size) {
+			return nil, fmt.Errorf("%w: read the record at offset %d: %w", ErrCorrupt, off, cmp.Or(err, io.ErrUnexpectedEOF))
+		}
+		lr.win, lr.winOff = win[:k], off
+		buf = win[:size]
+	default:
+		buf = make([]byte, size)
+		if _, err := lr.f.ReadAt(buf, off); err != nil {
+			return nil, fmt.Errorf("%w: read the record at offset %d: %w", ErrCorrupt, off, err)
+		}
 	}
+	lr.next = end
 	var h recHead
 	ok := len(buf) >= recHeadSize
 	if ok {

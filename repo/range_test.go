@@ -36,3 +36,29 @@ func TestAppendRange(t *testing.T) {
 		}
 	}
 }
+
+// TestStampsSince: StampsSince lists what CommitsSince lists, stamped, in
+// the same order, from any sequence number.
+func TestStampsSince(t *testing.T) {
+	_, k, _ := ed25519.GenerateKey(nil)
+	r := dbtest.OpenRepo(t, "r.log", &repo.Options{Key: k})
+	var marks []uint64
+	for i := range 30 {
+		if _, err := r.Write(set(fmt.Sprintf("k%d", i%7), "n", item.Int(int64(i)))); err != nil {
+			t.Fatal(err)
+		}
+		marks = append(marks, r.Seq())
+	}
+	for _, seq := range append([]uint64{0}, marks...) {
+		cs, cur := r.CommitsSince(seq)
+		ss, scur := r.StampsSince(seq)
+		if cur != scur || len(cs) != len(ss) {
+			t.Fatalf("since %d: %d stamps to %d, %d commits to %d", seq, len(ss), scur, len(cs), cur)
+		}
+		for i, c := range cs {
+			if s := ss[i]; s.ID != c.ID() || s.Key != c.Key() || s.Time != c.Time() {
+				t.Fatalf("since %d, %d: stamp %+v of commit %s", seq, i, s, c.ID().Short())
+			}
+		}
+	}
+}

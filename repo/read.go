@@ -356,6 +356,32 @@ func (r *Repo) IDs() []commit.ID {
 	return out
 }
 
+// Stamp is what a sync compares of a commit without decoding it: its id,
+// item and time.
+type Stamp struct {
+	ID   commit.ID
+	Key  string
+	Time int64
+}
+
+// StampsSince is CommitsSince without decoding a commit: the stamps of
+// the same commits, in log order, and the current sequence number. It
+// reads nothing from the log, so a caller that needs a few of the
+// commits (those a peer lacks) reads only those, with Commit.
+func (r *Repo) StampsSince(seq uint64) ([]Stamp, uint64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	i, _ := slices.BinarySearchFunc(r.entries, seq+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
+	out := make([]Stamp, 0, len(r.entries)-i)
+	for _, n := range r.entries[i:] {
+		if n.bad != "" || n.out {
+			continue
+		}
+		out = append(out, Stamp{n.c.id, n.c.key, n.c.time})
+	}
+	return out, r.seq
+}
+
 // CommitsSince returns the commits with sequence numbers after seq, in log
 // order, and the current sequence number; refused and excluded commits are
 // left out (see ExcludedSeq for a digest kept from CommitsSince).

@@ -389,7 +389,7 @@ func (e *stateEntry) update(r Repo, cuts ...int64) {
 		if epoch := r.Epoch(); !e.ok || e.st.Epoch != epoch || xs > e.st.Seq {
 			e.st, e.ok, e.t = State{Epoch: epoch}, true, e.t.emptied(cuts...)
 		}
-		fresh, cur := r.CommitsSince(e.st.Seq)
+		fresh, cur := stampsSince(r, e.st.Seq)
 		if excludedSeq(r) != xs {
 			// An exclusion changed commits while they were read: the
 			// list may hold some that left, or miss some that came back.
@@ -397,7 +397,7 @@ func (e *stateEntry) update(r Repo, cuts ...int64) {
 			continue
 		}
 		for _, c := range fresh {
-			e.t.add(c.ID(), c.Time())
+			e.t.add(c.ID, c.Time)
 		}
 		e.st.Count, e.st.Digest = e.t.all.n, e.t.all.d
 		e.st.Seq = cur

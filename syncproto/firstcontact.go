@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/repo"
 	"github.com/goatdb/goatdb/syncproto/riblt"
 )
 
@@ -72,9 +73,9 @@ func (sc *scope) sketchAnswer(q *RepoRequest, clientCount uint64, st State, left
 		return nil, nil
 	}
 	enc := riblt.NewEncoder(key)
-	for _, c := range sc.everything() {
-		if q.Horizon <= 0 || c.Time() >= q.Horizon {
-			enc.Add(c.ID())
+	for _, s := range sc.stamps() {
+		if q.Horizon <= 0 || s.Time >= q.Horizon {
+			enc.Add(s.ID)
 		}
 	}
 	diff := max(clientCount, st.Count) - min(clientCount, st.Count)
@@ -102,13 +103,13 @@ func (sc *scope) byShortID(key riblt.Key, want []uint32) []*commit.Commit {
 	for _, x := range want {
 		set[x] = true
 	}
-	var out []*commit.Commit
-	for _, c := range sc.everything() {
-		if set[WantOf(key.ShortID(c.ID()))] {
-			out = append(out, c)
+	var pick []repo.Stamp
+	for _, s := range sc.stamps() {
+		if set[WantOf(key.ShortID(s.ID))] {
+			pick = append(pick, s)
 		}
 	}
-	return out
+	return commitsOf(sc.r, pick)
 }
 
 // sketchDecoderOptions are the options of the client's decoders; nil
@@ -305,15 +306,17 @@ func (u *run) sketchPush(local []uint64) []*commit.Commit {
 	}
 	var cand []*commit.Commit
 	if len(only) > 0 {
-		all, _ := u.Repo.CommitsSince(0)
-		for _, c := range all {
-			if (u.fc.h > 0 && c.Time() < u.fc.h) || (u.srv.Horizon > 0 && c.Time() < u.srv.Horizon) {
+		all, _ := stampsSince(u.Repo, 0)
+		var pick []repo.Stamp
+		for _, s := range all {
+			if (u.fc.h > 0 && s.Time < u.fc.h) || (u.srv.Horizon > 0 && s.Time < u.srv.Horizon) {
 				continue
 			}
-			if only[u.fc.key.ShortID(c.ID())] && !u.got[c.ID()] && !u.excluded[c.ID()] {
-				cand = append(cand, c)
+			if only[u.fc.key.ShortID(s.ID)] && !u.got[s.ID] && !u.excluded[s.ID] {
+				pick = append(pick, s)
 			}
 		}
+		cand = commitsOf(u.Repo, pick)
 	}
 	out = appendUnique(out, cand)
 	out = appendWanted(out, u.Repo, u.srv.Missing, nil)

@@ -34,6 +34,16 @@ func (f *forger) CommitsSince(seq uint64) ([]*commit.Commit, uint64) {
 	return cs, cur
 }
 
+// StampsSince claims the forged commits too.
+func (f *forger) StampsSince(seq uint64) ([]repo.Stamp, uint64) {
+	cs, cur := f.CommitsSince(seq)
+	out := make([]repo.Stamp, len(cs))
+	for i, c := range cs {
+		out[i] = repo.Stamp{ID: c.ID(), Key: c.Key(), Time: c.Time()}
+	}
+	return out, cur
+}
+
 func (f *forger) Commit(id commit.ID) (*commit.Commit, bool) {
 	for _, c := range f.forged {
 		if c.ID() == id {

@@ -671,6 +671,25 @@ func split(all []*commit.Commit, f *Filter, skip map[commit.ID]bool) ([]*commit.
 	return neg, ids
 }
 
+// splitStamps is split for stamps: those of ss that f lacks, or all of
+// them if that is most, skip left out.
+func splitStamps(ss []repo.Stamp, f *Filter, skip map[commit.ID]bool) []repo.Stamp {
+	var neg, pos []repo.Stamp
+	for _, s := range ss {
+		switch {
+		case skip[s.ID]:
+		case f.Has(s.ID):
+			pos = append(pos, s)
+		default:
+			neg = append(neg, s)
+		}
+	}
+	if len(neg) > len(ss)/2 {
+		neg = append(neg, pos...)
+	}
+	return neg
+}
+
 // appendUnique appends the commits of cs that out lacks.
 func appendUnique(out, cs []*commit.Commit) []*commit.Commit {
 	if len(out) == 0 {

@@ -421,11 +421,15 @@ func (u *run) toPush() []*commit.Commit {
 	out := u.unsent(u.backlog)
 	var cand []*commit.Commit
 	if f := u.srv.Filter; f != nil {
-		all, _ := u.Repo.CommitsSince(0)
-		if u.srv.Horizon > 0 {
-			all = fromHorizon(all, u.srv.Horizon)
+		// Stamps first: only the commits the filter lacks are read.
+		all, _ := stampsSince(u.Repo, 0)
+		pool := make([]repo.Stamp, 0, len(all))
+		for _, s := range all {
+			if (u.srv.Horizon <= 0 || s.Time >= u.srv.Horizon) && !u.got[s.ID] {
+				pool = append(pool, s)
+			}
 		}
-		cand, _ = split(u.unsent(all), f, u.excluded)
+		cand = commitsOf(u.Repo, splitStamps(pool, f, u.excluded))
 	} else {
 		since, _ := u.Repo.CommitsSince(u.lastSeq)
 		for _, c := range since {
@@ -688,17 +692,17 @@ func (u *run) ackedBefore(h int64) map[commit.ID]bool {
 	if !u.ok || u.Repo.Epoch() != u.resume.LocalEpoch {
 		return out
 	}
-	all, _ := u.Repo.CommitsSince(0)
+	all, _ := stampsSince(u.Repo, 0)
 	// After all: a commit written between the calls is in after only,
 	// so never taken as acknowledged.
-	after, _ := u.Repo.CommitsSince(u.resume.LocalSeq)
+	after, _ := stampsSince(u.Repo, u.resume.LocalSeq)
 	later := make(map[commit.ID]bool, len(after))
-	for _, c := range after {
-		later[c.ID()] = true
+	for _, s := range after {
+		later[s.ID] = true
 	}
-	for _, c := range all {
-		if c.Time() < h && !later[c.ID()] {
-			out[c.ID()] = true
+	for _, s := range all {
+		if s.Time < h && !later[s.ID] {
+			out[s.ID] = true
 		}
 	}
 	return out
@@ -883,11 +887,11 @@ func (u *run) heldOutside(encs [][]byte, st *Stats) {
 // idsFrom returns the ids of every commit r holds from horizon h on (all
 // of them for 0).
 func idsFrom(r Repo, h int64) []commit.ID {
-	cs, _ := r.CommitsSince(0)
-	out := make([]commit.ID, 0, len(cs))
-	for _, c := range cs {
-		if h <= 0 || c.Time() >= h {
-			out = append(out, c.ID())
+	ss, _ := stampsSince(r, 0)
+	out := make([]commit.ID, 0, len(ss))
+	for _, s := range ss {
+		if h <= 0 || s.Time >= h {
+			out = append(out, s.ID)
 		}
 	}
 	return out

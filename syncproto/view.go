@@ -352,7 +352,9 @@ type scope struct {
 	vs    *viewState // v's state, read-locked while the scope is in use; nil if v is
 	h     int64      // r's horizon
 	all   []*commit.Commit
-	got   bool             // all is set
+	got   bool         // all is set
+	ss    []repo.Stamp // the stamps of the commits in the scope, once asked for
+	ssok  bool
 	above []*commit.Commit // those of all from h on, if aok
 	aok   bool
 }
@@ -366,6 +368,25 @@ func (sc *scope) everything() []*commit.Commit {
 		sc.all, sc.got = sc.since(0), true
 	}
 	return sc.all[:len(sc.all):len(sc.all)]
+}
+
+// stamps returns the stamps of the commits in the scope, in log order:
+// for all of r, without decoding a commit (stampsSince); for a view, of
+// the commits it shows.
+func (sc *scope) stamps() []repo.Stamp {
+	switch {
+	case sc.ssok:
+	case sc.vs == nil && !sc.got:
+		sc.ss, _ = stampsSince(sc.r, 0)
+	default:
+		all := sc.everything()
+		sc.ss = make([]repo.Stamp, len(all))
+		for i, c := range all {
+			sc.ss[i] = repo.Stamp{ID: c.ID(), Key: c.Key(), Time: c.Time()}
+		}
+	}
+	sc.ssok = true
+	return sc.ss[:len(sc.ss):len(sc.ss)]
 }
 
 // recent returns the commits in the scope from its horizon on, in log

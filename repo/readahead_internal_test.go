@@ -41,8 +41,7 @@ func (f countingFile) ReadAt(p []byte, off int64) (int, error) {
 // with no more bytes than the record's; and both give back the commits
 // written.
 func TestReadAhead(t *testing.T) {
-	defer func(m int) { indexMinCommits = m }(indexMinCommits)
-	indexMinCommits = 1
+	ixSetup(t)
 	const n = 3000 // records of about 400 bytes: over 1 MB
 	fsys := vfs.NewMem()
 	if err := vfs.MkdirAllSync(fsys, filepath.Dir(ixPath), 0o755); err != nil {

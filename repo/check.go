@@ -49,9 +49,9 @@ func (r *Repo) Check() []Problem {
 	for _, n := range r.entries {
 		byKey[n.c.Key()] = append(byKey[n.c.Key()], n)
 	}
-	for _, st := range r.items {
+	r.items.all(func(st *itemState) {
 		ps = append(ps, r.checkItem(st, byKey[st.key])...)
-	}
+	})
 	slices.SortFunc(ps, func(a, b Problem) int { return cmp.Or(cmp.Compare(a.Offset, b.Offset), cmp.Compare(a.What, b.What)) })
 	return ps
 }
@@ -118,7 +118,7 @@ func (r *Repo) checkLog() []Problem {
 			ps = append(ps, Problem{Offset: rec.off, What: err.Error()})
 		}
 		for _, c := range cs {
-			if r.commits[c.ID()] == nil {
+			if r.commits.get(c.ID()) == nil {
 				ps = append(ps, Problem{Offset: rec.off, Item: c.Key(), Commit: c.ID(), What: "commit in the log but not in memory"})
 			}
 		}
@@ -174,7 +174,7 @@ func (r *Repo) checkNode(n *node) []Problem {
 	}
 	absent := false
 	for _, p := range n.c.Parents() {
-		if r.commits[p] == nil {
+		if r.commits.get(p) == nil {
 			absent = true
 			if !n.shallow {
 				add("parent %s is missing, yet the commit is complete", p.Short())

@@ -152,7 +152,7 @@ func (r *Repo) PlanCompact(h int64, opts *CompactOptions) (CompactStats, error) 
 	}
 	size := r.LogSize() // not the file's: it may reach into space reserved past the log
 	r.mu.RLock()
-	before := len(r.commits)
+	before := r.commits.len()
 	r.mu.RUnlock()
 	prefix := int64(len(r.prefixRecords(p, 0)))
 	tail := max(0, size-int64(p.end))
@@ -322,7 +322,7 @@ func (r *Repo) keptExclusions(keep uint32) []*exclOp {
 	byGroup := map[group][]commit.ID{}
 	var hidden []commit.ID
 	for id, e := range r.excl {
-		if n := r.commits[id]; n == nil || n.mark != keep {
+		if n := r.commits.get(id); n == nil || n.mark != keep {
 			continue
 		}
 		g := group{e.kind, e.reason, e.at}
@@ -360,12 +360,12 @@ func (r *Repo) keptExclusions(keep uint32) []*exclOp {
 	var back []commit.ID
 	keys := map[string]bool{}
 	for id := range r.reinstated {
-		if n := r.commits[id]; n != nil {
+		if n := r.commits.get(id); n != nil {
 			keys[n.c.Key()] = true
 		}
 	}
 	for _, key := range sortedKeys(keys) {
-		for n, under := range r.descends(r.itemNodes(r.items[key]), func(n *node) bool { return r.reinstated[n.c.ID()] }) {
+		for n, under := range r.descends(r.itemNodes(r.items.get(key)), func(n *node) bool { return r.reinstated[n.c.ID()] }) {
 			if under && n.mark == keep && r.excl[n.c.ID()] == nil {
 				back = append(back, n.c.ID())
 			}
@@ -448,7 +448,7 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 			}
 			return -1
 		}
-		x := r.commits[id]
+		x := r.commits.get(id)
 		if x == nil || x.mark == 0 || int(x.mark) > m || nodes[x.mark-1] != x {
 			return -1
 		}
@@ -575,7 +575,7 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 		n := nodes[order[k]]
 		var absent uint64
 		for pi, id := range n.c.Parents() {
-			collected := r.commits[id] == nil // collected before
+			collected := r.commits.get(id) == nil // collected before
 			if j := local(id); j >= 0 {
 				collected = !s.kept[j]
 			}
@@ -609,7 +609,7 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 			}
 		}
 		p.affected[key] = left
-	} else if st := r.items[key]; collected && st != nil && len(st.pending) > 0 {
+	} else if st := r.items.get(key); collected && st != nil && len(st.pending) > 0 {
 		p.prune = append(p.prune, st)
 	}
 }
@@ -973,9 +973,9 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (st CompactS
 	}
 	r.log.mu.Unlock()
 	old.Close()
-	st.CommitsBefore = len(r.commits)
+	st.CommitsBefore = r.commits.len()
 	r.applyCompactLocked(p, g, n0, int64(p.end)-n0, epoch, exclEnds)
-	st.CommitsAfter, st.BytesAfter, st.Shallow = len(r.commits), c.off, len(p.list)
+	st.CommitsAfter, st.BytesAfter, st.Shallow = r.commits.len(), c.off, len(p.list)
 	unlock()
 	return st, nil
 }
@@ -985,7 +985,7 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (st CompactS
 func (r *Repo) compactRaceLocked(p *compactPlan) error {
 	gone := func(c placed) bool {
 		for _, id := range deps(c) {
-			if x := r.commits[id]; x != nil && x.seq <= p.end && x.mark != p.keep {
+			if x := r.commits.get(id); x != nil && x.seq <= p.end && x.mark != p.keep {
 				return true
 			}
 		}
@@ -1010,7 +1010,7 @@ func (r *Repo) compactRaceLocked(p *compactPlan) error {
 // swapGraph is the graph of the new log, prepared before the swap: the
 // commits kept, by id, and in log order.
 type swapGraph struct {
-	commits map[commit.ID]*node
+	commits commitIndex
 	entries []*node
 }
 
@@ -1018,9 +1018,9 @@ type swapGraph struct {
 // do not depend on what is written meanwhile, so that the swap only adds
 // the tail to them.
 func prepareSwap(p *compactPlan) swapGraph {
-	g := swapGraph{commits: make(map[commit.ID]*node, len(p.kept)+1024), entries: make([]*node, len(p.kept), len(p.kept)+1024)}
+	g := swapGraph{commits: newCommitIndex(len(p.kept) + 1024), entries: make([]*node, len(p.kept), len(p.kept)+1024)}
 	for i, n := range p.kept {
-		g.commits[n.c.ID()] = n
+		g.commits.add(n)
 		g.entries[i] = n
 	}
 	return g
@@ -1044,7 +1044,7 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 	}
 	for _, n := range tail {
 		n.seq -= uint64(shift)
-		g.commits[n.c.ID()] = n
+		g.commits.add(n)
 		g.entries = append(g.entries, n)
 	}
 	r.commits, r.entries = g.commits, g.entries
@@ -1069,13 +1069,13 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 		}
 	}
 	for id := range r.excl {
-		if r.commits[id] == nil {
+		if r.commits.get(id) == nil {
 			delete(r.excl, id)
 		}
 	}
 	r.epoch, r.horizon, r.prevEpoch = epoch, p.h, p.prevEpoch
 	for id, ws := range r.waiting {
-		ws = slices.DeleteFunc(ws, func(w *node) bool { return r.commits[w.c.ID()] != w })
+		ws = slices.DeleteFunc(ws, func(w *node) bool { return r.commits.get(w.c.ID()) != w })
 		if len(ws) == 0 {
 			delete(r.waiting, id)
 		} else {
@@ -1083,7 +1083,7 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 		}
 	}
 	for _, st := range p.prune {
-		st.pending = slices.DeleteFunc(st.pending, func(n *node) bool { return n.complete() || r.commits[n.c.ID()] != n })
+		st.pending = slices.DeleteFunc(st.pending, func(n *node) bool { return n.complete() || r.commits.get(n.c.ID()) != n })
 	}
 	if len(p.affected) > 0 {
 		for _, n := range tail {
@@ -1092,9 +1092,9 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 			}
 		}
 		for key, left := range p.affected {
-			r.rebuildItemLocked(r.items[key], left)
+			r.rebuildItemLocked(r.items.get(key), left)
 		}
-		r.list = slices.DeleteFunc(r.list, func(st *itemState) bool { return r.items[st.key] != st })
+		r.list = slices.DeleteFunc(r.list, func(st *itemState) bool { return r.items.get(st.key) != st })
 	}
 	r.wakeLocked()
 }
@@ -1113,7 +1113,7 @@ func (r *Repo) rebuildItemLocked(st *itemState, nodes []*node) {
 		n.out = out[n] && n.bad == ""
 		if n.complete() && n.bad == "" && !n.out {
 			for _, id := range n.c.Parents() {
-				if pn := r.commits[id]; pn != nil {
+				if pn := r.commits.get(id); pn != nil {
 					hasChild[pn] = true
 				}
 			}
@@ -1136,7 +1136,7 @@ func (r *Repo) rebuildItemLocked(st *itemState, nodes []*node) {
 	st.leaves = leaves
 	r.settleItem(st)
 	if len(nodes) == 0 {
-		delete(r.items, st.key)
+		r.items.remove(st.key)
 		delete(r.inflight, st.key)
 	}
 }

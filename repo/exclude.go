@@ -241,7 +241,7 @@ func (r *Repo) Reinstated(id commit.ID) bool {
 		if r.reinstated[x] {
 			return true
 		}
-		if n := r.commits[x]; n != nil {
+		if n := r.commits.get(x); n != nil {
 			stack = append(stack, n.c.Parents()...)
 		}
 	}
@@ -342,7 +342,7 @@ func (r *Repo) applyOpLocked(op *exclOp, seq uint64) map[string]bool {
 	keys := r.opKeysLocked(op)
 	r.touched = append(r.touched, touch{seq: seq, keys: sortedKeys(keys)})
 	for k := range keys {
-		r.reexcludeLocked(r.items[k])
+		r.reexcludeLocked(r.items.get(k))
 		// A write not durable yet that builds on an excluded commit is
 		// excluded when it joins; the next write must not build on it.
 		if p := r.inflight[k]; p != nil && r.overOutLocked(&p.n.c) {
@@ -378,7 +378,7 @@ func (r *Repo) foldOp(op *exclOp) {
 func (r *Repo) opKeysLocked(op *exclOp) map[string]bool {
 	keys := map[string]bool{}
 	for _, id := range op.ids {
-		if n := r.commits[id]; n != nil {
+		if n := r.commits.get(id); n != nil {
 			keys[n.c.Key()] = true
 		}
 	}
@@ -442,7 +442,7 @@ func (r *Repo) outLocked(n *node) bool {
 		return true
 	}
 	for _, p := range n.c.Parents() {
-		if pn := r.commits[p]; pn != nil && pn.out {
+		if pn := r.commits.get(p); pn != nil && pn.out {
 			return true
 		}
 	}
@@ -477,7 +477,7 @@ func (r *Repo) reexcludeLocked(st *itemState) {
 	for _, n := range nodes {
 		if n.complete() && n.bad == "" && !n.out {
 			for _, p := range n.c.Parents() {
-				hasChild[r.commits[p]] = true
+				hasChild[r.commits.get(p)] = true
 			}
 		}
 	}
@@ -500,7 +500,7 @@ func (r *Repo) reexcludeLocked(st *itemState) {
 // excluded one, through commits held on their way to the graph.
 func (r *Repo) overOutLocked(c placed) bool {
 	for _, p := range c.Parents() {
-		if n := r.commits[p]; n != nil {
+		if n := r.commits.get(p); n != nil {
 			if n.out {
 				return true
 			}
@@ -550,7 +550,7 @@ func (r *Repo) topoOrder(nodes []*node) []*node {
 		for len(stack) > 0 {
 			f := &stack[len(stack)-1]
 			if ps := f.n.c.Parents(); f.i < len(ps) {
-				pn := r.commits[ps[f.i]]
+				pn := r.commits.get(ps[f.i])
 				f.i++
 				if in[pn] && !done[pn] {
 					done[pn] = true
@@ -572,7 +572,7 @@ func (r *Repo) descends(nodes []*node, seed func(*node) bool) map[*node]bool {
 	for _, n := range r.topoOrder(nodes) {
 		v := seed(n)
 		for _, p := range n.c.Parents() {
-			v = v || got[r.commits[p]]
+			v = v || got[r.commits.get(p)]
 		}
 		if v {
 			got[n] = true
@@ -600,7 +600,7 @@ func (r *Repo) exclusionsOf(nodes []*node) map[*node]*node {
 			forgot = near
 		}
 		for _, p := range n.c.Parents() {
-			pb := by[r.commits[p]]
+			pb := by[r.commits.get(p)]
 			if near == nil {
 				near = pb
 			}
@@ -620,7 +620,7 @@ func (r *Repo) excludedKindLocked(n *node) ExcludeKind {
 	if !n.out {
 		return 0
 	}
-	root := r.exclusionsOf(r.itemNodes(r.items[n.c.Key()]))[n]
+	root := r.exclusionsOf(r.itemNodes(r.items.get(n.c.Key())))[n]
 	if root == nil {
 		return ExcludeQuarantined
 	}
@@ -632,8 +632,8 @@ func (r *Repo) excludedKindLocked(n *node) ExcludeKind {
 func (r *Repo) excludedItemsLocked() []*itemState {
 	seen := map[*itemState]bool{}
 	for id := range r.excl {
-		if n := r.commits[id]; n != nil {
-			seen[r.items[n.c.Key()]] = true
+		if n := r.commits.get(id); n != nil {
+			seen[r.items.get(n.c.Key())] = true
 		}
 	}
 	var out []*itemState
@@ -652,7 +652,7 @@ func (r *Repo) excludeRootsLocked(ids []commit.ID) ([]commit.ID, error) {
 	named := map[*node]bool{}
 	keys := map[string]bool{}
 	for _, id := range ids {
-		n := r.commits[id]
+		n := r.commits.get(id)
 		switch {
 		case n == nil:
 			return nil, fmt.Errorf("%w: commit %s", ErrNotFound, id.Short())
@@ -664,7 +664,7 @@ func (r *Repo) excludeRootsLocked(ids []commit.ID) ([]commit.ID, error) {
 	}
 	var roots []commit.ID
 	for _, key := range sortedKeys(keys) {
-		nodes := r.itemNodes(r.items[key])
+		nodes := r.itemNodes(r.items.get(key))
 		under := r.descends(nodes, func(n *node) bool { return named[n] })
 		for _, n := range nodes {
 			if !named[n] {
@@ -672,7 +672,7 @@ func (r *Repo) excludeRootsLocked(ids []commit.ID) ([]commit.ID, error) {
 			}
 			covered, outParent := false, false
 			for _, p := range n.c.Parents() {
-				if pn := r.commits[p]; pn != nil {
+				if pn := r.commits.get(p); pn != nil {
 					covered = covered || under[pn]
 					outParent = outParent || pn.out
 				}
@@ -696,7 +696,7 @@ func (r *Repo) excludeRootsLocked(ids []commit.ID) ([]commit.ID, error) {
 
 // excludedNodeLocked returns the excluded commit id names.
 func (r *Repo) excludedNodeLocked(id commit.ID) (*node, error) {
-	n := r.commits[id]
+	n := r.commits.get(id)
 	switch {
 	case n == nil:
 		return nil, fmt.Errorf("%w: commit %s", ErrNotFound, id.Short())
@@ -728,7 +728,7 @@ func (r *Repo) coveringRootsLocked(ids []commit.ID) ([]commit.ID, error) {
 				roots = append(roots, x.c.ID())
 			}
 			for _, p := range x.c.Parents() {
-				if pn := r.commits[p]; pn != nil && pn.out {
+				if pn := r.commits.get(p); pn != nil && pn.out {
 					stack = append(stack, pn)
 				}
 			}
@@ -748,7 +748,7 @@ func (r *Repo) shownRootsLocked(ids []commit.ID) ([]commit.ID, error) {
 		if err != nil {
 			return nil, err
 		}
-		st := r.items[n.c.Key()]
+		st := r.items.get(n.c.Key())
 		if byItem[st] == nil {
 			byItem[st] = r.exclusionsOf(r.itemNodes(st))
 		}
@@ -815,7 +815,7 @@ func (r *Repo) planReauthorLocked(ids []commit.ID) ([]reauthoring, []commit.ID, 
 		if e := r.excl[id]; e.kind != ExcludeQuarantined {
 			return nil, nil, fmt.Errorf("%w: commit %s is %s, not quarantined", ErrNotExcluded, id.Short(), e.kind)
 		}
-		n := r.commits[id]
+		n := r.commits.get(id)
 		if byKey[n.c.Key()] == nil {
 			byKey[n.c.Key()] = map[*node]bool{}
 		}
@@ -823,7 +823,7 @@ func (r *Repo) planReauthorLocked(ids []commit.ID) ([]reauthoring, []commit.ID, 
 	}
 	plans := make([]reauthoring, 0, len(byKey))
 	for _, key := range slices.Sorted(maps.Keys(byKey)) {
-		p, err := r.planItemLocked(r.items[key], byKey[key])
+		p, err := r.planItemLocked(r.items.get(key), byKey[key])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -855,7 +855,7 @@ func (r *Repo) planItemLocked(st *itemState, roots map[*node]bool) (reauthoring,
 	var bases []*node
 	for _, n := range set {
 		for _, p := range n.c.Parents() {
-			switch pn := r.commits[p]; {
+			switch pn := r.commits.get(p); {
 			case pn == nil: // collected by compaction
 			case in[pn]:
 				hasChild[pn] = true

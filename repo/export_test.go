@@ -21,7 +21,7 @@ func AppendMarkForTest(log []byte) []byte { return appendMark(log, int64(len(log
 func GenDepthForTest(r *Repo, id commit.ID) (gen uint32, depth uint16, shallow, ok bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	n := r.commits[id]
+	n := r.commits.get(id)
 	if n == nil {
 		return 0, 0, false, false
 	}

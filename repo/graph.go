@@ -159,11 +159,11 @@ func (st *itemState) setValue(v item.Item) {
 }
 
 func (r *Repo) itemLocked(key string) *itemState {
-	st := r.items[key]
+	st := r.items.get(key)
 	if st == nil {
 		st = &itemState{key: key}
 		st.leaves = st.leaf1[:0]
-		r.items[key] = st
+		r.items.add(st)
 		r.list = append(r.list, st)
 	}
 	return st
@@ -186,7 +186,7 @@ func (r *Repo) insert(c *commit.Commit, at logPos) (*node, bool) {
 // memory that is never written again (a replay arena), which the node
 // keeps instead of a copy; nil means copy c's.
 func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, at logPos) (*node, bool) {
-	if n, ok := r.commits[c.ID()]; ok {
+	if n := r.commits.get(c.ID()); n != nil {
 		return n, false
 	}
 	if enc == nil {
@@ -205,12 +205,12 @@ func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, at logPos) (*node, bo
 	}
 	n.seq, n.size, n.idx = at.end, at.size, at.idx
 	r.fresh = append(r.fresh, n)
-	r.commits[c.ID()] = n
+	r.commits.add(n)
 	r.entries = append(r.entries, n)
 	st := r.itemLocked(c.Key())
 	e, listed := r.listedEntry(c)
 	for i, p := range c.Parents() {
-		if listed && i < 64 && e.absent&(1<<i) != 0 && r.commits[p] == nil {
+		if listed && i < 64 && e.absent&(1<<i) != 0 && r.commits.get(p) == nil {
 			n.shallow = true // collected: completes without it (horizon.go)
 			continue
 		}
@@ -233,7 +233,7 @@ func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, at logPos) (*node, bo
 
 // await registers that n needs commit id to be complete.
 func (r *Repo) await(n *node, id commit.ID) {
-	if p := r.commits[id]; p != nil && p.complete() {
+	if p := r.commits.get(id); p != nil && p.complete() {
 		return
 	}
 	n.missing++
@@ -286,7 +286,7 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 		r.opts.Logger.Warn("invalid commit", "path", r.path, "commit", n.c.ID().Short(), "item", n.c.Key(), "err", err)
 		return false
 	}
-	st := r.items[n.c.Key()]
+	st := r.items.get(n.c.Key())
 	if n.out = r.outLocked(n); n.out {
 		// Excluded: not a leaf, and its parents keep their place. Its
 		// children complete and are excluded with it.
@@ -321,7 +321,7 @@ func (r *Repo) itemNodes(st *itemState) []*node {
 		seen[n] = true
 		out = append(out, n)
 		for _, p := range n.c.Parents() {
-			if pn := r.commits[p]; pn != nil { // nil: collected
+			if pn := r.commits.get(p); pn != nil { // nil: collected
 				stack = append(stack, pn)
 			}
 		}
@@ -343,7 +343,7 @@ func (r *Repo) link(n *node) error {
 	c := &n.c
 	var gen uint32
 	for _, p := range c.Parents() {
-		pn := r.commits[p]
+		pn := r.commits.get(p)
 		if pn == nil { // collected: n is shallow
 			continue
 		}
@@ -368,7 +368,7 @@ func (r *Repo) link(n *node) error {
 	if c.IsFull() {
 		return nil // n.schema is the commit's own (newNode)
 	}
-	b := r.commits[c.Base()]
+	b := r.commits.get(c.Base())
 	switch {
 	case !b.c.IsFull():
 		return fmt.Errorf("delta base %s is not a full snapshot", c.Base().Short())
@@ -387,7 +387,7 @@ func (r *Repo) link(n *node) error {
 func (r *Repo) minParentDepth(c *meta) uint16 {
 	d := uint16(maxChain)
 	for _, p := range c.Parents() {
-		if pn := r.commits[p]; pn != nil {
+		if pn := r.commits.get(p); pn != nil {
 			d = min(d, pn.depth)
 		}
 	}
@@ -403,7 +403,7 @@ func (r *Repo) isAncestor(a, n *node) bool {
 		x := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		for _, p := range x.c.Parents() {
-			pn := r.commits[p]
+			pn := r.commits.get(p)
 			if pn == a {
 				return true
 			}
@@ -456,7 +456,7 @@ func (r *Repo) paintDown(leaves []*node) ([]*node, map[*node]uint64) {
 			f |= stale
 		}
 		for _, p := range n.c.Parents() {
-			pn := r.commits[p]
+			pn := r.commits.get(p)
 			if pn == nil {
 				// Collected by compaction: an ancestor of every kept
 				// commit of the item, so painted by every leaf and

@@ -144,7 +144,7 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	itemNo := make(map[*itemState]int, len(r.list))
 	list := make([]*itemState, 0, len(r.list))
 	for _, n := range r.entries {
-		if st := r.items[n.c.key]; st != nil {
+		if st := r.items.get(n.c.key); st != nil {
 			if _, ok := itemNo[st]; !ok {
 				itemNo[st] = len(list)
 				list = append(list, st)
@@ -182,7 +182,7 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	bts := func(p []byte) { b = binary.AppendUvarint(b, uint64(len(p))); b = append(b, p...) }
 	var scratch []byte
 	putRef := func(id commit.ID) {
-		if n := r.commits[id]; n != nil && ref[n] > 0 {
+		if n := r.commits.get(id); n != nil && ref[n] > 0 {
 			b = binary.AppendUvarint(b, uint64(ref[n]))
 			return
 		}
@@ -197,7 +197,7 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(r.entries)))
 	var prev uint64
 	for _, n := range r.entries {
-		st := r.items[n.c.key]
+		st := r.items.get(n.c.key)
 		if st == nil {
 			return nil, fmt.Errorf("%w: commit %s of no item", errIndex, n.c.id.Short())
 		}
@@ -670,15 +670,14 @@ func (r *Repo) indexUnused(why string) {
 // loadIndexed builds the graph from an index: what a replay of the log's
 // first x.h.covered bytes builds, without decoding any commit or value.
 func (r *Repo) loadIndexed(x *headIndex) error {
-	r.commits = make(map[commit.ID]*node, len(x.nodes))
-	r.items = make(map[string]*itemState, len(x.states))
+	r.commits = commitIndex{}
+	r.items = itemIndex{}
 	r.entries = make([]*node, len(x.nodes))
 	r.list = make([]*itemState, len(x.states))
 	lazies := make([]lazyValue, len(x.states))
 	var live []*itemState
 	for i := range x.states {
 		st := &x.states[i]
-		r.items[st.key] = st
 		r.list[i] = st
 		if st.head == nil {
 			continue
@@ -691,16 +690,15 @@ func (r *Repo) loadIndexed(x *headIndex) error {
 		}
 	}
 	for i := range x.nodes {
-		n := &x.nodes[i]
-		r.commits[n.c.id] = n
-		r.entries[i] = n
+		r.entries[i] = &x.nodes[i]
 	}
 	switch {
-	case len(r.items) != len(x.states):
+	case !r.items.load(x.states):
 		return fmt.Errorf("%w: an item is listed twice", errIndex)
-	case len(r.commits) != len(x.nodes):
+	case !r.commits.load(x.nodes):
 		return fmt.Errorf("%w: a commit is listed twice", errIndex)
 	}
+	r.commits.more, r.items.more = map[commit.ID]*node{}, map[string]*itemState{}
 	// The live items in key order, as the index lists them: checked, and
 	// sorted here only if the list does not hold.
 	live = make([]*itemState, 0, r.live)

@@ -1116,7 +1116,7 @@ func ixLazy(t *testing.T, logs *ixLogs) (r *Repo, path string, damaged commit.ID
 		t.Fatalf("opened from an index covering %d bytes of %d", n, r.Seq())
 	}
 	r.mu.RLock()
-	st := r.items["hot"]
+	st := r.items.get("hot")
 	i := slices.IndexFunc(r.entries, func(n *node) bool { return n.c.key == "hot" })
 	n := r.entries[i]
 	if n == st.head || n == st.head.base || n.enc != nil {

@@ -122,7 +122,7 @@ func (r *Repo) ItemHistory(key string) ([]Info, error) {
 func (r *Repo) ItemAsOf(key string, t int64) (commit.ID, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	st := r.items[key]
+	st := r.items.get(key)
 	if st == nil {
 		if r.horizon > 0 && t < r.horizon {
 			return commit.ID{}, collectedErr(key, r.horizon)

@@ -144,7 +144,7 @@ func (r *Repo) checkIndex() []Problem {
 			switch {
 			case n > 0 && st.key <= prev:
 				ps = append(ps, Problem{Offset: -1, Item: st.key, What: "live index out of order after " + prev})
-			case r.items[st.key] != st || st.head == nil || st.deleted():
+			case r.items.get(st.key) != st || st.head == nil || st.deleted():
 				ps = append(ps, Problem{Offset: -1, Item: st.key, What: "live index holds an item that is not live"})
 			}
 			n, prev = n+1, st.key
@@ -152,11 +152,11 @@ func (r *Repo) checkIndex() []Problem {
 		})
 	}
 	live := 0
-	for _, st := range r.items {
+	r.items.all(func(st *itemState) {
 		if st.head != nil && !st.deleted() {
 			live++
 		}
-	}
+	})
 	if n != live || live != r.live {
 		ps = append(ps, Problem{Offset: -1, What: fmt.Sprintf("live index holds %d items, %d are live, Count says %d", n, live, r.live)})
 	}

@@ -247,7 +247,7 @@ func (r *Repo) ResolveQuarantine() (int, error) {
 			continue
 		}
 		for _, id := range q.Missing {
-			if r.commits[id] == nil {
+			if r.commits.get(id) == nil {
 				return 0, nil
 			}
 		}

@@ -14,7 +14,7 @@ import (
 // Get returns an item's current value and schema.
 func (r *Repo) Get(key string) (item.Item, commit.Schema, bool) {
 	r.mu.RLock()
-	st := r.items[key]
+	st := r.items.get(key)
 	if st == nil || st.head == nil {
 		r.mu.RUnlock()
 		return item.Item{}, commit.Schema{}, false
@@ -29,7 +29,7 @@ func (r *Repo) Get(key string) (item.Item, commit.Schema, bool) {
 func (r *Repo) Lookup(key string) (Entry, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	st := r.items[key]
+	st := r.items.get(key)
 	if st == nil || st.head == nil {
 		return Entry{}, false
 	}
@@ -40,7 +40,7 @@ func (r *Repo) Lookup(key string) (Entry, bool) {
 func (r *Repo) Head(key string) (commit.ID, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	st := r.items[key]
+	st := r.items.get(key)
 	if st == nil || st.head == nil {
 		return commit.ID{}, false
 	}
@@ -54,7 +54,7 @@ func (r *Repo) Heads(keys []string) []commit.ID {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for i, k := range keys {
-		if st := r.items[k]; st != nil && st.head != nil {
+		if st := r.items.get(k); st != nil && st.head != nil {
 			out[i] = st.head.c.ID()
 		}
 	}
@@ -67,7 +67,7 @@ func (r *Repo) Leaves(key string) []commit.ID {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var out []commit.ID
-	if st := r.items[key]; st != nil {
+	if st := r.items.get(key); st != nil {
 		for _, l := range st.leaves {
 			out = append(out, l.c.ID())
 		}
@@ -87,12 +87,12 @@ func (r *Repo) Count() int {
 func (r *Repo) Keys(withDeleted bool) []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]string, 0, len(r.items))
-	for k, st := range r.items {
+	out := make([]string, 0, r.items.len())
+	r.items.all(func(st *itemState) {
 		if st.head != nil && (withDeleted || !st.deleted()) {
-			out = append(out, k)
+			out = append(out, st.key)
 		}
-	}
+	})
 	return out
 }
 
@@ -124,7 +124,7 @@ func (r *Repo) All() iter.Seq[Entry] {
 func (r *Repo) Commit(id commit.ID) (*commit.Commit, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	n := r.commits[id]
+	n := r.commits.get(id)
 	if n == nil || n.bad != "" || n.out {
 		return nil, false
 	}
@@ -141,7 +141,7 @@ func (r *Repo) Commit(id commit.ID) (*commit.Commit, bool) {
 func (r *Repo) Has(id commit.ID) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.commits[id] != nil
+	return r.commits.get(id) != nil
 }
 
 // ValueAt returns the item value and schema a complete commit holds; a
@@ -151,7 +151,7 @@ func (r *Repo) Has(id commit.ID) bool {
 func (r *Repo) ValueAt(id commit.ID) (item.Item, commit.Schema, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	n := r.commits[id]
+	n := r.commits.get(id)
 	if n == nil && r.horizon > 0 {
 		return item.Item{}, commit.Schema{}, fmt.Errorf("commit %s is not here: %w", id.Short(), collectedErr("", r.horizon))
 	}
@@ -183,7 +183,7 @@ type Info struct {
 func (r *Repo) History(key string) []Info {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	st := r.items[key]
+	st := r.items.get(key)
 	if st == nil {
 		return nil
 	}
@@ -293,7 +293,7 @@ func (r *Repo) Missing() []commit.ID {
 func (r *Repo) missingLocked() []commit.ID {
 	var out []commit.ID
 	for id, ws := range r.waiting {
-		if r.commits[id] == nil && slices.ContainsFunc(ws, func(w *node) bool { return !w.out }) {
+		if r.commits.get(id) == nil && slices.ContainsFunc(ws, func(w *node) bool { return !w.out }) {
 			out = append(out, id)
 		}
 	}
@@ -319,15 +319,15 @@ type Stats struct {
 func (r *Repo) Stats() Stats {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	s := Stats{Items: len(r.items), Live: r.live, Commits: len(r.commits), Seq: r.seq}
-	for _, n := range r.commits {
+	s := Stats{Items: r.items.len(), Live: r.live, Commits: r.commits.len(), Seq: r.seq}
+	r.commits.all(func(n *node) {
 		if !n.complete() {
 			s.Pending++
 		}
 		if n.out {
 			s.Excluded++
 		}
-	}
+	})
 	return s
 }
 

@@ -122,7 +122,7 @@ func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []comm
 			inflight = true
 			continue
 		}
-		if r.commits[c.ID()] != nil || seen[c.ID()] {
+		if r.commits.get(c.ID()) != nil || seen[c.ID()] {
 			continue
 		}
 		if c.Time() < r.horizon {
@@ -180,7 +180,7 @@ func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []comm
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, c := range fresh {
-		if n := r.commits[c.ID()]; n != nil && n.bad != "" {
+		if n := r.commits.get(c.ID()); n != nil && n.bad != "" {
 			rejected = append(rejected, Rejection{ID: c.ID(), Reason: n.bad})
 		} else {
 			stored = append(stored, c.ID())
@@ -224,12 +224,12 @@ func (r *Repo) previewValue(c *commit.Commit, values map[commit.ID]item.Item) (i
 	}
 	base, ok := values[c.Base()]
 	if !ok {
-		n := r.commits[c.Base()]
+		n := r.commits.get(c.Base())
 		if n == nil || !n.complete() {
 			return item.Item{}, fmt.Errorf("%s: delta base %s is not stored yet; send it again", MissingParents, c.Base().Short())
 		}
 		var known bool
-		if st := r.items[c.Key()]; st != nil {
+		if st := r.items.get(c.Key()); st != nil {
 			base, known = st.knownValue(r, n)
 		}
 		if !known {
@@ -259,7 +259,7 @@ func (r *Repo) previewBefore(c *commit.Commit, values map[commit.ID]item.Item) (
 	}
 	nodes := make([]*node, 0, len(ps))
 	for _, id := range ps {
-		n := r.commits[id]
+		n := r.commits.get(id)
 		if n == nil || !n.complete() || n.bad != "" {
 			return item.Item{}, fmt.Errorf("%s: parent %s is not stored yet; send it again", MissingParents, id.Short())
 		}
@@ -324,7 +324,7 @@ func deps(c placed) []commit.ID {
 // complete commit here, nor held on its way to the log, nor in batch.
 func (r *Repo) absentDepLocked(c *commit.Commit, batch map[commit.ID]bool) (commit.ID, bool) {
 	for _, id := range deps(c) {
-		if p := r.commits[id]; p != nil && p.complete() && p.bad == "" || r.held[id] || batch[id] {
+		if p := r.commits.get(id); p != nil && p.complete() && p.bad == "" || r.held[id] || batch[id] {
 			continue
 		}
 		return id, true
@@ -358,7 +358,7 @@ func (r *Repo) precheckLocked(c *commit.Commit) string {
 		deps = append(deps[:len(deps):len(deps)], c.Base())
 	}
 	for _, id := range deps {
-		if p := r.commits[id]; p == nil || !p.complete() {
+		if p := r.commits.get(id); p == nil || !p.complete() {
 			return "" // pending: checked on completion
 		}
 	}
@@ -375,7 +375,7 @@ func (r *Repo) precheckLocked(c *commit.Commit) string {
 func (r *Repo) checkMerge(c placed) string {
 	leaves := make([]*node, len(c.Parents()))
 	for i, p := range c.Parents() {
-		leaves[i] = r.commits[p]
+		leaves[i] = r.commits.get(p)
 	}
 	want, err := r.computeMerge(c.Key(), leaves)
 	if err != nil {

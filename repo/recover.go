@@ -176,7 +176,7 @@ func hasSound(recs []scanned) bool {
 
 // reset forgets everything load built, for a second load.
 func (r *Repo) reset() {
-	r.commits, r.items, r.list = map[commit.ID]*node{}, map[string]*itemState{}, nil
+	r.commits, r.items, r.list = newCommitIndex(0), newItemIndex(0), nil
 	r.waiting, r.entries, r.damage = map[commit.ID][]*node{}, nil, nil
 	r.slab, r.fresh = nil, nil
 	r.indexed = 0
@@ -351,9 +351,9 @@ func (r *Repo) replay(recs []scanned) (map[int][]*commit.Commit, []Damage) {
 			jobs = append(jobs, job{i, j})
 		}
 	}
-	if len(r.commits) == 0 { // else the head index loaded the first records' (headindex.go)
-		r.commits = make(map[commit.ID]*node, len(jobs))
-		r.items = make(map[string]*itemState, len(jobs))
+	if r.commits.len() == 0 { // else the head index loaded the first records' (headindex.go)
+		r.commits = newCommitIndex(len(jobs))
+		r.items = newItemIndex(len(jobs))
 		r.entries = make([]*node, 0, len(jobs))
 		r.list = make([]*itemState, 0, len(jobs))
 	}

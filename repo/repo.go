@@ -143,8 +143,8 @@ type Repo struct {
 	mu        sync.RWMutex // guards everything below
 	epoch     uint64       // the log's epoch (from its header; compaction changes it)
 	horizon   int64        // the log's horizon (Unix ms); 0 if never compacted
-	commits   map[commit.ID]*node
-	items     map[string]*itemState
+	commits   commitIndex
+	items     itemIndex
 	list      []*itemState          // every item in order of first commit, for iteration
 	waiting   map[commit.ID][]*node // id awaited → commits waiting for it to complete
 	entries   []*node               // every commit in log order
@@ -224,7 +224,7 @@ func Open(path string, opts *Options) (*Repo, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	r := &Repo{path: path, opts: o, commits: map[commit.ID]*node{}, items: map[string]*itemState{},
+	r := &Repo{path: path, opts: o, commits: newCommitIndex(0), items: newItemIndex(0),
 		waiting: map[commit.ID][]*node{}, changed: make(chan struct{}), stop: make(chan struct{}),
 		held: map[commit.ID]bool{}, inflight: map[string]*pendingHead{}, excl: map[commit.ID]*exclusion{}}
 	if o.Key != nil {

@@ -24,13 +24,13 @@ type Shallow struct {
 func (r *Repo) ShallowRoot(id commit.ID) (Shallow, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	n := r.commits[id]
+	n := r.commits.get(id)
 	if n == nil || !n.shallow || !n.complete() {
 		return Shallow{}, false
 	}
 	s := Shallow{Gen: n.gen, Depth: n.depth}
 	for i, p := range n.c.Parents() {
-		if i < 64 && r.commits[p] == nil {
+		if i < 64 && r.commits.get(p) == nil {
 			s.Absent |= 1 << i
 		}
 	}
@@ -50,7 +50,7 @@ func (r *Repo) ReceiveShallow(encs [][]byte, roots map[commit.ID]Shallow) (store
 	var added []idPrefix
 	for id, s := range roots {
 		p := prefixOf(id)
-		if _, ok := r.listed[p]; ok || s.Gen == 0 || s.Absent == 0 || s.Depth > maxChain || r.commits[id] != nil {
+		if _, ok := r.listed[p]; ok || s.Gen == 0 || s.Absent == 0 || s.Depth > maxChain || r.commits.get(id) != nil {
 			continue
 		}
 		if r.listed == nil {
@@ -70,7 +70,7 @@ func (r *Repo) ReceiveShallow(encs [][]byte, roots map[commit.ID]Shallow) (store
 	}
 	shallow := false
 	for _, id := range stored {
-		if n := r.commits[id]; n != nil && n.shallow {
+		if n := r.commits.get(id); n != nil && n.shallow {
 			shallow = true
 		}
 	}

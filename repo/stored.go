@@ -88,7 +88,7 @@ func (r *Repo) releaseReplayedLocked() {
 		if n.full == nil {
 			continue
 		}
-		if st := r.items[n.c.key]; n.enc == nil || st != nil && slices.Contains(st.leaves, n) {
+		if st := r.items.get(n.c.key); n.enc == nil || st != nil && slices.Contains(st.leaves, n) {
 			keep = append(keep, n)
 			continue
 		}

@@ -40,7 +40,7 @@ func (r *Repo) headLocked(key string) (*node, item.Item, bool) {
 	if p := r.inflight[key]; p != nil {
 		return p.n, p.value, true
 	}
-	if st := r.items[key]; st != nil && st.head != nil {
+	if st := r.items.get(key); st != nil && st.head != nil {
 		return st.head, st.val(r), true
 	}
 	return nil, item.Item{}, false

@@ -183,7 +183,7 @@ func (r *Repo) stageLocked(updates []Update) (stages, error) {
 		if head, v, ok := r.headLocked(u.Key); ok {
 			s.head, s.Exists, s.Head = head, true, head.c.ID()
 			s.Value, s.Schema, s.orig = v, head.schema, v
-			if it := r.items[u.Key]; it != nil && it.base != nil && head.base == it.base {
+			if it := r.items.get(u.Key); it != nil && it.base != nil && head.base == it.base {
 				s.base = knownValue{it.base, it.baseValue}
 			}
 		}
@@ -433,7 +433,7 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 		return 0, err
 	}
 	if len(commits) == 1 {
-		r.settleItem(r.items[commits[0].Key()])
+		r.settleItem(r.items.get(commits[0].Key()))
 	} else {
 		keys := map[string]bool{}
 		for _, c := range commits {
@@ -498,7 +498,7 @@ func (r *Repo) settle() error {
 // with several leaves; its head is then the newest leaf.
 func (r *Repo) settleKeys(keys map[string]bool) {
 	for k := range keys {
-		r.settleItem(r.items[k])
+		r.settleItem(r.items.get(k))
 	}
 }
 
@@ -508,7 +508,7 @@ func (r *Repo) settleItem(st *itemState) {
 		if err == nil && r.held[mc.ID()] {
 			break // written, joins the graph when durable
 		}
-		if err == nil && r.commits[mc.ID()] != nil {
+		if err == nil && r.commits.get(mc.ID()) != nil {
 			// Stored already, yet its parents are leaves: it is excluded,
 			// which Exclude never lets a merge be alone. Writing it again
 			// would change nothing, and loop.
@@ -729,7 +729,7 @@ func (r *Repo) writeStamps(i, count int, target commit.Schema, paint map[*node]u
 		if p&(1<<i) == 0 || p&all == all {
 			continue
 		}
-		if c.shallow && disjoint && slices.ContainsFunc(c.c.Parents(), func(id commit.ID) bool { return r.commits[id] == nil }) {
+		if c.shallow && disjoint && slices.ContainsFunc(c.c.Parents(), func(id commit.ID) bool { return r.commits.get(id) == nil }) {
 			v, err := r.targetValue(c, target)
 			if err != nil {
 				return nil, err
@@ -754,7 +754,7 @@ func (r *Repo) writeStamps(i, count int, target commit.Schema, paint map[*node]u
 		}
 		var prev item.Item
 		if ps := c.c.Parents(); len(ps) == 1 {
-			pn := r.commits[ps[0]]
+			pn := r.commits.get(ps[0])
 			if pn == nil {
 				continue // shallow: its fields were stamped above
 			}

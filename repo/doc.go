@@ -55,7 +55,17 @@
 // nothing; after an open from the head index, from its first read). So
 // history costs about its encoded size plus a fixed part per commit
 // (BenchmarkOpenHistory reports it), not its decoded size; after an open
-// from the head index its encoding stays in the log, read by position.
+// from the head index its encoding stays in the log, read by position
+// (ahead, a megabyte at a time, when read in log order). The commits and
+// items an open loads from the head index are found by id and key through
+// tables of their places in the loaded slabs (commitindex.go), later ones
+// through maps. A sync compares commits by StampsSince (id, item, time),
+// which decodes nothing.
+//
+// The log's file may reach past the log: a writable repository reserves
+// space ahead of its writes (logWriter), zeros that are no part of the
+// log, given back at Close and cut by the next open after a crash. A new
+// repository syncs nothing until its first write or Close (create).
 //
 // # Head index
 //

@@ -10,21 +10,36 @@ import (
 	"github.com/goatdb/goatdb/vfs"
 )
 
-// FuzzOpenLog feeds arbitrary bytes after a valid header to Open, read-only
-// and repairing: it must return a repository or an error, never panic, and
-// a repository it returns must pass through Check without panicking.
-func FuzzOpenLog(f *testing.F) {
+// fuzzSeedLog returns a log that holds the given writes, and the key that
+// wrote it.
+func fuzzSeedLog(f *testing.F, writes ...[]repo.Update) ([]byte, ed25519.PrivateKey) {
 	seed := vfs.NewMem()
 	_, key, _ := ed25519.GenerateKey(nil)
 	r, err := repo.Open("/seed.log", &repo.Options{FS: seed, Key: key})
 	if err != nil {
 		f.Fatal(err)
 	}
-	r.Write(set("a", "t", item.String("x")), set("b", "n", item.Int(3)))
-	r.Write(set("a", "t", item.String("y")))
-	r.Write(set("c", "s", item.StringSet("p", "q")))
-	r.Close()
-	data, _ := seed.ReadFile("/seed.log")
+	for _, w := range writes {
+		if _, err := r.Write(w...); err != nil {
+			f.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		f.Fatal(err)
+	}
+	data, err := seed.ReadFile("/seed.log")
+	if err != nil {
+		f.Fatal(err)
+	}
+	return data, key
+}
+
+// FuzzOpenLog feeds arbitrary bytes after a valid header to Open, read-only
+// and repairing: it must return a repository or an error, never panic, and
+// a repository it returns must pass through Check without panicking.
+func FuzzOpenLog(f *testing.F) {
+	data, key := fuzzSeedLog(f, []repo.Update{set("a", "t", item.String("x")), set("b", "n", item.Int(3))},
+		[]repo.Update{set("a", "t", item.String("y"))}, []repo.Update{set("c", "s", item.StringSet("p", "q"))})
 	header, body := data[:repo.HeaderSize], data[repo.HeaderSize:]
 	f.Add(body)
 	f.Add(body[:len(body)/2])
@@ -55,15 +70,7 @@ func FuzzOpenLog(f *testing.F) {
 // of a log just created. Open either refuses the file or opens it; a
 // writable open leaves a log that opens again to the same items.
 func FuzzOpenFile(f *testing.F) {
-	seed := vfs.NewMem()
-	_, key, _ := ed25519.GenerateKey(nil)
-	r, err := repo.Open("/seed.log", &repo.Options{FS: seed, Key: key})
-	if err != nil {
-		f.Fatal(err)
-	}
-	r.Write(set("a", "t", item.String("x")), set("b", "n", item.Int(3)))
-	r.Close()
-	data, _ := seed.ReadFile("/seed.log")
+	data, key := fuzzSeedLog(f, []repo.Update{set("a", "t", item.String("x")), set("b", "n", item.Int(3))})
 	f.Add([]byte{})
 	f.Add(make([]byte, repo.HeaderSize))
 	f.Add(make([]byte, 4096))

@@ -609,7 +609,7 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 			}
 		}
 		p.affected[key] = left
-	} else if st := r.items.get(key); collected && st != nil && len(st.pending) > 0 {
+	} else if st := r.items.get(key); collected && st != nil && len(st.pendingList()) > 0 {
 		p.prune = append(p.prune, st)
 	}
 }
@@ -1083,7 +1083,7 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 		}
 	}
 	for _, st := range p.prune {
-		st.pending = slices.DeleteFunc(st.pending, func(n *node) bool { return n.complete() || r.commits.get(n.c.ID()) != n })
+		st.setRare(slices.DeleteFunc(st.pendingList(), func(n *node) bool { return n.complete() || r.commits.get(n.c.ID()) != n }), st.outList())
 	}
 	if len(p.affected) > 0 {
 		for _, n := range tail {
@@ -1119,19 +1119,20 @@ func (r *Repo) rebuildItemLocked(st *itemState, nodes []*node) {
 			}
 		}
 	}
-	st.out, st.pending = nil, nil
+	var pending, outs []*node
 	leaves := st.leaf1[:0]
 	for _, n := range nodes {
 		switch {
 		case !n.complete() && n.bad == "":
-			st.pending = append(st.pending, n)
+			pending = append(pending, n)
 		case !n.complete() || n.bad != "":
 		case n.out:
-			st.out = append(st.out, n)
+			outs = append(outs, n)
 		case !hasChild[n]:
 			leaves = append(leaves, n)
 		}
 	}
+	st.setRare(pending, outs)
 	slices.SortFunc(leaves, byID)
 	st.leaves = leaves
 	r.settleItem(st)

@@ -481,17 +481,18 @@ func (r *Repo) reexcludeLocked(st *itemState) {
 			}
 		}
 	}
-	st.out = st.out[:0]
+	outs := st.outList()[:0]
 	leaves := st.leaf1[:0]
 	for _, n := range nodes {
 		switch {
 		case !n.complete() || n.bad != "":
 		case n.out:
-			st.out = append(st.out, n)
+			outs = append(outs, n)
 		case !hasChild[n]:
 			leaves = append(leaves, n)
 		}
 	}
+	st.setRare(st.pendingList(), outs)
 	slices.SortFunc(leaves, byID)
 	st.leaves = leaves
 }

@@ -94,13 +94,12 @@ func newNode(c *commit.Commit, enc []byte) *node {
 
 // itemState is one item's graph.
 type itemState struct {
-	key     string
-	leaves  []*node   // complete commits with no complete child, sorted by id
-	leaf1   [1]*node  // backing array for the usual single leaf
-	pending []*node   // commits that were incomplete when inserted (pruned by insert)
-	out     []*node   // complete commits that are excluded, outside the graph
-	head    *node     // the leaf whose value is the item's value
-	value   item.Item // the head's value, unless lazy holds it
+	key    string
+	leaves []*node   // complete commits with no complete child, sorted by id
+	leaf1  [1]*node  // backing array for the usual single leaf
+	rare   *itemRare // what few items have; nil if none
+	head   *node     // the leaf whose value is the item's value
+	value  item.Item // the head's value, unless lazy holds it
 	// lazy, if set, holds the head's value still encoded, as the head
 	// index gave it (headindex.go): decoded at its first read. Whoever
 	// sets value clears it.
@@ -110,6 +109,42 @@ type itemState struct {
 	// value need no decoding (stored.go); nil when the head is full.
 	base      *node
 	baseValue item.Item
+}
+
+// itemRare holds what few items have, so that the rest do not pay for it.
+type itemRare struct {
+	pending []*node // commits that were incomplete when inserted (pruned by insert)
+	out     []*node // complete commits that are excluded, outside the graph
+}
+
+// pendingList returns the item's commits that were incomplete when
+// inserted.
+func (st *itemState) pendingList() []*node {
+	if st.rare == nil {
+		return nil
+	}
+	return st.rare.pending
+}
+
+// outList returns the item's complete commits that are excluded.
+func (st *itemState) outList() []*node {
+	if st.rare == nil {
+		return nil
+	}
+	return st.rare.out
+}
+
+// setRare sets the item's pending and excluded commits, keeping nothing
+// for an item that has neither.
+func (st *itemState) setRare(pending, out []*node) {
+	switch {
+	case len(pending) == 0 && len(out) == 0:
+		st.rare = nil
+	case st.rare == nil:
+		st.rare = &itemRare{pending: pending, out: out}
+	default:
+		st.rare.pending, st.rare.out = pending, out
+	}
 }
 
 // lazyValue is a head value decoded at its first read.
@@ -223,10 +258,11 @@ func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, at logPos) (*node, bo
 		r.completeChain(n)
 	} else {
 		n.out = r.outLocked(n)
-		if len(st.pending) == cap(st.pending) { // prune before growing: amortised O(1)
-			st.pending = slices.DeleteFunc(st.pending, (*node).complete)
+		pending := st.pendingList()
+		if len(pending) == cap(pending) { // prune before growing: amortised O(1)
+			pending = slices.DeleteFunc(pending, (*node).complete)
 		}
-		st.pending = append(st.pending, n)
+		st.setRare(append(pending, n), st.outList())
 	}
 	return n, true
 }
@@ -290,7 +326,7 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 	if n.out = r.outLocked(n); n.out {
 		// Excluded: not a leaf, and its parents keep their place. Its
 		// children complete and are excluded with it.
-		st.out = append(st.out, n)
+		st.setRare(st.pendingList(), append(st.outList(), n))
 		r.outPending(n)
 		return true
 	}
@@ -310,7 +346,7 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 // those still pending or bad.
 func (r *Repo) itemNodes(st *itemState) []*node {
 	seen := map[*node]bool{}
-	stack := slices.Concat(st.leaves, st.out)
+	stack := slices.Concat(st.leaves, st.outList())
 	var out []*node
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
@@ -326,7 +362,7 @@ func (r *Repo) itemNodes(st *itemState) []*node {
 			}
 		}
 	}
-	for _, n := range st.pending {
+	for _, n := range st.pendingList() {
 		if !n.complete() {
 			out = append(out, n)
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/goatdb/goatdb/commit"
+	"github.com/goatdb/goatdb/repo"
 	"github.com/zeebo/blake3"
 )
 
@@ -201,13 +202,13 @@ func (t *tally) above(h int64) set {
 	return out
 }
 
-// cutOf returns the cut of horizon h over cs: those of h's day before h.
-func cutOf(cs []*commit.Commit, h int64, in func(*commit.Commit) bool) set {
+// cutOf returns the cut of horizon h over ss: those of h's day before h.
+func cutOf(ss []repo.Stamp, h int64, in func(repo.Stamp) bool) set {
 	var c set
 	day := dayOf(h)
-	for _, x := range cs {
-		if t := x.Time(); t < h && dayOf(t) == day && (in == nil || in(x)) {
-			c.add(x.ID())
+	for _, x := range ss {
+		if t := x.Time; t < h && dayOf(t) == day && (in == nil || in(x)) {
+			c.add(x.ID)
 		}
 	}
 	return c

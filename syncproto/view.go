@@ -164,14 +164,14 @@ func (vs *viewState) updateAt(r Repo, v View, h, g int64) (State, set) {
 	if hs := vs.in.missingCuts(h, g); len(hs) > 0 {
 		// The commits of V up to vs.seq: the log's, less those after it
 		// (read after, so that none written meanwhile is counted).
-		all, _ := r.CommitsSince(0)
-		later, _ := r.CommitsSince(vs.seq)
+		all, _ := stampsSince(r, 0)
+		later, _ := stampsSince(r, vs.seq)
 		skip := make(map[commit.ID]bool, len(later))
-		for _, c := range later {
-			skip[c.ID()] = true
+		for _, s := range later {
+			skip[s.ID] = true
 		}
 		vs.in.setCuts(hs, func(h int64) set {
-			return cutOf(all, h, func(c *commit.Commit) bool { return !skip[c.ID()] && vs.visible(c, v) })
+			return cutOf(all, h, func(s repo.Stamp) bool { return !skip[s.ID] && vs.visibleStamp(r, s, v) })
 		})
 	}
 	in := vs.in.above(h)
@@ -180,12 +180,13 @@ func (vs *viewState) updateAt(r Repo, v View, h, g int64) (State, set) {
 
 // build counts V from the whole log of epoch e.
 func (vs *viewState) build(r Repo, v View, e uint64) {
-	all, cur := r.CommitsSince(0)
+	all, cur := stampsSince(r, 0)
 	vs.read = map[string]bool{}
 	vs.in = vs.in.emptied()
-	for _, c := range all {
-		if vs.mayRead(c.Key(), v) || v.Own(c) {
-			vs.in.add(c.ID(), c.Time())
+	for _, s := range all {
+		vs.mayRead(s.Key, v)
+		if vs.visibleStamp(r, s, v) {
+			vs.in.add(s.ID, s.Time)
 		}
 	}
 	vs.built, vs.epoch, vs.seq = true, e, cur
@@ -245,15 +246,15 @@ func (vs *viewState) advance(r Repo, v View) {
 		// Count again from the whole log, asking about the items written
 		// since cur too (asking early is harmless: they are asked again
 		// when read).
-		all, upTo := r.CommitsSince(0)
-		later, _ := r.CommitsSince(cur)
-		for _, c := range later {
-			ask(c.Key())
+		all, upTo := stampsSince(r, 0)
+		later, _ := stampsSince(r, cur)
+		for _, s := range later {
+			ask(s.Key)
 		}
 		vs.in = vs.in.emptied()
-		for _, c := range all {
-			if vs.visible(c, v) {
-				vs.in.add(c.ID(), c.Time())
+		for _, s := range all {
+			if vs.visibleStamp(r, s, v) {
+				vs.in.add(s.ID, s.Time)
 			}
 		}
 		vs.seq = upTo
@@ -276,6 +277,17 @@ func (vs *viewState) advance(r Repo, v View) {
 // visible reports whether c is in V. The caller holds mu.
 func (vs *viewState) visible(c *commit.Commit, v View) bool {
 	return vs.read[c.Key()] || v.Own(c)
+}
+
+// visibleStamp is visible for the commit s stamps, read from r only if
+// its item is one the view may not read (to ask Own). A commit r no
+// longer holds is not in V.
+func (vs *viewState) visibleStamp(r Repo, s repo.Stamp, v View) bool {
+	if vs.read[s.Key] {
+		return true
+	}
+	c, ok := r.Commit(s.ID)
+	return ok && v.Own(c)
 }
 
 // trim keeps marks and entered within their bounds.

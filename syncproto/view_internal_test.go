@@ -151,3 +151,38 @@ func TestEnteredBounded(t *testing.T) {
 		t.Fatalf("count %d, want every commit of the %d items now readable", last.Count, n)
 	}
 }
+
+// countingRepo counts the commits read from it by id.
+type countingRepo struct {
+	*repo.Repo
+	reads int
+}
+
+func (c *countingRepo) Commit(id commit.ID) (*commit.Commit, bool) {
+	c.reads++
+	return c.Repo.Commit(id)
+}
+
+// TestViewBuildReadsUnreadableOnly: building a view's state compares
+// stamps; it reads a commit only to ask Own of it, for items the view may
+// not read, and counts the same commits as a state built from the
+// decoded commits.
+func TestViewBuildReadsUnreadableOnly(t *testing.T) {
+	r := openMem(t)
+	for i := range 20 {
+		write(t, r, fmt.Sprint("k", i%5), i)
+	}
+	cr := &countingRepo{Repo: r}
+	var w views
+	w.init(4, nil)
+	all := keyView{key: "all", read: map[string]bool{"k0": true, "k1": true, "k2": true, "k3": true, "k4": true}}
+	st := w.of(cr, "all").update(cr, all)
+	if cr.reads != 0 || st.Count != 20 {
+		t.Fatalf("a view that reads every item read %d commits and counted %d, want 0 and 20", cr.reads, st.Count)
+	}
+	some := keyView{key: "some", read: map[string]bool{"k0": true}}
+	st = w.of(cr, "some").update(cr, some)
+	if cr.reads != 16 || st.Count != 4 {
+		t.Fatalf("a view that reads one item of five read %d commits and counted %d, want 16 and 4", cr.reads, st.Count)
+	}
+}

@@ -3,6 +3,7 @@ package syncproto_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -212,4 +213,56 @@ func TestRepairFindsHiddenDifference(t *testing.T) {
 		}
 	}
 	t.Fatal("three repair syncs did not find the commit the digests hid")
+}
+
+// readCounter counts the whole-log listings and the commits read by id
+// of the repository it wraps.
+type readCounter struct {
+	*repo.Repo
+	listings, reads int
+}
+
+func (c *readCounter) CommitsSince(seq uint64) ([]*commit.Commit, uint64) {
+	if seq == 0 {
+		c.listings++
+	}
+	return c.Repo.CommitsSince(seq)
+}
+
+func (c *readCounter) Commit(id commit.ID) (*commit.Commit, bool) {
+	c.reads++
+	return c.Repo.Commit(id)
+}
+
+// TestBloomReadsWhatItSends: a repair sync (a full Bloom round) between
+// peers that share 2,000 commits and differ by one on each side compares
+// stamps on the server: it lists no commits and reads only a few, those
+// it sends or is asked for.
+func TestBloomReadsWhatItSends(t *testing.T) {
+	srv, cli := openPeer(t, 1), openPeer(t, 2)
+	writeItems(t, srv, "a", 2000, 100)
+	all, _ := srv.CommitsSince(0)
+	encs := make([][]byte, len(all))
+	for i, c := range all {
+		encs[i] = c.Encode()
+	}
+	if _, rej, err := cli.Receive(encs); err != nil || len(rej) > 0 {
+		t.Fatal(err, rej)
+	}
+	rc := &readCounter{Repo: srv}
+	s := newSyncer(t, syncproto.Loopback(serve(t, rc, nil)), &syncproto.SyncerOptions{RepairEvery: 1})
+	syncOnce(t, s, cli) // a first contact: the sketch path
+	for round := range 3 {
+		writeItems(t, srv, fmt.Sprint("s", round), 1, 1)
+		writeItems(t, cli, fmt.Sprint("c", round), 1, 1)
+		rc.listings, rc.reads = 0, 0
+		st := syncOnce(t, s, cli)
+		if st.CommitsSent != 1 || st.CommitsReceived != 1 {
+			t.Fatalf("sent %d and received %d commits, want 1 and 1", st.CommitsSent, st.CommitsReceived)
+		}
+		if rc.listings != 0 || rc.reads > 10 {
+			t.Fatalf("a repair: the server listed every commit %d times and read %d by id", rc.listings, rc.reads)
+		}
+	}
+	requireSame(t, srv, cli)
 }

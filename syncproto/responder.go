@@ -648,33 +648,13 @@ func (s *Responder) send(sc *scope, cs []*commit.Commit, budget *sendLimit) ([]*
 	return out, false
 }
 
-// split returns the commits of all (but those in skip) that f certainly
-// lacks, followed by the rest if those are most of all (bulk: no round is
-// then needed to find those hidden by false positives), and the ids f
-// lacks.
-func split(all []*commit.Commit, f *Filter, skip map[commit.ID]bool) ([]*commit.Commit, map[commit.ID]bool) {
-	var neg, pos []*commit.Commit
-	ids := map[commit.ID]bool{}
-	for _, c := range all {
-		switch {
-		case skip[c.ID()]:
-		case f.Has(c.ID()):
-			pos = append(pos, c)
-		default:
-			neg = append(neg, c)
-			ids[c.ID()] = true
-		}
-	}
-	if len(neg) > len(all)/2 {
-		neg = append(neg, pos...)
-	}
-	return neg, ids
-}
-
-// splitStamps is split for stamps: those of ss that f lacks, or all of
-// them if that is most, skip left out.
-func splitStamps(ss []repo.Stamp, f *Filter, skip map[commit.ID]bool) []repo.Stamp {
+// splitStamps returns the stamps of ss (but those in skip) that f
+// certainly lacks, followed by the rest if those are most of ss (bulk: no
+// round is then needed to find those hidden by false positives), and the
+// ids f lacks.
+func splitStamps(ss []repo.Stamp, f *Filter, skip map[commit.ID]bool) ([]repo.Stamp, map[commit.ID]bool) {
 	var neg, pos []repo.Stamp
+	ids := map[commit.ID]bool{}
 	for _, s := range ss {
 		switch {
 		case skip[s.ID]:
@@ -682,12 +662,13 @@ func splitStamps(ss []repo.Stamp, f *Filter, skip map[commit.ID]bool) []repo.Sta
 			pos = append(pos, s)
 		default:
 			neg = append(neg, s)
+			ids[s.ID] = true
 		}
 	}
 	if len(neg) > len(ss)/2 {
 		neg = append(neg, pos...)
 	}
-	return neg
+	return neg, ids
 }
 
 // appendUnique appends the commits of cs that out lacks.

@@ -429,7 +429,8 @@ func (u *run) toPush() []*commit.Commit {
 				pool = append(pool, s)
 			}
 		}
-		cand = commitsOf(u.Repo, splitStamps(pool, f, u.excluded))
+		pick, _ := splitStamps(pool, f, u.excluded)
+		cand = commitsOf(u.Repo, pick)
 	} else {
 		since, _ := u.Repo.CommitsSince(u.lastSeq)
 		for _, c := range since {

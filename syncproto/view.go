@@ -425,6 +425,48 @@ func fromHorizon(cs []*commit.Commit, h int64) []*commit.Commit {
 	return out
 }
 
+// poolStamps is pool's stamps, in log order.
+func (sc *scope) poolStamps(q *RepoRequest) []repo.Stamp {
+	if q.Horizon == 0 {
+		return sc.stamps()
+	}
+	return sc.recentStamps()
+}
+
+// recentStamps is recent's stamps, in log order.
+func (sc *scope) recentStamps() []repo.Stamp {
+	all := sc.stamps()
+	if sc.h <= 0 {
+		return all
+	}
+	out := make([]repo.Stamp, 0, len(all))
+	for _, s := range all {
+		if s.Time >= sc.h {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// commitsOf returns the scope's commits that ss stamps, in order: for
+// all of r read by id; for a view, from the commits it already decoded.
+func (sc *scope) commitsOf(ss []repo.Stamp) []*commit.Commit {
+	if sc.vs == nil || !sc.got {
+		return commitsOf(sc.r, ss)
+	}
+	want := make(map[commit.ID]bool, len(ss))
+	for _, s := range ss {
+		want[s.ID] = true
+	}
+	var out []*commit.Commit
+	for _, c := range sc.everything() {
+		if want[c.ID()] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // pool returns the commits a request's filter and bulk sends choose from:
 // those from the horizon on, unless the request named no horizon (the
 // client compares everything: it holds nothing, or never synced with a
@@ -538,9 +580,9 @@ func (sc *scope) candidates(q *RepoRequest, clientCount uint64, got map[commit.I
 		out = sc.resume(*q.Resume, got)
 	}
 	if q.Filter != nil && clientCount > 0 {
-		var neg []*commit.Commit
-		neg, negatives = split(sc.pool(q), q.Filter, nil)
-		out = appendUnique(out, neg)
+		var neg []repo.Stamp
+		neg, negatives = splitStamps(sc.poolStamps(q), q.Filter, nil)
+		out = appendUnique(out, sc.commitsOf(neg))
 	}
 	return append(out, sc.wanted(q.Missing, out...)...), negatives
 }
@@ -592,10 +634,10 @@ func (sc *scope) resume(pt Point, got map[commit.ID]bool) []*commit.Commit {
 // (whose set is at) for the client to find what it should send; it is
 // sized for the difference in counts.
 func (sc *scope) filter(at set, clientCount uint64) *Filter {
-	cs := sc.recent()
-	ids := make([]commit.ID, len(cs))
-	for i, c := range cs {
-		ids[i] = c.ID()
+	ss := sc.recentStamps()
+	ids := make([]commit.ID, len(ss))
+	for i, s := range ss {
+		ids[i] = s.ID
 	}
 	diff := max(clientCount, at.n) - min(clientCount, at.n)
 	return filterOf(ids, diff, 0)

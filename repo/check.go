@@ -155,7 +155,7 @@ func (r *Repo) checkNode(n *node) []Problem {
 		q.What = fmt.Sprintf(format, args...)
 		ps = append(ps, q)
 	}
-	if n.bad != "" {
+	if n.bad {
 		// A commit refused when it completed (a forgery a peer sent): the
 		// log keeps it as a record, it is never a leaf, never sent to a
 		// peer, and no fault of this repository's storage.
@@ -202,7 +202,7 @@ func (r *Repo) checkItem(st *itemState, nodes []*node) []Problem {
 	}
 	var ps []Problem
 	for _, n := range nodes {
-		if n.bad == "" && n.out != out[n] {
+		if !n.bad && n.out != out[n] {
 			ps = append(ps, Problem{Offset: int64(n.seq), Item: st.key, Commit: n.c.ID(),
 				What: fmt.Sprintf("excluded is %v, recomputed from the exclusions %v", n.out, out[n])})
 		}
@@ -216,7 +216,7 @@ func (r *Repo) checkItem(st *itemState, nodes []*node) []Problem {
 	if len(ps) > 0 {
 		return ps
 	}
-	valid := func(n *node) bool { return n.complete() && n.bad == "" && !out[n] }
+	valid := func(n *node) bool { return n.complete() && !n.bad && !out[n] }
 	hasChild := map[commit.ID]bool{}
 	for _, n := range nodes {
 		if valid(n) {

@@ -429,9 +429,9 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 		late := n.mark == r.lateMark
 		n.mark = uint32(i + 1)
 		switch {
-		case late || !n.complete() && n.bad == "":
+		case late || !n.complete() && !n.bad:
 			s.state[i] = stPending
-		case n.bad != "":
+		case n.bad:
 			s.state[i] = stBad
 		default:
 			s.state[i] = stGood
@@ -587,7 +587,7 @@ func (r *Repo) planItem(key string, nodes []*node, p *compactPlan, drop func(*co
 			if ps := len(n.c.Parents()); ps <= 64 && absent == allParents>>(64-ps) {
 				absent = allParents
 			}
-			p.list = append(p.list, listed{prefixOf(n.c.ID()), shallowEntry{gen: n.gen, depth: n.depth, absent: absent}})
+			p.list = append(p.list, listed{prefixOf(n.c.ID()), shallowEntry{gen: n.gen, depth: uint16(n.depth), absent: absent}})
 			p.shallow = append(p.shallow, n)
 		}
 	}
@@ -1048,6 +1048,11 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 		g.entries = append(g.entries, n)
 	}
 	r.commits, r.entries = g.commits, g.entries
+	for n := range r.badWhy {
+		if r.commits.get(n.c.id) != n {
+			delete(r.badWhy, n) // collected
+		}
+	}
 	// Positions are the new file's: commits not in memory are read from it.
 	r.logVer, r.indexed = compactedVersion, 0
 	if err := r.rd.reset(); err != nil {
@@ -1110,8 +1115,8 @@ func (r *Repo) rebuildItemLocked(st *itemState, nodes []*node) {
 	}
 	hasChild := map[*node]bool{}
 	for _, n := range nodes {
-		n.out = out[n] && n.bad == ""
-		if n.complete() && n.bad == "" && !n.out {
+		n.out = out[n] && !n.bad
+		if n.complete() && !n.bad && !n.out {
 			for _, id := range n.c.Parents() {
 				if pn := r.commits.get(id); pn != nil {
 					hasChild[pn] = true
@@ -1123,9 +1128,9 @@ func (r *Repo) rebuildItemLocked(st *itemState, nodes []*node) {
 	leaves := st.leaf1[:0]
 	for _, n := range nodes {
 		switch {
-		case !n.complete() && n.bad == "":
+		case !n.complete() && !n.bad:
 			pending = append(pending, n)
-		case !n.complete() || n.bad != "":
+		case !n.complete() || n.bad:
 		case n.out:
 			outs = append(outs, n)
 		case !hasChild[n]:

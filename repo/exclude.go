@@ -191,7 +191,7 @@ func (r *Repo) Excluded() []Exclusion {
 		by := r.exclusionsOf(nodes)
 		for _, n := range nodes {
 			root := by[n]
-			if root == nil || n.bad != "" || r.excl[root.c.ID()].hidden {
+			if root == nil || n.bad || r.excl[root.c.ID()].hidden {
 				continue
 			}
 			e := r.excl[root.c.ID()]
@@ -471,11 +471,11 @@ func (r *Repo) reexcludeLocked(st *itemState) {
 	nodes := r.itemNodes(st)
 	out := r.descends(nodes, func(n *node) bool { return r.excl[n.c.ID()] != nil })
 	for _, n := range nodes {
-		n.out = out[n] && n.bad == ""
+		n.out = out[n] && !n.bad
 	}
 	hasChild := map[*node]bool{}
 	for _, n := range nodes {
-		if n.complete() && n.bad == "" && !n.out {
+		if n.complete() && !n.bad && !n.out {
 			for _, p := range n.c.Parents() {
 				hasChild[r.commits.get(p)] = true
 			}
@@ -485,7 +485,7 @@ func (r *Repo) reexcludeLocked(st *itemState) {
 	leaves := st.leaf1[:0]
 	for _, n := range nodes {
 		switch {
-		case !n.complete() || n.bad != "":
+		case !n.complete() || n.bad:
 		case n.out:
 			outs = append(outs, n)
 		case !hasChild[n]:
@@ -657,7 +657,7 @@ func (r *Repo) excludeRootsLocked(ids []commit.ID) ([]commit.ID, error) {
 		switch {
 		case n == nil:
 			return nil, fmt.Errorf("%w: commit %s", ErrNotFound, id.Short())
-		case n.bad != "":
+		case n.bad:
 			continue // refused when it completed: out of the graph already
 		}
 		named[n] = true
@@ -701,7 +701,7 @@ func (r *Repo) excludedNodeLocked(id commit.ID) (*node, error) {
 	switch {
 	case n == nil:
 		return nil, fmt.Errorf("%w: commit %s", ErrNotFound, id.Short())
-	case !n.out || n.bad != "":
+	case !n.out || n.bad:
 		return nil, fmt.Errorf("%w: commit %s", ErrNotExcluded, id.Short())
 	}
 	return n, nil
@@ -843,7 +843,7 @@ func (r *Repo) planItemLocked(st *itemState, roots map[*node]bool) (reauthoring,
 	var set []*node
 	in := map[*node]bool{}
 	for _, n := range nodes {
-		if !under[n] || !n.out || n.bad != "" {
+		if !under[n] || !n.out || n.bad {
 			continue
 		}
 		if !n.complete() {

@@ -25,7 +25,7 @@ func GenDepthForTest(r *Repo, id commit.ID) (gen uint32, depth uint16, shallow, 
 	if n == nil {
 		return 0, 0, false, false
 	}
-	return n.gen, n.depth, n.shallow, true
+	return n.gen, uint16(n.depth), n.shallow, true
 }
 
 // KeptBytesForTest returns the bytes of the records before the log's end

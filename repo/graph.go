@@ -35,10 +35,12 @@ type node struct {
 	idx     uint32         // the commit's place in it (0 unless a group)
 	missing int32          // parents and base that are not complete yet
 	mark    uint32         // scratch of the compaction planning (compact.go)
-	bad     string         // why a complete-looking commit is invalid; never a leaf
 	gen     uint32         // 1 + the largest parent generation; set on completion
-	depth   uint16         // 0 for a full snapshot, else deltas since its base
-	out     bool           // excluded: the commit or an ancestor is (exclude.go); never a leaf
+	depth   uint8          // 0 for a full snapshot, else deltas since its base (at most maxChain)
+	// bad: a complete-looking commit is invalid (why: Repo.badWhy); never
+	// a leaf.
+	bad bool
+	out bool // excluded: the commit or an ancestor is (exclude.go); never a leaf
 	// shallow: some parents were collected by compaction (horizon.go);
 	// gen and depth are those they had with them.
 	shallow bool
@@ -318,7 +320,8 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 		err = r.validate(n)
 	}
 	if err != nil {
-		n.bad = err.Error()
+		n.bad = true
+		r.badWhy[n] = err.Error()
 		r.opts.Logger.Warn("invalid commit", "path", r.path, "commit", n.c.ID().Short(), "item", n.c.Key(), "err", err)
 		return false
 	}
@@ -413,15 +416,15 @@ func (r *Repo) link(n *node) error {
 	}
 	n.base, n.schema = b, b.schema
 	if n.shallow {
-		n.depth = e.depth
+		n.depth = uint8(e.depth) // at most maxChain (decodeHorizon)
 	} else {
-		n.depth = uint16(min(maxChain, 1+r.minParentDepth(c)))
+		n.depth = min(maxChain, 1+r.minParentDepth(c))
 	}
 	return nil
 }
 
-func (r *Repo) minParentDepth(c *meta) uint16 {
-	d := uint16(maxChain)
+func (r *Repo) minParentDepth(c *meta) uint8 {
+	d := uint8(maxChain)
 	for _, p := range c.Parents() {
 		if pn := r.commits.get(p); pn != nil {
 			d = min(d, pn.depth)

@@ -122,7 +122,7 @@ func (r *Repo) indexableLocked() string {
 		return "the log holds exclusions"
 	}
 	for _, n := range r.entries {
-		if n.bad != "" || n.out || !n.complete() {
+		if n.bad || n.out || !n.complete() {
 			return "the graph holds refused commits"
 		}
 	}
@@ -353,7 +353,7 @@ func decodeIndex(b []byte) (*headIndex, error) {
 		n.size = uint32(d.below(maxRecordSize + recHeadSize + 1))
 		n.idx = uint32(d.below(1 << 32))
 		n.gen = uint32(d.below(1 << 32))
-		n.depth = uint16(d.below(maxChain + 1))
+		n.depth = uint8(d.below(maxChain + 1))
 		if uint64(n.size) > n.seq || n.seq > x.h.covered || n.size < recHeadSize {
 			d.fail("commit %s at %d+%d is outside the indexed bytes", n.c.id.Short(), n.seq, n.size)
 		}

@@ -125,7 +125,7 @@ func (r *Repo) Commit(id commit.ID) (*commit.Commit, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	n := r.commits.get(id)
-	if n == nil || n.bad != "" || n.out {
+	if n == nil || n.bad || n.out {
 		return nil, false
 	}
 	c, err := r.commitOf(n)
@@ -200,7 +200,7 @@ func (r *Repo) History(key string) []Info {
 			r.opts.Logger.Error("read history", "path", r.path, "item", key, "err", err)
 			continue
 		}
-		info := Info{Commit: c, Seq: n.seq, Pending: !n.complete() && n.bad == "", Bad: n.bad, Shallow: n.shallow}
+		info := Info{Commit: c, Seq: n.seq, Pending: !n.complete() && !n.bad, Bad: r.badWhy[n], Shallow: n.shallow}
 		if root := by[n]; root != nil {
 			if info.Excluded = r.excl[root.c.ID()].kind; info.Excluded == ExcludeForgotten {
 				continue
@@ -349,7 +349,7 @@ func (r *Repo) IDs() []commit.ID {
 	defer r.mu.RUnlock()
 	out := make([]commit.ID, 0, len(r.entries))
 	for _, n := range r.entries {
-		if n.bad == "" && !n.out {
+		if !n.bad && !n.out {
 			out = append(out, n.c.ID())
 		}
 	}
@@ -374,7 +374,7 @@ func (r *Repo) StampsSince(seq uint64) ([]Stamp, uint64) {
 	i, _ := slices.BinarySearchFunc(r.entries, seq+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
 	out := make([]Stamp, 0, len(r.entries)-i)
 	for _, n := range r.entries[i:] {
-		if n.bad != "" || n.out {
+		if n.bad || n.out {
 			continue
 		}
 		out = append(out, Stamp{n.c.id, n.c.key, n.c.time})
@@ -391,7 +391,7 @@ func (r *Repo) CommitsSince(seq uint64) ([]*commit.Commit, uint64) {
 	i, _ := slices.BinarySearchFunc(r.entries, seq+1, func(n *node, s uint64) int { return cmp.Compare(n.seq, s) })
 	out := make([]*commit.Commit, 0, len(r.entries)-i)
 	for _, n := range r.entries[i:] {
-		if n.bad != "" || n.out {
+		if n.bad || n.out {
 			continue
 		}
 		c, err := r.commitOf(n)

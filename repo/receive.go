@@ -180,8 +180,8 @@ func (r *Repo) receive(encs [][]byte, complete bool, admit Admit) (stored []comm
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, c := range fresh {
-		if n := r.commits.get(c.ID()); n != nil && n.bad != "" {
-			rejected = append(rejected, Rejection{ID: c.ID(), Reason: n.bad})
+		if n := r.commits.get(c.ID()); n != nil && n.bad {
+			rejected = append(rejected, Rejection{ID: c.ID(), Reason: r.badWhy[n]})
 		} else {
 			stored = append(stored, c.ID())
 		}
@@ -260,7 +260,7 @@ func (r *Repo) previewBefore(c *commit.Commit, values map[commit.ID]item.Item) (
 	nodes := make([]*node, 0, len(ps))
 	for _, id := range ps {
 		n := r.commits.get(id)
-		if n == nil || !n.complete() || n.bad != "" {
+		if n == nil || !n.complete() || n.bad {
 			return item.Item{}, fmt.Errorf("%s: parent %s is not stored yet; send it again", MissingParents, id.Short())
 		}
 		nodes = append(nodes, n)
@@ -324,7 +324,7 @@ func deps(c placed) []commit.ID {
 // complete commit here, nor held on its way to the log, nor in batch.
 func (r *Repo) absentDepLocked(c *commit.Commit, batch map[commit.ID]bool) (commit.ID, bool) {
 	for _, id := range deps(c) {
-		if p := r.commits.get(id); p != nil && p.complete() && p.bad == "" || r.held[id] || batch[id] {
+		if p := r.commits.get(id); p != nil && p.complete() && !p.bad || r.held[id] || batch[id] {
 			continue
 		}
 		return id, true

@@ -177,6 +177,7 @@ func hasSound(recs []scanned) bool {
 // reset forgets everything load built, for a second load.
 func (r *Repo) reset() {
 	r.commits, r.items, r.list = newCommitIndex(0), newItemIndex(0), nil
+	r.badWhy = map[*node]string{}
 	r.waiting, r.entries, r.damage = map[commit.ID][]*node{}, nil, nil
 	r.slab, r.fresh = nil, nil
 	r.indexed = 0
@@ -463,7 +464,7 @@ func (r *Repo) insertUntrusted(c *commit.Commit, at logPos) *node {
 	r.untrusted[c.ID()] = true
 	n, _ := r.insert(c, at)
 	delete(r.untrusted, c.ID())
-	if n.bad != "" {
+	if n.bad {
 		return nil
 	}
 	return n

@@ -157,6 +157,7 @@ type Repo struct {
 	indexed   uint64                // the log length the head index read at open covers (headindex.go)
 	noIndex   bool                  // load replays the whole log: the index did not fit it
 	unsynced  func() error          // create: the syncs a new log's first record waits for (logWriter.pre)
+	badWhy    map[*node]string      // why each bad node (node.bad) is invalid
 	indexing  bool                  // a head index is being written in the background
 	damageMet atomic.Bool           // a read or compaction met damage: no head index (headindex.go)
 	seq       uint64                // log position after the last commit
@@ -226,7 +227,8 @@ func Open(path string, opts *Options) (*Repo, error) {
 	o = o.withDefaults()
 	r := &Repo{path: path, opts: o, commits: newCommitIndex(0), items: newItemIndex(0),
 		waiting: map[commit.ID][]*node{}, changed: make(chan struct{}), stop: make(chan struct{}),
-		held: map[commit.ID]bool{}, inflight: map[string]*pendingHead{}, excl: map[commit.ID]*exclusion{}}
+		held: map[commit.ID]bool{}, inflight: map[string]*pendingHead{}, excl: map[commit.ID]*exclusion{},
+		badWhy: map[*node]string{}}
 	if o.Key != nil {
 		copy(r.session[:], o.Key.Public().(ed25519.PublicKey))
 	}

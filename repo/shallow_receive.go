@@ -28,7 +28,7 @@ func (r *Repo) ShallowRoot(id commit.ID) (Shallow, bool) {
 	if n == nil || !n.shallow || !n.complete() {
 		return Shallow{}, false
 	}
-	s := Shallow{Gen: n.gen, Depth: n.depth}
+	s := Shallow{Gen: n.gen, Depth: uint16(n.depth)}
 	for i, p := range n.c.Parents() {
 		if i < 64 && r.commits.get(p) == nil {
 			s.Absent |= 1 << i

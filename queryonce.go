@@ -42,7 +42,10 @@ func (db *DB) QueryOnce(ctx context.Context, spec QuerySpec) ([]Item, error) {
 	scratch := itemPool.Get().(*[]Item)
 	o.items = (*scratch)[:0]
 	defer func() {
-		clear(o.items[:cap(o.items)]) // hold no items while pooled
+		if cap(o.items) > maxPooledItems {
+			return // a large query's: not kept for the small ones
+		}
+		clear(o.items[:o.used]) // hold no items while pooled; the rest is still clear
 		*scratch = o.items[:0]
 		itemPool.Put(scratch)
 	}()
@@ -55,6 +58,9 @@ func (db *DB) QueryOnce(ctx context.Context, spec QuerySpec) ([]Item, error) {
 // itemPool holds the slices QueryOnce gathers matches in: the results are
 // copied out of them, at their size.
 var itemPool = sync.Pool{New: func() any { return new([]Item) }}
+
+// maxPooledItems bounds the slices itemPool keeps.
+const maxPooledItems = 4096
 
 // checkOnce reports a spec QueryOnce cannot run.
 func checkOnce(spec QuerySpec) error {
@@ -77,6 +83,7 @@ type onceQuery struct {
 	items   []Item       // the matches, or with a Limit and an order a max-heap of the best
 	sorts   []item.Value // with SortBy, each match's value of the field (zero when absent)
 	done    bool         // no later item can be a result
+	used    int          // the most matches items held at once: its written prefix
 
 	ns     string // the namespace of the last item with one, and
 	latest uint32 // the latest version registered of it (0: none)
@@ -87,14 +94,14 @@ type onceQuery struct {
 func (o *onceQuery) scan(ctx context.Context, r *repo.Repo) error {
 	o.ordered = o.spec.SortBy != "" || o.spec.Less != nil
 	rs := repo.RangeSpec{Limit: min(rangeChunk, r.Count()+1)}
-	buf := entryPool.Get().(*[]repo.Entry)
+	buf, used := entryPool.Get().(*[]repo.Entry), 0
 	defer func() {
-		clear((*buf)[:cap(*buf)]) // hold no values while pooled
+		clear((*buf)[:used]) // hold no values while pooled; the rest is still clear
 		entryPool.Put(buf)
 	}()
 	for {
 		es := r.AppendRange((*buf)[:0], rs)
-		*buf = es
+		*buf, used = es, max(used, len(es))
 		if err := o.chunk(es); err != nil || o.done || len(es) < rs.Limit {
 			return err
 		}
@@ -143,6 +150,7 @@ func (o *onceQuery) chunk(es []repo.Entry) error {
 // Limit in a heap.
 func (o *onceQuery) add(it Item) error {
 	o.items = append(o.items, it)
+	o.used = max(o.used, len(o.items))
 	if o.spec.SortBy != "" {
 		v, _ := it.data.Get(o.spec.SortBy)
 		o.sorts = append(o.sorts, v)

@@ -182,12 +182,16 @@ func (r *Repo) record(off int64, size uint32) ([][]byte, error) {
 		lr.f = f
 	}
 	end := off + int64(size)
+	var limit int64 // how far reading ahead may go; 0: not in log order
+	if off >= lr.next && off-lr.next <= readAheadGap {
+		limit = r.readLimit()
+	}
 	var buf []byte
 	switch {
 	case lr.win != nil && off >= lr.winOff && end <= lr.winOff+int64(len(lr.win)):
 		buf = lr.win[off-lr.winOff : end-lr.winOff]
-	case off >= lr.next && off-lr.next <= readAheadGap && end <= r.readLimit():
-		n := min(max(readAhead, int64(size)), r.readLimit()-off)
+	case end <= limit:
+		n := min(max(readAhead, int64(size)), limit-off)
 		win := make([]byte, n)
 		k, err := lr.f.ReadAt(win, off)
 		if k < int(size) {

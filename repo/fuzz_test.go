@@ -34,6 +34,16 @@ func fuzzSeedLog(f *testing.F, writes ...[]repo.Update) ([]byte, ed25519.Private
 	return data, key
 }
 
+// memWith returns a MemFS holding data, durably, at name (in "/").
+func memWith(name string, data []byte) *vfs.MemFS {
+	fsys := vfs.NewMem()
+	f, _ := fsys.OpenFile(name, os.O_CREATE|os.O_WRONLY, 0o644)
+	f.Write(data)
+	f.Sync()
+	fsys.SyncDir("/")
+	return fsys
+}
+
 // FuzzOpenLog feeds arbitrary bytes after a valid header to Open, read-only
 // and repairing: it must return a repository or an error, never panic, and
 // a repository it returns must pass through Check without panicking.
@@ -47,11 +57,7 @@ func FuzzOpenLog(f *testing.F) {
 	f.Add([]byte{0x05, 0, 0, 0, 0, 1, 2, 3, 4, 5})
 	f.Fuzz(func(t *testing.T, tail []byte) {
 		for _, ro := range []bool{true, false} {
-			fsys := vfs.NewMem()
-			file, _ := fsys.OpenFile("/f.log", os.O_CREATE|os.O_WRONLY, 0o644)
-			file.Write(append(append([]byte{}, header...), tail...))
-			file.Sync()
-			fsys.SyncDir("/")
+			fsys := memWith("/f.log", append(append([]byte{}, header...), tail...))
 			r, err := repo.Open("/f.log", &repo.Options{FS: fsys, Key: key, ReadOnly: ro})
 			if err != nil {
 				continue
@@ -80,11 +86,7 @@ func FuzzOpenFile(f *testing.F) {
 	f.Add(append(make([]byte, repo.HeaderSize), data[repo.HeaderSize:]...))
 	f.Fuzz(func(t *testing.T, file []byte) {
 		for _, ro := range []bool{true, false} {
-			fsys := vfs.NewMem()
-			w, _ := fsys.OpenFile("/f.log", os.O_CREATE|os.O_WRONLY, 0o644)
-			w.Write(file)
-			w.Sync()
-			fsys.SyncDir("/")
+			fsys := memWith("/f.log", file)
 			r, err := repo.Open("/f.log", &repo.Options{FS: fsys, Key: key, ReadOnly: ro})
 			if err != nil {
 				continue

@@ -13,6 +13,10 @@
 //     repository and a bounded cache of view states per repository and
 //     view key (ResponderOptions.MaxViews), shared by every requester with
 //     that view; losing either costs time, never a commit.
+//   - Both sides compare commits by their stamps (id, item, time: a Repo's
+//     StampsSince, where it has one), which a repository lists without
+//     decoding anything, and read only the commits they send; a view
+//     reads a commit only to ask Own of it, for an item it may not read.
 //   - Every commit received, on either side, goes through repo.Receive,
 //     which checks ids, signatures, the repository, the time, parents and
 //     merges before anything is stored; a refused commit is reported back

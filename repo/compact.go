@@ -1048,6 +1048,10 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 		g.entries = append(g.entries, n)
 	}
 	r.commits, r.entries = g.commits, g.entries
+	r.encFrom, r.encHeld = 0, 0
+	for _, n := range r.entries {
+		r.encHeld += len(n.enc)
+	}
 	for n := range r.badWhy {
 		if r.commits.get(n.c.id) != n {
 			delete(r.badWhy, n) // collected

@@ -47,16 +47,19 @@
 // from a peer is recomputed before it is trusted.
 //
 // In memory, a commit is what places it in its item's graph (id, parents,
-// time, delta base) and its encoding, packed in slabs (stored.go): its
-// value or delta is decoded again from the encoding when a merge, a delta,
-// History, ValueAt, Commit, CommitsSince or compaction asks for it, and
-// kept decoded only from its insertion until the sequence number next
-// advances. An item's head value is kept decoded (reads by key decode
-// nothing; after an open from the head index, from its first read). So
-// history costs about its encoded size plus a fixed part per commit
-// (BenchmarkOpenHistory reports it), not its decoded size; after an open
-// from the head index its encoding stays in the log, read by position
-// (ahead, a megabyte at a time, when read in log order). The commits and
+// time, delta base) and where its record is in the log. The newest
+// commits also keep their encoding, packed in slabs (stored.go), up to
+// encBudget bytes (4 MiB) once durable: the oldest are dropped, in log
+// order, past it. A commit's value or delta is decoded again, from its
+// encoding or read from the log by position (ahead, a megabyte at a time,
+// when read in log order), when a merge, a delta, History, ValueAt,
+// Commit, CommitsSince or compaction asks for it, and kept decoded only
+// from its insertion until the sequence number next advances. An item's
+// head value is kept decoded (reads by key decode nothing; after an open
+// from the head index, from its first read). So history costs a fixed
+// part per commit (BenchmarkOpenHistory reports it), not its encoded or
+// decoded size, however long a repository is written to; after an open
+// from the head index no encoding is held until commits are added. The commits and
 // items an open loads from the head index are found by id and key through
 // tables of their places in the loaded slabs (commitindex.go), later ones
 // through maps. A sync compares commits by StampsSince (id, item, time),

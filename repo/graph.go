@@ -244,7 +244,9 @@ func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, at logPos) (*node, bo
 	r.fresh = append(r.fresh, n)
 	r.commits.add(n)
 	r.entries = append(r.entries, n)
+	r.encHeld += len(enc)
 	st := r.itemLocked(c.Key())
+	n.c.key = st.key // one string per item, not one per commit (nor its arena)
 	e, listed := r.listedEntry(c)
 	for i, p := range c.Parents() {
 		if listed && i < 64 && e.absent&(1<<i) != 0 && r.commits.get(p) == nil {

@@ -15,8 +15,10 @@ import (
 // doubles an index is written in the background: tests that count file
 // operations or build crash images from unsynced bytes do not hold in this
 // mode), "damaged" (every index
-// written is damaged, so every open falls back to a replay), "never", or
-// unset (the default thresholds).
+// written is damaged, so every open falls back to a replay, and a
+// repository holds the encodings of its newest 256 bytes of commits only,
+// so that commits are read from the log as much as they can be),
+// "never", or unset (the default thresholds).
 func TestMain(m *testing.M) {
 	switch mode := os.Getenv("GOATDB_TEST_INDEX"); mode {
 	case "":
@@ -27,6 +29,7 @@ func TestMain(m *testing.M) {
 	case "damaged":
 		indexMinCommits = 0
 		indexWritten = damageIndex
+		encBudget = 256
 	case "never":
 		indexMinCommits = math.MaxInt
 	default:

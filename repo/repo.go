@@ -150,6 +150,8 @@ type Repo struct {
 	entries   []*node               // every commit in log order
 	slab      []byte                // where stored forms are packed (stored.go)
 	fresh     []*node               // commits still holding their decoded form (stored.go)
+	encFrom   int                   // entries before it hold no encoding once durable (stored.go)
+	encHeld   int                   // bytes of encoding held by entries[encFrom:]
 	nodeSlab  []node                // while a replay inserts: where its nodes are allocated
 	decodes   atomic.Int64          // commits decoded again from their encoding or the log (stored.go)
 	rd        logReader             // reads commits not in memory from the log (stored.go)
@@ -240,6 +242,7 @@ func Open(path string, opts *Options) (*Repo, error) {
 	}
 	r.mu.Lock()
 	r.releaseLocked()
+	r.trimEncodingsLocked()
 	r.mu.Unlock()
 	if r.log != nil {
 		// Merges written at open are held until durable (Sync).

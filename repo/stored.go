@@ -16,9 +16,16 @@ import (
 // Commits in memory.
 //
 // The graph keeps of every commit what places it (node.c: id, item,
-// parents, time, delta base) and its encoding (node.enc: body and
-// signature), packed in slabs: the arenas replay decoded the log into, or
-// the repository's own slab for commits inserted later.
+// parents, time, delta base) and where its record is in the log. Its
+// encoding (node.enc: body and signature) is kept, packed in slabs (the
+// arenas replay decoded the log into, or the repository's own slab for
+// commits inserted later), only for the newest commits: once the
+// encodings held pass encBudget bytes, those of the oldest durable
+// commits are dropped, in log order, down to half of it
+// (trimEncodingsLocked), and their commits are read from the log when
+// asked, as those a head index loaded are. So what a long-lived
+// repository holds of its history does not grow with it, while the
+// commits a peer most likely asks for next, the newest, are at hand.
 // The decoded commit, whose value or delta is several times the size of
 // its encoding, is kept only while it is fresh: from its insertion until
 // the sequence number next advances (release), so that a write or a
@@ -76,6 +83,34 @@ func (r *Repo) commitOf(n *node) (*commit.Commit, error) {
 		return nil, fmt.Errorf("%w: commit %s in memory: %w", ErrCorrupt, n.c.id.Short(), err)
 	}
 	return c, nil
+}
+
+// encBudget is how many bytes of commit encodings a repository holds
+// before it drops the oldest durable ones.
+var encBudget = 4 << 20
+
+// trimEncodingsLocked drops the encodings of the oldest commits, in log
+// order, while those held pass encBudget, down to half of it: only of
+// commits whose record is durable (the log is never rewritten below its
+// durable end, except by compaction, which moves the positions), and not
+// decoded any longer (a fresh commit's is dropped by releaseLocked
+// first). r.mu must be held for writing.
+func (r *Repo) trimEncodingsLocked() {
+	if r.encHeld <= encBudget {
+		return
+	}
+	durable := r.seq // read-only: the whole log is on disk
+	if r.log != nil {
+		durable = uint64(r.log.durableSize())
+	}
+	for ; r.encFrom < len(r.entries) && r.encHeld > encBudget/2; r.encFrom++ {
+		n := r.entries[r.encFrom]
+		if n.seq > durable || n.full != nil {
+			return
+		}
+		r.encHeld -= len(n.enc)
+		n.enc = nil
+	}
 }
 
 // releaseReplayedLocked drops, during a replay that holds replayHeld

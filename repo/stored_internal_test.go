@@ -11,8 +11,10 @@ import (
 	"github.com/goatdb/goatdb/item"
 )
 
-// checkReleased fails unless every commit in the graph holds its encoding
-// and no decoded form, and decodes back to the commit written.
+// checkReleased fails unless no commit in the graph holds its decoded
+// form, every commit from r.encFrom on holds its encoding (unless the
+// head index loaded it) and r.encHeld counts them, and every commit
+// decodes, from memory or the log, back to the commit written.
 func checkReleased(t *testing.T, r *Repo, written map[commit.ID][]byte) {
 	t.Helper()
 	r.mu.RLock()
@@ -20,12 +22,18 @@ func checkReleased(t *testing.T, r *Repo, written map[commit.ID][]byte) {
 	if len(r.entries) != len(written) {
 		t.Fatalf("graph holds %d commits, want %d", len(r.entries), len(written))
 	}
-	for _, n := range r.entries {
+	held := 0
+	for i, n := range r.entries {
 		if n.full != nil {
 			t.Fatalf("commit %s of %s still holds its decoded form", n.c.id.Short(), n.c.key)
 		}
-		if n.enc == nil && r.indexed == 0 {
-			t.Fatalf("commit %s holds no encoding, and the graph was replayed", n.c.id.Short())
+		switch {
+		case i < r.encFrom && n.enc != nil:
+			t.Fatalf("commit %s before the first held encoding (%d) holds its encoding", n.c.id.Short(), r.encFrom)
+		case i >= r.encFrom && n.enc == nil && r.indexed == 0:
+			t.Fatalf("commit %s holds no encoding, is among the newest, and the graph was replayed", n.c.id.Short())
+		case i >= r.encFrom:
+			held += len(n.enc)
 		}
 		c, err := r.commitOf(n)
 		if err != nil {
@@ -34,6 +42,147 @@ func checkReleased(t *testing.T, r *Repo, written map[commit.ID][]byte) {
 		if want, ok := written[c.ID()]; !ok || !bytes.Equal(c.Encode(), want) {
 			t.Fatalf("commit %s decodes to other bytes than were written", c.ID().Short())
 		}
+	}
+	if held != r.encHeld {
+		t.Fatalf("the newest commits hold %d bytes of encodings, counted %d", held, r.encHeld)
+	}
+}
+
+// TestEncodingsBounded: a repository written to for long holds the
+// encodings of its newest commits only, within encBudget once they are
+// durable; every older commit is read from the log when asked, by
+// History, ValueAt, sync and a merge with a peer's branch on an old
+// commit, and after a compaction moved them; the encodings dropped are
+// those of the oldest commits.
+func TestEncodingsBounded(t *testing.T) {
+	defer func(b int) { encBudget = b }(encBudget)
+	encBudget = 4 << 10
+	_, key, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	schema := commit.Schema{NS: "note", Version: 1}
+	for _, d := range []Durability{Sync, Async} {
+		t.Run(d.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			r, err := Open(filepath.Join(dir, "r.log"), &Options{Key: key, Durability: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			written := map[commit.ID][]byte{}
+			write := func(round int) {
+				t.Helper()
+				var ups []Update
+				for i := range 8 {
+					v := item.New(map[string]item.Value{"title": item.String(fmt.Sprint("note ", i, " round ", round)),
+						"n": item.Number(float64(round)), "i": item.Number(float64(i))})
+					ups = append(ups, Update{Key: fmt.Sprint("k", i), Fn: func(Current) (item.Item, commit.Schema, error) { return v, schema, nil }})
+				}
+				cs, err := r.Write(ups...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range cs {
+					written[c.ID()] = c.Encode()
+				}
+				if d == Async {
+					if err := r.Flush(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// A peer holds k0 as of round 2: its edit will branch there.
+			for round := range 3 {
+				write(round)
+			}
+			peer, err := Open(filepath.Join(dir, "p.log"), &Options{Key: other})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			var encs [][]byte
+			for _, info := range r.History("k0") {
+				encs = append(encs, info.Commit.Encode())
+			}
+			if _, rej, err := peer.Receive(encs); err != nil || len(rej) > 0 {
+				t.Fatal(err, rej)
+			}
+			for round := 3; round < 60; round++ {
+				write(round)
+				r.mu.RLock()
+				held, from := r.encHeld, r.encFrom
+				r.mu.RUnlock()
+				if d == Sync && held > encBudget {
+					t.Fatalf("round %d: %d bytes of encodings held, budget %d", round, held, encBudget)
+				}
+				if round == 59 && from == 0 {
+					t.Fatal("no encoding was dropped")
+				}
+			}
+			checkReleased(t, r, written)
+			r.mu.RLock()
+			if first := r.entries[0]; first.enc != nil {
+				t.Fatalf("the oldest commit %s still holds its encoding", first.c.id.Short())
+			}
+			r.mu.RUnlock()
+
+			h := r.History("k5")
+			if len(h) != 60 {
+				t.Fatalf("history of k5: %d versions, want 60", len(h))
+			}
+			for _, info := range h {
+				v, _, err := r.ValueAt(info.Commit.ID())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := fmt.Sprint("note 5 round ", get(v, "n").Float()); get(v, "title").Str() != want {
+					t.Fatalf("value at %s: title %q, want %q", info.Commit.ID().Short(), get(v, "title").Str(), want)
+				}
+			}
+			if cs, _ := r.CommitsSince(0); len(cs) != len(written) {
+				t.Fatalf("CommitsSince(0): %d commits, want %d", len(cs), len(written))
+			}
+
+			// The peer's edit of k0 as of round 2 merges with round 59:
+			// the merge reads their common ancestor from the log.
+			pc, err := peer.Write(Update{Key: "k0", Fn: func(cur Current) (item.Item, commit.Schema, error) {
+				return cur.Value.With("peer", item.String("edit")), schema, nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, rej, err := r.Receive([][]byte{pc[0].Encode()}); err != nil || len(rej) > 0 {
+				t.Fatal(err, rej)
+			}
+			v, _, _ := r.Get("k0")
+			if get(v, "peer").Str() != "edit" || get(v, "n").Float() != 59 {
+				t.Fatalf("k0 after the merge = %v, want the peer's edit on round 59", v)
+			}
+
+			// A compaction moves every record; what is held is counted
+			// again, and every commit is still read.
+			if _, err := r.Compact(0, nil); err != nil {
+				t.Fatal(err)
+			}
+			write(60)
+			r.mu.RLock()
+			defer r.mu.RUnlock()
+			held := 0
+			for _, n := range r.entries[r.encFrom:] {
+				held += len(n.enc)
+			}
+			if held != r.encHeld {
+				t.Fatalf("after a compaction: %d bytes held, counted %d", held, r.encHeld)
+			}
+			for _, n := range r.entries {
+				c, err := r.commitOf(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.ID() != n.c.id {
+					t.Fatalf("commit %s reads as %s", n.c.id.Short(), c.ID().Short())
+				}
+			}
+		})
 	}
 }
 

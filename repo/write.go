@@ -445,11 +445,13 @@ func (r *Repo) appendLocked(commits []*commit.Commit) (int64, error) {
 	return int64(r.seq), nil
 }
 
-// wakeLocked wakes everyone waiting for the sequence number to advance, and
-// releases the decoded form of the commits inserted since it last ran
+// wakeLocked wakes everyone waiting for the sequence number to advance,
+// releases the decoded form of the commits inserted since it last ran, and
+// drops the encodings of the oldest durable ones past the budget
 // (stored.go). r.mu must be held for writing.
 func (r *Repo) wakeLocked() {
 	r.releaseLocked()
+	r.trimEncodingsLocked()
 	r.maybeIndexLocked()
 	if r.watched.Swap(false) {
 		close(r.changed)

@@ -59,6 +59,9 @@ type meta struct {
 	parents []commit.ID
 	time    int64
 	full    bool
+	// ord: 1 + the commit's place in the log order as the last head
+	// index encoded numbered it (headindex.go); scratch, in padding.
+	ord uint32
 }
 
 func metaOf(c *commit.Commit) meta {
@@ -111,6 +114,7 @@ type itemState struct {
 	// value need no decoding (stored.go); nil when the head is full.
 	base      *node
 	baseValue item.Item
+	ord       uint32 // 1 + the item's place as the last head index encoded numbered it (headindex.go)
 }
 
 // itemRare holds what few items have, so that the rest do not pay for it.

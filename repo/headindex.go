@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -132,42 +133,60 @@ func (r *Repo) indexableLocked() string {
 // encodeIndexLocked encodes the graph as an index of the log's first L
 // bytes, whose last record is the anchor. r.mu must be held.
 func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
-	ref := make(map[*node]int, len(r.entries))
-	for i, n := range r.entries {
+	// Commits are numbered by their place in the log (node.c.ord), items
+	// by their first commit's (itemState.ord), in the nodes themselves:
+	// no map from either to its number, which would cost more than all
+	// the rest.
+	r.ordMu.Lock()
+	defer r.ordMu.Unlock()
+	ents := r.entries
+	if len(ents) >= math.MaxUint32 {
+		return nil, fmt.Errorf("%w: %d commits", errIndex, len(ents))
+	}
+	for i, n := range ents {
 		if n.seq > h.covered {
 			return nil, fmt.Errorf("%w: commit %s is after the indexed bytes", errIndex, n.c.id.Short())
 		}
-		ref[n] = i + 1
+		n.c.ord = uint32(i + 1)
+	}
+	ref := func(n *node) int {
+		if n == nil || n.c.ord == 0 || int(n.c.ord) > len(ents) || ents[n.c.ord-1] != n {
+			return 0
+		}
+		return int(n.c.ord)
 	}
 	// Items in order of their first commit in the log, as a replay lists
 	// them (r.list keeps the order they had before a compaction).
-	itemNo := make(map[*itemState]int, len(r.list))
 	list := make([]*itemState, 0, len(r.list))
-	for _, n := range r.entries {
-		if st := r.items.get(n.c.key); st != nil {
-			if _, ok := itemNo[st]; !ok {
-				itemNo[st] = len(list)
-				list = append(list, st)
-			}
+	number := func(st *itemState) uint32 {
+		if st.ord == 0 || int(st.ord) > len(list) || list[st.ord-1] != st {
+			list = append(list, st)
+			st.ord = uint32(len(list))
 		}
+		return st.ord - 1
+	}
+	itemOf := make([]uint32, len(ents))
+	for i, n := range ents {
+		st := r.items.get(n.c.key)
+		if st == nil {
+			return nil, fmt.Errorf("%w: commit %s of no item", errIndex, n.c.id.Short())
+		}
+		itemOf[i] = number(st)
 	}
 	for _, st := range r.list {
-		if _, ok := itemNo[st]; !ok {
-			itemNo[st] = len(list)
-			list = append(list, st)
-		}
+		number(st)
 	}
 	nsNo := map[string]int{}
 	var nss []string
-	for _, n := range r.entries {
-		if n.c.full {
+	for _, n := range ents {
+		if n.c.full && (len(nss) == 0 || n.schema.NS != nss[len(nss)-1]) {
 			if _, ok := nsNo[n.schema.NS]; !ok {
 				nsNo[n.schema.NS] = len(nss)
 				nss = append(nss, n.schema.NS)
 			}
 		}
 	}
-	b := make([]byte, indexHeaderSize, indexHeaderSize+len(r.entries)*64+len(r.list)*96)
+	b := make([]byte, indexHeaderSize, indexHeaderSize+len(ents)*64+len(list)*96)
 	copy(b, indexMagic[:])
 	le := binary.LittleEndian
 	le.PutUint32(b[8:], indexVersion)
@@ -182,8 +201,8 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	bts := func(p []byte) { b = binary.AppendUvarint(b, uint64(len(p))); b = append(b, p...) }
 	var scratch []byte
 	putRef := func(id commit.ID) {
-		if n := r.commits.get(id); n != nil && ref[n] > 0 {
-			b = binary.AppendUvarint(b, uint64(ref[n]))
+		if k := ref(r.commits.get(id)); k > 0 {
+			b = binary.AppendUvarint(b, uint64(k))
 			return
 		}
 		b = append(b, 0)
@@ -194,14 +213,11 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 		str(ns)
 	}
 	b = binary.AppendUvarint(b, uint64(len(list)))
-	b = binary.AppendUvarint(b, uint64(len(r.entries)))
+	b = binary.AppendUvarint(b, uint64(len(ents)))
 	var prev uint64
-	for _, n := range r.entries {
-		st := r.items.get(n.c.key)
-		if st == nil {
-			return nil, fmt.Errorf("%w: commit %s of no item", errIndex, n.c.id.Short())
-		}
-		b = binary.AppendUvarint(b, uint64(itemNo[st]))
+	lastNS, lastNo := "", -1
+	for i, n := range ents {
+		b = binary.AppendUvarint(b, uint64(itemOf[i]))
 		b = append(b, n.c.id[:]...)
 		var flags byte
 		if n.c.full {
@@ -217,13 +233,17 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 			putRef(p)
 		}
 		if n.c.full {
-			b = binary.AppendUvarint(b, uint64(nsNo[n.schema.NS]))
+			if lastNo < 0 || n.schema.NS != lastNS {
+				lastNS, lastNo = n.schema.NS, nsNo[n.schema.NS]
+			}
+			b = binary.AppendUvarint(b, uint64(lastNo))
 			b = binary.AppendUvarint(b, uint64(n.schema.Version))
 		} else {
-			if n.base == nil || ref[n.base] == 0 {
+			k := ref(n.base)
+			if k == 0 {
 				return nil, fmt.Errorf("%w: delta %s without its base", errIndex, n.c.id.Short())
 			}
-			b = binary.AppendUvarint(b, uint64(ref[n.base]))
+			b = binary.AppendUvarint(b, uint64(k))
 		}
 		b = binary.AppendUvarint(b, n.seq-prev)
 		prev = n.seq
@@ -236,13 +256,13 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 		str(st.key)
 		b = binary.AppendUvarint(b, uint64(len(st.leaves)))
 		for _, l := range st.leaves {
-			b = binary.AppendUvarint(b, uint64(ref[l]))
+			b = binary.AppendUvarint(b, uint64(ref(l)))
 		}
 		if st.head == nil {
 			b = append(b, 0)
 			continue
 		}
-		b = binary.AppendUvarint(b, uint64(ref[st.head]))
+		b = binary.AppendUvarint(b, uint64(ref(st.head)))
 		if st.deleted() {
 			b = append(b, 1)
 		} else {
@@ -262,7 +282,7 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(r.live))
 	n := 0
 	r.ascendLocked(RangeSpec{}, func(st *itemState) bool {
-		b = binary.AppendUvarint(b, uint64(itemNo[st]))
+		b = binary.AppendUvarint(b, uint64(st.ord-1))
 		n++
 		return true
 	})

@@ -140,6 +140,7 @@ type Repo struct {
 	owner   commit.SessionID // the log's owner (from its header): stored without session bytes
 	log     *logWriter       // nil when read-only
 
+	ordMu     sync.Mutex   // held by whoever numbers commits and items (node.c.ord, itemState.ord)
 	mu        sync.RWMutex // guards everything below
 	epoch     uint64       // the log's epoch (from its header; compaction changes it)
 	horizon   int64        // the log's horizon (Unix ms); 0 if never compacted

@@ -7,8 +7,9 @@ import (
 	"github.com/goatdb/goatdb/commit"
 )
 
-// TestCommitIndex: nodes loaded into the table and nodes added later are
-// all found, by id, and only they; a slab with an id twice is refused.
+// TestCommitIndex: nodes loaded into the table and nodes added later (as
+// many as make the table double, several times) are all found, by id, and
+// only they; a slab with an id twice is refused.
 func TestCommitIndex(t *testing.T) {
 	for _, n := range []int{0, 1, 2, 3, 100, 5000} {
 		slab := make([]node, n)
@@ -19,10 +20,16 @@ func TestCommitIndex(t *testing.T) {
 		if !ci.load(slab) {
 			t.Fatalf("%d nodes: refused", n)
 		}
-		added := make([]node, 50)
+		added := make([]node, 50+3*n)
 		for i := range added {
-			added[i].c.id = commit.ID{byte(i), 0, 2}
+			added[i].c.id = commit.ID{byte(i), byte(i >> 8), 2}
+			if ci.get(added[i].c.id) != nil {
+				t.Fatalf("%d nodes: added node %d found before it was added", n, i)
+			}
 			ci.add(&added[i])
+			if 3*ci.len() > 2*len(ci.table) {
+				t.Fatalf("%d nodes: %d in a table of %d", n, ci.len(), len(ci.table))
+			}
 		}
 		for i := range slab {
 			if got := ci.get(slab[i].c.id); got != &slab[i] {
@@ -34,7 +41,8 @@ func TestCommitIndex(t *testing.T) {
 				t.Fatalf("%d nodes: added node %d not found", n, i)
 			}
 		}
-		if got := ci.get(commit.ID{0, 0, 3}); got != nil {
+		empty := newCommitIndex(0)
+		if got := ci.get(commit.ID{0, 0, 3}); got != nil || empty.get(commit.ID{}) != nil {
 			t.Fatalf("%d nodes: found a node never indexed", n)
 		}
 		seen := 0

@@ -59,10 +59,11 @@
 // from the head index, from its first read). So history costs a fixed
 // part per commit (BenchmarkOpenHistory reports it), not its encoded or
 // decoded size, however long a repository is written to; after an open
-// from the head index no encoding is held until commits are added. Commits are found
-// by id through one table of 4-byte references (commitindex.go); the
-// items an open loads from the head index are found by key through a
-// table of their places in the loaded slab, later ones through a map. A sync compares commits by StampsSince (id, item, time),
+// from the head index no encoding is held until commits are added.
+// Commits are found by id through one table of 4-byte references
+// (commitindex.go); the items an open loads from the head index are found
+// by key through a table of their places in the loaded slab, later ones
+// through a map. A sync compares commits by StampsSince (id, item, time),
 // which decodes nothing.
 //
 // The log's file may reach past the log: a writable repository reserves

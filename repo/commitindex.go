@@ -3,6 +3,7 @@ package repo
 import (
 	"hash/maphash"
 	"math/bits"
+	"slices"
 
 	"github.com/goatdb/goatdb/commit"
 )
@@ -130,43 +131,95 @@ func (ci *commitIndex) all(fn func(*node)) {
 }
 
 // itemIndex finds an item's state by its key, as commitIndex finds
-// nodes: the items an open loads from the head index through a table of
-// their places in one slab, items added later in a map. An item that
-// compaction collected whole is removed (from the table, by a mark that
-// lookups pass over).
+// nodes: one table of 4-byte tagged references to the items an open
+// loaded from the head index (slab) and, after them, those added later
+// (more). An item that compaction collected whole is removed: its slot
+// keeps a mark that lookups pass over (and its place in more is cleared),
+// until the table is next rebuilt.
 type itemIndex struct {
-	slab  []itemState // the items loaded from the head index
-	table []uint32    // 1 + an item's place in slab, at its key's hash; 0: empty; itemGone: removed
+	slab  []itemState  // the items loaded from the head index
+	more  []*itemState // the items added later; nil where removed
+	table []uint32     // tag | ref, ref = 1 + the item's place in slab then more; 0: empty; itemGone: removed
 	mask  uint64
-	n     int // the slab's items not removed
-	more  map[string]*itemState
+	tags  uint32
+	n     int // the items not removed
+	used  int // the slots not empty (items and removal marks)
 }
 
 const itemGone = ^uint32(0)
 
+// newItemIndex returns an empty index with room for n items added.
 func newItemIndex(n int) itemIndex {
-	return itemIndex{more: make(map[string]*itemState, n)}
+	ix := itemIndex{more: make([]*itemState, 0, n)}
+	ix.resize(n)
+	return ix
+}
+
+// at returns the item of reference ref (1-based), nil if removed from
+// more.
+func (ix *itemIndex) at(ref uint32) *itemState {
+	if k := int(ref) - 1; k < len(ix.slab) {
+		return &ix.slab[k]
+	}
+	return ix.more[int(ref)-1-len(ix.slab)]
+}
+
+// hash returns key's first slot and its tag.
+func (ix *itemIndex) hash(key string) (uint64, uint32) {
+	h := maphash.String(commitSeed, key)
+	return h & ix.mask, uint32(h>>32) & ix.tags
+}
+
+// resize makes the table of a size for n items and puts every item not
+// removed in it, dropping the removed from more (references change); it
+// returns false if two have the same key.
+func (ix *itemIndex) resize(n int) bool {
+	size := 8
+	for size < n+n/2+1 {
+		size *= 2
+	}
+	// Items of the slab removed stay in it, unreferenced.
+	var gone []bool
+	if len(ix.slab) > 0 && ix.table != nil {
+		gone = make([]bool, len(ix.slab))
+		for k := range gone {
+			gone[k] = true
+		}
+		for _, e := range ix.table {
+			if e != 0 && e != itemGone {
+				if k := int(e&^ix.tags) - 1; k < len(ix.slab) {
+					gone[k] = false
+				}
+			}
+		}
+	}
+	ix.more = slices.DeleteFunc(ix.more, func(st *itemState) bool { return st == nil })
+	ix.table, ix.mask = make([]uint32, size), uint64(size-1)
+	ix.tags = ^uint32(0) << bits.Len(uint(size-1))
+	ix.n, ix.used = 0, 0
+	for k := range len(ix.slab) + len(ix.more) {
+		if k < len(gone) && gone[k] {
+			continue
+		}
+		key := ix.at(uint32(k + 1)).key
+		i, tag := ix.hash(key)
+		for ; ix.table[i] != 0; i = (i + 1) & ix.mask {
+			if e := ix.table[i]; e&ix.tags == tag && ix.at(e&^ix.tags).key == key {
+				return false
+			}
+		}
+		ix.table[i] = tag | uint32(k+1)
+		ix.n++
+		ix.used++
+	}
+	return true
 }
 
 // load indexes the items of slab, which become the index's, and returns
 // false if two of them have the same key. The index must be empty.
 func (ix *itemIndex) load(slab []itemState) bool {
-	size := 1
-	for size < len(slab)+len(slab)/2+1 {
-		size *= 2
-	}
-	ix.slab, ix.table, ix.mask, ix.n = slab, make([]uint32, size), uint64(size-1), len(slab)
-	for k := range slab {
-		key := slab[k].key
-		i := maphash.String(commitSeed, key) & ix.mask
-		for ; ix.table[i] != 0; i = (i + 1) & ix.mask {
-			if slab[ix.table[i]-1].key == key {
-				return false
-			}
-		}
-		ix.table[i] = uint32(k + 1)
-	}
-	return true
+	ix.slab, ix.more, ix.table = slab, nil, nil
+	return ix.resize(len(slab))
 }
 
 // slot returns where key's item is in the table, or -1.
@@ -174,8 +227,9 @@ func (ix *itemIndex) slot(key string) int {
 	if ix.table == nil {
 		return -1
 	}
-	for i := maphash.String(commitSeed, key) & ix.mask; ix.table[i] != 0; i = (i + 1) & ix.mask {
-		if j := ix.table[i]; j != itemGone && ix.slab[j-1].key == key {
+	i, tag := ix.hash(key)
+	for ; ix.table[i] != 0; i = (i + 1) & ix.mask {
+		if e := ix.table[i]; e != itemGone && e&ix.tags == tag && ix.at(e&^ix.tags).key == key {
 			return int(i)
 		}
 	}
@@ -185,35 +239,46 @@ func (ix *itemIndex) slot(key string) int {
 // get returns the state of the item key, or nil.
 func (ix *itemIndex) get(key string) *itemState {
 	if i := ix.slot(key); i >= 0 {
-		return &ix.slab[ix.table[i]-1]
+		return ix.at(ix.table[i] &^ ix.tags)
 	}
-	return ix.more[key]
+	return nil
 }
 
 // add indexes st, whose key get does not find.
-func (ix *itemIndex) add(st *itemState) { ix.more[st.key] = st }
+func (ix *itemIndex) add(st *itemState) {
+	ix.more = append(ix.more, st)
+	if ix.used+1+(ix.used+1)/2 >= len(ix.table) {
+		ix.resize(2 * (ix.n + 1))
+		return
+	}
+	i, tag := ix.hash(st.key)
+	for ix.table[i] != 0 {
+		i = (i + 1) & ix.mask
+	}
+	ix.table[i] = tag | uint32(len(ix.slab)+len(ix.more))
+	ix.n++
+	ix.used++
+}
 
 // remove forgets the item key.
 func (ix *itemIndex) remove(key string) {
 	if i := ix.slot(key); i >= 0 {
+		if k := int(ix.table[i]&^ix.tags) - 1; k >= len(ix.slab) {
+			ix.more[k-len(ix.slab)] = nil
+		}
 		ix.table[i] = itemGone
 		ix.n--
-		return
 	}
-	delete(ix.more, key)
 }
 
 // len returns how many items the index holds.
-func (ix *itemIndex) len() int { return ix.n + len(ix.more) }
+func (ix *itemIndex) len() int { return ix.n }
 
 // all calls fn with every item, in no order.
 func (ix *itemIndex) all(fn func(*itemState)) {
-	for _, j := range ix.table {
-		if j != 0 && j != itemGone {
-			fn(&ix.slab[j-1])
+	for _, e := range ix.table {
+		if e != 0 && e != itemGone {
+			fn(ix.at(e &^ ix.tags))
 		}
-	}
-	for _, st := range ix.more {
-		fn(st)
 	}
 }

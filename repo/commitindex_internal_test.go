@@ -61,8 +61,8 @@ func TestCommitIndex(t *testing.T) {
 
 // TestItemIndex: items loaded into the table and items added later are
 // found by key; a removed item is not, whichever part held it, and the
-// items after it in its probe run still are; a key removed can be added
-// again.
+// items after it in its probe run still are, also once the table was
+// rebuilt; a key removed can be added again.
 func TestItemIndex(t *testing.T) {
 	for _, n := range []int{0, 1, 7, 1000} {
 		slab := make([]itemState, n)
@@ -111,6 +111,25 @@ func TestItemIndex(t *testing.T) {
 		})
 		if want := n + len(added) - len(gone); seen != want || ix.len() != want {
 			t.Fatalf("%d items: all saw %d, len %d, want %d", n, seen, ix.len(), want)
+		}
+		// Enough more to rebuild the table, several times: the removed
+		// stay removed, the rest found.
+		grown := make([]itemState, 3*n+50)
+		for i := range grown {
+			grown[i].key = fmt.Sprintf("g%d", i)
+			ix.add(&grown[i])
+		}
+		for i := range slab {
+			check(&slab[i])
+		}
+		for i := range added {
+			check(&added[i])
+		}
+		for i := range grown {
+			check(&grown[i])
+		}
+		if want := n + len(added) + len(grown) - len(gone); ix.len() != want {
+			t.Fatalf("%d items: len %d after growing, want %d", n, ix.len(), want)
 		}
 		if n > 0 {
 			back := &itemState{key: slab[0].key}

@@ -718,7 +718,6 @@ func (r *Repo) loadIndexed(x *headIndex) error {
 	case !r.commits.load(x.nodes):
 		return fmt.Errorf("%w: a commit is listed twice", errIndex)
 	}
-	r.items.more = map[string]*itemState{}
 	// The live items in key order, as the index lists them: checked, and
 	// sorted here only if the list does not hold.
 	live = make([]*itemState, 0, r.live)

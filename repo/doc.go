@@ -60,10 +60,10 @@
 // part per commit (BenchmarkOpenHistory reports it), not its encoded or
 // decoded size, however long a repository is written to; after an open
 // from the head index no encoding is held until commits are added.
-// Commits are found by id through one table of 4-byte references
-// (commitindex.go); the items an open loads from the head index are found
-// by key through a table of their places in the loaded slab, later ones
-// through a map. A sync compares commits by StampsSince (id, item, time),
+// Commits are found by id, and items by key, through tables of 4-byte
+// references (commitindex.go) to the slabs an open loaded from the head
+// index and to those added later: no map, no pointer for the collector to
+// follow. A sync compares commits by StampsSince (id, item, time),
 // which decodes nothing.
 //
 // The log's file may reach past the log: a writable repository reserves

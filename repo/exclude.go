@@ -876,7 +876,7 @@ func (r *Repo) planItemLocked(st *itemState, roots map[*node]bool) (reauthoring,
 	})
 	target := newestSchema(heads)
 	if st.head != nil {
-		target = st.head.schema
+		target = st.head.schemaOf()
 	}
 	qv, err := r.valueOfAll(heads, target)
 	if err != nil {

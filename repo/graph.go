@@ -45,7 +45,9 @@ type node struct {
 	// gen and depth are those they had with them.
 	shallow bool
 	base    *node // the full snapshot a delta is relative to
-	schema  commit.Schema
+	// schema: the commit's, or its delta base's once complete; shared by
+	// the repository's commits of one schema (Repo.internSchema).
+	schema *commit.Schema
 }
 
 func (n *node) complete() bool { return n.missing == 0 && n.gen > 0 }
@@ -89,12 +91,36 @@ type placed interface {
 
 // newNode returns a node for c, holding c decoded (fresh) and, if enc is
 // set, its stored form.
-func newNode(c *commit.Commit, enc []byte) *node {
+func (r *Repo) newNode(c *commit.Commit, enc []byte) *node {
 	n := &node{c: metaOf(c), enc: enc, full: c}
 	if c.IsFull() {
-		n.schema = c.Schema()
+		n.schema = r.internSchema(c.Schema())
 	}
 	return n
+}
+
+// schemaOf returns the node's schema: zero for a delta not complete yet.
+func (n *node) schemaOf() commit.Schema {
+	if n.schema == nil {
+		return commit.Schema{}
+	}
+	return *n.schema
+}
+
+// internSchema returns the repository's copy of s, shared by its nodes.
+func (r *Repo) internSchema(s commit.Schema) *commit.Schema {
+	r.schemaMu.Lock()
+	defer r.schemaMu.Unlock()
+	p := r.schemas[s]
+	if p == nil {
+		if r.schemas == nil {
+			r.schemas = map[commit.Schema]*commit.Schema{}
+		}
+		p = new(commit.Schema)
+		*p = s
+		r.schemas[s] = p
+	}
+	return p
 }
 
 // itemState is one item's graph.
@@ -239,10 +265,10 @@ func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, at logPos) (*node, bo
 		n = &r.nodeSlab[len(r.nodeSlab)-1]
 		*n = node{c: metaOf(c), enc: enc, full: c}
 		if c.IsFull() {
-			n.schema = c.Schema()
+			n.schema = r.internSchema(c.Schema())
 		}
 	} else {
-		n = newNode(c, enc)
+		n = r.newNode(c, enc)
 	}
 	n.seq, n.size, n.idx = at.end, at.size, at.idx
 	r.fresh = append(r.fresh, n)
@@ -559,7 +585,7 @@ func (h genHeap) anyActive(paint map[*node]uint64, stale uint64) bool {
 func (r *Repo) validate(n *node) error {
 	v, err := r.valueOf(n)
 	if err == nil {
-		err = r.opts.Validator.Validate(v, n.schema)
+		err = r.opts.Validator.Validate(v, n.schemaOf())
 	}
 	if err != nil {
 		return fmt.Errorf("does not fit its schema: %w", err)

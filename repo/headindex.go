@@ -106,9 +106,10 @@ type headIndex struct {
 	h       indexHeader
 	nodes   []node
 	states  []itemState
-	values  [][]byte // per item, its head value's encoding (nil: no head)
-	deleted []bool   // per item, whether its head value is a deletion
-	byKey   []int32  // the live items in key order
+	values  [][]byte                         // per item, its head value's encoding (nil: no head)
+	deleted []bool                           // per item, whether its head value is a deletion
+	byKey   []int32                          // the live items in key order
+	schemas map[commit.Schema]*commit.Schema // the nodes' schemas, one copy each
 }
 
 // indexable reports why the graph cannot be indexed, or "" if it can.
@@ -179,10 +180,10 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	nsNo := map[string]int{}
 	var nss []string
 	for _, n := range ents {
-		if n.c.full && (len(nss) == 0 || n.schema.NS != nss[len(nss)-1]) {
-			if _, ok := nsNo[n.schema.NS]; !ok {
-				nsNo[n.schema.NS] = len(nss)
-				nss = append(nss, n.schema.NS)
+		if ns := n.schemaOf().NS; n.c.full && (len(nss) == 0 || ns != nss[len(nss)-1]) {
+			if _, ok := nsNo[ns]; !ok {
+				nsNo[ns] = len(nss)
+				nss = append(nss, ns)
 			}
 		}
 	}
@@ -233,11 +234,12 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 			putRef(p)
 		}
 		if n.c.full {
-			if lastNo < 0 || n.schema.NS != lastNS {
-				lastNS, lastNo = n.schema.NS, nsNo[n.schema.NS]
+			s := n.schemaOf()
+			if lastNo < 0 || s.NS != lastNS {
+				lastNS, lastNo = s.NS, nsNo[s.NS]
 			}
 			b = binary.AppendUvarint(b, uint64(lastNo))
-			b = binary.AppendUvarint(b, uint64(n.schema.Version))
+			b = binary.AppendUvarint(b, uint64(s.Version))
 		} else {
 			k := ref(n.base)
 			if k == 0 {
@@ -311,7 +313,7 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	if v := le.Uint32(b[8:]); v != indexVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", errIndex, v, indexVersion)
 	}
-	x := &headIndex{}
+	x := &headIndex{schemas: map[commit.Schema]*commit.Schema{}}
 	x.h.epoch = le.Uint64(b[12:])
 	x.h.covered = le.Uint64(b[20:])
 	x.h.anchorOff = le.Uint64(b[28:])
@@ -333,6 +335,7 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	}
 	x.nodes = make([]node, nCommits)
 	items := make([]int32, nCommits)   // each commit's item
+	var last *commit.Schema            // the last full commit's schema
 	bases := make([]int32, nCommits)   // each delta's base (1-based)
 	refs := make([]int32, 0, nCommits) // parent references, in order; resolved below
 	var ids []commit.ID                // the parents of every commit, packed
@@ -359,10 +362,19 @@ func decodeIndex(b []byte) (*headIndex, error) {
 		}
 		n.c.parents = ids[start:len(ids):len(ids)]
 		if n.c.full {
+			var s commit.Schema
 			if ns := d.below(len(nss)); d.err == nil {
-				n.schema.NS = nss[ns]
+				s.NS = nss[ns]
 			}
-			n.schema.Version = uint32(d.below(1 << 32))
+			s.Version = uint32(d.below(1 << 32))
+			if last == nil || *last != s {
+				if last = x.schemas[s]; last == nil {
+					last = new(commit.Schema)
+					*last = s
+					x.schemas[s] = last
+				}
+			}
+			n.schema = last
 		} else if k := d.below(nCommits + 1); k > 0 {
 			n.base, bases[i] = &x.nodes[k-1], int32(k)
 		} else {
@@ -692,6 +704,9 @@ func (r *Repo) indexUnused(why string) {
 func (r *Repo) loadIndexed(x *headIndex) error {
 	r.commits = commitIndex{}
 	r.items = itemIndex{}
+	r.schemaMu.Lock()
+	r.schemas = x.schemas
+	r.schemaMu.Unlock()
 	r.entries = make([]*node, len(x.nodes))
 	r.list = make([]*itemState, len(x.states))
 	lazies := make([]lazyValue, len(x.states))

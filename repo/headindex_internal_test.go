@@ -1312,8 +1312,10 @@ func ixGraph(t *testing.T, r *Repo) []string {
 		if n.base != nil {
 			base = n.base.c.id
 		}
+		c := n.c
+		c.ord = 0 // scratch of the index encoding
 		out = append(out, fmt.Sprintf("commit %+v seq %d size %d idx %d gen %d depth %d shallow %v base %s schema %v",
-			n.c, n.seq, n.size, n.idx, n.gen, n.depth, n.shallow, base, n.schema))
+			c, n.seq, n.size, n.idx, n.gen, n.depth, n.shallow, base, n.schemaOf()))
 	}
 	for _, st := range r.list {
 		var head commit.ID

@@ -76,7 +76,7 @@ func (r *Repo) AppendRange(dst []Entry, spec RangeSpec) []Entry {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	r.ascendLocked(spec, func(st *itemState) bool {
-		dst = append(dst, Entry{st.key, st.val(r), st.head.schema, st.head.c.ID()})
+		dst = append(dst, Entry{st.key, st.val(r), st.head.schemaOf(), st.head.c.ID()})
 		return spec.Limit <= 0 || len(dst)-n < spec.Limit
 	})
 	return dst

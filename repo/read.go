@@ -19,7 +19,7 @@ func (r *Repo) Get(key string) (item.Item, commit.Schema, bool) {
 		r.mu.RUnlock()
 		return item.Item{}, commit.Schema{}, false
 	}
-	v, s := st.val(r), st.head.schema
+	v, s := st.val(r), st.head.schemaOf()
 	r.mu.RUnlock()
 	return v, s, true
 }
@@ -33,7 +33,7 @@ func (r *Repo) Lookup(key string) (Entry, bool) {
 	if st == nil || st.head == nil {
 		return Entry{}, false
 	}
-	return Entry{key, st.val(r), st.head.schema, st.head.c.ID()}, true
+	return Entry{key, st.val(r), st.head.schemaOf(), st.head.c.ID()}, true
 }
 
 // Head returns the id of an item's head commit.
@@ -112,7 +112,7 @@ func (r *Repo) All() iter.Seq[Entry] {
 		r.mu.RLock()
 		defer r.mu.RUnlock()
 		for _, st := range r.list {
-			if st.head != nil && !yield(Entry{st.key, st.val(r), st.head.schema, st.head.c.ID()}) {
+			if st.head != nil && !yield(Entry{st.key, st.val(r), st.head.schemaOf(), st.head.c.ID()}) {
 				return
 			}
 		}
@@ -162,7 +162,7 @@ func (r *Repo) ValueAt(id commit.ID) (item.Item, commit.Schema, error) {
 		return item.Item{}, commit.Schema{}, fmt.Errorf("%w: commit %s is pending (its history is incomplete)", ErrNotFound, id.Short())
 	}
 	v, err := r.valueOf(n)
-	return v, n.schema, err
+	return v, n.schemaOf(), err
 }
 
 // Info describes one commit of an item's history.

@@ -140,7 +140,9 @@ type Repo struct {
 	owner   commit.SessionID // the log's owner (from its header): stored without session bytes
 	log     *logWriter       // nil when read-only
 
-	ordMu     sync.Mutex   // held by whoever numbers commits and items (node.c.ord, itemState.ord)
+	ordMu     sync.Mutex // held by whoever numbers commits and items (node.c.ord, itemState.ord)
+	schemaMu  sync.Mutex // guards schemas
+	schemas   map[commit.Schema]*commit.Schema
 	mu        sync.RWMutex // guards everything below
 	epoch     uint64       // the log's epoch (from its header; compaction changes it)
 	horizon   int64        // the log's horizon (Unix ms); 0 if never compacted

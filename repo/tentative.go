@@ -48,8 +48,8 @@ func (r *Repo) headLocked(key string) (*node, item.Item, bool) {
 
 // pendingNode describes a commit a write built on parent (nil for a new
 // item), as link would once it joins the graph.
-func pendingNode(c *commit.Commit, parent *node) *node {
-	n := newNode(c, nil)
+func (r *Repo) pendingNode(c *commit.Commit, parent *node) *node {
+	n := r.newNode(c, nil)
 	n.gen = 1
 	if parent == nil {
 		return n

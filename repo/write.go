@@ -112,7 +112,7 @@ func (r *Repo) commitWriteLocked(commits []*commit.Commit, stages []*staged) (ti
 	}
 	for _, s := range stages {
 		if s.c != nil {
-			r.inflight[s.Key] = &pendingHead{n: pendingNode(s.c, s.head), value: s.Value}
+			r.inflight[s.Key] = &pendingHead{n: r.pendingNode(s.c, s.head), value: s.Value}
 		}
 	}
 	return t, nil
@@ -182,7 +182,7 @@ func (r *Repo) stageLocked(updates []Update) (stages, error) {
 		s := &staged{Current: Current{Key: u.Key}}
 		if head, v, ok := r.headLocked(u.Key); ok {
 			s.head, s.Exists, s.Head = head, true, head.c.ID()
-			s.Value, s.Schema, s.orig = v, head.schema, v
+			s.Value, s.Schema, s.orig = v, head.schemaOf(), v
 			if it := r.items.get(u.Key); it != nil && it.base != nil && head.base == it.base {
 				s.base = knownValue{it.base, it.baseValue}
 			}
@@ -342,7 +342,7 @@ func (r *Repo) commitFor(s *staged) (*commit.Commit, error) {
 	t := r.opts.Now().UnixMilli()
 	s.Value = r.withListIDs(s, t)
 	if s.head != nil {
-		if s.head.schema == s.Schema && item.ItemsEqual(s.Value, s.orig) {
+		if s.head.schemaOf() == s.Schema && item.ItemsEqual(s.Value, s.orig) {
 			return nil, nil
 		}
 		parents = []*node{s.head}
@@ -389,7 +389,7 @@ func (r *Repo) contents(parents []*node, v item.Item, s commit.Schema, known ...
 			via = p
 		}
 	}
-	if via == nil || via.depth+1 >= maxChain || via.schema != s {
+	if via == nil || via.depth+1 >= maxChain || via.schemaOf() != s {
 		return full, nil
 	}
 	base := via.base
@@ -632,10 +632,10 @@ func (r *Repo) computeMerge(key string, leaves []*node) (*commit.Commit, error) 
 // newestSchema returns the schema a merge of nodes is written in: the
 // largest namespace among theirs, at its newest version.
 func newestSchema(nodes []*node) commit.Schema {
-	target := nodes[0].schema
+	target := nodes[0].schemaOf()
 	for _, l := range nodes[1:] {
-		if l.schema.NS == target.NS && l.schema.Version > target.Version || l.schema.NS > target.NS {
-			target = l.schema
+		if s := l.schemaOf(); s.NS == target.NS && s.Version > target.Version || s.NS > target.NS {
+			target = s
 		}
 	}
 	return target
@@ -656,7 +656,7 @@ func (r *Repo) mergeValues(nodes []*node, target commit.Schema) (item.Item, erro
 		best := cas[len(cas)-1]
 		v, err := r.valueOf(best)
 		if err == nil {
-			base, err = r.upgrade(v, best.schema, target)
+			base, err = r.upgrade(v, best.schemaOf(), target)
 		}
 		if err != nil {
 			return item.Item{}, err
@@ -706,7 +706,7 @@ func (r *Repo) targetValue(n *node, target commit.Schema) (item.Item, error) {
 	if err != nil {
 		return item.Item{}, err
 	}
-	return r.upgrade(v, n.schema, target)
+	return r.upgrade(v, n.schemaOf(), target)
 }
 
 // writeStamps returns, for each field that a commit in node i's own history

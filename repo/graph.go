@@ -55,8 +55,11 @@ func (n *node) complete() bool { return n.missing == 0 && n.gen > 0 }
 // meta is what the graph needs of a commit to place it: its id, item,
 // parents, time and delta base. The value or delta is not here.
 type meta struct {
-	id      commit.ID
-	base    commit.ID // delta commits
+	id commit.ID
+	// base: a delta's base's id, nil for a full snapshot: once the delta
+	// is complete, the base node's own (link), so a delta pays 8 bytes
+	// for it, not 32.
+	base    *commit.ID
 	key     string
 	parents []commit.ID
 	time    int64
@@ -67,7 +70,12 @@ type meta struct {
 }
 
 func metaOf(c *commit.Commit) meta {
-	return meta{id: c.ID(), base: c.Base(), key: c.Key(), parents: c.Parents(), time: c.Time(), full: c.IsFull()}
+	m := meta{id: c.ID(), key: c.Key(), parents: c.Parents(), time: c.Time(), full: c.IsFull()}
+	if !m.full {
+		base := c.Base()
+		m.base = &base
+	}
+	return m
 }
 
 func (m *meta) ID() commit.ID        { return m.id }
@@ -76,7 +84,12 @@ func (m *meta) Parents() []commit.ID { return m.parents }
 func (m *meta) Time() int64          { return m.time }
 func (m *meta) IsMerge() bool        { return len(m.parents) >= 2 }
 func (m *meta) IsFull() bool         { return m.full }
-func (m *meta) Base() commit.ID      { return m.base }
+func (m *meta) Base() commit.ID {
+	if m.base == nil {
+		return commit.ID{}
+	}
+	return *m.base
+}
 
 // placed is what a commit and its meta share: what places it in the graph.
 type placed interface {
@@ -446,7 +459,7 @@ func (r *Repo) link(n *node) error {
 	case !r.isAncestor(b, n):
 		return fmt.Errorf("delta base %s is not an ancestor", c.Base().Short())
 	}
-	n.base, n.schema = b, b.schema
+	n.base, n.schema, n.c.base = b, b.schema, &b.c.id
 	if n.shallow {
 		n.depth = uint8(e.depth) // at most maxChain (decodeHorizon)
 	} else {

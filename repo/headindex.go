@@ -486,7 +486,7 @@ func decodeIndex(b []byte) (*headIndex, error) {
 			if !n.base.c.full || items[bases[i]-1] != items[i] {
 				return nil, fmt.Errorf("%w: the delta base of %s is not a full snapshot of its item", errIndex, n.c.id.Short())
 			}
-			n.c.base, n.schema = n.base.c.id, n.base.schema
+			n.c.base, n.schema = &n.base.c.id, n.base.schema
 		}
 	}
 	return x, nil

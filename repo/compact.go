@@ -1064,6 +1064,9 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 	}
 	for _, n := range p.shallow {
 		n.shallow = true
+		// Its own copy of its parents' ids, which may have been theirs
+		// (link): the collected parents are then freed.
+		n.c.parents = slices.Clone(n.c.parents)
 	}
 	if r.seq > p.end {
 		r.seq -= uint64(shift)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
@@ -438,6 +439,10 @@ func (r *Repo) link(n *node) error {
 			return fmt.Errorf("timestamp %d is before parent %s's %d", c.Time(), p.Short(), pn.c.Time())
 		}
 		gen = max(gen, pn.gen)
+		if len(c.parents) == 1 {
+			// The parent's own id: a commit of one parent holds no copy.
+			c.parents = unsafe.Slice(&pn.c.id, 1)
+		}
 	}
 	n.gen = gen + 1
 	var e shallowEntry

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
@@ -351,6 +352,22 @@ func decodeIndex(b []byte) (*headIndex, error) {
 		n.c.full, n.shallow = flags&1 != 0, flags&2 != 0
 		n.c.time = d.varint()
 		np := d.count(1)
+		if np == 1 {
+			// One parent here: the parent's own id (filled in when it
+			// is decoded, if after), no copy.
+			k, id := d.ref(nCommits)
+			refs = append(refs, int32(k))
+			if k > 0 {
+				n.c.parents = unsafe.Slice(&x.nodes[k-1].c.id, 1)
+			} else {
+				if cap(ids) == len(ids) {
+					ids = make([]commit.ID, 0, 4096)
+				}
+				ids = append(ids, id)
+				n.c.parents = ids[len(ids)-1 : len(ids) : len(ids)]
+			}
+			np = 0
+		}
 		if cap(ids)-len(ids) < np {
 			ids = make([]commit.ID, 0, max(np, 4096))
 		}
@@ -360,7 +377,9 @@ func decodeIndex(b []byte) (*headIndex, error) {
 			refs = append(refs, int32(k))
 			ids = append(ids, id)
 		}
-		n.c.parents = ids[start:len(ids):len(ids)]
+		if np > 0 {
+			n.c.parents = ids[start:len(ids):len(ids)]
+		}
 		if n.c.full {
 			var s commit.Schema
 			if ns := d.below(len(nss)); d.err == nil {

@@ -86,24 +86,40 @@ func TestResumeSendsOnlyNew(t *testing.T) {
 	}
 }
 
+// TestBloomPathWithoutResume: a sync without a resume point costs about
+// the difference, in at most three round trips but when a false positive
+// hid a commit: a follow-up round, which the filters are sized to need in
+// about 2% of rounds (syncproto doc), so in few of the trials.
 func TestBloomPathWithoutResume(t *testing.T) {
 	for _, n := range []int{1, 10, 200} {
-		rng := rand.New(rand.NewPCG(uint64(n), 7))
-		srv, cli := openPeer(t, 0), openPeer(t, 1)
-		writeItems(t, srv, "a", 1000, 500)
-		syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), nil), cli)
-		writeRandom(t, srv, rng, n)
-		writeItems(t, cli, "c", n, 50)
-		// A new syncer has no resume point: the Bloom path.
-		st := syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), nil), cli)
-		requireSame(t, srv, cli)
-		if st.Rounds > 3 {
-			t.Fatalf("%d new on each side: %d rounds", n, st.Rounds)
+		const trials = 8
+		followUps := 0
+		for trial := range trials {
+			rng := rand.New(rand.NewPCG(uint64(n), uint64(7+trial)))
+			srv, cli := openPeer(t, 0), openPeer(t, 1)
+			writeItems(t, srv, "a", 1000, 500)
+			syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), nil), cli)
+			writeRandom(t, srv, rng, n)
+			writeItems(t, cli, "c", n, 50)
+			// A new syncer has no resume point: the Bloom path.
+			st := syncOnce(t, newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), nil), cli)
+			requireSame(t, srv, cli)
+			if st.Rounds > 3 {
+				followUps++
+			}
+			if st.Rounds > 5 {
+				t.Fatalf("%d new on each side: %d rounds", n, st.Rounds)
+			}
+			if st.CommitsSent > 2*n || st.CommitsReceived > 2*n {
+				t.Fatalf("%d new on each side: %+v, want about the difference", n, st)
+			}
+			if trial == 0 {
+				t.Logf("%d new on each side: %+v", n, st)
+			}
 		}
-		if st.CommitsSent > 2*n || st.CommitsReceived > 2*n {
-			t.Fatalf("%d new on each side: %+v, want about the difference", n, st)
+		if followUps > 2 {
+			t.Fatalf("%d new on each side: %d of %d syncs needed more than 3 rounds", n, followUps, trials)
 		}
-		t.Logf("%d new on each side: %+v", n, st)
 	}
 }
 

@@ -290,8 +290,8 @@ func (r *Repo) planCompact(h int64, drop func(*commit.Commit) bool) (*compactPla
 			p.keptIdx = append(p.keptIdx, n.idx)
 			p.kept = append(p.kept, n)
 			p.keptRec = append(p.keptRec, int32(len(p.recs)))
-			if n.enc != nil {
-				size += int64(binary.MaxVarintLen32 + storedLen(n.enc, r.owner))
+			if enc := n.encoding(); enc != nil {
+				size += int64(binary.MaxVarintLen32 + storedLen(enc, r.owner))
 			} else { // not in memory (headindex.go): its share of the record
 				size += int64(binary.MaxVarintLen32) + int64(n.size-recHeadSize)/int64(j-i)
 			}
@@ -1050,7 +1050,7 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 	r.commits, r.entries = g.commits, g.entries
 	r.encFrom, r.encHeld = 0, 0
 	for _, n := range r.entries {
-		r.encHeld += len(n.enc)
+		r.encHeld += len(n.encoding())
 	}
 	for n := range r.badWhy {
 		if r.commits.get(n.c.id) != n {

@@ -28,16 +28,17 @@ const maxMergeLeaves = 63
 // and decoded again from enc when asked (commitOf), so history costs its
 // encoded size, not its decoded one.
 type node struct {
-	c       meta
-	enc     []byte         // the commit in stored form (log.go), owner's session left out
-	full    *commit.Commit // the decoded commit, while fresh or not stored yet; else nil
-	seq     uint64         // log position after the commit's record
-	size    uint32         // the length of that record, head included
-	idx     uint32         // the commit's place in it (0 unless a group)
-	missing int32          // parents and base that are not complete yet
-	mark    uint32         // scratch of the compaction planning (compact.go)
-	gen     uint32         // 1 + the largest parent generation; set on completion
-	depth   uint8          // 0 for a full snapshot, else deltas since its base (at most maxChain)
+	c meta
+	// h: the commit's encoding and decoded form, while the repository
+	// holds either (stored.go); nil for most commits.
+	h       *held
+	seq     uint64 // log position after the commit's record
+	size    uint32 // the length of that record, head included
+	idx     uint32 // the commit's place in it (0 unless a group)
+	missing int32  // parents and base that are not complete yet
+	mark    uint32 // scratch of the compaction planning (compact.go)
+	gen     uint32 // 1 + the largest parent generation; set on completion
+	depth   uint8  // 0 for a full snapshot, else deltas since its base (at most maxChain)
 	// bad: a complete-looking commit is invalid (why: Repo.badWhy); never
 	// a leaf.
 	bad bool
@@ -106,7 +107,17 @@ type placed interface {
 // newNode returns a node for c, holding c decoded (fresh) and, if enc is
 // set, its stored form.
 func (r *Repo) newNode(c *commit.Commit, enc []byte) *node {
-	n := &node{c: metaOf(c), enc: enc, full: c}
+	n := &node{c: metaOf(c), h: r.newHeld(enc, c)}
+	if c.IsFull() {
+		n.schema = r.internSchema(c.Schema())
+	}
+	return n
+}
+
+// placeNode returns a node for c that holds nothing of it but what places
+// it, for a check (link) or to stand for it outside the graph.
+func (r *Repo) placeNode(c *commit.Commit) *node {
+	n := &node{c: metaOf(c)}
 	if c.IsFull() {
 		n.schema = r.internSchema(c.Schema())
 	}
@@ -277,7 +288,7 @@ func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, at logPos) (*node, bo
 	if len(r.nodeSlab) < cap(r.nodeSlab) { // a replay: nodes allocated at once
 		r.nodeSlab = r.nodeSlab[:len(r.nodeSlab)+1]
 		n = &r.nodeSlab[len(r.nodeSlab)-1]
-		*n = node{c: metaOf(c), enc: enc, full: c}
+		*n = node{c: metaOf(c), h: r.newHeld(enc, c)}
 		if c.IsFull() {
 			n.schema = r.internSchema(c.Schema())
 		}

@@ -1119,7 +1119,7 @@ func ixLazy(t *testing.T, logs *ixLogs) (r *Repo, path string, damaged commit.ID
 	st := r.items.get("hot")
 	i := slices.IndexFunc(r.entries, func(n *node) bool { return n.c.key == "hot" })
 	n := r.entries[i]
-	if n == st.head || n == st.head.base || n.enc != nil {
+	if n == st.head || n == st.head.base || n.encoding() != nil {
 		t.Fatal("the first commit of hot is its head, its base, or held in memory")
 	}
 	off := int64(n.seq) - int64(n.size) + recHeadSize + int64(n.size-recHeadSize)/2

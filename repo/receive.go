@@ -362,7 +362,7 @@ func (r *Repo) precheckLocked(c *commit.Commit) string {
 			return "" // pending: checked on completion
 		}
 	}
-	if err := r.link(r.newNode(c, nil)); err != nil {
+	if err := r.link(r.placeNode(c)); err != nil {
 		return err.Error()
 	}
 	if c.IsMerge() {

@@ -179,7 +179,7 @@ func (r *Repo) reset() {
 	r.commits, r.items, r.list = newCommitIndex(0), newItemIndex(0), nil
 	r.badWhy = map[*node]string{}
 	r.waiting, r.entries, r.damage = map[commit.ID][]*node{}, nil, nil
-	r.slab, r.fresh = nil, nil
+	r.slab, r.fresh, r.helds = nil, nil, nil
 	r.encFrom, r.encHeld = 0, 0
 	r.indexed = 0
 	r.seq, r.live = 0, 0

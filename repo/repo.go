@@ -153,6 +153,7 @@ type Repo struct {
 	entries   []*node               // every commit in log order
 	slab      []byte                // where stored forms are packed (stored.go)
 	fresh     []*node               // commits still holding their decoded form (stored.go)
+	helds     []held                // where nodes' helds are allocated (stored.go)
 	encFrom   int                   // entries before it hold no encoding once durable (stored.go)
 	encHeld   int                   // bytes of encoding held by entries[encFrom:]
 	nodeSlab  []node                // while a replay inserts: where its nodes are allocated

@@ -68,14 +68,15 @@ func packEncoding(s *[]byte, size int, add func([]byte) []byte) []byte {
 // (headindex.go) and does not hold it. It does not change n, so it may run
 // under the read lock.
 func (r *Repo) commitOf(n *node) (*commit.Commit, error) {
-	if n.full != nil {
-		return n.full, nil
+	if c := n.decoded(); c != nil {
+		return c, nil
 	}
-	if n.enc == nil {
+	enc := n.encoding()
+	if enc == nil {
 		return r.readCommit(n)
 	}
 	r.decodes.Add(1)
-	c, err := commit.DecodeShared(n.enc, nil)
+	c, err := commit.DecodeShared(enc, nil)
 	if err == nil && c.ID() != n.c.id {
 		err = fmt.Errorf("decodes as %s", c.ID().Short())
 	}
@@ -105,11 +106,71 @@ func (r *Repo) trimEncodingsLocked() {
 	}
 	for ; r.encFrom < len(r.entries) && r.encHeld > encBudget/2; r.encFrom++ {
 		n := r.entries[r.encFrom]
-		if n.seq > durable || n.full != nil {
+		if n.seq > durable || n.decoded() != nil {
 			return
 		}
-		r.encHeld -= len(n.enc)
-		n.enc = nil
+		r.encHeld -= len(n.encoding())
+		if n.h != nil {
+			*n.h = held{} // its chunk's other helds may outlive it
+			n.h = nil
+		}
+	}
+}
+
+// held is what a node holds of its commit besides what places it: its
+// encoding (stored form, log.go: the owner's session left out), and its
+// decoded form while fresh or not stored yet. A node holds it only while
+// it holds either, so most nodes (those loaded from the head index, and
+// those whose encodings were trimmed) pay a pointer for it, not 32 bytes.
+type held struct {
+	enc  []byte
+	full *commit.Commit
+}
+
+// heldChunk is how many helds are allocated at once.
+const heldChunk = 256
+
+// newHeld returns a held of enc and full, nil if both are nil, from a
+// chunk of heldChunk: whoever drops a node's held clears it, since the
+// chunk lives as long as any of its helds. r.mu must be held for writing
+// (or the repository not yet shared).
+func (r *Repo) newHeld(enc []byte, full *commit.Commit) *held {
+	if enc == nil && full == nil {
+		return nil
+	}
+	if len(r.helds) == cap(r.helds) {
+		r.helds = make([]held, 0, heldChunk)
+	}
+	r.helds = append(r.helds, held{enc, full})
+	return &r.helds[len(r.helds)-1]
+}
+
+// encoding returns the commit's encoding if the node holds it, else nil.
+func (n *node) encoding() []byte {
+	if n.h == nil {
+		return nil
+	}
+	return n.h.enc
+}
+
+// decoded returns the commit decoded if the node holds it, else nil.
+func (n *node) decoded() *commit.Commit {
+	if n.h == nil {
+		return nil
+	}
+	return n.h.full
+}
+
+// release drops the node's decoded form; the held goes with it if it
+// held no encoding.
+func (n *node) release() {
+	switch {
+	case n.h == nil:
+	case n.h.enc == nil:
+		*n.h = held{} // its chunk's other helds may outlive it
+		n.h = nil
+	default:
+		n.h.full = nil
 	}
 }
 
@@ -120,14 +181,14 @@ func (r *Repo) trimEncodingsLocked() {
 func (r *Repo) releaseReplayedLocked() {
 	keep := r.fresh[:0]
 	for _, n := range r.fresh {
-		if n.full == nil {
+		if n.decoded() == nil {
 			continue
 		}
-		if st := r.items.get(n.c.key); n.enc == nil || st != nil && slices.Contains(st.leaves, n) {
+		if st := r.items.get(n.c.key); n.encoding() == nil || st != nil && slices.Contains(st.leaves, n) {
 			keep = append(keep, n)
 			continue
 		}
-		n.full = nil
+		n.release()
 	}
 	clear(r.fresh[len(keep):])
 	r.fresh = keep
@@ -138,8 +199,8 @@ func (r *Repo) releaseReplayedLocked() {
 // writing.
 func (r *Repo) releaseLocked() {
 	for _, n := range r.fresh {
-		if n != nil && n.enc != nil {
-			n.full = nil
+		if n != nil && n.encoding() != nil {
+			n.release()
 		}
 	}
 	if cap(r.fresh) > 4096 {

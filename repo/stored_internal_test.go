@@ -24,16 +24,16 @@ func checkReleased(t *testing.T, r *Repo, written map[commit.ID][]byte) {
 	}
 	held := 0
 	for i, n := range r.entries {
-		if n.full != nil {
+		if n.decoded() != nil {
 			t.Fatalf("commit %s of %s still holds its decoded form", n.c.id.Short(), n.c.key)
 		}
 		switch {
-		case i < r.encFrom && n.enc != nil:
+		case i < r.encFrom && n.encoding() != nil:
 			t.Fatalf("commit %s before the first held encoding (%d) holds its encoding", n.c.id.Short(), r.encFrom)
-		case i >= r.encFrom && n.enc == nil && r.indexed == 0:
+		case i >= r.encFrom && n.encoding() == nil && r.indexed == 0:
 			t.Fatalf("commit %s holds no encoding, is among the newest, and the graph was replayed", n.c.id.Short())
 		case i >= r.encFrom:
-			held += len(n.enc)
+			held += len(n.encoding())
 		}
 		c, err := r.commitOf(n)
 		if err != nil {
@@ -120,7 +120,7 @@ func TestEncodingsBounded(t *testing.T) {
 			}
 			checkReleased(t, r, written)
 			r.mu.RLock()
-			if first := r.entries[0]; first.enc != nil {
+			if first := r.entries[0]; first.encoding() != nil {
 				t.Fatalf("the oldest commit %s still holds its encoding", first.c.id.Short())
 			}
 			r.mu.RUnlock()
@@ -168,7 +168,7 @@ func TestEncodingsBounded(t *testing.T) {
 			defer r.mu.RUnlock()
 			held := 0
 			for _, n := range r.entries[r.encFrom:] {
-				held += len(n.enc)
+				held += len(n.encoding())
 			}
 			if held != r.encHeld {
 				t.Fatalf("after a compaction: %d bytes held, counted %d", held, r.encHeld)

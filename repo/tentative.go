@@ -49,7 +49,8 @@ func (r *Repo) headLocked(key string) (*node, item.Item, bool) {
 // pendingNode describes a commit a write built on parent (nil for a new
 // item), as link would once it joins the graph.
 func (r *Repo) pendingNode(c *commit.Commit, parent *node) *node {
-	n := r.newNode(c, nil)
+	n := r.placeNode(c)
+	n.h = &held{full: c}
 	n.gen = 1
 	if parent == nil {
 		return n
@@ -124,7 +125,7 @@ func (r *Repo) confirmLocked() (ticket, bool) {
 		r.tentative = r.tentative[1:]
 		for _, c := range b.commits {
 			delete(r.held, c.ID())
-			if p := r.inflight[c.Key()]; p != nil && p.n.full == c {
+			if p := r.inflight[c.Key()]; p != nil && p.n.decoded() == c {
 				delete(r.inflight, c.Key())
 			}
 		}

@@ -1066,7 +1066,7 @@ func (r *Repo) applyCompactLocked(p *compactPlan, g swapGraph, n0, shift int64, 
 		n.shallow = true
 		// Its own copy of its parents' ids, which may have been theirs
 		// (link): the collected parents are then freed.
-		n.c.parents = slices.Clone(n.c.parents)
+		n.c.setParents(slices.Clone(n.c.Parents()))
 	}
 	if r.seq > p.end {
 		r.seq -= uint64(shift)

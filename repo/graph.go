@@ -61,18 +61,23 @@ type meta struct {
 	// base: a delta's base's id, nil for a full snapshot: once the delta
 	// is complete, the base node's own (link), so a delta pays 8 bytes
 	// for it, not 32.
-	base    *commit.ID
-	key     string
-	parents []commit.ID
-	time    int64
-	full    bool
+	base *commit.ID
+	key  string
+	// par: the first of np parent ids, which follow it in one array
+	// (Parents): the commit's, or for one parent here, the parent node's
+	// own id (link).
+	par  *commit.ID
+	time int64
+	np   uint16 // at most commit.MaxParents
+	full bool
 	// ord: 1 + the commit's place in the log order as the last head
 	// index encoded numbered it (headindex.go); scratch, in padding.
 	ord uint32
 }
 
 func metaOf(c *commit.Commit) meta {
-	m := meta{id: c.ID(), key: c.Key(), parents: c.Parents(), time: c.Time(), full: c.IsFull()}
+	m := meta{id: c.ID(), key: c.Key(), time: c.Time(), full: c.IsFull()}
+	m.setParents(c.Parents())
 	if !m.full {
 		base := c.Base()
 		m.base = &base
@@ -82,10 +87,19 @@ func metaOf(c *commit.Commit) meta {
 
 func (m *meta) ID() commit.ID        { return m.id }
 func (m *meta) Key() string          { return m.key }
-func (m *meta) Parents() []commit.ID { return m.parents }
+func (m *meta) Parents() []commit.ID { return unsafe.Slice(m.par, m.np) }
 func (m *meta) Time() int64          { return m.time }
-func (m *meta) IsMerge() bool        { return len(m.parents) >= 2 }
-func (m *meta) IsFull() bool         { return m.full }
+func (m *meta) IsMerge() bool        { return m.np >= 2 }
+
+// setParents makes ps, of at most commit.MaxParents ids, the parents.
+func (m *meta) setParents(ps []commit.ID) {
+	if len(ps) == 0 {
+		m.par, m.np = nil, 0
+		return
+	}
+	m.par, m.np = &ps[0], uint16(len(ps))
+}
+func (m *meta) IsFull() bool { return m.full }
 func (m *meta) Base() commit.ID {
 	if m.base == nil {
 		return commit.ID{}
@@ -450,9 +464,9 @@ func (r *Repo) link(n *node) error {
 			return fmt.Errorf("timestamp %d is before parent %s's %d", c.Time(), p.Short(), pn.c.Time())
 		}
 		gen = max(gen, pn.gen)
-		if len(c.parents) == 1 {
+		if c.np == 1 {
 			// The parent's own id: a commit of one parent holds no copy.
-			c.parents = unsafe.Slice(&pn.c.id, 1)
+			c.par = &pn.c.id
 		}
 	}
 	n.gen = gen + 1

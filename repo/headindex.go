@@ -12,7 +12,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"unsafe"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
@@ -230,8 +229,9 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 		}
 		b = append(b, flags)
 		b = binary.AppendVarint(b, n.c.time)
-		b = binary.AppendUvarint(b, uint64(len(n.c.parents)))
-		for _, p := range n.c.parents {
+		ps := n.c.Parents()
+		b = binary.AppendUvarint(b, uint64(len(ps)))
+		for _, p := range ps {
 			putRef(p)
 		}
 		if n.c.full {
@@ -352,19 +352,23 @@ func decodeIndex(b []byte) (*headIndex, error) {
 		n.c.full, n.shallow = flags&1 != 0, flags&2 != 0
 		n.c.time = d.varint()
 		np := d.count(1)
+		if np > commit.MaxParents {
+			d.fail("commit %d with %d parents", i, np)
+			np = 0
+		}
 		if np == 1 {
 			// One parent here: the parent's own id (filled in when it
 			// is decoded, if after), no copy.
 			k, id := d.ref(nCommits)
 			refs = append(refs, int32(k))
 			if k > 0 {
-				n.c.parents = unsafe.Slice(&x.nodes[k-1].c.id, 1)
+				n.c.par, n.c.np = &x.nodes[k-1].c.id, 1
 			} else {
 				if cap(ids) == len(ids) {
 					ids = make([]commit.ID, 0, 4096)
 				}
 				ids = append(ids, id)
-				n.c.parents = ids[len(ids)-1 : len(ids) : len(ids)]
+				n.c.setParents(ids[len(ids)-1 : len(ids) : len(ids)])
 			}
 			np = 0
 		}
@@ -378,7 +382,7 @@ func decodeIndex(b []byte) (*headIndex, error) {
 			ids = append(ids, id)
 		}
 		if np > 0 {
-			n.c.parents = ids[start:len(ids):len(ids)]
+			n.c.setParents(ids[start:len(ids):len(ids)])
 		}
 		if n.c.full {
 			var s commit.Schema
@@ -489,7 +493,8 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	for i := range x.nodes {
 		n := &x.nodes[i]
 		n.c.key = x.states[items[i]].key
-		for j := range n.c.parents {
+		ps := n.c.Parents()
+		for j := range ps {
 			k := refs[r]
 			r++
 			if k == 0 {
@@ -499,7 +504,7 @@ func decodeIndex(b []byte) (*headIndex, error) {
 			if p == n || items[k-1] != items[i] {
 				return nil, fmt.Errorf("%w: commit %s has a parent of its own or of another item", errIndex, n.c.id.Short())
 			}
-			n.c.parents[j] = p.c.id
+			ps[j] = p.c.id
 		}
 		if !n.c.full {
 			if !n.base.c.full || items[bases[i]-1] != items[i] {

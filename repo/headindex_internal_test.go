@@ -1313,10 +1313,11 @@ func ixGraph(t *testing.T, r *Repo) []string {
 			base = n.base.c.id
 		}
 		c := n.c
-		c.ord = 0    // scratch of the index encoding
-		c.base = nil // a pointer: its id is printed
-		out = append(out, fmt.Sprintf("commit %+v base id %s seq %d size %d idx %d gen %d depth %d shallow %v base %s schema %v",
-			c, n.c.Base(), n.seq, n.size, n.idx, n.gen, n.depth, n.shallow, base, n.schemaOf()))
+		c.ord = 0            // scratch of the index encoding
+		c.base = nil         // a pointer: its id is printed
+		c.par, c.np = nil, 0 // likewise
+		out = append(out, fmt.Sprintf("commit %+v base id %s parents %x seq %d size %d idx %d gen %d depth %d shallow %v base %s schema %v",
+			c, n.c.Base(), n.c.Parents(), n.seq, n.size, n.idx, n.gen, n.depth, n.shallow, base, n.schemaOf()))
 	}
 	for _, st := range r.list {
 		var head commit.ID

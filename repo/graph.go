@@ -147,9 +147,11 @@ func (n *node) schemaOf() commit.Schema {
 }
 
 // internSchema returns the repository's copy of s, shared by its nodes.
+// r.mu must be held for writing (or the repository not yet shared).
 func (r *Repo) internSchema(s commit.Schema) *commit.Schema {
-	r.schemaMu.Lock()
-	defer r.schemaMu.Unlock()
+	if p := r.lastSchema; p != nil && *p == s {
+		return p // most commits in a row share one
+	}
 	p := r.schemas[s]
 	if p == nil {
 		if r.schemas == nil {
@@ -159,6 +161,7 @@ func (r *Repo) internSchema(s commit.Schema) *commit.Schema {
 		*p = s
 		r.schemas[s] = p
 	}
+	r.lastSchema = p
 	return p
 }
 

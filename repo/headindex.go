@@ -728,9 +728,7 @@ func (r *Repo) indexUnused(why string) {
 func (r *Repo) loadIndexed(x *headIndex) error {
 	r.commits = commitIndex{}
 	r.items = itemIndex{}
-	r.schemaMu.Lock()
-	r.schemas = x.schemas
-	r.schemaMu.Unlock()
+	r.schemas, r.lastSchema = x.schemas, nil
 	r.entries = make([]*node, len(x.nodes))
 	r.list = make([]*itemState, len(x.states))
 	lazies := make([]lazyValue, len(x.states))

@@ -140,39 +140,41 @@ type Repo struct {
 	owner   commit.SessionID // the log's owner (from its header): stored without session bytes
 	log     *logWriter       // nil when read-only
 
-	ordMu     sync.Mutex // held by whoever numbers commits and items (node.c.ord, itemState.ord)
-	schemaMu  sync.Mutex // guards schemas
-	schemas   map[commit.Schema]*commit.Schema
-	mu        sync.RWMutex // guards everything below
-	epoch     uint64       // the log's epoch (from its header; compaction changes it)
-	horizon   int64        // the log's horizon (Unix ms); 0 if never compacted
-	commits   commitIndex
-	items     itemIndex
-	list      []*itemState          // every item in order of first commit, for iteration
-	waiting   map[commit.ID][]*node // id awaited → commits waiting for it to complete
-	entries   []*node               // every commit in log order
-	slab      []byte                // where stored forms are packed (stored.go)
-	fresh     []*node               // commits still holding their decoded form (stored.go)
-	helds     []held                // where nodes' helds are allocated (stored.go)
-	encFrom   int                   // entries before it hold no encoding once durable (stored.go)
-	encHeld   int                   // bytes of encoding held by entries[encFrom:]
-	nodeSlab  []node                // while a replay inserts: where its nodes are allocated
-	decodes   atomic.Int64          // commits decoded again from their encoding or the log (stored.go)
-	rd        logReader             // reads commits not in memory from the log (stored.go)
-	logVer    uint32                // the log's format version (log.go)
-	indexed   uint64                // the log length the head index read at open covers (headindex.go)
-	noIndex   bool                  // load replays the whole log: the index did not fit it
-	unsynced  func() error          // create: the syncs a new log's first record waits for (logWriter.pre)
-	badWhy    map[*node]string      // why each bad node (node.bad) is invalid
-	indexing  bool                  // a head index is being written in the background
-	damageMet atomic.Bool           // a read or compaction met damage: no head index (headindex.go)
-	seq       uint64                // log position after the last commit
-	live      int                   // items whose head is not deleted
-	index     liveIndex             // the live items in key order (index.go)
-	changed   chan struct{}         // closed and replaced when seq advances, if watched
-	watched   atomic.Bool           // someone took changed since it was last replaced
-	damage    []Damage              // damaged ranges found at open (kept in the log only when read-only)
-	closed    bool
+	ordMu sync.Mutex   // held by whoever numbers commits and items (node.c.ord, itemState.ord)
+	mu    sync.RWMutex // guards everything below
+	// schemas holds one copy of each schema, for nodes (internSchema),
+	// and lastSchema the last asked for.
+	schemas    map[commit.Schema]*commit.Schema
+	lastSchema *commit.Schema
+	epoch      uint64 // the log's epoch (from its header; compaction changes it)
+	horizon    int64  // the log's horizon (Unix ms); 0 if never compacted
+	commits    commitIndex
+	items      itemIndex
+	list       []*itemState          // every item in order of first commit, for iteration
+	waiting    map[commit.ID][]*node // id awaited → commits waiting for it to complete
+	entries    []*node               // every commit in log order
+	slab       []byte                // where stored forms are packed (stored.go)
+	fresh      []*node               // commits still holding their decoded form (stored.go)
+	helds      []held                // where nodes' helds are allocated (stored.go)
+	encFrom    int                   // entries before it hold no encoding once durable (stored.go)
+	encHeld    int                   // bytes of encoding held by entries[encFrom:]
+	nodeSlab   []node                // while a replay inserts: where its nodes are allocated
+	decodes    atomic.Int64          // commits decoded again from their encoding or the log (stored.go)
+	rd         logReader             // reads commits not in memory from the log (stored.go)
+	logVer     uint32                // the log's format version (log.go)
+	indexed    uint64                // the log length the head index read at open covers (headindex.go)
+	noIndex    bool                  // load replays the whole log: the index did not fit it
+	unsynced   func() error          // create: the syncs a new log's first record waits for (logWriter.pre)
+	badWhy     map[*node]string      // why each bad node (node.bad) is invalid
+	indexing   bool                  // a head index is being written in the background
+	damageMet  atomic.Bool           // a read or compaction met damage: no head index (headindex.go)
+	seq        uint64                // log position after the last commit
+	live       int                   // items whose head is not deleted
+	index      liveIndex             // the live items in key order (index.go)
+	changed    chan struct{}         // closed and replaced when seq advances, if watched
+	watched    atomic.Bool           // someone took changed since it was last replaced
+	damage     []Damage              // damaged ranges found at open (kept in the log only when read-only)
+	closed     bool
 
 	// prevEpoch is the epoch of the log this one was compacted from;
 	// listed holds, while the log is replayed, the shallow commits of its

@@ -71,19 +71,7 @@ func TestEncodingsBounded(t *testing.T) {
 			written := map[commit.ID][]byte{}
 			write := func(round int) {
 				t.Helper()
-				var ups []Update
-				for i := range 8 {
-					v := item.New(map[string]item.Value{"title": item.String(fmt.Sprint("note ", i, " round ", round)),
-						"n": item.Number(float64(round)), "i": item.Number(float64(i))})
-					ups = append(ups, Update{Key: fmt.Sprint("k", i), Fn: func(Current) (item.Item, commit.Schema, error) { return v, schema, nil }})
-				}
-				cs, err := r.Write(ups...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, c := range cs {
-					written[c.ID()] = c.Encode()
-				}
+				writeNotes(t, r, 8, round, func(i int) string { return fmt.Sprint("note ", i, " round ", round) }, written)
 				if d == Async {
 					if err := r.Flush(); err != nil {
 						t.Fatal(err)
@@ -200,19 +188,7 @@ func TestHistoryHeldEncoded(t *testing.T) {
 				t.Fatal(err)
 			}
 			for round := range 4 {
-				var ups []Update
-				for i := range 20 {
-					v := item.New(map[string]item.Value{"title": item.String(fmt.Sprint("note ", i, " ", round, d)),
-						"n": item.Number(float64(round))})
-					ups = append(ups, Update{Key: fmt.Sprint("k", i), Fn: func(Current) (item.Item, commit.Schema, error) { return v, schema, nil }})
-				}
-				cs, err := r.Write(ups...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, c := range cs {
-					written[c.ID()] = c.Encode()
-				}
+				writeNotes(t, r, 20, round, func(i int) string { return fmt.Sprint("note ", i, " ", round, d) }, written)
 			}
 			// A commit by another session (stored whole, not without the
 			// owner's session) received from a peer.
@@ -261,6 +237,25 @@ func TestHistoryHeldEncoded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// writeNotes writes the items k0 to k(n-1) in one batch, titled by title
+// and numbered round, and records each commit's encoding in written.
+func writeNotes(t *testing.T, r *Repo, n, round int, title func(int) string, written map[commit.ID][]byte) {
+	t.Helper()
+	schema := commit.Schema{NS: "note", Version: 1}
+	var ups []Update
+	for i := range n {
+		v := item.New(map[string]item.Value{"title": item.String(title(i)), "n": item.Number(float64(round))})
+		ups = append(ups, Update{Key: fmt.Sprint("k", i), Fn: func(Current) (item.Item, commit.Schema, error) { return v, schema, nil }})
+	}
+	cs, err := r.Write(ups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		written[c.ID()] = c.Encode()
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 //
 // The graph keeps of every commit what places it (node.c: id, item,
 // parents, time, delta base) and where its record is in the log. Its
-// encoding (node.enc: body and signature) is kept, packed in slabs (the
+// encoding (held.enc: body and signature) is kept, packed in slabs (the
 // arenas replay decoded the log into, or the repository's own slab for
 // commits inserted later), only for the newest commits: once the
 // encodings held pass encBudget bytes, those of the oldest durable
@@ -32,8 +32,9 @@ import (
 // replay that inserts and then settles an item decodes nothing twice.
 // After that, whoever needs a commit's contents (its value at a merge or
 // a delta's base, History, Commit and CommitsSince for sync, compaction)
-// decodes it from enc (commitOf). A commit that is not stored (a write's
-// pending head, tentative.go) keeps its decoded form.
+// decodes it from its encoding or reads it from the log (commitOf). A
+// commit that is not stored (a write's pending head, tentative.go) keeps
+// its decoded form.
 //
 // Slabs are append-only and never written again once a commit's bytes are
 // in them, so a decoded commit, and the values and keys the graph keeps,

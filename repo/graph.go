@@ -62,7 +62,9 @@ type meta struct {
 	// is complete, the base node's own (link), so a delta pays 8 bytes
 	// for it, not 32.
 	base *commit.ID
-	key  string
+	// key: the item's key; once the commit is in the graph, its item's
+	// own string (itemState.key), so a commit pays 8 bytes for it.
+	key *string
 	// par: the first of np parent ids, which follow it in one array
 	// (Parents): the commit's, or for one parent here, the parent node's
 	// own id (link).
@@ -76,7 +78,13 @@ type meta struct {
 }
 
 func metaOf(c *commit.Commit) meta {
-	m := meta{id: c.ID(), key: c.Key(), time: c.Time(), full: c.IsFull()}
+	key := c.Key()
+	return metaWithKey(c, &key)
+}
+
+// metaWithKey is metaOf with key, which holds c's key.
+func metaWithKey(c *commit.Commit, key *string) meta {
+	m := meta{id: c.ID(), key: key, time: c.Time(), full: c.IsFull()}
 	m.setParents(c.Parents())
 	if !m.full {
 		base := c.Base()
@@ -86,7 +94,7 @@ func metaOf(c *commit.Commit) meta {
 }
 
 func (m *meta) ID() commit.ID        { return m.id }
-func (m *meta) Key() string          { return m.key }
+func (m *meta) Key() string          { return *m.key }
 func (m *meta) Parents() []commit.ID { return unsafe.Slice(m.par, m.np) }
 func (m *meta) Time() int64          { return m.time }
 func (m *meta) IsMerge() bool        { return m.np >= 2 }
@@ -116,16 +124,6 @@ type placed interface {
 	IsFull() bool
 	IsMerge() bool
 	Base() commit.ID
-}
-
-// newNode returns a node for c, holding c decoded (fresh) and, if enc is
-// set, its stored form.
-func (r *Repo) newNode(c *commit.Commit, enc []byte) *node {
-	n := &node{c: metaOf(c), h: r.newHeld(enc, c)}
-	if c.IsFull() {
-		n.schema = r.internSchema(c.Schema())
-	}
-	return n
 }
 
 // placeNode returns a node for c that holds nothing of it but what places
@@ -301,24 +299,25 @@ func (r *Repo) insertEncoded(c *commit.Commit, enc []byte, at logPos) (*node, bo
 	if enc == nil {
 		enc = r.storeLocked(c)
 	}
+	st := r.itemLocked(c.Key())
 	var n *node
 	if len(r.nodeSlab) < cap(r.nodeSlab) { // a replay: nodes allocated at once
 		r.nodeSlab = r.nodeSlab[:len(r.nodeSlab)+1]
 		n = &r.nodeSlab[len(r.nodeSlab)-1]
-		*n = node{c: metaOf(c), h: r.newHeld(enc, c)}
-		if c.IsFull() {
-			n.schema = r.internSchema(c.Schema())
-		}
 	} else {
-		n = r.newNode(c, enc)
+		n = new(node)
+	}
+	// The item's own key: one string per item, not one per commit (nor
+	// its arena).
+	*n = node{c: metaWithKey(c, &st.key), h: r.newHeld(enc, c)}
+	if c.IsFull() {
+		n.schema = r.internSchema(c.Schema())
 	}
 	n.seq, n.size, n.idx = at.end, at.size, at.idx
 	r.fresh = append(r.fresh, n)
 	r.commits.add(n)
 	r.entries = append(r.entries, n)
 	r.encHeld += len(enc)
-	st := r.itemLocked(c.Key())
-	n.c.key = st.key // one string per item, not one per commit (nor its arena)
 	e, listed := r.listedEntry(c)
 	for i, p := range c.Parents() {
 		if listed && i < 64 && e.absent&(1<<i) != 0 && r.commits.get(p) == nil {
@@ -483,7 +482,7 @@ func (r *Repo) link(n *node) error {
 		n.gen = e.gen
 	}
 	if c.IsFull() {
-		return nil // n.schema is the commit's own (newNode)
+		return nil // n.schema is the commit's own (insertEncoded, placeNode)
 	}
 	b := r.commits.get(c.Base())
 	switch {

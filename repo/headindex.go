@@ -168,7 +168,7 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	}
 	itemOf := make([]uint32, len(ents))
 	for i, n := range ents {
-		st := r.items.get(n.c.key)
+		st := r.items.get(n.c.Key())
 		if st == nil {
 			return nil, fmt.Errorf("%w: commit %s of no item", errIndex, n.c.id.Short())
 		}
@@ -492,7 +492,7 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	r := 0
 	for i := range x.nodes {
 		n := &x.nodes[i]
-		n.c.key = x.states[items[i]].key
+		n.c.key = &x.states[items[i]].key
 		ps := n.c.Parents()
 		for j := range ps {
 			k := refs[r]

@@ -1117,7 +1117,7 @@ func ixLazy(t *testing.T, logs *ixLogs) (r *Repo, path string, damaged commit.ID
 	}
 	r.mu.RLock()
 	st := r.items.get("hot")
-	i := slices.IndexFunc(r.entries, func(n *node) bool { return n.c.key == "hot" })
+	i := slices.IndexFunc(r.entries, func(n *node) bool { return n.c.Key() == "hot" })
 	n := r.entries[i]
 	if n == st.head || n == st.head.base || n.encoding() != nil {
 		t.Fatal("the first commit of hot is its head, its base, or held in memory")
@@ -1316,8 +1316,9 @@ func ixGraph(t *testing.T, r *Repo) []string {
 		c.ord = 0            // scratch of the index encoding
 		c.base = nil         // a pointer: its id is printed
 		c.par, c.np = nil, 0 // likewise
-		out = append(out, fmt.Sprintf("commit %+v base id %s parents %x seq %d size %d idx %d gen %d depth %d shallow %v base %s schema %v",
-			c, n.c.Base(), n.c.Parents(), n.seq, n.size, n.idx, n.gen, n.depth, n.shallow, base, n.schemaOf()))
+		c.key = nil          // likewise
+		out = append(out, fmt.Sprintf("commit %+v key %q base id %s parents %x seq %d size %d idx %d gen %d depth %d shallow %v base %s schema %v",
+			c, n.c.Key(), n.c.Base(), n.c.Parents(), n.seq, n.size, n.idx, n.gen, n.depth, n.shallow, base, n.schemaOf()))
 	}
 	for _, st := range r.list {
 		var head commit.ID

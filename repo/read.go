@@ -377,7 +377,7 @@ func (r *Repo) StampsSince(seq uint64) ([]Stamp, uint64) {
 		if n.bad || n.out {
 			continue
 		}
-		out = append(out, Stamp{n.c.id, n.c.key, n.c.time})
+		out = append(out, Stamp{n.c.id, *n.c.key, n.c.time})
 	}
 	return out, r.seq
 }

@@ -25,7 +25,7 @@ func checkReleased(t *testing.T, r *Repo, written map[commit.ID][]byte) {
 	held := 0
 	for i, n := range r.entries {
 		if n.decoded() != nil {
-			t.Fatalf("commit %s of %s still holds its decoded form", n.c.id.Short(), n.c.key)
+			t.Fatalf("commit %s of %s still holds its decoded form", n.c.id.Short(), n.c.Key())
 		}
 		switch {
 		case i < r.encFrom && n.encoding() != nil:

@@ -1416,3 +1416,64 @@ func TestIndexReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexParentsBounded: an index that gives a commit more parents than
+// a commit may have (commit.MaxParents) is refused, and one at the bound
+// decodes with every parent.
+func TestIndexParentsBounded(t *testing.T) {
+	build := func(parents int) []byte {
+		b := make([]byte, indexHeaderSize)
+		copy(b, indexMagic[:])
+		le := binary.LittleEndian
+		le.PutUint32(b[8:], indexVersion)
+		le.PutUint64(b[20:], HeaderSize+recHeadSize+100) // covered
+		le.PutUint64(b[28:], HeaderSize+100)             // anchor
+		str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+		b = binary.AppendUvarint(b, 1)
+		str("note")
+		b = binary.AppendUvarint(b, 1) // items
+		b = binary.AppendUvarint(b, 1) // commits
+		b = binary.AppendUvarint(b, 0) // its item
+		b = append(b, bytes.Repeat([]byte{7}, 32)...)
+		b = append(b, 1) // full
+		b = binary.AppendVarint(b, 1700000000000)
+		b = binary.AppendUvarint(b, uint64(parents))
+		for i := range parents {
+			b = append(b, 0) // not here: the id follows
+			b = append(b, byte(i), byte(i>>8), 9)
+			b = append(b, make([]byte, 29)...)
+		}
+		b = binary.AppendUvarint(b, 0) // namespace
+		b = binary.AppendUvarint(b, 1) // version
+		b = binary.AppendUvarint(b, HeaderSize+100)
+		b = binary.AppendUvarint(b, 100) // record length
+		b = binary.AppendUvarint(b, 0)   // place
+		b = binary.AppendUvarint(b, 2)   // generation
+		b = binary.AppendUvarint(b, 0)   // depth
+		str("k")
+		b = binary.AppendUvarint(b, 1) // leaves
+		b = binary.AppendUvarint(b, 1)
+		b = binary.AppendUvarint(b, 1) // head
+		b = append(b, 0)
+		v, err := item.AppendItem(nil, item.New(map[string]item.Value{"t": item.String("x")}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+		b = binary.AppendUvarint(b, 1) // live
+		b = binary.AppendUvarint(b, 0)
+		return le.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	}
+	x, err := decodeIndex(build(commit.MaxParents))
+	if err != nil {
+		t.Fatalf("%d parents: %v", commit.MaxParents, err)
+	}
+	last := commit.MaxParents - 1
+	if ps := x.nodes[0].c.Parents(); len(ps) != commit.MaxParents || ps[last][0] != byte(last) || ps[last][1] != byte(last>>8) {
+		t.Fatalf("%d parents decoded as %d", commit.MaxParents, len(ps))
+	}
+	if _, err := decodeIndex(build(commit.MaxParents + 1)); err == nil || !strings.Contains(err.Error(), "parents") {
+		t.Fatalf("%d parents: %v, want refused", commit.MaxParents+1, err)
+	}
+}

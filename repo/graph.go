@@ -22,11 +22,12 @@ const maxChain = 20
 // top bit means "stale", so it is 63, not 64.
 const maxMergeLeaves = 63
 
-// node is a commit in memory with what the graph knows about it. It holds
-// the commit's identity and place (c) and its stored encoding (enc); the
-// decoded commit, with its value or delta, is held only while fresh (full)
-// and decoded again from enc when asked (commitOf), so history costs its
-// encoded size, not its decoded one.
+// node is a commit in memory with what the graph knows about it: the
+// commit's identity and place (c), and where its record is in the log. Its
+// encoding is held only for the newest commits, and its decoded form only
+// while fresh (h, stored.go); otherwise it is decoded again, or read from
+// the log, when asked (commitOf). So history costs a fixed 128 bytes per
+// commit here, not its encoded or decoded size.
 type node struct {
 	c meta
 	// h: the commit's encoding and decoded form, while the repository
@@ -98,6 +99,13 @@ func (m *meta) Key() string          { return *m.key }
 func (m *meta) Parents() []commit.ID { return unsafe.Slice(m.par, m.np) }
 func (m *meta) Time() int64          { return m.time }
 func (m *meta) IsMerge() bool        { return m.np >= 2 }
+func (m *meta) IsFull() bool         { return m.full }
+func (m *meta) Base() commit.ID {
+	if m.base == nil {
+		return commit.ID{}
+	}
+	return *m.base
+}
 
 // setParents makes ps, of at most commit.MaxParents ids, the parents.
 func (m *meta) setParents(ps []commit.ID) {
@@ -106,13 +114,6 @@ func (m *meta) setParents(ps []commit.ID) {
 		return
 	}
 	m.par, m.np = &ps[0], uint16(len(ps))
-}
-func (m *meta) IsFull() bool { return m.full }
-func (m *meta) Base() commit.ID {
-	if m.base == nil {
-		return commit.ID{}
-	}
-	return *m.base
 }
 
 // placed is what a commit and its meta share: what places it in the graph.

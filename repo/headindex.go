@@ -284,11 +284,19 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	// The live items in key order, so that an open need not sort them.
 	b = binary.AppendUvarint(b, uint64(r.live))
 	n := 0
+	listed := true
 	r.ascendLocked(RangeSpec{}, func(st *itemState) bool {
+		if st.ord == 0 || int(st.ord) > len(list) || list[st.ord-1] != st {
+			listed = false // not numbered above
+			return false
+		}
 		b = binary.AppendUvarint(b, uint64(st.ord-1))
 		n++
 		return true
 	})
+	if !listed {
+		return nil, fmt.Errorf("%w: a live item is not among the items", errIndex)
+	}
 	if n != r.live {
 		return nil, fmt.Errorf("%w: %d live items in key order, %d counted", errIndex, n, r.live)
 	}

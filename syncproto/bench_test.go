@@ -204,6 +204,25 @@ func BenchmarkNewOne100k(b *testing.B) {
 	w.report(b)
 }
 
+// BenchmarkFirstContact100k: 100,000 in sync, then 1 new commit on the
+// client, synced by a Syncer with no resume point (a first contact: every
+// commit's stamp compared on each side).
+func BenchmarkFirstContact100k(b *testing.B) {
+	p := big100k()
+	rng := rand.New(rand.NewPCG(7, 8))
+	resp := serve(b, p.srv, nil)
+	var w wire
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		raw := rawSize(update(b, p.cli, rng, p.n, 1))
+		s := newSyncer(b, syncproto.Loopback(resp), &syncproto.SyncerOptions{RepairEvery: -1})
+		b.StartTimer()
+		w.add(syncOnce(b, s, p.cli), raw)
+	}
+	w.report(b)
+}
+
 // BenchmarkRepair10k: a repair sync (full Bloom round) of 10,000 commits
 // in sync, the periodic cost of Options.RepairEvery.
 func BenchmarkRepair10k(b *testing.B) {

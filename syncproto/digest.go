@@ -330,15 +330,16 @@ func (c *states) of(r Repo) State {
 	if sr, ok := r.(StateReporter); ok {
 		return sr.SyncState()
 	}
-	st, _ := c.at(r, 0, 0)
+	st, _ := c.at(r, 0, 0, stampsSince)
 	return st
 }
 
 // at returns r's current state with its Count and Digest over the commits
 // from horizon h on (all if h is 0), and its set from horizon g on, both
-// at the same sequence number. A StateReporter's own state is used for
+// at the same sequence number. It lists commits with list (stampsSince,
+// or a sync's own memo of it). A StateReporter's own state is used for
 // horizon 0 only.
-func (c *states) at(r Repo, h, g int64) (State, set) {
+func (c *states) at(r Repo, h, g int64, list lister) (State, set) {
 	if sr, ok := r.(StateReporter); ok && h <= 0 && g <= 0 {
 		st := sr.SyncState()
 		return st, set{st.Digest, st.Count}
@@ -346,11 +347,11 @@ func (c *states) at(r Repo, h, g int64) (State, set) {
 	e := c.entry(r)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.update(r)
+	e.update(r, list)
 	if len(e.t.missingCuts(h, g)) > 0 {
 		// Count again from the start, adding the cuts as it goes.
 		e.ok = false
-		e.update(r, h, g)
+		e.update(r, list, h, g)
 	}
 	st := e.st
 	in := e.t.above(h)
@@ -384,13 +385,13 @@ func (c *states) entry(r Repo) *stateEntry {
 // update brings the entry up to r's current sequence number. If it
 // starts again from the beginning, it keeps the cuts of the horizons it
 // had and of cuts. The caller holds e.mu.
-func (e *stateEntry) update(r Repo, cuts ...int64) {
+func (e *stateEntry) update(r Repo, list lister, cuts ...int64) {
 	for {
 		xs := excludedSeq(r)
 		if epoch := r.Epoch(); !e.ok || e.st.Epoch != epoch || xs > e.st.Seq {
 			e.st, e.ok, e.t = State{Epoch: epoch}, true, e.t.emptied(cuts...)
 		}
-		fresh, cur := stampsSince(r, e.st.Seq)
+		fresh, cur := list(r, e.st.Seq)
 		if excludedSeq(r) != xs {
 			// An exclusion changed commits while they were read: the
 			// list may hold some that left, or miss some that came back.

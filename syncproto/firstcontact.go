@@ -152,7 +152,7 @@ func (u *run) sketchDiff() uint64 {
 // the older commits the server kept (see Horizons).
 func (u *run) sketchHorizon(h int64, st State) (int64, State) {
 	if fc := u.fc; fc != nil && fc.pin && fc.h != h && !u.cold {
-		st, _ = u.states.at(u.Repo, fc.h, 0)
+		st, _ = u.states.at(u.Repo, fc.h, 0, u.stampsSince)
 		return fc.h, st
 	}
 	return h, st
@@ -226,10 +226,10 @@ func (fc *contact) start(h int64) { fc.started, fc.h = true, h }
 // symbols stored is in it, which is right: those are commits of the
 // server's set (asked for by id), and the decoder then finds them on
 // neither side.
-func (fc *contact) load(r Repo) {
+func (fc *contact) load(all []repo.Stamp) {
 	fc.enc = riblt.NewEncoder(fc.key)
 	fc.dec = riblt.NewDecoder(fc.key, sketchDecoderOptions)
-	ids := idsFrom(r, fc.h)
+	ids := idsFrom(all, fc.h)
 	for _, id := range ids {
 		fc.enc.Add(id)
 		fc.dec.Add(id)
@@ -306,7 +306,7 @@ func (u *run) sketchPush(local []uint64) []*commit.Commit {
 	}
 	var cand []*commit.Commit
 	if len(only) > 0 {
-		all, _ := stampsSince(u.Repo, 0)
+		all := u.allStamps()
 		var pick []repo.Stamp
 		for _, s := range all {
 			if (u.fc.h > 0 && s.Time < u.fc.h) || (u.srv.Horizon > 0 && s.Time < u.srv.Horizon) {
@@ -337,7 +337,7 @@ func (u *run) takeSymbols(p *RepoResponse) {
 		return
 	}
 	if fc.dec == nil {
-		fc.load(u.Repo)
+		fc.load(u.allStamps())
 	}
 	fc.pin = true
 	fc.recv = append(fc.recv, p.Symbols.Symbols...)

@@ -399,7 +399,7 @@ func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q 
 	}
 	h := horizonOf(r)
 	if v == nil {
-		st, at := s.states.at(r, q.Horizon, h)
+		st, at := s.states.at(r, q.Horizon, h, stampsSince)
 		return s.answer(&scope{r: r, h: h}, st, at, q, rejected, got, budget), nil
 	}
 	vs := s.views.of(r, v.Key())

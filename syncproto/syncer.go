@@ -351,6 +351,8 @@ type run struct {
 
 	fc *contact // the rateless exchange of first contact, while it lasts
 
+	stamps stampMemo // the local commits' stamps, listed once per sync
+
 	done bool
 	err  error
 	next Resume // the resume point to store once done
@@ -377,7 +379,7 @@ func (s *Syncer) newRun(l Local) *run {
 // answer showed it lacks, and a filter unless that will make both sides
 // equal.
 func (u *run) request(roundsLeft int, budget *int) RepoRequest {
-	st, all := u.states.at(u.Repo, u.h, 0)
+	st, all := u.states.at(u.Repo, u.h, 0, u.stampsSince)
 	if u.srv == nil && all.n == 0 {
 		u.cold = true
 	}
@@ -405,7 +407,7 @@ func (u *run) request(roundsLeft int, budget *int) RepoRequest {
 	push, u.backlog = fit(push, budget)
 	q.Commits = encodeAll(push)
 	if q.Resume == nil && q.Sketch == nil && st.Count > 0 && (u.srv == nil || !u.equalAfter(st, h, push)) {
-		q.Filter = filterOf(idsFrom(u.Repo, h), max(u.diff(st, h), u.sketchDiff()), roundsLeft)
+		q.Filter = filterOf(idsFrom(u.allStamps(), h), max(u.diff(st, h), u.sketchDiff()), roundsLeft)
 	}
 	u.lastSeq, u.lastLog, u.lastH = st.Seq, u.Repo.Epoch(), h
 	return q
@@ -422,7 +424,7 @@ func (u *run) toPush() []*commit.Commit {
 	var cand []*commit.Commit
 	if f := u.srv.Filter; f != nil {
 		// Stamps first: only the commits the filter lacks are read.
-		all, _ := stampsSince(u.Repo, 0)
+		all := u.allStamps()
 		pool := make([]repo.Stamp, 0, len(all))
 		for _, s := range all {
 			if (u.srv.Horizon <= 0 || s.Time >= u.srv.Horizon) && !u.got[s.ID] {
@@ -587,7 +589,7 @@ func (u *run) handle(p *RepoResponse, st *Stats) {
 	} else {
 		u.h = p.Horizon
 	}
-	now, _ := u.states.at(u.Repo, h, 0)
+	now, _ := u.states.at(u.Repo, h, 0, u.stampsSince)
 	srv, ok := u.server(p, h)
 	if !ok || srv != u.local(now, h) || p.More || len(u.backlog) > 0 || u.unasked() {
 		u.srv = p
@@ -693,7 +695,7 @@ func (u *run) ackedBefore(h int64) map[commit.ID]bool {
 	if !u.ok || u.Repo.Epoch() != u.resume.LocalEpoch {
 		return out
 	}
-	all, _ := stampsSince(u.Repo, 0)
+	all := u.allStamps()
 	// After all: a commit written between the calls is in after only,
 	// so never taken as acknowledged.
 	after, _ := stampsSince(u.Repo, u.resume.LocalSeq)
@@ -885,10 +887,9 @@ func (u *run) heldOutside(encs [][]byte, st *Stats) {
 	}
 }
 
-// idsFrom returns the ids of every commit r holds from horizon h on (all
+// idsFrom returns the ids of the commits ss stamps from horizon h on (all
 // of them for 0).
-func idsFrom(r Repo, h int64) []commit.ID {
-	ss, _ := stampsSince(r, 0)
+func idsFrom(ss []repo.Stamp, h int64) []commit.ID {
 	out := make([]commit.ID, 0, len(ss))
 	for _, s := range ss {
 		if h <= 0 || s.Time >= h {

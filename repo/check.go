@@ -207,7 +207,7 @@ func (r *Repo) checkItem(st *itemState, nodes []*node) []Problem {
 				What: fmt.Sprintf("excluded is %v, recomputed from the exclusions %v", n.out, out[n])})
 		}
 	}
-	for _, l := range st.leaves {
+	for _, l := range st.leaves() {
 		if out[l] {
 			ps = append(ps, Problem{Offset: int64(l.seq), Item: st.key, Commit: l.c.ID(),
 				What: "leaf is excluded, or descends from an excluded commit"})
@@ -232,8 +232,8 @@ func (r *Repo) checkItem(st *itemState, nodes []*node) []Problem {
 		}
 	}
 	slices.SortFunc(leaves, byID)
-	if !slices.Equal(leaves, st.leaves) {
-		p.What = fmt.Sprintf("leaves are %d commits, recomputed %d", len(st.leaves), len(leaves))
+	if !slices.Equal(leaves, st.leaves()) {
+		p.What = fmt.Sprintf("leaves are %d commits, recomputed %d", len(st.leaves()), len(leaves))
 		return []Problem{p}
 	}
 	if st.head == nil {

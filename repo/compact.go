@@ -1146,7 +1146,7 @@ func (r *Repo) rebuildItemLocked(st *itemState, nodes []*node) {
 	}
 	st.setRare(pending, outs)
 	slices.SortFunc(leaves, byID)
-	st.leaves = leaves
+	st.setLeaves(leaves)
 	r.settleItem(st)
 	if len(nodes) == 0 {
 		r.items.remove(st.key)

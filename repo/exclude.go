@@ -494,7 +494,7 @@ func (r *Repo) reexcludeLocked(st *itemState) {
 	}
 	st.setRare(st.pendingList(), outs)
 	slices.SortFunc(leaves, byID)
-	st.leaves = leaves
+	st.setLeaves(leaves)
 }
 
 // overOutLocked reports whether a commit not in the graph yet builds on an

@@ -166,28 +166,65 @@ func (r *Repo) internSchema(s commit.Schema) *commit.Schema {
 
 // itemState is one item's graph.
 type itemState struct {
-	key    string
-	leaves []*node   // complete commits with no complete child, sorted by id
-	leaf1  [1]*node  // backing array for the usual single leaf
-	rare   *itemRare // what few items have; nil if none
-	head   *node     // the leaf whose value is the item's value
-	value  item.Item // the head's value, unless lazy holds it
+	key string
+	// leaf1 holds the item's leaf when it has one only, as most do; the
+	// leaves of one with several are in rare (see leaves).
+	leaf1 [1]*node
+	rare  *itemRare // what few items have; nil if none
+	head  *node     // the leaf whose value is the item's value
+	value item.Item // the head's value, unless lazy holds it
 	// lazy, if set, holds the head's value still encoded, as the head
 	// index gave it (headindex.go): decoded at its first read. Whoever
 	// sets value clears it.
 	lazy atomic.Pointer[lazyValue]
-	// base and baseValue: when the head is a delta, its full snapshot and
-	// that snapshot's value, so that a write's delta and the next head's
-	// value need no decoding (stored.go); nil when the head is full.
-	base      *node
-	baseValue item.Item
-	ord       uint32 // 1 + the item's place as the last head index encoded numbered it (headindex.go)
+	// base: when the head is a delta, its full snapshot and that
+	// snapshot's value, so that a write's delta and the next head's value
+	// need no decoding (stored.go); nil when the head is full, or its
+	// value came from the head index and no write has needed it yet.
+	base *knownValue
+	ord  uint32 // 1 + the item's place as the last head index encoded numbered it (headindex.go)
 }
 
 // itemRare holds what few items have, so that the rest do not pay for it.
 type itemRare struct {
+	leaves  []*node // the leaves of an item with several (see itemState.leaves)
 	pending []*node // commits that were incomplete when inserted (pruned by insert)
 	out     []*node // complete commits that are excluded, outside the graph
+}
+
+// leaves returns the item's leaves: its complete commits with no complete
+// child, sorted by id. The slice is the item's own: a caller that changes
+// it (holding r.mu for writing) stores the result with setLeaves.
+func (st *itemState) leaves() []*node {
+	switch {
+	case st.rare != nil && len(st.rare.leaves) > 1:
+		return st.rare.leaves
+	case st.leaf1[0] != nil:
+		return st.leaf1[:]
+	}
+	return st.leaf1[:0]
+}
+
+// setLeaves sets the item's leaves, sorted by id. ls may be built on
+// leaf1 (st.leaf1[:0], appended to). r.mu must be held for writing.
+func (st *itemState) setLeaves(ls []*node) {
+	if len(ls) > 1 {
+		st.leaf1[0] = nil
+		if st.rare == nil {
+			st.rare = &itemRare{}
+		}
+		st.rare.leaves = ls
+		return
+	}
+	var one *node // ls may be st.leaf1[:]
+	if len(ls) == 1 {
+		one = ls[0]
+	}
+	st.leaf1[0] = one
+	if st.rare != nil && st.rare.leaves != nil {
+		st.rare.leaves = nil
+		st.setRare(st.rare.pending, st.rare.out) // drops rare if it holds nothing else
+	}
 }
 
 // pendingList returns the item's commits that were incomplete when
@@ -210,13 +247,17 @@ func (st *itemState) outList() []*node {
 // setRare sets the item's pending and excluded commits, keeping nothing
 // for an item that has neither.
 func (st *itemState) setRare(pending, out []*node) {
+	var leaves []*node
+	if st.rare != nil && len(st.rare.leaves) > 1 {
+		leaves = st.rare.leaves
+	}
 	switch {
-	case len(pending) == 0 && len(out) == 0:
+	case len(pending) == 0 && len(out) == 0 && leaves == nil:
 		st.rare = nil
 	case st.rare == nil:
 		st.rare = &itemRare{pending: pending, out: out}
 	default:
-		st.rare.pending, st.rare.out = pending, out
+		st.rare.leaves, st.rare.pending, st.rare.out = leaves, pending, out
 	}
 }
 
@@ -270,7 +311,6 @@ func (r *Repo) itemLocked(key string) *itemState {
 	st := r.items.get(key)
 	if st == nil {
 		st = &itemState{key: key}
-		st.leaves = st.leaf1[:0]
 		r.items.add(st)
 		r.list = append(r.list, st)
 	}
@@ -407,14 +447,14 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 		r.outPending(n)
 		return true
 	}
-	st.leaves = slices.DeleteFunc(st.leaves, func(l *node) bool {
+	leaves := slices.DeleteFunc(st.leaves(), func(l *node) bool {
 		_, isParent := slices.BinarySearchFunc(n.c.Parents(), l.c.ID(), commit.CompareIDs)
 		return isParent
 	})
 	// A child waits for its parents to complete, so n has no complete child
 	// yet: it is a leaf.
-	i, _ := slices.BinarySearchFunc(st.leaves, n, byID)
-	st.leaves = slices.Insert(st.leaves, i, n)
+	i, _ := slices.BinarySearchFunc(leaves, n, byID)
+	st.setLeaves(slices.Insert(leaves, i, n))
 	return true
 }
 
@@ -423,7 +463,7 @@ func (r *Repo) completeOne(n *node, wasPending bool) bool {
 // those still pending or bad.
 func (r *Repo) itemNodes(st *itemState) []*node {
 	seen := map[*node]bool{}
-	stack := slices.Concat(st.leaves, st.outList())
+	stack := slices.Concat(st.leaves(), st.outList())
 	var out []*node
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]

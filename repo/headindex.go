@@ -257,8 +257,9 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	}
 	for _, st := range list {
 		str(st.key)
-		b = binary.AppendUvarint(b, uint64(len(st.leaves)))
-		for _, l := range st.leaves {
+		leaves := st.leaves()
+		b = binary.AppendUvarint(b, uint64(len(leaves)))
+		for _, l := range leaves {
 			b = binary.AppendUvarint(b, uint64(ref(l)))
 		}
 		if st.head == nil {
@@ -443,15 +444,16 @@ func decodeIndex(b []byte) (*headIndex, error) {
 		if len(keys[i]) == 0 {
 			d.fail("item %d without a key", i)
 		}
-		st.leaves = st.leaf1[:0]
+		leaves := st.leaf1[:0]
 		for range d.count(1) {
 			k := d.below(nCommits + 1)
 			if k == 0 {
 				d.fail("item %d with a leaf not here", i)
 				break
 			}
-			st.leaves = append(st.leaves, &x.nodes[k-1])
+			leaves = append(leaves, &x.nodes[k-1])
 		}
+		st.setLeaves(leaves)
 		if k := d.below(nCommits + 1); k > 0 {
 			st.head = &x.nodes[k-1]
 			switch d.byte() {
@@ -463,7 +465,7 @@ func decodeIndex(b []byte) (*headIndex, error) {
 			}
 			x.values[i] = d.bytes()
 			nVals += len(x.values[i])
-			if !slices.Contains(st.leaves, st.head) {
+			if !slices.Contains(st.leaves(), st.head) {
 				d.fail("the head of item %d is not a leaf", i)
 			}
 		}

@@ -1330,8 +1330,8 @@ func ixGraph(t *testing.T, r *Repo) []string {
 				t.Fatal(err)
 			}
 		}
-		leaves := make([]commit.ID, len(st.leaves))
-		for i, l := range st.leaves {
+		leaves := make([]commit.ID, len(st.leaves()))
+		for i, l := range st.leaves() {
 			leaves[i] = l.c.id
 		}
 		out = append(out, fmt.Sprintf("item %q leaves %v head %s value %x", st.key, leaves, head, v))

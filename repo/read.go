@@ -68,7 +68,7 @@ func (r *Repo) Leaves(key string) []commit.ID {
 	defer r.mu.RUnlock()
 	var out []commit.ID
 	if st := r.items.get(key); st != nil {
-		for _, l := range st.leaves {
+		for _, l := range st.leaves() {
 			out = append(out, l.c.ID())
 		}
 	}

@@ -185,7 +185,7 @@ func (r *Repo) releaseReplayedLocked() {
 		if n.decoded() == nil {
 			continue
 		}
-		if st := r.items.get(n.c.Key()); n.encoding() == nil || st != nil && slices.Contains(st.leaves, n) {
+		if st := r.items.get(n.c.Key()); n.encoding() == nil || st != nil && slices.Contains(st.leaves(), n) {
 			keep = append(keep, n)
 			continue
 		}

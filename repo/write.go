@@ -183,8 +183,8 @@ func (r *Repo) stageLocked(updates []Update) (stages, error) {
 		if head, v, ok := r.headLocked(u.Key); ok {
 			s.head, s.Exists, s.Head = head, true, head.c.ID()
 			s.Value, s.Schema, s.orig = v, head.schemaOf(), v
-			if it := r.items.get(u.Key); it != nil && it.base != nil && head.base == it.base {
-				s.base = knownValue{it.base, it.baseValue}
+			if it := r.items.get(u.Key); it != nil && it.base != nil && head.base == it.base.n {
+				s.base = *it.base
 			}
 		}
 		st.add(s)
@@ -505,8 +505,9 @@ func (r *Repo) settleKeys(keys map[string]bool) {
 }
 
 func (r *Repo) settleItem(st *itemState) {
-	for len(st.leaves) > 1 && r.log != nil {
-		mc, err := r.computeMerge(st.key, st.leaves[:min(len(st.leaves), maxMergeLeaves)])
+	for len(st.leaves()) > 1 && r.log != nil {
+		leaves := st.leaves()
+		mc, err := r.computeMerge(st.key, leaves[:min(len(leaves), maxMergeLeaves)])
 		if err == nil && r.held[mc.ID()] {
 			break // written, joins the graph when durable
 		}
@@ -535,7 +536,7 @@ func (r *Repo) settleItem(st *itemState) {
 // its value; an item without leaves (every commit excluded) has no head.
 func (r *Repo) setHead(st *itemState) {
 	var head *node
-	for _, l := range st.leaves {
+	for _, l := range st.leaves() {
 		if head == nil || cmp.Or(cmp.Compare(l.c.Time(), head.c.Time()), byID(l, head)) > 0 {
 			head = l
 		}
@@ -548,7 +549,7 @@ func (r *Repo) setHead(st *itemState) {
 			r.live--
 			r.index.update(st, false)
 		}
-		st.head, st.base, st.baseValue = nil, nil, item.Item{}
+		st.head, st.base = nil, nil
 		st.setValue(item.Item{})
 		return
 	}
@@ -579,7 +580,7 @@ func (r *Repo) headValue(st *itemState, head *node) (item.Item, error) {
 		return item.Item{}, err
 	}
 	if c.IsFull() {
-		st.base, st.baseValue = nil, item.Item{}
+		st.base = nil
 		return c.Value(), nil
 	}
 	bv, ok := st.knownValue(r, head.base)
@@ -592,7 +593,9 @@ func (r *Repo) headValue(st *itemState, head *node) (item.Item, error) {
 	}
 	v, err := item.Patch(bv, c.Delta())
 	if err == nil {
-		st.base, st.baseValue = head.base, bv
+		if st.base == nil || st.base.n != head.base {
+			st.base = &knownValue{head.base, bv}
+		}
 	}
 	return v, err
 }
@@ -604,8 +607,8 @@ func (st *itemState) knownValue(r *Repo, n *node) (item.Item, bool) {
 	case n == nil:
 	case n == st.head:
 		return st.val(r), true
-	case n == st.base:
-		return st.baseValue, true
+	case st.base != nil && n == st.base.n:
+		return st.base.v, true
 	}
 	return item.Item{}, false
 }

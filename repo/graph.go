@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -264,9 +263,8 @@ func (st *itemState) setRare(pending, out []*node) {
 // lazyValue is a head value decoded at its first read.
 type lazyValue struct {
 	enc     []byte
-	deleted bool // the value is a deletion (the index says so)
-	once    sync.Once
-	v       item.Item
+	deleted bool                      // the value is a deletion (the index says so)
+	dec     atomic.Pointer[item.Item] // the value, once decoded
 }
 
 // val returns the head's value. r.mu must be held (read or write).
@@ -275,21 +273,39 @@ func (st *itemState) val(r *Repo) item.Item {
 	if lz == nil {
 		return st.value
 	}
-	lz.once.Do(func() {
-		d := item.NewSharingDecoder(lz.enc, nil)
-		lz.v = d.Item()
-		d.End()
-		if err := d.Err(); err != nil {
-			// The index's copy does not decode: the head commit in the
-			// log holds the value.
-			r.opts.Logger.Error("head index: value does not decode; reading it from the log", "path", r.path, "item", st.key, "err", err)
-			r.removeIndex()
-			if lz.v, err = r.valueOf(st.head); err != nil {
-				r.opts.Logger.Error("read head", "path", r.path, "item", st.key, "err", err)
-			}
-		}
-	})
-	return lz.v
+	if v := lz.dec.Load(); v != nil {
+		return *v
+	}
+	return st.decode(r, lz)
+}
+
+// decode decodes a lazy head value. Readers that meet it undecoded at
+// once decode it each, and all return the first one stored. A copy that
+// does not decode is read from the head commit in the log instead, once,
+// under r.lazyMu.
+func (st *itemState) decode(r *Repo, lz *lazyValue) item.Item {
+	d := item.NewSharingDecoder(lz.enc, nil)
+	v := d.Item()
+	d.End()
+	err := d.Err()
+	if err == nil {
+		lz.dec.CompareAndSwap(nil, &v)
+		return *lz.dec.Load()
+	}
+	r.lazyMu.Lock()
+	defer r.lazyMu.Unlock()
+	if v := lz.dec.Load(); v != nil {
+		return *v
+	}
+	// The index's copy does not decode: the head commit in the log holds
+	// the value.
+	r.opts.Logger.Error("head index: value does not decode; reading it from the log", "path", r.path, "item", st.key, "err", err)
+	r.removeIndex()
+	if v, err = r.valueOf(st.head); err != nil {
+		r.opts.Logger.Error("read head", "path", r.path, "item", st.key, "err", err)
+	}
+	lz.dec.Store(&v)
+	return v
 }
 
 // deleted reports whether the head's value is a deletion, without

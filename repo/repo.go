@@ -140,8 +140,9 @@ type Repo struct {
 	owner   commit.SessionID // the log's owner (from its header): stored without session bytes
 	log     *logWriter       // nil when read-only
 
-	ordMu sync.Mutex   // held by whoever numbers commits and items (node.c.ord, itemState.ord)
-	mu    sync.RWMutex // guards everything below
+	ordMu  sync.Mutex   // held by whoever numbers commits and items (node.c.ord, itemState.ord)
+	lazyMu sync.Mutex   // held to read from the log a lazy head value that does not decode (itemState.decode)
+	mu     sync.RWMutex // guards everything below
 	// schemas holds one copy of each schema, for nodes (internSchema),
 	// and lastSchema the last asked for.
 	schemas    map[commit.Schema]*commit.Schema

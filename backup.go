@@ -40,6 +40,9 @@ func (db *DB) Backup(ctx context.Context, dest string) error {
 	if db.isClosed() {
 		return ErrClosed
 	}
+	if err := db.saveKey(); err != nil { // the copy holds it
+		return fmt.Errorf("goatdb: backup: %w", err)
+	}
 	if err := db.backupDest(dest); err != nil {
 		return fmt.Errorf("goatdb: backup to %s: %w", dest, err)
 	}

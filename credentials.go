@@ -123,6 +123,9 @@ func (f *credFile) write(m map[string]credential) error {
 	if err != nil {
 		return err
 	}
+	if err := f.db.saveKey(); err != nil { // the session the logins certify
+		return err
+	}
 	return vfs.WriteFileAtomic(f.db.fs, f.db.filePath(credFileName), append(b, '\n'), 0o600)
 }
 

@@ -96,9 +96,11 @@
 // # Sessions
 //
 // Each data directory has a session key (DIR/session.key, mode 0600: the
-// Ed25519 seed and public key, so damage is found: ErrSessionKey), created
-// on first open. Its public key is the session id that every commit
-// names; commits are signed with it unless Options.Trusted is set.
+// Ed25519 seed and public key, so damage is found: ErrSessionKey), made by
+// the first open and saved at its first use that needs it (a repository
+// opened, a request to a server, DB.Session, Close), so that an open
+// costs no fsync until then. Its public key is the session id that every
+// commit names; commits are signed with it unless Options.Trusted is set.
 //
 // # Sync
 //

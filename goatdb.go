@@ -107,6 +107,11 @@ type DB struct {
 	key     ed25519.PrivateKey
 	session commit.SessionID
 
+	// keyMu guards unsaved: a new session key, and the directories made
+	// for it, not yet durable (saveKey).
+	keyMu   sync.Mutex
+	unsaved func() error
+
 	// mu guards repos, closing, failed, gone and closed; pins go from 0
 	// to 1 only under it (see lifecycle.go).
 	mu       sync.RWMutex
@@ -193,9 +198,11 @@ func (db *DB) open() error {
 	if db.opts.ReadOnly {
 		return db.openReadOnly()
 	}
-	// The directory's entry is made durable before anything in it is
-	// acknowledged.
-	if err := vfs.MkdirAllSync(db.fs, db.dir, 0o755); err != nil {
+	// A new directory's entry, like a new session key, is made durable
+	// at the first use that needs it (saveKey), before anything in the
+	// directory is acknowledged.
+	syncDirs, err := vfs.MkdirAllDeferred(db.fs, db.dir, 0o755)
+	if err != nil {
 		return err
 	}
 	lock, err := db.fs.Lock(db.filePath(lockFile))
@@ -206,16 +213,47 @@ func (db *DB) open() error {
 		return err
 	}
 	db.lock = lock
-	if db.key, err = loadOrCreateKey(db.fs, db.filePath(keyFile)); err != nil {
+	created := false
+	if db.key, created, err = loadOrCreateKey(db.fs, db.filePath(keyFile)); err != nil {
 		return errors.Join(err, lock.Close())
 	}
 	copy(db.session[:], db.key.Public().(ed25519.PublicKey))
+	if created { // else the directories were there, and nothing waits
+		db.unsaved = func() error {
+			if err := syncDirs(); err != nil {
+				return err
+			}
+			return vfs.WriteFileAtomic(db.fs, db.filePath(keyFile), db.key, 0o600)
+		}
+	}
+	return nil
+}
+
+// saveKey makes a new session key durable, with the directories Open made
+// for it: at the first use that needs it, not at Open, so that an
+// instance costs no fsync until it is used. Whatever depends on the key
+// calls it first: opening a repository (whose commits the key signs),
+// talking to a server (which learns the session), saving resume points or
+// logins, a backup, Session and Close. Until then a crash loses the key
+// and nothing else: the next Open makes another. An error is returned
+// again by every later call until a retry succeeds.
+func (db *DB) saveKey() error {
+	db.keyMu.Lock()
+	defer db.keyMu.Unlock()
+	if db.unsaved == nil {
+		return nil
+	}
+	if err := db.unsaved(); err != nil {
+		return fmt.Errorf("goatdb: save the session key in %s: %w", db.dir, err)
+	}
+	db.unsaved = nil
 	return nil
 }
 
 // checkDataDir returns an error matching ErrNotDataDir unless dir is a
 // goatdb data directory: a directory holding the session key, the file
-// every writable open creates first (after the lock) and never removes.
+// a writable open saves at the first use that needs it (saveKey), or at
+// Close, and never removes.
 func checkDataDir(fsys vfs.FS, dir string) error {
 	info, err := fsys.Stat(dir)
 	switch {
@@ -296,8 +334,16 @@ func (noLock) Close() error { return nil }
 func (db *DB) Dir() string { return db.dir }
 
 // Session returns this peer's session id (its Ed25519 public key). It is
-// zero for a read-only database whose directory has no session key.
-func (db *DB) Session() commit.SessionID { return db.session }
+// zero for a read-only database whose directory has no session key. A
+// session key Open made is saved first, so that the id outlives a crash;
+// if that fails, the error is logged and returned by the next use that
+// needs the key.
+func (db *DB) Session() commit.SessionID {
+	if err := db.saveKey(); err != nil {
+		db.opts.Logger.Error("session key", "err", err)
+	}
+	return db.session
+}
 
 // Schemas returns the schema registry.
 func (db *DB) Schemas() *schema.Registry { return db.opts.Schemas }
@@ -321,7 +367,7 @@ func (db *DB) Close() error {
 	db.inflight.Wait() // opens and idle closes under way
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	errs := []error{serr, qerr, db.resumes.save()}
+	errs := []error{serr, qerr, db.saveKey(), db.resumes.save()}
 	for _, h := range db.repos {
 		errs = append(errs, h.r.Close())
 	}
@@ -517,29 +563,27 @@ const (
 	lockFile = "LOCK"
 )
 
-// loadOrCreateKey reads the peer's Ed25519 seed, creating it (mode 0600)
-// on first use.
-func loadOrCreateKey(fsys vfs.FS, path string) (ed25519.PrivateKey, error) {
+// loadOrCreateKey reads the peer's Ed25519 seed, or makes a new one if
+// there is none (created true), which the caller saves (mode 0600) before
+// its first use (DB.saveKey).
+func loadOrCreateKey(fsys vfs.FS, path string) (key ed25519.PrivateKey, created bool, err error) {
 	key, seedOnly, err := readKey(fsys, path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if key != nil {
 		if seedOnly {
 			// The seed alone: rewrite it with its check.
 			if err := vfs.WriteFileAtomic(fsys, path, key, 0o600); err != nil {
-				return nil, fmt.Errorf("write session key: %w", err)
+				return nil, false, fmt.Errorf("write session key: %w", err)
 			}
 		}
-		return key, nil
+		return key, false, nil
 	}
 	if _, key, err = ed25519.GenerateKey(nil); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if err := vfs.WriteFileAtomic(fsys, path, key, 0o600); err != nil {
-		return nil, fmt.Errorf("write session key: %w", err)
-	}
-	return key, nil
+	return key, true, nil
 }
 
 // The session key file holds the peer's Ed25519 seed, then its public

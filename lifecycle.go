@@ -156,11 +156,15 @@ func (db *DB) openHandle(path string) (*handle, error) {
 	db.mu.Unlock()
 	defer db.inflight.Done()
 
-	r, err := repo.Open(db.logPath(path), &repo.Options{
-		FS: db.fs, Durability: db.opts.Durability, FlushInterval: db.opts.FlushInterval,
-		Key: db.key, Trusted: db.opts.Trusted, Schemas: db.opts.Schemas, ReadOnly: db.opts.ReadOnly,
-		Logger: db.opts.Logger.With("repo", path), Name: path, Validator: db.opts.Schemas, Now: db.opts.Now,
-	})
+	var r *repo.Repo
+	err := db.saveKey() // before a commit it signs is stored
+	if err == nil {
+		r, err = repo.Open(db.logPath(path), &repo.Options{
+			FS: db.fs, Durability: db.opts.Durability, FlushInterval: db.opts.FlushInterval,
+			Key: db.key, Trusted: db.opts.Trusted, Schemas: db.opts.Schemas, ReadOnly: db.opts.ReadOnly,
+			Logger: db.opts.Logger.With("repo", path), Name: path, Validator: db.opts.Schemas, Now: db.opts.Now,
+		})
+	}
 	db.mu.Lock()
 	if err != nil {
 		delete(db.repos, path)

@@ -165,11 +165,11 @@ func (db *DB) syncWith(ctx context.Context, serverURL string, node *NodeAuth, re
 	if db.opts.ReadOnly {
 		return SyncStats{}, fmt.Errorf("goatdb: sync with %s: %w", serverURL, ErrReadOnly)
 	}
-	rm, err := db.remoteAs(serverURL, nil, node)
+	paths, err := db.syncPaths(repos)
 	if err != nil {
 		return SyncStats{}, err
 	}
-	paths, err := db.syncPaths(repos)
+	rm, err := db.remoteAs(serverURL, nil, node)
 	if err != nil {
 		return SyncStats{}, err
 	}
@@ -386,6 +386,9 @@ func (db *DB) remoteAs(serverURL string, client *http.Client, node *NodeAuth) (*
 	if db.isClosed() {
 		return nil, ErrClosed
 	}
+	if err := db.saveKey(); err != nil { // before the server learns the session
+		return nil, err
+	}
 	id := u
 	cfg := transport.Config{URL: u, HTTP: client, Key: db.key, Now: db.opts.Now, Logger: db.opts.Logger}
 	session := db.session
@@ -517,6 +520,9 @@ func (f *resumeFile) save() error {
 	}
 	b, err := encodeResumes(f.m)
 	if err != nil {
+		return err
+	}
+	if err := f.db.saveKey(); err != nil { // the session the points are of
 		return err
 	}
 	if err := vfs.WriteFileAtomic(f.db.fs, f.db.filePath(resumeFileName), b, 0o644); err != nil {

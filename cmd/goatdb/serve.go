@@ -322,6 +322,9 @@ func (e *env) openServed(o goatdb.Options) (*goatdb.DB, error) {
 	if db, err = goatdb.Open(e.dir, &o); err != nil {
 		return nil, err
 	}
+	// Saves the new session key now (or logs why not), so that the other
+	// commands find a data directory while the server runs.
+	db.Session()
 	if serr == nil {
 		fmt.Fprintf(e.stdout, "goatdb: %s was not a goatdb data directory: made it one, a new, empty database\n", e.dir)
 	} else {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
@@ -30,12 +31,13 @@ import (
 // the whole log, and says why in a log line).
 //
 //	index  := header body crc32c(header body) (u32 LE)
-//	header := magic "goatdbIX" | version u32 (1) | log epoch u64 | L u64
+//	header := magic "goatdbIX" | version u32 (2) | log epoch u64 | L u64
 //	        | anchor offset u64 | anchor head (23 bytes) | log version u32
 //	        | horizon i64 | previous epoch u64          (all LE)
 //	body   := nNS uvarint, nNS × string            the schema namespaces
 //	        | nItems uvarint, nCommits uvarint
 //	        | nCommits × commit                   in log order
+//	        | key bytes u64 | value bytes u64     (LE) the items' keys and head values, in all
 //	        | nItems × item                       in order of first commit
 //	        | nLive uvarint, nLive × item uvarint  the live items, in key order
 //	commit := item uvarint | id (32) | flags u8 (1 full, 2 shallow)
@@ -75,7 +77,7 @@ var indexMinCommits = 4096
 var indexWritten func(fsys vfs.FS, path string)
 
 const (
-	indexVersion    = 1
+	indexVersion    = 2
 	indexHeaderSize = 8 + 4 + 8 + 8 + 8 + recHeadSize + 4 + 8 + 8
 	// maxIndexSize bounds what an open reads as an index.
 	maxIndexSize = 1 << 34
@@ -106,8 +108,7 @@ type headIndex struct {
 	h       indexHeader
 	nodes   []node
 	states  []itemState
-	values  [][]byte                         // per item, its head value's encoding (nil: no head)
-	deleted []bool                           // per item, whether its head value is a deletion
+	lazies  []lazyValue                      // per item, its head value still encoded (none without a head)
 	byKey   []int32                          // the live items in key order
 	schemas map[commit.Schema]*commit.Schema // the nodes' schemas, one copy each
 }
@@ -255,8 +256,13 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(n.gen))
 		b = binary.AppendUvarint(b, uint64(n.depth))
 	}
+	// The bytes of the keys and of the head values, once known.
+	sizesAt := len(b)
+	b = append(b, make([]byte, 16)...)
+	var keyBytes, valueBytes uint64
 	for _, st := range list {
 		str(st.key)
+		keyBytes += uint64(len(st.key))
 		leaves := st.leaves()
 		b = binary.AppendUvarint(b, uint64(len(leaves)))
 		for _, l := range leaves {
@@ -274,6 +280,7 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 		}
 		if lz := st.lazy.Load(); lz != nil {
 			bts(lz.enc) // as the index gave it: checked at open
+			valueBytes += uint64(len(lz.enc))
 			continue
 		}
 		var err error
@@ -281,7 +288,10 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 			return nil, fmt.Errorf("%w: value of %s: %w", errIndex, st.key, err)
 		}
 		bts(scratch)
+		valueBytes += uint64(len(scratch))
 	}
+	le.PutUint64(b[sizesAt:], keyBytes)
+	le.PutUint64(b[sizesAt+8:], valueBytes)
 	// The live items in key order, so that an open need not sort them.
 	b = binary.AppendUvarint(b, uint64(r.live))
 	n := 0
@@ -304,21 +314,49 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
 
-// decodeIndex decodes an index, checking everything it can without the
-// log: its checksum, its format, and that the graph it describes holds
-// together (references in range, deltas on full snapshots, heads among
-// their item's leaves).
+// decodeIndex decodes an index held in memory (see decodeIndexFrom).
 func decodeIndex(b []byte) (*headIndex, error) {
-	if len(b) < indexHeaderSize+4 {
-		return nil, fmt.Errorf("%w: %d bytes, too short", errIndex, len(b))
+	return decodeIndexFrom(bytes.NewReader(b), int64(len(b)))
+}
+
+// decodeIndexFrom decodes an index of size bytes read from rd, checking
+// everything it can without the log: its checksum, its format, and that
+// the graph it describes holds together (references in range, deltas on
+// full snapshots, heads among their item's leaves). It reads the index
+// through a window (indexDecoder), copying out the keys and head values
+// it keeps, so that an open never holds the whole index in memory; the
+// checksum, at its end, is checked once the rest is decoded.
+func decodeIndexFrom(rd io.Reader, size int64) (*headIndex, error) {
+	return decodeIndexWindow(rd, size, indexWindow)
+}
+
+// decodeIndexWindow is decodeIndexFrom reading at least win bytes at once.
+func decodeIndexWindow(rd io.Reader, size int64, win int) (*headIndex, error) {
+	if size < indexHeaderSize+4 {
+		return nil, fmt.Errorf("%w: %d bytes, too short", errIndex, size)
+	}
+	b := make([]byte, indexHeaderSize)
+	if _, err := io.ReadFull(rd, b); err != nil {
+		return nil, fmt.Errorf("%w: read: %w", errIndex, err)
 	}
 	if !bytes.Equal(b[:8], indexMagic[:]) {
 		return nil, fmt.Errorf("%w: not an index (bad magic)", errIndex)
 	}
-	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, fmt.Errorf("%w: checksum mismatch", errIndex)
+	d := &indexDecoder{r: rd, win: max(win, 1), left: size - indexHeaderSize - 4, crc: crc32.Checksum(b, castagnoli)}
+	x, err := decodeIndexBody(d, b)
+	if err != nil {
+		// Damage is what went wrong if the checksum says so.
+		if ok, rerr := d.sumOK(); rerr == nil && !ok {
+			return nil, fmt.Errorf("%w: checksum mismatch", errIndex)
+		}
+		return nil, err
 	}
+	return x, nil
+}
+
+// decodeIndexBody is decodeIndexFrom after the header's first bytes: the
+// rest of the header b, then the body from d.
+func decodeIndexBody(d *indexDecoder, b []byte) (*headIndex, error) {
 	le := binary.LittleEndian
 	if v := le.Uint32(b[8:]); v != indexVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", errIndex, v, indexVersion)
@@ -334,7 +372,6 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	if x.h.anchorOff < HeaderSize || x.h.anchorOff > x.h.covered || x.h.covered-x.h.anchorOff < recHeadSize {
 		return nil, fmt.Errorf("%w: anchor at %d does not end by %d", errIndex, x.h.anchorOff, x.h.covered)
 	}
-	d := indexDecoder{b: body[indexHeaderSize:]}
 	nss := make([]string, d.count(1))
 	for i := range nss {
 		nss[i] = d.str()
@@ -429,20 +466,24 @@ func decodeIndex(b []byte) (*headIndex, error) {
 		}
 	}
 	x.states = make([]itemState, nItems)
-	x.values = make([][]byte, nItems)
-	x.deleted = make([]bool, nItems)
-	// Keys and head values are read in place first, then copied into two
-	// buffers of their exact size: one string holding every key, and the
-	// values (encoded until read, itemState.lazy), so that nothing else of
-	// the index stays in memory.
-	keys := make([][]byte, nItems)
-	nKeys, nVals := 0, 0
+	x.lazies = make([]lazyValue, nItems)
+	// Keys and head values are copied out of the window into two arenas of
+	// the size the index declares, so that nothing else of the index stays
+	// in memory.
+	nKeys, nVals := d.u64(), d.u64()
+	if nKeys > uint64(d.avail()) || nVals > uint64(d.avail())-nKeys {
+		d.fail("%d bytes of keys and %d of values, more than the index holds", nKeys, nVals)
+		return nil, d.err
+	}
+	keys, vals := newArena(int(nKeys)), newArena(int(nVals))
 	for i := range x.states {
 		st := &x.states[i]
-		keys[i] = d.bytes()
-		nKeys += len(keys[i])
-		if len(keys[i]) == 0 {
+		k := d.bytes()
+		if len(k) == 0 {
 			d.fail("item %d without a key", i)
+		}
+		if st.key = keys.string(k); len(st.key) != len(k) {
+			d.fail("more key bytes than the %d declared", nKeys)
 		}
 		leaves := st.leaf1[:0]
 		for range d.count(1) {
@@ -456,15 +497,18 @@ func decodeIndex(b []byte) (*headIndex, error) {
 		st.setLeaves(leaves)
 		if k := d.below(nCommits + 1); k > 0 {
 			st.head = &x.nodes[k-1]
+			lz := &x.lazies[i]
 			switch d.byte() {
 			case 0:
 			case 1:
-				x.deleted[i] = true
+				lz.deleted = true
 			default:
 				d.fail("item %d: bad deletion flag", i)
 			}
-			x.values[i] = d.bytes()
-			nVals += len(x.values[i])
+			v := d.bytes()
+			if lz.enc = vals.bytes(v); len(lz.enc) != len(v) {
+				d.fail("more value bytes than the %d declared", nVals)
+			}
 			if !slices.Contains(st.leaves(), st.head) {
 				d.fail("the head of item %d is not a leaf", i)
 			}
@@ -480,22 +524,17 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the items", errIndex, len(d.b))
+	if n := d.avail(); n != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the items", errIndex, n)
 	}
-	kb := make([]byte, 0, nKeys)
-	for _, k := range keys {
-		kb = append(kb, k...)
+	if !keys.full() || !vals.full() {
+		return nil, fmt.Errorf("%w: %d key and %d value bytes declared, %d and %d found", errIndex, nKeys, nVals, len(keys.buf), len(vals.buf))
 	}
-	all, off := string(kb), 0
-	vals := make([]byte, 0, nVals)
-	for i := range x.states {
-		x.states[i].key = all[off : off+len(keys[i])]
-		off += len(keys[i])
-		if v := x.values[i]; v != nil {
-			vals = append(vals, v...)
-			x.values[i] = vals[len(vals)-len(v) : len(vals) : len(vals)]
-		}
+	switch ok, err := d.sumOK(); {
+	case err != nil:
+		return nil, fmt.Errorf("%w: read: %w", errIndex, err)
+	case !ok:
+		return nil, fmt.Errorf("%w: checksum mismatch", errIndex)
 	}
 	// References may point forward: a commit is stored before its parents
 	// when it arrived first.
@@ -526,20 +565,89 @@ func decodeIndex(b []byte) (*headIndex, error) {
 	return x, nil
 }
 
-// indexDecoder reads an index body, remembering the first error.
+// indexDecoder reads an index body through a window, remembering the
+// first error. b is the unread part of the window buf, which each read
+// refills from r (fill) once it holds too little: left is what r still
+// holds of the body (rest, once a failure stopped the reads), and crc the
+// checksum of what was read before buf.
 type indexDecoder struct {
-	b   []byte
-	err error
+	r          io.Reader
+	win        int // the least read at once
+	buf        []byte
+	b          []byte
+	left, rest int64
+	crc        uint32
+	err        error
+	summed     bool // sumOK ran
+}
+
+// indexWindow is the least the decoder reads from the index at once.
+var indexWindow = 256 << 10
+
+// fill makes at least n bytes unread in the window, or as many as are
+// left.
+func (d *indexDecoder) fill(n int) {
+	if len(d.b) >= n || d.left == 0 || d.err != nil {
+		return
+	}
+	d.crc = crc32.Update(d.crc, castagnoli, d.buf[:len(d.buf)-len(d.b)])
+	if want := max(n, d.win); cap(d.buf) < want {
+		nb := make([]byte, len(d.b), want)
+		copy(nb, d.b)
+		d.buf = nb
+	} else {
+		d.buf = d.buf[:copy(d.buf[:cap(d.buf)], d.b)]
+	}
+	k := int(min(int64(cap(d.buf)-len(d.buf)), d.left))
+	got, err := io.ReadFull(d.r, d.buf[len(d.buf):len(d.buf)+k])
+	d.buf = d.buf[:len(d.buf)+got]
+	d.b, d.left = d.buf, d.left-int64(got)
+	if err != nil {
+		d.fail("read: %v", err)
+	}
+}
+
+// avail is how much of the body is not read yet.
+func (d *indexDecoder) avail() int64 { return int64(len(d.b)) + d.left }
+
+// sumOK reads what is left of the index, and reports whether the
+// checksum at its end is that of the rest.
+func (d *indexDecoder) sumOK() (bool, error) {
+	if d.summed {
+		return true, nil
+	}
+	d.summed = true
+	crc := crc32.Update(d.crc, castagnoli, d.buf) // all read from r since d.crc
+	rest := d.left + d.rest
+	d.left, d.rest = 0, 0
+	var buf []byte
+	for rest > 0 {
+		if buf == nil {
+			buf = make([]byte, min(rest, int64(max(d.win, 4096))))
+		}
+		k := int(min(rest, int64(len(buf))))
+		if _, err := io.ReadFull(d.r, buf[:k]); err != nil {
+			return false, err
+		}
+		crc = crc32.Update(crc, castagnoli, buf[:k])
+		rest -= int64(k)
+	}
+	var sum [4]byte
+	if _, err := io.ReadFull(d.r, sum[:]); err != nil {
+		return false, err
+	}
+	return crc == binary.LittleEndian.Uint32(sum[:]), nil
 }
 
 func (d *indexDecoder) fail(format string, args ...any) {
 	if d.err == nil {
 		d.err = fmt.Errorf("%w: %s", errIndex, fmt.Sprintf(format, args...))
 	}
-	d.b = nil
+	d.b, d.left, d.rest = nil, 0, d.rest+d.left
 }
 
 func (d *indexDecoder) uvarint() uint64 {
+	d.fill(binary.MaxVarintLen64)
 	v, k := binary.Uvarint(d.b)
 	if k <= 0 {
 		d.fail("bad number")
@@ -550,6 +658,7 @@ func (d *indexDecoder) uvarint() uint64 {
 }
 
 func (d *indexDecoder) varint() int64 {
+	d.fill(binary.MaxVarintLen64)
 	v, k := binary.Varint(d.b)
 	if k <= 0 {
 		d.fail("bad number")
@@ -572,7 +681,7 @@ func (d *indexDecoder) below(n int) int {
 // count reads a count of things of at least size bytes each.
 func (d *indexDecoder) count(size int) int {
 	v := d.uvarint()
-	if v > uint64(len(d.b)/size) {
+	if v > uint64(d.avail()/int64(size)) {
 		d.fail("count %d exceeds the data", v)
 		return 0
 	}
@@ -580,6 +689,7 @@ func (d *indexDecoder) count(size int) int {
 }
 
 func (d *indexDecoder) byte() byte {
+	d.fill(1)
 	if len(d.b) < 1 {
 		d.fail("cut short")
 		return 0
@@ -589,8 +699,20 @@ func (d *indexDecoder) byte() byte {
 	return c
 }
 
+func (d *indexDecoder) u64() uint64 {
+	d.fill(8)
+	if len(d.b) < 8 {
+		d.fail("cut short")
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
 func (d *indexDecoder) id() commit.ID {
 	var id commit.ID
+	d.fill(len(id))
 	if len(d.b) < len(id) {
 		d.fail("cut short")
 		return id
@@ -602,13 +724,51 @@ func (d *indexDecoder) id() commit.ID {
 
 func (d *indexDecoder) str() string { return string(d.bytes()) }
 
-// bytes reads a string's bytes, in the index's memory.
+// bytes reads a string's bytes, in the window: valid until the next
+// read.
 func (d *indexDecoder) bytes() []byte {
 	n := d.count(1)
+	d.fill(n)
+	if len(d.b) < n {
+		d.fail("cut short")
+		return nil
+	}
 	s := d.b[:n:n]
 	d.b = d.b[n:]
 	return s
 }
+
+// arena holds copies of byte strings in one allocation of the size
+// declared, never written again once written: each is its own slice, or
+// string, of it.
+type arena struct{ buf []byte }
+
+func newArena(n int) arena { return arena{buf: make([]byte, 0, n)} }
+
+// bytes returns a copy of b in the arena (nil for nil), or a shorter
+// slice if the arena has no room for it.
+func (a *arena) bytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if cap(a.buf)-len(a.buf) < len(b) {
+		return b[:0:0]
+	}
+	a.buf = append(a.buf, b...)
+	return a.buf[len(a.buf)-len(b) : len(a.buf) : len(a.buf)]
+}
+
+// string is bytes as a string: its bytes are never written again.
+func (a *arena) string(b []byte) string {
+	c := a.bytes(b)
+	if len(c) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(c), len(c))
+}
+
+// full reports whether the arena holds all it was made for.
+func (a *arena) full() bool { return len(a.buf) == cap(a.buf) }
 
 // ref reads a reference to one of n commits, returning its number
 // (1-based), or 0 and the id of a commit not here.
@@ -624,16 +784,22 @@ func (d *indexDecoder) ref(n int) (int, commit.ID) {
 // header and against the anchor record in the log: nil and why if it
 // cannot be used. size is the log's length.
 func (r *Repo) readIndex(h logHeader, size int64, logf vfs.File) (*headIndex, string) {
-	b, err := r.opts.FS.ReadFile(r.indexPath())
+	f, err := r.opts.FS.OpenFile(r.indexPath(), os.O_RDONLY, 0)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, ""
 	case err != nil:
 		return nil, err.Error()
-	case len(b) > maxIndexSize:
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err.Error()
+	case info.Size() > maxIndexSize:
 		return nil, "index too large"
 	}
-	x, err := decodeIndex(b)
+	x, err := decodeIndexFrom(f, info.Size())
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -741,7 +907,6 @@ func (r *Repo) loadIndexed(x *headIndex) error {
 	r.schemas, r.lastSchema = x.schemas, nil
 	r.entries = make([]*node, len(x.nodes))
 	r.list = make([]*itemState, len(x.states))
-	lazies := make([]lazyValue, len(x.states))
 	var live []*itemState
 	for i := range x.states {
 		st := &x.states[i]
@@ -749,8 +914,7 @@ func (r *Repo) loadIndexed(x *headIndex) error {
 		if st.head == nil {
 			continue
 		}
-		lz := &lazies[i]
-		lz.enc, lz.deleted = x.values[i], x.deleted[i]
+		lz := &x.lazies[i]
 		st.lazy.Store(lz)
 		if !lz.deleted {
 			r.live++
@@ -770,7 +934,7 @@ func (r *Repo) loadIndexed(x *headIndex) error {
 	live = make([]*itemState, 0, r.live)
 	for _, i := range x.byKey {
 		st := &x.states[i]
-		if st.head == nil || x.deleted[i] || len(live) > 0 && live[len(live)-1].key >= st.key {
+		if st.head == nil || x.lazies[i].deleted || len(live) > 0 && live[len(live)-1].key >= st.key {
 			live = nil
 			break
 		}
@@ -779,7 +943,7 @@ func (r *Repo) loadIndexed(x *headIndex) error {
 	if len(live) != r.live {
 		live = live[:0]
 		for i := range x.states {
-			if st := &x.states[i]; st.head != nil && !x.deleted[i] {
+			if st := &x.states[i]; st.head != nil && !x.lazies[i].deleted {
 				live = append(live, st)
 			}
 		}

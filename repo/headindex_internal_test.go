@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/goatdb/goatdb/commit"
@@ -882,7 +883,7 @@ func TestIndexDamaged(t *testing.T) {
 		want string
 		edit func(b []byte)
 	}{
-		{"version 2, want 1", func(b []byte) { le.PutUint32(b[8:], 2) }},
+		{fmt.Sprintf("version %d, want %d", indexVersion+1, indexVersion), func(b []byte) { le.PutUint32(b[8:], indexVersion+1) }},
 		{"another epoch", func(b []byte) { le.PutUint64(b[12:], le.Uint64(b[12:])+1) }},
 		{"shorter than the", func(b []byte) { le.PutUint64(b[20:], le.Uint64(b[20:])+1) }},
 		{"does not end by", func(b []byte) { le.PutUint64(b[20:], le.Uint64(b[28:])) }},
@@ -1246,6 +1247,7 @@ func FuzzDecodeIndex(f *testing.F) {
 		}
 		for _, in := range inputs {
 			x, err := ixDecodeKnownBug(t, in)
+			ixSameThroughWindows(t, in, x, err)
 			if err != nil {
 				continue
 			}
@@ -1256,11 +1258,11 @@ func FuzzDecodeIndex(f *testing.F) {
 			// A head value that does not decode is read from the log (of
 			// which there is none here) when first read: no round trip.
 			undecodable := false
-			for i, v := range x.values {
-				if v != nil {
+			for i := range x.lazies {
+				if v := x.lazies[i].enc; v != nil {
 					if _, err := item.DecodeItem(v); err != nil {
 						undecodable = true
-					} else if it, _ := item.DecodeItem(v); it.Deleted() != x.deleted[i] {
+					} else if it, _ := item.DecodeItem(v); it.Deleted() != x.lazies[i].deleted {
 						undecodable = true // the index lies about the deletion: it is a cache
 					}
 				}
@@ -1337,6 +1339,35 @@ func ixGraph(t *testing.T, r *Repo) []string {
 		out = append(out, fmt.Sprintf("item %q leaves %v head %s value %x", st.key, leaves, head, v))
 	}
 	return out
+}
+
+// ixSameThroughWindows checks that in decodes as x, err (decodeIndex's)
+// when read a few bytes at a time, through windows of several sizes.
+func ixSameThroughWindows(t *testing.T, in []byte, x *headIndex, err error) {
+	t.Helper()
+	for _, win := range []int{1, 7, 61} {
+		y, yerr := decodeIndexWindow(iotest.HalfReader(bytes.NewReader(in)), int64(len(in)), win)
+		if fmt.Sprint(err) != fmt.Sprint(yerr) {
+			t.Fatalf("window %d: error %v, want %v", win, yerr, err)
+		}
+		if err != nil {
+			continue
+		}
+		if x.h != y.h || len(x.nodes) != len(y.nodes) || len(x.states) != len(y.states) || !slices.Equal(x.byKey, y.byKey) {
+			t.Fatalf("window %d: decodes another index", win)
+		}
+		for i := range x.nodes {
+			a, b := &x.nodes[i], &y.nodes[i]
+			if a.c.id != b.c.id || a.c.Key() != b.c.Key() || !slices.Equal(a.c.Parents(), b.c.Parents()) || a.seq != b.seq || a.schemaOf() != b.schemaOf() {
+				t.Fatalf("window %d: commit %d differs", win, i)
+			}
+		}
+		for i := range x.states {
+			if x.states[i].key != y.states[i].key || !bytes.Equal(x.lazies[i].enc, y.lazies[i].enc) || x.lazies[i].deleted != y.lazies[i].deleted {
+				t.Fatalf("window %d: item %d differs", win, i)
+			}
+		}
+	}
 }
 
 // ixDecodeKnownBug is decodeIndex.
@@ -1450,15 +1481,17 @@ func TestIndexParentsBounded(t *testing.T) {
 		b = binary.AppendUvarint(b, 0)   // place
 		b = binary.AppendUvarint(b, 2)   // generation
 		b = binary.AppendUvarint(b, 0)   // depth
+		v, err := item.AppendItem(nil, item.New(map[string]item.Value{"t": item.String("x")}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = le.AppendUint64(b, 1)              // key bytes
+		b = le.AppendUint64(b, uint64(len(v))) // value bytes
 		str("k")
 		b = binary.AppendUvarint(b, 1) // leaves
 		b = binary.AppendUvarint(b, 1)
 		b = binary.AppendUvarint(b, 1) // head
 		b = append(b, 0)
-		v, err := item.AppendItem(nil, item.New(map[string]item.Value{"t": item.String("x")}))
-		if err != nil {
-			t.Fatal(err)
-		}
 		b = binary.AppendUvarint(b, uint64(len(v)))
 		b = append(b, v...)
 		b = binary.AppendUvarint(b, 1) // live
@@ -1475,5 +1508,55 @@ func TestIndexParentsBounded(t *testing.T) {
 	}
 	if _, err := decodeIndex(build(commit.MaxParents + 1)); err == nil || !strings.Contains(err.Error(), "parents") {
 		t.Fatalf("%d parents: %v, want refused", commit.MaxParents+1, err)
+	}
+}
+
+// TestIndexDeclaredSizes: an index whose declared bytes of keys or of
+// head values are not those its items hold is refused, before or after
+// its items are read, whatever the checksum; and an open reads an index
+// through a window of any size as it reads it whole.
+func TestIndexDeclaredSizes(t *testing.T) {
+	ixSetup(t)
+	w := ixSmall(t, 20, 4)
+	index := ixRead(t, w.fs, ixPath+IndexSuffix)
+	x, err := decodeIndex(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ixSameThroughWindows(t, index, x, nil)
+	var nKeys, nVals int
+	for i := range x.states {
+		nKeys += len(x.states[i].key)
+		nVals += len(x.lazies[i].enc)
+	}
+	le := binary.LittleEndian
+	sizes := le.AppendUint64(le.AppendUint64(nil, uint64(nKeys)), uint64(nVals))
+	at := bytes.Index(index, sizes)
+	if at < 0 || bytes.Index(index[at+1:], sizes) >= 0 {
+		t.Fatalf("the declared sizes (%d, %d) are not found once in the index", nKeys, nVals)
+	}
+	for _, tc := range []struct {
+		keys, vals uint64
+		want       string
+	}{
+		{uint64(nKeys) + 1, uint64(nVals), "declared"},
+		{uint64(nKeys) - 1, uint64(nVals), "more key bytes than"},
+		{uint64(nKeys), uint64(nVals) + 1, "declared"},
+		{uint64(nKeys), uint64(nVals) - 1, "more value bytes than"},
+		{1 << 40, 0, "more than the index holds"},
+		{uint64(nKeys), 1<<64 - 1, "more than the index holds"},
+	} {
+		bad := slices.Clone(index)
+		le.PutUint64(bad[at:], tc.keys)
+		le.PutUint64(bad[at+8:], tc.vals)
+		if _, err := decodeIndex(bad); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+			t.Errorf("keys %d values %d, old checksum: %v, want a checksum mismatch", tc.keys, tc.vals, err)
+		}
+		bad = ixRecrc(bad)
+		_, err := decodeIndex(bad)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("keys %d values %d: %v, want %q", tc.keys, tc.vals, err, tc.want)
+		}
+		ixSameThroughWindows(t, bad, nil, err)
 	}
 }

@@ -11,25 +11,28 @@ import (
 
 // TestMain runs the package's tests with the head index as
 // GOATDB_TEST_INDEX says: "always" (every Close writes one, every open
-// that can uses it), "background" (as always, and every time the log
+// that can uses it, reading it 61 bytes at a time), "background" (as always, and every time the log
 // doubles an index is written in the background: tests that count file
 // operations or build crash images from unsynced bytes do not hold in this
 // mode), "damaged" (every index
 // written is damaged, so every open falls back to a replay, and a
 // repository holds the encodings of its newest 256 bytes of commits only,
-// so that commits are read from the log as much as they can be),
+// so that commits are read from the log as much as they can be, and
+// indexes are read 61 bytes at a time),
 // "never", or unset (the default thresholds).
 func TestMain(m *testing.M) {
 	switch mode := os.Getenv("GOATDB_TEST_INDEX"); mode {
 	case "":
 	case "always":
 		indexMinCommits = 0
+		indexWindow = 61 // head indexes are read a few bytes at a time
 	case "background":
 		indexMinCommits, indexGrowth = 0, 1
 	case "damaged":
 		indexMinCommits = 0
 		indexWritten = damageIndex
 		encBudget = 256
+		indexWindow = 61 // head indexes are read a few bytes at a time
 	case "never":
 		indexMinCommits = math.MaxInt
 	default:

@@ -117,6 +117,7 @@ func notes(cfg *config) []string {
 		fmt.Sprintf("Median and p95 per operation. n is the number of timed samples, which follow %d–%d untimed warm-up samples. "+
 			"Each round runs every engine once, in a new random order.", slices.Min(cfg.warmups[:]), slices.Max(cfg.warmups[:])),
 		"n×r: each sample timed r operations in a row (operations under 1 µs) and is their mean; p95 is of those means.",
+		"create instance: open an instance in a new directory; its Close is not timed. goatdb makes its session key durable (fsyncs of the key and of the new directory) at the first use that needs it, or at Close, so that row times none of its fsyncs; bbolt's and SQLite's include theirs.",
 		fmt.Sprintf("open %[1]s items: open the instance and read one item. read %[1]s items: read and decode every item of an open instance, "+
 			"after one untimed read. These slow operations take %[2]d samples (so p95 is the slowest).", thousands(cfg.items), cfg.samples[kindBig]),
 		fmt.Sprintf("The reads, queries, count and keys use a repository of exactly %d items; "+

@@ -1532,7 +1532,7 @@ func TestIndexDeclaredSizes(t *testing.T) {
 	le := binary.LittleEndian
 	sizes := le.AppendUint64(le.AppendUint64(nil, uint64(nKeys)), uint64(nVals))
 	at := bytes.Index(index, sizes)
-	if at < 0 || bytes.Index(index[at+1:], sizes) >= 0 {
+	if at < 0 || bytes.Contains(index[at+1:], sizes) {
 		t.Fatalf("the declared sizes (%d, %d) are not found once in the index", nKeys, nVals)
 	}
 	for _, tc := range []struct {

@@ -471,7 +471,7 @@ func decodeIndexBody(d *indexDecoder, b []byte) (*headIndex, error) {
 	// the size the index declares, so that nothing else of the index stays
 	// in memory.
 	nKeys, nVals := d.u64(), d.u64()
-	if nKeys > uint64(d.avail()) || nVals > uint64(d.avail())-nKeys {
+	if nKeys > uint64(d.avail()) || nVals > uint64(d.avail())-nKeys || nKeys+nVals > math.MaxInt {
 		d.fail("%d bytes of keys and %d of values, more than the index holds", nKeys, nVals)
 		return nil, d.err
 	}
@@ -681,7 +681,7 @@ func (d *indexDecoder) below(n int) int {
 // count reads a count of things of at least size bytes each.
 func (d *indexDecoder) count(size int) int {
 	v := d.uvarint()
-	if v > uint64(d.avail()/int64(size)) {
+	if v > uint64(d.avail()/int64(size)) || v > math.MaxInt {
 		d.fail("count %d exceeds the data", v)
 		return 0
 	}

@@ -243,8 +243,8 @@ func (st *itemState) outList() []*node {
 	return st.rare.out
 }
 
-// setRare sets the item's pending and excluded commits, keeping nothing
-// for an item that has neither.
+// setRare sets the item's pending and excluded commits, keeping its
+// leaves, and nothing out of line for an item with none of the three.
 func (st *itemState) setRare(pending, out []*node) {
 	var leaves []*node
 	if st.rare != nil && len(st.rare.leaves) > 1 {

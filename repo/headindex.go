@@ -314,11 +314,6 @@ func (r *Repo) encodeIndexLocked(h indexHeader) ([]byte, error) {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
 
-// decodeIndex decodes an index held in memory (see decodeIndexFrom).
-func decodeIndex(b []byte) (*headIndex, error) {
-	return decodeIndexFrom(bytes.NewReader(b), int64(len(b)))
-}
-
 // decodeIndexFrom decodes an index of size bytes read from rd, checking
 // everything it can without the log: its checksum, its format, and that
 // the graph it describes holds together (references in range, deltas on
@@ -611,7 +606,8 @@ func (d *indexDecoder) fill(n int) {
 func (d *indexDecoder) avail() int64 { return int64(len(d.b)) + d.left }
 
 // sumOK reads what is left of the index, and reports whether the
-// checksum at its end is that of the rest.
+// checksum at its end is that of the rest. It reads once: a later call
+// reports true, the first call's answer being the one acted on.
 func (d *indexDecoder) sumOK() (bool, error) {
 	if d.summed {
 		return true, nil

@@ -1370,6 +1370,12 @@ func ixSameThroughWindows(t *testing.T, in []byte, x *headIndex, err error) {
 	}
 }
 
+// decodeIndex decodes an index held in memory, as an open decodes one
+// read from its file.
+func decodeIndex(b []byte) (*headIndex, error) {
+	return decodeIndexFrom(bytes.NewReader(b), int64(len(b)))
+}
+
 // ixDecodeKnownBug is decodeIndex.
 func ixDecodeKnownBug(_ *testing.T, b []byte) (*headIndex, error) { return decodeIndex(b) }
 

@@ -83,6 +83,8 @@ type onceQuery struct {
 	items   []Item       // the matches, or with a Limit and an order a max-heap of the best
 	sorts   []item.Value // with SortBy, each match's value of the field (zero when absent)
 	done    bool         // no later item can be a result
+	cur     Item         // the item a chunk is evaluating
+	in      int          // the callback a chunk is running: inNone, inWhere or inLess
 	used    int          // the most matches items held at once: its written prefix
 
 	ns     string // the namespace of the last item with one, and
@@ -116,69 +118,94 @@ func (o *onceQuery) scan(ctx context.Context, r *repo.Repo) error {
 var entryPool = sync.Pool{New: func() any { return new([]repo.Entry) }}
 
 // chunk evaluates a chunk of entries and keeps the matches that may be
-// results.
-func (o *onceQuery) chunk(es []repo.Entry) error {
+// results. A panic of Where or Less is recovered once for the chunk, not
+// per item: o.in says which callback was running.
+func (o *onceQuery) chunk(es []repo.Entry) (err error) {
+	defer func() {
+		if o.in == inNone {
+			return // not a callback's panic: it goes on
+		}
+		if p := recover(); p != nil {
+			err = o.callbackPanic(p)
+		}
+		o.in = inNone
+	}()
 	limit := o.spec.Limit
+	it := &o.cur
 	for i := range es {
 		e := &es[i]
 		if o.spec.Schema != "" && e.Schema.NS != o.spec.Schema {
 			continue // an upgrade keeps the namespace
 		}
-		it, err := o.view(e)
-		if err != nil {
+		if err := o.view(e, it); err != nil {
 			return err
 		}
-		ok, err := o.where(it)
-		if err != nil {
-			return err
+		if o.spec.Where != nil {
+			o.in = inWhere
+			ok := o.spec.Where(*it)
+			o.in = inNone
+			if !ok {
+				continue
+			}
 		}
-		if !ok {
-			continue
-		}
-		if err := o.add(it); err != nil {
-			return err
-		}
+		o.add(it)
 		if !o.ordered && limit > 0 && len(o.items) == limit { // key order: the first Limit
 			o.done = true
-			return nil
+			break
 		}
 	}
+	*it = Item{} // hold no value past the chunk
 	return nil
 }
 
+// The callback a chunk is running, if any.
+const (
+	inNone  = iota
+	inWhere // spec.Where on o.cur
+	inLess  // spec.Less, comparing matches
+)
+
+// callbackPanic is the error of a panic p of the callback o.in.
+func (o *onceQuery) callbackPanic(p any) error {
+	if o.in == inWhere {
+		return fmt.Errorf("goatdb: query %s: %w: where on %s: %v", o.spec.Repo, query.ErrCallback, o.cur.key, p)
+	}
+	return fmt.Errorf("goatdb: query %s: %w: ordering: %v", o.spec.Repo, query.ErrCallback, p)
+}
+
 // add keeps a match: every one, or with a Limit and an order the best
-// Limit in a heap.
-func (o *onceQuery) add(it Item) error {
-	o.items = append(o.items, it)
+// Limit in a heap. It runs within chunk, which recovers a panic of Less.
+func (o *onceQuery) add(it *Item) {
+	o.items = append(o.items, *it)
 	o.used = max(o.used, len(o.items))
 	if o.spec.SortBy != "" {
 		v, _ := it.data.Get(o.spec.SortBy)
 		o.sorts = append(o.sorts, v)
 	}
 	limit := o.spec.Limit
-	switch {
-	case limit == 0 || !o.ordered:
-	case len(o.items) <= limit:
-		return o.callback(func() { o.up(len(o.items) - 1) })
-	default: // the new match replaces the worst if better
-		return o.callback(func() {
-			if o.compare(limit, 0) < 0 {
-				o.swap(limit, 0)
-				o.truncate(limit)
-				o.down(0)
-			} else {
-				o.truncate(limit)
-			}
-		})
+	if limit == 0 || !o.ordered {
+		return
 	}
-	return nil
+	o.in = inLess
+	if len(o.items) <= limit {
+		o.up(len(o.items) - 1)
+	} else { // the new match replaces the worst if better
+		if o.compare(limit, 0) < 0 {
+			o.swap(limit, 0)
+			o.truncate(limit)
+			o.down(0)
+		} else {
+			o.truncate(limit)
+		}
+	}
+	o.in = inNone
 }
 
-// view is DB.view, looking up the latest version of a namespace once for
-// a run of items of that namespace rather than per item. An item whose
-// schema is upgraded is upgraded twice, to test it and to keep it: such
-// items are rare, and upgrades deterministic.
-func (o *onceQuery) view(e *repo.Entry) (Item, error) {
+// view is DB.view into it, looking up the latest version of a namespace
+// once for a run of items of that namespace rather than per item. An
+// item whose schema is upgraded is upgraded twice, to test it and to keep
+// it: such items are rare, and upgrades deterministic.
+func (o *onceQuery) view(e *repo.Entry, it *Item) error {
 	if ns := e.Schema.NS; ns != "" {
 		if ns != o.ns {
 			o.ns, o.latest = ns, 0
@@ -187,27 +214,16 @@ func (o *onceQuery) view(e *repo.Entry) (Item, error) {
 			}
 		}
 		if o.latest > e.Schema.Version {
-			it, err := o.db.view(o.spec.Repo, e.Key, e.Value, e.Schema, e.Head)
+			up, err := o.db.view(o.spec.Repo, e.Key, e.Value, e.Schema, e.Head)
 			if err != nil {
-				err = fmt.Errorf("goatdb: query %s: %w", o.spec.Repo, err)
+				return fmt.Errorf("goatdb: query %s: %w", o.spec.Repo, err)
 			}
-			return it, err
+			*it = up
+			return nil
 		}
 	}
-	return Item{repo: o.spec.Repo, key: e.Key, data: e.Value, schema: e.Schema, head: e.Head}, nil
-}
-
-// where runs spec.Where, turning a panic into an error.
-func (o *onceQuery) where(it Item) (match bool, err error) {
-	if o.spec.Where == nil {
-		return true, nil
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("goatdb: query %s: %w: where on %s: %v", o.spec.Repo, query.ErrCallback, it.key, p)
-		}
-	}()
-	return o.spec.Where(it), nil
+	*it = Item{repo: o.spec.Repo, key: e.Key, data: e.Value, schema: e.Schema, head: e.Head}
+	return nil
 }
 
 // callback runs fn, which compares matches, turning a panic of Less into

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,6 +207,60 @@ func TestQueryOnceErrors(t *testing.T) {
 				t.Errorf("error %v, want one wrapping %v", err, tt.is)
 			case !strings.Contains(err.Error(), tt.has):
 				t.Errorf("error %v, want one that says %q", err, tt.has)
+			}
+		})
+	}
+}
+
+// TestQueryOnceLatePanic checks that a panic of Where or Less in a later
+// chunk fails the query with the callback and item named, and that the
+// next query runs as if none had.
+func TestQueryOnceLatePanic(t *testing.T) {
+	t.Parallel()
+	db := queryDB(t, t.TempDir())
+	putItems(t, db, 0, 600) // three chunks
+	var calls atomic.Int64
+	tests := []struct {
+		name string
+		spec goatdb.QuerySpec
+		has  string
+	}{
+		{"where", goatdb.QuerySpec{Repo: benchRepo, Where: func(it goatdb.Item) bool {
+			if it.Path() == benchRepo+"/i000400" {
+				panic("late where")
+			}
+			return true
+		}}, "where on i000400: late where"},
+		{"where, ordered and limited", goatdb.QuerySpec{Repo: benchRepo, SortBy: "count", Limit: 3, Where: func(it goatdb.Item) bool {
+			if it.Path() == benchRepo+"/i000599" {
+				panic("last where")
+			}
+			return true
+		}}, "where on i000599: last where"},
+		{"less, limited", goatdb.QuerySpec{Repo: benchRepo, Limit: 3, Less: func(a, b goatdb.Item) bool {
+			if calls.Add(1) > 500 {
+				panic("late less")
+			}
+			return titleLen(a, b)
+		}}, "ordering: late less"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := db.QueryOnce(t.Context(), tt.spec)
+			switch {
+			case err == nil:
+				t.Fatalf("no error, %d results", len(got))
+			case !errors.Is(err, query.ErrCallback):
+				t.Errorf("error %v, want one wrapping %v", err, query.ErrCallback)
+			case !strings.Contains(err.Error(), tt.has):
+				t.Errorf("error %v, want one that says %q", err, tt.has)
+			}
+			got, err = db.QueryOnce(t.Context(), goatdb.QuerySpec{Repo: benchRepo, Where: over50, SortBy: "count", Desc: true, Limit: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{benchRepo + "/i000599", benchRepo + "/i000598", benchRepo + "/i000597"}; !reflect.DeepEqual(pathsOf(got), want) {
+				t.Errorf("the next query: %v, want %v", pathsOf(got), want)
 			}
 		})
 	}

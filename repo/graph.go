@@ -179,7 +179,9 @@ type itemState struct {
 	// base: when the head is a delta, its full snapshot and that
 	// snapshot's value, so that a write's delta and the next head's value
 	// need no decoding (stored.go); nil when the head is full, or its
-	// value came from the head index and no write has needed it yet.
+	// value came from the head index and no write has needed it yet. A
+	// received delta's base read from the log is kept here too, before
+	// the delta becomes the head (receive.go).
 	base *knownValue
 	ord  uint32 // 1 + the item's place as the last head index encoded numbered it (headindex.go)
 }
@@ -605,6 +607,36 @@ func (r *Repo) valueOf(n *node) (item.Item, error) {
 	return item.Patch(b.Value(), c.Delta())
 }
 
+// valueKnown is valueOf, taking n's value, or its delta base's, from
+// what its item holds decoded (its head's value, the head's delta base's)
+// rather than from the log, where reading one commit may mean
+// decompressing the group record that holds it. r.mu must be held.
+func (r *Repo) valueKnown(n *node) (item.Item, error) {
+	st := r.items.get(n.c.Key())
+	if st == nil {
+		return r.valueOf(n)
+	}
+	if v, ok := st.knownValue(r, n); ok {
+		return v, nil
+	}
+	c, err := r.commitOf(n)
+	if err != nil {
+		return item.Item{}, err
+	}
+	if c.IsFull() {
+		return c.Value(), nil
+	}
+	bv, ok := st.knownValue(r, n.base)
+	if !ok {
+		b, err := r.commitOf(n.base)
+		if err != nil {
+			return item.Item{}, err
+		}
+		bv = b.Value()
+	}
+	return item.Patch(bv, c.Delta())
+}
+
 // paintDown walks down from the leaves in generation order, painting every
 // commit with a bit per leaf that reaches it, until only commits below the
 // common ancestors remain. It returns the lowest common ancestors, sorted by
@@ -685,7 +717,7 @@ func (h genHeap) anyActive(paint map[*node]uint64, stale uint64) bool {
 
 // validate checks a complete commit's value against its schema.
 func (r *Repo) validate(n *node) error {
-	v, err := r.valueOf(n)
+	v, err := r.valueKnown(n)
 	if err == nil {
 		err = r.opts.Validator.Validate(v, n.schemaOf())
 	}

@@ -228,8 +228,9 @@ func (r *Repo) previewValue(c *commit.Commit, values map[commit.ID]item.Item) (i
 		if n == nil || !n.complete() {
 			return item.Item{}, fmt.Errorf("%s: delta base %s is not stored yet; send it again", MissingParents, c.Base().Short())
 		}
+		st := r.items.get(c.Key())
 		var known bool
-		if st := r.items.get(c.Key()); st != nil {
+		if st != nil {
 			base, known = st.knownValue(r, n)
 		}
 		if !known {
@@ -238,6 +239,11 @@ func (r *Repo) previewValue(c *commit.Commit, values map[commit.ID]item.Item) (i
 				return item.Item{}, err
 			}
 			base = bc.Value()
+			if st != nil {
+				// c is likely the item's next head: its value, checked
+				// again when c completes, needs the base too.
+				st.base = &knownValue{n, base}
+			}
 		}
 	}
 	v, err := item.Patch(base, c.Delta())
@@ -269,7 +275,7 @@ func (r *Repo) previewBefore(c *commit.Commit, values map[commit.ID]item.Item) (
 	case 0:
 		return item.Item{}, nil
 	case 1:
-		return r.valueOf(nodes[0])
+		return r.valueKnown(nodes[0])
 	}
 	return r.mergeValues(nodes, c.Schema())
 }

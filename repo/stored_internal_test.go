@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -379,5 +380,111 @@ func TestReplayDropsDecodedHistory(t *testing.T) {
 	}
 	if ps := few.Check(); len(ps) > 0 {
 		t.Fatalf("check: %v", ps)
+	}
+}
+
+// acceptAll is a Validator that accepts every value.
+type acceptAll struct{}
+
+func (acceptAll) Validate(item.Item, commit.Schema) error { return nil }
+
+// TestReceiveDecodesBaseOnce: a repository that opened its log (from the
+// head index, or by replay) and receives a peer's deltas on its items,
+// checked by a Validator and an Admit, reads each item's delta base from
+// the log at most once, for the first delta, and decodes nothing for the
+// next ones: the head's value and the base's are held, where reading a
+// commit may mean decompressing a whole group record.
+func TestReceiveDecodesBaseOnce(t *testing.T) {
+	ixSetup(t)
+	_, key, _ := ed25519.GenerateKey(nil)
+	_, peerKey, _ := ed25519.GenerateKey(nil)
+	schema := commit.Schema{NS: "note", Version: 1}
+	const items = 3
+	update := func(r *Repo, round int) [][]byte {
+		t.Helper()
+		var ups []Update
+		for i := range items {
+			v := item.New(map[string]item.Value{"title": item.String("a long enough title to make deltas pay"),
+				"body": item.String("and a body that does not change between the writes at all"), "n": item.Number(float64(round))})
+			ups = append(ups, Update{Key: fmt.Sprint("k", i), Fn: func(Current) (item.Item, commit.Schema, error) { return v, schema, nil }})
+		}
+		cs, err := r.Write(ups...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var encs [][]byte
+		for _, c := range cs {
+			encs = append(encs, c.Encode())
+		}
+		return encs
+	}
+	for _, viaIndex := range []bool{true, false} {
+		t.Run(fmt.Sprintf("index=%v", viaIndex), func(t *testing.T) {
+			dir := t.TempDir()
+			opts := &Options{Key: key, Durability: Sync, Validator: acceptAll{}}
+			a, err := Open(filepath.Join(dir, "a.log"), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all [][]byte
+			for round := range 3 {
+				all = append(all, update(a, round)...)
+			}
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			b, err := Open(filepath.Join(dir, "b.log"), &Options{Key: peerKey, Durability: Sync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if _, rej, err := b.Receive(all); err != nil || len(rej) > 0 {
+				t.Fatal(rej, err)
+			}
+			if !viaIndex {
+				if err := os.Remove(filepath.Join(dir, "a.log") + IndexSuffix); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if a, err = Open(filepath.Join(dir, "a.log"), opts); err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			admitted := 0
+			admit := func(c *commit.Commit, before, after item.Item) error {
+				if get(before, "n").Float()+1 != get(after, "n").Float() {
+					return fmt.Errorf("before %v, after %v", before, after)
+				}
+				admitted++
+				return nil
+			}
+			for round := 3; round < 6; round++ {
+				encs := update(b, round)
+				before := a.decodes.Load()
+				stored, rej, err := a.ReceiveChecked(encs, admit)
+				if err != nil || len(rej) > 0 || len(stored) != items {
+					t.Fatalf("round %d: stored %d, rejected %v, err %v", round, len(stored), rej, err)
+				}
+				want := int64(0)
+				if round == 3 && viaIndex {
+					want = items // each item's delta base, which the index does not hold
+				}
+				if n := a.decodes.Load() - before; n > want {
+					t.Fatalf("round %d: receiving %d deltas decoded %d commits, want at most %d", round, items, n, want)
+				}
+				for _, c := range encs {
+					dc, _ := commit.Decode(c)
+					if dc.IsFull() {
+						t.Fatalf("round %d: %s is a full snapshot, want a delta", round, dc.ID().Short())
+					}
+				}
+				if v, _, _ := a.Get("k0"); get(v, "n").Float() != float64(round) {
+					t.Fatalf("round %d: value %v", round, v)
+				}
+			}
+			if admitted != 3*items {
+				t.Fatalf("admitted %d commits, want %d", admitted, 3*items)
+			}
+		})
 	}
 }

@@ -828,7 +828,7 @@ func (c *compactCopy) recordCount(typ byte, data []byte) int {
 		return 1
 	case recGroupZstd:
 		var err error
-		if c.zbuf, err = zdec.DecodeAll(data, c.zbuf[:0]); err != nil {
+		if c.zbuf, err = decompress(zdec, data, c.zbuf[:0]); err != nil {
 			return -1
 		}
 		data = c.zbuf

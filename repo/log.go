@@ -77,7 +77,9 @@ import (
 //
 // A Write of several commits is one group record, so the checksum makes it
 // all-or-nothing across a crash. Records are appended and never rewritten
-// in place.
+// in place. A group's data longer than groupChunk is compressed in frames
+// of whole commits after a directory (groupchunk.go), so that a commit of
+// a large group is read by decompressing one frame.
 //
 // Type 6 came after the first version 2 logs. A build that predates it
 // takes such a record for damage: it quarantines and reports the bytes,
@@ -286,12 +288,12 @@ func appendStoredRecord(b []byte, stored [][]byte, claim int64) []byte {
 		data = binary.AppendUvarint(data, uint64(len(s)))
 		data = append(data, s...)
 	}
-	return appendFramed(b, recGroup, data, claim)
+	return appendGroupData(b, data, claim)
 }
 
 // appendGroupRecord frames several commits as one record.
 func appendGroupRecord(b []byte, commits []*commit.Commit, owner commit.SessionID, claim int64) []byte {
-	return appendFramed(b, recGroup, appendGroup(nil, commits, owner), claim)
+	return appendGroupData(b, appendGroup(nil, commits, owner), claim)
 }
 
 // appendGroup appends a group's data: the commits in stored form.
@@ -400,7 +402,7 @@ func recordCommits(typ byte, data []byte) ([][]byte, error) {
 		var err error
 		// A copy: the decoder keeps a reference to its last input, which
 		// would keep the whole log read at open alive.
-		if data, err = zdec.DecodeAll(bytes.Clone(data), nil); err != nil {
+		if data, err = decompress(zdec, bytes.Clone(data), nil); err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)
 		}
 	case recMark, recExclude, recHorizon:

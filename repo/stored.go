@@ -231,6 +231,15 @@ type logReader struct {
 	win    []byte     // bytes of the log from winOff, read ahead
 	winOff int64
 	next   int64 // where the last record read ends
+
+	// The frame of a chunked group read last (groupchunk.go): the
+	// record's offset, or -1, the frame's first commit and its commits;
+	// and the directory read last, and its record's offset.
+	frameOff   int64
+	frameFirst int
+	frame      [][]byte
+	dirOff     int64
+	dir        *groupDir
 }
 
 // Read-ahead: how much, and how far past the last record read a record
@@ -250,6 +259,7 @@ func (lr *logReader) reset() error {
 		err = lr.f.Close()
 	}
 	lr.f, lr.off, lr.stored, lr.win, lr.next = nil, -1, nil, nil, 0
+	lr.frameOff, lr.frame, lr.dirOff, lr.dir = -1, nil, -1, nil
 	return err
 }
 
@@ -263,26 +273,113 @@ func (r *Repo) readLimit() int64 {
 	return r.log.durableSize()
 }
 
-// record returns the stored commits of the record [off, off+size).
-func (r *Repo) record(off int64, size uint32) ([][]byte, error) {
+// storedCommit returns commit idx of the record [off, off+size) in
+// stored form, from the whole record (recordLocked), which is kept, as
+// sync and history read the commits of one record together, or for a
+// chunked group (groupchunk.go) from the one frame that holds it, which is
+// kept likewise, unless whole is set or the frame does not give it.
+func (r *Repo) storedCommit(off int64, size uint32, idx int, whole bool) (b []byte, fromFrame bool, err error) {
 	lr := &r.rd
 	lr.mu.Lock()
 	defer lr.mu.Unlock()
-	if lr.f != nil && lr.off == off && lr.stored != nil {
-		return lr.stored, nil
-	}
-	if lr.f == nil {
-		f, err := r.opts.FS.OpenFile(r.path, os.O_RDONLY, 0)
-		if err != nil {
-			return nil, err
+	switch {
+	case lr.f != nil && lr.off == off && lr.stored != nil:
+	case !whole && lr.f != nil && lr.frameOff == off && idx >= lr.frameFirst && idx-lr.frameFirst < len(lr.frame):
+		return lr.frame[idx-lr.frameFirst], true, nil
+	default:
+		if lr.f == nil {
+			f, err := r.opts.FS.OpenFile(r.path, os.O_RDONLY, 0)
+			if err != nil {
+				return nil, false, err
+			}
+			lr.f = f
 		}
-		lr.f = f
+		inOrder := off >= lr.next && off-lr.next <= readAheadGap
+		var limit int64 // how far reading ahead may go; 0: not in log order
+		if inOrder {
+			limit = r.readLimit()
+		}
+		if !whole && int(size) > recHeadSize+groupChunk {
+			if b, ok := r.frameCommitLocked(off, size, idx); ok {
+				return b, true, nil
+			}
+		}
+		if err := r.recordLocked(off, size, limit); err != nil {
+			return nil, false, err
+		}
 	}
+	if idx >= len(lr.stored) {
+		return nil, false, fmt.Errorf("%w: the record at offset %d holds %d commits, not %d", ErrCorrupt, off, len(lr.stored), idx+1)
+	}
+	return lr.stored[idx], false, nil
+}
+
+// frameCommitLocked reads commit idx of the chunked group record [off,
+// off+size) from the one frame that holds it, and keeps the frame's
+// commits. ok is false when the record is not a chunked group, or its
+// directory or frame does not give the commit: the whole record is then
+// read, and checked. lr.mu must be held.
+func (r *Repo) frameCommitLocked(off int64, size uint32, idx int) (b []byte, ok bool) {
+	lr := &r.rd
+	g := lr.dir
+	if lr.dirOff != off || g == nil {
+		head := make([]byte, recHeadSize+groupDirHead)
+		if err := lr.readAt(head, off); err != nil {
+			return nil, false
+		}
+		h, ok := headAt(head[:recHeadSize], off)
+		if !ok || h.typ != recGroupZstd || recHeadSize+h.length != int(size) {
+			return nil, false
+		}
+		n, ok := groupDirSize(head[recHeadSize:])
+		if !ok || n > h.length {
+			return nil, false
+		}
+		dir := make([]byte, n)
+		if err := lr.readAt(dir, off+recHeadSize); err != nil {
+			return nil, false
+		}
+		var err error
+		if g, err = parseGroupDir(dir, h.length); err != nil {
+			return nil, false
+		}
+		lr.dirOff, lr.dir = off, g
+	}
+	j := g.frameOf(idx)
+	z := make([]byte, g.at[j+1]-g.at[j])
+	if err := lr.readAt(z, off+recHeadSize+int64(g.at[j])); err != nil {
+		return nil, false
+	}
+	data, err := zdec.DecodeAll(z, nil)
+	if err != nil {
+		return nil, false
+	}
+	commits, err := g.frameCommits(j, data)
+	if err != nil || idx-g.first[j] >= len(commits) {
+		return nil, false
+	}
+	lr.frameOff, lr.frameFirst, lr.frame = off, g.first[j], commits
+	lr.next = off + int64(size)
+	return commits[idx-g.first[j]], true
+}
+
+// readAt fills p from the log at off: from the bytes read ahead when
+// they hold it. lr.mu must be held.
+func (lr *logReader) readAt(p []byte, off int64) error {
+	if lr.win != nil && off >= lr.winOff && off+int64(len(p)) <= lr.winOff+int64(len(lr.win)) {
+		copy(p, lr.win[off-lr.winOff:])
+		return nil
+	}
+	_, err := lr.f.ReadAt(p, off)
+	return err
+}
+
+// recordLocked reads the record [off, off+size), checks it and keeps its
+// stored commits as lr.stored; limit is how far the log may be read
+// ahead, 0 if not. lr.mu must be held.
+func (r *Repo) recordLocked(off int64, size uint32, limit int64) error {
+	lr := &r.rd
 	end := off + int64(size)
-	var limit int64 // how far reading ahead may go; 0: not in log order
-	if off >= lr.next && off-lr.next <= readAheadGap {
-		limit = r.readLimit()
-	}
 	var buf []byte
 	switch {
 	case lr.win != nil && off >= lr.winOff && end <= lr.winOff+int64(len(lr.win)):
@@ -292,14 +389,14 @@ func (r *Repo) record(off int64, size uint32) ([][]byte, error) {
 		win := make([]byte, n)
 		k, err := lr.f.ReadAt(win, off)
 		if k < int(size) {
-			return nil, fmt.Errorf("%w: read the record at offset %d: %w", ErrCorrupt, off, cmp.Or(err, io.ErrUnexpectedEOF))
+			return fmt.Errorf("%w: read the record at offset %d: %w", ErrCorrupt, off, cmp.Or(err, io.ErrUnexpectedEOF))
 		}
 		lr.win, lr.winOff = win[:k], off
 		buf = win[:size]
 	default:
 		buf = make([]byte, size)
 		if _, err := lr.f.ReadAt(buf, off); err != nil {
-			return nil, fmt.Errorf("%w: read the record at offset %d: %w", ErrCorrupt, off, err)
+			return fmt.Errorf("%w: read the record at offset %d: %w", ErrCorrupt, off, err)
 		}
 	}
 	lr.next = end
@@ -310,54 +407,59 @@ func (r *Repo) record(off int64, size uint32) ([][]byte, error) {
 	}
 	switch {
 	case !ok:
-		return nil, fmt.Errorf("%w: no sound record at offset %d", ErrCorrupt, off)
+		return fmt.Errorf("%w: no sound record at offset %d", ErrCorrupt, off)
 	case recHeadSize+h.length != int(size):
-		return nil, fmt.Errorf("%w: the record at offset %d is %d bytes, not %d", ErrCorrupt, off, recHeadSize+h.length, size)
+		return fmt.Errorf("%w: the record at offset %d is %d bytes, not %d", ErrCorrupt, off, recHeadSize+h.length, size)
 	case crc32.Checksum(buf[recHeadSize:], castagnoli) != h.dataCRC:
-		return nil, fmt.Errorf("%w: record data checksum mismatch at offset %d", ErrCorrupt, off)
+		return fmt.Errorf("%w: record data checksum mismatch at offset %d", ErrCorrupt, off)
 	}
 	stored, err := recordCommits(h.typ, buf[recHeadSize:])
 	if err != nil {
-		return nil, fmt.Errorf("%w: the record at offset %d: %w", ErrCorrupt, off, err)
+		return fmt.Errorf("%w: the record at offset %d: %w", ErrCorrupt, off, err)
 	}
 	lr.off, lr.stored = off, stored
-	return stored, nil
+	return nil
 }
 
 // readCommit reads n's commit from the log, checks it is the one the graph
 // names and decodes it. Damage found removes the head index, so that the
 // next open replays the log and recovers from it.
 func (r *Repo) readCommit(n *node) (*commit.Commit, error) {
-	c, err := func() (*commit.Commit, error) {
-		stored, err := r.record(int64(n.seq)-int64(n.size), n.size)
-		if err != nil {
-			return nil, err
-		}
-		if int(n.idx) >= len(stored) {
-			return nil, fmt.Errorf("%w: the record ending at offset %d holds %d commits, not %d", ErrCorrupt, n.seq, len(stored), n.idx+1)
-		}
-		// The commit gets memory of its own, exactly its size: it may
-		// outlive the record read.
-		arena := make([]byte, 0, len(stored[n.idx])+len(r.owner))
-		enc, err := loadStored(stored[n.idx], r.owner, &arena)
-		if err != nil {
-			return nil, fmt.Errorf("%w: commit %s in the log: %w", ErrCorrupt, n.c.id.Short(), err)
-		}
-		if stored[n.idx][0] == storedFull {
-			enc = append(arena, enc...)
-		}
-		r.decodes.Add(1)
-		c, err := commit.DecodeShared(enc, nil)
-		if err == nil && c.ID() != n.c.id {
-			err = fmt.Errorf("the log holds %s where the index says", c.ID().Short())
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: commit %s in the log: %w", ErrCorrupt, n.c.id.Short(), err)
-		}
-		return c, nil
-	}()
+	c, fromFrame, err := r.readCommitFrom(n, false)
+	if err != nil && fromFrame {
+		// Only what the record's checksum covers decides: a frame that
+		// gave another commit is read again from the whole record.
+		c, _, err = r.readCommitFrom(n, true)
+	}
 	if err != nil {
 		r.metDamage(err)
 	}
 	return c, err
+}
+
+// readCommitFrom is readCommit; whole makes it read the whole record.
+func (r *Repo) readCommitFrom(n *node, whole bool) (*commit.Commit, bool, error) {
+	stored, fromFrame, err := r.storedCommit(int64(n.seq)-int64(n.size), n.size, int(n.idx), whole)
+	if err != nil {
+		return nil, false, err
+	}
+	// The commit gets memory of its own, exactly its size: it may
+	// outlive the record read.
+	arena := make([]byte, 0, len(stored)+len(r.owner))
+	enc, err := loadStored(stored, r.owner, &arena)
+	if err != nil {
+		return nil, fromFrame, fmt.Errorf("%w: commit %s in the log: %w", ErrCorrupt, n.c.id.Short(), err)
+	}
+	if stored[0] == storedFull {
+		enc = append(arena, enc...)
+	}
+	r.decodes.Add(1)
+	c, err := commit.DecodeShared(enc, nil)
+	if err == nil && c.ID() != n.c.id {
+		err = fmt.Errorf("the log holds %s where the index says", c.ID().Short())
+	}
+	if err != nil {
+		return nil, fromFrame, fmt.Errorf("%w: commit %s in the log: %w", ErrCorrupt, n.c.id.Short(), err)
+	}
+	return c, fromFrame, nil
 }

@@ -1,10 +1,12 @@
 package repo
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -30,7 +32,9 @@ import (
 // after the other (skippable frames are skipped, by every zstd decoder),
 // are the group's data, so replay, salvage and compaction read it as
 // before (decompress decodes the frames one at a time), and so do builds
-// that predate the directory. What the directory adds is reading one
+// that predate the directory; the frames do not declare their size
+// (appendFrame), so that those decode them in one call in linear time.
+// What the directory adds is reading one
 // commit of a large group by decompressing only its frame: a random read
 // of a commit written in a batch of thousands costs one frame, not the
 // whole group.
@@ -86,7 +90,7 @@ func chunkGroup(data []byte) []byte {
 		i++
 		if p-start >= groupChunk || p >= len(data) {
 			before := len(z)
-			z = zenc.EncodeAll(data[start:min(p, len(data))], z)
+			z = appendFrame(z, data[start:min(p, len(data))])
 			frames = append(frames, frame{len(z) - before, first})
 			start, first = p, i
 		}
@@ -102,6 +106,30 @@ func chunkGroup(data []byte) []byte {
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(dir)))
 	out = append(out, dir...)
 	return append(out, z...)
+}
+
+// frameEncoders compress a chunked group's frames as streams: unlike
+// EncodeAll's, their frames do not declare their size, for which a
+// decoder (klauspost/compress's DecodeAll among them) sizes its output
+// exactly frame by frame, copying everything decoded before at each frame.
+var frameEncoders = sync.Pool{New: func() any {
+	e, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	return e
+}}
+
+// appendFrame appends src compressed as one zstd frame to dst.
+func appendFrame(dst, src []byte) []byte {
+	e := frameEncoders.Get().(*zstd.Encoder)
+	defer frameEncoders.Put(e)
+	w := bytes.NewBuffer(dst)
+	e.Reset(w)
+	// Writes to a bytes.Buffer do not fail. Flush writes the frame's
+	// header before its end, which Close would otherwise write with the
+	// size.
+	_, _ = e.Write(src)
+	_ = e.Flush()
+	_ = e.Close()
+	return w.Bytes()
 }
 
 // groupDirSize returns the length of the directory frame that starts a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/goatdb/goatdb/commit"
 	"github.com/goatdb/goatdb/item"
+	"github.com/klauspost/compress/zstd"
 )
 
 // withGroupChunk sets groupChunk for a test.
@@ -104,6 +105,13 @@ func TestChunkGroup(t *testing.T) {
 			t.Fatalf("%d bytes in %d frames, want at least %d", len(data), len(g.first), want)
 		}
 		for j := range g.first {
+			// No frame declares its size: a decoder of the whole data in
+			// one call (an older build's) would size its output to each
+			// frame in turn, copying all before it.
+			var fh zstd.Header
+			if err := fh.Decode(body[g.at[j]:g.at[j+1]]); err != nil || fh.HasFCS {
+				t.Fatalf("frame %d declares its size (%v)", j, err)
+			}
 			d, err := zdec.DecodeAll(body[g.at[j]:g.at[j+1]], nil)
 			if err != nil {
 				t.Fatal(err)

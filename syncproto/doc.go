@@ -81,7 +81,9 @@
 // are equal, at most MaxSymbols and what the answer's byte budget allows.
 // The client decodes as they arrive; if it is not done, it asks for more
 // from the next index (Sketch.From), as many as an estimate of the
-// difference from the empty symbols received says (Sketch.Ask), and the
+// difference from the empty symbols received says (Sketch.Ask), and at
+// least enough for 64 in all (a first answer sized by a small count
+// difference that did not decode means both sides differ), and the
 // server computes them again (it keeps nothing: the first 64 symbols of
 // 10,000 commits cost about 1.5 ms, riblt's BenchmarkSymbols). Once decoded, the client knows both
 // directions: in one request it pushes the commits only it holds (from

@@ -22,7 +22,11 @@ import (
 // with more spread the smaller it is); sketchEven when the counts are equal (the sets differ
 // by as many commits on each side, at least one: a guess); each later one
 // as many as the client received so far, at least sketchMoreMin, so that
-// a difference the counts hide costs O(log d) round trips.
+// a difference the counts hide costs O(log d) round trips. The first
+// later one brings what the client received to sketchEven at least: a
+// first answer sized by a small count difference that did not decode
+// says the sets differ on both sides, which the counts do not show and
+// the few symbols received estimate badly.
 const (
 	sketchFirstMin = 4 // symbols an answer may always carry, whatever its byte budget
 	sketchEven     = 64
@@ -247,7 +251,7 @@ func (fc *contact) more() (uint64, bool) {
 		d *= 4 // no empty symbol yet: the difference may be much larger
 	}
 	fc.est = uint64(d)
-	need := max(int(1.7*d)+16-m, m/2, sketchMoreMin)
+	need := max(int(1.7*d)+16-m, m/2, sketchMoreMin, sketchEven-m)
 	if 18*need > 7*fc.n/2 {
 		return 0, false
 	}

@@ -397,3 +397,64 @@ func BenchmarkReadCommitCold(b *testing.B) {
 		})
 	}
 }
+
+// TestSalvageChunkedGroup: a chunked group with a frame that does not
+// decode, replayed, loses only that frame's commits: the others, after it
+// too, are salvaged frame by frame, verified and kept, and the record's
+// bytes quarantined.
+func TestSalvageChunkedGroup(t *testing.T) {
+	const n = 300
+	path, r, ids := chunkedRepo(t, n)
+	r.mu.RLock()
+	nd := r.commits.get(ids[0])
+	off, size := int64(nd.seq)-int64(nd.size), int(nd.size)
+	r.mu.RUnlock()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := b[off+recHeadSize : off+int64(size)]
+	dn, ok := groupDirSize(body)
+	if !ok {
+		t.Fatal("the group is not chunked")
+	}
+	g, err := parseGroupDir(body[:dn], len(body))
+	if err != nil || len(g.first) < 4 {
+		t.Fatalf("%d frames, %v", len(g.first), err)
+	}
+	const j = 2 // the frame damaged: its magic, so that it does not decode
+	body[g.at[j]] ^= 0x55
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path + IndexSuffix); err != nil { // replay, which meets the damage
+		t.Fatal(err)
+	}
+	if r, err = Open(path, &Options{Key: ixKey("chunked")}); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if h := r.Health(); h.Quarantined != 1 {
+		t.Fatalf("health %+v, want the record quarantined", h)
+	}
+	lost := 0
+	for i, id := range ids {
+		c, ok := r.Commit(id)
+		inFrame := i >= g.first[j] && i < g.first[j+1]
+		switch {
+		case ok && get(c.Value(), "n").Float() != float64(i):
+			t.Fatalf("commit %d: value %v", i, c.Value())
+		case !ok && !inFrame:
+			t.Fatalf("commit %d (frame %d) lost, want only frame %d's", i, g.frameOf(i), j)
+		case !ok:
+			lost++
+		}
+	}
+	if want := g.first[j+1] - g.first[j]; lost != want {
+		t.Fatalf("%d commits lost, want frame %d's %d", lost, j, want)
+	}
+	t.Logf("%d of %d commits lost, all in frame %d of %d", lost, n, j, len(g.first))
+}

@@ -474,8 +474,15 @@ func (r *Repo) insertUntrusted(c *commit.Commit, at logPos) *node {
 // salvageCommits returns the stored commits that can still be read from
 // a record whose data fails its checksum: a compressed record is
 // decompressed without its checksum, and a group is split up to its first
-// bad member length. Each one is verified before it is taken.
+// bad member length; a chunked group whose directory holds together is
+// salvaged frame by frame, so that damage in one frame costs only its
+// commits. Each one is verified before it is taken.
 func salvageCommits(typ byte, data []byte) [][]byte {
+	if typ == recGroupZstd {
+		if out, ok := salvageFrames(data); ok {
+			return out
+		}
+	}
 	switch typ {
 	case recCommitZstd, recGroupZstd:
 		d, err := zsalvage.DecodeAll(data, nil)
@@ -492,17 +499,47 @@ func salvageCommits(typ byte, data []byte) [][]byte {
 		if k <= 0 {
 			return nil
 		}
-		data = data[k:]
-		var out [][]byte
-		for range min(n, uint64(len(data))) {
-			l, k := binary.Uvarint(data)
-			if k <= 0 || l > uint64(len(data)-k) {
-				break
-			}
-			out = append(out, data[k:k+int(l)])
-			data = data[k+int(l):]
-		}
-		return out
+		return salvageMembers(nil, data[k:], n)
 	}
 	return nil
+}
+
+// salvageMembers appends to out the first limit members of a group's data
+// (after its count) up to the first bad member length.
+func salvageMembers(out [][]byte, data []byte, limit uint64) [][]byte {
+	for range min(limit, uint64(len(data))) {
+		l, k := binary.Uvarint(data)
+		if k <= 0 || l > uint64(len(data)-k) {
+			break
+		}
+		out = append(out, data[k:k+int(l)])
+		data = data[k+int(l):]
+	}
+	return out
+}
+
+// salvageFrames salvages a chunked group (groupchunk.go) frame by frame,
+// each decompressed without its checksum; ok is false when the data has
+// no directory that holds together.
+func salvageFrames(data []byte) (out [][]byte, ok bool) {
+	n, ok := groupDirSize(data)
+	if !ok || n > len(data) {
+		return nil, false
+	}
+	g, err := parseGroupDir(data[:n], len(data))
+	if err != nil {
+		return nil, false
+	}
+	for j := range g.first {
+		d, _ := zsalvage.DecodeAll(data[g.at[j]:g.at[j+1]], nil)
+		if j == 0 {
+			if _, k := binary.Uvarint(d); k > 0 {
+				d = d[k:]
+			} else {
+				d = nil
+			}
+		}
+		out = salvageMembers(out, d, uint64(len(d)))
+	}
+	return out, true
 }

@@ -20,14 +20,18 @@ import (
 //	0                 4                 8
 //	+-----------------+-----------------+---------+---------+--------------------+---------+-----+
 //	| magic           | directory size  | version | frames  | per frame:         | frame 0 | ... |
-//	| u32 LE          | u32 LE = d      | u8 = 1  | uvarint | compressed length, | (zstd)  |     |
-//	| 0x184D2A5C      |                 |         | k       | first commit       |         |     |
+//	| u32 LE          | u32 LE = d      | u8 = 2  | uvarint | compressed length, | (zstd)  |     |
+//	| 0x184D2A5C      |                 |         | k       | first commit,      |         |     |
+//	|                 |                 |         |         | length             |         |     |
 //	|                 |                 |         |         | uvarint each       |         |     |
 //	+-----------------+-----------------+---------+---------+--------------------+---------+-----+
 //	                                    <----------------- d bytes ------------->
 //
 // Frame 0 holds the count and the first commits; frame j holds the
-// commits from the j-th first commit to the next one's (or the count).
+// commits from the j-th first commit to the next one's (or the count),
+// and decompresses to its length, at most maxRecordSize bytes in all. A
+// directory of another version, or one that does not hold together, is
+// passed over: the data is then read as one stream.
 // The record keeps its type (recGroupZstd): the frames, decompressed one
 // after the other (skippable frames are skipped, by every zstd decoder),
 // are the group's data, so replay, salvage and compaction read it as
@@ -41,7 +45,8 @@ import (
 //
 // A reader that uses the directory checks that it holds together (the
 // lengths add up to the record's data, the first commits increase, each
-// frame but the last holds as many commits as it says) and takes a
+// frame decompresses to its length, each but the last holds as many
+// commits as it says) and takes a
 // commit only if its frame's own checksum holds and it decodes to the id
 // the graph names; it does not read the rest of the record to check the
 // record's checksum. Anything else makes it read the whole record and
@@ -53,7 +58,7 @@ var groupChunk = 8 << 10
 
 const (
 	groupDirMagic   = 0x184D2A5C
-	groupDirVersion = 1
+	groupDirVersion = 2
 	// groupDirHead is the length of the skippable frame's head: magic
 	// and size.
 	groupDirHead = 8
@@ -77,7 +82,7 @@ func appendGroupData(b, data []byte, claim int64) []byte {
 // chunkGroup compresses a group's data, which the caller built, as a
 // directory and frames of about groupChunk bytes each.
 func chunkGroup(data []byte) []byte {
-	type frame struct{ zlen, first int }
+	type frame struct{ zlen, first, raw int }
 	var (
 		frames []frame
 		z      []byte
@@ -91,7 +96,7 @@ func chunkGroup(data []byte) []byte {
 		if p-start >= groupChunk || p >= len(data) {
 			before := len(z)
 			z = appendFrame(z, data[start:min(p, len(data))])
-			frames = append(frames, frame{len(z) - before, first})
+			frames = append(frames, frame{len(z) - before, first, min(p, len(data)) - start})
 			start, first = p, i
 		}
 	}
@@ -100,6 +105,7 @@ func chunkGroup(data []byte) []byte {
 	for _, f := range frames {
 		dir = binary.AppendUvarint(dir, uint64(f.zlen))
 		dir = binary.AppendUvarint(dir, uint64(f.first))
+		dir = binary.AppendUvarint(dir, uint64(f.raw))
 	}
 	out := make([]byte, 0, groupDirHead+len(dir)+len(z))
 	out = binary.LittleEndian.AppendUint32(out, groupDirMagic)
@@ -146,6 +152,8 @@ func groupDirSize(prefix []byte) (n int, ok bool) {
 type groupDir struct {
 	at    []int // where each frame starts in the record's data, and the data's length last
 	first []int // each frame's first commit
+	raw   []int // each frame's length decompressed
+	total int   // the group's data's length: raw's sum
 }
 
 // parseGroupDir parses the directory frame dir (groupDirSize bytes) of a
@@ -162,11 +170,11 @@ func parseGroupDir(dir []byte, size int) (*groupDir, error) {
 	}
 	b = b[1:]
 	k, m := binary.Uvarint(b)
-	if m <= 0 || k == 0 || k > uint64(len(b))/2 {
+	if m <= 0 || k == 0 || k > uint64(len(b))/3 {
 		return nil, fmt.Errorf("%w: frame count", errGroupDir)
 	}
 	b = b[m:]
-	g := &groupDir{at: make([]int, 0, k+1), first: make([]int, 0, k)}
+	g := &groupDir{at: make([]int, 0, k+1), first: make([]int, 0, k), raw: make([]int, 0, k)}
 	at := n
 	for j := range int(k) {
 		zlen, m1 := binary.Uvarint(b)
@@ -177,7 +185,11 @@ func parseGroupDir(dir []byte, size int) (*groupDir, error) {
 		if m2 <= 0 {
 			return nil, fmt.Errorf("%w: frame %d first commit", errGroupDir, j)
 		}
-		b = b[m1+m2:]
+		raw, m3 := binary.Uvarint(b[m1+m2:])
+		if m3 <= 0 || raw == 0 || raw > uint64(maxRecordSize-g.total) {
+			return nil, fmt.Errorf("%w: frame %d length", errGroupDir, j)
+		}
+		b = b[m1+m2+m3:]
 		switch {
 		case zlen == 0 || zlen > uint64(size-at):
 			return nil, fmt.Errorf("%w: frame %d of %d bytes past the data", errGroupDir, j, zlen)
@@ -188,6 +200,8 @@ func parseGroupDir(dir []byte, size int) (*groupDir, error) {
 		}
 		g.at = append(g.at, at)
 		g.first = append(g.first, int(first))
+		g.raw = append(g.raw, int(raw))
+		g.total += int(raw)
 		at += int(zlen)
 	}
 	if len(b) != 0 || at != size {
@@ -232,11 +246,22 @@ func (g *groupDir) frameCommits(j int, data []byte) ([][]byte, error) {
 	return out, nil
 }
 
+// frame appends frame j, whose compressed bytes are z, to dst
+// decompressed, checking its length.
+func (g *groupDir) frame(dec *zstd.Decoder, z []byte, j int, dst []byte) ([]byte, error) {
+	start := len(dst)
+	dst = slices.Grow(dst, g.raw[j])
+	dst, err := dec.DecodeAll(z, dst)
+	if err == nil && len(dst)-start != g.raw[j] {
+		err = fmt.Errorf("%w: frame %d decompresses to %d bytes, not %d", errGroupDir, j, len(dst)-start, g.raw[j])
+	}
+	return dst, err
+}
+
 // decompress appends the decompressed zstd data to dst: one frame, or a
 // chunked group's frames after their directory, decoded one at a time
-// into a dst grown geometrically (the decoder sizes dst exactly for each
-// frame, which over many frames would copy quadratically), and together
-// at most maxRecordSize bytes, as for one frame.
+// into a dst grown once to their length (at most maxRecordSize), as the
+// directory gives it.
 func decompress(dec *zstd.Decoder, data, dst []byte) ([]byte, error) {
 	n, ok := groupDirSize(data)
 	if !ok || n > len(data) {
@@ -246,16 +271,10 @@ func decompress(dec *zstd.Decoder, data, dst []byte) ([]byte, error) {
 	if err != nil {
 		return dec.DecodeAll(data, dst) // the decoder skips the directory
 	}
-	start := len(dst)
+	dst = slices.Grow(dst, g.total)
 	for j := range g.first {
-		if cap(dst)-len(dst) < 2*groupChunk {
-			dst = slices.Grow(dst, max(len(dst), 2*groupChunk))
-		}
-		if dst, err = dec.DecodeAll(data[g.at[j]:g.at[j+1]], dst); err != nil {
+		if dst, err = g.frame(dec, data[g.at[j]:g.at[j+1]], j, dst); err != nil {
 			return dst, err
-		}
-		if len(dst)-start > maxRecordSize {
-			return dst, fmt.Errorf("decompresses past %d bytes", maxRecordSize)
 		}
 	}
 	return dst, nil

@@ -52,7 +52,7 @@ func readFrame(data []byte, idx int) ([]byte, error) {
 		return nil, err
 	}
 	j := g.frameOf(idx)
-	d, err := zdec.DecodeAll(data[g.at[j]:g.at[j+1]], nil)
+	d, err := g.frame(zdec, data[g.at[j]:g.at[j+1]], j, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -113,8 +113,8 @@ func TestChunkGroup(t *testing.T) {
 				t.Fatalf("frame %d declares its size (%v)", j, err)
 			}
 			d, err := zdec.DecodeAll(body[g.at[j]:g.at[j+1]], nil)
-			if err != nil {
-				t.Fatal(err)
+			if err != nil || len(d) != g.raw[j] {
+				t.Fatalf("frame %d: %d bytes, the directory says %d (%v)", j, len(d), g.raw[j], err)
 			}
 			if len(d) > groupChunk+500 {
 				t.Fatalf("frame %d holds %d bytes, want about %d", j, len(d), groupChunk)
@@ -281,6 +281,7 @@ func TestReadCommitBadDirectory(t *testing.T) {
 		}
 		dir = binary.AppendUvarint(dir, uint64(g.at[j+1]-g.at[j]))
 		dir = binary.AppendUvarint(dir, uint64(first))
+		dir = binary.AppendUvarint(dir, uint64(g.raw[j]))
 	}
 	if len(dir) != dn-groupDirHead {
 		t.Fatalf("directory of %d bytes, was %d", len(dir), dn-groupDirHead)

@@ -350,7 +350,7 @@ func (r *Repo) frameCommitLocked(off int64, size uint32, idx int) (b []byte, ok 
 	if err := lr.readAt(z, off+recHeadSize+int64(g.at[j])); err != nil {
 		return nil, false
 	}
-	data, err := zdec.DecodeAll(z, nil)
+	data, err := g.frame(zdec, z, j, nil)
 	if err != nil {
 		return nil, false
 	}

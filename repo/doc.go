@@ -51,8 +51,10 @@
 // commits also keep their encoding, packed in slabs (stored.go), up to
 // encBudget bytes (4 MiB) once durable: the oldest are dropped, in log
 // order, past it. A commit's value or delta is decoded again, from its
-// encoding or read from the log by position (ahead, a megabyte at a time,
-// when read in log order), when a merge, a delta, History, ValueAt,
+// encoding or read from the log by position (of a large write's record,
+// only the frame of about 8 KiB that holds it, groupchunk.go; another
+// record whole, ahead a megabyte at a time when read in log order), when
+// a merge, a delta, History, ValueAt,
 // Commit, CommitsSince or compaction asks for it, and kept decoded only
 // from its insertion until the sequence number next advances. An item's
 // head value is kept decoded (reads by key decode nothing; after an open

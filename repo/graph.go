@@ -626,13 +626,9 @@ func (r *Repo) valueKnown(n *node) (item.Item, error) {
 	if c.IsFull() {
 		return c.Value(), nil
 	}
-	bv, ok := st.knownValue(r, n.base)
-	if !ok {
-		b, err := r.commitOf(n.base)
-		if err != nil {
-			return item.Item{}, err
-		}
-		bv = b.Value()
+	bv, err := r.baseValue(st, n.base)
+	if err != nil {
+		return item.Item{}, err
 	}
 	return item.Patch(bv, c.Delta())
 }

@@ -229,21 +229,14 @@ func (r *Repo) previewValue(c *commit.Commit, values map[commit.ID]item.Item) (i
 			return item.Item{}, fmt.Errorf("%s: delta base %s is not stored yet; send it again", MissingParents, c.Base().Short())
 		}
 		st := r.items.get(c.Key())
-		var known bool
-		if st != nil {
-			base, known = st.knownValue(r, n)
+		var err error
+		if base, err = r.baseValue(st, n); err != nil {
+			return item.Item{}, err
 		}
-		if !known {
-			bc, err := r.commitOf(n)
-			if err != nil {
-				return item.Item{}, err
-			}
-			base = bc.Value()
-			if st != nil {
-				// c is likely the item's next head: its value, checked
-				// again when c completes, needs the base too.
-				st.base = &knownValue{n, base}
-			}
+		if st != nil && n != st.head && (st.base == nil || st.base.n != n) {
+			// c is likely the item's next head: its value, checked again
+			// when c completes, needs the base too.
+			st.base = &knownValue{n, base}
 		}
 	}
 	v, err := item.Patch(base, c.Delta())

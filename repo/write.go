@@ -583,13 +583,9 @@ func (r *Repo) headValue(st *itemState, head *node) (item.Item, error) {
 		st.base = nil
 		return c.Value(), nil
 	}
-	bv, ok := st.knownValue(r, head.base)
-	if !ok {
-		b, err := r.commitOf(head.base)
-		if err != nil {
-			return item.Item{}, err
-		}
-		bv = b.Value()
+	bv, err := r.baseValue(st, head.base)
+	if err != nil {
+		return item.Item{}, err
 	}
 	v, err := item.Patch(bv, c.Delta())
 	if err == nil {
@@ -598,6 +594,21 @@ func (r *Repo) headValue(st *itemState, head *node) (item.Item, error) {
 		}
 	}
 	return v, err
+}
+
+// baseValue returns the value of n, a delta's base: st's if it holds it
+// (st may be nil), else read from the log. r.mu must be held.
+func (r *Repo) baseValue(st *itemState, n *node) (item.Item, error) {
+	if st != nil {
+		if v, ok := st.knownValue(r, n); ok {
+			return v, nil
+		}
+	}
+	b, err := r.commitOf(n)
+	if err != nil {
+		return item.Item{}, err
+	}
+	return b.Value(), nil
 }
 
 // knownValue returns the value of n if st holds it: n is its head or its

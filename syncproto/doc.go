@@ -204,6 +204,12 @@
 //     past the horizon gets the old heads it missed. Once it named H,
 //     older commits come only by id.
 //
+// An answer is made of one state of the repository: the server pins it
+// (repo.Repo.Pin) from the horizon it reads to the shallow roots of the
+// commits it sends, so a compaction's swap waits for the answer. Without
+// it, a client answered with the horizon before a swap and the commits
+// after it could get commits whose collected parents it is never sent.
+//
 // Resume points name the log's epoch, which a compaction changes; a
 // client whose point names the old one takes the path above: one round
 // trip of about 200 bytes when it was up to date, else one Bloom round

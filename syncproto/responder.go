@@ -382,6 +382,13 @@ func (s *Responder) Notice(ctx context.Context, path string, r Repo) (Notice, er
 	return Notice{Repo: path, Epoch: st.Epoch, Seq: st.Seq}, nil
 }
 
+// pinner is the optional method of a Repo whose history a compaction
+// collects: Pin holds off the compaction's swap until release
+// (repo.Repo.Pin).
+type pinner interface {
+	Pin() (release func())
+}
+
 // handleRepo answers one repository's part of a request, or returns a
 // *StorageError if storing its commits failed.
 func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q *RepoRequest, budget *sendLimit) (RepoResponse, error) {
@@ -396,6 +403,13 @@ func (s *Responder) handleRepo(ctx context.Context, session commit.SessionID, q 
 	rejected, got, err := s.accept(ctx, q.Path, r, q.Commits)
 	if err != nil {
 		return RepoResponse{}, err
+	}
+	if p, ok := r.(pinner); ok {
+		// The answer's horizon, state, candidates and shallow roots are
+		// of one state of r: a compaction's swap meanwhile would leave
+		// the client commits whose parents it is never sent, or the
+		// history below a horizon it is not told of.
+		defer p.Pin()()
 	}
 	h := horizonOf(r)
 	if v == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -514,5 +515,72 @@ func TestSyncDuringCompaction(t *testing.T) {
 			return
 		default:
 		}
+	}
+}
+
+// swapRepo starts a compaction of its repository, once armed, when a
+// sync's answer lists its commits, and gives it a moment to swap. It
+// records the epoch the answer read the horizon at and the one it listed
+// at.
+type swapRepo struct {
+	*repo.Repo
+	h                 int64 // the horizon to compact at
+	armed             atomic.Bool
+	atHorizon, atList uint64
+	done              chan error
+}
+
+func (s *swapRepo) Horizon() int64 {
+	if s.armed.Load() {
+		s.atHorizon = s.Repo.Epoch()
+	}
+	return s.Repo.Horizon()
+}
+
+func (s *swapRepo) StampsSince(seq uint64) ([]repo.Stamp, uint64) {
+	if s.armed.CompareAndSwap(true, false) {
+		swapped := make(chan error, 1)
+		go func() {
+			_, err := s.Repo.Compact(s.h, nil)
+			swapped <- err
+		}()
+		select {
+		case err := <-swapped:
+			s.done <- err
+		case <-time.After(200 * time.Millisecond):
+			go func() { s.done <- <-swapped }()
+		}
+		s.atList = s.Repo.Epoch()
+	}
+	return s.Repo.StampsSince(seq)
+}
+
+// TestAnswerSeesOneState: a compaction ready to swap while a sync's
+// answer is made waits for the answer, which reads its horizon and lists
+// its commits in one state of the repository; the client ends with the
+// server's values.
+func TestAnswerSeesOneState(t *testing.T) {
+	clk := &clock{}
+	srv, other := openTimed(t, 0, clk), openTimed(t, 1, clk)
+	history(t, srv, other, clk, horizonNow)
+	sr := &swapRepo{Repo: srv, h: horizonNow.Add(-37 * day).Truncate(day).UnixMilli(), done: make(chan error, 1)}
+	cli := openTimed(t, 2, clk)
+	syncer := newSyncer(t, syncproto.Loopback(serve(t, sr, nil)), nil)
+	epoch := srv.Epoch()
+	sr.armed.Store(true)
+	syncOnce(t, syncer, cli)
+	if err := <-sr.done; err != nil {
+		t.Fatal(err)
+	}
+	if srv.Epoch() == epoch {
+		t.Fatal("the compaction did not swap")
+	}
+	if sr.atHorizon != epoch || sr.atList != epoch {
+		t.Fatalf("the answer read the horizon at epoch %d and listed at %d, want both %d (before the swap)", sr.atHorizon, sr.atList, epoch)
+	}
+	syncOnce(t, syncer, cli)
+	sameValues(t, srv, cli)
+	if m := cli.Missing(); len(m) != 0 {
+		t.Fatalf("client: %d commits pending", len(m))
 	}
 }

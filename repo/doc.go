@@ -178,7 +178,7 @@
 //     catch-up run without the lock. The graph keeps only what the new log
 //     holds, and sequence numbers start over in it under a new epoch (see
 //     below).
-//   - Pin holds the swap off (not writers nor readers) for a reader that
+//   - Pin holds the swap off (not writers or readers) for a reader that
 //     must see one state: a sync's answer takes its horizon, its commits
 //     and their shallow roots under a pin.
 //

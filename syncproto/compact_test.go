@@ -255,26 +255,42 @@ func afterCompaction(t testing.TB, items, behind int) (srv, cli *repo.Repo, resu
 // TestResumeAfterCompaction: a client whose resume point names the log a
 // compaction replaced syncs in one round trip of a few hundred bytes if it
 // was up to date, and with one reconciliation round (a Bloom round) if the
-// server has commits it lacks. The figures are logged.
+// server has commits it lacks, but when a false positive hid one of them:
+// a follow-up round, which the filters are sized to need in about 2% of
+// rounds (syncproto doc), so in few of the trials. The figures of the
+// first trial are logged.
 func TestResumeAfterCompaction(t *testing.T) {
 	const items = 1000
 	for _, behind := range []int{0, 10} {
-		srv, cli, resumes := afterCompaction(t, items, behind)
-		s := newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), &syncproto.SyncerOptions{Resumes: resumes, RepairEvery: -1})
-		st := syncOnce(t, s, cli)
-		t.Logf("%d items, %d commits from the horizon on, client %d behind: %d round trips, %d B up, %d B down, %d commits received",
-			items, items/2+behind, behind, st.Rounds, st.BytesSent, st.BytesReceived, st.CommitsReceived)
-		switch {
-		case st.CommitsReceived != behind || st.CommitsSent != 0:
-			t.Fatalf("%+v, want the %d commits it lacked and none pushed", st, behind)
-		case behind == 0 && (st.Rounds != 1 || st.BytesSent+st.BytesReceived > 400):
-			t.Fatalf("up to date: %+v, want one round trip of a few hundred bytes", st)
-		case behind > 0 && st.Rounds > 2:
-			t.Fatalf("behind: %+v, want at most one reconciliation round", st)
+		trials, followUps := 1, 0
+		if behind > 0 {
+			trials = 8
 		}
-		sameValues(t, srv, cli)
-		if st = syncOnce(t, s, cli); st.Rounds != 1 || st.BytesSent+st.BytesReceived > 250 {
-			t.Fatalf("the next sync: %+v, want one small round trip", st)
+		for trial := range trials {
+			srv, cli, resumes := afterCompaction(t, items, behind)
+			s := newSyncer(t, syncproto.Loopback(serve(t, srv, nil)), &syncproto.SyncerOptions{Resumes: resumes, RepairEvery: -1})
+			st := syncOnce(t, s, cli)
+			if trial == 0 {
+				t.Logf("%d items, %d commits from the horizon on, client %d behind: %d round trips, %d B up, %d B down, %d commits received",
+					items, items/2+behind, behind, st.Rounds, st.BytesSent, st.BytesReceived, st.CommitsReceived)
+			}
+			switch {
+			case st.CommitsReceived != behind || st.CommitsSent != 0:
+				t.Fatalf("%+v, want the %d commits it lacked and none pushed", st, behind)
+			case behind == 0 && (st.Rounds != 1 || st.BytesSent+st.BytesReceived > 400):
+				t.Fatalf("up to date: %+v, want one round trip of a few hundred bytes", st)
+			case behind > 0 && st.Rounds > 3:
+				t.Fatalf("behind: %+v, want at most one reconciliation round and one follow-up", st)
+			case behind > 0 && st.Rounds == 3:
+				followUps++
+			}
+			sameValues(t, srv, cli)
+			if st = syncOnce(t, s, cli); st.Rounds != 1 || st.BytesSent+st.BytesReceived > 250 {
+				t.Fatalf("the next sync: %+v, want one small round trip", st)
+			}
+		}
+		if followUps > 2 {
+			t.Fatalf("client %d behind: %d of %d syncs needed a follow-up round", behind, followUps, trials)
 		}
 	}
 }
